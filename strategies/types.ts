@@ -1,0 +1,53 @@
+/**
+ * The one interface every balancing strategy implements (Caddy's `Selector`,
+ * Pingora's `BackendSelection`). A strategy is built once per change of the
+ * target set and swapped; health, retries and stickiness live outside it and
+ * reach it only through the `PickContext` predicates. Time and randomness are
+ * injected so that every strategy is deterministic under test.
+ */
+
+/** What a strategy knows about one target of its set. Index = position in the array. */
+export interface StrategyTarget {
+  /** Stable identity (the target URL), used by hashing strategies. */
+  readonly id: string;
+  /** Configured weight, integer >= 0. Weight 0 = no new traffic. */
+  readonly weight: number;
+}
+
+export interface PickContext {
+  /**
+   * Request key for the hashing strategies: the client IP for `ip_hash`, the
+   * configured key (header, cookie, query parameter, path, client IP) for
+   * `hash`. Undefined when the request has no such key.
+   */
+  readonly key: string | undefined;
+  /** Target i was already tried for this request (retries skip it). */
+  tried(i: number): boolean;
+  /** Target i may take new traffic (healthy, not draining, under its connection limit). */
+  available(i: number): boolean;
+  /** Requests (and WebSockets) in flight at target i, as counted by the balancer. */
+  inflight(i: number): number;
+  /** Slow-start multiplier in (0, 1] applied to target i's weight; 1 when absent. */
+  weightFactor?(i: number): number;
+  /** Monotonic milliseconds. */
+  now(): number;
+  /** Uniform in [0, 1). */
+  random(): number;
+}
+
+/** Outcome of one attempt at a target, fed back to strategies that learn from traffic. */
+export interface AttemptOutcome {
+  /** False when the attempt failed as the passive health policy defines it. */
+  readonly ok: boolean;
+  /** Time to response headers (or to the failure), milliseconds. */
+  readonly latencyMs: number;
+  /** Monotonic milliseconds when the attempt ended. */
+  readonly now: number;
+}
+
+export interface Strategy {
+  /** Index of the chosen target, or -1 when no target is eligible (all tried or unavailable). */
+  pick(ctx: PickContext): number;
+  /** Optional feedback after each attempt (smooth WRR failure weight, latency EWMA, ...). */
+  report?(i: number, outcome: AttemptOutcome): void;
+}
