@@ -1,0 +1,109 @@
+/**
+ * Target-group-level options of the balancing strategies, as valibot entries
+ * that the core spreads into its target-group schema:
+ *
+ *   v.object({ ...coreEntries, ...strategyOptionEntries })
+ *
+ * Only the knobs of the algorithms live here. How the hash *key* is extracted
+ * (header, cookie, query, path, client IP) is the core's business; strategies
+ * just receive `ctx.key`. `maxFails` is not declared here either: it belongs to
+ * the core's passive health settings (nginx `max_fails`) and is handed to the
+ * strategies alongside these options.
+ */
+import * as v from "valibot";
+
+/** Trial division; table sizes are at most a few million, so this is instant. */
+export function isPrime(n: number): boolean {
+  if (!Number.isInteger(n) || n < 2) return false;
+  if (n % 2 === 0) return n === 2;
+  for (let d = 3; d * d <= n; d += 2) if (n % d === 0) return false;
+  return true;
+}
+
+/** Defaults, shared by the schema and by the factories (which accept partial options). */
+export const strategyDefaults = {
+  /** Envoy's MAGLEV default table size (a prime); should be >= 100 x targets for even shares. */
+  hashTableSize: 65537,
+  /** Envoy LEAST_REQUEST `choice_count` default (power of two choices). */
+  choiceCount: 2,
+  /** Peak-EWMA time constant in milliseconds (Finagle's `decayTime` default: 10 s). */
+  latencyDecay: 10_000,
+  /**
+   * Share of picks that `latency_aware` hands out by plain weighted rotation,
+   * ignoring latency, so that no target starves (traefik#12306). Each eligible
+   * target gets at least `latencyFloor` x its weight share. 0.02 keeps a slow
+   * target's exposure far below 1 % of traffic in a group of a few targets
+   * (so it cannot own the p99) while still refreshing its latency estimate
+   * well within the 10 s decay window at any realistic request rate.
+   */
+  latencyFloor: 0.02,
+  /** nginx `max_fails` default. */
+  maxFails: 1,
+} as const;
+
+/** Largest accepted Maglev table: ~40 MB of Int32 slots at most, built on every target-set change. */
+const MAX_TABLE_SIZE = 10_000_019;
+
+export const strategyOptionEntries = {
+  /** `hash`: Maglev lookup table size; must be prime (Envoy `table_size`). */
+  hashTableSize: v.optional(
+    v.pipe(
+      v.number("expected a number"),
+      v.integer("expected an integer"),
+      v.minValue(3, "expected at least 3"),
+      v.maxValue(MAX_TABLE_SIZE, `expected at most ${MAX_TABLE_SIZE}`),
+      v.check(isPrime, "expected a prime number (e.g. 65537, 131071, 655373)"),
+    ),
+    strategyDefaults.hashTableSize,
+  ),
+  /**
+   * `hash`: consistent hashing with bounded loads. No target takes a new request
+   * while its in-flight count is at ceil(factor x weighted average). A multiplier
+   * (1.25 = 25 % headroom); HAProxy `hash-balance-factor` and Envoy
+   * `hash_balance_factor` spell the same thing as a percentage (125).
+   * Absent = unbounded.
+   */
+  hashBalanceFactor: v.optional(
+    v.pipe(
+      v.number("expected a number"),
+      v.finite("expected a finite number"),
+      v.minValue(1, "expected a factor >= 1 (e.g. 1.25 for 25 % headroom)"),
+    ),
+  ),
+  /** `least_request`: number of distinct random candidates compared (Envoy `choice_count`). */
+  choiceCount: v.optional(
+    v.pipe(
+      v.number("expected a number"),
+      v.integer("expected an integer"),
+      v.minValue(2, "expected at least 2 choices"),
+      v.maxValue(64, "expected at most 64 choices"),
+    ),
+    strategyDefaults.choiceCount,
+  ),
+  /** `latency_aware`: peak-EWMA time constant, milliseconds. */
+  latencyDecay: v.optional(
+    v.pipe(
+      v.number("expected a number of milliseconds"),
+      v.finite("expected a finite number of milliseconds"),
+      v.gtValue(0, "expected a positive number of milliseconds"),
+    ),
+    strategyDefaults.latencyDecay,
+  ),
+  /** `latency_aware`: guaranteed fraction of each target's weight share, in [0, 1]. */
+  latencyFloor: v.optional(
+    v.pipe(
+      v.number("expected a number between 0 and 1"),
+      v.minValue(0, "expected a number between 0 and 1"),
+      v.maxValue(1, "expected a number between 0 and 1"),
+    ),
+    strategyDefaults.latencyFloor,
+  ),
+} as const;
+
+export type StrategyOptions = v.InferOutput<v.ObjectSchema<typeof strategyOptionEntries, undefined>> & {
+  /** From the core's passive health settings (nginx `max_fails`, default 1, 0 disables). */
+  maxFails?: number;
+};
+
+/** What the factories accept: any subset, missing fields take `strategyDefaults`. */
+export type StrategyOptionsInput = Partial<StrategyOptions>;
