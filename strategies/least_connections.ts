@@ -1,0 +1,69 @@
+/**
+ * `least_connections`: nginx `least_conn` (ngx_http_upstream_least_conn_module.c).
+ *
+ * Pass 1 finds the eligible peer with the lowest conns/weight, comparing by
+ * cross-multiplication as nginx does (`a.conns * b.weight < b.conns * a.weight`,
+ * no division, so 0/w ties are exact) and notes whether several peers tie.
+ * Pass 2, only when there is a tie, runs the smooth WRR step over the tied
+ * peers alone, starting from the first of them; the effective weights and
+ * current weights are the same state nginx's round robin keeps, so failure
+ * reports lower a peer's share of the ties exactly as in nginx.
+ *
+ * The weight used is the configured weight times the slow-start factor, so a
+ * warming target counts as "fuller" than its in-flight count alone says.
+ *
+ * Complexity: O(n) per pick, like nginx. "Connections" here are the balancer's
+ * in-flight requests and WebSockets (`ctx.inflight`).
+ */
+import type { AttemptOutcome, PickContext, Strategy, StrategyTarget } from "./types.ts";
+import { strategyDefaults, type StrategyOptionsInput } from "./options.ts";
+import { SmoothWeights } from "./weighted_round_robin.ts";
+
+export function leastConnections(
+  targets: readonly StrategyTarget[],
+  options: StrategyOptionsInput = {},
+): Strategy {
+  const n = targets.length;
+  const swrr = new SmoothWeights(targets, options.maxFails ?? strategyDefaults.maxFails);
+  const weight = swrr.weight;
+
+  return {
+    pick(ctx: PickContext): number {
+      const wf = ctx.weightFactor;
+      let best = -1;
+      let bestConns = 0;
+      let bestW = 0;
+      let many = false;
+      for (let i = 0; i < n; i++) {
+        if (weight[i]! <= 0 || ctx.tried(i) || !ctx.available(i)) continue;
+        const w = wf === undefined ? weight[i]! : weight[i]! * wf.call(ctx, i);
+        if (!(w > 0)) continue;
+        const c = ctx.inflight(i);
+        if (best < 0 || c * bestW < bestConns * w) {
+          best = i;
+          bestConns = c;
+          bestW = w;
+          many = false;
+        } else if (c * bestW === bestConns * w) {
+          many = true;
+        }
+      }
+      if (!many) return best; // nginx: best.current -= 0, a no-op
+
+      // Tie-break among the peers whose conns/weight equals the best's, from the first one on.
+      swrr.begin();
+      for (let i = best; i < n; i++) {
+        if (weight[i]! <= 0 || ctx.tried(i) || !ctx.available(i)) continue;
+        const f = wf === undefined ? 1 : wf.call(ctx, i);
+        const w = weight[i]! * f;
+        if (!(w > 0)) continue;
+        if (ctx.inflight(i) * bestW !== bestConns * w) continue;
+        swrr.offer(i, f);
+      }
+      return swrr.finish();
+    },
+    report(i: number, outcome: AttemptOutcome) {
+      if (!outcome.ok) swrr.fail(i);
+    },
+  };
+}
