@@ -1,0 +1,53 @@
+import { describe, expect, test } from "bun:test";
+import { leastConnections } from "../../../strategies/least_connections.ts";
+import { weightedRoundRobin } from "../../../strategies/weighted_round_robin.ts";
+import { makeCtx, picks, targetsOf } from "./helpers.ts";
+
+describe("least_connections (nginx least_conn)", () => {
+  test("lowest inflight/weight wins", () => {
+    const s = leastConnections(targetsOf(1, 1, 1));
+    expect(s.pick(makeCtx({ inflight: [3, 1, 2] }))).toBe(1);
+    // weights: 4/4 = 1 beats 2/1 = 2 and 3/2 = 1.5
+    expect(leastConnections(targetsOf(4, 1, 2)).pick(makeCtx({ inflight: [4, 2, 3] }))).toBe(0);
+  });
+
+  test("cross-multiplication: 1/3 < 1/2 exactly, 2/4 == 1/2 is a tie", () => {
+    const s = leastConnections(targetsOf(2, 3));
+    expect(s.pick(makeCtx({ inflight: [1, 1] }))).toBe(1);
+    const t = leastConnections(targetsOf(2, 4));
+    // tie 1/2 == 2/4: smooth WRR among the tied, weights 2 and 4 -> b first
+    expect(picks(t, makeCtx({ inflight: [1, 2] }), 3)).toEqual([1, 0, 1]);
+  });
+
+  test("ties are broken by smooth WRR among the tied peers only", () => {
+    const s = leastConnections(targetsOf(5, 1, 1, 9));
+    const seq = picks(s, makeCtx({ inflight: [0, 0, 0, 7] }), 7);
+    expect(seq).toEqual(picks(weightedRoundRobin(targetsOf(5, 1, 1)), makeCtx(), 7)); // a a b a c a a
+  });
+
+  test("all idle: the same sequence as weighted round robin", () => {
+    const w = [3, 0, 2, 5];
+    expect(picks(leastConnections(targetsOf(...w)), makeCtx(), 30)).toEqual(
+      picks(weightedRoundRobin(targetsOf(...w)), makeCtx(), 30),
+    );
+  });
+
+  test("skips tried, unavailable and weight 0; -1 when none", () => {
+    const s = leastConnections(targetsOf(1, 1, 0, 1));
+    expect(s.pick(makeCtx({ inflight: [0, 5, 0, 9], tried: [0] }))).toBe(1);
+    expect(s.pick(makeCtx({ inflight: [0, 5, 0, 9], unavailable: [0, 1] }))).toBe(3);
+    expect(s.pick(makeCtx({ unavailable: [0, 1, 3] }))).toBe(-1);
+  });
+
+  test("slow start makes a warming target look fuller", () => {
+    const s = leastConnections(targetsOf(1, 1));
+    // 1 / (1 * 0.25) = 4 > 2 / 1
+    expect(s.pick(makeCtx({ inflight: [1, 2], factor: (i) => (i === 0 ? 0.25 : 1) }))).toBe(1);
+  });
+
+  test("failure report lowers the target's share of ties (nginx effective weight)", () => {
+    const s = leastConnections(targetsOf(1, 1));
+    s.report!(0, { ok: false, latencyMs: 1, now: 0 });
+    expect(s.pick(makeCtx())).toBe(1);
+  });
+});
