@@ -1,0 +1,37 @@
+/**
+ * Over 100,000 picks, each target's share is within 0.01 (absolute) of its
+ * weight share (round_robin: of 1/n, it ignores weights). Each run does 100k
+ * picks, so numRuns stays small.
+ */
+import { describe, expect, test } from "bun:test";
+import fc from "fast-check";
+import { createStrategy, type StrategyName } from "../../../strategies/index.ts";
+import { makeCtx, mulberry32, shares, targetsOf, weightShares } from "./helpers.ts";
+
+const PICKS = 100_000;
+const weightsArb = fc.array(fc.integer({ min: 1, max: 10 }), { minLength: 1, maxLength: 6 });
+
+function check(name: StrategyName, keyed: boolean, ignoreWeights = false) {
+  test(name, () => {
+    fc.assert(
+      fc.property(weightsArb, fc.integer(), (w, seed) => {
+        const rnd = mulberry32(seed ^ 0x5eed);
+        const keyOf = keyed ? () => `client-${Math.floor(rnd() * 2 ** 40)}` : undefined;
+        const s = createStrategy(name, targetsOf(...w), keyed ? { hashTableSize: 65537 } : {});
+        const got = shares(s, makeCtx({ seed }), w.length, PICKS, keyOf);
+        const want = ignoreWeights ? w.map(() => 1 / w.length) : weightShares(w);
+        want.forEach((share, i) => expect(Math.abs(got[i]! - share)).toBeLessThanOrEqual(0.01));
+      }),
+      { numRuns: keyed ? 4 : 6 },
+    );
+  });
+}
+
+describe("shares over 100,000 picks within 0.01 of the weight share", () => {
+  check("round_robin", false, true);
+  check("weighted_round_robin", false);
+  check("least_connections", false); // nothing in flight: all tie, smooth WRR decides
+  check("random", false);
+  check("least_request", false);
+  check("hash", true);
+});
