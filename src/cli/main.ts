@@ -1,0 +1,132 @@
+/**
+ * `fulcrum check --config FILE` validates like `nginx -t`.
+ * `fulcrum serve --config FILE [--runtime bun|deno|node|workerd] [--port N]` runs the balancer.
+ * `fulcrum demo [--port N]` runs three demo backends with the balancer in front (npm start).
+ */
+import { spawn } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { ConfigError, parseConfig, summarize } from "../config/load.ts";
+import { buildNodeEntry } from "./build.ts";
+import { serveWorkerd } from "./serve-workerd.ts";
+
+const RUNTIMES = ["bun", "deno", "node", "workerd"] as const;
+type Runtime = (typeof RUNTIMES)[number];
+
+const USAGE = `usage:
+  fulcrum serve --config FILE [--runtime bun|deno|node|workerd] [--port N]
+  fulcrum check --config FILE
+  fulcrum demo [--port N]`;
+
+interface Flags {
+  config?: string;
+  runtime?: string;
+  port?: string;
+}
+
+function parseFlags(argv: readonly string[]): Flags {
+  const flags: Flags = {};
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const m = /^--(config|runtime|port)(?:=(.*))?$/.exec(arg);
+    if (!m) throw new Error(`unknown argument ${JSON.stringify(arg)}`);
+    const value = m[2] ?? argv[++i];
+    if (value === undefined) throw new Error(`--${m[1]} needs a value`);
+    flags[m[1] as keyof Flags] = value;
+  }
+  return flags;
+}
+
+function bin(root: string, name: string): string {
+  const local = join(root, "node_modules", ".bin", name);
+  return existsSync(local) ? local : name;
+}
+
+/** Run a child with our stdio and pass termination signals to it (graceful shutdown is its job). */
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  return new Promise((done) => {
+    const child = spawn(cmd, args, { stdio: "inherit", env });
+    const forward = (signal: NodeJS.Signals) => child.kill(signal);
+    process.on("SIGTERM", forward);
+    process.on("SIGINT", forward);
+    child.on("error", (e) => {
+      console.error(`fulcrum: cannot start ${cmd}: ${e.message}`);
+      done(1);
+    });
+    child.on("exit", (code, signal) => done(code ?? (signal ? 128 + 15 : 1)));
+  });
+}
+
+function loadOrReport(path: string): ReturnType<typeof parseConfig> | undefined {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (e) {
+    console.error(`fulcrum: cannot read ${path}: ${(e as Error).message}`);
+    return undefined;
+  }
+  try {
+    return parseConfig(text, path);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      console.error(e.message);
+      return undefined;
+    }
+    throw e;
+  }
+}
+
+async function serve(root: string, flags: Flags): Promise<number> {
+  if (!flags.config) throw new Error("serve needs --config FILE");
+  const runtime = (flags.runtime ?? "bun") as Runtime;
+  if (!RUNTIMES.includes(runtime)) throw new Error(`--runtime: expected one of ${RUNTIMES.join(", ")}, got ${JSON.stringify(flags.runtime)}`);
+  const configPath = resolve(flags.config);
+  const config = loadOrReport(configPath);
+  if (!config) return 1;
+  const port = flags.port ?? String(config.listen.port);
+  const entryArgs = ["--config", configPath, "--port", port];
+  switch (runtime) {
+    case "bun":
+      return run(bin(root, "bun"), [join(root, "src/runtimes/bun.ts"), ...entryArgs]);
+    case "deno":
+      return run(bin(root, "deno"), ["run", "--quiet", "--allow-net", "--allow-read", "--allow-env", "--allow-sys", "--unstable-kv", join(root, "src/runtimes/deno.ts"), ...entryArgs]);
+    case "node":
+      return run(process.execPath, [await buildNodeEntry(root), ...entryArgs]);
+    case "workerd":
+      return serveWorkerd(root, configPath, config.listen.host === "0.0.0.0" ? "127.0.0.1" : config.listen.host, Number(port));
+  }
+}
+
+export async function main(argv: string[], root: string): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case "check": {
+        const flags = parseFlags(rest);
+        if (!flags.config) throw new Error("check needs --config FILE");
+        const config = loadOrReport(resolve(flags.config));
+        if (!config) return 1;
+        console.log(summarize(config));
+        return 0;
+      }
+      case "serve":
+        return await serve(root, parseFlags(rest));
+      case "demo": {
+        const flags = parseFlags(rest);
+        return await run(bin(root, "bun"), [join(root, "src/demo.ts"), ...(flags.port ? ["--port", flags.port] : [])]);
+      }
+      case undefined:
+      case "help":
+      case "--help":
+      case "-h":
+        console.log(USAGE);
+        return command === undefined ? 1 : 0;
+      default:
+        throw new Error(`unknown command ${JSON.stringify(command)}`);
+    }
+  } catch (e) {
+    console.error(`fulcrum: ${(e as Error).message}\n${USAGE}`);
+    return 1;
+  }
+}
+

@@ -1,0 +1,83 @@
+/**
+ * Parse and validate a config: every problem is reported with its field path
+ * and what was expected (`targetGroups.app.targets[2].url: expected an http(s)
+ * URL, got "foo"`), the way `nginx -t` names the line.
+ */
+import * as v from "valibot";
+import { ConfigSchema, type Config } from "./schema.ts";
+
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly string[], source = "config") {
+    super(`${source}: ${problems.length} problem${problems.length === 1 ? "" : "s"}\n  ${problems.join("\n  ")}`);
+    this.name = "ConfigError";
+  }
+}
+
+type Issue = v.BaseIssue<unknown>;
+
+function pathOf(issue: Issue): string {
+  let out = "";
+  for (const item of issue.path ?? []) {
+    const key = item.key as unknown;
+    if (typeof key === "number") out += `[${key}]`;
+    else out += out ? `.${String(key)}` : String(key);
+  }
+  return out || "(root)";
+}
+
+/** Flatten unions/variants to their innermost, most specific issues. */
+function leaves(issue: Issue): Issue[] {
+  if (issue.type === "union" && issue.issues?.length) return issue.issues.flatMap(leaves);
+  return [issue];
+}
+
+function describe(issue: Issue): string {
+  if (issue.type === "strict_object" && issue.expected === "never") return "unknown key";
+  // A missing key: valibot puts the key name in `expected`.
+  if ((issue.type === "strict_object" || issue.type === "object") && issue.received === "undefined") return "required";
+  if (issue.kind === "schema" && issue.expected !== null && issue.message.startsWith("Invalid ")) {
+    // Valibot's defaults read "Invalid type: Expected string but received 5"; say it plainly.
+    return `expected ${issue.expected}, got ${issue.received}`;
+  }
+  return issue.message;
+}
+
+/** Cross-field checks valibot's per-field schema cannot express. */
+function references(config: Config): string[] {
+  const problems: string[] = [];
+  const groups = Object.keys(config.targetGroups);
+  const known = (name: string) => Object.hasOwn(config.targetGroups, name);
+  if (!known(config.defaultAction.forward)) {
+    problems.push(`defaultAction.forward: unknown target group ${JSON.stringify(config.defaultAction.forward)}, expected one of ${groups.join(", ")}`);
+  }
+  return problems;
+}
+
+export function validateConfig(input: unknown, source?: string): Config {
+  const result = v.safeParse(ConfigSchema, input);
+  if (!result.success) {
+    const problems = [...new Set(result.issues.flatMap(leaves).map((i) => `${pathOf(i)}: ${describe(i)}`))];
+    throw new ConfigError(problems, source);
+  }
+  const problems = references(result.output);
+  if (problems.length) throw new ConfigError(problems, source);
+  return result.output;
+}
+
+export function parseConfig(text: string, source?: string): Config {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError([`(root): not valid JSON: ${(e as Error).message}`], source);
+  }
+  return validateConfig(json, source);
+}
+
+/** One line for `fulcrum check`, like `nginx -t`'s "syntax is ok". */
+export function summarize(config: Config): string {
+  const groups = Object.entries(config.targetGroups).map(
+    ([name, g]) => `${name} (${g.strategy}, ${g.targets.length} target${g.targets.length === 1 ? "" : "s"})`,
+  );
+  return `config ok: listen :${config.listen.port}, ${groups.length} target group${groups.length === 1 ? "" : "s"}: ${groups.join(", ")}; default action forward ${config.defaultAction.forward}`;
+}

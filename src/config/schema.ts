@@ -1,0 +1,135 @@
+/**
+ * The configuration file, as a valibot schema. Types are inferred from here
+ * (never duplicated by hand) and the editor JSON Schema is generated from it.
+ * Vocabulary follows AWS ALB (listeners, target groups, actions); durations
+ * are seconds, as in ALB and nginx's `60s`.
+ */
+import * as v from "valibot";
+import { strategyNames } from "../../strategies/index.ts";
+import { strategyOptionEntries } from "../../strategies/options.ts";
+import { parseCidr } from "../net/ip.ts";
+
+const quote = (x: unknown) => JSON.stringify(x) ?? String(x);
+
+const port = v.pipe(
+  v.number(),
+  v.integer("expected an integer port"),
+  v.minValue(0, "expected a port from 0 to 65535"),
+  v.maxValue(65535, "expected a port from 0 to 65535"),
+);
+
+const seconds = (min: number, max: number) =>
+  v.pipe(
+    v.number(),
+    v.minValue(min, `expected seconds from ${min} to ${max}`),
+    v.maxValue(max, `expected seconds from ${min} to ${max}`),
+  );
+
+export const httpUrl = v.pipe(
+  v.string(),
+  v.check((s) => {
+    try {
+      const u = new URL(s);
+      return (u.protocol === "http:" || u.protocol === "https:") && u.username === "" && !u.hash;
+    } catch {
+      return false;
+    }
+  }, (i) => `expected an http(s) URL, got ${quote(i.input)}`),
+);
+
+const cidr = v.pipe(
+  v.string(),
+  v.check((s) => parseCidr(s) !== undefined, (i) => `expected an IPv4/IPv6 address or CIDR, got ${quote(i.input)}`),
+);
+
+export const TargetSchema = v.strictObject({
+  /** Origin of the target; a path prefix is not supported (the client's path is forwarded as is). */
+  url: v.pipe(
+    httpUrl,
+    v.check((s) => {
+      const u = URL.canParse(s) ? new URL(s) : undefined;
+      return !u || ((u.pathname === "/" || u.pathname === "") && !u.search);
+    }, (i) => `expected an origin without path or query (scheme://host:port), got ${quote(i.input)}`),
+  ),
+  /** Relative share of new traffic (nginx `weight=`, default 1). 0 = no new traffic. */
+  weight: v.optional(v.pipe(v.number(), v.integer("expected an integer weight"), v.minValue(0, "expected a weight from 0 to 1000"), v.maxValue(1000, "expected a weight from 0 to 1000")), 1),
+  /** Used only when no primary target is available (nginx/HAProxy `backup`). */
+  backup: v.optional(v.boolean(), false),
+});
+
+/** Where the `hash` strategy takes its key from. */
+export const HashKeySchema = v.variant("source", [
+  v.strictObject({ source: v.literal("header"), name: v.pipe(v.string(), v.nonEmpty("expected a header name")) }),
+  v.strictObject({ source: v.literal("cookie"), name: v.pipe(v.string(), v.nonEmpty("expected a cookie name")) }),
+  v.strictObject({ source: v.literal("query"), name: v.pipe(v.string(), v.nonEmpty("expected a query parameter name")) }),
+  v.strictObject({ source: v.literal("path") }),
+  v.strictObject({ source: v.literal("client_ip") }),
+]);
+
+export const TimeoutsSchema = v.strictObject({
+  /** Time to establish the upstream connection where the runtime can tell it apart (Node, Deno). */
+  connect: v.optional(seconds(0.001, 3600), 5),
+  /** Time from sending the request to the upstream's response headers (nginx `proxy_read_timeout` 60 s). */
+  response: v.optional(seconds(0.001, 86400), 60),
+});
+
+export const TargetGroupSchema = v.strictObject({
+  strategy: v.optional(v.picklist(strategyNames, `expected one of ${strategyNames.join(", ")}`), "round_robin"),
+  targets: v.pipe(v.array(TargetSchema), v.minLength(1, "expected at least one target")),
+  /** `preserve` sends the client's Host (HAProxy, ALB); `target` sends the target's host (nginx `$proxy_host`). */
+  hostHeader: v.optional(v.picklist(["preserve", "target"]), "preserve"),
+  /** Key for the `hash` strategy (default: client IP). */
+  hashKey: v.optional(HashKeySchema, { source: "client_ip" }),
+  timeouts: v.optional(TimeoutsSchema, {}),
+  ...strategyOptionEntries,
+});
+
+export const ForwardActionSchema = v.strictObject({
+  forward: v.pipe(v.string(), v.nonEmpty("expected a target group name")),
+});
+
+export const ListenerSchema = v.strictObject({
+  port,
+  /** Address to bind (Bun, Deno, Node). Ignored on Workers. */
+  host: v.optional(v.string(), "0.0.0.0"),
+});
+
+export const ForwardingSchema = v.strictObject({
+  /**
+   * Peers whose X-Forwarded-* / Forwarded / X-Real-IP headers are believed
+   * and appended to (Envoy `xff_num_trusted_hops`, Caddy `trusted_proxies`).
+   * From anyone else those headers are replaced, not appended to.
+   */
+  trustedProxies: v.optional(v.array(cidr), []),
+  /** Send X-Forwarded-For/-Proto/-Host and X-Real-IP (nginx's usual set). */
+  xForwarded: v.optional(v.boolean(), true),
+  /** Also send the RFC 7239 `Forwarded` header. */
+  forwarded: v.optional(v.boolean(), false),
+  /** Request id header: forwarded when present, generated when absent, echoed on the response. */
+  requestIdHeader: v.optional(v.pipe(v.string(), v.regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, "expected a header name")), "X-Request-Id"),
+});
+
+export const AdminSchema = v.strictObject({
+  /** The balancer's own health endpoint (not forwarded): 200, or 503 while shutting down. */
+  healthPath: v.optional(v.pipe(v.string(), v.startsWith("/", "expected a path starting with /")), "/__fulcrum/health"),
+});
+
+export const ConfigSchema = v.strictObject({
+  /** Editors' JSON Schema reference; ignored. */
+  $schema: v.optional(v.string()),
+  listen: ListenerSchema,
+  targetGroups: v.pipe(
+    v.record(v.pipe(v.string(), v.regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, "expected a name of letters, digits, _ . -")), TargetGroupSchema),
+    v.check((r) => Object.keys(r).length > 0, "expected at least one target group"),
+  ),
+  defaultAction: ForwardActionSchema,
+  forwarding: v.optional(ForwardingSchema, {}),
+  admin: v.optional(AdminSchema, {}),
+});
+
+export type Config = v.InferOutput<typeof ConfigSchema>;
+export type ConfigInput = v.InferInput<typeof ConfigSchema>;
+export type TargetGroupConfig = v.InferOutput<typeof TargetGroupSchema>;
+export type TargetConfig = v.InferOutput<typeof TargetSchema>;
+export type HashKeyConfig = v.InferOutput<typeof HashKeySchema>;
+export type ForwardingConfig = v.InferOutput<typeof ForwardingSchema>;

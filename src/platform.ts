@@ -1,0 +1,61 @@
+/**
+ * Everything that differs between Bun, Deno, Node and Workers, injected into
+ * the core by a thin adapter in src/runtimes/ (Hono's `getConnInfo` idea).
+ * The core never asks which runtime it is on.
+ */
+import type { Context } from "hono";
+
+export type RuntimeName = "bun" | "deno" | "node" | "workerd";
+
+/** One attempt at a target. `path` is the client's path and query, byte for byte. */
+export interface UpstreamRequest {
+  /** `http://host:port` of the target, no trailing slash. */
+  readonly origin: string;
+  /** Path and query as the client sent them (starts with `/`). */
+  readonly path: string;
+  readonly method: string;
+  /** Already cleaned of hop-by-hop headers; includes `host`. */
+  readonly headers: Headers;
+  readonly body: ReadableStream<Uint8Array> | null;
+  /** Aborted by the core when the response timeout fires or the client goes away. */
+  readonly signal: AbortSignal;
+  /** Upstream connect timeout, for clients that can tell connecting apart (undici). */
+  readonly connectTimeoutMs: number;
+}
+
+/** Why an attempt failed, as far as the adapter can tell (drives 502 vs 504 and retry safety). */
+export type UpstreamFailure = "connect" | "timeout" | "reset";
+
+export class UpstreamError extends Error {
+  constructor(readonly kind: UpstreamFailure, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "UpstreamError";
+  }
+}
+
+export interface Platform {
+  readonly runtime: RuntimeName;
+  /**
+   * Send one request to a target. Must not decompress bodies, must not follow
+   * redirects, must send the given `host` header where the runtime allows it.
+   * Rejects with an `UpstreamError` when the kind of failure is known.
+   */
+  upstream(req: UpstreamRequest): Promise<Response>;
+  /** Address of the peer that connected to the balancer (not from headers, except on Workers). */
+  clientAddress(c: Context): string | undefined;
+  /** Monotonic milliseconds. */
+  now(): number;
+  /** Uniform in [0, 1). */
+  random(): number;
+  /** Environment variables / bindings visible to the balancer. */
+  readonly env: Readonly<Record<string, unknown>>;
+  /** Where log lines go (stderr on servers, console on Workers). */
+  log(line: string): void;
+}
+
+/** Defaults shared by every adapter; an adapter overrides what differs. */
+export const commonPlatform = {
+  now: () => performance.now(),
+  random: Math.random,
+  log: (line: string) => console.error(line),
+} satisfies Partial<Platform>;

@@ -1,0 +1,25 @@
+/**
+ * What a client sees when the balancer itself answers: a short plain body,
+ * the status a real proxy would send, no stack trace, no internal address.
+ */
+const TEXT = { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" };
+
+export function badGateway(): Response {
+  return new Response("502 Bad Gateway\n", { status: 502, headers: TEXT });
+}
+
+export function gatewayTimeout(): Response {
+  return new Response("504 Gateway Timeout\n", { status: 504, headers: TEXT });
+}
+
+/** No usable target: 503 with Retry-After, like HAProxy's "no server available". */
+export function serviceUnavailable(retryAfterSeconds = 5): Response {
+  return new Response("503 Service Unavailable\n", {
+    status: 503,
+    headers: { ...TEXT, "retry-after": String(retryAfterSeconds) },
+  });
+}
+
+export function internalError(): Response {
+  return new Response("500 Internal Server Error\n", { status: 500, headers: TEXT });
+}

@@ -1,0 +1,85 @@
+/**
+ * Header rewriting between client and target, in both directions.
+ * Hop-by-hop headers are connection-specific and never forwarded (RFC 9110
+ * §7.6.1), including any header that `Connection` names. Forwarding headers
+ * follow nginx (`$proxy_add_x_forwarded_for`) for trusted peers and are
+ * replaced, not appended to, for everyone else (Envoy `use_remote_address`).
+ */
+import type { ForwardingConfig } from "../config/schema.ts";
+
+const HOP_BY_HOP = [
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+] as const;
+
+export function stripHopByHop(headers: Headers): void {
+  const connection = headers.get("connection");
+  if (connection) {
+    for (const token of connection.split(",")) {
+      const name = token.trim();
+      if (name) headers.delete(name);
+    }
+  }
+  for (const name of HOP_BY_HOP) headers.delete(name);
+}
+
+const FORWARDING = ["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-real-ip", "forwarded"] as const;
+
+export interface ClientFacts {
+  /** Address of the connected peer, or undefined if the runtime cannot tell. */
+  readonly ip: string | undefined;
+  /** Whether that peer is a configured trusted proxy. */
+  readonly trusted: boolean;
+  /** Scheme the client used to reach the balancer. */
+  readonly proto: "http" | "https";
+  /** Host the client asked for (its Host header). */
+  readonly host: string | null;
+}
+
+/** RFC 7239 §6: IPv6 nodes are bracketed and the value quoted. */
+function forwardedNode(ip: string | undefined): string {
+  if (!ip) return "unknown";
+  return ip.includes(":") ? `"[${ip}]"` : ip;
+}
+
+function forwardedToken(value: string): string {
+  return /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(value) ? value : `"${value.replace(/(["\\])/g, "\\$1")}"`;
+}
+
+export function applyForwarding(headers: Headers, client: ClientFacts, cfg: ForwardingConfig): void {
+  if (!client.trusted) for (const name of FORWARDING) headers.delete(name);
+  if (cfg.xForwarded) {
+    if (client.ip) {
+      const prior = headers.get("x-forwarded-for");
+      headers.set("x-forwarded-for", prior ? `${prior}, ${client.ip}` : client.ip);
+      if (!headers.has("x-real-ip")) headers.set("x-real-ip", client.ip);
+    }
+    if (!headers.has("x-forwarded-proto")) headers.set("x-forwarded-proto", client.proto);
+    if (client.host && !headers.has("x-forwarded-host")) headers.set("x-forwarded-host", client.host);
+  }
+  if (cfg.forwarded) {
+    let element = `for=${forwardedNode(client.ip)}`;
+    if (client.host) element += `;host=${forwardedToken(client.host)}`;
+    element += `;proto=${client.proto}`;
+    const prior = headers.get("forwarded");
+    headers.set("forwarded", prior ? `${prior}, ${element}` : element);
+  }
+}
+
+/** Printable ASCII, bounded: anything else from a client is replaced by a fresh id. */
+const REQUEST_ID = /^[\x21-\x7e]{1,200}$/;
+
+export function ensureRequestId(headers: Headers, name: string): string {
+  const existing = headers.get(name);
+  if (existing && REQUEST_ID.test(existing)) return existing;
+  const id = crypto.randomUUID();
+  headers.set(name, id);
+  return id;
+}

@@ -1,0 +1,39 @@
+/**
+ * Start-up shared by the server runtimes (Bun, Deno, Node): read and validate
+ * the config, build the balancer, and print problems the way `fulcrum check`
+ * does before exiting 1. Each runtime passes in its own file reader and exit.
+ */
+import { createBalancer, type BalancerApp } from "../balancer.ts";
+import { ConfigError, parseConfig } from "../config/load.ts";
+import type { Config } from "../config/schema.ts";
+import type { Platform } from "../platform.ts";
+import { parseEntryArgs } from "./args.ts";
+
+export interface Boot {
+  readonly config: Config;
+  readonly app: BalancerApp;
+  readonly port: number;
+  readonly host: string;
+}
+
+export async function boot(
+  argv: readonly string[],
+  readText: (path: string) => Promise<string>,
+  platform: Platform,
+  exit: (code: number) => never,
+): Promise<Boot> {
+  try {
+    const args = parseEntryArgs(argv);
+    const config = parseConfig(await readText(args.config), args.config);
+    const app = createBalancer(config, platform);
+    return { config, app, port: args.port ?? config.listen.port, host: config.listen.host };
+  } catch (error) {
+    platform.log(error instanceof ConfigError ? error.message : `fulcrum: ${(error as Error).message}`);
+    return exit(1);
+  }
+}
+
+export function listening(runtime: string, host: string, port: number): string {
+  const shown = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host;
+  return `fulcrum (${runtime}) listening on http://${shown}:${port}`;
+}

@@ -1,0 +1,44 @@
+/** Bun entry: `bun src/runtimes/bun.ts --config FILE [--port N]`. Bun's fetch with `decompress: false`. */
+import { getConnInfo } from "hono/bun";
+import { commonPlatform, UpstreamError, type Platform, type UpstreamRequest } from "../platform.ts";
+import { boot, listening } from "./boot.ts";
+
+async function bunUpstream(req: UpstreamRequest): Promise<Response> {
+  try {
+    return await fetch(req.origin + req.path, {
+      method: req.method,
+      headers: req.headers,
+      body: req.body,
+      redirect: "manual",
+      signal: req.signal,
+      decompress: false,
+      // Bun keeps connections alive by default and sends the given Host header.
+    } as RequestInit);
+  } catch (error) {
+    if (req.signal.aborted) throw error;
+    const code = (error as { code?: string }).code ?? "";
+    const kind = code === "ConnectionRefused" || code === "ECONNREFUSED" || code === "FailedToOpenSocket" ? "connect" : "reset";
+    throw new UpstreamError(kind, (error as Error).message, { cause: error });
+  }
+}
+
+export const bunPlatform: Platform = {
+  ...commonPlatform,
+  runtime: "bun",
+  upstream: bunUpstream,
+  clientAddress: (c) => getConnInfo(c).remote.address,
+  env: process.env,
+};
+
+if (import.meta.main) {
+  const { app, port, host } = await boot(Bun.argv.slice(2), (p) => Bun.file(p).text(), bunPlatform, (code) => process.exit(code));
+  const server = Bun.serve({ port, hostname: host, fetch: app.fetch, idleTimeout: 255, maxRequestBodySize: Number.MAX_SAFE_INTEGER });
+  console.error(listening("bun", host, server.port ?? port));
+  const stop = async () => {
+    app.balancer.shuttingDown = true;
+    await server.stop(false);
+    process.exit(0);
+  };
+  process.on("SIGTERM", stop);
+  process.on("SIGINT", stop);
+}

@@ -1,0 +1,39 @@
+/** Deno entry: `deno run --allow-net --allow-read --allow-env src/runtimes/deno.ts --config FILE`. */
+import { getConnInfo } from "hono/deno";
+import { commonPlatform, type Platform } from "../platform.ts";
+import { boot, listening } from "./boot.ts";
+import { undiciUpstream } from "./undici-upstream.ts";
+
+/** The slice of the Deno namespace this adapter uses (the project typechecks with tsc, not deno check). */
+declare const Deno: {
+  args: string[];
+  readTextFile(path: string): Promise<string>;
+  exit(code: number): never;
+  env: { toObject(): Record<string, string> };
+  addSignalListener(signal: "SIGTERM" | "SIGINT", handler: () => void): void;
+  serve(
+    options: { port: number; hostname: string; onListen?: (addr: { port: number }) => void },
+    handler: (req: Request, info: unknown) => Response | Promise<Response>,
+  ): { shutdown(): Promise<void>; finished: Promise<void> };
+};
+
+export const denoPlatform: Platform = {
+  ...commonPlatform,
+  runtime: "deno",
+  upstream: undiciUpstream,
+  clientAddress: (c) => getConnInfo(c).remote.address,
+  env: Deno.env.toObject(),
+};
+
+const { app, port, host } = await boot(Deno.args, (p) => Deno.readTextFile(p), denoPlatform, (code) => Deno.exit(code));
+const server = Deno.serve(
+  { port, hostname: host, onListen: (addr) => console.error(listening("deno", host, addr.port)) },
+  (req, info) => app.fetch(req, info),
+);
+const stop = async () => {
+  app.balancer.shuttingDown = true;
+  await server.shutdown();
+  Deno.exit(0);
+};
+Deno.addSignalListener("SIGTERM", stop);
+Deno.addSignalListener("SIGINT", stop);

@@ -1,0 +1,50 @@
+/**
+ * Cloudflare Workers entry. The config is bundled at build time: the Worker's
+ * main module imports it (see wrangler.toml `[alias]`) and calls
+ * `createWorker(config)`. TLS ends at Cloudflare's edge; the client address is
+ * `CF-Connecting-IP`, which Cloudflare sets (and which is whatever a local
+ * client sent under `wrangler dev`).
+ */
+import { getConnInfo } from "hono/cloudflare-workers";
+import { createBalancer, type BalancerApp } from "../balancer.ts";
+import { validateConfig } from "../config/load.ts";
+import { commonPlatform, UpstreamError, type Platform, type UpstreamRequest } from "../platform.ts";
+
+async function workerUpstream(req: UpstreamRequest): Promise<Response> {
+  try {
+    return await fetch(req.origin + req.path, {
+      method: req.method,
+      headers: req.headers,
+      body: req.body,
+      redirect: "manual",
+      signal: req.signal,
+    });
+  } catch (error) {
+    if (req.signal.aborted) throw error;
+    throw new UpstreamError("connect", (error as Error).message, { cause: error });
+  }
+}
+
+type ExecutionContext = import("hono").ExecutionContext;
+
+export function createWorker(configInput: unknown) {
+  // Validate at module load so that a bad config fails `wrangler dev`/`deploy`, not the first request.
+  const config = validateConfig(configInput, "bundled config");
+  let app: BalancerApp | undefined;
+  return {
+    fetch(request: Request, env: Record<string, unknown>, ctx: ExecutionContext): Response | Promise<Response> {
+      if (!app) {
+        const platform: Platform = {
+          ...commonPlatform,
+          runtime: "workerd",
+          upstream: workerUpstream,
+          clientAddress: (c) => getConnInfo(c).remote.address,
+          env,
+          log: (line) => console.log(line),
+        };
+        app = createBalancer(config, platform);
+      }
+      return app.fetch(request, env, ctx);
+    },
+  };
+}

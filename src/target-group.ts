@@ -1,0 +1,100 @@
+/**
+ * A target group at run time: its targets with their live counters, and the
+ * strategies built over them (one over the primaries, one over the backups,
+ * nginx's two lists). Selection walks primaries first and falls back to
+ * backups only when no primary can take the request.
+ */
+import type { Context } from "hono";
+import { createStrategy } from "../strategies/index.ts";
+import type { PickContext, Strategy } from "../strategies/types.ts";
+import type { TargetGroupConfig } from "./config/schema.ts";
+import type { Platform } from "./platform.ts";
+import { keyExtractor, type KeyOf } from "./request-key.ts";
+
+export class Target {
+  /** Requests in flight at this target right now (counted by the balancer). */
+  inflight = 0;
+  readonly origin: string;
+  readonly host: string;
+  constructor(
+    readonly group: string,
+    readonly url: string,
+    readonly weight: number,
+    readonly backup: boolean,
+  ) {
+    const u = new URL(url);
+    this.origin = u.origin;
+    this.host = u.host;
+  }
+}
+
+/** Per-request view handed to a strategy; reused (pick is synchronous). */
+class TierContext implements PickContext {
+  key: string | undefined = undefined;
+  tried: (i: number) => boolean = () => false;
+  constructor(
+    private readonly targets: readonly Target[],
+    private readonly platform: Platform,
+  ) {}
+  available(_i: number): boolean {
+    return true;
+  }
+  inflight(i: number): number {
+    return this.targets[i]!.inflight;
+  }
+  now(): number {
+    return this.platform.now();
+  }
+  random(): number {
+    return this.platform.random();
+  }
+}
+
+class Tier {
+  readonly strategy: Strategy;
+  readonly ctx: TierContext;
+  constructor(
+    readonly targets: readonly Target[],
+    config: TargetGroupConfig,
+    platform: Platform,
+  ) {
+    this.strategy = createStrategy(config.strategy, targets.map((t) => ({ id: t.url, weight: t.weight })), config);
+    this.ctx = new TierContext(targets, platform);
+  }
+  pick(key: string | undefined, tried: ReadonlySet<Target>): Target | undefined {
+    if (this.targets.length === 0) return undefined;
+    const ctx = this.ctx;
+    ctx.key = key;
+    ctx.tried = tried.size === 0 ? () => false : (i) => tried.has(this.targets[i]!);
+    const i = this.strategy.pick(ctx);
+    return i < 0 ? undefined : this.targets[i];
+  }
+}
+
+export class TargetGroup {
+  readonly targets: readonly Target[];
+  private readonly primary: Tier;
+  private readonly backup: Tier;
+  readonly keyOf: KeyOf;
+  readonly connectTimeoutMs: number;
+  readonly responseTimeoutMs: number;
+
+  constructor(
+    readonly name: string,
+    readonly config: TargetGroupConfig,
+    platform: Platform,
+  ) {
+    this.targets = config.targets.map((t) => new Target(name, t.url, t.weight, t.backup));
+    this.primary = new Tier(this.targets.filter((t) => !t.backup), config, platform);
+    this.backup = new Tier(this.targets.filter((t) => t.backup), config, platform);
+    this.keyOf = keyExtractor(config.strategy, config.hashKey);
+    this.connectTimeoutMs = config.timeouts.connect * 1000;
+    this.responseTimeoutMs = config.timeouts.response * 1000;
+  }
+
+  /** Choose a target for this request, skipping those already tried. */
+  select(c: Context, clientIp: string | undefined, tried: ReadonlySet<Target>): Target | undefined {
+    const key = this.keyOf(c, clientIp);
+    return this.primary.pick(key, tried) ?? this.backup.pick(key, tried);
+  }
+}

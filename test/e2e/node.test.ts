@@ -1,0 +1,3 @@
+import { proxyScenarios } from "./proxy.scenarios.ts";
+
+proxyScenarios("node");

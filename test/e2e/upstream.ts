@@ -1,0 +1,110 @@
+/**
+ * Real upstream servers for the e2e suite: node:http on loopback (raw request
+ * line, exact control over response headers), one per target. Each answers
+ * with its name so distribution and routing can be counted.
+ */
+import { createHash } from "node:crypto";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { gzipSync } from "node:zlib";
+
+export const GZIP_BODY = gzipSync(Buffer.from("fulcrum passes gzip bytes through untouched. ".repeat(200)));
+
+export interface Upstream {
+  readonly name: string;
+  readonly port: number;
+  readonly url: string;
+  /** Requests seen, by path prefix, for distribution checks. */
+  hits: number;
+  close(): Promise<void>;
+}
+
+/** A deterministic byte pattern, so downloads can be verified without buffering them. */
+export function pattern(size: number): Uint8Array {
+  const b = new Uint8Array(size);
+  for (let i = 0; i < size; i++) b[i] = (i * 31 + 7) & 0xff;
+  return b;
+}
+const CHUNK = pattern(64 * 1024);
+
+function handle(name: string, up: { hits: number }, req: http.IncomingMessage, res: http.ServerResponse): void {
+  up.hits++;
+  const url = new URL(req.url ?? "/", "http://x");
+  const path = url.pathname;
+  if (path === "/download") {
+    const total = Number(url.searchParams.get("bytes") ?? 0);
+    const headers: http.OutgoingHttpHeaders = { "content-type": "application/octet-stream", "x-served-by": name };
+    if (url.searchParams.has("length")) headers["content-length"] = total;
+    res.writeHead(200, headers);
+    let sent = 0;
+    const pump = () => {
+      while (sent < total) {
+        const n = Math.min(CHUNK.length, total - sent);
+        sent += n;
+        if (!res.write(n === CHUNK.length ? CHUNK : CHUNK.subarray(0, n))) return void res.once("drain", pump);
+      }
+      res.end();
+    };
+    pump();
+    return;
+  }
+  if (path === "/gzip") {
+    res.writeHead(200, { "content-type": "text/plain", "content-encoding": "gzip", "content-length": GZIP_BODY.length, "x-served-by": name });
+    res.end(GZIP_BODY);
+    return;
+  }
+  if (path === "/cookies") {
+    res.setHeader("set-cookie", ["a=1; Path=/", "b=2; Path=/; HttpOnly"]);
+    res.setHeader("x-served-by", name);
+    res.end("cookies");
+    return;
+  }
+  if (path.startsWith("/status/")) {
+    const status = Number(path.slice(8));
+    res.writeHead(status, { "x-served-by": name, ...(status === 302 ? { location: "/elsewhere" } : {}) });
+    res.end(status === 204 || status === 304 ? undefined : `status ${status}`);
+    return;
+  }
+  if (path === "/hop") {
+    // A response carrying hop-by-hop headers, one of them named by Connection.
+    res.writeHead(200, { connection: "keep-alive, x-hop-secret", "x-hop-secret": "1", "keep-alive": "timeout=42", "x-served-by": name });
+    res.end("hop");
+    return;
+  }
+  if (path === "/slow") {
+    const ms = Number(url.searchParams.get("ms") ?? 1000);
+    const timer = setTimeout(() => res.end(`slow ${name}`), ms);
+    res.on("close", () => clearTimeout(timer));
+    return;
+  }
+  // Default: echo the request as the target saw it, hashing the body while it streams.
+  const hash = createHash("sha256");
+  let bytes = 0;
+  req.on("data", (chunk: Buffer) => {
+    bytes += chunk.length;
+    hash.update(chunk);
+  });
+  req.on("end", () => {
+    const body = JSON.stringify({ server: name, method: req.method, url: req.url, headers: req.headers, rawHeaders: req.rawHeaders, bytes, sha256: hash.digest("hex") });
+    res.writeHead(200, { "content-type": "application/json", "x-served-by": name });
+    res.end(req.method === "HEAD" ? undefined : body);
+  });
+}
+
+export async function startUpstream(name: string, port = 0): Promise<Upstream> {
+  const up = { hits: 0 };
+  const server = http.createServer((req, res) => handle(name, up, req, res));
+  server.keepAliveTimeout = 10_000;
+  await new Promise<void>((ok) => server.listen(port, "127.0.0.1", ok));
+  const actual = (server.address() as AddressInfo).port;
+  return Object.assign(up, {
+    name,
+    port: actual,
+    url: `http://127.0.0.1:${actual}`,
+    close: () =>
+      new Promise<void>((ok) => {
+        server.closeAllConnections();
+        server.close(() => ok());
+      }),
+  });
+}

@@ -1,0 +1,86 @@
+import { describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { ConfigError, parseConfig, summarize, validateConfig } from "../../src/config/load.ts";
+import { configJsonSchema } from "../../src/config/json-schema.ts";
+
+const minimal = {
+  listen: { port: 8080 },
+  targetGroups: {
+    app: {
+      strategy: "round_robin",
+      targets: [{ url: "http://127.0.0.1:9001" }, { url: "http://127.0.0.1:9002", weight: 3 }, { url: "http://127.0.0.1:9003", backup: true }],
+    },
+  },
+  defaultAction: { forward: "app" },
+};
+
+function problems(input: unknown): string[] {
+  try {
+    validateConfig(input);
+  } catch (e) {
+    if (e instanceof ConfigError) return [...e.problems];
+    throw e;
+  }
+  return [];
+}
+
+describe("config", () => {
+  test("the issue's minimal example is valid, with defaults filled in", () => {
+    const c = validateConfig(minimal);
+    expect(c.targetGroups.app!.targets[0]).toEqual({ url: "http://127.0.0.1:9001", weight: 1, backup: false });
+    expect(c.targetGroups.app!.targets[2]!.backup).toBe(true);
+    expect(c.targetGroups.app!.hostHeader).toBe("preserve");
+    expect(c.targetGroups.app!.timeouts).toEqual({ connect: 5, response: 60 });
+    expect(c.forwarding).toEqual({ trustedProxies: [], xForwarded: true, forwarded: false, requestIdHeader: "X-Request-Id" });
+    expect(c.admin.healthPath).toBe("/__fulcrum/health");
+    expect(summarize(c)).toBe("config ok: listen :8080, 1 target group: app (round_robin, 3 targets); default action forward app");
+  });
+
+  test("$schema key is allowed", () => {
+    expect(problems({ $schema: "./src/config/fulcrum.schema.json", ...minimal })).toEqual([]);
+  });
+
+  test("every problem is listed with its field path and what was expected", () => {
+    const bad = structuredClone(minimal) as Record<string, any>;
+    bad.targetGroups.app.targets[2].url = "foo";
+    bad.targetGroups.app.targets[1].weight = -1;
+    bad.targetGroups.app.strategy = "fastest";
+    bad.listen.port = "80";
+    bad.targetGroups.app.tagets = [];
+    expect(problems(bad).sort()).toEqual(
+      [
+        'listen.port: expected number, got "80"',
+        'targetGroups.app.targets[2].url: expected an http(s) URL, got "foo"',
+        "targetGroups.app.targets[1].weight: expected a weight from 0 to 1000",
+        "targetGroups.app.strategy: expected one of round_robin, weighted_round_robin, least_connections, least_request, random, ip_hash, hash, latency_aware",
+        "targetGroups.app.tagets: unknown key",
+      ].sort(),
+    );
+  });
+
+  test("a target URL with a path is refused (the client's path is forwarded as is)", () => {
+    const bad = structuredClone(minimal);
+    bad.targetGroups.app.targets[0]!.url = "http://127.0.0.1:9001/api";
+    expect(problems(bad)).toEqual(['targetGroups.app.targets[0].url: expected an origin without path or query (scheme://host:port), got "http://127.0.0.1:9001/api"']);
+  });
+
+  test("unknown target group in the default action names the valid ones", () => {
+    expect(problems({ ...minimal, defaultAction: { forward: "web" } })).toEqual(['defaultAction.forward: unknown target group "web", expected one of app']);
+  });
+
+  test("missing required fields and bad CIDRs", () => {
+    expect(problems({ targetGroups: minimal.targetGroups, defaultAction: minimal.defaultAction, forwarding: { trustedProxies: ["10.0.0.0/33"] } }).sort()).toEqual(
+      ["listen: required", 'forwarding.trustedProxies[0]: expected an IPv4/IPv6 address or CIDR, got "10.0.0.0/33"'].sort(),
+    );
+  });
+
+  test("invalid JSON is a config error, not a crash", () => {
+    expect(() => parseConfig("{ nope", "f.json")).toThrow(ConfigError);
+  });
+
+  test("the committed JSON Schema matches the valibot schema (npm run schema)", () => {
+    const committed = JSON.parse(readFileSync(join(import.meta.dir, "../../src/config/fulcrum.schema.json"), "utf8"));
+    expect(committed).toEqual(JSON.parse(JSON.stringify(configJsonSchema())));
+  });
+});
