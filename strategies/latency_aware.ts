@@ -10,8 +10,11 @@
  *              : ewma = ewma · w + rtt · (1 - w)  // recover at the pace of τ
  * Peaks replace the estimate so one slow response immediately diverts
  * traffic; good news only counts in proportion to the time it covers, so one
- * lucky fast response does not undo a slow streak. Failures are samples too
- * (their latencyMs is the time to the failure). Finagle and tower also decay
+ * lucky fast response does not undo a slow streak. A failure must never make
+ * a target look faster (a backend that refuses connections in 1 ms would
+ * otherwise black-hole traffic), so a failed attempt counts as a peak of
+ * max(latencyMs, 2 × estimate): each failure doubles the target's cost until
+ * the health policy takes it out of rotation. Finagle and tower also decay
  * the estimate toward 0 on every pick, which periodically herds traffic back
  * onto a known-slow target; here re-probing is the floor's job instead, at a
  * bounded, configured rate.
@@ -104,7 +107,8 @@ export function latencyAware(targets: readonly StrategyTarget[], options: Strate
 
     report(i: number, outcome: AttemptOutcome): void {
       if (i < 0 || i >= n) return;
-      const rtt = outcome.latencyMs > 0 ? outcome.latencyMs : 0;
+      let rtt = outcome.latencyMs > 0 ? outcome.latencyMs : 0;
+      if (!outcome.ok && measured[i] === 1 && rtt < 2 * ewma[i]!) rtt = 2 * ewma[i]!;
       if (measured[i] === 0) {
         measured[i] = 1;
         ewma[i] = rtt;

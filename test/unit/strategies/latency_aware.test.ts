@@ -24,6 +24,15 @@ describe("latency_aware (peak EWMA + P2C + floor)", () => {
     expect(s.pick(ctx)).toBe(1);
   });
 
+  test("a fast failure never makes a target look faster: it doubles the estimate", () => {
+    const s = latencyAware(targetsOf(1, 1), { latencyFloor: 0 });
+    s.report!(0, ok(10, 0));
+    s.report!(1, ok(15, 0));
+    expect(s.pick(makeCtx())).toBe(0);
+    s.report!(0, { ok: false, latencyMs: 1, now: 1 }); // refused in 1 ms: estimate 10 -> 20
+    expect(s.pick(makeCtx())).toBe(1);
+  });
+
   test("in-flight requests multiply the cost", () => {
     const s = latencyAware(targetsOf(1, 1), { latencyFloor: 0 });
     s.report!(0, ok(10, 0));

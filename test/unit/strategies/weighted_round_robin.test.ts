@@ -33,6 +33,28 @@ function referenceSwrr(weights: number[], count: number): number[] {
   return out;
 }
 
+/** The same reference with per-step eligibility and failures (nginx's free-peer rule). */
+function referenceSwrrSteps(weights: number[], maxFails: number, steps: { down: number[]; fail: number }[]): number[] {
+  const peers = weights.map((weight) => ({ weight, effective: weight, current: 0 }));
+  return steps.map(({ down, fail }) => {
+    if (fail >= 0 && fail < peers.length && maxFails > 0) {
+      const p = peers[fail]!;
+      p.effective = Math.max(0, p.effective - Math.floor(p.weight / maxFails));
+    }
+    let bestIndex = -1;
+    let total = 0;
+    peers.forEach((p, i) => {
+      if (p.weight === 0 || down.includes(i)) return;
+      p.current += p.effective;
+      total += p.effective;
+      if (p.effective < p.weight) p.effective++;
+      if (bestIndex < 0 || p.current > peers[bestIndex]!.current) bestIndex = i;
+    });
+    if (bestIndex >= 0) peers[bestIndex]!.current -= total;
+    return bestIndex;
+  });
+}
+
 describe("weighted_round_robin (nginx smooth WRR)", () => {
   test("weights 5,1,1 give a a b a c a a, repeating", () => {
     const s = weightedRoundRobin(targetsOf(5, 1, 1));
@@ -122,6 +144,33 @@ describe("weighted_round_robin (nginx smooth WRR)", () => {
         const count = 3 * weights.reduce((a, b) => a + b, 0) + 5;
         expect(picks(s, makeCtx(), count)).toEqual(referenceSwrr(weights, count));
       }),
+      { numRuns: 300 },
+    );
+  });
+
+  test("property: with targets going up and down and failures reported, still the reference", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: 0, max: 12 }), { minLength: 1, maxLength: 8 }),
+        fc.integer({ min: 0, max: 4 }),
+        fc.array(
+          fc.record({
+            down: fc.array(fc.integer({ min: 0, max: 7 }), { maxLength: 3 }),
+            fail: fc.integer({ min: -6, max: 7 }),
+          }),
+          { minLength: 1, maxLength: 80 },
+        ),
+        (weights, maxFails, steps) => {
+          const s = weightedRoundRobin(targetsOf(...weights), { maxFails });
+          const ctx = makeCtx();
+          const got = steps.map(({ down, fail }) => {
+            if (fail >= 0 && fail < weights.length) s.report!(fail, { ok: false, latencyMs: 1, now: 0 });
+            ctx.down = new Set(down);
+            return s.pick(ctx);
+          });
+          expect(got).toEqual(referenceSwrrSteps(weights, maxFails, steps));
+        },
+      ),
       { numRuns: 300 },
     );
   });

@@ -1,0 +1,136 @@
+/**
+ * ns per `pick` for every strategy at 3, 100 and 10,000 targets.
+ *
+ * Realistic context: every target available, nothing tried, in-flight counts
+ * varying (random 0..20, and each pick moves one unit from a rotating target
+ * to the picked one), keys rotating over 1,024 client IPs / session ids, and
+ * latency_aware fed with latencies. Each measurement: a warm-up run, then 7
+ * timed runs of ~40 ms each; the median is reported. Construction (table
+ * builds) is outside the timed loop and reported separately.
+ *
+ * `bun test/bench/strategies-pick.ts` prints a markdown table. Not asserted.
+ */
+import { createStrategy, strategyNames } from "../../strategies/index.ts";
+import type { StrategyOptionsInput } from "../../strategies/options.ts";
+import type { PickContext, Strategy, StrategyTarget } from "../../strategies/types.ts";
+
+class BenchCtx implements PickContext {
+  key: string | undefined = undefined;
+  constructor(
+    readonly load: Int32Array,
+    private seed: number,
+  ) {}
+  tried(_i: number): boolean {
+    return false;
+  }
+  available(_i: number): boolean {
+    return true;
+  }
+  inflight(i: number): number {
+    return this.load[i]!;
+  }
+  now(): number {
+    return 0;
+  }
+  random(): number {
+    // xorshift32: cheap enough not to dominate the measurement
+    let x = this.seed;
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    this.seed = x;
+    return (x >>> 0) / 4294967296;
+  }
+}
+
+const SIZES = [3, 100, 10_000];
+const RUNS = 7;
+const RUN_NS = 40e6;
+
+function nowNs(): number {
+  return Number(process.hrtime.bigint());
+}
+
+function measure(s: Strategy, ctx: BenchCtx, keys: string[], n: number): number {
+  const load = ctx.load;
+  let rot = 0;
+  const loop = (iters: number): number => {
+    const t0 = nowNs();
+    for (let k = 0; k < iters; k++) {
+      ctx.key = keys[k & 1023];
+      const i = s.pick(ctx);
+      load[i] = load[i]! + 1;
+      if (load[rot]! > 0) load[rot] = load[rot]! - 1;
+      rot = rot + 1 === n ? 0 : rot + 1;
+    }
+    return nowNs() - t0;
+  };
+  // calibrate so that a run lasts ~RUN_NS
+  let iters = 1000;
+  for (;;) {
+    const t = loop(iters);
+    if (t > RUN_NS / 4) {
+      iters = Math.max(1000, Math.round((iters * RUN_NS) / t));
+      break;
+    }
+    iters *= 4;
+  }
+  loop(iters); // warm-up
+  const perPick: number[] = [];
+  for (let r = 0; r < RUNS; r++) perPick.push(loop(iters) / iters);
+  perPick.sort((a, b) => a - b);
+  return perPick[RUNS >> 1]!;
+}
+
+interface Row {
+  name: string;
+  ns: number[];
+  buildMs: number[];
+}
+
+const variants: { name: string; strategy: (typeof strategyNames)[number]; options: StrategyOptionsInput }[] = [
+  ...strategyNames.map((strategy) => ({ name: strategy, strategy, options: {} })),
+  { name: "hash (hashBalanceFactor 1.25)", strategy: "hash", options: { hashBalanceFactor: 1.25 } },
+];
+
+export function runPickBench(): Row[] {
+  const rows: Row[] = [];
+  for (const v of variants) {
+    const row: Row = { name: v.name, ns: [], buildMs: [] };
+    for (const n of SIZES) {
+      const targets: StrategyTarget[] = Array.from({ length: n }, (_, i) => ({
+        id: `http://10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}:8080`,
+        weight: 1 + (i % 3),
+      }));
+      const t0 = nowNs();
+      const s = createStrategy(v.strategy, targets, v.options);
+      row.buildMs.push((nowNs() - t0) / 1e6);
+      const load = new Int32Array(n);
+      let seed = 12345;
+      for (let i = 0; i < n; i++) {
+        seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+        load[i] = seed % 21;
+      }
+      if (s.report) for (let i = 0; i < n; i++) s.report(i, { ok: true, latencyMs: 5 + (i % 17), now: i });
+      const keys = Array.from({ length: 1024 }, (_, k) =>
+        v.strategy === "ip_hash" ? `${(k * 37) & 255}.${(k * 91) & 255}.${k & 255}.${k % 7}` : `session-${k * 2654435761}`,
+      );
+      row.ns.push(measure(s, new BenchCtx(load, 0x2545f491), keys, n));
+    }
+    rows.push(row);
+  }
+  return rows;
+}
+
+export function markdownTable(rows: Row[]): string {
+  const fmt = (ns: number) => (ns >= 10_000 ? `${(ns / 1000).toFixed(1)} µs` : `${ns.toFixed(0)} ns`);
+  const head = `| strategy | ${SIZES.map((n) => `${n.toLocaleString("en")} targets`).join(" | ")} | build at ${SIZES.map((n) => n.toLocaleString("en")).join(" / ")} |`;
+  const sep = `|---|${"---:|".repeat(SIZES.length)}---:|`;
+  const body = rows.map(
+    (r) => `| ${r.name} | ${r.ns.map(fmt).join(" | ")} | ${r.buildMs.map((ms) => `${ms.toFixed(2)} ms`).join(" / ")} |`,
+  );
+  const env = `${typeof Bun !== "undefined" ? `Bun ${Bun.version}` : `Node ${process.version}`}, median of ${RUNS} runs of ~${RUN_NS / 1e6} ms after warm-up; ns per pick include the context's callbacks.`;
+  return [head, sep, ...body, "", env].join("\n");
+}
+
+if (import.meta.main) console.log(markdownTable(runPickBench()));
