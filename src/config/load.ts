@@ -42,25 +42,30 @@ function describe(issue: Issue): string {
   return issue.message;
 }
 
-/** Cross-field checks valibot's per-field schema cannot express. */
-function references(config: Config): string[] {
+const isRecord = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null && !Array.isArray(x);
+
+/**
+ * Cross-field checks valibot's per-field schema cannot express. They read the
+ * raw input defensively, so they are reported together with schema problems.
+ */
+function references(input: unknown): string[] {
+  if (!isRecord(input) || !isRecord(input.targetGroups)) return [];
+  const groups = Object.keys(input.targetGroups);
   const problems: string[] = [];
-  const groups = Object.keys(config.targetGroups);
-  const known = (name: string) => Object.hasOwn(config.targetGroups, name);
-  if (!known(config.defaultAction.forward)) {
-    problems.push(`defaultAction.forward: unknown target group ${JSON.stringify(config.defaultAction.forward)}, expected one of ${groups.join(", ")}`);
-  }
+  const checkGroup = (path: string, name: unknown) => {
+    if (typeof name === "string" && name !== "" && !Object.hasOwn(input.targetGroups as object, name)) {
+      problems.push(`${path}: unknown target group ${JSON.stringify(name)}, expected one of ${groups.join(", ")}`);
+    }
+  };
+  if (isRecord(input.defaultAction)) checkGroup("defaultAction.forward", input.defaultAction.forward);
   return problems;
 }
 
 export function validateConfig(input: unknown, source?: string): Config {
   const result = v.safeParse(ConfigSchema, input);
-  if (!result.success) {
-    const problems = [...new Set(result.issues.flatMap(leaves).map((i) => `${pathOf(i)}: ${describe(i)}`))];
-    throw new ConfigError(problems, source);
-  }
-  const problems = references(result.output);
-  if (problems.length) throw new ConfigError(problems, source);
+  const problems = result.success ? [] : [...new Set(result.issues.flatMap(leaves).map((i) => `${pathOf(i)}: ${describe(i)}`))];
+  problems.push(...references(input));
+  if (problems.length || !result.success) throw new ConfigError(problems, source);
   return result.output;
 }
 

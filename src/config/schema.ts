@@ -74,7 +74,7 @@ export const TimeoutsSchema = v.strictObject({
 });
 
 export const TargetGroupSchema = v.strictObject({
-  strategy: v.optional(v.picklist(strategyNames, `expected one of ${strategyNames.join(", ")}`), "round_robin"),
+  strategy: v.optional(v.picklist(strategyNames, (i) => `expected one of ${strategyNames.join(", ")}, got ${quote(i.input)}`), "round_robin"),
   targets: v.pipe(v.array(TargetSchema), v.minLength(1, "expected at least one target")),
   /** `preserve` sends the client's Host (HAProxy, ALB); `target` sends the target's host (nginx `$proxy_host`). */
   hostHeader: v.optional(v.picklist(["preserve", "target"]), "preserve"),

@@ -53,7 +53,7 @@ describe("config", () => {
         'listen.port: expected number, got "80"',
         'targetGroups.app.targets[2].url: expected an http(s) URL, got "foo"',
         "targetGroups.app.targets[1].weight: expected a weight from 0 to 1000",
-        "targetGroups.app.strategy: expected one of round_robin, weighted_round_robin, least_connections, least_request, random, ip_hash, hash, latency_aware",
+        'targetGroups.app.strategy: expected one of round_robin, weighted_round_robin, least_connections, least_request, random, ip_hash, hash, latency_aware, got "fastest"',
         "targetGroups.app.tagets: unknown key",
       ].sort(),
     );
@@ -67,6 +67,10 @@ describe("config", () => {
 
   test("unknown target group in the default action names the valid ones", () => {
     expect(problems({ ...minimal, defaultAction: { forward: "web" } })).toEqual(['defaultAction.forward: unknown target group "web", expected one of app']);
+  });
+
+  test("reference problems are listed together with schema problems", () => {
+    expect(problems({ ...minimal, listen: {}, defaultAction: { forward: "web" } })).toEqual(["listen.port: required", 'defaultAction.forward: unknown target group "web", expected one of app']);
   });
 
   test("missing required fields and bad CIDRs", () => {
