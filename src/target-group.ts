@@ -2,7 +2,8 @@
  * A target group at run time: its targets with their live counters, and the
  * strategies built over them (one over the primaries, one over the backups,
  * nginx's two lists). Selection walks primaries first and falls back to
- * backups only when no primary can take the request.
+ * backups only when no primary can take the request. Health, stickiness and
+ * retries stay outside the strategies and reach them through PickContext.
  */
 import type { Context } from "hono";
 import { createStrategy } from "../strategies/index.ts";
@@ -16,8 +17,12 @@ export class Target {
   inflight = 0;
   readonly origin: string;
   readonly host: string;
+  /** Position in its tier (primaries or backups): the index its strategy knows it by. */
+  tierIndex = -1;
+  tier: Tier | undefined;
   constructor(
     readonly group: string,
+    readonly index: number,
     readonly url: string,
     readonly weight: number,
     readonly backup: boolean,
@@ -28,14 +33,17 @@ export class Target {
   }
 }
 
-/** Per-request view handed to a strategy; reused (pick is synchronous). */
+/** The per-request view a strategy sees. One per tier, reused: `pick` is synchronous. */
 class TierContext implements PickContext {
   key: string | undefined = undefined;
-  tried: (i: number) => boolean = () => false;
+  triedTargets: ReadonlySet<Target> = new Set();
   constructor(
     private readonly targets: readonly Target[],
     private readonly platform: Platform,
   ) {}
+  tried(i: number): boolean {
+    return this.triedTargets.size !== 0 && this.triedTargets.has(this.targets[i]!);
+  }
   available(_i: number): boolean {
     return true;
   }
@@ -50,23 +58,26 @@ class TierContext implements PickContext {
   }
 }
 
-class Tier {
+export class Tier {
   readonly strategy: Strategy;
-  readonly ctx: TierContext;
+  private readonly ctx: TierContext;
   constructor(
     readonly targets: readonly Target[],
     config: TargetGroupConfig,
     platform: Platform,
   ) {
+    targets.forEach((t, i) => {
+      t.tierIndex = i;
+      t.tier = this;
+    });
     this.strategy = createStrategy(config.strategy, targets.map((t) => ({ id: t.url, weight: t.weight })), config);
     this.ctx = new TierContext(targets, platform);
   }
   pick(key: string | undefined, tried: ReadonlySet<Target>): Target | undefined {
     if (this.targets.length === 0) return undefined;
-    const ctx = this.ctx;
-    ctx.key = key;
-    ctx.tried = tried.size === 0 ? () => false : (i) => tried.has(this.targets[i]!);
-    const i = this.strategy.pick(ctx);
+    this.ctx.key = key;
+    this.ctx.triedTargets = tried;
+    const i = this.strategy.pick(this.ctx);
     return i < 0 ? undefined : this.targets[i];
   }
 }
@@ -82,9 +93,9 @@ export class TargetGroup {
   constructor(
     readonly name: string,
     readonly config: TargetGroupConfig,
-    platform: Platform,
+    private readonly platform: Platform,
   ) {
-    this.targets = config.targets.map((t) => new Target(name, t.url, t.weight, t.backup));
+    this.targets = config.targets.map((t, i) => new Target(name, i, t.url, t.weight, t.backup));
     this.primary = new Tier(this.targets.filter((t) => !t.backup), config, platform);
     this.backup = new Tier(this.targets.filter((t) => t.backup), config, platform);
     this.keyOf = keyExtractor(config.strategy, config.hashKey);
@@ -96,5 +107,10 @@ export class TargetGroup {
   select(c: Context, clientIp: string | undefined, tried: ReadonlySet<Target>): Target | undefined {
     const key = this.keyOf(c, clientIp);
     return this.primary.pick(key, tried) ?? this.backup.pick(key, tried);
+  }
+
+  /** Feed one attempt's outcome back to the strategy (smooth WRR failure weight, latency EWMA). */
+  report(target: Target, ok: boolean, latencyMs: number): void {
+    target.tier?.strategy.report?.(target.tierIndex, { ok, latencyMs, now: this.platform.now() });
   }
 }

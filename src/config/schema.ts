@@ -114,6 +114,18 @@ export const AdminSchema = v.strictObject({
   healthPath: v.optional(v.pipe(v.string(), v.startsWith("/", "expected a path starting with /")), "/__fulcrum/health"),
 });
 
+/**
+ * Graceful shutdown on SIGTERM/SIGINT (Bun, Deno, Node): the health endpoint
+ * turns 503 at once; new connections are still accepted for `grace` seconds
+ * so that whatever balances in front notices (Kubernetes preStop, ALB
+ * deregistration); then listening stops and in-flight requests get up to
+ * `deadline` seconds to finish (nginx `worker_shutdown_timeout`).
+ */
+export const ShutdownSchema = v.strictObject({
+  grace: v.optional(seconds(0, 3600), 0),
+  deadline: v.optional(seconds(0, 3600), 30),
+});
+
 export const ConfigSchema = v.strictObject({
   /** Editors' JSON Schema reference; ignored. */
   $schema: v.optional(v.string()),
@@ -125,6 +137,7 @@ export const ConfigSchema = v.strictObject({
   defaultAction: ForwardActionSchema,
   forwarding: v.optional(ForwardingSchema, {}),
   admin: v.optional(AdminSchema, {}),
+  shutdown: v.optional(ShutdownSchema, {}),
 });
 
 export type Config = v.InferOutput<typeof ConfigSchema>;

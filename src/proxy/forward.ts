@@ -51,6 +51,7 @@ export async function forward(balancer: Balancer, group: TargetGroup, c: Context
 
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(TIMEOUT), group.responseTimeoutMs);
+  const started = platform.now();
   target.inflight++;
   let upstream: Response;
   try {
@@ -70,6 +71,7 @@ export async function forward(balancer: Balancer, group: TargetGroup, c: Context
         : error instanceof UpstreamError
           ? error.kind
           : "connect";
+    group.report(target, false, platform.now() - started);
     balancer.logUpstreamFailure(target, kind, error);
     const response = kind === "timeout" ? gatewayTimeout() : badGateway();
     return withRequestId(response, config.forwarding.requestIdHeader, requestId);
@@ -78,6 +80,7 @@ export async function forward(balancer: Balancer, group: TargetGroup, c: Context
     target.inflight--;
   }
 
+  group.report(target, true, platform.now() - started);
   const responseHeaders = new Headers(upstream.headers);
   stripHopByHop(responseHeaders);
   if (!responseHeaders.has(config.forwarding.requestIdHeader)) {

@@ -2,6 +2,7 @@
 import { getConnInfo } from "hono/bun";
 import { commonPlatform, UpstreamError, type Platform, type UpstreamRequest } from "../platform.ts";
 import { boot, listening } from "./boot.ts";
+import { onShutdownSignal } from "./shutdown.ts";
 
 async function bunUpstream(req: UpstreamRequest): Promise<Response> {
   try {
@@ -34,11 +35,12 @@ if (import.meta.main) {
   const { app, port, host } = await boot(Bun.argv.slice(2), (p) => Bun.file(p).text(), bunPlatform, (code) => process.exit(code));
   const server = Bun.serve({ port, hostname: host, fetch: app.fetch, idleTimeout: 255, maxRequestBodySize: Number.MAX_SAFE_INTEGER });
   console.error(listening("bun", host, server.port ?? port));
-  const stop = async () => {
-    app.balancer.shuttingDown = true;
-    await server.stop(false);
-    process.exit(0);
-  };
-  process.on("SIGTERM", stop);
-  process.on("SIGINT", stop);
+  const shutdown = onShutdownSignal(app.balancer, {
+    // Bun's stop() without force resolves once in-flight requests have completed.
+    stopAccepting: () => server.stop(false),
+    forceClose: () => void server.stop(true),
+    exit: (code) => process.exit(code),
+  });
+  process.on("SIGTERM", shutdown);
+  process.on("SIGINT", shutdown);
 }

@@ -2,6 +2,7 @@
 import { getConnInfo } from "hono/deno";
 import { commonPlatform, type Platform } from "../platform.ts";
 import { boot, listening } from "./boot.ts";
+import { onShutdownSignal } from "./shutdown.ts";
 import { undiciUpstream } from "./undici-upstream.ts";
 
 /** The slice of the Deno namespace this adapter uses (the project typechecks with tsc, not deno check). */
@@ -30,10 +31,11 @@ const server = Deno.serve(
   { port, hostname: host, onListen: (addr) => console.error(listening("deno", host, addr.port)) },
   (req, info) => app.fetch(req, info),
 );
-const stop = async () => {
-  app.balancer.shuttingDown = true;
-  await server.shutdown();
-  Deno.exit(0);
-};
-Deno.addSignalListener("SIGTERM", stop);
-Deno.addSignalListener("SIGINT", stop);
+const shutdown = onShutdownSignal(app.balancer, {
+  // Deno's shutdown() stops listening and resolves when in-flight requests are done.
+  stopAccepting: () => server.shutdown(),
+  forceClose: () => Deno.exit(0),
+  exit: (code) => Deno.exit(code),
+});
+Deno.addSignalListener("SIGTERM", shutdown);
+Deno.addSignalListener("SIGINT", shutdown);

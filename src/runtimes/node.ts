@@ -4,6 +4,7 @@ import { serve } from "@hono/node-server";
 import { getConnInfo } from "@hono/node-server/conninfo";
 import { commonPlatform, type Platform } from "../platform.ts";
 import { boot, listening } from "./boot.ts";
+import { onShutdownSignal } from "./shutdown.ts";
 import { undiciUpstream } from "./undici-upstream.ts";
 
 export const nodePlatform: Platform = {
@@ -18,9 +19,18 @@ const { app, port, host } = await boot(process.argv.slice(2), (p) => readFile(p,
 const server = serve({ fetch: app.fetch, port, hostname: host }, (info) => console.error(listening("node", host, info.port)));
 // Node's default requestTimeout (300 s) would cut long uploads; the balancer's own timeouts apply.
 (server as import("node:http").Server).requestTimeout = 0;
-const stop = () => {
-  app.balancer.shuttingDown = true;
-  server.close(() => process.exit(0));
-};
-process.on("SIGTERM", stop);
-process.on("SIGINT", stop);
+const http = server as import("node:http").Server;
+const shutdown = onShutdownSignal(app.balancer, {
+  stopAccepting: () =>
+    new Promise<void>((done) => {
+      // close() waits for active requests; idle keep-alive sockets would hold it open forever.
+      http.close(() => done());
+      http.closeIdleConnections();
+      const idle = setInterval(() => http.closeIdleConnections(), 100);
+      http.once("close", () => clearInterval(idle));
+    }),
+  forceClose: () => http.closeAllConnections(),
+  exit: (code) => process.exit(code),
+});
+process.on("SIGTERM", shutdown);
+process.on("SIGINT", shutdown);

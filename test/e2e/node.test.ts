@@ -1,3 +1,5 @@
+import { lifecycleScenarios } from "./lifecycle.scenarios.ts";
 import { proxyScenarios } from "./proxy.scenarios.ts";
 
 proxyScenarios("node");
+lifecycleScenarios("node");
