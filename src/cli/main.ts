@@ -7,6 +7,7 @@ import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { ConfigError, parseConfig, summarize } from "../config/load.ts";
+import { listenersOf } from "../config/schema.ts";
 import { buildNodeEntry } from "./build.ts";
 import { serveWorkerd } from "./serve-workerd.ts";
 
@@ -83,7 +84,8 @@ async function serve(root: string, flags: Flags): Promise<number> {
   const configPath = resolve(flags.config);
   const config = loadOrReport(configPath);
   if (!config) return 1;
-  const port = flags.port ?? String(config.listen.port);
+  const first = listenersOf(config)[0]!;
+  const port = flags.port ?? String(first.port);
   const entryArgs = ["--config", configPath, "--port", port];
   switch (runtime) {
     case "bun":
@@ -93,7 +95,7 @@ async function serve(root: string, flags: Flags): Promise<number> {
     case "node":
       return run(process.execPath, [await buildNodeEntry(root), ...entryArgs]);
     case "workerd":
-      return serveWorkerd(root, configPath, config.listen.host === "0.0.0.0" ? "127.0.0.1" : config.listen.host, Number(port));
+      return serveWorkerd(root, configPath, first.host === "0.0.0.0" ? "127.0.0.1" : first.host, Number(port));
   }
 }
 

@@ -4,7 +4,7 @@
  * URL, got "foo"`), the way `nginx -t` names the line.
  */
 import * as v from "valibot";
-import { ConfigSchema, type Config } from "./schema.ts";
+import { ConfigSchema, listenersOf, type Config } from "./schema.ts";
 
 export class ConfigError extends Error {
   constructor(readonly problems: readonly string[], source = "config") {
@@ -25,9 +25,17 @@ function pathOf(issue: Issue): string {
   return out || "(root)";
 }
 
-/** Flatten unions/variants to their innermost, most specific issues. */
+/**
+ * Flatten unions to their most specific issues: those found deeper than the
+ * union itself (the branch the input was meant for). When no branch got that
+ * far, the union's own message says what was expected.
+ */
 function leaves(issue: Issue): Issue[] {
-  if (issue.type === "union" && issue.issues?.length) return issue.issues.flatMap(leaves);
+  if (issue.type === "union" && issue.issues?.length) {
+    const depth = issue.path?.length ?? 0;
+    const deeper = issue.issues.filter((i) => (i.path?.length ?? 0) > depth);
+    return deeper.length ? deeper.flatMap(leaves) : [issue];
+  }
   return [issue];
 }
 
@@ -58,6 +66,11 @@ function references(input: unknown): string[] {
     }
   };
   if (isRecord(input.defaultAction)) checkGroup("defaultAction.forward", input.defaultAction.forward);
+  const listeners = Array.isArray(input.listen) ? input.listen : [input.listen];
+  listeners.forEach((l, i) => {
+    const path = Array.isArray(input.listen) ? `listen[${i}]` : "listen";
+    if (isRecord(l) && l.protocol === "HTTPS" && !isRecord(l.certificate)) problems.push(`${path}.certificate: required for an HTTPS listener (certFile and keyFile)`);
+  });
   return problems;
 }
 
@@ -84,5 +97,6 @@ export function summarize(config: Config): string {
   const groups = Object.entries(config.targetGroups).map(
     ([name, g]) => `${name} (${g.strategy}, ${g.targets.length} target${g.targets.length === 1 ? "" : "s"})`,
   );
-  return `config ok: listen :${config.listen.port}, ${groups.length} target group${groups.length === 1 ? "" : "s"}: ${groups.join(", ")}; default action forward ${config.defaultAction.forward}`;
+  const listen = listenersOf(config).map((l) => `${l.protocol === "HTTPS" ? "https" : "http"} :${l.port}`).join(" + ");
+  return `config ok: listen ${listen}, ${groups.length} target group${groups.length === 1 ? "" : "s"}: ${groups.join(", ")}; default action forward ${config.defaultAction.forward}`;
 }

@@ -88,10 +88,19 @@ export const ForwardActionSchema = v.strictObject({
   forward: v.pipe(v.string(), v.nonEmpty("expected a target group name")),
 });
 
+/**
+ * One listener (ALB vocabulary). HTTPS listeners terminate TLS with a
+ * certificate and key from PEM files on Bun, Deno and Node (HAProxy
+ * `bind *:443 ssl crt`); on Workers TLS ends at Cloudflare's edge and
+ * listeners are ignored.
+ */
 export const ListenerSchema = v.strictObject({
   port,
   /** Address to bind (Bun, Deno, Node). Ignored on Workers. */
   host: v.optional(v.string(), "0.0.0.0"),
+  protocol: v.optional(v.picklist(["HTTP", "HTTPS"]), "HTTP"),
+  /** PEM files, required for HTTPS. */
+  certificate: v.optional(v.strictObject({ certFile: v.pipe(v.string(), v.nonEmpty()), keyFile: v.pipe(v.string(), v.nonEmpty()) })),
 });
 
 export const ForwardingSchema = v.strictObject({
@@ -129,7 +138,8 @@ export const ShutdownSchema = v.strictObject({
 export const ConfigSchema = v.strictObject({
   /** Editors' JSON Schema reference; ignored. */
   $schema: v.optional(v.string()),
-  listen: ListenerSchema,
+  /** One listener, or a list (e.g. :80 redirecting to :443). */
+  listen: v.union([ListenerSchema, v.pipe(v.array(ListenerSchema), v.minLength(1, "expected at least one listener"))], "expected a listener object or a list of listeners"),
   targetGroups: v.pipe(
     v.record(v.pipe(v.string(), v.regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, "expected a name of letters, digits, _ . -")), TargetGroupSchema),
     v.check((r) => Object.keys(r).length > 0, "expected at least one target group"),
@@ -142,7 +152,13 @@ export const ConfigSchema = v.strictObject({
 
 export type Config = v.InferOutput<typeof ConfigSchema>;
 export type ConfigInput = v.InferInput<typeof ConfigSchema>;
+export type ListenerConfig = v.InferOutput<typeof ListenerSchema>;
 export type TargetGroupConfig = v.InferOutput<typeof TargetGroupSchema>;
 export type TargetConfig = v.InferOutput<typeof TargetSchema>;
 export type HashKeyConfig = v.InferOutput<typeof HashKeySchema>;
 export type ForwardingConfig = v.InferOutput<typeof ForwardingSchema>;
+
+/** The listeners as a list, whichever form the file used. */
+export function listenersOf(config: Pick<Config, "listen">): readonly ListenerConfig[] {
+  return Array.isArray(config.listen) ? config.listen : [config.listen];
+}

@@ -5,15 +5,15 @@
  */
 import { createBalancer, type BalancerApp } from "../balancer.ts";
 import { ConfigError, parseConfig } from "../config/load.ts";
-import type { Config } from "../config/schema.ts";
+import { listenersOf, type Config, type ListenerConfig } from "../config/schema.ts";
 import type { Platform } from "../platform.ts";
 import { parseEntryArgs } from "./args.ts";
 
 export interface Boot {
   readonly config: Config;
   readonly app: BalancerApp;
-  readonly port: number;
-  readonly host: string;
+  /** The listeners to serve; `--port` overrides the first one's port. */
+  readonly listeners: readonly ListenerConfig[];
 }
 
 export async function boot(
@@ -26,14 +26,15 @@ export async function boot(
     const args = parseEntryArgs(argv);
     const config = parseConfig(await readText(args.config), args.config);
     const app = createBalancer(config, platform);
-    return { config, app, port: args.port ?? config.listen.port, host: config.listen.host };
+    const listeners = listenersOf(config).map((l, i) => (i === 0 && args.port !== undefined ? { ...l, port: args.port } : l));
+    return { config, app, listeners };
   } catch (error) {
     platform.log(error instanceof ConfigError ? error.message : `fulcrum: ${(error as Error).message}`);
     return exit(1);
   }
 }
 
-export function listening(runtime: string, host: string, port: number): string {
-  const shown = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host;
-  return `fulcrum (${runtime}) listening on http://${shown}:${port}`;
+export function listening(runtime: string, listener: ListenerConfig, port: number): string {
+  const shown = listener.host === "0.0.0.0" || listener.host === "::" ? "127.0.0.1" : listener.host;
+  return `fulcrum (${runtime}) listening on ${listener.protocol === "HTTPS" ? "https" : "http"}://${shown}:${port}`;
 }

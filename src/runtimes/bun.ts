@@ -32,13 +32,23 @@ export const bunPlatform: Platform = {
 };
 
 if (import.meta.main) {
-  const { app, port, host } = await boot(Bun.argv.slice(2), (p) => Bun.file(p).text(), bunPlatform, (code) => process.exit(code));
-  const server = Bun.serve({ port, hostname: host, fetch: app.fetch, idleTimeout: 255, maxRequestBodySize: Number.MAX_SAFE_INTEGER });
-  console.error(listening("bun", host, server.port ?? port));
+  const { app, listeners } = await boot(Bun.argv.slice(2), (p) => Bun.file(p).text(), bunPlatform, (code) => process.exit(code));
+  const servers = listeners.map((l) => {
+    const server = Bun.serve({
+      port: l.port,
+      hostname: l.host,
+      fetch: app.fetch,
+      idleTimeout: 255,
+      maxRequestBodySize: Number.MAX_SAFE_INTEGER,
+      ...(l.certificate ? { tls: { cert: Bun.file(l.certificate.certFile), key: Bun.file(l.certificate.keyFile) } } : {}),
+    });
+    console.error(listening("bun", l, server.port ?? l.port));
+    return server;
+  });
   const shutdown = onShutdownSignal(app.balancer, {
     // Bun's stop() without force resolves once in-flight requests have completed.
-    stopAccepting: () => server.stop(false),
-    forceClose: () => void server.stop(true),
+    stopAccepting: async () => void (await Promise.all(servers.map((s) => s.stop(false)))),
+    forceClose: () => servers.forEach((s) => void s.stop(true)),
     exit: (code) => process.exit(code),
   });
   process.on("SIGTERM", shutdown);

@@ -13,7 +13,7 @@ declare const Deno: {
   env: { toObject(): Record<string, string> };
   addSignalListener(signal: "SIGTERM" | "SIGINT", handler: () => void): void;
   serve(
-    options: { port: number; hostname: string; onListen?: (addr: { port: number }) => void },
+    options: { port: number; hostname: string; cert?: string; key?: string; onListen?: (addr: { port: number }) => void },
     handler: (req: Request, info: unknown) => Response | Promise<Response>,
   ): { shutdown(): Promise<void>; finished: Promise<void> };
 };
@@ -26,14 +26,16 @@ export const denoPlatform: Platform = {
   env: Deno.env.toObject(),
 };
 
-const { app, port, host } = await boot(Deno.args, (p) => Deno.readTextFile(p), denoPlatform, (code) => Deno.exit(code));
-const server = Deno.serve(
-  { port, hostname: host, onListen: (addr) => console.error(listening("deno", host, addr.port)) },
-  (req, info) => app.fetch(req, info),
+const { app, listeners } = await boot(Deno.args, (p) => Deno.readTextFile(p), denoPlatform, (code) => Deno.exit(code));
+const servers = await Promise.all(
+  listeners.map(async (l) => {
+    const tls = l.certificate ? { cert: await Deno.readTextFile(l.certificate.certFile), key: await Deno.readTextFile(l.certificate.keyFile) } : {};
+    return Deno.serve({ port: l.port, hostname: l.host, ...tls, onListen: (addr) => console.error(listening("deno", l, addr.port)) }, (req, info) => app.fetch(req, info));
+  }),
 );
 const shutdown = onShutdownSignal(app.balancer, {
   // Deno's shutdown() stops listening and resolves when in-flight requests are done.
-  stopAccepting: () => server.shutdown(),
+  stopAccepting: async () => void (await Promise.all(servers.map((s) => s.shutdown()))),
   forceClose: () => Deno.exit(0),
   exit: (code) => Deno.exit(code),
 });

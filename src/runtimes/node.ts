@@ -1,5 +1,7 @@
 /** Node entry (bundled by the CLI with esbuild, Node 20 cannot run TypeScript): @hono/node-server + undici pools. */
 import { readFile } from "node:fs/promises";
+import type { Server } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import { serve } from "@hono/node-server";
 import { getConnInfo } from "@hono/node-server/conninfo";
 import { commonPlatform, type Platform } from "../platform.ts";
@@ -15,21 +17,32 @@ export const nodePlatform: Platform = {
   env: process.env,
 };
 
-const { app, port, host } = await boot(process.argv.slice(2), (p) => readFile(p, "utf8"), nodePlatform, (code) => process.exit(code));
-const server = serve({ fetch: app.fetch, port, hostname: host }, (info) => console.error(listening("node", host, info.port)));
-// Node's default requestTimeout (300 s) would cut long uploads; the balancer's own timeouts apply.
-(server as import("node:http").Server).requestTimeout = 0;
-const http = server as import("node:http").Server;
+const { app, listeners } = await boot(process.argv.slice(2), (p) => readFile(p, "utf8"), nodePlatform, (code) => process.exit(code));
+const servers = await Promise.all(
+  listeners.map(async (l) => {
+    const tls = l.certificate
+      ? { createServer: createHttpsServer, serverOptions: { cert: await readFile(l.certificate.certFile), key: await readFile(l.certificate.keyFile) } }
+      : {};
+    const server = serve({ fetch: app.fetch, port: l.port, hostname: l.host, ...tls }, (info) => console.error(listening("node", l, info.port))) as Server;
+    // Node's default requestTimeout (300 s) would cut long uploads; the balancer's own timeouts apply.
+    server.requestTimeout = 0;
+    return server;
+  }),
+);
+
+function drain(server: Server): Promise<void> {
+  return new Promise<void>((done) => {
+    // close() waits for active requests; idle keep-alive sockets would hold it open forever.
+    server.close(() => done());
+    server.closeIdleConnections();
+    const idle = setInterval(() => server.closeIdleConnections(), 100);
+    server.once("close", () => clearInterval(idle));
+  });
+}
+
 const shutdown = onShutdownSignal(app.balancer, {
-  stopAccepting: () =>
-    new Promise<void>((done) => {
-      // close() waits for active requests; idle keep-alive sockets would hold it open forever.
-      http.close(() => done());
-      http.closeIdleConnections();
-      const idle = setInterval(() => http.closeIdleConnections(), 100);
-      http.once("close", () => clearInterval(idle));
-    }),
-  forceClose: () => http.closeAllConnections(),
+  stopAccepting: async () => void (await Promise.all(servers.map(drain))),
+  forceClose: () => servers.forEach((s) => s.closeAllConnections()),
   exit: (code) => process.exit(code),
 });
 process.on("SIGTERM", shutdown);

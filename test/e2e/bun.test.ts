@@ -1,5 +1,7 @@
 import { lifecycleScenarios } from "./lifecycle.scenarios.ts";
+import { listenerScenarios } from "./listeners.scenarios.ts";
 import { proxyScenarios } from "./proxy.scenarios.ts";
 
 proxyScenarios("bun");
 lifecycleScenarios("bun");
+listenerScenarios("bun");

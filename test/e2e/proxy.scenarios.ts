@@ -227,8 +227,9 @@ export function proxyScenarios(runtime: Runtime): void {
 
       const growthMb = (peakRssKb(main.process.pid!) - before) / 1024;
       console.error(`[${runtime}] peak RSS growth over 200 MB streamed: ${growthMb.toFixed(1)} MB`);
-      // Buffering either body would add >= 100 MB; streaming keeps growth to buffers and GC slack.
-      expect(growthMb).toBeLessThan(60);
+      // Buffering either body would add >= 100 MB. Streaming leaves buffers and GC slack, which do
+      // not grow with size (Deno measured 30/35/47 MB after 100/400/800 MB downloads).
+      expect(growthMb).toBeLessThan(80);
     });
   });
 }

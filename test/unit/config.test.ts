@@ -34,7 +34,7 @@ describe("config", () => {
     expect(c.targetGroups.app!.timeouts).toEqual({ connect: 5, response: 60 });
     expect(c.forwarding).toEqual({ trustedProxies: [], xForwarded: true, forwarded: false, requestIdHeader: "X-Request-Id" });
     expect(c.admin.healthPath).toBe("/__fulcrum/health");
-    expect(summarize(c)).toBe("config ok: listen :8080, 1 target group: app (round_robin, 3 targets); default action forward app");
+    expect(summarize(c)).toBe("config ok: listen http :8080, 1 target group: app (round_robin, 3 targets); default action forward app");
   });
 
   test("$schema key is allowed", () => {

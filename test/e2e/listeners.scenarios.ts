@@ -1,0 +1,51 @@
+/**
+ * Several listeners and TLS termination on the server runtimes (Bun, Deno,
+ * Node): a plain HTTP listener and an HTTPS one with a self-signed
+ * certificate made by openssl for the test. (On Workers TLS ends at
+ * Cloudflare's edge.)
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { freePort, startBalancer, type Balancer, type Runtime } from "./launch.ts";
+import { startUpstream, type Upstream } from "./upstream.ts";
+
+export function selfSignedCertificate(): { certFile: string; keyFile: string } {
+  const dir = mkdtempSync(join(tmpdir(), "fulcrum-tls-"));
+  const certFile = join(dir, "cert.pem");
+  const keyFile = join(dir, "key.pem");
+  execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", keyFile, "-out", certFile, "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"], { stdio: "ignore" });
+  return { certFile, keyFile };
+}
+
+export function listenerScenarios(runtime: Exclude<Runtime, "workerd">): void {
+  describe(`listeners on ${runtime}`, () => {
+    let up: Upstream;
+    let b: Balancer;
+    let httpsPort: number;
+    beforeAll(async () => {
+      up = await startUpstream("a");
+      httpsPort = await freePort();
+      b = await startBalancer(runtime, {
+        listen: [{ port: 0 }, { port: httpsPort, protocol: "HTTPS", certificate: selfSignedCertificate() }],
+        targetGroups: { app: { targets: [{ url: up.url }] } },
+        defaultAction: { forward: "app" },
+      });
+    }, 60_000);
+    afterAll(async () => {
+      await b?.stop();
+      await up.close();
+    });
+
+    test("HTTP and HTTPS listeners serve the same balancer; X-Forwarded-Proto tells the scheme", async () => {
+      const plain = (await (await fetch(`${b.url}/x`)).json()) as { headers: Record<string, string> };
+      expect(plain.headers["x-forwarded-proto"]).toBe("http");
+      const res = await fetch(`https://127.0.0.1:${httpsPort}/x`, { tls: { rejectUnauthorized: false } } as RequestInit);
+      expect(res.status).toBe(200);
+      const secure = (await res.json()) as { headers: Record<string, string> };
+      expect(secure.headers["x-forwarded-proto"]).toBe("https");
+    });
+  });
+}
