@@ -4,7 +4,7 @@
  * anti-starvation floor.
  *
  * Estimate. Per target, a time-weighted EWMA of the latency reported through
- * `report(i, { latencyMs, now })`, with time constant `latencyDecay` (τ):
+ * `report(i, { latencyMs, now })`, with time constant τ = `latencyDecay` (seconds in the config, default 10):
  *   w = exp(-(now - lastSample) / τ)
  *   rtt > ewma ? ewma = rtt                       // "peak": react at once to slowness
  *              : ewma = ewma · w + rtt · (1 - w)  // recover at the pace of τ
@@ -44,7 +44,8 @@ const UNMEASURED_PENALTY = 1e12;
 
 export function latencyAware(targets: readonly StrategyTarget[], options: StrategyOptionsInput = {}): Strategy {
   const n = targets.length;
-  const tau = options.latencyDecay ?? strategyDefaults.latencyDecay;
+  // Config durations are seconds; the estimate works in the milliseconds that `report` carries.
+  const tau = (options.latencyDecay ?? strategyDefaults.latencyDecay) * 1000;
   const floor = options.latencyFloor ?? strategyDefaults.latencyFloor;
   const sampler = new WeightedSampler(targets.map((t) => t.weight));
   const weight = sampler.weight;

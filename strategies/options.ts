@@ -26,8 +26,10 @@ export const strategyDefaults = {
   hashTableSize: 65537,
   /** Envoy LEAST_REQUEST `choice_count` default (power of two choices). */
   choiceCount: 2,
-  /** Peak-EWMA time constant in milliseconds (Finagle's `decayTime` default: 10 s). */
-  latencyDecay: 10_000,
+  /** `hash` table: ketama ring (nginx `hash ... consistent`), minimally disruptive. */
+  hashAlgorithm: "ketama",
+  /** Peak-EWMA time constant in seconds (Finagle's `decayTime` default: 10 s). */
+  latencyDecay: 10,
   /**
    * Share of picks that `latency_aware` hands out by plain weighted rotation,
    * ignoring latency, so that no target starves (traefik#12306). Each eligible
@@ -44,8 +46,24 @@ export const strategyDefaults = {
 /** Largest accepted Maglev table: ~40 MB of Int32 slots at most, built on every target-set change. */
 const MAX_TABLE_SIZE = 10_000_019;
 
+/** Table behind `hash`: see ketama.ts and maglev.ts for the measured trade-off. */
+export const hashAlgorithms = ["ketama", "maglev"] as const;
+
+const quote = (x: unknown) => JSON.stringify(x) ?? String(x);
+
 export const strategyOptionEntries = {
-  /** `hash`: Maglev lookup table size; must be prime (Envoy `table_size`). */
+  /**
+   * `hash`: "ketama" (default) = consistent-hash ring, 160 points per unit of
+   * weight (nginx `hash $key consistent`): removing a target remaps only its
+   * own keys, shares vary ~8 % around the weight share. "maglev" = Envoy's
+   * MAGLEV table (`hashTableSize`): near-exact shares, O(1) lookup, but a
+   * rebuild also moves some keys between surviving targets (~1.6/N at N=100).
+   */
+  hashAlgorithm: v.optional(
+    v.picklist(hashAlgorithms, (i) => `expected one of ${hashAlgorithms.join(", ")}, got ${quote(i.input)}`),
+    strategyDefaults.hashAlgorithm,
+  ),
+  /** `hash` with `hashAlgorithm: "maglev"`: lookup table size; must be prime (Envoy `table_size`). */
   hashTableSize: v.optional(
     v.pipe(
       v.number("expected a number"),
@@ -80,12 +98,12 @@ export const strategyOptionEntries = {
     ),
     strategyDefaults.choiceCount,
   ),
-  /** `latency_aware`: peak-EWMA time constant, milliseconds. */
+  /** `latency_aware`: peak-EWMA time constant, seconds (like every duration in the config). */
   latencyDecay: v.optional(
     v.pipe(
-      v.number("expected a number of milliseconds"),
-      v.finite("expected a finite number of milliseconds"),
-      v.gtValue(0, "expected a positive number of milliseconds"),
+      v.number("expected a number of seconds"),
+      v.finite("expected a finite number of seconds"),
+      v.gtValue(0, "expected a positive number of seconds"),
     ),
     strategyDefaults.latencyDecay,
   ),

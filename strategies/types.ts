@@ -29,6 +29,28 @@ export interface PickContext {
   inflight(i: number): number;
   /** Slow-start multiplier in (0, 1] applied to target i's weight; 1 when absent. */
   weightFactor?(i: number): number;
+  /*
+   * Optional O(1) hints. A balancer that can answer them cheaply lets
+   * strategies skip their per-target passes; strategies must give the same
+   * answers with or without them (the hints only say what the per-target
+   * predicates would say, in bulk).
+   */
+  /**
+   * True only if, for every target of this strategy's set, `tried` is false,
+   * `available` is true and `weightFactor` is 1 (no slow start): e.g.
+   * `tried.size === 0 && unavailableCount === 0 && slowStartingCount === 0`
+   * from the balancer's health-table counters. May return false whenever it
+   * does not know (false is always safe; true must be exact).
+   */
+  allEligible?(): boolean;
+  /** Sum of `inflight(i)` over all targets of this strategy's set, maintained by the balancer. */
+  totalInflight?(): number;
+  /**
+   * The in-flight counts of all targets as one array indexed like the targets
+   * (`inflightArray()[i] === inflight(i)`), read without a call per target.
+   * The strategy only reads it during `pick` and never keeps it.
+   */
+  inflightArray?(): ArrayLike<number>;
   /** Monotonic milliseconds. */
   now(): number;
   /** Uniform in [0, 1). */

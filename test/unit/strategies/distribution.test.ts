@@ -2,25 +2,35 @@
  * Over 100,000 picks, each target's share is within 0.01 (absolute) of its
  * weight share (round_robin: of 1/n, it ignores weights). Each run does 100k
  * picks, so numRuns stays small.
+ *
+ * Exception: `hash` on its default ketama ring. A target's share there is the
+ * arc its 160 x w points cover, which varies by ~1/sqrt(160 w) relative (one
+ * standard deviation) whatever the number of keys; that is the price of
+ * minimal disruption (see ketama.ts). It is held to 4 standard deviations
+ * instead; `hashAlgorithm: "maglev"` meets the 0.01.
  */
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { createStrategy, type StrategyName } from "../../../strategies/index.ts";
+import type { StrategyOptionsInput } from "../../../strategies/options.ts";
 import { makeCtx, mulberry32, shares, targetsOf, weightShares } from "./helpers.ts";
 
 const PICKS = 100_000;
 const weightsArb = fc.array(fc.integer({ min: 1, max: 10 }), { minLength: 1, maxLength: 6 });
 
-function check(name: StrategyName, keyed: boolean, ignoreWeights = false) {
-  test(name, () => {
+type Tolerance = (share: number, weight: number) => number;
+const absolute: Tolerance = () => 0.01;
+
+function check(name: StrategyName, keyed: boolean, ignoreWeights = false, options: StrategyOptionsInput = {}, tolerance = absolute, label: string = name) {
+  test(label, () => {
     fc.assert(
       fc.property(weightsArb, fc.integer(), (w, seed) => {
         const rnd = mulberry32(seed ^ 0x5eed);
         const keyOf = keyed ? () => `client-${Math.floor(rnd() * 2 ** 40)}` : undefined;
-        const s = createStrategy(name, targetsOf(...w), keyed ? { hashTableSize: 65537 } : {});
+        const s = createStrategy(name, targetsOf(...w), options);
         const got = shares(s, makeCtx({ seed }), w.length, PICKS, keyOf);
         const want = ignoreWeights ? w.map(() => 1 / w.length) : weightShares(w);
-        want.forEach((share, i) => expect(Math.abs(got[i]! - share)).toBeLessThanOrEqual(0.01));
+        want.forEach((share, i) => expect(Math.abs(got[i]! - share)).toBeLessThanOrEqual(tolerance(share, w[i]!)));
       }),
       { numRuns: keyed ? 4 : 6 },
     );
@@ -33,5 +43,6 @@ describe("shares over 100,000 picks within 0.01 of the weight share", () => {
   check("least_connections", false); // nothing in flight: all tie, smooth WRR decides
   check("random", false);
   check("least_request", false);
-  check("hash", true);
+  check("hash", true, false, { hashAlgorithm: "maglev", hashTableSize: 65537 }, absolute, "hash (maglev)");
+  check("hash", true, false, {}, (share, weight) => 0.01 + (4 * share) / Math.sqrt(160 * weight), "hash (ketama, 4 sigma of the ring's spread)");
 });

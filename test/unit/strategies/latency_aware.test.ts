@@ -11,7 +11,7 @@ const majority = (seq: number[]) => {
 
 describe("latency_aware (peak EWMA + P2C + floor)", () => {
   test("prefers the lower latency; a peak takes effect at once; recovery is paced by the decay", () => {
-    const s = latencyAware(targetsOf(1, 1), { latencyFloor: 0, latencyDecay: 10_000 });
+    const s = latencyAware(targetsOf(1, 1), { latencyFloor: 0, latencyDecay: 10 }); // seconds
     const ctx = makeCtx();
     s.report!(0, ok(50, 0));
     s.report!(1, ok(20, 0));
@@ -22,6 +22,18 @@ describe("latency_aware (peak EWMA + P2C + floor)", () => {
     expect(s.pick(ctx)).toBe(0);
     s.report!(1, ok(10, 100_002)); // 100 s later: w = exp(-10), the sample dominates
     expect(s.pick(ctx)).toBe(1);
+  });
+
+  test("latencyDecay is in seconds: 1 s of good news after a peak moves the estimate by 1 - exp(-1 / decay)", () => {
+    // decay 1 s: after 1 s, w = exp(-1) ~ 0.37, so 100 -> 100 x 0.37 + 10 x 0.63 ~ 43 < 50: target 1 wins again.
+    // decay 10 s (the default): w = exp(-0.1) ~ 0.90 -> ~91 > 50: target 0 still wins.
+    for (const [decay, winner] of [[1, 1], [10, 0], [undefined, 0]] as const) {
+      const s = latencyAware(targetsOf(1, 1), decay === undefined ? { latencyFloor: 0 } : { latencyFloor: 0, latencyDecay: decay });
+      s.report!(0, ok(50, 0));
+      s.report!(1, ok(100, 0));
+      s.report!(1, ok(10, 1000));
+      expect(s.pick(makeCtx())).toBe(winner);
+    }
   });
 
   test("a fast failure never makes a target look faster: it doubles the estimate", () => {

@@ -38,10 +38,11 @@ describe("registry and options", () => {
     const r = v.parse(schema, { strategy: "hash" });
     expect(r).toEqual({
       strategy: "hash",
+      hashAlgorithm: "ketama",
       hashTableSize: 65537,
       hashBalanceFactor: undefined,
       choiceCount: 2,
-      latencyDecay: 10_000,
+      latencyDecay: 10,
       latencyFloor: 0.02,
     });
     expect(strategyDefaults.maxFails).toBe(1);
@@ -56,6 +57,7 @@ describe("registry and options", () => {
     expect(issues({ strategy: "least_request", choiceCount: 1 })[0]).toBe("expected at least 2 choices");
     expect(issues({ strategy: "latency_aware", latencyDecay: 0 })[0]).toMatch(/positive/);
     expect(issues({ strategy: "latency_aware", latencyFloor: 2 })[0]).toMatch(/between 0 and 1/);
+    expect(issues({ strategy: "hash", hashAlgorithm: "rendezvous" })).toEqual(['expected one of ketama, maglev, got "rendezvous"']);
     expect(issues({ strategy: "fastest" })[0]).toMatch(/round_robin/); // the picklist lists the valid names
   });
 
