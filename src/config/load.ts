@@ -32,8 +32,8 @@ function pathOf(issue: Issue): string {
  */
 function leaves(issue: Issue): Issue[] {
   if (issue.type === "union" && issue.issues?.length) {
-    const depth = issue.path?.length ?? 0;
-    const deeper = issue.issues.filter((i) => (i.path?.length ?? 0) > depth);
+    // Branch issues carry paths relative to the union.
+    const deeper = issue.issues.filter((i) => i.path?.length).map((i) => ({ ...i, path: [...(issue.path ?? []), ...i.path!] }) as Issue);
     return deeper.length ? deeper.flatMap(leaves) : [issue];
   }
   return [issue];
