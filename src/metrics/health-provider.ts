@@ -1,0 +1,39 @@
+/**
+ * What the health module tells the metrics and the stats page: every group
+ * with its targets' current state. A callback, read at scrape/poll time only,
+ * so health changes cost the hot path nothing.
+ */
+export const TARGET_STATES = ["healthy", "unhealthy", "draining", "ejected", "slow_start", "backup"] as const;
+export type TargetState = (typeof TARGET_STATES)[number];
+
+export interface HealthCheckResult {
+  readonly ok: boolean;
+  /** Wall-clock milliseconds since the epoch. */
+  readonly at: number;
+  /** e.g. "200 in 3 ms", "connect refused", "timeout after 2 s". */
+  readonly detail: string;
+}
+
+export interface TargetHealth {
+  readonly url: string;
+  readonly state: TargetState;
+  readonly weight: number;
+  readonly inflight: number;
+  readonly lastCheck?: HealthCheckResult;
+}
+
+export interface GroupHealth {
+  readonly group: string;
+  readonly targets: readonly TargetHealth[];
+}
+
+export type HealthProvider = () => readonly GroupHealth[];
+
+/**
+ * States counted by `healthy_hosts` (Envoy's `membership_healthy`): passing
+ * checks and able to take new requests, a standing-by backup included.
+ * Draining targets pass checks but take no new requests, so they do not count.
+ */
+export function isHealthy(state: TargetState): boolean {
+  return state === "healthy" || state === "slow_start" || state === "backup";
+}

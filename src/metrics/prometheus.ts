@@ -1,0 +1,145 @@
+/**
+ * Prometheus text exposition format 0.0.4 (`text/plain; version=0.0.4`).
+ *
+ * Latency is exposed as a **summary**, not a histogram: the registry already
+ * holds DDSketches whose quantiles are within 1 % of the truth at any
+ * latency, whereas a histogram's quantiles are only as good as its fixed
+ * bucket layout (a p99 of 180 ms between buckets 100 ms and 250 ms is a
+ * linear guess). The cost is that summary quantiles cannot be aggregated
+ * across instances (nor across Workers isolates); `_sum` and `_count` are
+ * cumulative, so fleet-wide mean latency still aggregates with
+ * `rate(_sum)/rate(_count)`. Quantiles cover the sliding window of
+ * latency-sketch.ts (client_golang's `MaxAge`), NaN when it is empty, as
+ * client_golang does.
+ *
+ * Every series carries `balancer`; error rates are left to PromQL
+ * (`rate(fulcrum_target_requests_total{class="5xx"}[1m]) / rate(…[1m])`),
+ * since a pre-computed ratio gauge cannot be re-aggregated.
+ *
+ * Counters cover this process (on Workers: this isolate) since it started.
+ */
+import { TARGET_STATES, isHealthy, type GroupHealth, type TargetHealth } from "./health-provider.ts";
+import { quantilesOf, type LatencySketch } from "./latency-sketch.ts";
+import { labelPairs } from "./labels.ts";
+import { STATUS_CLASSES, type Metrics, type TargetMetrics } from "./registry.ts";
+
+export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
+
+type Type = "counter" | "gauge" | "summary";
+
+class Exposition {
+  private readonly lines: string[] = [];
+  family(name: string, type: Type, help: string): void {
+    // HELP text escapes backslash and line feed (not quotes).
+    this.lines.push(`# HELP ${name} ${help.replace(/\\/g, "\\\\").replace(/\n/g, "\\n")}`, `# TYPE ${name} ${type}`);
+  }
+  sample(name: string, labels: string, value: number): void {
+    this.lines.push(`${name}${labels === "" ? "" : `{${labels}}`} ${formatValue(value)}`);
+  }
+  text(): string {
+    return this.lines.join("\n") + "\n";
+  }
+}
+
+export function formatValue(v: number): string {
+  if (Number.isNaN(v)) return "NaN";
+  if (v === Infinity) return "+Inf";
+  if (v === -Infinity) return "-Inf";
+  return String(v);
+}
+
+const QUANTILES = [
+  ["0.5", "p50"],
+  ["0.95", "p95"],
+  ["0.99", "p99"],
+] as const;
+
+/** Merged sketches exposed as one summary series, in seconds. */
+function summary(out: Exposition, name: string, labels: string, sketches: readonly LatencySketch[], epoch: number): void {
+  const q = quantilesOf(sketches, epoch);
+  for (const [quantile, key] of QUANTILES) out.sample(name, `${labels},quantile="${quantile}"`, q[key] / 1000);
+  out.sample(`${name}_sum`, labels, sketches.reduce((s, k) => s + k.sum, 0) / 1000);
+  out.sample(`${name}_count`, labels, sketches.reduce((s, k) => s + k.count, 0));
+}
+
+function byClass(out: Exposition, name: string, labels: string, responses: Float64Array): void {
+  STATUS_CLASSES.forEach((c, i) => out.sample(name, `${labels},class="${c}"`, responses[i]!));
+}
+
+/** Every family is written even when it has no series yet, so dashboards see the names. */
+export function renderPrometheus(metrics: Metrics, health: readonly GroupHealth[]): string {
+  const out = new Exposition();
+  const epoch = metrics.epoch();
+  const base = labelPairs({ balancer: metrics.balancer });
+  const rules = [...metrics.rules.values()];
+  const groups = [...metrics.groups.values()];
+  const targets = groups.flatMap((g) => g.targets);
+
+  out.family("fulcrum_uptime_seconds", "gauge", "Seconds since this process (on Workers: this isolate) started counting.");
+  out.sample("fulcrum_uptime_seconds", base, (metrics.now() - metrics.startedAt) / 1000);
+
+  out.family("fulcrum_rule_requests_total", "counter", "Requests matched by a listener rule, by response status class.");
+  for (const r of rules) byClass(out, "fulcrum_rule_requests_total", r.labels, r.responses);
+  out.family("fulcrum_rule_active_requests", "gauge", "Requests matched by a rule and not finished.");
+  for (const r of rules) out.sample("fulcrum_rule_active_requests", r.labels, r.active);
+
+  out.family("fulcrum_group_requests_total", "counter", "Requests routed to a target group, by response status class (503s with no usable target included).");
+  for (const g of groups) byClass(out, "fulcrum_group_requests_total", g.labels, g.responses);
+  out.family("fulcrum_group_active_requests", "gauge", "HTTP requests in flight in a target group.");
+  for (const g of groups) out.sample("fulcrum_group_active_requests", g.labels, g.active);
+  out.family("fulcrum_group_active_websockets", "gauge", "Open WebSocket connections in a target group.");
+  for (const g of groups) out.sample("fulcrum_group_active_websockets", g.labels, g.wsActive);
+  out.family("fulcrum_group_retries_total", "counter", "Upstream attempts after the first, in a target group.");
+  for (const g of groups) out.sample("fulcrum_group_retries_total", g.labels, g.retries);
+  out.family("fulcrum_group_latency_seconds", "summary", "Client-observed latency of requests served by a group's targets (quantiles over a sliding window).");
+  for (const g of groups) summary(out, "fulcrum_group_latency_seconds", g.labels, g.targets.map((t) => t.total), epoch);
+
+  out.family("fulcrum_group_healthy_hosts", "gauge", "Targets of a group passing health checks and able to take new requests.");
+  for (const h of health) out.sample("fulcrum_group_healthy_hosts", `${base},${labelPairs({ group: h.group })}`, h.targets.filter((t) => isHealthy(t.state)).length);
+  out.family("fulcrum_group_hosts", "gauge", "Targets configured in a group.");
+  for (const h of health) out.sample("fulcrum_group_hosts", `${base},${labelPairs({ group: h.group })}`, h.targets.length);
+
+  out.family("fulcrum_target_requests_total", "counter", "Requests whose last attempt went to a target, by response status class.");
+  for (const t of targets) byClass(out, "fulcrum_target_requests_total", t.labels, t.responses);
+  out.family("fulcrum_target_upstream_errors_total", "counter", "Failed upstream attempts at a target, by kind (connect, timeout, reset).");
+  for (const t of targets) for (const kind of ["connect", "timeout", "reset"] as const) out.sample("fulcrum_target_upstream_errors_total", `${t.labels},kind="${kind}"`, t.errors[kind]);
+  out.family("fulcrum_target_request_bytes_total", "counter", "Request body bytes received from clients for a target.");
+  for (const t of targets) out.sample("fulcrum_target_request_bytes_total", t.labels, t.bytesIn);
+  out.family("fulcrum_target_response_bytes_total", "counter", "Response body bytes sent to clients from a target.");
+  for (const t of targets) out.sample("fulcrum_target_response_bytes_total", t.labels, t.bytesOut);
+  out.family("fulcrum_target_active_websockets", "gauge", "Open WebSocket connections to a target.");
+  for (const t of targets) out.sample("fulcrum_target_active_websockets", t.labels, t.wsActive);
+  out.family("fulcrum_target_websockets_total", "counter", "WebSocket connections opened to a target.");
+  for (const t of targets) out.sample("fulcrum_target_websockets_total", t.labels, t.wsTotal);
+  out.family("fulcrum_target_ejections_total", "counter", "Times passive health checking ejected a target.");
+  for (const t of targets) out.sample("fulcrum_target_ejections_total", t.labels, t.ejections);
+  out.family("fulcrum_target_latency_seconds", "summary", "Client-observed latency of requests whose last attempt went to a target (quantiles over a sliding window).");
+  for (const t of targets) summary(out, "fulcrum_target_latency_seconds", t.labels, [t.total], epoch);
+  out.family("fulcrum_target_upstream_latency_seconds", "summary", "Time to a target's response headers (quantiles over a sliding window).");
+  for (const t of targets) summary(out, "fulcrum_target_upstream_latency_seconds", t.labels, [t.upstream], epoch);
+
+  renderHealth(out, metrics, base, health);
+  return out.text();
+}
+
+function renderHealth(out: Exposition, metrics: Metrics, base: string, health: readonly GroupHealth[]): void {
+  const rows: { labels: string; t: TargetHealth }[] = [];
+  for (const g of health) {
+    const known = metrics.groups.get(g.group)?.targets;
+    for (const t of g.targets) {
+      // Reuse the pre-rendered labels where the registry has the target.
+      const m: TargetMetrics | undefined = known?.find((k) => k.url === t.url);
+      rows.push({ labels: m?.labels ?? `${base},${labelPairs({ group: g.group, target: t.url })}`, t });
+    }
+  }
+  out.family("fulcrum_target_state", "gauge", "Health state of a target: 1 for its current state, 0 for the others.");
+  for (const { labels, t } of rows) for (const s of TARGET_STATES) out.sample("fulcrum_target_state", `${labels},state="${s}"`, t.state === s ? 1 : 0);
+  out.family("fulcrum_target_weight", "gauge", "Configured weight of a target.");
+  for (const { labels, t } of rows) out.sample("fulcrum_target_weight", labels, t.weight);
+  out.family("fulcrum_target_inflight_requests", "gauge", "Requests in flight at a target.");
+  for (const { labels, t } of rows) out.sample("fulcrum_target_inflight_requests", labels, t.inflight);
+  out.family("fulcrum_target_last_check_success", "gauge", "1 if a target's last active health check passed, 0 if it failed.");
+  for (const { labels, t } of rows) if (t.lastCheck) out.sample("fulcrum_target_last_check_success", labels, t.lastCheck.ok ? 1 : 0);
+  out.family("fulcrum_target_last_check_timestamp_seconds", "gauge", "Wall-clock time of a target's last active health check.");
+  for (const { labels, t } of rows) if (t.lastCheck) out.sample("fulcrum_target_last_check_timestamp_seconds", labels, t.lastCheck.at / 1000);
+}
