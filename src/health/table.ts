@@ -1,0 +1,384 @@
+/**
+ * The health table of one target group: per-target state from active probes,
+ * passive accounting (nginx), outlier ejection (Envoy), draining (ALB) and
+ * slow start, kept apart from the balancing strategies the way Pingora keeps
+ * its health table apart from its selectors and Caddy exposes `Available()`.
+ * Strategies see it only through `available(i)` / `weightFactor(i)` and the
+ * O(1) `allEligible()` hint.
+ *
+ * Indices are the group's config target order (primaries and backups alike).
+ * Time is injected: every method takes the caller's monotonic `now` (ms).
+ * Expiries (end of a fail window, an ejection, a slow-start ramp) are applied
+ * lazily: the table remembers the earliest pending deadline and re-evaluates
+ * every target only when a call passes it, so reads stay O(1) amortised.
+ */
+import type { HealthSettings } from "./schema.ts";
+import { TargetHealth, type ProbeResult, type TargetState } from "./target-health.ts";
+
+export type { TargetState, ProbeResult } from "./target-health.ts";
+
+/** What happened to one attempt at a target. Pass `status` for every response. */
+export interface AttemptResult {
+  readonly kind: "ok" | "connect" | "timeout" | "reset" | "status";
+  readonly status?: number;
+}
+
+export interface Transition {
+  readonly index: number;
+  readonly from: TargetState;
+  readonly to: TargetState;
+  /** Why, in a few words ("2 consecutive failed probes: 503", "ejection ended", ...). */
+  readonly reason: string;
+  readonly at: number;
+}
+
+/** Everything the stats page shows about one target. */
+export interface TargetStatus {
+  readonly state: TargetState;
+  /** Would take new traffic now (panic included). */
+  readonly available: boolean;
+  /** When `state` last changed. */
+  readonly since: number;
+  readonly weightFactor: number;
+  readonly lastProbe: ProbeResult | undefined;
+  readonly consecutiveProbeOk: number;
+  readonly consecutiveProbeFail: number;
+  /** nginx `fails`. */
+  readonly fails: number;
+  /** Until when passive accounting keeps the target out (before the trial request), if it does. */
+  readonly downUntil: number | undefined;
+  readonly ejections: number;
+  readonly ejectedUntil: number | undefined;
+  readonly drainDeadline: number | undefined;
+}
+
+export interface HealthTableOptions {
+  /** The group's targets in config order; only `backup` is read (panic counts primaries). */
+  readonly targets: ReadonlyArray<{ readonly backup?: boolean }>;
+  readonly settings: HealthSettings;
+  /** Creation time. Targets present at creation never slow-start (HAProxy: not at process start). */
+  readonly now: number;
+}
+
+const GATEWAY = new Set([502, 503, 504]);
+
+export class HealthTable {
+  readonly size: number;
+  private readonly targets: TargetHealth[];
+  private readonly backup: boolean[];
+  private readonly primaries: number;
+  /** nginx `peers->single`: one target in all, passive checks never mark it down. */
+  private readonly single: boolean;
+  private readonly maxFails: number;
+  private readonly failTimeoutMs: number;
+  private readonly failOn: ReadonlySet<string | number>;
+  private readonly slowStartMs: number;
+  private readonly minFactor: number;
+  private readonly listeners = new Set<(t: Transition) => void>();
+
+  // Counters over `targets`, kept in step by `refresh`.
+  private unavailableCount = 0;
+  private impairedCount = 0;
+  private primaryAvailable = 0;
+  private primaryNotDraining = 0;
+  private backupAvailable = 0;
+  /** Earliest future instant at which some target's availability or weight factor changes by itself. */
+  private nextDeadline = Number.POSITIVE_INFINITY;
+
+  constructor(private readonly options: HealthTableOptions) {
+    const { settings, now } = options;
+    this.size = options.targets.length;
+    this.backup = options.targets.map((t) => t.backup === true);
+    this.primaries = this.backup.filter((b) => !b).length;
+    this.single = this.size === 1;
+    this.maxFails = settings.passive.maxFails;
+    this.failTimeoutMs = settings.passive.failTimeout * 1000;
+    this.failOn = new Set(settings.passive.failOn);
+    this.slowStartMs = settings.slowStart * 1000;
+    this.minFactor = settings.slowStartMinWeightPercent / 100;
+    const probing = settings.healthCheck?.enabled === true;
+    const initiallyHealthy = !probing || settings.healthCheck?.initialState !== "unhealthy";
+    this.targets = options.targets.map(() => new TargetHealth(initiallyHealthy, now));
+    this.primaryAvailable = this.primaryNotDraining = this.primaries;
+    this.backupAvailable = this.size - this.primaries;
+    for (let i = 0; i < this.size; i++) this.refresh(i, now, "initial state");
+  }
+
+  /** Subscribe to state changes (fired once per change, never per request). Returns an unsubscribe function. */
+  onTransition(cb: (t: Transition) => void): () => void {
+    this.listeners.add(cb);
+    return () => this.listeners.delete(cb);
+  }
+
+  /** May target i take new traffic now? Health only, plus panic mode (which never revives a draining target). */
+  available(i: number, now: number): boolean {
+    this.sync(now);
+    const t = this.targets[i]!;
+    if (!t.unavailable) return true;
+    return !t.draining && this.panicking();
+  }
+
+  /** O(1) hint for strategies: every target is available with its full weight. */
+  allEligible(now: number): boolean {
+    this.sync(now);
+    return this.impairedCount === 0;
+  }
+
+  /** Slow-start multiplier in [min percent, 1]. */
+  weightFactor(i: number, now: number): number {
+    this.sync(now);
+    return this.targets[i]!.weightFactor(this.slowStartMs, this.minFactor, now);
+  }
+
+  /**
+   * Envoy's panic threshold: fewer than `panicThreshold` % of the non-draining
+   * primaries are available and no backup is (backups are the first fallback,
+   * as in nginx; panic is the last).
+   */
+  panic(now: number): boolean {
+    this.sync(now);
+    return this.panicking();
+  }
+
+  /**
+   * Call when target i has been chosen for an attempt, before sending. This is
+   * nginx's `if (now - checked > fail_timeout) checked = now`: after the fail
+   * window the first pick opens a new window, so exactly one trial request
+   * reaches a target that passive checks took down.
+   */
+  beginAttempt(i: number, now: number): void {
+    this.sync(now);
+    const t = this.targets[i]!;
+    if (now >= t.checked + this.failTimeoutMs) t.checked = now;
+    this.refresh(i, now, undefined);
+  }
+
+  /**
+   * Feed one attempt's outcome to passive checks and outlier detection.
+   * Returns true when the attempt counts as a failure under `passive.failOn`
+   * (what the strategies' `report(ok)` should be told).
+   */
+  recordAttempt(i: number, outcome: AttemptResult, now: number): boolean {
+    this.sync(now);
+    const failed = this.failOn.has(outcome.kind === "status" || outcome.kind === "ok" ? (outcome.status ?? 0) : outcome.kind);
+    if (this.single) return failed;
+    const t = this.targets[i]!;
+    let reason: string | undefined;
+    if (this.maxFails > 0) {
+      if (failed) {
+        // nginx ngx_http_upstream_free_round_robin_peer, NGX_PEER_FAILED.
+        t.fails++;
+        t.checked = t.accessed = now;
+        if (t.fails === this.maxFails) reason = `${t.fails} failed attempt${t.fails === 1 ? "" : "s"} (${describe(outcome)})`;
+      } else if (t.accessed < t.checked) {
+        // "mark peer live if check passed": a success after the window reopened.
+        if (t.passiveDown(this.maxFails)) {
+          reason = "trial request succeeded";
+          this.startSlowStart(t, now);
+        }
+        t.fails = 0;
+      }
+    }
+    reason = this.observeOutlier(t, outcome, now) ?? reason;
+    this.refresh(i, now, reason);
+    return failed;
+  }
+
+  /** Feed one active probe result (ALB thresholds; the first answer decides alone). */
+  recordProbe(i: number, ok: boolean, detail: string, now: number): void {
+    this.sync(now);
+    const t = this.targets[i]!;
+    const settings = this.options.settings.healthCheck;
+    t.lastProbe = { ok, detail, at: now };
+    if (ok) {
+      t.okRun++;
+      t.failRun = 0;
+    } else {
+      t.failRun++;
+      t.okRun = 0;
+    }
+    let reason: string | undefined;
+    if (!t.probed) {
+      t.probed = true;
+      if (t.activeHealthy !== ok) reason = `first probe ${ok ? "passed" : "failed"}: ${detail}`;
+      t.activeHealthy = ok;
+    } else if (t.activeHealthy && !ok && t.failRun >= (settings?.unhealthyThreshold ?? 1)) {
+      t.activeHealthy = false;
+      reason = `${t.failRun} consecutive failed probe${t.failRun === 1 ? "" : "s"}: ${detail}`;
+    } else if (!t.activeHealthy && ok && t.okRun >= (settings?.healthyThreshold ?? 1)) {
+      t.activeHealthy = true;
+      this.startSlowStart(t, now);
+      reason = `${t.okRun} consecutive passed probe${t.okRun === 1 ? "" : "s"}`;
+    }
+    // Envoy `successful_active_health_check_uneject_host` (default true).
+    if (ok && t.ejected(now)) {
+      t.ejectedUntil = now;
+      reason ??= "probe passed: ejection lifted";
+    }
+    this.refresh(i, now, reason);
+  }
+
+  /** Start (deadline = when in-flight requests may be cut) or stop (undefined) draining target i. */
+  setDraining(i: number, deadline: number | undefined, now: number): void {
+    this.sync(now);
+    const t = this.targets[i]!;
+    const was = t.draining;
+    t.drainDeadline = deadline;
+    if (was && deadline === undefined) this.startSlowStart(t, now);
+    this.refresh(i, now, deadline === undefined ? "drain cancelled" : "draining");
+  }
+
+  /** Deadline of target i's drain, or undefined when it is not draining. */
+  drainDeadline(i: number): number | undefined {
+    return this.targets[i]!.drainDeadline;
+  }
+
+  /** Ramp target i from now on (a target added by a config reload, an operator re-enabling it). */
+  beginSlowStart(i: number, now: number): void {
+    this.sync(now);
+    this.startSlowStart(this.targets[i]!, now);
+    this.refresh(i, now, "slow start");
+  }
+
+  status(i: number, now: number): TargetStatus {
+    this.sync(now);
+    const t = this.targets[i]!;
+    return {
+      state: t.state,
+      available: this.available(i, now),
+      since: t.since,
+      weightFactor: t.weightFactor(this.slowStartMs, this.minFactor, now),
+      lastProbe: t.lastProbe,
+      consecutiveProbeOk: t.okRun,
+      consecutiveProbeFail: t.failRun,
+      fails: t.fails,
+      downUntil: !this.single && t.passiveBlocked(this.maxFails, this.failTimeoutMs, now) ? t.checked + this.failTimeoutMs : undefined,
+      ejections: t.ejections,
+      ejectedUntil: t.ejected(now) ? t.ejectedUntil : undefined,
+      drainDeadline: t.drainDeadline,
+    };
+  }
+
+  statuses(now: number): TargetStatus[] {
+    return this.targets.map((_, i) => this.status(i, now));
+  }
+
+  /** Counts for metrics (O(1) after the lazy expiry check). */
+  counts(now: number): { available: number; unavailable: number; impaired: number } {
+    this.sync(now);
+    return { available: this.size - this.unavailableCount, unavailable: this.unavailableCount, impaired: this.impairedCount };
+  }
+
+  // ---- internals ----
+
+  private panicking(): boolean {
+    const threshold = this.options.settings.panicThreshold;
+    if (threshold <= 0 || this.backupAvailable > 0 || this.primaryNotDraining === 0) return false;
+    return (this.primaryAvailable * 100) / this.primaryNotDraining < threshold;
+  }
+
+  private startSlowStart(t: TargetHealth, now: number): void {
+    if (this.slowStartMs > 0) t.slowStartSince = now;
+  }
+
+  /** Envoy consecutive-5xx / gateway-failure detectors; returns a reason when it ejects. */
+  private observeOutlier(t: TargetHealth, outcome: AttemptResult, now: number): string | undefined {
+    const od = this.options.settings.outlierDetection;
+    if (!od || t.ejected(now)) return undefined;
+    const transport = outcome.kind === "connect" || outcome.kind === "timeout" || outcome.kind === "reset";
+    const status = outcome.status ?? 0;
+    // Local failures count as 5xx and gateway failures (Envoy without split_external_local_origin_errors).
+    t.consecutive5xx = transport || status >= 500 ? t.consecutive5xx + 1 : 0;
+    t.consecutiveGateway = transport || GATEWAY.has(status) ? t.consecutiveGateway + 1 : 0;
+    const by5xx = od.consecutive5xx > 0 && t.consecutive5xx >= od.consecutive5xx;
+    const byGateway = od.consecutiveGatewayFailure !== undefined && t.consecutiveGateway >= od.consecutiveGatewayFailure;
+    if (!by5xx && !byGateway) return undefined;
+    const run = by5xx ? `${t.consecutive5xx} consecutive 5xx` : `${t.consecutiveGateway} consecutive gateway failures`;
+    t.consecutive5xx = t.consecutiveGateway = 0;
+    // Envoy ejects only while `100 * ejected / hosts < max_ejection_percent`.
+    let ejected = 0;
+    for (const other of this.targets) if (other.ejected(now)) ejected++;
+    if ((ejected * 100) / this.size >= od.maxEjectionPercent) return undefined;
+    // The multiplier decays by one per `interval` spent un-ejected (Envoy's sweep).
+    if (t.ejections > 0 && Number.isFinite(t.ejectedUntil)) {
+      const quiet = Math.floor((now - t.ejectedUntil) / (od.interval * 1000));
+      t.ejections = Math.max(0, t.ejections - Math.max(0, quiet));
+    }
+    t.ejections++;
+    const base = od.baseEjectionTime * 1000;
+    const durationMs = Math.max(base, Math.min(base * t.ejections, od.maxEjectionTime * 1000));
+    t.ejectedUntil = now + durationMs;
+    t.ejectionPending = true;
+    return `ejected for ${durationMs / 1000} s after ${run} (ejection ${t.ejections})`;
+  }
+
+  /** Re-evaluate every target when a deadline has passed. */
+  private sync(now: number): void {
+    if (now < this.nextDeadline) return;
+    this.nextDeadline = Number.POSITIVE_INFINITY;
+    for (let i = 0; i < this.size; i++) this.refresh(i, now, undefined);
+  }
+
+  /** Recompute target i's derived fields and the counters; emit a transition when its state changed. */
+  private refresh(i: number, now: number, reason: string | undefined): void {
+    const t = this.targets[i]!;
+    if (t.ejectionPending && !t.ejected(now)) {
+      t.ejectionPending = false;
+      // Returning to service ramps like any other recovery (HAProxy slowstart applies whenever a server comes up).
+      if (this.slowStartMs > 0) t.slowStartSince = t.ejectedUntil;
+      reason ??= "ejection ended";
+    }
+    const passiveBlocked = !this.single && t.passiveBlocked(this.maxFails, this.failTimeoutMs, now);
+    const ejected = t.ejected(now);
+    const unavailable = t.draining || ejected || !t.activeHealthy || passiveBlocked;
+    const factor = t.weightFactor(this.slowStartMs, this.minFactor, now);
+    const impaired = unavailable || factor < 1;
+    const state: TargetState = t.draining
+      ? "draining"
+      : ejected
+        ? "ejected"
+        : !t.activeHealthy || (!this.single && t.passiveDown(this.maxFails))
+          ? "unhealthy"
+          : factor < 1
+            ? "slow_start"
+            : "healthy";
+
+    const primary = !this.backup[i];
+    if (unavailable !== t.unavailable) {
+      const d = unavailable ? 1 : -1;
+      this.unavailableCount += d;
+      if (primary) this.primaryAvailable -= d;
+      else this.backupAvailable -= d;
+      t.unavailable = unavailable;
+    }
+    if (impaired !== t.impaired) {
+      this.impairedCount += impaired ? 1 : -1;
+      t.impaired = impaired;
+    }
+    if (t.countedDraining !== t.draining) {
+      if (primary) this.primaryNotDraining += t.draining ? -1 : 1;
+      t.countedDraining = t.draining;
+    }
+
+    // Deadlines at which this target changes by itself.
+    if (passiveBlocked) this.noteDeadline(t.checked + this.failTimeoutMs);
+    if (ejected) this.noteDeadline(t.ejectedUntil);
+    if (factor < 1 && t.slowStartSince !== undefined) this.noteDeadline(t.slowStartSince + this.slowStartMs);
+
+    if (state !== t.state) {
+      const from = t.state;
+      t.state = state;
+      t.since = now;
+      const why = reason ?? (from === "slow_start" && state === "healthy" ? "slow start complete" : "time");
+      for (const cb of this.listeners) cb({ index: i, from, to: state, reason: why, at: now });
+    }
+  }
+
+  private noteDeadline(at: number): void {
+    if (at < this.nextDeadline) this.nextDeadline = at;
+  }
+}
+
+function describe(outcome: AttemptResult): string {
+  return outcome.kind === "status" || outcome.kind === "ok" ? `status ${outcome.status ?? "?"}` : outcome.kind;
+}
