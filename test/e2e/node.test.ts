@@ -1,3 +1,4 @@
+import { strategyScenarios } from "./strategies.scenarios.ts";
 import { lifecycleScenarios } from "./lifecycle.scenarios.ts";
 import { listenerScenarios } from "./listeners.scenarios.ts";
 import { proxyScenarios } from "./proxy.scenarios.ts";
@@ -5,3 +6,4 @@ import { proxyScenarios } from "./proxy.scenarios.ts";
 proxyScenarios("node");
 lifecycleScenarios("node");
 listenerScenarios("node");
+strategyScenarios("node");

@@ -14,8 +14,10 @@ export interface Upstream {
   readonly name: string;
   readonly port: number;
   readonly url: string;
-  /** Requests seen, by path prefix, for distribution checks. */
+  /** Requests seen, for distribution checks. */
   hits: number;
+  /** Added before every response: a target that is slow for everything. */
+  delayMs: number;
   close(): Promise<void>;
 }
 
@@ -27,8 +29,17 @@ export function pattern(size: number): Uint8Array {
 }
 const CHUNK = pattern(64 * 1024);
 
-function handle(name: string, up: { hits: number }, req: http.IncomingMessage, res: http.ServerResponse): void {
+function handle(name: string, up: { hits: number; delayMs: number }, req: http.IncomingMessage, res: http.ServerResponse): void {
   up.hits++;
+  if (up.delayMs > 0) {
+    const timer = setTimeout(() => serve(name, req, res), up.delayMs);
+    res.on("close", () => clearTimeout(timer));
+    return;
+  }
+  serve(name, req, res);
+}
+
+function serve(name: string, req: http.IncomingMessage, res: http.ServerResponse): void {
   const url = new URL(req.url ?? "/", "http://x");
   const path = url.pathname;
   if (path === "/download") {
@@ -73,7 +84,10 @@ function handle(name: string, up: { hits: number }, req: http.IncomingMessage, r
   }
   if (path === "/slow") {
     const ms = Number(url.searchParams.get("ms") ?? 1000);
-    const timer = setTimeout(() => res.end(`slow ${name}`), ms);
+    const timer = setTimeout(() => {
+      res.setHeader("x-served-by", name);
+      res.end(`slow ${name}`);
+    }, ms);
     res.on("close", () => clearTimeout(timer));
     return;
   }
@@ -91,8 +105,9 @@ function handle(name: string, up: { hits: number }, req: http.IncomingMessage, r
   });
 }
 
-export async function startUpstream(name: string, port = 0): Promise<Upstream> {
-  const up = { hits: 0 };
+export async function startUpstream(name: string, opts: { port?: number; delayMs?: number } = {}): Promise<Upstream> {
+  const port = opts.port ?? 0;
+  const up = { hits: 0, delayMs: opts.delayMs ?? 0 };
   const server = http.createServer((req, res) => handle(name, up, req, res));
   server.keepAliveTimeout = 10_000;
   await new Promise<void>((ok) => server.listen(port, "127.0.0.1", ok));

@@ -1,3 +1,5 @@
+import { strategyScenarios } from "./strategies.scenarios.ts";
 import { proxyScenarios } from "./proxy.scenarios.ts";
 
 proxyScenarios("workerd");
+strategyScenarios("workerd");

@@ -1,0 +1,115 @@
+/**
+ * Every strategy through the real balancer on every runtime: one
+ * distribution check each, chosen so that plain round robin would fail it.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { startBalancer, type Balancer, type Runtime } from "./launch.ts";
+import { startUpstream, type Upstream } from "./upstream.ts";
+
+type Counts = Record<string, number>;
+
+export function strategyScenarios(runtime: Runtime): void {
+  describe(`strategies on ${runtime}`, () => {
+    const cf: Record<string, string> = runtime === "workerd" ? { "cf-connecting-ip": "127.0.0.1" } : {};
+    let ups: Upstream[] = [];
+    let slow: Upstream;
+    const b: Record<string, Balancer> = {};
+
+    beforeAll(async () => {
+      ups = await Promise.all(["a", "b", "c"].map((n) => startUpstream(n)));
+      slow = await startUpstream("slow", { delayMs: 150 });
+      const group = (strategy: string, targets: object[], extra: object = {}) => ({
+        listen: { port: 0 },
+        targetGroups: { app: { strategy, targets, ...extra } },
+        defaultAction: { forward: "app" },
+      });
+      const three = ups.map((u) => ({ url: u.url }));
+      const configs: Record<string, object> = {
+        weighted_round_robin: group("weighted_round_robin", [{ url: ups[0]!.url, weight: 5 }, { url: ups[1]!.url }, { url: ups[2]!.url }]),
+        least_connections: group("least_connections", three),
+        least_request: group("least_request", three),
+        random: group("random", three),
+        ip_hash: group("ip_hash", three),
+        hash: group("hash", three, { hashKey: { source: "header", name: "x-user" } }),
+        latency_aware: group("latency_aware", [{ url: ups[0]!.url }, { url: ups[1]!.url }, { url: slow.url }]),
+      };
+      const started = await Promise.all(Object.entries(configs).map(async ([name, config]) => [name, await startBalancer(runtime, config)] as const));
+      for (const [name, balancer] of started) b[name] = balancer;
+    }, 120_000);
+
+    afterAll(async () => {
+      await Promise.all(Object.values(b).map((x) => x.stop()));
+      await Promise.all([...ups, slow].map((u) => u?.close()));
+    }, 30_000);
+
+    async function send(balancer: Balancer, n: number, path = "/s", headers: (i: number) => Record<string, string> = () => ({})): Promise<Counts> {
+      const counts: Counts = {};
+      for (let i = 0; i < n; i++) {
+        const r = await fetch(balancer.url + path, { headers: { ...cf, ...headers(i) } });
+        await r.arrayBuffer();
+        const by = r.headers.get("x-served-by") ?? `status ${r.status}`;
+        counts[by] = (counts[by] ?? 0) + 1;
+      }
+      return counts;
+    }
+
+    test("weighted_round_robin: weights 5,1,1 -> exactly 50/10/10 of 70 (nginx smooth WRR)", async () => {
+      expect(await send(b.weighted_round_robin!, 70)).toEqual({ a: 50, b: 10, c: 10 });
+    });
+
+    test("least_connections: with a and b busy, every short request goes to idle c", async () => {
+      const busy = [fetch(`${b.least_connections!.url}/slow?ms=2500`, { headers: cf }), fetch(`${b.least_connections!.url}/slow?ms=2500`, { headers: cf })];
+      await Bun.sleep(400);
+      expect(await send(b.least_connections!, 8)).toEqual({ c: 8 });
+      const busyServedBy = (await Promise.all(busy)).map((r) => r.headers.get("x-served-by")).sort();
+      expect(busyServedBy).toEqual(["a", "b"]);
+    });
+
+    test("least_request: power of two choices favours the idle target (round robin would give 1/3)", async () => {
+      const busy = [fetch(`${b.least_request!.url}/slow?ms=3000`, { headers: cf }), fetch(`${b.least_request!.url}/slow?ms=3000`, { headers: cf })];
+      await Bun.sleep(400);
+      const served = await send(b.least_request!, 60);
+      const busyTargets = new Set((await Promise.all(busy)).map((r) => r.headers.get("x-served-by")));
+      // Whichever target stayed idle: P2C picks it whenever it is drawn (2/3) -> ~40 of 60.
+      // Two busy requests on one target are possible too (then two targets are idle): check the least busy one.
+      const idle = ["a", "b", "c"].filter((t) => !busyTargets.has(t));
+      const idleShare = idle.reduce((n, t) => n + (served[t] ?? 0), 0);
+      expect(idleShare).toBeGreaterThanOrEqual(idle.length === 1 ? 28 : 50);
+    });
+
+    test("random: 300 requests spread over all three, each between 60 and 140", async () => {
+      const counts = await send(b.random!, 300);
+      for (const t of ["a", "b", "c"]) {
+        expect(counts[t]).toBeGreaterThanOrEqual(60);
+        expect(counts[t]).toBeLessThanOrEqual(140);
+      }
+    });
+
+    test("ip_hash: one client address always lands on one target", async () => {
+      const counts = await send(b.ip_hash!, 30);
+      expect(Object.values(counts)).toEqual([30]);
+    });
+
+    test("hash on a header: each key sticks to one target, and keys spread", async () => {
+      const first = new Map<string, string>();
+      for (let round = 0; round < 2; round++) {
+        for (let k = 0; k < 40; k++) {
+          const r = await fetch(`${b.hash!.url}/h`, { headers: { ...cf, "x-user": `user-${k}` } });
+          await r.arrayBuffer();
+          const by = r.headers.get("x-served-by")!;
+          if (round === 0) first.set(`user-${k}`, by);
+          else expect(by).toBe(first.get(`user-${k}`)!);
+        }
+      }
+      expect(new Set(first.values()).size).toBe(3);
+    });
+
+    test("latency_aware: a target 150 ms slower gets little traffic, but is not starved", async () => {
+      const counts = await send(b.latency_aware!, 100);
+      expect(counts.slow ?? 0).toBeLessThanOrEqual(10);
+      expect(counts.slow ?? 0).toBeGreaterThanOrEqual(1);
+      expect(counts.a).toBeGreaterThanOrEqual(30);
+      expect(counts.b).toBeGreaterThanOrEqual(30);
+    }, 60_000);
+  });
+}
