@@ -1,0 +1,104 @@
+/**
+ * A short CPU profile of Fulcrum's hot path under wrk load (`bun --cpu-prof`,
+ * `node --cpu-prof`), summarised as the functions and files with the most
+ * self time. Both runtimes write the Chrome `.cpuprofile` format on exit.
+ */
+import { mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { join, relative } from "node:path";
+import { buildNodeEntry } from "../../../src/cli/build.ts";
+import { fulcrumConfigFile, type Env } from "./contestants.ts";
+import type { FulcrumConfigName } from "./configs.ts";
+import { freePort, start } from "./processes.ts";
+import { runWrk } from "./wrk.ts";
+
+interface CpuProfile {
+  nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }[];
+  samples: number[];
+  timeDeltas: number[];
+}
+
+export interface ProfileSummary {
+  readonly runtime: "bun" | "node";
+  readonly config: FulcrumConfigName;
+  readonly totalMs: number;
+  readonly functions: readonly { name: string; where: string; selfPct: number }[];
+  readonly files: readonly { file: string; selfPct: number }[];
+}
+
+export function summarizeProfile(profile: CpuProfile, root: string, top = 15): Omit<ProfileSummary, "runtime" | "config"> {
+  const selfUs = new Map<number, number>();
+  profile.samples.forEach((id, i) => selfUs.set(id, (selfUs.get(id) ?? 0) + Math.max(0, profile.timeDeltas[i] ?? 0)));
+  const total = [...selfUs.values()].reduce((a, b) => a + b, 0) || 1;
+  const byFunction = new Map<string, { name: string; where: string; us: number }>();
+  const byFile = new Map<string, number>();
+  for (const node of profile.nodes) {
+    const us = selfUs.get(node.id) ?? 0;
+    if (us === 0) continue;
+    const { functionName, url, lineNumber } = node.callFrame;
+    const file = url === "" ? "(native)" : shorten(url, root);
+    const where = url === "" ? "" : `${file}:${lineNumber + 1}`;
+    const name = functionName || "(anonymous)";
+    const key = `${name}@${where}`;
+    const entry = byFunction.get(key) ?? { name, where, us: 0 };
+    entry.us += us;
+    byFunction.set(key, entry);
+    byFile.set(file, (byFile.get(file) ?? 0) + us);
+  }
+  const pct = (us: number) => Math.round((us / total) * 1000) / 10;
+  return {
+    totalMs: Math.round(total / 1000),
+    functions: [...byFunction.values()].sort((a, b) => b.us - a.us).slice(0, top).map((f) => ({ name: f.name, where: f.where, selfPct: pct(f.us) })),
+    files: [...byFile.entries()].sort((a, b) => b[1] - a[1]).slice(0, 10).map(([file, us]) => ({ file, selfPct: pct(us) })),
+  };
+}
+
+function shorten(url: string, root: string): string {
+  const path = url.replace(/^file:\/\//, "");
+  if (path.startsWith(root)) return relative(root, path).replace(/^node_modules\/\.cache\/fulcrum\//, "(node bundle) ");
+  return path;
+}
+
+/** Profile Fulcrum on `runtime` (the runtime entry itself, no launcher) for `seconds` of wrk load. */
+export async function profileFulcrum(
+  env: Env,
+  runtime: "bun" | "node",
+  config: FulcrumConfigName,
+  o: { seconds: number; connections: number; loadCpu: string },
+): Promise<ProfileSummary> {
+  const port = await freePort();
+  const configFile = fulcrumConfigFile(env, config, port);
+  const dir = join(env.dir, `profile-${runtime}-${config}`);
+  mkdirSync(dir, { recursive: true });
+  const args = ["--config", configFile, "--port", String(port)];
+  const proc =
+    runtime === "bun"
+      ? start(`profile-${runtime}`, join(env.root, "node_modules/.bin/bun"), ["--cpu-prof", `--cpu-prof-dir=${dir}`, join(env.root, "src/runtimes/bun.ts"), ...args], {
+          logDir: env.dir,
+          cpu: env.balancerCpu,
+          cwd: env.root,
+        })
+      : start(`profile-${runtime}`, "node", ["--cpu-prof", `--cpu-prof-dir=${dir}`, await buildNodeEntry(env.root), ...args], {
+          logDir: env.dir,
+          cpu: env.balancerCpu,
+          cwd: env.root,
+        });
+  const url = `http://127.0.0.1:${port}/`;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (proc.hasExited() || Date.now() > deadline) throw new Error(`profile ${runtime}: did not start:\n${proc.log()}`);
+    const ok = await fetch(url, { signal: AbortSignal.timeout(1000) }).then((r) => r.arrayBuffer().then(() => r.ok), () => false);
+    if (ok) break;
+    await Bun.sleep(150);
+  }
+  await runWrk({ url, threads: 1, connections: o.connections, durationS: o.seconds, cpu: o.loadCpu });
+  // SIGINT: the entry's graceful stop ends in process.exit, which writes the profile.
+  proc.child.kill("SIGINT");
+  const timer = setTimeout(() => proc.child.kill("SIGKILL"), 20_000);
+  await proc.exited;
+  clearTimeout(timer);
+  await proc.stop();
+  const file = readdirSync(dir).find((f) => f.endsWith(".cpuprofile"));
+  if (!file) throw new Error(`profile ${runtime}: no .cpuprofile written in ${dir}:\n${proc.log().slice(-2000)}`);
+  const profile = JSON.parse(readFileSync(join(dir, file), "utf8")) as CpuProfile;
+  return { runtime, config, ...summarizeProfile(profile, env.root) };
+}

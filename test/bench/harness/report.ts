@@ -1,0 +1,147 @@
+/** BENCHMARKS.md, from what one run measured. */
+import type { Options } from "./options.ts";
+import type { ProfileSummary } from "./profile.ts";
+import { checkBars, naiveOf, peerOf, type Summary } from "./stats.ts";
+import type { Machine } from "./system.ts";
+
+export interface MemoryRow {
+  readonly name: string;
+  readonly idleKb: number;
+  readonly loadedKb: number;
+  readonly hwmKb: number;
+  readonly rps: number;
+  readonly errors: number;
+}
+
+export interface BundleSize {
+  readonly config: string;
+  readonly minified: number;
+  readonly gzipped: number;
+}
+
+export interface Report {
+  readonly options: Options;
+  readonly machine: Machine;
+  readonly versions: Record<string, string>;
+  readonly durationS: number;
+  readonly summaries: readonly Summary[];
+  /** Contestants that could not be run, with why. */
+  readonly failures: readonly { name: string; reason: string }[];
+  readonly realistic: { runnable: boolean; reason: string };
+  readonly memory: readonly MemoryRow[];
+  readonly bundles: readonly BundleSize[];
+  readonly profiles: readonly ProfileSummary[];
+  readonly profileErrors: readonly string[];
+  readonly micro: readonly { script: string; output: string | undefined; note?: string }[];
+}
+
+const fmt = (n: number, d = 0) => (Number.isFinite(n) ? n.toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d }) : "–");
+const ms = (n: number) => `${n < 10 ? n.toFixed(2) : n.toFixed(1)} ms`;
+const mib = (kb: number) => `${(kb / 1024).toFixed(1)} MiB`;
+const ratio = (a: number, b: number | undefined) => (b ? `${(a / b).toFixed(2)}×` : "–");
+
+export function renderReport(r: Report): string {
+  const o = r.options;
+  const out: string[] = [];
+  const nginx = peerOf(r.summaries, "nginx");
+  out.push(
+    "# Benchmarks",
+    "",
+    `Measured by \`npm run bench\` (\`bun test/bench/run.ts${o.argvShown}\`) on ${r.machine.date}; the run took ${Math.round(r.durationS / 60)} min. ` +
+      "Every number below was measured in that one run, on the machine described; nothing is asserted by `npm test`.",
+    "",
+    "> **Noise.** This machine is shared: other engineers were running test suites while it ran " +
+      `(load average at start ${r.machine.loadAtStart} on ${r.machine.cpus} CPUs). Rounds are interleaved so that noise spreads over every contestant, ` +
+      "and medians are reported, but differences of ~10 % between contestants are within the noise. The per-round req/s are listed to show the spread.",
+    "",
+    "## Method",
+    "",
+    `- Three backends: one nginx worker answering a 13-byte \`200\` on three loopback ports (upstream keep-alive never cut by the backend). Everything on 127.0.0.1.`,
+    `- Each balancer does round robin over the three with upstream keep-alive and is pinned to CPU ${o.balancerCpu} (\`taskset -c ${o.balancerCpu}\`); wrk and the backends run on CPU ${o.loadCpu}.`,
+    "  nginx: `worker_processes 1`, `upstream { keepalive 64; }`, `proxy_http_version 1.1`, `proxy_set_header Connection \"\"`. " +
+      "HAProxy: `nbthread 1`, `balance roundrobin`, `http-reuse always`. Caddy: `GOMAXPROCS=1`, `reverse_proxy … { lb_policy round_robin }`, admin off.",
+    "- Fulcrum on Bun, Deno and Node is started as a user would, `node src/cli/fulcrum.mjs serve --config F --runtime R --port P` (the runtime inherits the pinning). " +
+      "On workerd it is the Worker bundle (config inlined, `buildWorker`) on bare `workerd serve` with a generated capnp config (an `internet` network service that allows loopback as the global outbound), not `wrangler dev`.",
+    "- The **naive forwarder** (`test/bench/harness/naive/`) is Hono + `fetch` with round robin and no features, on each runtime (Node: @hono/node-server + global `fetch`; workerd: bare `workerd serve`). Fulcrum ÷ naive on the same runtime is what Fulcrum's features cost (or save).",
+    "- Fulcrum **minimal** = round robin and defaults (which include X-Forwarded-*, a generated X-Request-Id, hop-by-hop cleanup, timeouts). " +
+      "**realistic** = `test/bench/harness/configs.ts`: three listener rules the request falls through, cookie stickiness (wrk sends no cookie, so every response sets one), active health checks, metrics.",
+    `- Correctness first: 30 requests through each contestant must all be 200 and reach all three backends (they echo their port). Then ${o.rounds} interleaved round(s) of every contestant: ` +
+      `warm-up \`wrk -t${o.threads} -c${o.connections} -d${o.warmupS}s\`, then \`wrk -t${o.threads} -c${o.connections} -d${o.durationS}s --latency\`. Medians over rounds are reported.`,
+    `- Memory: each Fulcrum runtime under \`wrk -c${o.memoryConnections} -d${o.memoryS}s\` (keep-alive clients); RSS summed over the runtime's process tree (not the idle \`fulcrum\` launcher) from /proc: idle before, highest sample during, and VmHWM (peak) after.`,
+    "",
+    "## Machine and versions",
+    "",
+    "| | |",
+    "|---|---|",
+    `| CPU | ${r.machine.cpuModel}, ${r.machine.cpus} CPUs (nproc) |`,
+    `| memory | ${r.machine.memory} |`,
+    `| kernel | ${r.machine.kernel} |`,
+    `| load average at start | ${r.machine.loadAtStart} |`,
+    `| date | ${r.machine.date} |`,
+    ...Object.entries(r.versions).map(([k, v]) => `| ${k} | ${v.replace(/\|/g, "\\|")} |`),
+    "",
+    "## Throughput and latency",
+    "",
+    `wrk \`-t${o.threads} -c${o.connections} -d${o.durationS}s\`, median of ${o.rounds} round(s). ×nginx = req/s ÷ nginx's; ×naive = req/s ÷ the naive forwarder's on the same runtime.`,
+    "",
+    "| contestant | req/s (median) | p50 | p99 | ×nginx | ×naive | errors | req/s per round |",
+    "|---|---:|---:|---:|---:|---:|---:|---|",
+  );
+  for (const s of r.summaries) {
+    const c = s.contestant;
+    const naive = c.kind === "fulcrum" ? naiveOf(r.summaries, c.runtime) : undefined;
+    out.push(
+      `| ${c.name} | ${fmt(s.rps)} | ${ms(s.p50)} | ${ms(s.p99)} | ${ratio(s.rps, nginx?.rps)} | ${c.kind === "fulcrum" ? ratio(s.rps, naive?.rps) : ""} | ${s.errors} | ${s.allRps.map((x) => fmt(x)).join(", ")} |`,
+    );
+  }
+  for (const f of r.failures) out.push(`| ${f.name} | not run: ${f.reason.replace(/\n/g, " ").replace(/\|/g, "\\|").slice(0, 300)} | | | | | | |`);
+  out.push("", `**Realistic config:** ${r.realistic.runnable ? "runnable, measured above." : `not yet runnable (${r.realistic.reason}).`}`, "");
+
+  out.push("## Memory at " + fmt(r.options.memoryConnections) + " concurrent keep-alive clients", "");
+  if (r.memory.length === 0) out.push("Not measured in this run.", "");
+  else {
+    out.push("| Fulcrum | idle RSS | RSS under load (max sample) | peak RSS (VmHWM) | req/s at that load | errors |", "|---|---:|---:|---:|---:|---:|");
+    for (const m of r.memory) out.push(`| ${m.name} | ${mib(m.idleKb)} | ${mib(m.loadedKb)} | ${mib(m.hwmKb)} | ${fmt(m.rps)} | ${m.errors} |`);
+    out.push("");
+  }
+
+  out.push("## Worker bundle size", "", "`buildWorker(root, config, name, minify = true)`, gzipped in-process (zlib level 9); the config is part of the bundle.", "");
+  if (r.bundles.length === 0) out.push("Not measured in this run.", "");
+  else {
+    out.push("| config | minified | gzipped |", "|---|---:|---:|");
+    for (const b of r.bundles) out.push(`| ${b.config} | ${fmt(b.minified)} bytes | ${fmt(b.gzipped)} bytes (${(b.gzipped / 1000).toFixed(1)} KB) |`);
+    out.push("");
+  }
+
+  const bars = checkBars(r.summaries, r.bundles[0]?.gzipped, r.realistic.runnable);
+  out.push("## The bar", "", "The bars set in issue 8, against this run's medians.", "", "| bar | result | measured |", "|---|---|---|");
+  for (const b of bars) out.push(`| ${b.bar} | ${b.met === undefined ? "not measured" : b.met ? "**met**" : "**not met**"} | ${b.measured} |`);
+  out.push("");
+
+  if (r.profiles.length || r.profileErrors.length) {
+    out.push(
+      "## Profiles",
+      "",
+      `A bar was missed, so Fulcrum's hot path was profiled under the same load (\`--cpu-prof\`, ${o.profileS} s of \`wrk -c${o.connections}\`, runtime entry started directly). ` +
+        "Self time: the share of samples in which that function was the one on the CPU.",
+      "",
+    );
+    for (const p of r.profiles) {
+      out.push(`### ${p.runtime}, ${p.config} config (${fmt(p.totalMs)} ms sampled)`, "", "| function | where | self % |", "|---|---|---:|");
+      for (const f of p.functions) out.push(`| \`${f.name}\` | ${f.where} | ${f.selfPct} |`);
+      out.push("", "By file:", "", "| file | self % |", "|---|---:|");
+      for (const f of p.files) out.push(`| ${f.file} | ${f.selfPct} |`);
+      out.push("");
+    }
+    for (const e of r.profileErrors) out.push(`- profile failed: ${e}`);
+    if (r.profileErrors.length) out.push("");
+  }
+
+  out.push("## Micro-benchmarks", "", "Run as subprocesses on the balancer CPU after the load tests; their own markdown, unedited.", "");
+  for (const m of r.micro) {
+    out.push(`### \`bun ${m.script}\``, "");
+    out.push(m.output === undefined ? `Skipped: ${m.note}.` : m.output.trim());
+    out.push("");
+  }
+  return out.join("\n");
+}
