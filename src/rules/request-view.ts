@@ -1,0 +1,105 @@
+/**
+ * What rules look at in a request, computed lazily and at most once per
+ * request: most requests are decided by one or two conditions, so the
+ * normalised path, the parsed query or a lower-cased header are only built
+ * when a candidate rule asks for them.
+ */
+import { normalizePath } from "./normalize-path.ts";
+
+/** The request as the router sees it (the caller fills it from the Hono context). */
+export interface RuleRequest {
+  readonly method: string;
+  /** Host header as sent (may carry a port), or null when absent. */
+  readonly host: string | null;
+  /** Raw path as sent, without the query. */
+  readonly path: string;
+  /** Raw query without the `?` ("" when none). */
+  readonly query: string;
+  readonly headers: Headers;
+  /** The client address after trusted-proxy handling (what sourceIp matches). */
+  readonly clientIp: string | undefined;
+}
+
+/**
+ * `Example.COM:8080` → `example.com`, `[::1]:80` → `[::1]`, and a trailing
+ * root dot (`example.com.`, RFC 1034 §3.1 absolute name) is dropped, so the
+ * same host cannot slip past a hostHeader rule spelled differently.
+ */
+export function hostWithoutPort(host: string): string {
+  let h = host;
+  if (h.startsWith("[")) {
+    const end = h.indexOf("]");
+    h = end < 0 ? h : h.slice(0, end + 1);
+  } else {
+    const colon = h.indexOf(":");
+    if (colon >= 0) h = h.slice(0, colon);
+  }
+  h = h.toLowerCase();
+  return h.endsWith(".") ? h.slice(0, -1) : h;
+}
+
+export interface QueryPair {
+  readonly key: string;
+  readonly value: string;
+}
+
+const UNSET = Symbol("unset");
+
+export class RequestView {
+  private _host: string | null | typeof UNSET = UNSET;
+  private _reversedHost: string | null | typeof UNSET = UNSET;
+  private _path: string | undefined;
+  private _query: QueryPair[] | undefined;
+  private _headers: Map<string, string | null> | undefined;
+
+  constructor(readonly req: RuleRequest) {}
+
+  /** Lower-cased host without port, or null without a Host header. */
+  get host(): string | null {
+    if (this._host === UNSET) this._host = this.req.host === null || this.req.host === "" ? null : hostWithoutPort(this.req.host);
+    return this._host;
+  }
+
+  /** The host reversed, for the suffix index of wildcard hosts (`*.example.com`). */
+  get reversedHost(): string | null {
+    if (this._reversedHost === UNSET) {
+      const h = this.host;
+      this._reversedHost = h === null ? null : reverse(h);
+    }
+    return this._reversedHost;
+  }
+
+  /** Normalised path (see normalize-path.ts). */
+  get path(): string {
+    return (this._path ??= normalizePath(this.req.path));
+  }
+
+  /** Percent-decoded (form rules: `+` is a space), lower-cased pairs; ALB compares query strings case-insensitively. */
+  get query(): readonly QueryPair[] {
+    if (this._query === undefined) {
+      const pairs: QueryPair[] = [];
+      if (this.req.query !== "") {
+        for (const [key, value] of new URLSearchParams(this.req.query)) pairs.push({ key: key.toLowerCase(), value: value.toLowerCase() });
+      }
+      this._query = pairs;
+    }
+    return this._query;
+  }
+
+  /** Lower-cased header value (several lines joined by `, ` as Headers does), or null. */
+  header(lowerName: string): string | null {
+    const cache = (this._headers ??= new Map());
+    let value = cache.get(lowerName);
+    if (value === undefined) {
+      value = this.req.headers.get(lowerName)?.toLowerCase() ?? null;
+      cache.set(lowerName, value);
+    }
+    return value;
+  }
+}
+
+export function reverse(s: string): string {
+  let out = "";
+  for (let i = s.length - 1; i >= 0; i--) out += s[i];
+  return out;
+}
