@@ -19,7 +19,9 @@
  * 4.8M points otherwise; the cap keeps the two arrays at 32 MB).
  *
  * Lookup: binary search over a Uint32Array of sorted points, owner from a
- * parallel Int32Array. Candidates after the owner are the following points
+ * parallel Int32Array. A bucket index on the top bits of the hash (about one
+ * bucket per point) narrows the search to a few neighbouring points first, so
+ * a 3M-point ring costs a couple of cache misses per lookup instead of ~20. Candidates after the owner are the following points
  * clockwise, which is where nginx and HAProxy send a key whose owner is down,
  * and where HAProxy's bounded loads send it when the owner is full.
  */
@@ -89,12 +91,51 @@ export function ringSearch(points: Uint32Array, h: number): number {
   return lo === points.length ? 0 : lo;
 }
 
+/**
+ * Bucket index over the top `bits` bits of the ring: the points with prefix b
+ * are points[index[b] .. index[b + 1]). `ringSearch` within the bucket then
+ * gives the same answer as over the whole ring.
+ */
+export class RingIndex {
+  readonly shift: number;
+  private readonly index: Uint32Array;
+  constructor(private readonly points: Uint32Array) {
+    const len = points.length;
+    const bits = len < 2 ? 0 : Math.min(16, Math.floor(Math.log2(len)));
+    this.shift = 32 - bits;
+    const buckets = 2 ** bits;
+    const index = new Uint32Array(buckets + 1);
+    let p = 0;
+    for (let b = 0; b < buckets; b++) {
+      index[b] = p;
+      while (p < len && (bits === 0 ? 0 : points[p]! >>> this.shift) === b) p++;
+    }
+    index[buckets] = len;
+    this.index = index;
+  }
+
+  /** Same result as ringSearch(points, h). */
+  search(h: number): number {
+    const points = this.points;
+    const b = this.shift === 32 ? 0 : h >>> this.shift;
+    let lo = this.index[b]!;
+    let hi = this.index[b + 1]!;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (points[mid]! < h) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo === points.length ? 0 : lo;
+  }
+}
+
 export function ketamaTable(targets: readonly StrategyTarget[]): ConsistentTable {
   const { points, owners } = buildKetamaRing(targets);
   const len = points.length;
+  const index = new RingIndex(points);
   return {
     maxWalk: Math.min(MAX_WALK, len),
-    start: (h) => ringSearch(points, h),
+    start: (h) => index.search(h),
     candidate: (s, j) => {
       if (len === 0) return -1;
       const p = s + j;

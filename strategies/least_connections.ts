@@ -13,7 +13,13 @@
  * warming target counts as "fuller" than its in-flight count alone says.
  *
  * Complexity: O(n) per pick, like nginx. "Connections" here are the balancer's
- * in-flight requests and WebSockets (`ctx.inflight`).
+ * in-flight requests and WebSockets (`ctx.inflight`). An exact minimum in
+ * less than O(n) would need to see every in-flight decrement, which the pick
+ * interface does not carry (`report` comes at response headers, while a
+ * request or WebSocket stays in flight until its body or stream ends). What
+ * the context can offer is bulk access: with `allEligible()` true and
+ * `inflightArray()` given, both passes read one array with the static
+ * weights and no call per target (and plain `<` when all weights are equal).
  */
 import type { AttemptOutcome, PickContext, Strategy, StrategyTarget } from "./types.ts";
 import { strategyDefaults, type StrategyOptionsInput } from "./options.ts";
@@ -26,9 +32,56 @@ export function leastConnections(
   const n = targets.length;
   const swrr = new SmoothWeights(targets, options.maxFails ?? strategyDefaults.maxFails);
   const weight = swrr.weight;
+  let positive = 0;
+  for (let i = 0; i < n; i++) if (weight[i]! > 0) positive++;
+  const members = new Int32Array(positive); // targets with weight > 0
+  for (let i = 0, m = 0; i < n; i++) if (weight[i]! > 0) members[m++] = i;
+  const uniform = positive > 0 && members.every((i) => weight[i] === weight[members[0]!]);
+
+  /** Both passes over a bulk in-flight array, every target of weight > 0 eligible, no slow start. */
+  const pickBulk = (load: ArrayLike<number>): number => {
+    const m = members.length;
+    if (m === 0) return -1;
+    let best = members[0]!;
+    let bestConns = load[best]!;
+    let bestW = weight[best]!;
+    let many = false;
+    if (uniform) {
+      for (let k = 1; k < m; k++) {
+        const c = load[members[k]!]!;
+        if (c < bestConns) {
+          best = members[k]!;
+          bestConns = c;
+          many = false;
+        } else if (c === bestConns) many = true;
+      }
+    } else {
+      for (let k = 1; k < m; k++) {
+        const i = members[k]!;
+        const c = load[i]!;
+        const w = weight[i]!;
+        if (c * bestW < bestConns * w) {
+          best = i;
+          bestConns = c;
+          bestW = w;
+          many = false;
+        } else if (c * bestW === bestConns * w) many = true;
+      }
+    }
+    if (!many) return best;
+    swrr.begin();
+    for (let i = best; i < n; i++) {
+      const w = weight[i]!;
+      if (w > 0 && load[i]! * bestW === bestConns * w) swrr.offer(i, 1);
+    }
+    return swrr.finish();
+  };
 
   return {
     pick(ctx: PickContext): number {
+      if (ctx.inflightArray !== undefined && ctx.allEligible !== undefined && ctx.allEligible()) {
+        return pickBulk(ctx.inflightArray());
+      }
       const wf = ctx.weightFactor;
       let best = -1;
       let bestConns = 0;

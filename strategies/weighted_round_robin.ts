@@ -13,12 +13,17 @@
  * `effective++` above lets it climb back one step per selection it takes part
  * in, exactly as nginx's ngx_http_upstream_free_round_robin_peer does.
  *
- * Complexity: one pass over all targets per pick, inherently (every eligible
- * peer's `current` moves on every selection). That is what nginx does too; it
- * is cheap for tens of targets and linear for thousands (see the pick bench).
+ * Complexity: nginx's step is one pass over all targets (every eligible
+ * peer's `current` moves on every selection). In the steady state (the
+ * context's `allEligible()` says no target is tried, down or slow-starting,
+ * and no effective weight is reduced) the same rounds run on per-weight-class
+ * heaps in O(k + log n) (swrr_heaps.ts), producing nginx's exact sequence;
+ * the first O(n) step after it writes the currents back. Without the hint,
+ * or with more than 32 distinct weights, every pick is the O(n) pass.
  */
 import type { AttemptOutcome, PickContext, Strategy, StrategyTarget } from "./types.ts";
 import { strategyDefaults, type StrategyOptionsInput } from "./options.ts";
+import { SwrrHeaps } from "./swrr_heaps.ts";
 
 /**
  * The SWRR state of a target list, with the selection round split into
@@ -31,11 +36,17 @@ export class SmoothWeights {
   readonly weight: Float64Array;
   /** nginx `effective_weight`: lowered on failure, climbs back by 1 per selection round. */
   readonly effective: Float64Array;
-  /** nginx `current_weight`. */
+  /** nginx `current_weight` (while `fastPicks` are being served it holds heap bases; `sync()` first). */
   readonly current: Float64Array;
   private readonly maxFails: number;
   private best = -1;
   private total = 0;
+  /** Targets whose effective weight is below their weight (the fast path needs 0). */
+  private reduced = 0;
+  private heaps: SwrrHeaps | undefined;
+  private lazy = false;
+  /** Picks served by the heap fast path (for tests and benchmarks). */
+  fastPicks = 0;
 
   constructor(targets: readonly StrategyTarget[], maxFails: number = strategyDefaults.maxFails) {
     const n = targets.length;
@@ -50,8 +61,17 @@ export class SmoothWeights {
     this.maxFails = maxFails;
   }
 
+  /** Make `current` hold nginx's current weights again after fast-path picks. */
+  sync(): void {
+    if (this.lazy) {
+      this.heaps!.leave(this.current);
+      this.lazy = false;
+    }
+  }
+
   /** Start a selection round. */
   begin(): void {
+    this.sync();
     this.best = -1;
     this.total = 0;
   }
@@ -67,7 +87,10 @@ export class SmoothWeights {
     const c = cur[i]! + add;
     cur[i] = c;
     this.total += add;
-    if (eff[i]! < this.weight[i]!) eff[i] = eff[i]! + 1;
+    if (eff[i]! < this.weight[i]!) {
+      eff[i] = eff[i]! + 1;
+      if (eff[i]! >= this.weight[i]!) this.reduced--;
+    }
     if (this.best < 0 || c > cur[this.best]!) this.best = i;
   }
 
@@ -81,12 +104,25 @@ export class SmoothWeights {
   /** nginx on failure: effective_weight -= weight / max_fails (integer division), floor 0. */
   fail(i: number): void {
     if (this.maxFails <= 0 || i < 0 || i >= this.weight.length) return;
-    const e = this.effective[i]! - Math.floor(this.weight[i]! / this.maxFails);
+    const was = this.effective[i]!;
+    const e = was - Math.floor(this.weight[i]! / this.maxFails);
     this.effective[i] = e < 0 ? 0 : e;
+    if (was >= this.weight[i]! && this.effective[i]! < this.weight[i]!) this.reduced++;
   }
 
   /** One full nginx selection over the eligible targets of `ctx`. */
   pick(ctx: PickContext): number {
+    if (this.reduced === 0 && ctx.allEligible !== undefined && ctx.allEligible()) {
+      const heaps = (this.heaps ??= new SwrrHeaps(this.weight));
+      if (heaps.usable) {
+        if (!this.lazy) {
+          heaps.enter(this.current);
+          this.lazy = true;
+        }
+        this.fastPicks++;
+        return heaps.step(this.current);
+      }
+    }
     const weight = this.weight;
     const n = weight.length;
     const wf = ctx.weightFactor;

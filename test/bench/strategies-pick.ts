@@ -8,7 +8,13 @@
  * timed runs of ~40 ms each; the median is reported. Construction (table
  * builds) is outside the timed loop and reported separately.
  *
- * `bun test/bench/strategies-pick.ts` prints a markdown table. Not asserted.
+ * Two contexts: the plain one (per-target callbacks only), and the one the
+ * balancer provides, which also answers the O(1) hints of `PickContext`:
+ * `allEligible()` (true here: nothing tried, down or slow-starting),
+ * `totalInflight()` (a running sum kept by the loop, as the balancer keeps
+ * its group counter) and `inflightArray()` (the load array itself).
+ *
+ * `bun test/bench/strategies-pick.ts` prints two markdown tables. Not asserted.
  */
 import { createStrategy, strategyNames } from "../../strategies/index.ts";
 import type { StrategyOptionsInput } from "../../strategies/options.ts";
@@ -43,6 +49,20 @@ class BenchCtx implements PickContext {
   }
 }
 
+/** The balancer's context: the same callbacks plus the O(1) hints. */
+class HintedBenchCtx extends BenchCtx {
+  total = 0;
+  allEligible(): boolean {
+    return true;
+  }
+  totalInflight(): number {
+    return this.total;
+  }
+  inflightArray(): Int32Array {
+    return this.load;
+  }
+}
+
 const SIZES = [3, 100, 10_000];
 const RUNS = 7;
 const RUN_NS = 40e6;
@@ -53,6 +73,8 @@ function nowNs(): number {
 
 function measure(s: Strategy, ctx: BenchCtx, keys: string[], n: number): number {
   const load = ctx.load;
+  const hinted = ctx instanceof HintedBenchCtx ? ctx : undefined;
+  if (hinted) hinted.total = load.reduce((a, b) => a + b, 0);
   let rot = 0;
   const loop = (iters: number): number => {
     const t0 = nowNs();
@@ -60,7 +82,12 @@ function measure(s: Strategy, ctx: BenchCtx, keys: string[], n: number): number 
       ctx.key = keys[k & 1023];
       const i = s.pick(ctx);
       load[i] = load[i]! + 1;
-      if (load[rot]! > 0) load[rot] = load[rot]! - 1;
+      let delta = 1;
+      if (load[rot]! > 0) {
+        load[rot] = load[rot]! - 1;
+        delta = 0;
+      }
+      if (hinted) hinted.total += delta;
       rot = rot + 1 === n ? 0 : rot + 1;
     }
     return nowNs() - t0;
@@ -93,7 +120,7 @@ const variants: { name: string; strategy: (typeof strategyNames)[number]; option
   { name: "hash (hashBalanceFactor 1.25)", strategy: "hash", options: { hashBalanceFactor: 1.25 } },
 ];
 
-export function runPickBench(): Row[] {
+export function runPickBench(hints: boolean): Row[] {
   const rows: Row[] = [];
   for (const v of variants) {
     const row: Row = { name: v.name, ns: [], buildMs: [] };
@@ -115,7 +142,8 @@ export function runPickBench(): Row[] {
       const keys = Array.from({ length: 1024 }, (_, k) =>
         v.strategy === "ip_hash" ? `${(k * 37) & 255}.${(k * 91) & 255}.${k & 255}.${k % 7}` : `session-${k * 2654435761}`,
       );
-      row.ns.push(measure(s, new BenchCtx(load, 0x2545f491), keys, n));
+      const ctx = hints ? new HintedBenchCtx(load, 0x2545f491) : new BenchCtx(load, 0x2545f491);
+      row.ns.push(measure(s, ctx, keys, n));
     }
     rows.push(row);
   }
@@ -133,4 +161,17 @@ export function markdownTable(rows: Row[]): string {
   return [head, sep, ...body, "", env].join("\n");
 }
 
-if (import.meta.main) console.log(markdownTable(runPickBench()));
+// Each context runs in its own process: two context classes at the same call
+// sites would make them polymorphic and slow both down, which the balancer
+// (one context class) never sees.
+if (import.meta.main) {
+  const mode = process.argv[2];
+  if (mode === "--plain" || mode === "--hints") {
+    console.log(markdownTable(runPickBench(mode === "--hints")));
+  } else {
+    const { execFileSync } = await import("node:child_process");
+    const run = (m: string) => execFileSync(process.execPath, [import.meta.path, m], { encoding: "utf8" });
+    console.log(`### Plain context (per-target callbacks only)\n\n${run("--plain")}`);
+    console.log(`### Balancer context (allEligible, totalInflight, inflightArray hints)\n\n${run("--hints")}`);
+  }
+}

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { buildKetamaRing, buildMaglevTable, hash, hash32 } from "../../../strategies/hash.ts";
-import { POINTS_PER_WEIGHT, ringSearch } from "../../../strategies/ketama.ts";
+import { POINTS_PER_WEIGHT, RingIndex, ringSearch } from "../../../strategies/ketama.ts";
 import type { StrategyOptionsInput } from "../../../strategies/options.ts";
 import type { StrategyTarget } from "../../../strategies/types.ts";
 import { makeCtx, mulberry32, shares, targetsOf, weightShares } from "./helpers.ts";
@@ -64,6 +64,16 @@ describe("hash", () => {
   test("ringSearch: first point >= h, wrapping past the last", () => {
     const points = Uint32Array.from([10, 20, 30]);
     expect([0, 10, 11, 20, 30, 31, 0xffffffff].map((h) => ringSearch(points, h))).toEqual([0, 0, 1, 1, 2, 0, 0]);
+  });
+
+  test("RingIndex.search equals ringSearch for rings of every size, including edges", () => {
+    const rnd = mulberry32(11);
+    for (const size of [0, 1, 2, 3, 17, 1000, 70_000, 200_000]) {
+      const points = Uint32Array.from({ length: size }, () => Math.floor(rnd() * 2 ** 32)).sort();
+      const index = new RingIndex(points);
+      const probes = [0, 0xffffffff, ...Array.from(points.slice(0, 50)), ...Array.from({ length: 2000 }, () => Math.floor(rnd() * 2 ** 32))];
+      for (const h of probes) expect(index.search(h)).toBe(ringSearch(points, h));
+    }
   });
 
   test("ketama shares follow weights within the ring's spread (160 points per unit)", () => {

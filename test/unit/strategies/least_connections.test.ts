@@ -1,7 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { leastConnections } from "../../../strategies/least_connections.ts";
 import { weightedRoundRobin } from "../../../strategies/weighted_round_robin.ts";
-import { makeCtx, picks, targetsOf } from "./helpers.ts";
+import fc from "fast-check";
+import { makeCtx, mulberry32, picks, targetsOf } from "./helpers.ts";
 
 describe("least_connections (nginx least_conn)", () => {
   test("lowest inflight/weight wins", () => {
@@ -49,5 +50,35 @@ describe("least_connections (nginx least_conn)", () => {
     const s = leastConnections(targetsOf(1, 1));
     s.report!(0, { ok: false, latencyMs: 1, now: 0 });
     expect(s.pick(makeCtx())).toBe(1);
+  });
+
+  test("property: with the allEligible + inflightArray hints, the same picks as the per-target pass", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: 0, max: 4 }), { minLength: 1, maxLength: 12 }),
+        fc.integer(),
+        fc.boolean(),
+        (weights, seed, hintOn) => {
+          const a = leastConnections(targetsOf(...weights));
+          const b = leastConnections(targetsOf(...weights));
+          const load = new Int32Array(weights.length);
+          const plain = makeCtx({ inflight: (i) => load[i]! });
+          const hinted = makeCtx({ inflight: () => Number.NaN }); // must not be called per target
+          hinted.inflightArray = () => load;
+          hinted.allEligible = () => hintOn;
+          if (!hintOn) hinted.inflight = (i) => load[i]!;
+          const rnd = mulberry32(seed);
+          for (let step = 0; step < 300; step++) {
+            const i = a.pick(plain);
+            expect(b.pick(hinted)).toBe(i);
+            if (i >= 0) load[i]!++;
+            if (rnd() < 0.3) a.report!(i, { ok: false, latencyMs: 1, now: 0 }), b.report!(i, { ok: false, latencyMs: 1, now: 0 });
+            const j = Math.floor(rnd() * weights.length);
+            if (rnd() < 0.6 && load[j]! > 0) load[j]!--;
+          }
+        },
+      ),
+      { numRuns: 200 },
+    );
   });
 });

@@ -174,4 +174,62 @@ describe("weighted_round_robin (nginx smooth WRR)", () => {
       { numRuns: 300 },
     );
   });
+
+  test("property: the allEligible fast path (heaps) alternating with the O(n) pass is still exactly the reference", () => {
+    let fast = 0;
+    let total = 0;
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: 0, max: 12 }), { minLength: 1, maxLength: 9 }),
+        fc.integer({ min: 0, max: 4 }),
+        fc.array(
+          fc.record({
+            // mostly calm steps (everything up, no failure) so the fast path runs in long stretches
+            down: fc.oneof({ weight: 4, arbitrary: fc.constant<number[]>([]) }, { weight: 1, arbitrary: fc.array(fc.integer({ min: 0, max: 8 }), { maxLength: 3 }) }),
+            fail: fc.oneof({ weight: 6, arbitrary: fc.constant(-1) }, { weight: 1, arbitrary: fc.integer({ min: 0, max: 8 }) }),
+            hint: fc.boolean(), // false = the balancer does not know (always allowed)
+          }),
+          { minLength: 1, maxLength: 200 },
+        ),
+        (weights, maxFails, steps) => {
+          const s = new SmoothWeights(targetsOf(...weights), maxFails);
+          const ctx = makeCtx();
+          const got = steps.map(({ down, fail, hint }) => {
+            if (fail >= 0 && fail < weights.length) s.fail(fail);
+            ctx.down = new Set(down);
+            const all = hint && down.every((i) => i >= weights.length);
+            ctx.allEligible = () => all;
+            return s.pick(ctx);
+          });
+          expect(got).toEqual(referenceSwrrSteps(weights, maxFails, steps));
+          fast += s.fastPicks;
+          total += steps.length;
+        },
+      ),
+      { numRuns: 400 },
+    );
+    expect(fast / total).toBeGreaterThan(0.2); // the fast path really ran
+  });
+
+  test("fast path: long calm stretches from a skewed state match the reference, and the state is synced back", () => {
+    const weights = [7, 3, 3, 1, 0, 5, 7];
+    const steps = [
+      ...Array.from({ length: 50 }, () => ({ down: [] as number[], fail: -1 })),
+      { down: [], fail: 0 },
+      ...Array.from({ length: 30 }, () => ({ down: [1, 5], fail: -1 })),
+      ...Array.from({ length: 500 }, () => ({ down: [] as number[], fail: -1 })),
+    ];
+    const s = new SmoothWeights(targetsOf(...weights), 1);
+    const ctx = makeCtx();
+    const got = steps.map(({ down, fail }) => {
+      if (fail >= 0) s.fail(fail);
+      ctx.down = new Set(down);
+      ctx.allEligible = () => down.length === 0;
+      return s.pick(ctx);
+    });
+    expect(got).toEqual(referenceSwrrSteps(weights, 1, steps));
+    expect(s.fastPicks).toBeGreaterThan(400);
+    s.sync();
+    expect(Array.from(s.current).reduce((a, b) => a + b, 0)).toBe(0); // nginx's currents always sum to 0
+  });
 });
