@@ -1,0 +1,132 @@
+/**
+ * The stats page (HAProxy's `stats uri`): one self-contained HTML document,
+ * inline CSS and script, no external resources, so it works offline and
+ * under a strict CSP. The first snapshot is embedded so the page renders
+ * before any poll; then it polls `status.json` every `refresh` seconds and
+ * keeps the last points in the browser for the sparklines (request rate from
+ * counter deltas, p50/p99 from the server's sliding-window quantiles).
+ *
+ * Tests find things by data attributes: `[data-group]`, `[data-target][data-state]`,
+ * `svg[data-chart]`, `#updated`.
+ */
+import type { StatusSnapshot } from "../metrics/snapshot.ts";
+
+export interface PageOptions {
+  /** URL path of the JSON endpoint (`<stats path>/status.json`). */
+  statusPath: string;
+  /** Seconds between polls. */
+  refresh: number;
+  initial: StatusSnapshot;
+}
+
+const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+/** JSON safe inside <script>: no `</script>` or `<!--` can close it. */
+const scriptJson = (x: unknown) => JSON.stringify(x).replace(/</g, "\\u003c").replace(/\u2028/g, "\\u2028").replace(/\u2029/g, "\\u2029");
+
+const CSS = `
+:root{--bg:#f6f7f9;--card:#fff;--ink:#1d2430;--mute:#6b7280;--line:#e5e7eb;--ok:#15803d;--bad:#b91c1c;--warn:#b45309;--info:#1d4ed8;--grey:#6b7280;--ej:#7e22ce}
+*{box-sizing:border-box}body{margin:0;font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;background:var(--bg);color:var(--ink)}
+header{display:flex;align-items:baseline;gap:16px;padding:14px 24px;background:#111827;color:#f9fafb}
+header h1{font-size:17px;margin:0;font-weight:600}header .meta{color:#9ca3af;font-size:13px}
+#updated.stale{color:#fca5a5}main{padding:16px 24px;display:grid;gap:16px}
+section.group{background:var(--card);border:1px solid var(--line);border-radius:8px;overflow:hidden}
+.ghead{display:flex;flex-wrap:wrap;align-items:center;gap:20px;padding:12px 16px;border-bottom:1px solid var(--line)}
+.ghead h2{font-size:16px;margin:0 8px 0 0}.kpi{display:flex;flex-direction:column}.kpi b{font-size:15px;font-variant-numeric:tabular-nums}.kpi span{color:var(--mute);font-size:11px;text-transform:uppercase;letter-spacing:.04em}
+.charts{display:flex;gap:16px;margin-left:auto}.chart{display:flex;flex-direction:column;font-size:11px;color:var(--mute)}
+table{width:100%;border-collapse:collapse;font-variant-numeric:tabular-nums}th,td{padding:7px 12px;text-align:right;border-bottom:1px solid var(--line);white-space:nowrap}
+th{font-size:11px;text-transform:uppercase;letter-spacing:.04em;color:var(--mute);font-weight:600;background:#fafafa}
+td.l,th.l{text-align:left}tr:last-child td{border-bottom:0}td.url{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:13px}
+.badge{display:inline-block;padding:1px 8px;border-radius:999px;font-size:12px;font-weight:600;color:#fff;background:var(--grey)}
+.s-healthy{background:var(--ok)}.s-unhealthy{background:var(--bad)}.s-draining{background:var(--warn)}.s-ejected{background:var(--ej)}.s-slow_start{background:var(--info)}.s-backup,.s-unknown{background:var(--grey)}
+tr[data-state=unhealthy] td,tr[data-state=ejected] td{background:#fef2f2}.err{color:var(--bad);font-weight:600}.mute{color:var(--mute)}
+svg.spark{display:block}svg.spark polyline{fill:none;stroke-width:1.5;vector-effect:non-scaling-stroke}
+.rate polyline{stroke:#2563eb}.p50{stroke:#16a34a}.p99{stroke:#dc2626}
+.check-ok{color:var(--ok)}.check-fail{color:var(--bad)}footer{padding:0 24px 16px;color:var(--mute);font-size:12px}
+`;
+
+/* The browser script. Plain ES2017 in a string (no template literals inside, so the TS template stays simple). */
+const SCRIPT = `
+(function () {
+  var cfg = JSON.parse(document.getElementById("cfg").textContent);
+  var POINTS = 60, history = {}, last = null;
+  function esc(s) { return String(s).replace(/[&<>"']/g, function (c) { return "&#" + c.charCodeAt(0) + ";"; }); }
+  function ms(x) { return x == null ? "<span class=mute>–</span>" : x < 10 ? x.toFixed(2) + " ms" : x < 1000 ? x.toFixed(1) + " ms" : (x / 1000).toFixed(2) + " s"; }
+  function pct(x, n) { return n === 0 ? "<span class=mute>–</span>" : (x * 100).toFixed(x < 0.01 && x > 0 ? 2 : 1) + "%"; }
+  function num(x) { return x >= 1e6 ? (x / 1e6).toFixed(1) + "M" : x >= 1e4 ? (x / 1e3).toFixed(1) + "k" : String(x); }
+  function ago(at, now) { var s = Math.max(0, Math.round((now - at) / 1000)); return s < 60 ? s + "s ago" : Math.round(s / 60) + "m ago"; }
+  function push(key, requests, p50, p99, t) {
+    var h = history[key] || (history[key] = { prev: null, rate: [], p50: [], p99: [] });
+    if (h.prev && t > h.prev.t) h.rate.push(Math.max(0, (requests - h.prev.n) / ((t - h.prev.t) / 1000)));
+    h.prev = { n: requests, t: t };
+    h.p50.push(p50); h.p99.push(p99);
+    ["rate", "p50", "p99"].forEach(function (k) { if (h[k].length > POINTS) h[k].splice(0, h[k].length - POINTS); });
+    return h;
+  }
+  function line(values, max, w, hgt, cls) {
+    var pts = [], step = w / (POINTS - 1), off = POINTS - values.length;
+    values.forEach(function (v, i) { if (v != null) pts.push(((off + i) * step).toFixed(1) + "," + (hgt - 1 - (max > 0 ? v / max : 0) * (hgt - 2)).toFixed(1)); });
+    return pts.length ? '<polyline class="' + cls + '" points="' + pts.join(" ") + '"/>' : "";
+  }
+  function maxOf(arrs) { var m = 0; arrs.forEach(function (a) { a.forEach(function (v) { if (v != null && v > m) m = v; }); }); return m; }
+  function spark(kind, h, w, hgt) {
+    var body = kind === "rate" ? line(h.rate, maxOf([h.rate]), w, hgt, "") : line(h.p50, maxOf([h.p50, h.p99]), w, hgt, "p50") + line(h.p99, maxOf([h.p50, h.p99]), w, hgt, "p99");
+    return '<svg class="spark ' + kind + '" data-chart="' + kind + '" width="' + w + '" height="' + hgt + '" viewBox="0 0 ' + w + " " + hgt + '" role="img" aria-label="' + (kind === "rate" ? "request rate" : "latency p50 and p99") + '">' + body + "</svg>";
+  }
+  function rateOf(h) { return h.rate.length ? h.rate[h.rate.length - 1].toFixed(1) + "/s" : "<span class=mute>–</span>"; }
+  function render(s) {
+    var t = Date.now(), now = Date.parse(s.time);
+    document.getElementById("balancer").textContent = s.balancer;
+    document.getElementById("uptime").textContent = "up " + Math.floor(s.uptimeSeconds) + " s · latency window " + s.windowSeconds + " s";
+    var html = s.groups.map(function (g) {
+      var gh = push("g:" + g.name, g.requests, g.latency.p50, g.latency.p99, t);
+      var rows = g.targets.map(function (x) {
+        var h = push("t:" + g.name + ":" + x.url, x.requests, x.latency.p50, x.latency.p99, t);
+        var c = x.lastCheck;
+        return '<tr data-target="' + esc(x.url) + '" data-group="' + esc(g.name) + '" data-state="' + esc(x.state) + '">' +
+          '<td class="l url">' + esc(x.url) + '</td><td class="l"><span class="badge s-' + esc(x.state) + '">' + esc(x.state.replace("_", " ")) + "</span></td>" +
+          "<td>" + (x.weight == null ? "–" : x.weight) + "</td><td>" + x.inflight + "</td><td>" + num(x.requests) + "</td><td>" + rateOf(h) + "</td>" +
+          "<td>" + spark("rate", h, 90, 22) + "</td>" +
+          '<td class="' + (x.errorRate > 0.01 ? "err" : "") + '">' + pct(x.errorRate, x.requests) + "</td>" +
+          "<td>" + ms(x.latency.p50) + "</td><td>" + ms(x.latency.p99) + "</td><td>" + spark("latency", h, 90, 22) + "</td>" +
+          '<td class="l">' + (c ? '<span class="' + (c.ok ? "check-ok" : "check-fail") + '">' + (c.ok ? "✔ " : "✘ ") + esc(c.detail) + '</span> <span class="mute">' + ago(c.at, now) + "</span>" : '<span class="mute">–</span>') + "</td></tr>";
+      }).join("");
+      return '<section class="group" data-group="' + esc(g.name) + '"><div class="ghead"><h2>' + esc(g.name) + "</h2>" +
+        '<div class="kpi"><b data-kpi="healthy">' + g.healthyHosts + " / " + g.totalHosts + "</b><span>healthy</span></div>" +
+        '<div class="kpi"><b>' + rateOf(gh) + "</b><span>requests</span></div>" +
+        '<div class="kpi"><b class="' + (g.errorRate > 0.01 ? "err" : "") + '">' + pct(g.errorRate, g.requests) + "</b><span>5xx</span></div>" +
+        '<div class="kpi"><b>' + ms(g.latency.p50) + "</b><span>p50</span></div>" +
+        '<div class="kpi"><b>' + ms(g.latency.p99) + "</b><span>p99</span></div>" +
+        '<div class="kpi"><b>' + g.activeRequests + " · " + g.activeWebSockets + "</b><span>active http · ws</span></div>" +
+        '<div class="charts"><div class="chart">' + spark("rate", gh, 160, 36) + "req/s</div>" +
+        '<div class="chart">' + spark("latency", gh, 160, 36) + '<span><span style="color:#16a34a">p50</span> · <span style="color:#dc2626">p99</span></span></div></div></div>' +
+        '<table><thead><tr><th class="l">target</th><th class="l">state</th><th>weight</th><th>in-flight</th><th>requests</th><th>rate</th><th></th><th>5xx</th><th>p50</th><th>p99</th><th></th><th class="l">last check</th></tr></thead><tbody>' +
+        rows + "</tbody></table></section>";
+    }).join("");
+    document.getElementById("groups").innerHTML = html || '<p class="mute">No target groups.</p>';
+    var u = document.getElementById("updated");
+    u.textContent = "updated " + new Date(t).toLocaleTimeString(); u.className = ""; u.dataset.at = String(t);
+    last = s;
+  }
+  function poll() {
+    fetch(cfg.statusPath, { cache: "no-store", credentials: "same-origin" })
+      .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
+      .then(render)
+      .catch(function (e) { var u = document.getElementById("updated"); u.textContent = "update failed: " + e.message; u.className = "stale"; })
+      .then(function () { setTimeout(poll, cfg.refresh * 1000); });
+  }
+  render(cfg.initial);
+  setTimeout(poll, cfg.refresh * 1000);
+})();
+`;
+
+export function statsPage(o: PageOptions): string {
+  const cfg = { statusPath: o.statusPath, refresh: o.refresh, initial: o.initial };
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>${escapeHtml(o.initial.balancer)} · Fulcrum stats</title><style>${CSS}</style></head>
+<body><header><h1>Fulcrum · <span id="balancer">${escapeHtml(o.initial.balancer)}</span></h1><span class="meta" id="uptime"></span><span class="meta" id="updated"></span></header>
+<main id="groups"></main>
+<footer>Counters since this process started (on Workers: this isolate). Refreshes every ${o.refresh} s. JSON: <a href="${escapeHtml(o.statusPath)}">${escapeHtml(o.statusPath)}</a></footer>
+<script type="application/json" id="cfg">${scriptJson(cfg)}</script>
+<script>${SCRIPT}</script></body></html>`;
+}
