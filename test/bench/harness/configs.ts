@@ -20,10 +20,13 @@ export function minimalConfig(port: number, backends: readonly number[]): Record
 
 /**
  * What a production config turns on: listener rules the request has to be
- * matched against (the benchmark path `/` falls through three rules to the
+ * matched against (the benchmark path `/` falls through all three to the
  * default action, the worst case), cookie stickiness (wrk sends no cookie,
  * so every response carries a fresh Set-Cookie, again the costlier path),
- * active health checks, and metrics.
+ * active health checks, and the metrics and stats endpoints. Key names
+ * follow src/rules/schema.ts, src/health/schema.ts and src/stats/schema.ts;
+ * `stickiness` follows ALB's target-group attribute (the sticky module has
+ * not landed yet; `fulcrum check` says so if the name differs).
  */
 export function realisticConfig(port: number, backends: readonly number[]): Record<string, unknown> {
   const targets = backends.map((p) => ({ url: `http://127.0.0.1:${p}` }));
@@ -33,18 +36,21 @@ export function realisticConfig(port: number, backends: readonly number[]): Reco
       app: {
         strategy: "round_robin",
         targets,
-        stickiness: { type: "lb_cookie", cookieName: "FULCRUM", duration: 86400 },
+        stickiness: { type: "lb_cookie", duration: 86400 },
         healthCheck: { path: "/healthz", interval: 5, timeout: 2, healthyThreshold: 2, unhealthyThreshold: 2 },
       },
       api: { strategy: "least_connections", targets },
     },
     rules: [
-      { priority: 10, conditions: [{ pathPattern: "/api/*" }], action: { forward: "api" } },
-      { priority: 20, conditions: [{ hostHeader: "api.example.com" }], action: { forward: "api" } },
+      { priority: 10, conditions: [{ pathPattern: { values: ["/api/*"] } }], action: { forward: "api" } },
+      { priority: 20, conditions: [{ hostHeader: { values: ["api.example.com"] } }], action: { forward: "api" } },
       { priority: 30, conditions: [{ httpHeader: { name: "X-Canary", values: ["1"] } }], action: { forward: "api" } },
     ],
     defaultAction: { forward: "app" },
-    admin: { stats: true },
+    admin: {
+      metrics: { path: "/__fulcrum/metrics" },
+      stats: { auth: { basic: { username: "admin", password: "bench" } } },
+    },
   };
 }
 

@@ -23,6 +23,8 @@ export interface ProfileSummary {
   readonly totalMs: number;
   readonly functions: readonly { name: string; where: string; selfPct: number }[];
   readonly files: readonly { file: string; selfPct: number }[];
+  /** Fulcrum's own functions (src/, routes/, strategies/, the Node bundle) by total time, callees included. */
+  readonly own: readonly { name: string; where: string; totalPct: number }[];
 }
 
 export function summarizeProfile(profile: CpuProfile, root: string, top = 15): Omit<ProfileSummary, "runtime" | "config"> {
@@ -45,7 +47,27 @@ export function summarizeProfile(profile: CpuProfile, root: string, top = 15): O
     byFile.set(file, (byFile.get(file) ?? 0) + us);
   }
   const pct = (us: number) => Math.round((us / total) * 1000) / 10;
+  // Total time: each sample counts once for every distinct function on its stack.
+  const parent = new Map<number, number>();
+  for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
+  const nodeById = new Map(profile.nodes.map((n) => [n.id, n]));
+  const totalUs = new Map<string, { name: string; where: string; us: number }>();
+  for (const [id, us] of selfUs) {
+    const seen = new Set<string>();
+    for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
+      const { functionName, url, lineNumber } = nodeById.get(cur)!.callFrame;
+      const file = shorten(url, root);
+      if (!/^(src|routes|strategies)\/|^\(node bundle\)/.test(file)) continue;
+      const key = `${functionName}@${file}:${lineNumber + 1}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      const entry = totalUs.get(key) ?? { name: functionName || "(anonymous)", where: `${file}:${lineNumber + 1}`, us: 0 };
+      entry.us += us;
+      totalUs.set(key, entry);
+    }
+  }
   return {
+    own: [...totalUs.values()].sort((a, b) => b.us - a.us).slice(0, 12).map((f) => ({ name: f.name, where: f.where, totalPct: pct(f.us) })),
     totalMs: Math.round(total / 1000),
     functions: [...byFunction.values()].sort((a, b) => b.us - a.us).slice(0, top).map((f) => ({ name: f.name, where: f.where, selfPct: pct(f.us) })),
     files: [...byFile.entries()].sort((a, b) => b[1] - a[1]).slice(0, 10).map(([file, us]) => ({ file, selfPct: pct(us) })),

@@ -122,7 +122,7 @@ export function renderReport(r: Report): string {
     out.push(
       "## Profiles",
       "",
-      `A bar was missed, so Fulcrum's hot path was profiled under the same load (\`--cpu-prof\`, ${o.profileS} s of \`wrk -c${o.connections}\`, runtime entry started directly). ` +
+      `${o.profile === "always" ? "Requested with `--profile`" : "A bar was missed"}, so Fulcrum's hot path was profiled under the same load (\`--cpu-prof\`, ${o.profileS} s of \`wrk -c${o.connections}\`, runtime entry started directly). ` +
         "Self time: the share of samples in which that function was the one on the CPU.",
       "",
     );
@@ -131,6 +131,8 @@ export function renderReport(r: Report): string {
       for (const f of p.functions) out.push(`| \`${f.name}\` | ${f.where} | ${f.selfPct} |`);
       out.push("", "By file:", "", "| file | self % |", "|---|---:|");
       for (const f of p.files) out.push(`| ${f.file} | ${f.selfPct} |`);
+      out.push("", "Fulcrum's own functions by total time (callees included):", "", "| function | where | total % |", "|---|---|---:|");
+      for (const f of p.own) out.push(`| \`${f.name}\` | ${f.where} | ${f.totalPct} |`);
       out.push("");
     }
     for (const e of r.profileErrors) out.push(`- profile failed: ${e}`);
