@@ -153,6 +153,14 @@ export const HealthCheckSchema = v.pipe(
     ),
     ["timeout"],
   ),
+  v.forward(
+    v.partialCheck(
+      [["method"], ["matcher", "body"]],
+      (c) => !(c.method === "HEAD" && c.matcher.body !== undefined),
+      "expected no body matcher with method HEAD (a HEAD response has no body), got a body matcher",
+    ),
+    ["matcher", "body"],
+  ),
 );
 
 /** Retries to another target (nginx `proxy_next_upstream`, HAProxy `retries`/`redispatch`). */
