@@ -7,7 +7,7 @@
  * counter deltas, p50/p99 from the server's sliding-window quantiles).
  *
  * Tests find things by data attributes: `[data-group]`, `[data-target][data-state]`,
- * `svg[data-chart]`, `#updated`.
+ * `svg[data-chart]`, `#updated[data-renders]` (renders so far, the embedded snapshot being the first).
  */
 import type { StatusSnapshot } from "../metrics/snapshot.ts";
 
@@ -39,7 +39,7 @@ td.l,th.l{text-align:left}tr:last-child td{border-bottom:0}td.url{font-family:ui
 .badge{display:inline-block;padding:1px 8px;border-radius:999px;font-size:12px;font-weight:600;color:#fff;background:var(--grey)}
 .s-healthy{background:var(--ok)}.s-unhealthy{background:var(--bad)}.s-draining{background:var(--warn)}.s-ejected{background:var(--ej)}.s-slow_start{background:var(--info)}.s-backup,.s-unknown{background:var(--grey)}
 tr[data-state=unhealthy] td,tr[data-state=ejected] td{background:#fef2f2}.err{color:var(--bad);font-weight:600}.mute{color:var(--mute)}
-svg.spark{display:block}svg.spark polyline{fill:none;stroke-width:1.5;vector-effect:non-scaling-stroke}
+svg.spark{display:block;background:#f8fafc;border-bottom:1px solid var(--line)}svg.spark polyline{fill:none;stroke-width:1.5;vector-effect:non-scaling-stroke}
 .rate polyline{stroke:#2563eb}.p50{stroke:#16a34a}.p99{stroke:#dc2626}
 .check-ok{color:var(--ok)}.check-fail{color:var(--bad)}footer{padding:0 24px 16px;color:var(--mute);font-size:12px}
 `;
@@ -48,7 +48,7 @@ svg.spark{display:block}svg.spark polyline{fill:none;stroke-width:1.5;vector-eff
 const SCRIPT = `
 (function () {
   var cfg = JSON.parse(document.getElementById("cfg").textContent);
-  var POINTS = 60, history = {}, last = null;
+  var POINTS = 60, history = {}, polls = 0;
   function esc(s) { return String(s).replace(/[&<>"']/g, function (c) { return "&#" + c.charCodeAt(0) + ";"; }); }
   function ms(x) { return x == null ? "<span class=mute>–</span>" : x < 10 ? x.toFixed(2) + " ms" : x < 1000 ? x.toFixed(1) + " ms" : (x / 1000).toFixed(2) + " s"; }
   function pct(x, n) { return n === 0 ? "<span class=mute>–</span>" : (x * 100).toFixed(x < 0.01 && x > 0 ? 2 : 1) + "%"; }
@@ -63,7 +63,8 @@ const SCRIPT = `
     return h;
   }
   function line(values, max, w, hgt, cls) {
-    var pts = [], step = w / (POINTS - 1), off = POINTS - values.length;
+    // Right-aligned like a scrolling chart; until 20 points exist they spread over the width.
+    var slots = Math.max(values.length, 20), pts = [], step = w / (slots - 1), off = slots - values.length;
     values.forEach(function (v, i) { if (v != null) pts.push(((off + i) * step).toFixed(1) + "," + (hgt - 1 - (max > 0 ? v / max : 0) * (hgt - 2)).toFixed(1)); });
     return pts.length ? '<polyline class="' + cls + '" points="' + pts.join(" ") + '"/>' : "";
   }
@@ -92,7 +93,7 @@ const SCRIPT = `
       }).join("");
       return '<section class="group" data-group="' + esc(g.name) + '"><div class="ghead"><h2>' + esc(g.name) + "</h2>" +
         '<div class="kpi"><b data-kpi="healthy">' + g.healthyHosts + " / " + g.totalHosts + "</b><span>healthy</span></div>" +
-        '<div class="kpi"><b>' + rateOf(gh) + "</b><span>requests</span></div>" +
+        '<div class="kpi"><b>' + rateOf(gh) + "</b><span>req/s</span></div>" +
         '<div class="kpi"><b class="' + (g.errorRate > 0.01 ? "err" : "") + '">' + pct(g.errorRate, g.requests) + "</b><span>5xx</span></div>" +
         '<div class="kpi"><b>' + ms(g.latency.p50) + "</b><span>p50</span></div>" +
         '<div class="kpi"><b>' + ms(g.latency.p99) + "</b><span>p99</span></div>" +
@@ -104,8 +105,8 @@ const SCRIPT = `
     }).join("");
     document.getElementById("groups").innerHTML = html || '<p class="mute">No target groups.</p>';
     var u = document.getElementById("updated");
-    u.textContent = "updated " + new Date(t).toLocaleTimeString(); u.className = ""; u.dataset.at = String(t);
-    last = s;
+    u.textContent = "updated " + new Date(t).toLocaleTimeString(); u.className = "";
+    u.dataset.renders = String(++polls);
   }
   function poll() {
     fetch(cfg.statusPath, { cache: "no-store", credentials: "same-origin" })
