@@ -1,0 +1,46 @@
+/**
+ * The request path's view of a state store: the newest snapshot seen, read
+ * synchronously. It is fed by the store's `subscribe` (push, where the store
+ * can push) and by `refresh()`, which the runtime calls on a timer or after
+ * its own writes (poll, for KV-style stores). An older snapshot arriving late
+ * never replaces a newer one.
+ */
+import type { Snapshot, StateStore } from "./store.ts";
+
+export class SnapshotCache {
+  private latest: Snapshot | undefined;
+  private readonly listeners = new Set<(s: Snapshot) => void>();
+  private readonly unsubscribe: () => void;
+
+  constructor(private readonly store: StateStore) {
+    this.unsubscribe = store.subscribe((s) => this.offer(s));
+  }
+
+  /** The newest snapshot seen, or undefined before the first load. Never waits. */
+  get(): Snapshot | undefined {
+    return this.latest;
+  }
+
+  /** Fetch the store's current snapshot (background refresh). */
+  async refresh(): Promise<Snapshot> {
+    this.offer(await this.store.load());
+    return this.latest!;
+  }
+
+  /** Called once per newer version (the lead re-applies overrides there). */
+  onChange(cb: (s: Snapshot) => void): () => void {
+    this.listeners.add(cb);
+    return () => this.listeners.delete(cb);
+  }
+
+  close(): void {
+    this.unsubscribe();
+    this.listeners.clear();
+  }
+
+  private offer(s: Snapshot): void {
+    if (this.latest && s.version <= this.latest.version) return;
+    this.latest = s;
+    for (const cb of this.listeners) cb(s);
+  }
+}

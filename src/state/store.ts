@@ -1,0 +1,153 @@
+/**
+ * The shared-state abstraction: what a balancer instance publishes and reads
+ * beyond its config (target health, runtime weight and drain overrides,
+ * canary splits, blue/green action flips). Shaped for stores shared between
+ * instances (Cloudflare KV + Durable Objects, Deno KV, Redis), whose
+ * operations are asynchronous and whose writers race:
+ *
+ * - Whole versioned snapshots, replaced by compare-and-set on the version, so
+ *   concurrent writers retry instead of losing each other's updates (Deno KV
+ *   `atomic().check()`, Redis `WATCH`/`MULTI`, a Durable Object's single
+ *   thread). `update` wraps the retry loop.
+ * - Reads on the request path never wait on the store: callers keep the last
+ *   snapshot (see cache.ts) and refresh it from `subscribe` or a timer.
+ * - Leases elect one prober per group across instances, so N balancers do
+ *   not send N probes per interval (envoy#10498).
+ *
+ * Snapshots are plain JSON (they cross process and network boundaries) and
+ * their times are wall-clock epoch milliseconds, because monotonic clocks are
+ * not comparable between machines.
+ */
+import type { TargetState } from "../health/target-health.ts";
+
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+
+export type DeepReadonly<T> = T extends (infer U)[]
+  ? ReadonlyArray<DeepReadonly<U>>
+  : T extends object
+    ? { readonly [K in keyof T]: DeepReadonly<T[K]> }
+    : T;
+
+/** Health of one target as published by the instance that observed it. */
+export interface TargetRecord {
+  state: TargetState;
+  /** When `state` began (epoch ms). */
+  since: number;
+  lastProbe?: { ok: boolean; detail: string; at: number };
+  /** Passive failure count (nginx `fails`), when passive state is shared. */
+  fails?: number;
+  /** Until when passive checks keep the target out (epoch ms), when shared. */
+  downUntil?: number;
+}
+
+export interface GroupRecord {
+  /** By target URL (stable across reloads, unlike indices). */
+  targets: Record<string, TargetRecord>;
+  /** Runtime weight overrides by target URL (0-1000, like the config's `weight`). */
+  weights: Record<string, number>;
+  /** Drain marks by target URL; `deadline` is when in-flight requests may be cut (epoch ms). */
+  drains: Record<string, { deadline: number }>;
+}
+
+/** The mutable content of a snapshot (what `update` mutators edit). */
+export interface SnapshotData {
+  groups: Record<string, GroupRecord>;
+  /**
+   * Weighted forwards / canary splits: an action key (rule priority as a
+   * string, or "default") -> target group name -> weight.
+   */
+  forwardWeights: Record<string, Record<string, number>>;
+  /** Blue/green flips: rule priority as a string, or "default" -> the action to use instead (config JSON). */
+  actions: Record<string, JsonValue>;
+}
+
+export interface SnapshotMeta {
+  /** 0 for the empty store; +1 on every successful write. */
+  version: number;
+  /** Epoch ms of the write that produced this version (0 for the empty store). */
+  updatedAt: number;
+}
+
+/** What readers get: frozen at run time, readonly in types. */
+export type Snapshot = DeepReadonly<SnapshotData & SnapshotMeta>;
+
+/** A mutator edits the draft in place or returns a replacement. It may run more than once (on conflicts), so it must not have side effects. */
+export type Mutator = (draft: SnapshotData) => SnapshotData | void;
+
+export interface StateStore {
+  /** The latest snapshot. Not for the request path: keep a local copy. */
+  load(): Promise<Snapshot>;
+  /**
+   * Write `next` if the stored version is still `expectedVersion`; resolves to
+   * the new snapshot (version + 1), or undefined when another writer won.
+   */
+  compareAndSet(expectedVersion: number, next: SnapshotData): Promise<Snapshot | undefined>;
+  /** Load, mutate, compare-and-set, retried on conflict. Resolves to the snapshot written. */
+  update(mutator: Mutator): Promise<Snapshot>;
+  /** Called with every newer snapshot this store learns of. Returns an unsubscribe function. */
+  subscribe(cb: (s: Snapshot) => void): () => void;
+  /**
+   * Take or renew the lease `name` for `ttlMs`: true when it was free,
+   * expired, or already `holder`'s. Used to elect one prober per group.
+   */
+  tryAcquireLease(name: string, holder: string, ttlMs: number): Promise<boolean>;
+  /** Give the lease up early (only its holder can). */
+  releaseLease(name: string, holder: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+export class StateConflictError extends Error {
+  constructor(attempts: number) {
+    super(`state store: update lost ${attempts} compare-and-set races in a row`);
+    this.name = "StateConflictError";
+  }
+}
+
+export class StateStoreClosedError extends Error {
+  constructor() {
+    super("state store is closed");
+    this.name = "StateStoreClosedError";
+  }
+}
+
+export function emptySnapshotData(): SnapshotData {
+  return { groups: {}, forwardWeights: {}, actions: {} };
+}
+
+export function emptyGroup(): GroupRecord {
+  return { targets: {}, weights: {}, drains: {} };
+}
+
+/** A mutable deep copy of a snapshot's data (for mutators). */
+export function draftOf(s: Snapshot): SnapshotData {
+  const { groups, forwardWeights, actions } = s;
+  return structuredClone({ groups, forwardWeights, actions }) as SnapshotData;
+}
+
+/** Freeze a value deeply so that readers sharing one snapshot cannot corrupt it. */
+export function deepFreeze<T>(value: T): DeepReadonly<T> {
+  if (typeof value === "object" && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value as DeepReadonly<T>;
+}
+
+/**
+ * The optimistic-concurrency loop every store shares: load, apply, CAS,
+ * retry on conflict. Bounded so that a hot key fails loudly instead of spinning.
+ */
+export async function updateWithRetry(
+  store: Pick<StateStore, "load" | "compareAndSet">,
+  mutator: Mutator,
+  maxAttempts = 16,
+): Promise<Snapshot> {
+  for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+    const current = await store.load();
+    const draft = draftOf(current);
+    const next = mutator(draft) ?? draft;
+    const written = await store.compareAndSet(current.version, next);
+    if (written) return written;
+  }
+  throw new StateConflictError(maxAttempts);
+}
