@@ -40,6 +40,15 @@ const ms = (n: number) => `${n < 10 ? n.toFixed(2) : n.toFixed(1)} ms`;
 const mib = (kb: number) => `${(kb / 1024).toFixed(1)} MiB`;
 const ratio = (a: number, b: number | undefined) => (b ? `${(a / b).toFixed(2)}×` : "–");
 
+/** Shift a pasted document's headings so that its top level becomes `level` (under our own `###`). */
+function nestHeadings(markdown: string, level: number): string {
+  const levels = [...markdown.matchAll(/^(#{1,6}) /gm)].map((m) => m[1]!.length);
+  if (levels.length === 0) return markdown;
+  const shift = level - Math.min(...levels);
+  if (shift <= 0) return markdown;
+  return markdown.replace(/^(#{1,6}) /gm, (_, h: string) => `${"#".repeat(Math.min(6, h.length + shift))} `);
+}
+
 export function renderReport(r: Report): string {
   const o = r.options;
   const out: string[] = [];
@@ -142,7 +151,7 @@ export function renderReport(r: Report): string {
   out.push("## Micro-benchmarks", "", "Run as subprocesses on the balancer CPU after the load tests; their own markdown, unedited.", "");
   for (const m of r.micro) {
     out.push(`### \`bun ${m.script}\``, "");
-    out.push(m.output === undefined ? `Skipped: ${m.note}.` : m.output.trim());
+    out.push(m.output === undefined ? `Skipped: ${m.note}.` : nestHeadings(m.output.trim(), 4));
     out.push("");
   }
   return out.join("\n");
