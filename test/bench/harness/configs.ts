@@ -23,10 +23,9 @@ export function minimalConfig(port: number, backends: readonly number[]): Record
  * matched against (the benchmark path `/` falls through all three to the
  * default action, the worst case), cookie stickiness (wrk sends no cookie,
  * so every response carries a fresh Set-Cookie, again the costlier path),
- * active health checks, and the metrics and stats endpoints. Key names
- * follow src/rules/schema.ts, src/health/schema.ts and src/stats/schema.ts;
- * `stickiness` follows ALB's target-group attribute (the sticky module has
- * not landed yet; `fulcrum check` says so if the name differs).
+ * HMAC-signed), active health checks, and the metrics and stats endpoints.
+ * Key names follow src/rules/schema.ts, src/sticky/schema.ts,
+ * src/health/schema.ts and src/stats/schema.ts.
  */
 export function realisticConfig(port: number, backends: readonly number[]): Record<string, unknown> {
   const targets = backends.map((p) => ({ url: `http://127.0.0.1:${p}` }));
@@ -36,7 +35,7 @@ export function realisticConfig(port: number, backends: readonly number[]): Reco
       app: {
         strategy: "round_robin",
         targets,
-        stickiness: { type: "lb_cookie", duration: 86400 },
+        stickiness: { type: "lb_cookie", duration: 86400, secret: "bench-secret-bench-secret-bench-secret" },
         healthCheck: { path: "/healthz", interval: 5, timeout: 2, healthyThreshold: 2, unhealthyThreshold: 2 },
       },
       api: { strategy: "least_connections", targets },
