@@ -31,16 +31,43 @@ export class Target {
     this.origin = u.origin;
     this.host = u.host;
   }
+
+  /** A request (or WebSocket) starts at this target. */
+  begin(): void {
+    this.inflight++;
+    this.tier?.counted(this, 1);
+  }
+
+  /** ...and ends. */
+  end(): void {
+    this.inflight--;
+    this.tier?.counted(this, -1);
+  }
 }
 
 /** The per-request view a strategy sees. One per tier, reused: `pick` is synchronous. */
 class TierContext implements PickContext {
   key: string | undefined = undefined;
   triedTargets: ReadonlySet<Target> = new Set();
+  /** Mirrors of the targets' in-flight counts, so strategies can read them without a call per target. */
+  readonly inflights: Int32Array;
+  total = 0;
   constructor(
     private readonly targets: readonly Target[],
     private readonly platform: Platform,
-  ) {}
+  ) {
+    this.inflights = new Int32Array(targets.length);
+  }
+  /** O(1) hint: nothing tried, everything available at full weight (strategies may take exact fast paths). */
+  allEligible(): boolean {
+    return this.triedTargets.size === 0;
+  }
+  totalInflight(): number {
+    return this.total;
+  }
+  inflightArray(): ArrayLike<number> {
+    return this.inflights;
+  }
   tried(i: number): boolean {
     return this.triedTargets.size !== 0 && this.triedTargets.has(this.targets[i]!);
   }
@@ -72,6 +99,10 @@ export class Tier {
     });
     this.strategy = createStrategy(config.strategy, targets.map((t) => ({ id: t.url, weight: t.weight })), config);
     this.ctx = new TierContext(targets, platform);
+  }
+  counted(target: Target, delta: number): void {
+    this.ctx.inflights[target.tierIndex] = target.inflight;
+    this.ctx.total += delta;
   }
   pick(key: string | undefined, tried: ReadonlySet<Target>): Target | undefined {
     if (this.targets.length === 0) return undefined;

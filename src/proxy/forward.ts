@@ -52,7 +52,7 @@ export async function forward(balancer: Balancer, group: TargetGroup, c: Context
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(TIMEOUT), group.responseTimeoutMs);
   const started = platform.now();
-  target.inflight++;
+  target.begin();
   let upstream: Response;
   try {
     upstream = await platform.upstream({
@@ -77,7 +77,7 @@ export async function forward(balancer: Balancer, group: TargetGroup, c: Context
     return withRequestId(response, config.forwarding.requestIdHeader, requestId);
   } finally {
     clearTimeout(timer);
-    target.inflight--;
+    target.end();
   }
 
   group.report(target, true, platform.now() - started);

@@ -47,13 +47,13 @@ describe("hash", () => {
     expect(() => hash(targetsOf(1, 1), { ...MAGLEV, hashTableSize: 65536 })).toThrow(/prime/);
   });
 
-  test("ketama ring: 160 points per unit of weight, sorted, independent of config order", () => {
+  test("ketama ring: POINTS_PER_WEIGHT points per unit of weight, sorted, independent of config order", () => {
     const t = targetsOf(1, 2, 0, 3);
     const ring = buildKetamaRing(t);
     expect(ring.points.length).toBe(6 * POINTS_PER_WEIGHT);
     const counts = [0, 0, 0, 0];
     for (const o of ring.owners) counts[o]!++;
-    expect(counts).toEqual([160, 320, 0, 480]);
+    expect(counts).toEqual([1, 2, 0, 3].map((w) => w * POINTS_PER_WEIGHT));
     for (let k = 1; k < ring.points.length; k++) expect(ring.points[k]! >= ring.points[k - 1]!).toBe(true);
     const rev = [...t].reverse();
     const ring2 = buildKetamaRing(rev);
@@ -115,19 +115,24 @@ describe("hash", () => {
   }
 
   for (const n of [5, 10, 100]) {
-    test(`ketama N=${n}: removing a target from the set moves only its keys (<= 1.1/N); re-adding restores them`, () => {
+    test(`ketama N=${n}: removing any one target moves only its keys (<= 1.1/N); re-adding restores them`, () => {
       const t = hosts(n);
       const before = mapping(t);
-      const without = t.filter((_, i) => i !== 3);
-      const after = mapping(without);
-      let moved = 0;
-      before.forEach((id, k) => {
-        if (id !== after[k]) {
-          moved++;
-          expect(id).toBe(t[3]!.id); // minimal disruption: nobody else's key moves
-        }
-      });
-      expect(moved / KEYS.length).toBeLessThanOrEqual(1.1 / n);
+      // Every target in turn (N=100: a sample of 20), not just a convenient one.
+      const removed = n <= 10 ? t.map((_, i) => i) : Array.from({ length: 20 }, (_, j) => j * 5);
+      for (const r of removed) {
+        const after = mapping(t.filter((_, i) => i !== r));
+        let moved = 0;
+        let others = 0;
+        before.forEach((id, k) => {
+          if (id !== after[k]) {
+            moved++;
+            if (id !== t[r]!.id) others++; // minimal disruption: nobody else's key moves
+          }
+        });
+        expect(others).toBe(0);
+        expect(moved / KEYS.length).toBeLessThanOrEqual(1.1 / n);
+      }
       expect(mapping(t)).toEqual(before); // re-added: every moved key is back
     });
 
@@ -214,8 +219,8 @@ describe("hash", () => {
         }
         if (i === plain.pick(ctx)) stayed++;
       }
-      // With headroom most requests still go to their key's own target.
-      expect(stayed / 50_000).toBeGreaterThan(0.3);
+      // Affinity survives the bound: at least twice the share a random assignment (1/n) would keep.
+      expect(stayed / 50_000).toBeGreaterThan(2 / n);
     });
 
     test(`${algorithm}: bounded loads with weights: capacity is proportional to weight`, () => {
