@@ -79,6 +79,7 @@ export class HealthTable {
   // Counters over `targets`, kept in step by `refresh`.
   private unavailableCount = 0;
   private impairedCount = 0;
+  private impairedBackup = 0;
   private primaryAvailable = 0;
   private primaryNotDraining = 0;
   private backupAvailable = 0;
@@ -118,10 +119,15 @@ export class HealthTable {
     return !t.draining && this.panicking();
   }
 
-  /** O(1) hint for strategies: every target is available with its full weight. */
-  allEligible(now: number): boolean {
+  /**
+   * O(1) hint for strategies: every target (of one tier, when given) is
+   * available with its full weight. Per tier because the core runs one
+   * strategy over the primaries and one over the backups.
+   */
+  allEligible(now: number, tier?: "primary" | "backup"): boolean {
     this.sync(now);
-    return this.impairedCount === 0;
+    if (tier === undefined) return this.impairedCount === 0;
+    return tier === "backup" ? this.impairedBackup === 0 : this.impairedCount - this.impairedBackup === 0;
   }
 
   /** Slow-start multiplier in [min percent, 1]. */
@@ -353,6 +359,7 @@ export class HealthTable {
     }
     if (impaired !== t.impaired) {
       this.impairedCount += impaired ? 1 : -1;
+      if (!primary) this.impairedBackup += impaired ? 1 : -1;
       t.impaired = impaired;
     }
     if (t.countedDraining !== t.draining) {

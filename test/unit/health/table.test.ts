@@ -221,7 +221,9 @@ describe("panic threshold (Envoy healthy_panic_threshold)", () => {
 
   test("an available backup prevents panic", () => {
     const { t } = table(3, { panicThreshold: 50 }, { backups: [2] });
+    expect(t.allEligible(0, "primary")).toBe(true);
     down(t, 0);
+    expect([t.allEligible(0), t.allEligible(0, "primary"), t.allEligible(0, "backup")]).toEqual([false, false, true]);
     down(t, 1);
     expect(t.panic(0)).toBe(false);
     down(t, 2);
@@ -245,7 +247,7 @@ describe("O(1) counters", () => {
           passive: { maxFails: 2 },
           outlierDetection: { consecutive5xx: 2, maxEjectionPercent: 50 },
           healthCheck: { healthyThreshold: 2, unhealthyThreshold: 2 },
-        });
+        }, { backups: [3, 4] });
         let now = 0;
         for (const o of ops) {
           if (o.k === "attempt") t.recordAttempt(o.i, { kind: o.kind, status: o.status }, now);
@@ -253,8 +255,10 @@ describe("O(1) counters", () => {
           else if (o.k === "probe") t.recordProbe(o.i, o.ok, "x", now);
           else if (o.k === "drain") t.setDraining(o.i, o.on ? now + 1000 : undefined, now);
           else now += o.ms;
-          const brute = [0, 1, 2, 3, 4].every((i) => t.available(i, now) && t.weightFactor(i, now) === 1);
-          if (t.allEligible(now) !== brute) return false;
+          const eligible = (i: number) => t.available(i, now) && t.weightFactor(i, now) === 1;
+          if (t.allEligible(now) !== [0, 1, 2, 3, 4].every(eligible)) return false;
+          if (t.allEligible(now, "primary") !== [0, 1, 2].every(eligible)) return false;
+          if (t.allEligible(now, "backup") !== [3, 4].every(eligible)) return false;
           const avail = [0, 1, 2, 3, 4].filter((i) => t.available(i, now)).length;
           if (t.counts(now).available !== avail) return false;
         }
