@@ -47,6 +47,8 @@ export class LatencySketch {
   count = 0;
   private readonly ring: (Sketch | undefined)[];
   private readonly epochs: Float64Array;
+  private current: Sketch | undefined = undefined;
+  private currentEpoch = -1;
 
   constructor(private readonly window: Window = DEFAULT_WINDOW) {
     this.ring = new Array<Sketch | undefined>(window.buckets).fill(undefined);
@@ -61,14 +63,18 @@ export class LatencySketch {
     const v = ms > 0 ? ms : 0;
     this.sum += v;
     this.count++;
-    const slot = epoch % this.window.buckets;
-    let sketch = this.ring[slot];
-    if (this.epochs[slot] !== epoch || sketch === undefined) {
-      // This slot holds an expired bucket (or none yet): start it afresh.
-      sketch = newSketch();
-      this.ring[slot] = sketch;
-      this.epochs[slot] = epoch;
+    // Fast path: same bucket as the previous observation.
+    if (epoch === this.currentEpoch) {
+      this.current!.accept(v);
+      return;
     }
+    const slot = epoch % this.window.buckets;
+    // The slot holds an expired bucket (or none yet): start it afresh.
+    const sketch = newSketch();
+    this.ring[slot] = sketch;
+    this.epochs[slot] = epoch;
+    this.current = sketch;
+    this.currentEpoch = epoch;
     sketch.accept(v);
   }
 

@@ -125,10 +125,10 @@ export function renderPrometheus(metrics: Metrics, health: readonly GroupHealth[
 function renderHealth(out: Exposition, metrics: Metrics, base: string, health: readonly GroupHealth[]): void {
   const rows: { labels: string; t: TargetHealth }[] = [];
   for (const g of health) {
-    const known = metrics.groups.get(g.group)?.targets;
+    const known = new Map((metrics.groups.get(g.group)?.targets ?? []).map((k): [string, TargetMetrics] => [k.url, k]));
     for (const t of g.targets) {
       // Reuse the pre-rendered labels where the registry has the target.
-      const m: TargetMetrics | undefined = known?.find((k) => k.url === t.url);
+      const m = known.get(t.url);
       rows.push({ labels: m?.labels ?? `${base},${labelPairs({ group: g.group, target: t.url })}`, t });
     }
   }

@@ -111,6 +111,8 @@ export interface RequestOutcome {
   error?: UpstreamErrorKind;
   /** Target of the last attempt; absent when none was tried (e.g. 503, no usable target). */
   target?: TargetMetrics;
+  /** `now()` at the end, if the caller has it already (saves a clock read, ~50 ns on Bun). */
+  at?: number;
 }
 
 export interface WsLabels {
@@ -208,7 +210,7 @@ export class Metrics {
     if (o.bytesIn !== undefined) t.bytesIn += o.bytesIn;
     if (o.bytesOut !== undefined) t.bytesOut += o.bytesOut;
     if (o.error !== undefined) t.errors[o.error]++;
-    const epoch = Math.floor(this.now() / this.window.bucketMs);
+    const epoch = Math.floor((o.at ?? this.now()) / this.window.bucketMs);
     t.total.record(o.totalMs, epoch);
     if (o.upstreamMs !== undefined) t.upstream.record(o.upstreamMs, epoch);
   }

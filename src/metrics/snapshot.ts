@@ -114,15 +114,10 @@ export function statusSnapshot(metrics: Metrics, health: readonly GroupHealth[])
   const epoch = metrics.epoch();
   const groups = joinGroups(metrics, health).map(({ name, m, h }): GroupSnapshot => {
     const healthTargets = h?.targets ?? [];
-    const urls = [...healthTargets.map((t) => t.url), ...(m?.targets ?? []).map((t) => t.url).filter((u) => !healthTargets.some((t) => t.url === u))];
-    const targets = urls.map((url) =>
-      targetSnapshot(
-        m?.targets.find((t) => t.url === url),
-        url,
-        healthTargets.find((t) => t.url === url),
-        epoch,
-      ),
-    );
+    const healthByUrl = new Map(healthTargets.map((t) => [t.url, t]));
+    const metricsByUrl = new Map((m?.targets ?? []).map((t) => [t.url, t]));
+    const urls = [...healthByUrl.keys(), ...[...metricsByUrl.keys()].filter((u) => !healthByUrl.has(u))];
+    const targets = urls.map((url) => targetSnapshot(metricsByUrl.get(url), url, healthByUrl.get(url), epoch));
     const responses = m?.responses ?? new Float64Array(STATUS_CLASSES.length);
     return {
       name,
