@@ -22,8 +22,8 @@ export function minimalConfig(port: number, backends: readonly number[]): Record
  * What a production config turns on: listener rules the request has to be
  * matched against (the benchmark path `/` falls through all three to the
  * default action, the worst case), cookie stickiness (wrk sends no cookie,
- * so every response carries a fresh Set-Cookie, again the costlier path),
- * HMAC-signed), active health checks, and the metrics and stats endpoints.
+ * so every response carries a fresh HMAC-signed Set-Cookie, again the
+ * costlier path), active health checks, and the metrics and stats endpoints.
  * Key names follow src/rules/schema.ts, src/sticky/schema.ts,
  * src/health/schema.ts and src/stats/schema.ts.
  */

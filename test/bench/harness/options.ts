@@ -35,19 +35,20 @@ export const USAGE = `usage: bun test/bench/run.ts [--quick] [--rounds N] [--dur
     [--profile | --no-profile] [--out FILE] [--deadline S]
 env: BENCH_ROUNDS, BENCH_DURATION, BENCH_WARMUP, BENCH_CONNECTIONS, BENCH_DEADLINE, BENCH_CPU_BALANCER (0), BENCH_CPU_LOAD (1)`;
 
+const KNOWN = ["quick", "rounds", "duration", "warmup", "connections", "memory-connections", "memory-duration", "only", "no-micro", "no-memory", "profile", "no-profile", "out", "deadline", "help"];
+
 export function parseOptions(argv: readonly string[], env: Record<string, string | undefined>, root: string): Options {
   const flags = new Map<string, string>();
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const m = /^--([a-z-]+)(?:=(.*))?$/.exec(a);
     if (!m) throw new Error(`unknown argument ${JSON.stringify(a)}\n${USAGE}`);
+    if (!KNOWN.includes(m[1]!)) throw new Error(`unknown flag --${m[1]}\n${USAGE}`);
     const boolean = ["quick", "no-micro", "no-memory", "profile", "no-profile", "help"].includes(m[1]!);
     const value = boolean ? "1" : (m[2] ?? argv[++i]);
     if (value === undefined) throw new Error(`--${m[1]} needs a value\n${USAGE}`);
     flags.set(m[1]!, value);
   }
-  const known = ["quick", "rounds", "duration", "warmup", "connections", "memory-connections", "memory-duration", "only", "no-micro", "no-memory", "profile", "no-profile", "out", "deadline", "help"];
-  for (const k of flags.keys()) if (!known.includes(k)) throw new Error(`unknown flag --${k}\n${USAGE}`);
   if (flags.has("help")) throw new Error(USAGE);
   const quick = flags.has("quick");
   const num = (flag: string, envName: string | undefined, fallback: number): number => {

@@ -41,7 +41,7 @@ const mib = (kb: number) => `${(kb / 1024).toFixed(1)} MiB`;
 const ratio = (a: number, b: number | undefined) => (b ? `${(a / b).toFixed(2)}×` : "–");
 
 /** Shift a pasted document's headings so that its top level becomes `level` (under our own `###`). */
-function nestHeadings(markdown: string, level: number): string {
+export function nestHeadings(markdown: string, level: number): string {
   const levels = [...markdown.matchAll(/^(#{1,6}) /gm)].map((m) => m[1]!.length);
   if (levels.length === 0) return markdown;
   const shift = level - Math.min(...levels);

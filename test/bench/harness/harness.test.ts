@@ -1,0 +1,136 @@
+/** The benchmark harness's parsing and arithmetic (no timing: numbers are never asserted). */
+import { describe, expect, test } from "bun:test";
+import { minimalConfig, realisticConfig } from "./configs.ts";
+import { parseOptions } from "./options.ts";
+import { summarizeProfile } from "./profile.ts";
+import { nestHeadings } from "./report.ts";
+import { checkBars, median, summarize } from "./stats.ts";
+import { parseDuration, parseWrk } from "./wrk.ts";
+
+const WRK = `Running 10s test @ http://127.0.0.1:8080/
+  1 threads and 64 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     2.10ms  500.00us  20.00ms   90.00%
+    Req/Sec    30.00k     1.00k   32.00k    70.00%
+  Latency Distribution
+     50%  850.00us
+     75%    2.00ms
+     90%    3.00ms
+     99%    1.20s
+  300000 requests in 10.00s, 40.00MB read
+  Socket errors: connect 1, read 2, write 0, timeout 3
+  Non-2xx or 3xx responses: 4
+Requests/sec:  29999.50
+Transfer/sec:      4.00MB
+`;
+
+describe("wrk output", () => {
+  test("durations in every unit wrk prints", () => {
+    expect(parseDuration("850.00us")).toBeCloseTo(0.85);
+    expect(parseDuration("2.00ms")).toBe(2);
+    expect(parseDuration("1.20s")).toBe(1200);
+    expect(parseDuration("1.50m")).toBe(90_000);
+    expect(() => parseDuration("2.00h")).toThrow("cannot parse");
+  });
+
+  test("req/s, p50, p99, totals and errors", () => {
+    expect(parseWrk(WRK)).toEqual({ requestsPerSec: 29999.5, p50: 0.85, p99: 1200, requests: 300000, errors: 10 });
+  });
+
+  test("no error lines means no errors; unexpected output throws", () => {
+    const clean = WRK.replace(/^\s+Socket errors.*\n/m, "").replace(/^\s+Non-2xx.*\n/m, "");
+    expect(parseWrk(clean).errors).toBe(0);
+    expect(() => parseWrk("unable to connect to 127.0.0.1:1 Connection refused")).toThrow("unexpected output");
+  });
+});
+
+describe("medians and bars", () => {
+  test("median of odd and even counts", () => {
+    expect(median([3, 1, 2])).toBe(2);
+    expect(median([4, 1, 3, 2])).toBe(2.5);
+    expect(median([])).toBeNaN();
+  });
+
+  const w = (requestsPerSec: number, p99: number) => ({ requestsPerSec, p50: 1, p99, requests: 1, errors: 0 });
+  const summaries = [
+    summarize({ kind: "peer", name: "nginx", peer: "nginx" }, [w(30000, 5)]),
+    summarize({ kind: "peer", name: "Caddy", peer: "caddy" }, [w(10000, 20)]),
+    summarize({ kind: "fulcrum", name: "Fulcrum bun realistic", runtime: "bun", config: "realistic" }, [w(25000, 12), w(19000, 9), w(21000, 8)]),
+    summarize({ kind: "naive", name: "naive bun", runtime: "bun" }, [w(22000, 6)]),
+    summarize({ kind: "fulcrum", name: "Fulcrum node realistic", runtime: "node", config: "realistic" }, [w(9000, 10)]),
+    summarize({ kind: "naive", name: "naive node", runtime: "node" }, [w(2000, 40)]),
+  ];
+
+  test("summaries take the median of each metric separately", () => {
+    const bun = summaries[2]!;
+    expect(bun.rps).toBe(21000);
+    expect(bun.p99).toBe(9);
+    expect(bun.allRps).toEqual([25000, 19000, 21000]);
+  });
+
+  test("each bar is met, not met, or not measured", () => {
+    const bars = Object.fromEntries(checkBars(summaries, 23_000, true).map((b) => [b.bar, b.met]));
+    expect(bars["bun: realistic ≥ 0.9× naive forwarder"]).toBe(true); // 21000 ≥ 19800
+    expect(bars["deno: realistic ≥ 0.9× naive forwarder"]).toBeUndefined();
+    expect(bars["Bun ≥ 2× Caddy's throughput"]).toBe(true);
+    expect(bars["Bun p99 within 2× of nginx's"]).toBe(true); // 9 ≤ 10
+    expect(bars["Node ≥ 5× the naive fetch forwarder"]).toBe(false); // 4.5×
+    expect(bars["Worker bundle < 100 KB gzipped"]).toBe(true);
+    expect(checkBars(summaries, 100_000, true).at(-1)!.met).toBe(false);
+  });
+
+  test("without a runnable realistic config the bars use minimal and say so", () => {
+    const bars = checkBars(summaries, undefined, false);
+    expect(bars.every((b) => b.met === undefined)).toBe(true);
+  });
+});
+
+describe("profiles", () => {
+  test("self time per function and file, total time of Fulcrum's own functions", () => {
+    const root = "/repo";
+    const frame = (functionName: string, url: string, lineNumber = 0) => ({ functionName, url, lineNumber });
+    const profile = {
+      nodes: [
+        { id: 1, callFrame: frame("(root)", ""), children: [2] },
+        { id: 2, callFrame: frame("forward", "file:///repo/src/proxy/forward.ts", 26), children: [3, 4] },
+        { id: 3, callFrame: frame("fetch", ""), children: [] },
+        { id: 4, callFrame: frame("stripHopByHop", "/repo/src/proxy/headers.ts", 21), children: [] },
+      ],
+      samples: [3, 3, 3, 4, 2],
+      timeDeltas: [1000, 1000, 1000, 1000, 1000],
+    };
+    const s = summarizeProfile(profile, root);
+    expect(s.totalMs).toBe(5);
+    expect(s.functions[0]).toEqual({ name: "fetch", where: "", selfPct: 60 });
+    expect(s.files).toContainEqual({ file: "src/proxy/headers.ts", selfPct: 20 });
+    expect(s.own[0]).toEqual({ name: "forward", where: "src/proxy/forward.ts:27", totalPct: 100 });
+    expect(s.own[1]).toEqual({ name: "stripHopByHop", where: "src/proxy/headers.ts:22", totalPct: 20 });
+  });
+});
+
+describe("options and report pieces", () => {
+  test("defaults, --quick, flags over env, bad values", () => {
+    const full = parseOptions([], {}, "/repo");
+    expect([full.rounds, full.durationS, full.connections, full.out]).toEqual([3, 10, 64, "/repo/BENCHMARKS.md"]);
+    const quick = parseOptions(["--quick", "--rounds=2"], { BENCH_ROUNDS: "5", BENCH_DURATION: "7" }, "/repo");
+    expect([quick.rounds, quick.durationS]).toEqual([2, 7]);
+    expect(quick.out).not.toBe("/repo/BENCHMARKS.md");
+    expect(parseOptions(["--only", "nginx, Bun"], {}, "/repo").only).toEqual(["nginx", "bun"]);
+    expect(() => parseOptions(["--rounds", "0"], {}, "/repo")).toThrow("expected a positive number");
+    expect(() => parseOptions(["--fast"], {}, "/repo")).toThrow("unknown flag --fast");
+  });
+
+  test("pasted markdown's headings nest under ours", () => {
+    expect(nestHeadings("## A\ntext\n### B", 4)).toBe("#### A\ntext\n##### B");
+    expect(nestHeadings("#### A", 4)).toBe("#### A");
+    expect(nestHeadings("no headings", 4)).toBe("no headings");
+  });
+
+  test("both configs listen on loopback and forward to every backend", () => {
+    for (const config of [minimalConfig(8080, [1, 2, 3]), realisticConfig(8080, [1, 2, 3])]) {
+      expect(config.listen).toEqual({ port: 8080, host: "127.0.0.1" });
+      const app = (config.targetGroups as Record<string, { targets: { url: string }[] }>).app!;
+      expect(app.targets.map((t) => t.url)).toEqual(["http://127.0.0.1:1", "http://127.0.0.1:2", "http://127.0.0.1:3"]);
+    }
+  });
+});
