@@ -147,9 +147,17 @@ const ForwardSchema = v.lazy((input: unknown) =>
   input === undefined ? ForwardUnion : typeof input === "string" ? groupName : WeightedForwardSchema,
 );
 
+const PLACEHOLDER = /#\{(protocol|host|port|path|query)\}/g;
+const withoutPlaceholders = (s: string) => s.replace(PLACEHOLDER, "");
+const knownPlaceholders = v.check(
+  (s: string) => !withoutPlaceholders(s).includes("#{"),
+  (i) => `expected only the placeholders #{protocol}, #{host}, #{port}, #{path}, #{query}, got ${quote(i.input)}`,
+);
+
 const placeholderText = (what: string) =>
   v.pipe(
     v.string(),
+    knownPlaceholders,
     v.minLength(1, `expected a non-empty ${what}`),
     v.maxLength(128, `expected a ${what} of at most 128 characters`),
     // No spaces or controls: the result goes into a Location header verbatim.
@@ -178,7 +186,14 @@ export const RedirectSchema = v.pipe(
       ),
     ),
     path: v.optional(v.pipe(placeholderText("path"), v.startsWith("/", (i) => `expected a path starting with /, got ${quote(i.input)}`))),
-    query: v.optional(v.pipe(v.string(), v.maxLength(128, "expected a query of at most 128 characters"), v.regex(/^[^?#\s\x00-\x1f\x7f][^#\s\x00-\x1f\x7f]*$|^$/, (i) => `expected a query without the leading ?, spaces or #, got ${quote(i.input)}`))),
+    query: v.optional(
+      v.pipe(
+        v.string(),
+        v.maxLength(128, "expected a query of at most 128 characters"),
+        v.check((q) => !q.startsWith("?") && /^[^#\s\x00-\x1f\x7f]*$/.test(withoutPlaceholders(q)), (i) => `expected a query without the leading ?, spaces or #, got ${quote(i.input)}`),
+        knownPlaceholders,
+      ),
+    ),
     statusCode: v.picklist([301, 302, 307, 308], (i) => `expected 301, 302, 307 or 308, got ${quote(i.input)}`),
   }),
   // ALB: "you must modify at least one component to avoid a redirect loop".

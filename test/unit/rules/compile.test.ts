@@ -10,7 +10,7 @@ const parseRules = (rules: unknown[]): RuleConfig[] => rules.map((r) => v.parse(
 const forward = (group: string) => ({ forward: group });
 const defaultAction = v.parse(ActionSchema, forward("default"));
 
-function req(over: Partial<RuleRequest> & { headers?: Headers | Record<string, string> } = {}): RuleRequest {
+function req(over: Partial<Omit<RuleRequest, "headers">> & { headers?: Headers | Record<string, string> } = {}): RuleRequest {
   const headers = over.headers instanceof Headers ? over.headers : new Headers(over.headers ?? {});
   return { method: "GET", host: "example.com", path: "/", query: "", clientIp: "192.0.2.1", ...over, headers };
 }

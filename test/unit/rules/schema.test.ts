@@ -51,6 +51,10 @@ describe("rule and action schema", () => {
     expect(issues(ActionSchema, { redirect: { statusCode: 301, path: "x" } })).toEqual([".redirect.path: expected a path starting with /, got \"x\""]);
     expect(issues(ActionSchema, { redirect: { statusCode: 301, port: 70000 } })).toEqual([".redirect.port: expected a port from 1 to 65535 or \"#{port}\", got 70000"]);
     expect(issues(ActionSchema, { redirect: { statusCode: 301, path: "/#{path}" } })[0]).toContain("a redirect to the same URL loops");
+    expect(issues(ActionSchema, { redirect: { statusCode: 301, host: "#{hots}" } })).toEqual([
+      '.redirect.host: expected only the placeholders #{protocol}, #{host}, #{port}, #{path}, #{query}, got "#{hots}"',
+    ]);
+    expect(issues(ActionSchema, { redirect: { statusCode: 301, query: "?a=1" } })).toEqual(['.redirect.query: expected a query without the leading ?, spaces or #, got "?a=1"']);
     expect(issues(ActionSchema, { fixedResponse: { statusCode: 302 } })).toEqual([".fixedResponse.statusCode: expected a status code 200-299 or 400-599, got 302"]);
     expect(issues(ActionSchema, { fixedResponse: { statusCode: 200, messageBody: "é".repeat(513) } })).toEqual([".fixedResponse.messageBody: expected a message body of at most 1024 bytes"]);
     expect(issues(ActionSchema, { fixedResponse: { statusCode: 200, messageBody: "x".repeat(1024) } })).toEqual([]);
