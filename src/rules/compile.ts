@@ -7,8 +7,8 @@
  * it actually has:
  *   - exact hosts → a Map to a per-host bucket; inside a bucket (and in the
  *     bucket for rules without an exact host), rules are filed by the literal
- *     path prefix before the first wildcard in a radix trie, else by method,
- *     else in a small "rest" list;
+ *     path prefix before the first wildcard in a radix trie, else by an exact
+ *     header value, else by method, else in a small "rest" list;
  *   - wildcard hosts with a literal suffix (`*.example.com`) → a trie over
  *     reversed suffixes.
  * The index only narrows: each candidate is still checked against all of its
@@ -57,35 +57,50 @@ export function compileAction(a: ActionConfig): CompiledAction {
   throw new Error("action without a known key");
 }
 
-/** Rules filed by path prefix, else method, else unindexed. */
+function addTo(map: Map<string, number[]>, key: string, ordinal: number): void {
+  let list = map.get(key);
+  if (!list) map.set(key, (list = []));
+  // Ordinals are filed in ascending order, so lists stay sorted.
+  if (list[list.length - 1] !== ordinal) list.push(ordinal);
+}
+
+/** Rules filed by literal path prefix, else exact header value, else method, else unindexed. */
 class Bucket {
   readonly paths = new PrefixTrie();
+  /** lower-cased header name → exact lower-cased value → rules. */
+  readonly headers = new Map<string, Map<string, number[]>>();
   readonly methods = new Map<string, number[]>();
   readonly rest: number[] = [];
 
   file(ordinal: number, conditions: RuleConfig["conditions"]): void {
     let bestPaths: string[] | undefined;
+    let header: { name: string; values: string[] } | undefined;
     let methods: string[] | undefined;
     for (const c of conditions) {
       const k = indexKeys(c);
       // A prefix of "/" or "" narrows nothing; prefer the condition whose shortest prefix is longest.
-      if (k.pathPrefixes && Math.min(...k.pathPrefixes.map((p) => p.length)) > 1) {
+      if (k.pathPrefixes && minLength(k.pathPrefixes) > 1) {
         if (!bestPaths || minLength(k.pathPrefixes) > minLength(bestPaths)) bestPaths = k.pathPrefixes;
       }
+      if (k.header) header ??= k.header;
       if (k.methods) methods = k.methods;
     }
     if (bestPaths) for (const p of bestPaths) this.paths.insert(p, ordinal);
-    else if (methods) {
-      for (const m of methods) {
-        const list = this.methods.get(m) ?? [];
-        if (!list.includes(ordinal)) list.push(ordinal);
-        this.methods.set(m, list);
-      }
-    } else this.rest.push(ordinal);
+    else if (header) {
+      let byValue = this.headers.get(header.name);
+      if (!byValue) this.headers.set(header.name, (byValue = new Map()));
+      for (const value of header.values) addTo(byValue, value, ordinal);
+    } else if (methods) for (const m of methods) addTo(this.methods, m, ordinal);
+    else this.rest.push(ordinal);
   }
 
   collect(view: RequestView, out: (readonly number[])[]): void {
     if (!this.paths.isEmpty) this.paths.collect(view.path, out);
+    for (const [name, byValue] of this.headers) {
+      const value = view.header(name);
+      const list = value === null ? undefined : byValue.get(value);
+      if (list) out.push(list);
+    }
     if (this.methods.size) {
       const list = this.methods.get(view.req.method);
       if (list) out.push(list);

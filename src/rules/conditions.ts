@@ -71,6 +71,8 @@ export interface IndexKeys {
   /** Literal path prefixes before the first wildcard. */
   pathPrefixes?: string[];
   methods?: string[];
+  /** A header name (lower case) with exact lower-cased values (httpHeader without wildcards). */
+  header?: { name: string; values: string[] };
 }
 
 export function indexKeys(c: ConditionConfig): IndexKeys {
@@ -82,6 +84,9 @@ export function indexKeys(c: ConditionConfig): IndexKeys {
   }
   if (c.pathPattern) return { pathPrefixes: c.pathPattern.values.map(literalPrefix) };
   if (c.httpRequestMethod) return { methods: [...c.httpRequestMethod.values] };
+  if (c.httpHeader && !c.httpHeader.values.some(hasWildcard)) {
+    return { header: { name: c.httpHeader.name.toLowerCase(), values: c.httpHeader.values.map((x) => unescapeLiteral(x).toLowerCase()) } };
+  }
   return {};
 }
 

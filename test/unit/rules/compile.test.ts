@@ -152,7 +152,7 @@ describe("router", () => {
       fc.subarray(hosts, { minLength: 1 }).map((values) => ({ hostHeader: { values } })),
       fc.subarray(paths, { minLength: 1 }).map((values) => ({ pathPattern: { values } })),
       fc.subarray(["GET", "POST"], { minLength: 1 }).map((values) => ({ httpRequestMethod: { values } })),
-      fc.constantFrom({ httpHeader: { name: "x-v", values: ["1"] } }, { queryString: { values: [{ key: "v", value: "2" }] } }, { sourceIp: { values: ["10.0.0.0/8"] } }),
+      fc.constantFrom({ httpHeader: { name: "x-v", values: ["1"] } }, { httpHeader: { name: "X-V", values: ["?", "2"] } }, { httpHeader: { name: "x-w", values: ["1", "3"] } }, { queryString: { values: [{ key: "v", value: "2" }] } }, { sourceIp: { values: ["10.0.0.0/8"] } }),
     );
     const rule = fc.record({ conditions: fc.array(condition, { minLength: 1, maxLength: 3 }) });
     const request = fc.record({
@@ -169,7 +169,7 @@ describe("router", () => {
         const router = compileRules(rules, defaultAction);
         const byPriority = [...rules].sort((x, y) => x.priority - y.priority);
         for (const q of requests) {
-          const r = req({ host: q.host, path: q.path, method: q.method, query: q.query, clientIp: q.clientIp, headers: q.canary ? { "x-v": "1" } : {} });
+          const r = req({ host: q.host, path: q.path, method: q.method, query: q.query, clientIp: q.clientIp, headers: q.canary ? { "x-v": "1", "x-w": "3" } : {} });
           const view = new RequestView(r);
           const expected = byPriority.find((rule) => rule.conditions.every((c) => compileCondition(c)(view)));
           expect(router.match(r).rule).toBe(expected?.priority);
