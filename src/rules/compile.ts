@@ -159,8 +159,8 @@ export function compileRules(rules: readonly RuleConfig[], defaultAction: Action
       if (bucket) bucket.collect(view, lists);
     }
     if (!hostSuffixes.isEmpty) {
-      const reversed = view.reversedHost;
-      if (reversed !== null) hostSuffixes.collect(reversed, lists);
+      const host = view.host;
+      if (host !== null) hostSuffixes.collectFromEnd(host, lists);
     }
     anyHost.collect(view, lists);
 

@@ -6,7 +6,7 @@
  * lower-cased: patterns here, request fields once per request in the view);
  * methods are exact.
  */
-import { cidrMatcher } from "../net/ip.ts";
+import { cidrContains, parseCidr } from "../net/ip.ts";
 import type { ConditionConfig } from "./schema.ts";
 import type { RequestView } from "./request-view.ts";
 import { compileWildcards, hasWildcard, literalPrefix, literalSuffix, unescapeLiteral, type StringMatcher } from "./wildcard.ts";
@@ -56,8 +56,17 @@ export function compileCondition(c: ConditionConfig): Predicate {
     };
   }
   if (c.sourceIp) {
-    const m = cidrMatcher(c.sourceIp.values);
-    return (view) => m(view.req.clientIp);
+    const cidrs = c.sourceIp.values.map((text) => {
+      const cidr = parseCidr(text);
+      if (!cidr) throw new Error(`invalid CIDR ${JSON.stringify(text)}`);
+      return cidr;
+    });
+    return (view) => {
+      const ip = view.clientIpBytes;
+      if (ip === null) return false;
+      for (const cidr of cidrs) if (cidrContains(cidr, ip)) return true;
+      return false;
+    };
   }
   throw new Error("condition without a known key");
 }

@@ -56,6 +56,26 @@ export class PrefixTrie {
     return this.empty;
   }
 
+  /**
+   * For a trie of reversed keys: push the lists stored at each suffix of `s`,
+   * walking `s` from its end (no reversed copy of `s` is built per request).
+   */
+  collectFromEnd(s: string, out: (readonly number[])[]): void {
+    let node = this.root;
+    let pos = s.length;
+    for (;;) {
+      if (node.items.length) out.push(node.items);
+      if (pos === 0) return;
+      const edge = node.edges.get(s.charCodeAt(pos - 1));
+      if (!edge) return;
+      const label = edge.label;
+      if (label.length > pos) return;
+      for (let j = 1; j < label.length; j++) if (s.charCodeAt(pos - 1 - j) !== label.charCodeAt(j)) return;
+      node = edge.node;
+      pos -= label.length;
+    }
+  }
+
   /** Push the non-empty lists stored at each prefix of `s` (shortest first). */
   collect(s: string, out: (readonly number[])[]): void {
     let node = this.root;

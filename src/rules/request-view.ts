@@ -4,6 +4,7 @@
  * normalised path, the parsed query or a lower-cased header are only built
  * when a candidate rule asks for them.
  */
+import { parseIp } from "../net/ip.ts";
 import { normalizePath } from "./normalize-path.ts";
 
 /** The request as the router sees it (the caller fills it from the Hono context). */
@@ -47,10 +48,10 @@ const UNSET = Symbol("unset");
 
 export class RequestView {
   private _host: string | null | typeof UNSET = UNSET;
-  private _reversedHost: string | null | typeof UNSET = UNSET;
   private _path: string | undefined;
   private _query: QueryPair[] | undefined;
   private _headers: Map<string, string | null> | undefined;
+  private _ip: Uint8Array | null | undefined;
 
   constructor(readonly req: RuleRequest) {}
 
@@ -58,15 +59,6 @@ export class RequestView {
   get host(): string | null {
     if (this._host === UNSET) this._host = this.req.host === null || this.req.host === "" ? null : hostWithoutPort(this.req.host);
     return this._host;
-  }
-
-  /** The host reversed, for the suffix index of wildcard hosts (`*.example.com`). */
-  get reversedHost(): string | null {
-    if (this._reversedHost === UNSET) {
-      const h = this.host;
-      this._reversedHost = h === null ? null : reverse(h);
-    }
-    return this._reversedHost;
   }
 
   /** Normalised path (see normalize-path.ts). */
@@ -79,11 +71,23 @@ export class RequestView {
     if (this._query === undefined) {
       const pairs: QueryPair[] = [];
       if (this.req.query !== "") {
-        for (const [key, value] of new URLSearchParams(this.req.query)) pairs.push({ key: key.toLowerCase(), value: value.toLowerCase() });
+        for (const part of this.req.query.split("&")) {
+          if (part === "") continue;
+          const eq = part.indexOf("=");
+          const key = eq < 0 ? part : part.slice(0, eq);
+          const value = eq < 0 ? "" : part.slice(eq + 1);
+          pairs.push({ key: formDecode(key).toLowerCase(), value: formDecode(value).toLowerCase() });
+        }
       }
       this._query = pairs;
     }
     return this._query;
+  }
+
+  /** The client address as bytes (parsed once for all sourceIp conditions), or null. */
+  get clientIpBytes(): Uint8Array | null {
+    if (this._ip === undefined) this._ip = (this.req.clientIp && parseIp(this.req.clientIp)) || null;
+    return this._ip;
   }
 
   /** Lower-cased header value (several lines joined by `, ` as Headers does), or null. */
@@ -98,8 +102,18 @@ export class RequestView {
   }
 }
 
-export function reverse(s: string): string {
-  let out = "";
-  for (let i = s.length - 1; i >= 0; i--) out += s[i];
-  return out;
+/**
+ * application/x-www-form-urlencoded decoding (WHATWG URL §5.1, what
+ * URLSearchParams does): `+` is a space, `%XX` a byte, malformed escapes stay
+ * as they are. Hand-rolled because URLSearchParams costs ~0.5 µs per request.
+ */
+export function formDecode(s: string): string {
+  if (s.includes("+")) s = s.replace(/\+/g, " ");
+  if (!s.includes("%")) return s;
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    // Malformed or non-UTF-8 escapes: let URLSearchParams apply its lenient rules.
+    return new URLSearchParams(`a=${s.replace(/ /g, "+").replace(/&/g, "%26").replace(/=/g, "%3D")}`).get("a") ?? s;
+  }
 }
