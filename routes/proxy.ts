@@ -1,11 +1,44 @@
-/** Catch-all route: every request not owned by the balancer goes to the listener's action. */
+/**
+ * Catch-all route: every request not owned by the balancer runs the listener
+ * rules (ALB: lowest priority first, `defaultAction` when none matches) and
+ * then the matched action: forward (to one group or weighted groups with
+ * group stickiness), redirect, or fixed response.
+ */
 import type { Context } from "hono";
 import type { Balancer } from "../src/balancer.ts";
-import { forward } from "../src/proxy/forward.ts";
+import { forward, rawPathAndQuery } from "../src/proxy/forward.ts";
+import { chooseWeightedGroup, fixedResponse, groupStickinessCookie, redirectResponse, stickyGroupFrom } from "../src/rules/actions.ts";
+import type { Router } from "../src/rules/compile.ts";
 
-export function proxyRoute(balancer: Balancer) {
-  const defaultGroup = balancer.group(balancer.config.defaultAction.forward);
-  return function proxy(c: Context): Promise<Response> {
-    return forward(balancer, defaultGroup, c);
+export function proxyRoute(balancer: Balancer, router: () => Router) {
+  const { platform } = balancer;
+  return async function proxy(c: Context): Promise<Response> {
+    const request = c.req.raw;
+    const pathAndQuery = rawPathAndQuery(request.url);
+    const q = pathAndQuery.indexOf("?");
+    const clientIp = balancer.clientIp(c);
+    const { rule, action } = router().match({
+      method: request.method,
+      host: request.headers.get("host"),
+      path: q < 0 ? pathAndQuery : pathAndQuery.slice(0, q),
+      query: q < 0 ? "" : pathAndQuery.slice(q + 1),
+      headers: request.headers,
+      clientIp: clientIp.client,
+    });
+    switch (action.kind) {
+      case "redirect":
+        return redirectResponse(action, { url: request.url, proto: balancer.scheme(request, clientIp.trusted) });
+      case "fixedResponse":
+        return fixedResponse(action);
+      case "forward": {
+        const sticky = stickyGroupFrom(request.headers.get("cookie"), action.stickiness);
+        const choice = chooseWeightedGroup(action, platform.random, sticky);
+        const response = await forward(balancer, balancer.group(choice.group), c, clientIp, rule);
+        if (choice.setStickiness && action.stickiness) {
+          response.headers.append("set-cookie", groupStickinessCookie(action.stickiness, choice.group, Math.floor(Date.now() / 1000)));
+        }
+        return response;
+      }
+    }
   };
 }

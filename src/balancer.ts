@@ -3,9 +3,11 @@
  * web-standard APIs. Runtime adapters (src/runtimes/) build the platform and
  * serve `app.fetch`; nothing here knows which runtime it runs on.
  */
-import { Hono } from "hono";
-import type { Config } from "./config/schema.ts";
+import { Hono, type Context } from "hono";
+import { listenersOf, type Config } from "./config/schema.ts";
 import { cidrMatcher } from "./net/ip.ts";
+import { compileRules, type Router } from "./rules/compile.ts";
+import type { ActionConfig } from "./rules/schema.ts";
 import type { Platform, UpstreamFailure } from "./platform.ts";
 import { internalError } from "./proxy/errors.ts";
 import { TargetGroup, type Target } from "./target-group.ts";
@@ -27,10 +29,74 @@ export class Balancer {
     this.isTrustedProxy = cidrMatcher(config.forwarding.trustedProxies);
   }
 
+  /**
+   * The client address rules and ip_hash see: the connected peer, or, when the
+   * peer is a trusted proxy, the nearest untrusted address in X-Forwarded-For
+   * (nginx realip with `real_ip_recursive on`).
+   */
+  clientIp(c: Context): { peer: string | undefined; client: string | undefined; trusted: boolean } {
+    const peer = this.platform.clientAddress(c);
+    const trusted = this.isTrustedProxy(peer);
+    if (!trusted) return { peer, client: peer, trusted };
+    const xff = c.req.raw.headers.get("x-forwarded-for");
+    if (!xff) return { peer, client: peer, trusted };
+    const hops = xff.split(",").map((h) => h.trim()).filter(Boolean);
+    for (let i = hops.length - 1; i >= 0; i--) if (!this.isTrustedProxy(hops[i])) return { peer, client: hops[i], trusted };
+    return { peer, client: hops[0] ?? peer, trusted };
+  }
+
+  /** The scheme the client used: the URL's, or a trusted proxy's X-Forwarded-Proto. */
+  scheme(request: Request, trusted: boolean): "http" | "https" {
+    if (trusted) {
+      const p = request.headers.get("x-forwarded-proto")?.split(",")[0]?.trim().toLowerCase();
+      if (p === "https" || p === "http") return p;
+    }
+    return request.url.startsWith("https:") ? "https" : "http";
+  }
+
   group(name: string): TargetGroup {
     const g = this.groups.get(name);
     if (!g) throw new Error(`unknown target group ${name}`);
     return g;
+  }
+
+  /** Resolves when start-up work is done (sticky cookie keys imported); rejects on a bad secret. */
+  async ready(): Promise<void> {
+    await Promise.all([...this.groups.values()].map((g) => g.stickiness));
+  }
+
+  /** One Hono app per listener, in config order (adapters serve listener i with listenerApps[i]). */
+  listenerApps: Hono[] = [];
+
+  private actionOverrides = new Map<number | "default", ActionConfig>();
+  private actionListeners: (() => void)[] = [];
+
+  onActionsChanged(cb: () => void): void {
+    this.actionListeners.push(cb);
+  }
+
+  effectiveRules() {
+    return this.config.rules.map((r) => ({ ...r, action: this.actionOverrides.get(r.priority) ?? r.action }));
+  }
+
+  effectiveDefaultAction(): ActionConfig {
+    return this.actionOverrides.get("default") ?? this.config.defaultAction;
+  }
+
+  /**
+   * Blue/green and canary: replace the action of a rule (by priority) or of
+   * the default, e.g. \`{ forward: "green" }\` or new canary weights. The
+   * routers are recompiled and swapped in one assignment, so every request
+   * sees either the old action or the new one, never a mix.
+   */
+  setAction(rule: number | "default", action: ActionConfig): void {
+    const names = [...this.groups.keys()];
+    const groupsOf = (a: ActionConfig): string[] =>
+      a.forward === undefined ? [] : typeof a.forward === "string" ? [a.forward] : a.forward.targetGroups.map((g) => g.group);
+    for (const g of groupsOf(action)) if (!this.groups.has(g)) throw new Error(`unknown target group ${JSON.stringify(g)}, expected one of ${names.join(", ")}`);
+    if (rule !== "default" && !this.config.rules.some((r) => r.priority === rule)) throw new Error(`no rule with priority ${rule}`);
+    this.actionOverrides.set(rule, action);
+    for (const cb of this.actionListeners) cb();
   }
 
   logUpstreamFailure(target: Target, kind: UpstreamFailure, error: unknown): void {
@@ -41,8 +107,15 @@ export class Balancer {
 
 export type BalancerApp = Hono & { readonly balancer: Balancer };
 
-export function createBalancer(config: Config, platform: Platform): BalancerApp {
-  const balancer = new Balancer(config, platform);
+/**
+ * The Hono app for one listener (its own default action, if it has one, e.g.
+ * :80 redirecting to HTTPS). All listeners share one Balancer.
+ */
+function listenerApp(balancer: Balancer, defaultAction: ActionConfig): Hono {
+  const { config, platform } = balancer;
+  // Compiled once; swapped whole when an action changes (blue/green, canary weights).
+  let router = compileRules(config.rules, defaultAction);
+  balancer.onActionsChanged(() => (router = compileRules(balancer.effectiveRules(), defaultAction === config.defaultAction ? balancer.effectiveDefaultAction() : defaultAction)));
   const app = new Hono();
   app.onError((error) => {
     // Never show a client a stack trace; the operator gets it in the log.
@@ -50,6 +123,13 @@ export function createBalancer(config: Config, platform: Platform): BalancerApp 
     return internalError();
   });
   app.get(config.admin.healthPath, healthRoute(balancer));
-  app.all("*", proxyRoute(balancer));
-  return Object.assign(app, { balancer });
+  app.all("*", proxyRoute(balancer, () => router));
+  return app;
+}
+
+export function createBalancer(config: Config, platform: Platform): BalancerApp {
+  const balancer = new Balancer(config, platform);
+  const apps = listenersOf(config).map((l) => listenerApp(balancer, l.defaultAction ?? config.defaultAction));
+  balancer.listenerApps = apps;
+  return Object.assign(apps[0]!, { balancer });
 }

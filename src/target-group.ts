@@ -11,6 +11,8 @@ import type { PickContext, Strategy } from "../strategies/types.ts";
 import type { TargetGroupConfig } from "./config/schema.ts";
 import type { Platform } from "./platform.ts";
 import { keyExtractor, type KeyOf } from "./request-key.ts";
+import { createStickiness, type Stickiness } from "./sticky/affinity.ts";
+import { HealthTable } from "./health/table.ts";
 
 export class Target {
   /** Requests in flight at this target right now (counted by the balancer). */
@@ -48,6 +50,7 @@ export class Target {
 /** The per-request view a strategy sees. One per tier, reused: `pick` is synchronous. */
 class TierContext implements PickContext {
   key: string | undefined = undefined;
+  nowMs = 0;
   triedTargets: ReadonlySet<Target> = new Set();
   /** Mirrors of the targets' in-flight counts, so strategies can read them without a call per target. */
   readonly inflights: Int32Array;
@@ -55,12 +58,17 @@ class TierContext implements PickContext {
   constructor(
     private readonly targets: readonly Target[],
     private readonly platform: Platform,
+    private readonly health: HealthTable,
+    private readonly tier: "primary" | "backup",
   ) {
     this.inflights = new Int32Array(targets.length);
   }
   /** O(1) hint: nothing tried, everything available at full weight (strategies may take exact fast paths). */
   allEligible(): boolean {
-    return this.triedTargets.size === 0;
+    return this.triedTargets.size === 0 && this.health.allEligible(this.nowMs, this.tier);
+  }
+  weightFactor(i: number): number {
+    return this.health.weightFactor(this.targets[i]!.index, this.nowMs);
   }
   totalInflight(): number {
     return this.total;
@@ -71,14 +79,14 @@ class TierContext implements PickContext {
   tried(i: number): boolean {
     return this.triedTargets.size !== 0 && this.triedTargets.has(this.targets[i]!);
   }
-  available(_i: number): boolean {
-    return true;
+  available(i: number): boolean {
+    return this.health.available(this.targets[i]!.index, this.nowMs);
   }
   inflight(i: number): number {
     return this.targets[i]!.inflight;
   }
   now(): number {
-    return this.platform.now();
+    return this.nowMs;
   }
   random(): number {
     return this.platform.random();
@@ -91,14 +99,17 @@ export class Tier {
   constructor(
     readonly targets: readonly Target[],
     config: TargetGroupConfig,
-    platform: Platform,
+    private readonly platform: Platform,
+    health: HealthTable,
+    tier: "primary" | "backup",
   ) {
     targets.forEach((t, i) => {
       t.tierIndex = i;
       t.tier = this;
     });
-    this.strategy = createStrategy(config.strategy, targets.map((t) => ({ id: t.url, weight: t.weight })), config);
-    this.ctx = new TierContext(targets, platform);
+    // nginx: a failure lowers the smooth-WRR effective weight by weight / max_fails.
+    this.strategy = createStrategy(config.strategy, targets.map((t) => ({ id: t.url, weight: t.weight })), { ...config, maxFails: config.passive.maxFails });
+    this.ctx = new TierContext(targets, platform, health, tier);
   }
   counted(target: Target, delta: number): void {
     this.ctx.inflights[target.tierIndex] = target.inflight;
@@ -108,6 +119,7 @@ export class Tier {
     if (this.targets.length === 0) return undefined;
     this.ctx.key = key;
     this.ctx.triedTargets = tried;
+    this.ctx.nowMs = this.platform.now();
     const i = this.strategy.pick(this.ctx);
     return i < 0 ? undefined : this.targets[i];
   }
@@ -120,6 +132,10 @@ export class TargetGroup {
   readonly keyOf: KeyOf;
   readonly connectTimeoutMs: number;
   readonly responseTimeoutMs: number;
+  /** Sticky sessions, when configured (key import is async: crypto.subtle). */
+  readonly stickiness: Promise<Stickiness> | undefined;
+  /** Passive and active health of the targets, apart from the strategies (Pingora's health table). */
+  readonly health: HealthTable;
 
   constructor(
     readonly name: string,
@@ -127,11 +143,29 @@ export class TargetGroup {
     private readonly platform: Platform,
   ) {
     this.targets = config.targets.map((t, i) => new Target(name, i, t.url, t.weight, t.backup));
-    this.primary = new Tier(this.targets.filter((t) => !t.backup), config, platform);
-    this.backup = new Tier(this.targets.filter((t) => t.backup), config, platform);
+    const now = platform.now();
+    this.health = new HealthTable({ targets: config.targets, settings: config, now });
+    config.targets.forEach((t, i) => t.drain && this.health.setDraining(i, now + config.deregistrationDelay * 1000, now));
+    this.primary = new Tier(this.targets.filter((t) => !t.backup), config, platform, this.health, "primary");
+    this.backup = new Tier(this.targets.filter((t) => t.backup), config, platform, this.health, "backup");
     this.keyOf = keyExtractor(config.strategy, config.hashKey);
     this.connectTimeoutMs = config.timeouts.connect * 1000;
     this.responseTimeoutMs = config.timeouts.response * 1000;
+    this.stickiness = config.stickiness ? createStickiness(config.stickiness, this.targets, platform.env) : undefined;
+    // Surface a missing secret at start, not on the first request.
+    this.stickiness?.catch((e) => platform.log(`target group ${name}: stickiness disabled: ${(e as Error).message}`));
+  }
+
+  /**
+   * May this sticky client's target take its request? Healthy targets yes; a
+   * draining one keeps its existing sticky clients until its deadline
+   * (ALB deregistration delay; the gap in haproxy#2894), then they move.
+   */
+  canTake(target: Target): boolean {
+    const now = this.platform.now();
+    if (this.health.available(target.index, now)) return target.weight > 0;
+    const deadline = this.health.drainDeadline(target.index);
+    return deadline !== undefined && now < deadline && this.health.status(target.index, now).state === "draining";
   }
 
   /** Choose a target for this request, skipping those already tried. */

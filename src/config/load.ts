@@ -4,6 +4,7 @@
  * URL, got "foo"`), the way `nginx -t` names the line.
  */
 import * as v from "valibot";
+import { ruleProblems } from "../rules/schema.ts";
 import { ConfigSchema, listenersOf, type Config } from "./schema.ts";
 
 export class ConfigError extends Error {
@@ -66,10 +67,15 @@ function references(input: unknown): string[] {
     }
   };
   if (isRecord(input.defaultAction)) checkGroup("defaultAction.forward", input.defaultAction.forward);
+  problems.push(...ruleProblems(input, groups));
   const listeners = Array.isArray(input.listen) ? input.listen : [input.listen];
   listeners.forEach((l, i) => {
     const path = Array.isArray(input.listen) ? `listen[${i}]` : "listen";
     if (isRecord(l) && l.protocol === "HTTPS" && !isRecord(l.certificate)) problems.push(`${path}.certificate: required for an HTTPS listener (certFile and keyFile)`);
+    if (isRecord(l) && isRecord(l.defaultAction)) {
+      checkGroup(`${path}.defaultAction.forward`, l.defaultAction.forward);
+      problems.push(...ruleProblems({ defaultAction: l.defaultAction }, groups).map((p) => p.replace(/^defaultAction/, `${path}.defaultAction`)));
+    }
   });
   return problems;
 }
@@ -98,5 +104,8 @@ export function summarize(config: Config): string {
     ([name, g]) => `${name} (${g.strategy}, ${g.targets.length} target${g.targets.length === 1 ? "" : "s"})`,
   );
   const listen = listenersOf(config).map((l) => `${l.protocol === "HTTPS" ? "https" : "http"} :${l.port}`).join(" + ");
-  return `config ok: listen ${listen}, ${groups.length} target group${groups.length === 1 ? "" : "s"}: ${groups.join(", ")}; default action forward ${config.defaultAction.forward}`;
+  const d = config.defaultAction;
+  const action = d.forward !== undefined ? `forward ${typeof d.forward === "string" ? d.forward : d.forward.targetGroups.map((g) => `${g.group}:${g.weight}`).join("/")}` : d.redirect ? "redirect" : "fixed response";
+  const rules = config.rules.length ? `, ${config.rules.length} rule${config.rules.length === 1 ? "" : "s"}` : "";
+  return `config ok: listen ${listen}, ${groups.length} target group${groups.length === 1 ? "" : "s"}: ${groups.join(", ")}${rules}; default action ${action}`;
 }

@@ -8,6 +8,9 @@ import * as v from "valibot";
 import { strategyNames } from "../../strategies/index.ts";
 import { strategyOptionEntries } from "../../strategies/options.ts";
 import { parseCidr } from "../net/ip.ts";
+import { ActionSchema, RuleSchema } from "../rules/schema.ts";
+import { StickinessSchema } from "../sticky/schema.ts";
+import { healthEntries } from "../health/schema.ts";
 
 const quote = (x: unknown) => JSON.stringify(x) ?? String(x);
 
@@ -55,6 +58,8 @@ export const TargetSchema = v.strictObject({
   weight: v.optional(v.pipe(v.number(), v.integer("expected an integer weight"), v.minValue(0, "expected a weight from 0 to 1000"), v.maxValue(1000, "expected a weight from 0 to 1000")), 1),
   /** Used only when no primary target is available (nginx/HAProxy `backup`). */
   backup: v.optional(v.boolean(), false),
+  /** Draining: no new requests or sessions; sticky clients stay until `deregistrationDelay` passes. */
+  drain: v.optional(v.boolean(), false),
 });
 
 /** Where the `hash` strategy takes its key from. */
@@ -81,12 +86,13 @@ export const TargetGroupSchema = v.strictObject({
   /** Key for the `hash` strategy (default: client IP). */
   hashKey: v.optional(HashKeySchema, { source: "client_ip" }),
   timeouts: v.optional(TimeoutsSchema, {}),
+  /** Sticky sessions (ALB lb_cookie / app_cookie, HAProxy cookie insert). */
+  stickiness: v.optional(StickinessSchema),
+  /** Passive and active health, retries, slow start, draining, panic (src/health/schema.ts). */
+  ...healthEntries,
   ...strategyOptionEntries,
 });
 
-export const ForwardActionSchema = v.strictObject({
-  forward: v.pipe(v.string(), v.nonEmpty("expected a target group name")),
-});
 
 /**
  * One listener (ALB vocabulary). HTTPS listeners terminate TLS with a
@@ -101,6 +107,8 @@ export const ListenerSchema = v.strictObject({
   protocol: v.optional(v.picklist(["HTTP", "HTTPS"]), "HTTP"),
   /** PEM files, required for HTTPS. */
   certificate: v.optional(v.strictObject({ certFile: v.pipe(v.string(), v.nonEmpty()), keyFile: v.pipe(v.string(), v.nonEmpty()) })),
+  /** This listener's own default action (e.g. :80 redirecting to HTTPS); the config's `defaultAction` otherwise. */
+  defaultAction: v.optional(ActionSchema),
 });
 
 export const ForwardingSchema = v.strictObject({
@@ -144,7 +152,9 @@ export const ConfigSchema = v.strictObject({
     v.record(v.pipe(v.string(), v.regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, "expected a name of letters, digits, _ . -")), TargetGroupSchema),
     v.check((r) => Object.keys(r).length > 0, "expected at least one target group"),
   ),
-  defaultAction: ForwardActionSchema,
+  /** ALB listener rules: lowest priority first; the first match's action runs. */
+  rules: v.optional(v.array(RuleSchema), []),
+  defaultAction: ActionSchema,
   forwarding: v.optional(ForwardingSchema, {}),
   admin: v.optional(AdminSchema, {}),
   shutdown: v.optional(ShutdownSchema, {}),

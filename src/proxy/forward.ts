@@ -1,11 +1,15 @@
 /**
- * Forward one request to a target group: pick a target, send the request
- * with its body streamed, and stream the response back unchanged except for
- * hop-by-hop headers. Failures map to what nginx sends: 502 when the target
- * refused or broke, 504 when it timed out, 503 when no target is usable.
+ * Forward one request to a target group: pick a target (a valid sticky
+ * binding first), send the request with its body streamed, and stream the
+ * response back unchanged except for hop-by-hop headers. Failed attempts are
+ * recorded in the group's health table and retried on another target when
+ * that is safe (retries loop outside the strategy and skip targets already
+ * tried, as Caddy does). Failures map to what nginx sends: 502 when the
+ * target refused or broke, 504 when it timed out, 503 when no target is usable.
  */
 import type { Context } from "hono";
 import type { Balancer } from "../balancer.ts";
+import { canRetry } from "../health/retry-policy.ts";
 import { UpstreamError, type UpstreamFailure } from "../platform.ts";
 import type { TargetGroup, Target } from "../target-group.ts";
 import { badGateway, gatewayTimeout, serviceUnavailable } from "./errors.ts";
@@ -24,74 +28,120 @@ function bodyless(method: string, status: number): boolean {
 
 const TIMEOUT = Symbol("upstream timeout");
 
-export async function forward(balancer: Balancer, group: TargetGroup, c: Context): Promise<Response> {
+export interface ClientAddress {
+  readonly peer: string | undefined;
+  readonly client: string | undefined;
+  readonly trusted: boolean;
+}
+
+/**
+ * The request body for the attempts: buffered when small enough to replay
+ * (so a retry can send it again), streamed otherwise (then a failure after
+ * the first attempt is final).
+ */
+async function replayableBody(request: Request, limit: number): Promise<{ body: () => BodyInit | null; replayable: boolean }> {
+  if (request.method === "GET" || request.method === "HEAD" || request.body === null) return { body: () => null, replayable: true };
+  const length = Number(request.headers.get("content-length") ?? -1);
+  if (length >= 0 && length <= limit) {
+    const bytes = new Uint8Array(await request.arrayBuffer());
+    return { body: () => bytes, replayable: true };
+  }
+  return { body: () => request.body, replayable: false };
+}
+
+export async function forward(balancer: Balancer, group: TargetGroup, c: Context, client: ClientAddress, _rule: number | undefined): Promise<Response> {
   const { platform, config } = balancer;
   const request = c.req.raw;
-  const clientIp = platform.clientAddress(c);
+  const idHeader = config.forwarding.requestIdHeader;
   const headers = new Headers(request.headers);
   stripHopByHop(headers);
-  const requestId = ensureRequestId(headers, config.forwarding.requestIdHeader);
+  const requestId = ensureRequestId(headers, idHeader);
   const url = request.url;
-  applyForwarding(
-    headers,
-    {
-      ip: clientIp,
-      trusted: balancer.isTrustedProxy(clientIp),
-      proto: url.startsWith("https:") ? "https" : "http",
-      host: request.headers.get("host"),
-    },
-    config.forwarding,
-  );
+  applyForwarding(headers, { ip: client.peer, trusted: client.trusted, proto: url.startsWith("https:") ? "https" : "http", host: request.headers.get("host") }, config.forwarding);
 
+  const nowSec = Math.floor(Date.now() / 1000);
+  const sticky = group.stickiness ? await group.stickiness : undefined;
+  const binding = sticky ? await sticky.targetFor(request.headers, nowSec) : undefined;
+  if (sticky) {
+    const cookie = sticky.forwardedCookieHeader(request.headers.get("cookie"));
+    if (cookie === null) headers.delete("cookie");
+    else headers.set("cookie", cookie);
+  }
+  const bound = binding ? group.targets[binding.index] : undefined;
+
+  const retries = group.config.retries;
+  const { body, replayable } = await replayableBody(request, retries.maxReplayBodyBytes);
+  const path = rawPathAndQuery(url);
   const tried = new Set<Target>();
-  const target = group.select(c, clientIp, tried);
-  if (!target) return withRequestId(serviceUnavailable(), config.forwarding.requestIdHeader, requestId);
-  tried.add(target);
-  if (group.config.hostHeader === "target") headers.set("host", target.host);
-
-  const abort = new AbortController();
-  const timer = setTimeout(() => abort.abort(TIMEOUT), group.responseTimeoutMs);
   const started = platform.now();
-  target.begin();
-  let upstream: Response;
-  try {
-    upstream = await platform.upstream({
-      origin: target.origin,
-      path: rawPathAndQuery(url),
-      method: request.method,
-      headers,
-      body: request.method === "GET" || request.method === "HEAD" ? null : request.body,
-      signal: abort.signal,
-      connectTimeoutMs: group.connectTimeoutMs,
-    });
-  } catch (error) {
-    const kind: UpstreamFailure =
-      abort.signal.aborted && abort.signal.reason === TIMEOUT
-        ? "timeout"
-        : error instanceof UpstreamError
-          ? error.kind
-          : "connect";
-    group.report(target, false, platform.now() - started);
-    balancer.logUpstreamFailure(target, kind, error);
-    const response = kind === "timeout" ? gatewayTimeout() : badGateway();
-    return withRequestId(response, config.forwarding.requestIdHeader, requestId);
-  } finally {
-    clearTimeout(timer);
-    target.end();
-  }
+  let last: Response | undefined;
 
-  group.report(target, true, platform.now() - started);
-  const responseHeaders = new Headers(upstream.headers);
-  stripHopByHop(responseHeaders);
-  if (!responseHeaders.has(config.forwarding.requestIdHeader)) {
-    responseHeaders.set(config.forwarding.requestIdHeader, requestId);
+  for (let attempt = 1; ; attempt++) {
+    // A valid sticky binding wins while its target can take traffic; otherwise the strategy picks (and a new cookie is issued).
+    const target = attempt === 1 && bound && group.canTake(bound) ? bound : group.select(c, client.client, tried);
+    if (!target) return withRequestId(last ?? serviceUnavailable(), idHeader, requestId);
+    if (last) await last.body?.cancel().catch(() => {});
+    last = undefined;
+    tried.add(target);
+    if (group.config.hostHeader === "target") headers.set("host", target.host);
+    else if (request.headers.has("host")) headers.set("host", request.headers.get("host")!);
+
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(TIMEOUT), group.responseTimeoutMs);
+    const attemptStart = platform.now();
+    group.health.beginAttempt(target.index, attemptStart);
+    target.begin();
+    let upstream: Response;
+    try {
+      upstream = await platform.upstream({
+        origin: target.origin,
+        path,
+        method: request.method,
+        headers,
+        body: body() as ReadableStream<Uint8Array> | null,
+        signal: abort.signal,
+        connectTimeoutMs: group.connectTimeoutMs,
+      });
+    } catch (error) {
+      const kind: UpstreamFailure = abort.signal.aborted && abort.signal.reason === TIMEOUT ? "timeout" : error instanceof UpstreamError ? error.kind : "connect";
+      const now = platform.now();
+      const failed = group.health.recordAttempt(target.index, { kind }, now);
+      group.report(target, !failed, now - attemptStart);
+      balancer.logUpstreamFailure(target, kind, error);
+      const retry = canRetry({ method: request.method, headers: request.headers, failure: kind, bodyReplayable: replayable, attempt, elapsedMs: now - started, config: retries });
+      const failure = withRequestId(kind === "timeout" ? gatewayTimeout() : badGateway(), idHeader, requestId);
+      if (!retry) return failure;
+      // Answer with this failure if no other target can take the retry.
+      last = failure;
+      continue;
+    } finally {
+      clearTimeout(timer);
+      target.end();
+    }
+
+    const now = platform.now();
+    const failed = group.health.recordAttempt(target.index, { kind: "status", status: upstream.status }, now);
+    group.report(target, !failed, now - attemptStart);
+    const retry =
+      retries.retryOn.includes(upstream.status) &&
+      canRetry({ method: request.method, headers: request.headers, failure: "status", status: upstream.status, bodyReplayable: replayable, attempt, elapsedMs: now - started, config: retries });
+
+    const responseHeaders = new Headers(upstream.headers);
+    stripHopByHop(responseHeaders);
+    if (!responseHeaders.has(idHeader)) responseHeaders.set(idHeader, requestId);
+    if (sticky && sticky.shouldIssue(responseHeaders, target.index, bound === target ? binding : undefined, nowSec)) {
+      await sticky.issue(responseHeaders, target.index, nowSec);
+    }
+    const responseBody = bodyless(request.method, upstream.status) ? null : upstream.body;
+    if (responseBody === null && upstream.body) upstream.body.cancel().catch(() => {});
+    const response = new Response(responseBody, { status: upstream.status, statusText: upstream.statusText, headers: responseHeaders });
+    if (!retry) return response;
+    // Keep it: if no other target can take the retry, the client gets this answer.
+    last = response;
   }
-  const body = bodyless(request.method, upstream.status) ? null : upstream.body;
-  if (body === null && upstream.body) upstream.body.cancel().catch(() => {});
-  return new Response(body, { status: upstream.status, statusText: upstream.statusText, headers: responseHeaders });
 }
 
 function withRequestId(response: Response, name: string, id: string): Response {
-  response.headers.set(name, id);
+  if (!response.headers.has(name)) response.headers.set(name, id);
   return response;
 }

@@ -26,6 +26,7 @@ export async function boot(
     const args = parseEntryArgs(argv);
     const config = parseConfig(await readText(args.config), args.config);
     const app = createBalancer(config, platform);
+    await app.balancer.ready();
     const listeners = listenersOf(config).map((l, i) => (i === 0 && args.port !== undefined ? { ...l, port: args.port } : l));
     return { config, app, listeners };
   } catch (error) {

@@ -33,11 +33,11 @@ export const bunPlatform: Platform = {
 
 if (import.meta.main) {
   const { app, listeners } = await boot(Bun.argv.slice(2), (p) => Bun.file(p).text(), bunPlatform, (code) => process.exit(code));
-  const servers = listeners.map((l) => {
+  const servers = listeners.map((l, i) => {
     const server = Bun.serve({
       port: l.port,
       hostname: l.host,
-      fetch: app.fetch,
+      fetch: app.balancer.listenerApps[i]!.fetch,
       idleTimeout: 255,
       maxRequestBodySize: Number.MAX_SAFE_INTEGER,
       ...(l.certificate ? { tls: { cert: Bun.file(l.certificate.certFile), key: Bun.file(l.certificate.keyFile) } } : {}),

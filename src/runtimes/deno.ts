@@ -28,9 +28,9 @@ export const denoPlatform: Platform = {
 
 const { app, listeners } = await boot(Deno.args, (p) => Deno.readTextFile(p), denoPlatform, (code) => Deno.exit(code));
 const servers = await Promise.all(
-  listeners.map(async (l) => {
+  listeners.map(async (l, i) => {
     const tls = l.certificate ? { cert: await Deno.readTextFile(l.certificate.certFile), key: await Deno.readTextFile(l.certificate.keyFile) } : {};
-    return Deno.serve({ port: l.port, hostname: l.host, ...tls, onListen: (addr) => console.error(listening("deno", l, addr.port)) }, (req, info) => app.fetch(req, info));
+    return Deno.serve({ port: l.port, hostname: l.host, ...tls, onListen: (addr) => console.error(listening("deno", l, addr.port)) }, (req, info) => app.balancer.listenerApps[i]!.fetch(req, info));
   }),
 );
 const shutdown = onShutdownSignal(app.balancer, {

@@ -19,11 +19,11 @@ export const nodePlatform: Platform = {
 
 const { app, listeners } = await boot(process.argv.slice(2), (p) => readFile(p, "utf8"), nodePlatform, (code) => process.exit(code));
 const servers = await Promise.all(
-  listeners.map(async (l) => {
+  listeners.map(async (l, i) => {
     const tls = l.certificate
       ? { createServer: createHttpsServer, serverOptions: { cert: await readFile(l.certificate.certFile), key: await readFile(l.certificate.keyFile) } }
       : {};
-    const server = serve({ fetch: app.fetch, port: l.port, hostname: l.host, ...tls }, (info) => console.error(listening("node", l, info.port))) as Server;
+    const server = serve({ fetch: app.balancer.listenerApps[i]!.fetch, port: l.port, hostname: l.host, ...tls }, (info) => console.error(listening("node", l, info.port))) as Server;
     // Node's default requestTimeout (300 s) would cut long uploads; the balancer's own timeouts apply.
     server.requestTimeout = 0;
     return server;

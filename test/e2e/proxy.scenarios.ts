@@ -29,7 +29,8 @@ export function proxyScenarios(runtime: Runtime): void {
     beforeAll(async () => {
       ups = await Promise.all(["a", "b", "c"].map((n) => startUpstream(n)));
       const deadPort = await freePort();
-      const group = (targets: unknown[], extra: object = {}) => ({ strategy: "round_robin", targets, timeouts: { response: 1.5 }, ...extra });
+      // These scenarios test proxying itself: no passive marking down, one attempt (health has its own scenarios).
+      const group = (targets: unknown[], extra: object = {}) => ({ strategy: "round_robin", targets, timeouts: { response: 1.5 }, passive: { maxFails: 0 }, retries: { tries: 1 }, ...extra });
       [main, trusted, dead, drained] = await Promise.all([
         startBalancer(runtime, {
           listen: { port: 0 },

@@ -28,7 +28,7 @@ function problems(input: unknown): string[] {
 describe("config", () => {
   test("the issue's minimal example is valid, with defaults filled in", () => {
     const c = validateConfig(minimal);
-    expect(c.targetGroups.app!.targets[0]).toEqual({ url: "http://127.0.0.1:9001", weight: 1, backup: false });
+    expect(c.targetGroups.app!.targets[0]).toEqual({ url: "http://127.0.0.1:9001", weight: 1, backup: false, drain: false });
     expect(c.targetGroups.app!.targets[2]!.backup).toBe(true);
     expect(c.targetGroups.app!.hostHeader).toBe("preserve");
     expect(c.targetGroups.app!.timeouts).toEqual({ connect: 5, response: 60 });
