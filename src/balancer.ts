@@ -11,6 +11,7 @@ import type { ActionConfig } from "./rules/schema.ts";
 import type { Platform, UpstreamFailure } from "./platform.ts";
 import { internalError } from "./proxy/errors.ts";
 import { TargetGroup, type Target } from "./target-group.ts";
+import { HealthChecks } from "./health/checks.ts";
 import { healthRoute } from "../routes/health.ts";
 import { proxyRoute } from "../routes/proxy.ts";
 
@@ -27,7 +28,11 @@ export class Balancer {
   ) {
     this.groups = new Map(Object.entries(config.targetGroups).map(([name, g]) => [name, new TargetGroup(name, g, platform)]));
     this.isTrustedProxy = cidrMatcher(config.forwarding.trustedProxies);
+    this.healthChecks = new HealthChecks(this.groups.values(), platform);
   }
+
+  /** Active health checks (started by server adapters; run from requests and cron on Workers). */
+  readonly healthChecks: HealthChecks;
 
   /**
    * The client address rules and ip_hash see: the connected peer, or, when the

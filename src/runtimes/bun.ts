@@ -45,7 +45,8 @@ if (import.meta.main) {
     console.error(listening("bun", l, server.port ?? l.port));
     return server;
   });
-  const shutdown = onShutdownSignal(app.balancer, {
+  app.balancer.healthChecks.start();
+const shutdown = onShutdownSignal(app.balancer, {
     // Bun's stop() without force resolves once in-flight requests have completed.
     stopAccepting: async () => void (await Promise.all(servers.map((s) => s.stop(false)))),
     forceClose: () => servers.forEach((s) => void s.stop(true)),

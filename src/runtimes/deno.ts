@@ -33,6 +33,7 @@ const servers = await Promise.all(
     return Deno.serve({ port: l.port, hostname: l.host, ...tls, onListen: (addr) => console.error(listening("deno", l, addr.port)) }, (req, info) => app.balancer.listenerApps[i]!.fetch(req, info));
   }),
 );
+app.balancer.healthChecks.start();
 const shutdown = onShutdownSignal(app.balancer, {
   // Deno's shutdown() stops listening and resolves when in-flight requests are done.
   stopAccepting: async () => void (await Promise.all(servers.map((s) => s.shutdown()))),

@@ -40,6 +40,7 @@ function drain(server: Server): Promise<void> {
   });
 }
 
+app.balancer.healthChecks.start();
 const shutdown = onShutdownSignal(app.balancer, {
   stopAccepting: async () => void (await Promise.all(servers.map(drain))),
   forceClose: () => servers.forEach((s) => s.closeAllConnections()),

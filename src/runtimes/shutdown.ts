@@ -22,6 +22,7 @@ export function onShutdownSignal(balancer: Balancer, hooks: ShutdownHooks): () =
     if (started) return;
     started = true;
     balancer.shuttingDown = true;
+    balancer.healthChecks.stop();
     log(`shutdown: health now 503; accepting for ${grace}s more, then draining up to ${deadline}s`);
     setTimeout(() => {
       const cut = setTimeout(() => {

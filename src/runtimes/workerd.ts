@@ -30,21 +30,32 @@ type ExecutionContext = import("hono").ExecutionContext;
 export function createWorker(configInput: unknown) {
   // Validate at module load so that a bad config fails `wrangler dev`/`deploy`, not the first request.
   const config = validateConfig(configInput, "bundled config");
+  // One balancer per isolate: health, counters and sticky keys live as long as the isolate.
   let app: BalancerApp | undefined;
+  const balancerFor = (env: Record<string, unknown>): BalancerApp => {
+    if (!app) {
+      const platform: Platform = {
+        ...commonPlatform,
+        runtime: "workerd",
+        upstream: workerUpstream,
+        clientAddress: (c) => getConnInfo(c).remote.address,
+        env,
+        log: (line) => console.log(line),
+      };
+      app = createBalancer(config, platform);
+    }
+    return app;
+  };
   return {
     fetch(request: Request, env: Record<string, unknown>, ctx: ExecutionContext): Response | Promise<Response> {
-      if (!app) {
-        const platform: Platform = {
-          ...commonPlatform,
-          runtime: "workerd",
-          upstream: workerUpstream,
-          clientAddress: (c) => getConnInfo(c).remote.address,
-          env,
-          log: (line) => console.log(line),
-        };
-        app = createBalancer(config, platform);
-      }
+      const app = balancerFor(env);
+      // No timers outside a request on Workers: probes that are due run after the response.
+      if (app.balancer.healthChecks.enabled) ctx.waitUntil(app.balancer.healthChecks.runDue());
       return app.fetch(request, env, ctx);
+    },
+    /** Cron trigger (wrangler.toml `[triggers] crons`): probe every target even when no traffic arrives. */
+    scheduled(_event: unknown, env: Record<string, unknown>, ctx: ExecutionContext): void {
+      ctx.waitUntil(balancerFor(env).balancer.healthChecks.runAll());
     },
   };
 }

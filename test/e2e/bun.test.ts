@@ -1,3 +1,4 @@
+import { healthScenarios } from "./health.scenarios.ts";
 import { strategyScenarios } from "./strategies.scenarios.ts";
 import { lifecycleScenarios } from "./lifecycle.scenarios.ts";
 import { listenerScenarios } from "./listeners.scenarios.ts";
@@ -7,3 +8,4 @@ proxyScenarios("bun");
 lifecycleScenarios("bun");
 listenerScenarios("bun");
 strategyScenarios("bun");
+healthScenarios("bun");

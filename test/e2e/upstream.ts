@@ -18,6 +18,10 @@ export interface Upstream {
   hits: number;
   /** Added before every response: a target that is slow for everything. */
   delayMs: number;
+  /** What its own /health says: the app pattern (200 when healthy, 503 with a JSON body when not). */
+  healthy: boolean;
+  /** Health probes received. */
+  probes: number;
   close(): Promise<void>;
 }
 
@@ -29,7 +33,15 @@ export function pattern(size: number): Uint8Array {
 }
 const CHUNK = pattern(64 * 1024);
 
-function handle(name: string, up: { hits: number; delayMs: number }, req: http.IncomingMessage, res: http.ServerResponse): void {
+type State = { hits: number; delayMs: number; healthy: boolean; probes: number };
+
+function handle(name: string, up: State, req: http.IncomingMessage, res: http.ServerResponse): void {
+  if (req.url === "/health") {
+    up.probes++;
+    res.writeHead(up.healthy ? 200 : 503, { "content-type": "application/json" });
+    res.end(JSON.stringify(up.healthy ? { status: "ok" } : { status: "unhealthy", reason: "dependency down" }));
+    return;
+  }
   up.hits++;
   if (up.delayMs > 0) {
     const timer = setTimeout(() => serve(name, req, res), up.delayMs);
@@ -107,7 +119,7 @@ function serve(name: string, req: http.IncomingMessage, res: http.ServerResponse
 
 export async function startUpstream(name: string, opts: { port?: number; delayMs?: number } = {}): Promise<Upstream> {
   const port = opts.port ?? 0;
-  const up = { hits: 0, delayMs: opts.delayMs ?? 0 };
+  const up: State = { hits: 0, delayMs: opts.delayMs ?? 0, healthy: true, probes: 0 };
   const server = http.createServer((req, res) => handle(name, up, req, res));
   server.keepAliveTimeout = 10_000;
   await new Promise<void>((ok) => server.listen(port, "127.0.0.1", ok));
