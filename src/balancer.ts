@@ -12,6 +12,10 @@ import type { Platform, UpstreamFailure } from "./platform.ts";
 import { internalError } from "./proxy/errors.ts";
 import { TargetGroup, type Target } from "./target-group.ts";
 import { HealthChecks } from "./health/checks.ts";
+import { createAccessLog, type AccessLogger } from "./metrics/access-log.ts";
+import type { HealthProvider } from "./metrics/health-provider.ts";
+import { createMetrics, type Metrics, type RuleMetrics } from "./metrics/registry.ts";
+import { statsRoutes } from "../routes/stats.ts";
 import { healthRoute } from "../routes/health.ts";
 import { proxyRoute } from "../routes/proxy.ts";
 
@@ -26,13 +30,43 @@ export class Balancer {
     readonly config: Config,
     readonly platform: Platform,
   ) {
-    this.groups = new Map(Object.entries(config.targetGroups).map(([name, g]) => [name, new TargetGroup(name, g, platform)]));
+    this.metrics = createMetrics({ now: platform.now });
+    this.groups = new Map(Object.entries(config.targetGroups).map(([name, g]) => [name, new TargetGroup(name, g, platform, this.metrics)]));
+    this.accessLog = createAccessLog(config.accessLog, { write: (line) => platform.log(line), random: platform.random });
+    this.adminRoutes = statsRoutes({ metrics: this.metrics, health: this.healthProvider, config: config.admin, env: platform.env });
     this.isTrustedProxy = cidrMatcher(config.forwarding.trustedProxies);
     this.healthChecks = new HealthChecks(this.groups.values(), platform);
   }
 
   /** Active health checks (started by server adapters; run from requests and cron on Workers). */
   readonly healthChecks: HealthChecks;
+  readonly metrics: Metrics;
+  readonly accessLog: AccessLogger | undefined;
+  /** Stats page, status JSON and /metrics, mounted on every listener before the catch-all. */
+  readonly adminRoutes: Hono;
+  private readonly ruleHandles = new Map<number | undefined, RuleMetrics>();
+
+  /** The metrics handle of a rule (by priority; undefined = default action), resolved once. */
+  ruleMetrics(rule: number | undefined): RuleMetrics {
+    let h = this.ruleHandles.get(rule);
+    if (!h) this.ruleHandles.set(rule, (h = this.metrics.rule(rule === undefined ? "default" : String(rule))));
+    return h;
+  }
+
+  /** Every group and target as the stats page and gauges show them. */
+  readonly healthProvider: HealthProvider = () => {
+    const now = this.platform.now();
+    const wall = Date.now();
+    return [...this.groups.values()].map((g) => ({
+      group: g.name,
+      targets: g.targets.map((t) => {
+        const s = g.health.status(t.index, now);
+        const state = t.backup && s.state === "healthy" ? "backup" : s.state;
+        const probe = s.lastProbe;
+        return { url: t.url, state, weight: t.weight, inflight: t.inflight, lastCheck: probe && { ok: probe.ok, detail: probe.detail, at: wall - (now - probe.at) } };
+      }),
+    }));
+  };
 
   /**
    * The client address rules and ip_hash see: the connected peer, or, when the
@@ -128,6 +162,7 @@ function listenerApp(balancer: Balancer, defaultAction: ActionConfig): Hono {
     return internalError();
   });
   app.get(config.admin.healthPath, healthRoute(balancer));
+  app.route("/", balancer.adminRoutes);
   app.all("*", proxyRoute(balancer, () => router));
   return app;
 }

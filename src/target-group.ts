@@ -13,6 +13,7 @@ import type { Platform } from "./platform.ts";
 import { keyExtractor, type KeyOf } from "./request-key.ts";
 import { createStickiness, type Stickiness } from "./sticky/affinity.ts";
 import { HealthTable } from "./health/table.ts";
+import type { GroupMetrics, Metrics, TargetMetrics } from "./metrics/registry.ts";
 
 export class Target {
   /** Requests in flight at this target right now (counted by the balancer). */
@@ -21,6 +22,8 @@ export class Target {
   readonly host: string;
   /** Position in its tier (primaries or backups): the index its strategy knows it by. */
   tierIndex = -1;
+  /** Pre-resolved metric handles (no label building per request). */
+  metrics!: TargetMetrics;
   tier: Tier | undefined;
   constructor(
     readonly group: string,
@@ -136,13 +139,17 @@ export class TargetGroup {
   readonly stickiness: Promise<Stickiness> | undefined;
   /** Passive and active health of the targets, apart from the strategies (Pingora's health table). */
   readonly health: HealthTable;
+  readonly metrics: GroupMetrics;
 
   constructor(
     readonly name: string,
     readonly config: TargetGroupConfig,
     private readonly platform: Platform,
+    metrics: Metrics,
   ) {
     this.targets = config.targets.map((t, i) => new Target(name, i, t.url, t.weight, t.backup));
+    this.metrics = metrics.group(name);
+    for (const t of this.targets) t.metrics = metrics.target(name, t.url);
     const now = platform.now();
     this.health = new HealthTable({ targets: config.targets, settings: config, now });
     config.targets.forEach((t, i) => t.drain && this.health.setDraining(i, now + config.deregistrationDelay * 1000, now));

@@ -52,6 +52,8 @@ export async function buildWorker(root: string, configPath: string, name: string
     target: "es2022",
     conditions: ["workerd", "worker", "browser"],
     mainFields: ["module", "main"],
+    // The same alias wrangler.toml sets for `wrangler deploy` (see src/runtimes/no-protobuf.ts).
+    alias: { "protobufjs/minimal": join(root, "src/runtimes/no-protobuf.ts") },
     minify,
     outfile,
     logLevel: "error",

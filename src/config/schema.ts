@@ -11,6 +11,8 @@ import { parseCidr } from "../net/ip.ts";
 import { ActionSchema, RuleSchema } from "../rules/schema.ts";
 import { StickinessSchema } from "../sticky/schema.ts";
 import { healthEntries } from "../health/schema.ts";
+import { AccessLogSchema } from "../metrics/access-log.ts";
+import { MetricsEndpointSchema, StatsSchema } from "../stats/schema.ts";
 
 const quote = (x: unknown) => JSON.stringify(x) ?? String(x);
 
@@ -129,6 +131,10 @@ export const ForwardingSchema = v.strictObject({
 export const AdminSchema = v.strictObject({
   /** The balancer's own health endpoint (not forwarded): 200, or 503 while shutting down. */
   healthPath: v.optional(v.pipe(v.string(), v.startsWith("/", "expected a path starting with /")), "/__fulcrum/health"),
+  /** HAProxy `stats uri` + `stats auth`: live HTML page and JSON status. Off unless configured (it shows internal addresses). */
+  stats: v.optional(StatsSchema),
+  /** Prometheus text exposition. Off unless configured. */
+  metrics: v.optional(MetricsEndpointSchema),
 });
 
 /**
@@ -158,6 +164,8 @@ export const ConfigSchema = v.strictObject({
   forwarding: v.optional(ForwardingSchema, {}),
   admin: v.optional(AdminSchema, {}),
   shutdown: v.optional(ShutdownSchema, {}),
+  /** One JSON (or common log format) line per request, off or sampled. */
+  accessLog: v.optional(AccessLogSchema, {}),
 });
 
 export type Config = v.InferOutput<typeof ConfigSchema>;

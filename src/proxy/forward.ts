@@ -49,9 +49,40 @@ async function replayableBody(request: Request, limit: number): Promise<{ body: 
   return { body: () => request.body, replayable: false };
 }
 
-export async function forward(balancer: Balancer, group: TargetGroup, c: Context, client: ClientAddress, _rule: number | undefined): Promise<Response> {
-  const { platform, config } = balancer;
+export async function forward(balancer: Balancer, group: TargetGroup, c: Context, client: ClientAddress, rule: number | undefined): Promise<Response> {
+  const { platform, config, metrics, accessLog } = balancer;
   const request = c.req.raw;
+  const token = metrics.requestStarted({ rule: balancer.ruleMetrics(rule), group: group.metrics });
+  const arrived = platform.now();
+  const wallArrived = accessLog ? Date.now() : 0;
+  let lastTarget: Target | undefined;
+  let lastError: UpstreamFailure | undefined;
+  let upstreamMs: number | undefined;
+  let attempts = 0;
+  /** The single exit: metrics (and the access log) see every answer, ours or the target's. */
+  const finish = (response: Response): Response => {
+    const at = platform.now();
+    const bytesIn = Number(request.headers.get("content-length") ?? 0) || 0;
+    const bytesOut = Number(response.headers.get("content-length") ?? 0) || 0;
+    metrics.requestFinished(token, { status: response.status, totalMs: at - arrived, upstreamMs, bytesIn, bytesOut, retries: Math.max(0, attempts - 1), error: lastError, target: lastTarget?.metrics, at });
+    accessLog?.({
+      time: wallArrived,
+      requestId: response.headers.get(config.forwarding.requestIdHeader) ?? "",
+      client: client.client,
+      method: request.method,
+      path: rawPathAndQuery(request.url),
+      rule: rule === undefined ? "default" : String(rule),
+      group: group.name,
+      target: lastTarget?.url,
+      status: response.status,
+      upstreamMs,
+      totalMs: at - arrived,
+      bytesIn,
+      bytesOut,
+      retries: Math.max(0, attempts - 1),
+    });
+    return response;
+  };
   const idHeader = config.forwarding.requestIdHeader;
   const headers = new Headers(request.headers);
   stripHopByHop(headers);
@@ -79,10 +110,14 @@ export async function forward(balancer: Balancer, group: TargetGroup, c: Context
   for (let attempt = 1; ; attempt++) {
     // A valid sticky binding wins while its target can take traffic; otherwise the strategy picks (and a new cookie is issued).
     const target = attempt === 1 && bound && group.canTake(bound) ? bound : group.select(c, client.client, tried);
-    if (!target) return withRequestId(last ?? serviceUnavailable(), idHeader, requestId);
+    if (!target) return finish(withRequestId(last ?? serviceUnavailable(), idHeader, requestId));
     if (last) await last.body?.cancel().catch(() => {});
     last = undefined;
     tried.add(target);
+    attempts = attempt;
+    lastTarget = target;
+    lastError = undefined;
+    upstreamMs = undefined;
     if (group.config.hostHeader === "target") headers.set("host", target.host);
     else if (request.headers.has("host")) headers.set("host", request.headers.get("host")!);
 
@@ -108,10 +143,12 @@ export async function forward(balancer: Balancer, group: TargetGroup, c: Context
       const failed = group.health.recordAttempt(target.index, { kind }, now);
       group.report(target, !failed, now - attemptStart);
       balancer.logUpstreamFailure(target, kind, error);
+      lastError = kind;
       const retry = canRetry({ method: request.method, headers: request.headers, failure: kind, bodyReplayable: replayable, attempt, elapsedMs: now - started, config: retries });
       const failure = withRequestId(kind === "timeout" ? gatewayTimeout() : badGateway(), idHeader, requestId);
-      if (!retry) return failure;
+      if (!retry) return finish(failure);
       // Answer with this failure if no other target can take the retry.
+      metrics.attemptFailed(target.metrics, kind);
       last = failure;
       continue;
     } finally {
@@ -120,8 +157,9 @@ export async function forward(balancer: Balancer, group: TargetGroup, c: Context
     }
 
     const now = platform.now();
+    upstreamMs = now - attemptStart;
     const failed = group.health.recordAttempt(target.index, { kind: "status", status: upstream.status }, now);
-    group.report(target, !failed, now - attemptStart);
+    group.report(target, !failed, upstreamMs);
     const retry =
       retries.retryOn.includes(upstream.status) &&
       canRetry({ method: request.method, headers: request.headers, failure: "status", status: upstream.status, bodyReplayable: replayable, attempt, elapsedMs: now - started, config: retries });
@@ -135,7 +173,7 @@ export async function forward(balancer: Balancer, group: TargetGroup, c: Context
     const responseBody = bodyless(request.method, upstream.status) ? null : upstream.body;
     if (responseBody === null && upstream.body) upstream.body.cancel().catch(() => {});
     const response = new Response(responseBody, { status: upstream.status, statusText: upstream.statusText, headers: responseHeaders });
-    if (!retry) return response;
+    if (!retry) return finish(response);
     // Keep it: if no other target can take the retry, the client gets this answer.
     last = response;
   }

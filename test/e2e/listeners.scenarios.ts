@@ -40,6 +40,15 @@ export function listenerScenarios(runtime: Exclude<Runtime, "workerd">): void {
     });
 
     test("HTTP and HTTPS listeners serve the same balancer; X-Forwarded-Proto tells the scheme", async () => {
+      // startBalancer waited for the first listener only; give the second one a moment (bounded).
+      for (let i = 0; i < 50; i++) {
+        const up = await fetch(`https://127.0.0.1:${httpsPort}/__fulcrum/health`, { tls: { rejectUnauthorized: false } } as RequestInit).then(
+          (r) => r.ok,
+          () => false,
+        );
+        if (up) break;
+        await Bun.sleep(100);
+      }
       const plain = (await (await fetch(`${b.url}/x`)).json()) as { headers: Record<string, string> };
       expect(plain.headers["x-forwarded-proto"]).toBe("http");
       const res = await fetch(`https://127.0.0.1:${httpsPort}/x`, { tls: { rejectUnauthorized: false } } as RequestInit);

@@ -109,8 +109,10 @@ export function strategyScenarios(runtime: Runtime): void {
       const counts = await send(b.latency_aware!, 300);
       expect(counts.slow ?? 0).toBeLessThanOrEqual(30);
       expect(counts.slow ?? 0).toBeGreaterThanOrEqual(2);
-      expect(counts.a).toBeGreaterThanOrEqual(100);
-      expect(counts.b).toBeGreaterThanOrEqual(100);
+      // The rest goes to the two fast targets (their split follows their own latency noise).
+      expect((counts.a ?? 0) + (counts.b ?? 0)).toBeGreaterThanOrEqual(270);
+      expect(counts.a).toBeGreaterThanOrEqual(60);
+      expect(counts.b).toBeGreaterThanOrEqual(60);
     }, 60_000);
   });
 }
