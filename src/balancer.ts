@@ -6,8 +6,11 @@
 import { Hono, type Context } from "hono";
 import { listenersOf, type Config } from "./config/schema.ts";
 import { cidrMatcher } from "./net/ip.ts";
+import * as v from "valibot";
 import { compileRules, type Router } from "./rules/compile.ts";
-import type { ActionConfig } from "./rules/schema.ts";
+import { ActionSchema, type ActionConfig } from "./rules/schema.ts";
+import { MemoryStateStore } from "./state/memory.ts";
+import type { Snapshot, StateStore } from "./state/store.ts";
 import type { Platform, UpstreamFailure } from "./platform.ts";
 import { internalError } from "./proxy/errors.ts";
 import { TargetGroup, type Target } from "./target-group.ts";
@@ -36,7 +39,12 @@ export class Balancer {
     this.adminRoutes = statsRoutes({ metrics: this.metrics, health: this.healthProvider, config: config.admin, env: platform.env });
     this.isTrustedProxy = cidrMatcher(config.forwarding.trustedProxies);
     this.healthChecks = new HealthChecks(this.groups.values(), platform);
+    this.state = platform.state ?? new MemoryStateStore();
+    this.state.subscribe((snapshot) => this.applyOverrides(snapshot));
   }
+
+  /** Where runtime overrides persist (blue/green, canary weights): in memory unless the platform shares one. */
+  readonly state: StateStore;
 
   /** Active health checks (started by server adapters; run from requests and cron on Workers). */
   readonly healthChecks: HealthChecks;
@@ -102,6 +110,24 @@ export class Balancer {
   /** Resolves when start-up work is done (sticky cookie keys imported); rejects on a bad secret. */
   async ready(): Promise<void> {
     await Promise.all([...this.groups.values()].map((g) => g.stickiness));
+    this.applyOverrides(await this.state.load());
+  }
+
+  /** Take the action overrides of a snapshot (written by this or another instance). */
+  private applyOverrides(snapshot: Snapshot): void {
+    const next = new Map<number | "default", ActionConfig>();
+    for (const [key, raw] of Object.entries(snapshot.actions)) {
+      const parsed = v.safeParse(ActionSchema, raw);
+      if (!parsed.success) {
+        this.platform.log(`state: ignoring invalid action override for ${key}`);
+        continue;
+      }
+      next.set(key === "default" ? "default" : Number(key), parsed.output);
+    }
+    const same = next.size === this.actionOverrides.size && [...next].every(([k, a]) => JSON.stringify(this.actionOverrides.get(k)) === JSON.stringify(a));
+    if (same) return;
+    this.actionOverrides = next;
+    for (const cb of this.actionListeners) cb();
   }
 
   /** One Hono app per listener, in config order (adapters serve listener i with listenerApps[i]). */
@@ -128,14 +154,20 @@ export class Balancer {
    * routers are recompiled and swapped in one assignment, so every request
    * sees either the old action or the new one, never a mix.
    */
-  setAction(rule: number | "default", action: ActionConfig): void {
+  async setAction(rule: number | "default", input: unknown): Promise<void> {
+    const parsed = v.safeParse(ActionSchema, input);
+    if (!parsed.success) throw new Error(`invalid action: ${parsed.issues.map((i) => i.message).join("; ")}`);
+    const action = parsed.output;
     const names = [...this.groups.keys()];
     const groupsOf = (a: ActionConfig): string[] =>
       a.forward === undefined ? [] : typeof a.forward === "string" ? [a.forward] : a.forward.targetGroups.map((g) => g.group);
     for (const g of groupsOf(action)) if (!this.groups.has(g)) throw new Error(`unknown target group ${JSON.stringify(g)}, expected one of ${names.join(", ")}`);
     if (rule !== "default" && !this.config.rules.some((r) => r.priority === rule)) throw new Error(`no rule with priority ${rule}`);
-    this.actionOverrides.set(rule, action);
-    for (const cb of this.actionListeners) cb();
+    // Persist first; the store's notification swaps the routers here (and on every instance sharing it).
+    const written = await this.state.update((d) => {
+      d.actions[String(rule)] = input as never;
+    });
+    this.applyOverrides(written);
   }
 
   logUpstreamFailure(target: Target, kind: UpstreamFailure, error: unknown): void {

@@ -4,6 +4,7 @@
  * The core never asks which runtime it is on.
  */
 import type { Context } from "hono";
+import type { StateStore } from "./state/store.ts";
 
 export type RuntimeName = "bun" | "deno" | "node" | "workerd";
 
@@ -51,6 +52,8 @@ export interface Platform {
   readonly env: Readonly<Record<string, unknown>>;
   /** Where log lines go (stderr on servers, console on Workers). */
   log(line: string): void;
+  /** Shared balancing state (overrides, health); in memory for one process when absent. */
+  readonly state?: StateStore;
 }
 
 /** Defaults shared by every adapter; an adapter overrides what differs. */

@@ -1,3 +1,4 @@
+import { ruleScenarios } from "./rules.scenarios.ts";
 import { healthScenarios } from "./health.scenarios.ts";
 import { strategyScenarios } from "./strategies.scenarios.ts";
 import { lifecycleScenarios } from "./lifecycle.scenarios.ts";
@@ -9,3 +10,4 @@ lifecycleScenarios("bun");
 listenerScenarios("bun");
 strategyScenarios("bun");
 healthScenarios("bun");
+ruleScenarios("bun");

@@ -1,3 +1,4 @@
+import { ruleScenarios } from "./rules.scenarios.ts";
 import { healthScenarios } from "./health.scenarios.ts";
 import { strategyScenarios } from "./strategies.scenarios.ts";
 import { lifecycleScenarios } from "./lifecycle.scenarios.ts";
@@ -9,3 +10,4 @@ lifecycleScenarios("deno");
 listenerScenarios("deno");
 strategyScenarios("deno");
 healthScenarios("deno");
+ruleScenarios("deno");

@@ -25,11 +25,18 @@ export function listenerScenarios(runtime: Exclude<Runtime, "workerd">): void {
     let up: Upstream;
     let b: Balancer;
     let httpsPort: number;
+    let redirectPort: number;
     beforeAll(async () => {
       up = await startUpstream("a");
       httpsPort = await freePort();
+      redirectPort = await freePort();
       b = await startBalancer(runtime, {
-        listen: [{ port: 0 }, { port: httpsPort, protocol: "HTTPS", certificate: selfSignedCertificate() }],
+        listen: [
+          { port: 0 },
+          { port: httpsPort, protocol: "HTTPS", certificate: selfSignedCertificate() },
+          // The classic :80 -> :443: this listener's own default action.
+          { port: redirectPort, defaultAction: { redirect: { protocol: "HTTPS", port: String(httpsPort), statusCode: 301 } } },
+        ],
         targetGroups: { app: { targets: [{ url: up.url }] } },
         defaultAction: { forward: "app" },
       });
@@ -55,6 +62,14 @@ export function listenerScenarios(runtime: Exclude<Runtime, "workerd">): void {
       expect(res.status).toBe(200);
       const secure = (await res.json()) as { headers: Record<string, string> };
       expect(secure.headers["x-forwarded-proto"]).toBe("https");
+    });
+
+    test("an HTTP listener answers 301 to the HTTPS listener, keeping path and query", async () => {
+      const r = await fetch(`http://127.0.0.1:${redirectPort}/a/b?c=1`, { redirect: "manual" });
+      expect(r.status).toBe(301);
+      expect(r.headers.get("location")).toBe(`https://127.0.0.1:${httpsPort}/a/b?c=1`);
+      const followed = await fetch(r.headers.get("location")!, { tls: { rejectUnauthorized: false } } as RequestInit);
+      expect(followed.status).toBe(200);
     });
   });
 }

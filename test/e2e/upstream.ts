@@ -76,6 +76,13 @@ function serve(name: string, req: http.IncomingMessage, res: http.ServerResponse
     res.end(GZIP_BODY);
     return;
   }
+  if (path === "/app-login") {
+    // The application starts a session: the balancer's app_cookie stickiness follows this cookie.
+    res.setHeader("set-cookie", `SESSION=${name}-session; Path=/`);
+    res.setHeader("x-served-by", name);
+    res.end("logged in");
+    return;
+  }
   if (path === "/cookies") {
     res.setHeader("set-cookie", ["a=1; Path=/", "b=2; Path=/; HttpOnly"]);
     res.setHeader("x-served-by", name);

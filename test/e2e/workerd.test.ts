@@ -1,3 +1,4 @@
+import { ruleScenarios } from "./rules.scenarios.ts";
 import { healthScenarios } from "./health.scenarios.ts";
 import { strategyScenarios } from "./strategies.scenarios.ts";
 import { proxyScenarios } from "./proxy.scenarios.ts";
@@ -5,3 +6,4 @@ import { proxyScenarios } from "./proxy.scenarios.ts";
 proxyScenarios("workerd");
 strategyScenarios("workerd");
 healthScenarios("workerd");
+ruleScenarios("workerd");
