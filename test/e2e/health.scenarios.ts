@@ -20,11 +20,12 @@ export function healthScenarios(runtime: Runtime): void {
     let active: Balancer;
     let backup: Balancer;
     let drain: Balancer;
+    let ramp: Balancer;
 
     beforeAll(async () => {
-      ups = await Promise.all(["a", "b", "c", "bk"].map((n) => startUpstream(n)));
-      const [a, b, c, bk] = ups as [Upstream, Upstream, Upstream, Upstream];
-      [active, backup, drain] = await Promise.all([
+      ups = await Promise.all(["a", "b", "c", "bk", "r1", "r2", "r3"].map((n) => startUpstream(n)));
+      const [a, b, c, bk, r1, r2, r3] = ups as [Upstream, Upstream, Upstream, Upstream, Upstream, Upstream, Upstream];
+      [active, backup, drain, ramp] = await Promise.all([
         startBalancer(runtime, {
           listen: { port: 0 },
           targetGroups: { app: { targets: [a, b, c].map((u) => ({ url: u.url })), healthCheck: check, passive: { maxFails: 1, failTimeout: 2 } } },
@@ -40,11 +41,16 @@ export function healthScenarios(runtime: Runtime): void {
           targetGroups: { app: { targets: [{ url: a.url }, { url: b.url, drain: true }] } },
           defaultAction: { forward: "app" },
         }),
+        startBalancer(runtime, {
+          listen: { port: 0 },
+          targetGroups: { app: { strategy: "weighted_round_robin", targets: [r1, r2, r3].map((u) => ({ url: u.url })), healthCheck: check, slowStart: 4, slowStartMinWeightPercent: 10 } },
+          defaultAction: { forward: "app" },
+        }),
       ]);
     }, 120_000);
 
     afterAll(async () => {
-      await Promise.all([active, backup, drain].map((x) => x?.stop()));
+      await Promise.all([active, backup, drain, ramp].map((x) => x?.stop()));
       await Promise.all(ups.map((u) => u.close()));
     }, 30_000);
 
@@ -125,6 +131,31 @@ export function healthScenarios(runtime: Runtime): void {
       ups[0]!.healthy = true;
       ups[1]!.healthy = true;
       expect(await timeUntil(backup, (w) => !w.includes("bk"), 10_000)).toBeLessThan(10_000);
+    }, 30_000);
+
+    test("slow start: a target back from unhealthy ramps its share up from the floor", async () => {
+      const r3 = ups[6]!;
+      r3.healthy = false;
+      expect(await timeUntil(ramp, (w) => !w.includes("r3"), 10_000)).toBeLessThan(10_000);
+      r3.healthy = true;
+      expect(await timeUntil(ramp, (w) => w.includes("r3"), 10_000)).toBeLessThan(10_000);
+      const share = async (ms: number) => {
+        let mine = 0;
+        let all = 0;
+        const end = Date.now() + ms;
+        while (Date.now() < end) {
+          all++;
+          if ((await servedBy(ramp)) === "r3") mine++;
+        }
+        return mine / all;
+      };
+      // Weight factor 10% -> 100% over 4 s: its share grows from ~4% towards a third.
+      const early = await share(1000);
+      await Bun.sleep(2500);
+      const late = await share(1000);
+      expect(early).toBeLessThan(0.2);
+      expect(late).toBeGreaterThan(0.28);
+      expect(late).toBeGreaterThan(early * 1.8);
     }, 30_000);
 
     test("a draining target gets no new requests", async () => {

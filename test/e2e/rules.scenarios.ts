@@ -29,7 +29,8 @@ export function ruleScenarios(runtime: Runtime): void {
           blue: { targets: [{ url: ups.blue!.url }] },
           green: { targets: [{ url: ups.green!.url }] },
           canary: { targets: [{ url: ups.canary!.url }] },
-          sticky: { targets: three, healthCheck: check, stickiness: { type: "lb_cookie", secret: SECRET } },
+          // least_connections: stickiness sits outside the strategy, so it works with any (nginx's old sticky module could not).
+          sticky: { strategy: "least_connections", targets: three, healthCheck: check, stickiness: { type: "lb_cookie", secret: SECRET } },
           appsticky: { targets: three, stickiness: { type: "app_cookie", appCookieName: "SESSION", secret: SECRET, indirect: true } },
         },
         rules: [
