@@ -1,3 +1,4 @@
+import { observabilityScenarios } from "./observability.scenarios.ts";
 import { ruleScenarios } from "./rules.scenarios.ts";
 import { healthScenarios } from "./health.scenarios.ts";
 import { strategyScenarios } from "./strategies.scenarios.ts";
@@ -11,3 +12,4 @@ listenerScenarios("bun");
 strategyScenarios("bun");
 healthScenarios("bun");
 ruleScenarios("bun");
+observabilityScenarios("bun");

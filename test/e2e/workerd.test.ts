@@ -1,3 +1,4 @@
+import { observabilityScenarios } from "./observability.scenarios.ts";
 import { ruleScenarios } from "./rules.scenarios.ts";
 import { healthScenarios } from "./health.scenarios.ts";
 import { strategyScenarios } from "./strategies.scenarios.ts";
@@ -7,3 +8,4 @@ proxyScenarios("workerd");
 strategyScenarios("workerd");
 healthScenarios("workerd");
 ruleScenarios("workerd");
+observabilityScenarios("workerd");
