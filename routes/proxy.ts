@@ -33,7 +33,7 @@ export function proxyRoute(balancer: Balancer, router: () => Router) {
       case "forward": {
         const sticky = stickyGroupFrom(request.headers.get("cookie"), action.stickiness);
         const choice = chooseWeightedGroup(action, platform.random, sticky);
-        const response = await forward(balancer, balancer.group(choice.group), c, clientIp, rule);
+        const response = await forward(balancer, balancer.group(choice.group), c, clientIp, rule, pathAndQuery);
         if (choice.setStickiness && action.stickiness) {
           response.headers.append("set-cookie", groupStickinessCookie(action.stickiness, choice.group, Math.floor(Date.now() / 1000)));
         }

@@ -48,10 +48,19 @@ export interface Platform {
   now(): number;
   /** Uniform in [0, 1). */
   random(): number;
+  /** Call `fire` after about `ms` (response timeouts); returns a cancel function. */
+  deadline(ms: number, fire: () => void): () => void;
   /** Environment variables / bindings visible to the balancer. */
   readonly env: Readonly<Record<string, unknown>>;
   /** Where log lines go (stderr on servers, console on Workers). */
   log(line: string): void;
+  /**
+   * True when the Response from `upstream` has mutable headers (Bun's fetch,
+   * the undici adapter's own Headers), so the proxy can edit them in place and
+   * return that Response instead of copying headers and body wrapper. False on
+   * Workers, whose fetch responses are immutable, as the Fetch spec says.
+   */
+  readonly mutableUpstreamResponses: boolean;
   /** Shared balancing state (overrides, health); in memory for one process when absent. */
   readonly state?: StateStore;
 }
@@ -61,4 +70,8 @@ export const commonPlatform = {
   now: () => performance.now(),
   random: Math.random,
   log: (line: string) => console.error(line),
+  deadline: (ms: number, fire: () => void) => {
+    const t = setTimeout(fire, ms);
+    return () => clearTimeout(t);
+  },
 } satisfies Partial<Platform>;

@@ -118,11 +118,11 @@ export class Tier {
     this.ctx.inflights[target.tierIndex] = target.inflight;
     this.ctx.total += delta;
   }
-  pick(key: string | undefined, tried: ReadonlySet<Target>): Target | undefined {
+  pick(key: string | undefined, tried: ReadonlySet<Target>, now: number): Target | undefined {
     if (this.targets.length === 0) return undefined;
     this.ctx.key = key;
     this.ctx.triedTargets = tried;
-    this.ctx.nowMs = this.platform.now();
+    this.ctx.nowMs = now;
     const i = this.strategy.pick(this.ctx);
     return i < 0 ? undefined : this.targets[i];
   }
@@ -168,17 +168,16 @@ export class TargetGroup {
    * draining one keeps its existing sticky clients until its deadline
    * (ALB deregistration delay; the gap in haproxy#2894), then they move.
    */
-  canTake(target: Target): boolean {
-    const now = this.platform.now();
+  canTake(target: Target, now = this.platform.now()): boolean {
     if (this.health.available(target.index, now)) return target.weight > 0;
     const deadline = this.health.drainDeadline(target.index);
     return deadline !== undefined && now < deadline && this.health.status(target.index, now).state === "draining";
   }
 
   /** Choose a target for this request, skipping those already tried. */
-  select(c: Context, clientIp: string | undefined, tried: ReadonlySet<Target>): Target | undefined {
+  select(c: Context, clientIp: string | undefined, tried: ReadonlySet<Target>, now = this.platform.now()): Target | undefined {
     const key = this.keyOf(c, clientIp);
-    return this.primary.pick(key, tried) ?? this.backup.pick(key, tried);
+    return this.primary.pick(key, tried, now) ?? this.backup.pick(key, tried, now);
   }
 
   /** Feed one attempt's outcome back to the strategy (smooth WRR failure weight, latency EWMA). */

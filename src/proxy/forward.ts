@@ -39,8 +39,9 @@ export interface ClientAddress {
  * (so a retry can send it again), streamed otherwise (then a failure after
  * the first attempt is final).
  */
+const NO_BODY = { body: () => null, replayable: true };
+
 async function replayableBody(request: Request, limit: number): Promise<{ body: () => BodyInit | null; replayable: boolean }> {
-  if (request.method === "GET" || request.method === "HEAD" || request.body === null) return { body: () => null, replayable: true };
   const length = Number(request.headers.get("content-length") ?? -1);
   if (length >= 0 && length <= limit) {
     const bytes = new Uint8Array(await request.arrayBuffer());
@@ -49,7 +50,15 @@ async function replayableBody(request: Request, limit: number): Promise<{ body: 
   return { body: () => request.body, replayable: false };
 }
 
-export async function forward(balancer: Balancer, group: TargetGroup, c: Context, client: ClientAddress, rule: number | undefined): Promise<Response> {
+export async function forward(
+  balancer: Balancer,
+  group: TargetGroup,
+  c: Context,
+  client: ClientAddress,
+  rule: number | undefined,
+  /** The client's path and query, as sent (the caller has it already). */
+  path: string,
+): Promise<Response> {
   const { platform, config, metrics, accessLog } = balancer;
   const request = c.req.raw;
   const token = metrics.requestStarted({ rule: balancer.ruleMetrics(rule), group: group.metrics });
@@ -60,8 +69,7 @@ export async function forward(balancer: Balancer, group: TargetGroup, c: Context
   let upstreamMs: number | undefined;
   let attempts = 0;
   /** The single exit: metrics (and the access log) see every answer, ours or the target's. */
-  const finish = (response: Response): Response => {
-    const at = platform.now();
+  const finish = (response: Response, at = platform.now()): Response => {
     const bytesIn = Number(request.headers.get("content-length") ?? 0) || 0;
     const bytesOut = Number(response.headers.get("content-length") ?? 0) || 0;
     metrics.requestFinished(token, { status: response.status, totalMs: at - arrived, upstreamMs, bytesIn, bytesOut, retries: Math.max(0, attempts - 1), error: lastError, target: lastTarget?.metrics, at });
@@ -70,7 +78,7 @@ export async function forward(balancer: Balancer, group: TargetGroup, c: Context
       requestId: response.headers.get(config.forwarding.requestIdHeader) ?? "",
       client: client.client,
       method: request.method,
-      path: rawPathAndQuery(request.url),
+      path,
       rule: rule === undefined ? "default" : String(rule),
       group: group.name,
       target: lastTarget?.url,
@@ -90,8 +98,8 @@ export async function forward(balancer: Balancer, group: TargetGroup, c: Context
   const url = request.url;
   applyForwarding(headers, { ip: client.peer, trusted: client.trusted, proto: url.startsWith("https:") ? "https" : "http", host: request.headers.get("host") }, config.forwarding);
 
-  const nowSec = Math.floor(Date.now() / 1000);
   const sticky = group.stickiness ? await group.stickiness : undefined;
+  const nowSec = sticky ? Math.floor(Date.now() / 1000) : 0;
   const binding = sticky ? await sticky.targetFor(request.headers, nowSec) : undefined;
   if (sticky) {
     const cookie = sticky.forwardedCookieHeader(request.headers.get("cookie"));
@@ -101,15 +109,16 @@ export async function forward(balancer: Balancer, group: TargetGroup, c: Context
   const bound = binding ? group.targets[binding.index] : undefined;
 
   const retries = group.config.retries;
-  const { body, replayable } = await replayableBody(request, retries.maxReplayBodyBytes);
-  const path = rawPathAndQuery(url);
+  const noBody = request.method === "GET" || request.method === "HEAD" || request.body === null;
+  const { body, replayable } = noBody ? NO_BODY : await replayableBody(request, retries.maxReplayBodyBytes);
   const tried = new Set<Target>();
-  const started = platform.now();
+  const started = arrived;
   let last: Response | undefined;
 
   for (let attempt = 1; ; attempt++) {
     // A valid sticky binding wins while its target can take traffic; otherwise the strategy picks (and a new cookie is issued).
-    const target = attempt === 1 && bound && group.canTake(bound) ? bound : group.select(c, client.client, tried);
+    const now0 = attempt === 1 ? arrived : platform.now();
+    const target = attempt === 1 && bound && group.canTake(bound, now0) ? bound : group.select(c, client.client, tried, now0);
     if (!target) return finish(withRequestId(last ?? serviceUnavailable(), idHeader, requestId));
     if (last) await last.body?.cancel().catch(() => {});
     last = undefined;
@@ -122,8 +131,8 @@ export async function forward(balancer: Balancer, group: TargetGroup, c: Context
     else if (request.headers.has("host")) headers.set("host", request.headers.get("host")!);
 
     const abort = new AbortController();
-    const timer = setTimeout(() => abort.abort(TIMEOUT), group.responseTimeoutMs);
-    const attemptStart = platform.now();
+    const cancelTimeout = platform.deadline(group.responseTimeoutMs, () => abort.abort(TIMEOUT));
+    const attemptStart = now0;
     group.health.beginAttempt(target.index, attemptStart);
     target.begin();
     let upstream: Response;
@@ -152,7 +161,7 @@ export async function forward(balancer: Balancer, group: TargetGroup, c: Context
       last = failure;
       continue;
     } finally {
-      clearTimeout(timer);
+      cancelTimeout();
       target.end();
     }
 
@@ -164,16 +173,18 @@ export async function forward(balancer: Balancer, group: TargetGroup, c: Context
       retries.retryOn.includes(upstream.status) &&
       canRetry({ method: request.method, headers: request.headers, failure: "status", status: upstream.status, bodyReplayable: replayable, attempt, elapsedMs: now - started, config: retries });
 
-    const responseHeaders = new Headers(upstream.headers);
+    // Edit the target's response in place where the runtime allows it; copy it otherwise.
+    const mustDropBody = upstream.body !== null && bodyless(request.method, upstream.status);
+    const inPlace = platform.mutableUpstreamResponses && !mustDropBody;
+    const responseHeaders = inPlace ? upstream.headers : new Headers(upstream.headers);
     stripHopByHop(responseHeaders);
     if (!responseHeaders.has(idHeader)) responseHeaders.set(idHeader, requestId);
     if (sticky && sticky.shouldIssue(responseHeaders, target.index, bound === target ? binding : undefined, nowSec)) {
       await sticky.issue(responseHeaders, target.index, nowSec);
     }
-    const responseBody = bodyless(request.method, upstream.status) ? null : upstream.body;
-    if (responseBody === null && upstream.body) upstream.body.cancel().catch(() => {});
-    const response = new Response(responseBody, { status: upstream.status, statusText: upstream.statusText, headers: responseHeaders });
-    if (!retry) return finish(response);
+    if (mustDropBody) upstream.body!.cancel().catch(() => {});
+    const response = inPlace ? upstream : new Response(mustDropBody ? null : upstream.body, { status: upstream.status, statusText: upstream.statusText, headers: responseHeaders });
+    if (!retry) return finish(response, now);
     // Keep it: if no other target can take the retry, the client gets this answer.
     last = response;
   }

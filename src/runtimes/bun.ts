@@ -2,6 +2,7 @@
 import { getConnInfo } from "hono/bun";
 import { commonPlatform, UpstreamError, type Platform, type UpstreamRequest } from "../platform.ts";
 import { boot, listening } from "./boot.ts";
+import { coarseDeadlines } from "./deadlines.ts";
 import { onShutdownSignal } from "./shutdown.ts";
 
 async function bunUpstream(req: UpstreamRequest): Promise<Response> {
@@ -28,6 +29,8 @@ export const bunPlatform: Platform = {
   runtime: "bun",
   upstream: bunUpstream,
   clientAddress: (c) => getConnInfo(c).remote.address,
+  mutableUpstreamResponses: true,
+  deadline: coarseDeadlines(commonPlatform.now),
   env: process.env,
 };
 

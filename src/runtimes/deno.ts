@@ -2,6 +2,7 @@
 import { getConnInfo } from "hono/deno";
 import { commonPlatform, type Platform } from "../platform.ts";
 import { boot, listening } from "./boot.ts";
+import { coarseDeadlines } from "./deadlines.ts";
 import { onShutdownSignal } from "./shutdown.ts";
 import { undiciUpstream } from "./undici-upstream.ts";
 
@@ -23,6 +24,8 @@ export const denoPlatform: Platform = {
   runtime: "deno",
   upstream: undiciUpstream,
   clientAddress: (c) => getConnInfo(c).remote.address,
+  mutableUpstreamResponses: true,
+  deadline: coarseDeadlines(commonPlatform.now),
   env: Deno.env.toObject(),
 };
 

@@ -6,6 +6,7 @@ import { serve } from "@hono/node-server";
 import { getConnInfo } from "@hono/node-server/conninfo";
 import { commonPlatform, type Platform } from "../platform.ts";
 import { boot, listening } from "./boot.ts";
+import { coarseDeadlines } from "./deadlines.ts";
 import { onShutdownSignal } from "./shutdown.ts";
 import { undiciUpstream } from "./undici-upstream.ts";
 
@@ -14,6 +15,8 @@ export const nodePlatform: Platform = {
   runtime: "node",
   upstream: undiciUpstream,
   clientAddress: (c) => getConnInfo(c).remote.address,
+  mutableUpstreamResponses: true,
+  deadline: coarseDeadlines(commonPlatform.now),
   env: process.env,
 };
 

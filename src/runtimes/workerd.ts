@@ -39,6 +39,7 @@ export function createWorker(configInput: unknown) {
         runtime: "workerd",
         upstream: workerUpstream,
         clientAddress: (c) => getConnInfo(c).remote.address,
+        mutableUpstreamResponses: false,
         env,
         log: (line) => console.log(line),
       };

@@ -88,10 +88,23 @@ export async function createStickiness(
   });
   const appCookie = config.type === "app_cookie" ? config.appCookieName : undefined;
 
-  const cookieFor = async (index: number, nowSec: number): Promise<string> => {
+  // Every client bound to the same target in the same second gets the same
+  // signed value (it carries only the target id and the expiry second), so one
+  // HMAC per target per second serves them all: signing per new client cost a
+  // quarter of the CPU under a stream of new clients.
+  const issued: ({ sec: number; cookie: Promise<string> } | undefined)[] = [];
+  const cookieFor = (index: number, nowSec: number): Promise<string> => {
+    const sec = Math.floor(nowSec);
+    const cached = issued[index];
+    if (cached && cached.sec === sec) return cached.cookie;
+    const cookie = signCookie(index, sec);
+    issued[index] = { sec, cookie };
+    return cookie;
+  };
+  const signCookie = async (index: number, nowSec: number): Promise<string> => {
     const id = ids[index];
     if (id === undefined) throw new Error(`no target at index ${index}`);
-    const exp = Math.floor(nowSec) + config.duration;
+    const exp = nowSec + config.duration;
     const token = await signer.sign(id, exp);
     return serializeSetCookie(config.cookieName, token, {
       maxAge: config.duration,
