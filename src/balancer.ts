@@ -170,9 +170,22 @@ export class Balancer {
     this.applyOverrides(written);
   }
 
+  /**
+   * Upstream errors are logged once per transition (first failure, then
+   * recovery), never per request: a dead target under load would otherwise
+   * flood the log. Counts per kind are in the metrics.
+   */
   logUpstreamFailure(target: Target, kind: UpstreamFailure, error: unknown): void {
+    if (target.failing) return;
+    target.failing = true;
     const detail = error instanceof Error ? error.message : String(error);
-    this.platform.log(`upstream ${kind} error: group=${target.group} target=${target.url}: ${detail}`);
+    this.platform.log(`upstream ${kind} error: group=${target.group} target=${target.url}: ${detail} (logged once until it answers again)`);
+  }
+
+  logUpstreamAnswer(target: Target): void {
+    if (!target.failing) return;
+    target.failing = false;
+    this.platform.log(`upstream answering again: group=${target.group} target=${target.url}`);
   }
 }
 

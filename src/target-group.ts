@@ -24,6 +24,8 @@ export class Target {
   tierIndex = -1;
   /** Pre-resolved metric handles (no label building per request). */
   metrics!: TargetMetrics;
+  /** Its last attempt failed at the transport level (errors are logged once per transition). */
+  failing = false;
   tier: Tier | undefined;
   constructor(
     readonly group: string,

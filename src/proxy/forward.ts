@@ -169,6 +169,7 @@ export async function forward(
     upstreamMs = now - attemptStart;
     const failed = group.health.recordAttempt(target.index, { kind: "status", status: upstream.status }, now);
     group.report(target, !failed, upstreamMs);
+    balancer.logUpstreamAnswer(target);
     const retry =
       retries.retryOn.includes(upstream.status) &&
       canRetry({ method: request.method, headers: request.headers, failure: "status", status: upstream.status, bodyReplayable: replayable, attempt, elapsedMs: now - started, config: retries });

@@ -21,11 +21,13 @@ export function healthScenarios(runtime: Runtime): void {
     let backup: Balancer;
     let drain: Balancer;
     let ramp: Balancer;
+    let passive: Balancer;
+    let noRetryPost: Balancer;
 
     beforeAll(async () => {
-      ups = await Promise.all(["a", "b", "c", "bk", "r1", "r2", "r3"].map((n) => startUpstream(n)));
-      const [a, b, c, bk, r1, r2, r3] = ups as [Upstream, Upstream, Upstream, Upstream, Upstream, Upstream, Upstream];
-      [active, backup, drain, ramp] = await Promise.all([
+      ups = await Promise.all(["a", "b", "c", "bk", "r1", "r2", "r3", "e1", "e2", "e3", "p1", "p2"].map((n) => startUpstream(n)));
+      const [a, b, c, bk, r1, r2, r3, e1, e2, e3, p1, p2] = ups as Upstream[] as [Upstream, Upstream, Upstream, Upstream, Upstream, Upstream, Upstream, Upstream, Upstream, Upstream, Upstream, Upstream];
+      [active, backup, drain, ramp, passive, noRetryPost] = await Promise.all([
         startBalancer(runtime, {
           listen: { port: 0 },
           targetGroups: { app: { targets: [a, b, c].map((u) => ({ url: u.url })), healthCheck: check, passive: { maxFails: 1, failTimeout: 2 } } },
@@ -46,11 +48,22 @@ export function healthScenarios(runtime: Runtime): void {
           targetGroups: { app: { strategy: "weighted_round_robin", targets: [r1, r2, r3].map((u) => ({ url: u.url })), healthCheck: check, slowStart: 4, slowStartMinWeightPercent: 10 } },
           defaultAction: { forward: "app" },
         }),
+        startBalancer(runtime, {
+          listen: { port: 0 },
+          // nginx passive checks with 503 counted as a failure (proxy_next_upstream http_503).
+          targetGroups: { app: { targets: [e1, e2, e3].map((u) => ({ url: u.url })), passive: { maxFails: 1, failTimeout: 5, failOn: ["connect", "timeout", 503] } } },
+          defaultAction: { forward: "app" },
+        }),
+        startBalancer(runtime, {
+          listen: { port: 0 },
+          targetGroups: { app: { targets: [p1, p2].map((u) => ({ url: u.url })), passive: { maxFails: 0 }, retries: { retryOn: [503] } } },
+          defaultAction: { forward: "app" },
+        }),
       ]);
     }, 120_000);
 
     afterAll(async () => {
-      await Promise.all([active, backup, drain, ramp].map((x) => x?.stop()));
+      await Promise.all([active, backup, drain, ramp, passive, noRetryPost].map((x) => x?.stop()));
       await Promise.all(ups.map((u) => u.close()));
     }, 30_000);
 
@@ -157,6 +170,44 @@ export function healthScenarios(runtime: Runtime): void {
       expect(late).toBeGreaterThan(0.28);
       expect(late).toBeGreaterThan(early * 1.8);
     }, 30_000);
+
+    test("a target returning 503: GETs are retried elsewhere (no client sees it) and passive checks take it out", async () => {
+      const e3 = ups[9]!;
+      e3.failWith = 503;
+      try {
+        const statuses = new Set<string>();
+        for (let i = 0; i < 30; i++) statuses.add(await servedBy(passive));
+        expect([...statuses].sort()).toEqual(["e1", "e2"]);
+        // Out after its first failure (maxFails 1) for failTimeout: at most that one attempt reached it.
+        expect(e3.hits).toBeLessThanOrEqual(1);
+      } finally {
+        e3.failWith = undefined;
+      }
+    });
+
+    test("a POST that got a 503 is not retried on another target (not idempotent); a GET is", async () => {
+      const [p1, p2] = [ups[10]!, ups[11]!];
+      p1.failWith = 503;
+      try {
+        const posts: number[] = [];
+        for (let i = 0; i < 6; i++) {
+          const r = await fetch(`${noRetryPost.url}/order`, { method: "POST", body: "x", headers: cf });
+          await r.arrayBuffer();
+          posts.push(r.status);
+        }
+        expect(posts.filter((s) => s === 503).length).toBe(3); // round robin: every other POST met p1 and was answered as is
+        expect(p2.methods.POST).toBe(3); // never re-sent to p2
+        const gets = await Promise.all(Array.from({ length: 6 }, () => fetch(`${noRetryPost.url}/x`, { headers: cf }).then((r) => r.status)));
+        expect(gets).toEqual([200, 200, 200, 200, 200, 200]);
+        // With an Idempotency-Key the POST may be retried too.
+        for (let i = 0; i < 4; i++) {
+          const r = await fetch(`${noRetryPost.url}/order`, { method: "POST", body: "x", headers: { ...cf, "idempotency-key": `k${i}` } });
+          expect(r.status).toBe(200);
+        }
+      } finally {
+        p1.failWith = undefined;
+      }
+    });
 
     test("a draining target gets no new requests", async () => {
       const seen = new Set<string>();

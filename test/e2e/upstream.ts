@@ -22,6 +22,10 @@ export interface Upstream {
   healthy: boolean;
   /** Health probes received. */
   probes: number;
+  /** When set, every request but /health gets this status (a target returning 5xx). */
+  failWith: number | undefined;
+  /** Requests by method, for retry checks. */
+  methods: Record<string, number>;
   close(): Promise<void>;
 }
 
@@ -33,7 +37,7 @@ export function pattern(size: number): Uint8Array {
 }
 const CHUNK = pattern(64 * 1024);
 
-type State = { hits: number; delayMs: number; healthy: boolean; probes: number };
+type State = { hits: number; delayMs: number; healthy: boolean; probes: number; failWith: number | undefined; methods: Record<string, number> };
 
 function handle(name: string, up: State, req: http.IncomingMessage, res: http.ServerResponse): void {
   if (req.url === "/health") {
@@ -43,6 +47,13 @@ function handle(name: string, up: State, req: http.IncomingMessage, res: http.Se
     return;
   }
   up.hits++;
+  up.methods[req.method ?? "?"] = (up.methods[req.method ?? "?"] ?? 0) + 1;
+  if (up.failWith !== undefined) {
+    req.resume();
+    res.writeHead(up.failWith, { "x-served-by": name, "content-type": "text/plain" });
+    res.end(`failing with ${up.failWith}`);
+    return;
+  }
   if (up.delayMs > 0) {
     const timer = setTimeout(() => serve(name, req, res), up.delayMs);
     res.on("close", () => clearTimeout(timer));
@@ -126,7 +137,7 @@ function serve(name: string, req: http.IncomingMessage, res: http.ServerResponse
 
 export async function startUpstream(name: string, opts: { port?: number; delayMs?: number } = {}): Promise<Upstream> {
   const port = opts.port ?? 0;
-  const up: State = { hits: 0, delayMs: opts.delayMs ?? 0, healthy: true, probes: 0 };
+  const up: State = { hits: 0, delayMs: opts.delayMs ?? 0, healthy: true, probes: 0, failWith: undefined, methods: {} };
   const server = http.createServer((req, res) => handle(name, up, req, res));
   server.keepAliveTimeout = 10_000;
   await new Promise<void>((ok) => server.listen(port, "127.0.0.1", ok));
