@@ -8,13 +8,13 @@ import * as v from "valibot";
 import { strategyNames } from "../../strategies/index.ts";
 import { strategyOptionEntries } from "../../strategies/options.ts";
 import { parseCidr } from "../net/ip.ts";
+import { quote, seconds } from "./units.ts";
 import { ActionSchema, RuleSchema } from "../rules/schema.ts";
 import { StickinessSchema } from "../sticky/schema.ts";
 import { healthEntries } from "../health/schema.ts";
 import { AccessLogSchema } from "../metrics/access-log.ts";
 import { MetricsEndpointSchema, StatsSchema } from "../stats/schema.ts";
 
-const quote = (x: unknown) => JSON.stringify(x) ?? String(x);
 
 const port = v.pipe(
   v.number(),
@@ -23,12 +23,6 @@ const port = v.pipe(
   v.maxValue(65535, "expected a port from 0 to 65535"),
 );
 
-const seconds = (min: number, max: number) =>
-  v.pipe(
-    v.number(),
-    v.minValue(min, `expected seconds from ${min} to ${max}`),
-    v.maxValue(max, `expected seconds from ${min} to ${max}`),
-  );
 
 export const httpUrl = v.pipe(
   v.string(),

@@ -8,30 +8,8 @@
  * says why Fulcrum departs from it (see /work/shared/reference/peers.md).
  */
 import * as v from "valibot";
+import { integer, percent, quote, seconds } from "../config/units.ts";
 import { isStatusList } from "./status-matcher.ts";
-
-const quote = (x: unknown) => JSON.stringify(x) ?? String(x);
-
-const seconds = (min: number, max: number) =>
-  v.pipe(
-    v.number(`expected seconds from ${min} to ${max}`),
-    v.minValue(min, `expected seconds from ${min} to ${max}`),
-    v.maxValue(max, `expected seconds from ${min} to ${max}`),
-  );
-
-const integer = (min: number, max: number, what = "an integer") =>
-  v.pipe(
-    v.number(`expected ${what} from ${min} to ${max}`),
-    v.integer(`expected ${what} from ${min} to ${max}`),
-    v.minValue(min, `expected ${what} from ${min} to ${max}`),
-    v.maxValue(max, `expected ${what} from ${min} to ${max}`),
-  );
-
-const percent = v.pipe(
-  v.number("expected a percentage from 0 to 100"),
-  v.minValue(0, "expected a percentage from 0 to 100"),
-  v.maxValue(100, "expected a percentage from 0 to 100"),
-);
 
 const httpStatus = integer(100, 599, "an HTTP status");
 

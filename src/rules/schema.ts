@@ -15,9 +15,9 @@
  * weights) need the whole config: see `ruleProblems` in ./problems.ts.
  */
 import * as v from "valibot";
+import { quote } from "../config/units.ts";
 import { parseCidr } from "../net/ip.ts";
 
-const quote = (x: unknown) => JSON.stringify(x) ?? String(x);
 
 /** Keeps exactly one present key of T and types the others as absent. */
 export type OneKeyOf<T> = {

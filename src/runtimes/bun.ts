@@ -1,28 +1,16 @@
-/** Bun entry: `bun src/runtimes/bun.ts --config FILE [--port N]`. Bun's fetch with `decompress: false`. */
+/** Bun entry: `bun src/runtimes/bun.ts --config FILE [--port N]`. Bun's own fetch (keep-alive, sends the given Host). */
 import { getConnInfo } from "hono/bun";
-import { commonPlatform, UpstreamError, type Platform, type UpstreamRequest } from "../platform.ts";
+import { commonPlatform, type Platform } from "../platform.ts";
 import { boot, listening } from "./boot.ts";
+import { fetchUpstream } from "./fetch-upstream.ts";
 import { coarseDeadlines } from "./deadlines.ts";
 import { onShutdownSignal } from "./shutdown.ts";
 
-async function bunUpstream(req: UpstreamRequest): Promise<Response> {
-  try {
-    return await fetch(req.origin + req.path, {
-      method: req.method,
-      headers: req.headers,
-      body: req.body,
-      redirect: "manual",
-      signal: req.signal,
-      decompress: false,
-      // Bun keeps connections alive by default and sends the given Host header.
-    } as RequestInit);
-  } catch (error) {
-    if (req.signal.aborted) throw error;
-    const code = (error as { code?: string }).code ?? "";
-    const kind = code === "ConnectionRefused" || code === "ECONNREFUSED" || code === "FailedToOpenSocket" ? "connect" : "reset";
-    throw new UpstreamError(kind, (error as Error).message, { cause: error });
-  }
-}
+/** Bun names the refused connect; everything else broke after connecting. */
+const bunUpstream = fetchUpstream((error) => {
+  const code = (error as { code?: string }).code ?? "";
+  return code === "ConnectionRefused" || code === "ECONNREFUSED" || code === "FailedToOpenSocket" ? "connect" : "reset";
+});
 
 export const bunPlatform: Platform = {
   ...commonPlatform,

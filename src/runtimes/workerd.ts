@@ -8,22 +8,8 @@
 import { getConnInfo } from "hono/cloudflare-workers";
 import { createBalancer, type BalancerApp } from "../balancer.ts";
 import { validateConfig } from "../config/load.ts";
-import { commonPlatform, UpstreamError, type Platform, type UpstreamRequest } from "../platform.ts";
-
-async function workerUpstream(req: UpstreamRequest): Promise<Response> {
-  try {
-    return await fetch(req.origin + req.path, {
-      method: req.method,
-      headers: req.headers,
-      body: req.body,
-      redirect: "manual",
-      signal: req.signal,
-    });
-  } catch (error) {
-    if (req.signal.aborted) throw error;
-    throw new UpstreamError("connect", (error as Error).message, { cause: error });
-  }
-}
+import { commonPlatform, type Platform } from "../platform.ts";
+import { fetchUpstream } from "./fetch-upstream.ts";
 
 type ExecutionContext = import("hono").ExecutionContext;
 
@@ -37,7 +23,7 @@ export function createWorker(configInput: unknown) {
       const platform: Platform = {
         ...commonPlatform,
         runtime: "workerd",
-        upstream: workerUpstream,
+        upstream: fetchUpstream(),
         clientAddress: (c) => getConnInfo(c).remote.address,
         mutableUpstreamResponses: false,
         env,

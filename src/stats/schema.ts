@@ -8,8 +8,8 @@
  * (`passwordEnv`, `tokenEnv`) so they stay out of the config file.
  */
 import * as v from "valibot";
+import { quote } from "../config/units.ts";
 
-const quote = (x: unknown) => JSON.stringify(x) ?? String(x);
 const path = (fallback: string) => v.optional(v.pipe(v.string(), v.startsWith("/", "expected a path starting with /"), v.check((s) => !s.endsWith("/") || s === "/", (i) => `expected a path without a trailing slash, got ${quote(i.input)}`)), fallback);
 const secret = v.pipe(v.string(), v.nonEmpty("expected a non-empty secret"));
 const envName = v.pipe(v.string(), v.regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "expected an environment variable name"));

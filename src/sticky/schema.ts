@@ -18,8 +18,8 @@
  * secret, or each rejects the others' cookies.
  */
 import * as v from "valibot";
+import { quote } from "../config/units.ts";
 
-const quote = (x: unknown) => JSON.stringify(x) ?? String(x);
 
 const cookieName = v.pipe(v.string(), v.regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, (i) => `expected a cookie name (RFC 6265 token), got ${quote(i.input)}`));
 

@@ -24,6 +24,7 @@
 import { createStrategy, type StrategyName } from "../../strategies/index.ts";
 import type { PickContext } from "../../strategies/types.ts";
 import { strategyDefaults } from "../../strategies/options.ts";
+import { mulberry32 } from "../unit/strategies/helpers.ts";
 
 export interface Scenario {
   baseMs: number[];
@@ -50,16 +51,6 @@ export interface SimResult {
   share: number[];
 }
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Min-heap of completions keyed by time (ties: lower request id first, for determinism). */
 class Heap {

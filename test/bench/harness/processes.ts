@@ -7,7 +7,6 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, openSync, readFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 
 export interface Started {
@@ -131,16 +130,7 @@ export function installCleanup(deadlineS: number): void {
   timer.unref?.();
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const s = createServer();
-    s.once("error", fail);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => ok(port));
-    });
-  });
-}
+export { freePort } from "../../e2e/launch.ts";
 
 /** Run a command to completion, capturing output, bounded in time. */
 export async function capture(

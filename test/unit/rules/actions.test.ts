@@ -3,6 +3,7 @@ import * as v from "valibot";
 import { chooseWeightedGroup, fixedResponse, groupStickinessCookie, redirectLocation, redirectResponse, stickyGroupFrom } from "../../../src/rules/actions.ts";
 import { compileAction } from "../../../src/rules/compile.ts";
 import { ActionSchema, RedirectSchema } from "../../../src/rules/schema.ts";
+import { mulberry32 } from "../strategies/helpers.ts";
 
 const redirect = (r: Record<string, unknown>) => v.parse(RedirectSchema, r);
 
@@ -56,17 +57,6 @@ describe("fixedResponse", () => {
   });
 });
 
-/** mulberry32: a seeded uniform generator, so the distribution test is deterministic. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe("weighted forward", () => {
   const action = (groups: { group: string; weight?: number }[], stickiness?: Record<string, unknown>) => {
@@ -77,7 +67,7 @@ describe("weighted forward", () => {
 
   test("distribution within ±2 % of the weights over 10,000 seeded draws", () => {
     const a = action([{ group: "blue", weight: 80 }, { group: "green", weight: 15 }, { group: "off", weight: 0 }, { group: "canary", weight: 5 }]);
-    const random = seeded(42);
+    const random = mulberry32(42);
     const counts: Record<string, number> = {};
     for (let i = 0; i < 10_000; i++) {
       const c = chooseWeightedGroup(a, random, undefined);

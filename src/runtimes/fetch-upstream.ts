@@ -1,0 +1,25 @@
+/**
+ * Upstream client on the runtime's own `fetch` (Bun, Workers): redirects are
+ * passed through, never followed; Bun also gets `decompress: false` (other
+ * runtimes ignore the member). Failures become `UpstreamError`s of the kind
+ * the runtime reports, `connect` when it cannot tell.
+ */
+import { UpstreamError, type UpstreamFailure, type UpstreamRequest } from "../platform.ts";
+
+export function fetchUpstream(classify: (error: unknown) => UpstreamFailure = () => "connect") {
+  return async function upstream(req: UpstreamRequest): Promise<Response> {
+    try {
+      return await fetch(req.origin + req.path, {
+        method: req.method,
+        headers: req.headers,
+        body: req.body,
+        redirect: "manual",
+        signal: req.signal,
+        decompress: false,
+      } as RequestInit);
+    } catch (error) {
+      if (req.signal.aborted) throw error;
+      throw new UpstreamError(classify(error), (error as Error).message, { cause: error });
+    }
+  };
+}
