@@ -56,6 +56,8 @@ export class Target {
 class TierContext implements PickContext {
   key: string | undefined = undefined;
   nowMs = 0;
+  /** The tier calls strategy.inflightChanged on every begin and end. */
+  readonly notifiesInflight = true;
   triedTargets: ReadonlySet<Target> = new Set();
   /** Mirrors of the targets' in-flight counts, so strategies can read them without a call per target. */
   readonly inflights: Int32Array;
@@ -119,6 +121,7 @@ export class Tier {
   counted(target: Target, delta: number): void {
     this.ctx.inflights[target.tierIndex] = target.inflight;
     this.ctx.total += delta;
+    this.strategy.inflightChanged?.(target.tierIndex, target.inflight);
   }
   pick(key: string | undefined, tried: ReadonlySet<Target>, now: number): Target | undefined {
     if (this.targets.length === 0) return undefined;

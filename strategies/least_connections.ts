@@ -12,7 +12,9 @@
  * The weight used is the configured weight times the slow-start factor, so a
  * warming target counts as "fuller" than its in-flight count alone says.
  *
- * Complexity: O(n) per pick, like nginx. "Connections" here are the balancer's
+ * Complexity: O(k log n) per pick (k distinct weights, up to 32) when
+ * everything is eligible and the owner notifies in-flight changes
+ * (least_conn_buckets.ts); otherwise O(n) per pick, like nginx. "Connections" here are the balancer's
  * in-flight requests and WebSockets (`ctx.inflight`). An exact minimum in
  * less than O(n) would need to see every in-flight decrement, which the pick
  * interface does not carry (`report` comes at response headers, while a
@@ -24,6 +26,7 @@
 import type { AttemptOutcome, PickContext, Strategy, StrategyTarget } from "./types.ts";
 import { strategyDefaults, type StrategyOptionsInput } from "./options.ts";
 import { SmoothWeights } from "./weighted_round_robin.ts";
+import { LeastConnBuckets } from "./least_conn_buckets.ts";
 
 export function leastConnections(
   targets: readonly StrategyTarget[],
@@ -37,6 +40,8 @@ export function leastConnections(
   const members = new Int32Array(positive); // targets with weight > 0
   for (let i = 0, m = 0; i < n; i++) if (weight[i]! > 0) members[m++] = i;
   const uniform = positive > 0 && members.every((i) => weight[i] === weight[members[0]!]);
+  // The exact pick in O(k log n) from in-flight buckets per weight class (least_conn_buckets.ts).
+  const buckets = LeastConnBuckets.for(members, n, weight);
 
   /** Both passes over a bulk in-flight array, every target of weight > 0 eligible, no slow start. */
   const pickBulk = (load: ArrayLike<number>): number => {
@@ -80,8 +85,17 @@ export function leastConnections(
   return {
     pick(ctx: PickContext): number {
       if (ctx.inflightArray !== undefined && ctx.allEligible !== undefined && ctx.allEligible()) {
+        if (buckets && ctx.notifiesInflight && !swrr.hasReduced) {
+          if (!buckets.valid) {
+            swrr.sync();
+            buckets.rebuild(swrr.current, ctx.inflightArray());
+          }
+          return buckets.pick();
+        }
+        buckets?.materialize(swrr.current);
         return pickBulk(ctx.inflightArray());
       }
+      buckets?.materialize(swrr.current);
       const wf = ctx.weightFactor;
       let best = -1;
       let bestConns = 0;
@@ -117,6 +131,9 @@ export function leastConnections(
     },
     report(i: number, outcome: AttemptOutcome) {
       if (!outcome.ok) swrr.fail(i);
+    },
+    inflightChanged(i: number, count: number) {
+      buckets?.moved(i, count);
     },
   };
 }

@@ -27,6 +27,8 @@ export interface PickContext {
   available(i: number): boolean;
   /** Requests (and WebSockets) in flight at target i, as counted by the balancer. */
   inflight(i: number): number;
+  /** True when the owner calls `strategy.inflightChanged` on every in-flight change. */
+  readonly notifiesInflight?: boolean;
   /** Slow-start multiplier in (0, 1] applied to target i's weight; 1 when absent. */
   weightFactor?(i: number): number;
   /*
@@ -72,4 +74,10 @@ export interface Strategy {
   pick(ctx: PickContext): number;
   /** Optional feedback after each attempt (smooth WRR failure weight, latency EWMA, ...). */
   report?(i: number, outcome: AttemptOutcome): void;
+  /**
+   * Optional: target i now has `count` requests in flight. Called on every
+   * change by an owner whose context sets `notifiesInflight` (least_connections
+   * keeps its exact minimum with it instead of scanning every target).
+   */
+  inflightChanged?(i: number, count: number): void;
 }

@@ -61,6 +61,11 @@ export class SmoothWeights {
     this.maxFails = maxFails;
   }
 
+  /** True while some effective weight is below its weight (failures not yet climbed back). */
+  get hasReduced(): boolean {
+    return this.reduced > 0;
+  }
+
   /** Make `current` hold nginx's current weights again after fast-path picks. */
   sync(): void {
     if (this.lazy) {

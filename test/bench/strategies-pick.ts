@@ -52,6 +52,8 @@ class BenchCtx implements PickContext {
 /** The balancer's context: the same callbacks plus the O(1) hints. */
 class HintedBenchCtx extends BenchCtx {
   total = 0;
+  /** The bench calls strategy.inflightChanged on every change, as the balancer does. */
+  readonly notifiesInflight = true;
   allEligible(): boolean {
     return true;
   }
@@ -82,9 +84,11 @@ function measure(s: Strategy, ctx: BenchCtx, keys: string[], n: number): number 
       ctx.key = keys[k & 1023];
       const i = s.pick(ctx);
       load[i] = load[i]! + 1;
+      if (hinted) s.inflightChanged?.(i, load[i]!);
       let delta = 1;
       if (load[rot]! > 0) {
         load[rot] = load[rot]! - 1;
+        if (hinted) s.inflightChanged?.(rot, load[rot]!);
         delta = 0;
       }
       if (hinted) hinted.total += delta;
@@ -115,8 +119,9 @@ interface Row {
   buildMs: number[];
 }
 
-const variants: { name: string; strategy: (typeof strategyNames)[number]; options: StrategyOptionsInput }[] = [
+const variants: { name: string; strategy: (typeof strategyNames)[number]; options: StrategyOptionsInput; equalWeights?: boolean }[] = [
   ...strategyNames.map((strategy) => ({ name: strategy, strategy, options: {} })),
+  { name: "least_connections (equal weights)", strategy: "least_connections", options: {}, equalWeights: true },
   { name: "hash (hashBalanceFactor 1.25)", strategy: "hash", options: { hashBalanceFactor: 1.25 } },
 ];
 
@@ -127,7 +132,7 @@ export function runPickBench(hints: boolean): Row[] {
     for (const n of SIZES) {
       const targets: StrategyTarget[] = Array.from({ length: n }, (_, i) => ({
         id: `http://10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}:8080`,
-        weight: 1 + (i % 3),
+        weight: v.equalWeights ? 1 : 1 + (i % 3),
       }));
       const t0 = nowNs();
       const s = createStrategy(v.strategy, targets, v.options);

@@ -81,4 +81,45 @@ describe("least_connections (nginx least_conn)", () => {
       { numRuns: 200 },
     );
   });
+
+  test("property: the bucket path (notified in-flight changes, mixed weights) picks exactly as nginx's O(n) pass, across retries, outages and failures", () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 5 }), { minLength: 1, maxLength: 14 }), fc.integer(), (weights, seed) => {
+        const n = weights.length;
+        const plainStrategy = leastConnections(targetsOf(...weights));
+        const fast = leastConnections(targetsOf(...weights));
+        const load = new Int32Array(n);
+        const plain = makeCtx({ inflight: (i) => load[i]! });
+        const hinted = makeCtx({ inflight: (i) => load[i]! });
+        let eligible = true;
+        hinted.inflightArray = () => load;
+        hinted.allEligible = () => eligible && hinted.triedSet.size === 0 && hinted.down.size === 0;
+        (hinted as { notifiesInflight?: boolean }).notifiesInflight = true;
+        const change = (i: number, d: number) => {
+          load[i]! += d;
+          fast.inflightChanged!(i, load[i]!);
+        };
+        const rnd = mulberry32(seed);
+        for (let step = 0; step < 400; step++) {
+          // Now and then a retry (tried), an outage or a slow-start moment forces the O(n) path.
+          const disturb = rnd();
+          plain.triedSet.clear(); hinted.triedSet.clear(); plain.down.clear(); hinted.down.clear();
+          eligible = true;
+          if (disturb < 0.05) { const t = Math.floor(rnd() * n); plain.triedSet.add(t); hinted.triedSet.add(t); }
+          else if (disturb < 0.08) { const t = Math.floor(rnd() * n); plain.down.add(t); hinted.down.add(t); }
+          else if (disturb < 0.1) eligible = false;
+          const i = plainStrategy.pick(plain);
+          expect(fast.pick(hinted)).toBe(i);
+          if (i >= 0) change(i, 1);
+          if (i >= 0 && rnd() < 0.03) {
+            plainStrategy.report!(i, { ok: false, latencyMs: 1, now: 0 });
+            fast.report!(i, { ok: false, latencyMs: 1, now: 0 });
+          }
+          const j = Math.floor(rnd() * n);
+          if (rnd() < 0.55 && load[j]! > 0) change(j, -1);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
 });
