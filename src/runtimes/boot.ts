@@ -23,7 +23,7 @@ export async function boot(
   exit: (code: number) => never,
 ): Promise<Boot> {
   try {
-    const args = parseEntryArgs(argv);
+    const args = parseEntryArgs(argv, platform.env as Record<string, string | undefined>);
     const config = parseConfig(await readText(args.config), args.config);
     const app = createBalancer(config, platform);
     await app.balancer.ready();
