@@ -175,7 +175,9 @@ export async function forward(
       canRetry({ method: request.method, headers: request.headers, failure: "status", status: upstream.status, bodyReplayable: replayable, attempt, elapsedMs: now - started, config: retries });
 
     // Edit the target's response in place where the runtime allows it; copy it otherwise.
-    const mustDropBody = upstream.body !== null && bodyless(request.method, upstream.status);
+    // Status first: on Node, reading `.body` turns @hono/node-server's lightweight
+    // Response into a full one (a web stream per request, measured).
+    const mustDropBody = bodyless(request.method, upstream.status) && upstream.body !== null;
     const inPlace = platform.mutableUpstreamResponses && !mustDropBody;
     const responseHeaders = inPlace ? upstream.headers : new Headers(upstream.headers);
     stripHopByHop(responseHeaders);
