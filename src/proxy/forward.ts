@@ -13,7 +13,7 @@ import { canRetry } from "../health/retry-policy.ts";
 import { UpstreamError, type UpstreamFailure } from "../platform.ts";
 import type { TargetGroup, Target } from "../target-group.ts";
 import { badGateway, gatewayTimeout, serviceUnavailable } from "./errors.ts";
-import { applyForwarding, ensureRequestId, stripHopByHop } from "./headers.ts";
+import { applyForwarding, ensureRequestId, FORWARDING_HEADERS, stripHopByHop } from "./headers.ts";
 
 /** Path and query exactly as the client sent them: everything after the authority. */
 export function rawPathAndQuery(url: string): string {
@@ -93,10 +93,10 @@ export async function forward(
   };
   const idHeader = config.forwarding.requestIdHeader;
   const headers = new Headers(request.headers);
-  stripHopByHop(headers);
+  stripHopByHop(headers, client.trusted ? undefined : FORWARDING_HEADERS);
   const requestId = ensureRequestId(headers, idHeader);
   const url = request.url;
-  applyForwarding(headers, { ip: client.peer, trusted: client.trusted, proto: url.startsWith("https:") ? "https" : "http", host: request.headers.get("host") }, config.forwarding);
+  applyForwarding(headers, { ip: client.peer, trusted: client.trusted, proto: url.startsWith("https:") ? "https" : "http", host: request.headers.get("host") }, config.forwarding, true);
 
   const sticky = group.stickiness ? await group.stickiness : undefined;
   const nowSec = sticky ? Math.floor(Date.now() / 1000) : 0;

@@ -22,12 +22,13 @@ const HOP_BY_HOP = new Set([
 /**
  * One pass over the headers present, deleting only what is there: most
  * messages carry none of these, and nine blind deletes cost twice as much
- * (measured on Bun).
+ * (measured on Bun; on Node every iteration also sorts, so the request side
+ * drops untrusted forwarding headers, `alsoDrop`, in the same pass).
  */
-export function stripHopByHop(headers: Headers): void {
+export function stripHopByHop(headers: Headers, alsoDrop?: ReadonlySet<string>): void {
   let found: string[] | undefined;
   headers.forEach((_value, name) => {
-    if (HOP_BY_HOP.has(name)) (found ??= []).push(name);
+    if (HOP_BY_HOP.has(name) || alsoDrop?.has(name)) (found ??= []).push(name);
   });
   if (!found) return;
   const connection = headers.get("connection");
@@ -63,14 +64,16 @@ function forwardedToken(value: string): string {
   return /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(value) ? value : `"${value.replace(/(["\\])/g, "\\$1")}"`;
 }
 
-const FORWARDING_SET = new Set<string>(FORWARDING);
+/** Forwarding headers, dropped from untrusted clients' requests. */
+export const FORWARDING_HEADERS: ReadonlySet<string> = new Set<string>(FORWARDING);
 
-export function applyForwarding(headers: Headers, client: ClientFacts, cfg: ForwardingConfig): void {
-  if (!client.trusted) {
+/** `untrustedDropped`: the caller already removed FORWARDING_HEADERS (stripHopByHop's `alsoDrop`). */
+export function applyForwarding(headers: Headers, client: ClientFacts, cfg: ForwardingConfig, untrustedDropped = false): void {
+  if (!client.trusted && !untrustedDropped) {
     // Only what is there (one pass; blind deletes cost more than the scan).
     let found: string[] | undefined;
     headers.forEach((_v, name) => {
-      if (FORWARDING_SET.has(name)) (found ??= []).push(name);
+      if (FORWARDING_HEADERS.has(name)) (found ??= []).push(name);
     });
     if (found) for (const name of found) headers.delete(name);
   }
