@@ -189,7 +189,9 @@ async function main(): Promise<void> {
   await stopAll();
   const microResults = o.micro ? await micro(o) : [];
 
+  const findingsFile = join(ROOT, "test/bench/FINDINGS.md");
   const report = renderReport({
+    findings: existsSync(findingsFile) ? readFileSync(findingsFile, "utf8") : undefined,
     options: o,
     machine: mach,
     versions: vers,

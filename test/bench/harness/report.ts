@@ -20,6 +20,8 @@ export interface BundleSize {
 }
 
 export interface Report {
+  /** Hand-written investigation notes (test/bench/FINDINGS.md), kept across runs. */
+  readonly findings?: string;
   readonly options: Options;
   readonly machine: Machine;
   readonly versions: Record<string, string>;
@@ -126,6 +128,7 @@ export function renderReport(r: Report): string {
   out.push("## The bar", "", "The bars set in issue 8, against this run's medians.", "", "| bar | result | measured |", "|---|---|---|");
   for (const b of bars) out.push(`| ${b.bar} | ${b.met === undefined ? "not measured" : b.met ? "**met**" : "**not met**"} | ${b.measured} |`);
   out.push("");
+  if (r.findings) out.push(nestHeadings(r.findings.trim(), 2), "");
 
   if (r.profiles.length || r.profileErrors.length) {
     out.push(
