@@ -110,6 +110,8 @@ export class Balancer {
   /** Resolves when start-up work is done (sticky cookie keys imported); rejects on a bad secret. */
   async ready(): Promise<void> {
     await Promise.all([...this.groups.values()].map((g) => g.stickiness));
+    const failed = [...this.groups.values()].find((g) => g.stickinessFailure);
+    if (failed) throw new Error(`targetGroups.${failed.name}.stickiness: ${failed.stickinessFailure!.message}`);
     this.applyOverrides(await this.state.load());
   }
 

@@ -140,8 +140,10 @@ export class TargetGroup {
   readonly keyOf: KeyOf;
   readonly connectTimeoutMs: number;
   readonly responseTimeoutMs: number;
-  /** Sticky sessions, when configured (key import is async: crypto.subtle). */
-  readonly stickiness: Promise<Stickiness> | undefined;
+  /** Sticky sessions, when configured (key import is async: crypto.subtle); undefined when the secret failed. */
+  readonly stickiness: Promise<Stickiness | undefined> | undefined;
+  /** Why stickiness could not start (servers refuse to start; Workers log it and serve without). */
+  stickinessFailure: Error | undefined;
   /** Passive and active health of the targets, apart from the strategies (Pingora's health table). */
   readonly health: HealthTable;
   readonly metrics: GroupMetrics;
@@ -163,9 +165,13 @@ export class TargetGroup {
     this.keyOf = keyExtractor(config.strategy, config.hashKey);
     this.connectTimeoutMs = config.timeouts.connect * 1000;
     this.responseTimeoutMs = config.timeouts.response * 1000;
-    this.stickiness = config.stickiness ? createStickiness(config.stickiness, this.targets, platform.env) : undefined;
-    // Surface a missing secret at start, not on the first request.
-    this.stickiness?.catch((e) => platform.log(`target group ${name}: stickiness disabled: ${(e as Error).message}`));
+    this.stickiness = config.stickiness
+      ? createStickiness(config.stickiness, this.targets, platform.env).catch((e: Error) => {
+          this.stickinessFailure = e;
+          platform.log(`target group ${name}: stickiness disabled: ${e.message}`);
+          return undefined;
+        })
+      : undefined;
   }
 
   /**
@@ -176,7 +182,7 @@ export class TargetGroup {
   canTake(target: Target, now = this.platform.now()): boolean {
     if (this.health.available(target.index, now)) return target.weight > 0;
     const deadline = this.health.drainDeadline(target.index);
-    return deadline !== undefined && now < deadline && this.health.status(target.index, now).state === "draining";
+    return deadline !== undefined && now < deadline && this.health.healthyIgnoringDrain(target.index, now);
   }
 
   /** Choose a target for this request, skipping those already tried. */

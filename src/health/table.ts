@@ -120,6 +120,17 @@ export class HealthTable {
   }
 
   /**
+   * Would target i be healthy if it were not draining? A draining target keeps
+   * its sticky clients only while this holds: a dead, ejected or passively
+   * down target must not be sent anyone.
+   */
+  healthyIgnoringDrain(i: number, now: number): boolean {
+    this.sync(now);
+    const t = this.targets[i]!;
+    return t.activeHealthy && !t.ejected(now) && !t.passiveBlocked(this.maxFails, this.failTimeoutMs, now);
+  }
+
+  /**
    * O(1) hint for strategies: every target (of one tier, when given) is
    * available with its full weight. Per tier because the core runs one
    * strategy over the primaries and one over the backups.

@@ -12,7 +12,7 @@ import type { Balancer } from "../balancer.ts";
 import { canRetry } from "../health/retry-policy.ts";
 import { UpstreamError, type UpstreamFailure } from "../platform.ts";
 import type { TargetGroup, Target } from "../target-group.ts";
-import { badGateway, gatewayTimeout, serviceUnavailable } from "./errors.ts";
+import { badGateway, gatewayTimeout, internalError, serviceUnavailable } from "./errors.ts";
 import { applyForwarding, ensureRequestId, FORWARDING_HEADERS, stripHopByHop } from "./headers.ts";
 
 /** Path and query exactly as the client sent them: everything after the authority. */
@@ -21,12 +21,16 @@ export function rawPathAndQuery(url: string): string {
   return slash < 0 ? "/" : url.slice(slash);
 }
 
-/** Statuses whose responses never carry a body (RFC 9110 §6.4.1). */
+/** Statuses whose responses never carry a body (RFC 9110 §6.4.1, §15.3.6 for 205). */
 function bodyless(method: string, status: number): boolean {
-  return method === "HEAD" || status === 204 || status === 304 || (status >= 100 && status < 200);
+  return method === "HEAD" || status === 204 || status === 205 || status === 304 || (status >= 100 && status < 200);
 }
 
 const TIMEOUT = Symbol("upstream timeout");
+const CLIENT_GONE = Symbol("client went away");
+
+/** nginx's 499: the client closed the connection before the answer (metrics and logs only). */
+const clientClosed = () => new Response(null, { status: 499 });
 
 export interface ClientAddress {
   readonly peer: string | undefined;
@@ -39,15 +43,55 @@ export interface ClientAddress {
  * (so a retry can send it again), streamed otherwise (then a failure after
  * the first attempt is final).
  */
-const NO_BODY = { body: () => null, replayable: true };
+const NO_BODY = { body: () => null, replayable: true, clientFailed: () => false };
 
-async function replayableBody(request: Request, limit: number): Promise<{ body: () => BodyInit | null; replayable: boolean }> {
+/** The client broke off its own request (upload cut, connection gone): not the target's doing. */
+class ClientGone extends Error {}
+
+/**
+ * A streamed request body that remembers whether reading from the *client*
+ * failed, so an upload the client abandons is not blamed on the target
+ * (request.signal does not fire for that on every runtime: Deno).
+ */
+function watchedBody(source: ReadableStream<Uint8Array>): { stream: ReadableStream<Uint8Array>; failed: () => boolean } {
+  let failed = false;
+  const reader = source.getReader();
+  const stream = new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        let chunk: Awaited<ReturnType<typeof reader.read>>;
+        try {
+          chunk = await reader.read();
+        } catch (error) {
+          failed = true;
+          controller.error(error);
+          return;
+        }
+        if (chunk.done) controller.close();
+        else controller.enqueue(chunk.value);
+      },
+      cancel(reason) {
+        return reader.cancel(reason);
+      },
+    },
+    { highWaterMark: 0 },
+  );
+  return { stream, failed: () => failed };
+}
+
+async function replayableBody(request: Request, limit: number): Promise<{ body: () => BodyInit | null; replayable: boolean; clientFailed: () => boolean }> {
   const length = Number(request.headers.get("content-length") ?? -1);
   if (length >= 0 && length <= limit) {
-    const bytes = new Uint8Array(await request.arrayBuffer());
-    return { body: () => bytes, replayable: true };
+    let bytes: Uint8Array<ArrayBuffer>;
+    try {
+      bytes = new Uint8Array(await request.arrayBuffer());
+    } catch (error) {
+      throw new ClientGone("client aborted its request body", { cause: error });
+    }
+    return { body: () => bytes, replayable: true, clientFailed: () => false };
   }
-  return { body: () => request.body, replayable: false };
+  const watched = watchedBody(request.body!);
+  return { body: () => watched.stream, replayable: false, clientFailed: watched.failed };
 }
 
 export async function forward(
@@ -91,105 +135,128 @@ export async function forward(
     });
     return response;
   };
-  const idHeader = config.forwarding.requestIdHeader;
-  const headers = new Headers(request.headers);
-  stripHopByHop(headers, client.trusted ? undefined : FORWARDING_HEADERS);
-  const requestId = ensureRequestId(headers, idHeader);
-  const url = request.url;
-  applyForwarding(headers, { ip: client.peer, trusted: client.trusted, proto: url.startsWith("https:") ? "https" : "http", host: request.headers.get("host") }, config.forwarding, true);
-
-  const sticky = group.stickiness ? await group.stickiness : undefined;
-  const nowSec = sticky ? Math.floor(Date.now() / 1000) : 0;
-  const binding = sticky ? await sticky.targetFor(request.headers, nowSec) : undefined;
-  if (sticky) {
-    const cookie = sticky.forwardedCookieHeader(request.headers.get("cookie"));
-    if (cookie === null) headers.delete("cookie");
-    else headers.set("cookie", cookie);
+  try {
+    return await run();
+  } catch (error) {
+    if (error instanceof ClientGone) return finish(clientClosed());
+    // Never a stack trace for the client; metrics and the log still see the request.
+    platform.log(`internal error in forward: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    return finish(internalError());
   }
-  const bound = binding ? group.targets[binding.index] : undefined;
 
-  const retries = group.config.retries;
-  const noBody = request.method === "GET" || request.method === "HEAD" || request.body === null;
-  const { body, replayable } = noBody ? NO_BODY : await replayableBody(request, retries.maxReplayBodyBytes);
-  const tried = new Set<Target>();
-  const started = arrived;
-  let last: Response | undefined;
+  async function run(): Promise<Response> {
+    const idHeader = config.forwarding.requestIdHeader;
+    const headers = new Headers(request.headers);
+    stripHopByHop(headers, client.trusted ? undefined : FORWARDING_HEADERS, true);
+    const requestId = ensureRequestId(headers, idHeader);
+    const url = request.url;
+    applyForwarding(headers, { ip: client.peer, realIp: client.client, trusted: client.trusted, proto: url.startsWith("https:") ? "https" : "http", host: request.headers.get("host") }, config.forwarding, true);
 
-  for (let attempt = 1; ; attempt++) {
-    // A valid sticky binding wins while its target can take traffic; otherwise the strategy picks (and a new cookie is issued).
-    const now0 = attempt === 1 ? arrived : platform.now();
-    const target = attempt === 1 && bound && group.canTake(bound, now0) ? bound : group.select(c, client.client, tried, now0);
-    if (!target) return finish(withRequestId(last ?? serviceUnavailable(), idHeader, requestId));
-    if (last) await last.body?.cancel().catch(() => {});
-    last = undefined;
-    tried.add(target);
-    attempts = attempt;
-    lastTarget = target;
-    lastError = undefined;
-    upstreamMs = undefined;
-    if (group.config.hostHeader === "target") headers.set("host", target.host);
-    else if (request.headers.has("host")) headers.set("host", request.headers.get("host")!);
+    const sticky = group.stickiness ? await group.stickiness : undefined;
+    const nowSec = sticky ? Math.floor(Date.now() / 1000) : 0;
+    const binding = sticky ? await sticky.targetFor(request.headers, nowSec) : undefined;
+    if (sticky) {
+      const cookie = sticky.forwardedCookieHeader(request.headers.get("cookie"));
+      if (cookie === null) headers.delete("cookie");
+      else headers.set("cookie", cookie);
+    }
+    const bound = binding ? group.targets[binding.index] : undefined;
 
-    const abort = new AbortController();
-    const cancelTimeout = platform.deadline(group.responseTimeoutMs, () => abort.abort(TIMEOUT));
-    const attemptStart = now0;
-    group.health.beginAttempt(target.index, attemptStart);
-    target.begin();
-    let upstream: Response;
-    try {
-      upstream = await platform.upstream({
-        origin: target.origin,
-        path,
-        method: request.method,
-        headers,
-        body: body() as ReadableStream<Uint8Array> | null,
-        signal: abort.signal,
-        connectTimeoutMs: group.connectTimeoutMs,
-      });
-    } catch (error) {
-      const kind: UpstreamFailure = abort.signal.aborted && abort.signal.reason === TIMEOUT ? "timeout" : error instanceof UpstreamError ? error.kind : "connect";
+    const retries = group.config.retries;
+    const noBody = request.method === "GET" || request.method === "HEAD" || request.body === null;
+    const { body, replayable, clientFailed } = noBody ? NO_BODY : await replayableBody(request, retries.maxReplayBodyBytes);
+    const tried = new Set<Target>();
+    const started = arrived;
+    let last: Response | undefined;
+
+    for (let attempt = 1; ; attempt++) {
+      // A valid sticky binding wins while its target can take traffic; otherwise the strategy picks (and a new cookie is issued).
+      const now0 = attempt === 1 ? arrived : platform.now();
+      const target = attempt === 1 && bound && group.canTake(bound, now0) ? bound : group.select(c, client.client, tried, now0);
+      if (!target) return finish(withRequestId(last ?? serviceUnavailable(), idHeader, requestId));
+      if (last) await last.body?.cancel().catch(() => {});
+      last = undefined;
+      tried.add(target);
+      attempts = attempt;
+      lastTarget = target;
+      lastError = undefined;
+      upstreamMs = undefined;
+      if (group.config.hostHeader === "target") headers.set("host", target.host);
+      else if (request.headers.has("host")) headers.set("host", request.headers.get("host")!);
+
+      const abort = new AbortController();
+      // The retry budget bounds every attempt too, not just the decision to retry.
+      const timeoutMs = retries.budget > 0 ? Math.max(1, Math.min(group.responseTimeoutMs, retries.budget * 1000 - (now0 - started))) : group.responseTimeoutMs;
+      const cancelTimeout = platform.deadline(timeoutMs, () => abort.abort(TIMEOUT));
+      // A client that goes away cancels the upstream attempt (nginx proxy_ignore_client_abort off).
+      const onClientGone = () => abort.abort(CLIENT_GONE);
+      request.signal.addEventListener("abort", onClientGone, { once: true });
+      const attemptStart = now0;
+      group.health.beginAttempt(target.index, attemptStart);
+      target.begin();
+      let upstream: Response;
+      try {
+        upstream = await platform.upstream({
+          origin: target.origin,
+          path,
+          method: request.method,
+          headers,
+          body: body() as ReadableStream<Uint8Array> | null,
+          signal: abort.signal,
+          connectTimeoutMs: group.connectTimeoutMs,
+        });
+      } catch (error) {
+        if (request.signal.aborted || abort.signal.reason === CLIENT_GONE || clientFailed()) {
+          // The client left (or broke its upload): not the target's fault, nothing to retry.
+          lastError = undefined;
+          return finish(clientClosed());
+        }
+        // Unknown failures count as "reset": assume the target may have acted, so only idempotent requests retry.
+        const kind: UpstreamFailure = abort.signal.aborted && abort.signal.reason === TIMEOUT ? "timeout" : error instanceof UpstreamError ? error.kind : "reset";
+        const now = platform.now();
+        const failed = group.health.recordAttempt(target.index, { kind }, now);
+        group.report(target, !failed, now - attemptStart);
+        balancer.logUpstreamFailure(target, kind, error);
+        lastError = kind;
+        const retry = canRetry({ method: request.method, headers: request.headers, failure: kind, bodyReplayable: replayable, attempt, elapsedMs: now - started, config: retries });
+        const failure = withRequestId(kind === "timeout" ? gatewayTimeout() : badGateway(), idHeader, requestId);
+        if (!retry) return finish(failure);
+        // Answer with this failure if no other target can take the retry.
+        metrics.attemptFailed(target.metrics, kind);
+        last = failure;
+        continue;
+      } finally {
+        cancelTimeout();
+        request.signal.removeEventListener("abort", onClientGone);
+        target.end();
+      }
+
       const now = platform.now();
-      const failed = group.health.recordAttempt(target.index, { kind }, now);
-      group.report(target, !failed, now - attemptStart);
-      balancer.logUpstreamFailure(target, kind, error);
-      lastError = kind;
-      const retry = canRetry({ method: request.method, headers: request.headers, failure: kind, bodyReplayable: replayable, attempt, elapsedMs: now - started, config: retries });
-      const failure = withRequestId(kind === "timeout" ? gatewayTimeout() : badGateway(), idHeader, requestId);
-      if (!retry) return finish(failure);
-      // Answer with this failure if no other target can take the retry.
-      metrics.attemptFailed(target.metrics, kind);
-      last = failure;
-      continue;
-    } finally {
-      cancelTimeout();
-      target.end();
-    }
+      upstreamMs = now - attemptStart;
+      const failed = group.health.recordAttempt(target.index, { kind: "status", status: upstream.status }, now);
+      group.report(target, !failed, upstreamMs);
+      balancer.logUpstreamAnswer(target);
+      const retry =
+        retries.retryOn.includes(upstream.status) &&
+        canRetry({ method: request.method, headers: request.headers, failure: "status", status: upstream.status, bodyReplayable: replayable, attempt, elapsedMs: now - started, config: retries });
 
-    const now = platform.now();
-    upstreamMs = now - attemptStart;
-    const failed = group.health.recordAttempt(target.index, { kind: "status", status: upstream.status }, now);
-    group.report(target, !failed, upstreamMs);
-    balancer.logUpstreamAnswer(target);
-    const retry =
-      retries.retryOn.includes(upstream.status) &&
-      canRetry({ method: request.method, headers: request.headers, failure: "status", status: upstream.status, bodyReplayable: replayable, attempt, elapsedMs: now - started, config: retries });
-
-    // Edit the target's response in place where the runtime allows it; copy it otherwise.
-    // Status first: on Node, reading `.body` turns @hono/node-server's lightweight
-    // Response into a full one (a web stream per request, measured).
-    const mustDropBody = bodyless(request.method, upstream.status) && upstream.body !== null;
-    const inPlace = platform.mutableUpstreamResponses && !mustDropBody;
-    const responseHeaders = inPlace ? upstream.headers : new Headers(upstream.headers);
-    stripHopByHop(responseHeaders);
-    if (!responseHeaders.has(idHeader)) responseHeaders.set(idHeader, requestId);
-    if (sticky && sticky.shouldIssue(responseHeaders, target.index, bound === target ? binding : undefined, nowSec)) {
-      await sticky.issue(responseHeaders, target.index, nowSec);
+      // Edit the target's response in place where the runtime allows it; copy it otherwise.
+      // Status first: on Node, reading `.body` turns @hono/node-server's lightweight
+      // Response into a full one (a web stream per request, measured).
+      const mustDropBody = bodyless(request.method, upstream.status) && upstream.body !== null;
+      const inPlace = platform.mutableUpstreamResponses && !mustDropBody;
+      const responseHeaders = inPlace ? upstream.headers : new Headers(upstream.headers);
+      stripHopByHop(responseHeaders);
+      if (!responseHeaders.has(idHeader)) responseHeaders.set(idHeader, requestId);
+      if (sticky && sticky.shouldIssue(responseHeaders, target.index, binding, nowSec)) {
+        await sticky.issue(responseHeaders, target.index, nowSec);
+      }
+      if (mustDropBody) upstream.body!.cancel().catch(() => {});
+      const response = inPlace ? upstream : new Response(mustDropBody ? null : upstream.body, { status: upstream.status, statusText: upstream.statusText, headers: responseHeaders });
+      if (!retry) return finish(response, now);
+      // Keep it: if no other target can take the retry, the client gets this answer.
+      last = response;
     }
-    if (mustDropBody) upstream.body!.cancel().catch(() => {});
-    const response = inPlace ? upstream : new Response(mustDropBody ? null : upstream.body, { status: upstream.status, statusText: upstream.statusText, headers: responseHeaders });
-    if (!retry) return finish(response, now);
-    // Keep it: if no other target can take the retry, the client gets this answer.
-    last = response;
   }
 }
 

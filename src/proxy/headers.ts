@@ -25,7 +25,7 @@ const HOP_BY_HOP = new Set([
  * (measured on Bun; on Node every iteration also sorts, so the request side
  * drops untrusted forwarding headers, `alsoDrop`, in the same pass).
  */
-export function stripHopByHop(headers: Headers, alsoDrop?: ReadonlySet<string>): void {
+export function stripHopByHop(headers: Headers, alsoDrop?: ReadonlySet<string>, keepTeTrailers = false): void {
   let found: string[] | undefined;
   headers.forEach((_value, name) => {
     if (HOP_BY_HOP.has(name) || alsoDrop?.has(name)) (found ??= []).push(name);
@@ -38,7 +38,10 @@ export function stripHopByHop(headers: Headers, alsoDrop?: ReadonlySet<string>):
       if (name) headers.delete(name);
     }
   }
+  // RFC 9110 §7.6.1 lets `TE: trailers` through (gRPC over HTTP/1.1 needs it).
+  const te = keepTeTrailers ? headers.get("te") : null;
   for (const name of found) headers.delete(name);
+  if (te !== null && te.trim().toLowerCase() === "trailers") headers.set("te", "trailers");
 }
 
 const FORWARDING = ["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-real-ip", "forwarded"] as const;
@@ -46,6 +49,8 @@ const FORWARDING = ["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", 
 export interface ClientFacts {
   /** Address of the connected peer, or undefined if the runtime cannot tell. */
   readonly ip: string | undefined;
+  /** The client behind trusted proxies (nginx realip), for X-Real-IP; the peer when absent. */
+  readonly realIp?: string | undefined;
   /** Whether that peer is a configured trusted proxy. */
   readonly trusted: boolean;
   /** Scheme the client used to reach the balancer. */
@@ -81,7 +86,7 @@ export function applyForwarding(headers: Headers, client: ClientFacts, cfg: Forw
     if (client.ip) {
       const prior = headers.get("x-forwarded-for");
       headers.set("x-forwarded-for", prior ? `${prior}, ${client.ip}` : client.ip);
-      if (!headers.has("x-real-ip")) headers.set("x-real-ip", client.ip);
+      if (!headers.has("x-real-ip")) headers.set("x-real-ip", client.realIp ?? client.ip);
     }
     if (!headers.has("x-forwarded-proto")) headers.set("x-forwarded-proto", client.proto);
     if (client.host && !headers.has("x-forwarded-host")) headers.set("x-forwarded-host", client.host);

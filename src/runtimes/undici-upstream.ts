@@ -77,17 +77,25 @@ export async function undiciUpstream(req: UpstreamRequest): Promise<Response> {
     if (Array.isArray(value)) for (const v of value) headers.append(name, v);
     else headers.append(name, value);
   }
-  const nullBody = res.statusCode === 204 || res.statusCode === 304 || req.method === "HEAD";
-  if (nullBody) {
-    res.body.dump().catch(() => {});
-    return new Response(null, { status: res.statusCode, headers });
+  const status = res.statusCode;
+  try {
+    // A web Response cannot carry a 1xx, and 204/205/304 and HEAD answers have no body (RFC 9110).
+    if (status < 200 || status > 599) throw new Error(`unusable upstream status ${status}`);
+    if (status === 204 || status === 205 || status === 304 || req.method === "HEAD") {
+      res.body.dump().catch(() => {});
+      return new Response(null, { status, headers });
+    }
+    // Small bodies of known length are read whole, like nginx's proxy buffers: the
+    // server adapters then write head and body in one go instead of pumping a web
+    // stream chunk by chunk (measured ~2x req/s on Node). Everything else streams.
+    const length = Number(res.headers["content-length"] ?? -1);
+    if (length >= 0 && length <= SMALL_BODY) {
+      return new Response(new Uint8Array(await res.body.arrayBuffer()), { status, headers });
+    }
+    return new Response(toWebStream(res.body), { status, headers });
+  } catch (error) {
+    // The target answered, then broke (or answered something unusable): the request was received.
+    res.body.destroy();
+    throw new UpstreamError("reset", (error as Error).message, { cause: error });
   }
-  // Small bodies of known length are read whole, like nginx's proxy buffers: the
-  // server adapters then write head and body in one go instead of pumping a web
-  // stream chunk by chunk (measured ~2x req/s on Node). Everything else streams.
-  const length = Number(res.headers["content-length"] ?? -1);
-  if (length >= 0 && length <= SMALL_BODY) {
-    return new Response(new Uint8Array(await res.body.arrayBuffer()), { status: res.statusCode, headers });
-  }
-  return new Response(toWebStream(res.body), { status: res.statusCode, headers });
 }

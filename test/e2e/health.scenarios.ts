@@ -108,6 +108,22 @@ export function healthScenarios(runtime: Runtime): void {
       expect(probes).toBeLessThanOrEqual(4);
     }, 10_000);
 
+    test("a client that abandons its upload is not blamed on the target (no passive take-out)", async () => {
+      const { connect } = await import("node:net");
+      for (let k = 0; k < 3; k++) {
+        const socket = connect(active.port, "127.0.0.1");
+        await new Promise<void>((ok) => socket.once("connect", () => ok()));
+        socket.write(`POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked${runtime === "workerd" ? "\r\nCF-Connecting-IP: 127.0.0.1" : ""}\r\n\r\n5\r\nhello\r\n`);
+        await Bun.sleep(150);
+        socket.destroy();
+      }
+      await Bun.sleep(300);
+      // maxFails 1, failTimeout 2 s: had any of those aborts counted, its target would be out now.
+      const seen = new Set<string>();
+      for (let i = 0; i < 9; i++) seen.add(await servedBy(active));
+      expect([...seen].sort()).toEqual(["a", "b", "c"]);
+    }, 15_000);
+
     test("zero client-visible errors for GET while one of three targets is killed under load (retries on)", async () => {
       const b = ups[1]!;
       let errors = 0;

@@ -87,6 +87,12 @@ function serve(name: string, req: http.IncomingMessage, res: http.ServerResponse
     res.end(GZIP_BODY);
     return;
   }
+  if (path === "/raw205") {
+    // A misbehaving target: 205 with a body, written on the socket (node:http would drop it).
+    req.resume();
+    req.socket.end(`HTTP/1.1 205 Reset Content\r\nContent-Length: 5\r\nx-served-by: ${name}\r\nConnection: close\r\n\r\nhello`);
+    return;
+  }
   if (path === "/app-login") {
     // The application starts a session: the balancer's app_cookie stickiness follows this cookie.
     res.setHeader("set-cookie", `SESSION=${name}-session; Path=/`);
