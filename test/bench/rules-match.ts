@@ -19,12 +19,12 @@
 import * as v from "valibot";
 import { compileRules, type RuleRequest, type Router } from "../../src/rules/compile.ts";
 import { ActionSchema, RuleSchema, type RuleConfig } from "../../src/rules/schema.ts";
+import { medianNsPerIteration, nowNs } from "./calibrate.ts";
 
 const SIZES = process.env.SIZES ? process.env.SIZES.split(",").map(Number) : [10, 100, 1000];
 const RUNS = 7;
 const RUN_NS = 40e6;
 
-const nowNs = () => Number(process.hrtime.bigint());
 
 interface Built {
   rules: RuleConfig[];
@@ -84,20 +84,9 @@ function measure(router: Router, requests: RuleRequest[]): number {
     for (let k = 0; k < iters; k++) sink += router.match(requests[k & mask]!).rule ?? 0;
     return nowNs() - t0;
   };
-  let iters = 1000;
-  for (;;) {
-    const t = loop(iters);
-    if (t > RUN_NS / 4) {
-      iters = Math.max(1000, Math.round((iters * RUN_NS) / t));
-      break;
-    }
-    iters *= 4;
-  }
-  loop(iters);
-  const per: number[] = [];
-  for (let r = 0; r < RUNS; r++) per.push(loop(iters) / iters);
-  if (sink === -1) console.log(sink);
-  return per.sort((a, b) => a - b)[RUNS >> 1]!;
+  const ns = medianNsPerIteration(loop, RUNS, RUN_NS);
+  if (sink === -1) console.log(sink); // keep the results alive
+  return ns;
 }
 
 /** Repeat `items` up to a power-of-two length so the loop can mask the index. */

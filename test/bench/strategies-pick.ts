@@ -19,6 +19,7 @@
 import { createStrategy, strategyNames } from "../../strategies/index.ts";
 import type { StrategyOptionsInput } from "../../strategies/options.ts";
 import type { PickContext, Strategy, StrategyTarget } from "../../strategies/types.ts";
+import { medianNsPerIteration, nowNs } from "./calibrate.ts";
 
 class BenchCtx implements PickContext {
   key: string | undefined = undefined;
@@ -69,9 +70,6 @@ const SIZES = [3, 100, 10_000];
 const RUNS = 7;
 const RUN_NS = 40e6;
 
-function nowNs(): number {
-  return Number(process.hrtime.bigint());
-}
 
 function measure(s: Strategy, ctx: BenchCtx, keys: string[], n: number): number {
   const load = ctx.load;
@@ -96,21 +94,7 @@ function measure(s: Strategy, ctx: BenchCtx, keys: string[], n: number): number 
     }
     return nowNs() - t0;
   };
-  // calibrate so that a run lasts ~RUN_NS
-  let iters = 1000;
-  for (;;) {
-    const t = loop(iters);
-    if (t > RUN_NS / 4) {
-      iters = Math.max(1000, Math.round((iters * RUN_NS) / t));
-      break;
-    }
-    iters *= 4;
-  }
-  loop(iters); // warm-up
-  const perPick: number[] = [];
-  for (let r = 0; r < RUNS; r++) perPick.push(loop(iters) / iters);
-  perPick.sort((a, b) => a - b);
-  return perPick[RUNS >> 1]!;
+  return medianNsPerIteration(loop, RUNS, RUN_NS);
 }
 
 interface Row {
