@@ -12,7 +12,7 @@ import { ActionSchema, type ActionConfig } from "./rules/schema.ts";
 import { MemoryStateStore } from "./state/memory.ts";
 import type { Snapshot, StateStore } from "./state/store.ts";
 import type { Platform, UpstreamFailure } from "./platform.ts";
-import { internalError } from "./proxy/errors.ts";
+import { errorDetail, internalError } from "./proxy/errors.ts";
 import { TargetGroup, type Target } from "./target-group.ts";
 import { HealthChecks } from "./health/checks.ts";
 import { createAccessLog, type AccessLogger } from "./metrics/access-log.ts";
@@ -205,7 +205,7 @@ function listenerApp(balancer: Balancer, defaultAction: ActionConfig): Hono {
   const app = new Hono();
   app.onError((error) => {
     // Never show a client a stack trace; the operator gets it in the log.
-    platform.log(`internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    platform.log(`internal error: ${errorDetail(error)}`);
     return internalError();
   });
   app.get(config.admin.healthPath, healthRoute(balancer));

@@ -106,7 +106,7 @@ export class Tier {
   constructor(
     readonly targets: readonly Target[],
     config: TargetGroupConfig,
-    private readonly platform: Platform,
+    platform: Platform,
     health: HealthTable,
     tier: "primary" | "backup",
   ) {

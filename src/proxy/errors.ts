@@ -23,3 +23,8 @@ export function serviceUnavailable(retryAfterSeconds = 5): Response {
 export function internalError(): Response {
   return new Response("500 Internal Server Error\n", { status: 500, headers: TEXT });
 }
+
+/** What the operator's log gets about an unexpected error (the client never sees it). */
+export function errorDetail(error: unknown): string {
+  return error instanceof Error ? (error.stack ?? error.message) : String(error);
+}

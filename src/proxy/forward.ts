@@ -12,7 +12,7 @@ import type { Balancer } from "../balancer.ts";
 import { canRetry } from "../health/retry-policy.ts";
 import { UpstreamError, type UpstreamFailure } from "../platform.ts";
 import type { TargetGroup, Target } from "../target-group.ts";
-import { badGateway, gatewayTimeout, internalError, serviceUnavailable } from "./errors.ts";
+import { badGateway, errorDetail, gatewayTimeout, internalError, serviceUnavailable } from "./errors.ts";
 import { applyForwarding, ensureRequestId, FORWARDING_HEADERS, stripHopByHop } from "./headers.ts";
 
 /** Path and query exactly as the client sent them: everything after the authority. */
@@ -140,7 +140,7 @@ export async function forward(
   } catch (error) {
     if (error instanceof ClientGone) return finish(clientClosed());
     // Never a stack trace for the client; metrics and the log still see the request.
-    platform.log(`internal error in forward: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    platform.log(`internal error in forward: ${errorDetail(error)}`);
     return finish(internalError());
   }
 
@@ -166,7 +166,6 @@ export async function forward(
     const noBody = request.method === "GET" || request.method === "HEAD" || request.body === null;
     const { body, replayable, clientFailed } = noBody ? NO_BODY : await replayableBody(request, retries.maxReplayBodyBytes);
     const tried = new Set<Target>();
-    const started = arrived;
     let last: Response | undefined;
 
     for (let attempt = 1; ; attempt++) {
@@ -181,18 +180,17 @@ export async function forward(
       lastTarget = target;
       lastError = undefined;
       upstreamMs = undefined;
+      // `preserve` needs nothing: the copied headers carry the client's Host, and only `target` mode changes it.
       if (group.config.hostHeader === "target") headers.set("host", target.host);
-      else if (request.headers.has("host")) headers.set("host", request.headers.get("host")!);
 
       const abort = new AbortController();
       // The retry budget bounds every attempt too, not just the decision to retry.
-      const timeoutMs = retries.budget > 0 ? Math.max(1, Math.min(group.responseTimeoutMs, retries.budget * 1000 - (now0 - started))) : group.responseTimeoutMs;
+      const timeoutMs = retries.budget > 0 ? Math.max(1, Math.min(group.responseTimeoutMs, retries.budget * 1000 - (now0 - arrived))) : group.responseTimeoutMs;
       const cancelTimeout = platform.deadline(timeoutMs, () => abort.abort(TIMEOUT));
       // A client that goes away cancels the upstream attempt (nginx proxy_ignore_client_abort off).
       const onClientGone = () => abort.abort(CLIENT_GONE);
       request.signal.addEventListener("abort", onClientGone, { once: true });
-      const attemptStart = now0;
-      group.health.beginAttempt(target.index, attemptStart);
+      group.health.beginAttempt(target.index, now0);
       target.begin();
       let upstream: Response;
       try {
@@ -208,17 +206,16 @@ export async function forward(
       } catch (error) {
         if (request.signal.aborted || abort.signal.reason === CLIENT_GONE || clientFailed()) {
           // The client left (or broke its upload): not the target's fault, nothing to retry.
-          lastError = undefined;
           return finish(clientClosed());
         }
         // Unknown failures count as "reset": assume the target may have acted, so only idempotent requests retry.
         const kind: UpstreamFailure = abort.signal.aborted && abort.signal.reason === TIMEOUT ? "timeout" : error instanceof UpstreamError ? error.kind : "reset";
         const now = platform.now();
         const failed = group.health.recordAttempt(target.index, { kind }, now);
-        group.report(target, !failed, now - attemptStart);
+        group.report(target, !failed, now - now0);
         balancer.logUpstreamFailure(target, kind, error);
         lastError = kind;
-        const retry = canRetry({ method: request.method, headers: request.headers, failure: kind, bodyReplayable: replayable, attempt, elapsedMs: now - started, config: retries });
+        const retry = canRetry({ method: request.method, headers: request.headers, failure: kind, bodyReplayable: replayable, attempt, elapsedMs: now - arrived, config: retries });
         const failure = withRequestId(kind === "timeout" ? gatewayTimeout() : badGateway(), idHeader, requestId);
         if (!retry) return finish(failure);
         // Answer with this failure if no other target can take the retry.
@@ -232,13 +229,13 @@ export async function forward(
       }
 
       const now = platform.now();
-      upstreamMs = now - attemptStart;
+      upstreamMs = now - now0;
       const failed = group.health.recordAttempt(target.index, { kind: "status", status: upstream.status }, now);
       group.report(target, !failed, upstreamMs);
       balancer.logUpstreamAnswer(target);
       const retry =
         retries.retryOn.includes(upstream.status) &&
-        canRetry({ method: request.method, headers: request.headers, failure: "status", status: upstream.status, bodyReplayable: replayable, attempt, elapsedMs: now - started, config: retries });
+        canRetry({ method: request.method, headers: request.headers, failure: "status", status: upstream.status, bodyReplayable: replayable, attempt, elapsedMs: now - arrived, config: retries });
 
       // Edit the target's response in place where the runtime allows it; copy it otherwise.
       // Status first: on Node, reading `.body` turns @hono/node-server's lightweight
