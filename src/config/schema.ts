@@ -70,7 +70,7 @@ export const HashKeySchema = v.variant("source", [
 export const TimeoutsSchema = v.strictObject({
   /** Time to establish the upstream connection where the runtime can tell it apart (Node, Deno). */
   connect: v.optional(seconds(0.001, 3600), 5),
-  /** Time from sending the request to the upstream's response headers (nginx `proxy_read_timeout` 60 s). */
+  /** Time from the end of the request (its body sent) to the upstream's response headers (nginx `proxy_read_timeout` 60 s). */
   response: v.optional(seconds(0.001, 86400), 60),
 });
 
