@@ -5,6 +5,7 @@
  * are seconds, as in ALB and nginx's `60s`.
  */
 import * as v from "valibot";
+import { StateSchema } from "../state/schema.ts";
 import { strategyNames } from "../../strategies/index.ts";
 import { strategyOptionEntries } from "../../strategies/options.ts";
 import { parseCidr } from "../net/ip.ts";
@@ -160,6 +161,8 @@ export const ConfigSchema = v.strictObject({
   shutdown: v.optional(ShutdownSchema, {}),
   /** One JSON (or common log format) line per request, off or sampled. */
   accessLog: v.optional(AccessLogSchema, {}),
+  /** Shared state between instances (health, passive failures, overrides): memory, redis, deno-kv or cloudflare. */
+  state: v.optional(StateSchema, { store: "memory" }),
 });
 
 export type Config = v.InferOutput<typeof ConfigSchema>;

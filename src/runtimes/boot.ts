@@ -7,6 +7,7 @@ import { createBalancer, type BalancerApp } from "../balancer.ts";
 import { ConfigError, parseConfig } from "../config/load.ts";
 import { listenersOf, type Config, type ListenerConfig } from "../config/schema.ts";
 import type { Platform } from "../platform.ts";
+import { openStateStore, type StateOpeners } from "../state/open.ts";
 import { parseEntryArgs } from "./args.ts";
 
 export interface Boot {
@@ -21,11 +22,13 @@ export async function boot(
   readText: (path: string) => Promise<string>,
   platform: Platform,
   exit: (code: number) => never,
+  stores: StateOpeners = {},
 ): Promise<Boot> {
   try {
     const args = parseEntryArgs(argv, platform.env as Record<string, string | undefined>);
     const config = parseConfig(await readText(args.config), args.config);
-    const app = createBalancer(config, platform);
+    const state = await openStateStore(config.state, stores, platform, platform.runtime);
+    const app = createBalancer(config, { ...platform, state });
     await app.balancer.ready();
     const listeners = listenersOf(config).map((l, i) => (i === 0 && args.port !== undefined ? { ...l, port: args.port } : l));
     return { config, app, listeners };

@@ -2,6 +2,7 @@
 import { getConnInfo } from "hono/bun";
 import { commonPlatform, type Platform } from "../platform.ts";
 import { boot, listening } from "./boot.ts";
+import { stateOpeners } from "./bun-stores.ts";
 import { fetchUpstream } from "./fetch-upstream.ts";
 import { coarseDeadlines } from "./deadlines.ts";
 import { onShutdownSignal } from "./shutdown.ts";
@@ -23,7 +24,7 @@ export const bunPlatform: Platform = {
 };
 
 if (import.meta.main) {
-  const { app, listeners } = await boot(Bun.argv.slice(2), (p) => Bun.file(p).text(), bunPlatform, (code) => process.exit(code));
+  const { app, listeners } = await boot(Bun.argv.slice(2), (p) => Bun.file(p).text(), bunPlatform, (code) => process.exit(code), stateOpeners);
   const servers = listeners.map((l, i) => {
     const server = Bun.serve({
       port: l.port,

@@ -2,6 +2,7 @@
 import { getConnInfo } from "hono/deno";
 import { commonPlatform, type Platform } from "../platform.ts";
 import { boot, listening } from "./boot.ts";
+import { stateOpeners } from "./deno-stores.ts";
 import { coarseDeadlines } from "./deadlines.ts";
 import { onShutdownSignal } from "./shutdown.ts";
 import { undiciUpstream } from "./undici-upstream.ts";
@@ -29,7 +30,7 @@ export const denoPlatform: Platform = {
   env: Deno.env.toObject(),
 };
 
-const { app, listeners } = await boot(Deno.args, (p) => Deno.readTextFile(p), denoPlatform, (code) => Deno.exit(code));
+const { app, listeners } = await boot(Deno.args, (p) => Deno.readTextFile(p), denoPlatform, (code) => Deno.exit(code), stateOpeners);
 const servers = await Promise.all(
   listeners.map(async (l, i) => {
     const tls = l.certificate ? { cert: await Deno.readTextFile(l.certificate.certFile), key: await Deno.readTextFile(l.certificate.keyFile) } : {};

@@ -6,6 +6,7 @@ import { serve } from "@hono/node-server";
 import { getConnInfo } from "@hono/node-server/conninfo";
 import { commonPlatform, type Platform } from "../platform.ts";
 import { boot, listening } from "./boot.ts";
+import { stateOpeners } from "./node-stores.ts";
 import { coarseDeadlines } from "./deadlines.ts";
 import { onShutdownSignal } from "./shutdown.ts";
 import { undiciUpstream } from "./undici-upstream.ts";
@@ -20,7 +21,7 @@ export const nodePlatform: Platform = {
   env: process.env,
 };
 
-const { app, listeners } = await boot(process.argv.slice(2), (p) => readFile(p, "utf8"), nodePlatform, (code) => process.exit(code));
+const { app, listeners } = await boot(process.argv.slice(2), (p) => readFile(p, "utf8"), nodePlatform, (code) => process.exit(code), stateOpeners);
 const servers = await Promise.all(
   listeners.map(async (l, i) => {
     const tls = l.certificate
