@@ -6,6 +6,7 @@
  */
 import * as v from "valibot";
 import { StateSchema } from "../state/schema.ts";
+import { WebSocketSchema } from "../proxy/websocket-schema.ts";
 import { strategyNames } from "../../strategies/index.ts";
 import { strategyOptionEntries } from "../../strategies/options.ts";
 import { parseCidr } from "../net/ip.ts";
@@ -163,6 +164,8 @@ export const ConfigSchema = v.strictObject({
   accessLog: v.optional(AccessLogSchema, {}),
   /** Shared state between instances (health, passive failures, overrides): memory, redis, deno-kv or cloudflare. */
   state: v.optional(StateSchema, { store: "memory" }),
+  /** WebSocket relay: idle timeout, keep-alive pings, buffer bound. */
+  websocket: v.optional(WebSocketSchema, {}),
 });
 
 export type Config = v.InferOutput<typeof ConfigSchema>;
