@@ -11,6 +11,7 @@ import { compileRules, type Router } from "./rules/compile.ts";
 import { ActionSchema, type ActionConfig } from "./rules/schema.ts";
 import { MemoryStateStore } from "./state/memory.ts";
 import type { Snapshot, StateStore } from "./state/store.ts";
+import { SnapshotCache } from "./state/cache.ts";
 import type { Platform, UpstreamFailure } from "./platform.ts";
 import { errorDetail, internalError } from "./proxy/errors.ts";
 import { TargetGroup, type Target } from "./target-group.ts";
@@ -38,13 +39,21 @@ export class Balancer {
     this.accessLog = createAccessLog(config.accessLog, { write: (line) => platform.log(line), random: platform.random });
     this.adminRoutes = statsRoutes({ metrics: this.metrics, health: this.healthProvider, config: config.admin, env: platform.env });
     this.isTrustedProxy = cidrMatcher(config.forwarding.trustedProxies);
-    this.healthChecks = new HealthChecks(this.groups.values(), platform);
     this.state = platform.state ?? new MemoryStateStore();
-    this.state.subscribe((snapshot) => this.applyOverrides(snapshot));
+    this.stateView = new SnapshotCache(this.state);
+    this.stateView.onChange((snapshot) => this.applyOverrides(snapshot));
+    const shared = config.state.store === "memory" ? undefined : config.state;
+    this.healthChecks = new HealthChecks(
+      this.groups.values(),
+      platform,
+      shared && { store: this.state, cache: this.stateView, cacheTtlMs: shared.cacheTtl * 1000, instanceId: crypto.randomUUID(), what: `${shared.store} store` },
+    );
   }
 
   /** Where runtime overrides persist (blue/green, canary weights): in memory unless the platform shares one. */
   readonly state: StateStore;
+  /** The newest snapshot seen (pushed by the store, polled every cacheTtl by the health checks). */
+  readonly stateView: SnapshotCache;
 
   /** Active health checks (started by server adapters; run from requests and cron on Workers). */
   readonly healthChecks: HealthChecks;
@@ -112,7 +121,7 @@ export class Balancer {
     await Promise.all([...this.groups.values()].map((g) => g.stickiness));
     const failed = [...this.groups.values()].find((g) => g.stickinessFailure);
     if (failed) throw new Error(`targetGroups.${failed.name}.stickiness: ${failed.stickinessFailure!.message}`);
-    this.applyOverrides(await this.state.load());
+    await this.stateView.refresh();
   }
 
   /** Take the action overrides of a snapshot (written by this or another instance). */

@@ -4,19 +4,62 @@
  * and never decompress), and logs each state transition once. Servers start
  * the timers; Workers call `runDue()` from requests and the cron trigger,
  * since an isolate has no timers outside a request.
+ *
+ * With a shared state store (`shared`), probing is deduplicated: each round
+ * an instance asks for the group's probe lease; only the holder probes and
+ * publishes (sync.ts), the others read the store every `cacheTtl`. When the
+ * store is unreachable every instance probes for itself (fail static).
  */
 import type { Platform } from "../platform.ts";
+import type { SnapshotCache } from "../state/cache.ts";
+import type { StateStore } from "../state/store.ts";
 import type { TargetGroup } from "../target-group.ts";
 import { createProber, type Prober } from "./prober.ts";
+import { HealthSync, StoreLink } from "./sync.ts";
+
+export interface SharedHealthOptions {
+  readonly store: StateStore;
+  readonly cache: SnapshotCache;
+  /** Re-read the store at least this often (the config's `state.cacheTtl`). */
+  readonly cacheTtlMs: number;
+  /** This instance's lease holder name (unique per process / isolate). */
+  readonly instanceId: string;
+  /** e.g. "redis store" for log lines. */
+  readonly what: string;
+  readonly wallNow?: () => number;
+}
+
+interface GroupProber {
+  readonly group: TargetGroup;
+  readonly prober: Prober;
+  readonly intervalMs: number;
+  readonly leaseTtlMs: number;
+  readonly jitter: number;
+  lastRun: number;
+  timer?: ReturnType<typeof setTimeout>;
+  /** This instance held the lease at its last round. */
+  leader: boolean;
+}
 
 export class HealthChecks {
-  private readonly probers: { group: TargetGroup; prober: Prober; intervalMs: number; lastRun: number }[] = [];
+  private readonly probers: GroupProber[] = [];
+  private readonly sync: HealthSync | undefined;
+  private readonly link: StoreLink | undefined;
+  private pollTimer: ReturnType<typeof setInterval> | undefined;
+  private lastPoll = -Infinity;
+  private running = false;
 
   constructor(
     groups: Iterable<TargetGroup>,
     private readonly platform: Platform,
+    private readonly shared?: SharedHealthOptions,
   ) {
-    for (const group of groups) {
+    const list = [...groups];
+    if (shared) {
+      this.link = new StoreLink((line) => platform.log(line), shared.what);
+      this.sync = new HealthSync({ groups: list, store: shared.store, cache: shared.cache, link: this.link, platform, ...(shared.wallNow ? { wallNow: shared.wallNow } : {}) });
+    }
+    for (const group of list) {
       group.health.onTransition((t) =>
         platform.log(`health: group=${group.name} target=${group.targets[t.index]!.url} ${t.from} -> ${t.to} (${t.reason})`),
       );
@@ -29,52 +72,116 @@ export class HealthChecks {
           const u = new URL(req.url);
           return platform.upstream({ origin: u.origin, path: u.pathname + u.search, method: req.method, headers: req.headers, body: null, signal, connectTimeoutMs: check.timeout * 1000 });
         },
-        timers: {
-          setTimeout: (fn, ms) => {
-            const t = setTimeout(fn, ms);
-            // Probes must not keep a stopping server alive.
-            (t as unknown as { unref?: () => void }).unref?.();
-            return t;
-          },
-          clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
-        },
+        timers: { setTimeout: unrefTimeout, clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>) },
         now: platform.now,
         random: platform.random,
-        onResult: (i, ok, detail) => group.health.recordProbe(i, ok, detail, platform.now()),
+        onResult: (i, ok, detail) => {
+          this.sync?.noteLocalProbe(group, i);
+          group.health.recordProbe(i, ok, detail, platform.now());
+        },
       });
-      this.probers.push({ group, prober, intervalMs: check.interval * 1000, lastRun: -Infinity });
+      const intervalMs = check.interval * 1000;
+      // The lease must outlive the gap between two rounds of its holder (interval + jitter + a slow probe), twice over.
+      const leaseTtlMs = 2 * (intervalMs * (1 + check.jitter) + check.timeout * 1000);
+      this.probers.push({ group, prober, intervalMs, leaseTtlMs, jitter: check.jitter, lastRun: -Infinity, leader: false });
     }
   }
 
   get enabled(): boolean {
-    return this.probers.length > 0;
+    return this.probers.length > 0 || this.shared !== undefined;
   }
 
   /** Servers: probe now, then every interval (+ jitter), at most one probe in flight per target. */
   start(): void {
-    for (const p of this.probers) p.prober.start();
+    if (this.running) return;
+    this.running = true;
+    if (!this.shared) {
+      for (const p of this.probers) p.prober.start();
+      return;
+    }
+    this.pollTimer = setInterval(() => void this.poll(), this.shared.cacheTtlMs);
+    (this.pollTimer as unknown as { unref?: () => void }).unref?.();
+    for (const p of this.probers) void this.loop(p);
   }
 
   stop(): void {
-    for (const p of this.probers) p.prober.stop();
+    this.running = false;
+    if (this.pollTimer !== undefined) clearInterval(this.pollTimer);
+    for (const p of this.probers) {
+      p.prober.stop();
+      if (p.timer !== undefined) clearTimeout(p.timer);
+      // Hand the lease over at once instead of letting it expire (a successor probes at its next round).
+      if (this.shared && p.leader) void this.shared.store.releaseLease(leaseName(p.group), this.shared.instanceId).catch(() => {});
+      p.leader = false;
+    }
   }
 
-  /** Workers: one round for each group whose interval has passed; resolves when they have reported. */
+  /** Workers: re-read the store when the TTL has passed, and run a round for each group whose interval has passed. */
   runDue(): Promise<void> {
     const now = this.platform.now();
-    const due = this.probers.filter((p) => now - p.lastRun >= p.intervalMs);
-    for (const p of due) p.lastRun = now;
-    return Promise.all(due.map((p) => p.prober.probeAllOnce())).then(() => {});
+    const work: Promise<void>[] = [];
+    if (this.shared && now - this.lastPoll >= this.shared.cacheTtlMs) work.push(this.poll());
+    for (const p of this.probers) {
+      if (now - p.lastRun < p.intervalMs) continue;
+      p.lastRun = now;
+      work.push(this.round(p));
+    }
+    return Promise.all(work).then(() => {});
   }
 
-  /** Workers' cron trigger: probe everything now. */
+  /** Workers' cron trigger and the Durable Object's alarm: a round for every group now. */
   runAll(): Promise<void> {
     const now = this.platform.now();
-    for (const p of this.probers) p.lastRun = now;
-    return Promise.all(this.probers.map((p) => p.prober.probeAllOnce())).then(() => {});
+    const work: Promise<void>[] = this.shared ? [this.poll()] : [];
+    for (const p of this.probers) {
+      p.lastRun = now;
+      work.push(this.round(p));
+    }
+    return Promise.all(work).then(() => {});
   }
 
   url(group: TargetGroup, i: number): string | undefined {
     return this.probers.find((p) => p.group === group)?.prober.url(i);
   }
+
+  /** Does this instance hold the group's probe lease (shared mode), as of its last round? */
+  isProbing(group: TargetGroup): boolean {
+    return this.probers.some((p) => p.group === group && p.leader);
+  }
+
+  private async poll(): Promise<void> {
+    this.lastPoll = this.platform.now();
+    await this.link!.call(() => this.shared!.cache.refresh());
+  }
+
+  /** Shared mode on servers: a round, then the next one an interval (+ jitter) after this one started. */
+  private async loop(p: GroupProber): Promise<void> {
+    const started = this.platform.now();
+    await this.round(p);
+    if (!this.running) return;
+    const wait = p.intervalMs * (1 + p.jitter * this.platform.random());
+    p.timer = unrefTimeout(() => void this.loop(p), Math.max(0, started + wait - this.platform.now()));
+  }
+
+  /** One round for one group: probe when alone, when holding the lease, or when the store is down. */
+  private async round(p: GroupProber): Promise<void> {
+    if (!this.shared) return p.prober.probeAllOnce();
+    const { store, instanceId } = this.shared;
+    const got = await this.link!.call(() => store.tryAcquireLease(leaseName(p.group), instanceId, p.leaseTtlMs));
+    p.leader = got === true;
+    if (got === false) return; // another instance probes this interval
+    await p.prober.probeAllOnce();
+    if (got === true) await this.sync!.publishVerdicts(p.group);
+  }
+}
+
+function leaseName(group: TargetGroup): string {
+  return `probe:${group.name}`;
+}
+
+/** Probes and polls must not keep a stopping server alive. */
+function unrefTimeout(fn: () => void, ms: number): ReturnType<typeof setTimeout> {
+  const t = setTimeout(fn, ms);
+  (t as unknown as { unref?: () => void }).unref?.();
+  return t;
 }

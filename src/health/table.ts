@@ -41,6 +41,8 @@ export interface TargetStatus {
   readonly since: number;
   readonly weightFactor: number;
   readonly lastProbe: ProbeResult | undefined;
+  /** The active checks' verdict alone (what a probe-lease holder shares). */
+  readonly activeHealthy: boolean;
   readonly consecutiveProbeOk: number;
   readonly consecutiveProbeFail: number;
   /** nginx `fails`. */
@@ -127,7 +129,7 @@ export class HealthTable {
   healthyIgnoringDrain(i: number, now: number): boolean {
     this.sync(now);
     const t = this.targets[i]!;
-    return t.activeHealthy && !t.ejected(now) && !t.passiveBlocked(this.maxFails, this.failTimeoutMs, now);
+    return t.activeHealthy && !t.ejected(now) && !t.passiveBlocked(this.maxFails, this.failTimeoutMs, now) && now >= t.sharedDownUntil;
   }
 
   /**
@@ -235,6 +237,31 @@ export class HealthTable {
     this.refresh(i, now, reason);
   }
 
+  /**
+   * Take the active-check verdict another instance reached (the one holding
+   * the probe lease in a shared state store): the thresholds were counted
+   * there, so the verdict applies as is. Local run counters are left alone.
+   */
+  applySharedVerdict(i: number, healthy: boolean, lastProbe: ProbeResult | undefined, now: number): void {
+    this.sync(now);
+    const t = this.targets[i]!;
+    if (lastProbe) t.lastProbe = lastProbe;
+    t.probed = true;
+    if (t.activeHealthy === healthy) return;
+    t.activeHealthy = healthy;
+    if (healthy) this.startSlowStart(t, now);
+    this.refresh(i, now, `shared probe verdict: ${lastProbe?.detail ?? (healthy ? "healthy" : "unhealthy")}`);
+  }
+
+  /** Keep target i out until `until`: passive failures another instance saw (nginx max_fails, shared). */
+  applySharedDown(i: number, until: number, now: number): void {
+    this.sync(now);
+    const t = this.targets[i]!;
+    if (until <= t.sharedDownUntil || until <= now) return;
+    t.sharedDownUntil = until;
+    this.refresh(i, now, `failures seen by another instance, out for ${Math.round((until - now) / 1000)} s`);
+  }
+
   /** Start (deadline = when in-flight requests may be cut) or stop (undefined) draining target i. */
   setDraining(i: number, deadline: number | undefined, now: number): void {
     this.sync(now);
@@ -266,6 +293,7 @@ export class HealthTable {
       since: t.since,
       weightFactor: t.weightFactor(this.slowStartMs, this.minFactor, now),
       lastProbe: t.lastProbe,
+      activeHealthy: t.activeHealthy,
       consecutiveProbeOk: t.okRun,
       consecutiveProbeFail: t.failRun,
       fails: t.fails,
@@ -347,14 +375,15 @@ export class HealthTable {
     }
     const passiveBlocked = !this.single && t.passiveBlocked(this.maxFails, this.failTimeoutMs, now);
     const ejected = t.ejected(now);
-    const unavailable = t.draining || ejected || !t.activeHealthy || passiveBlocked;
+    const sharedDown = now < t.sharedDownUntil;
+    const unavailable = t.draining || ejected || !t.activeHealthy || passiveBlocked || sharedDown;
     const factor = t.weightFactor(this.slowStartMs, this.minFactor, now);
     const impaired = unavailable || factor < 1;
     const state: TargetState = t.draining
       ? "draining"
       : ejected
         ? "ejected"
-        : !t.activeHealthy || (!this.single && t.passiveDown(this.maxFails))
+        : !t.activeHealthy || sharedDown || (!this.single && t.passiveDown(this.maxFails))
           ? "unhealthy"
           : factor < 1
             ? "slow_start"
@@ -381,6 +410,7 @@ export class HealthTable {
     // Deadlines at which this target changes by itself.
     if (passiveBlocked) this.noteDeadline(t.checked + this.failTimeoutMs);
     if (ejected) this.noteDeadline(t.ejectedUntil);
+    if (sharedDown) this.noteDeadline(t.sharedDownUntil);
     if (factor < 1 && t.slowStartSince !== undefined) this.noteDeadline(t.slowStartSince + this.slowStartMs);
 
     if (state !== t.state) {

@@ -39,6 +39,9 @@ export class TargetHealth {
   /** An ejection whose end the table has not yet observed (to start slow start and log it once). */
   ejectionPending = false;
 
+  /** Another instance saw this target fail passively and shared it (state store): out until then. */
+  sharedDownUntil = Number.NEGATIVE_INFINITY;
+
   // Draining (ALB deregistration).
   drainDeadline: number | undefined = undefined;
 
