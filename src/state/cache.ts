@@ -3,7 +3,7 @@
  * synchronously. It is fed by the store's `subscribe` (push, where the store
  * can push) and by `refresh()`, which the runtime calls on a timer or after
  * its own writes (poll, for KV-style stores). An older snapshot arriving late
- * never replaces a newer one.
+ * never replaces a newer one; a store that was reset is followed.
  */
 import type { Snapshot, StateStore } from "./store.ts";
 
@@ -39,7 +39,11 @@ export class SnapshotCache {
   }
 
   private offer(s: Snapshot): void {
-    if (this.latest && s.version <= this.latest.version) return;
+    // Newer = a higher version, or a later write: a store that lost its data
+    // (Redis restarted without persistence) counts versions from 1 again, and
+    // its writes must not be ignored until they overtake the old count. A late
+    // read of an older state has both a lower version and an earlier time.
+    if (this.latest && s.version <= this.latest.version && s.updatedAt <= this.latest.updatedAt) return;
     this.latest = s;
     for (const cb of this.listeners) cb(s);
   }

@@ -1,0 +1,156 @@
+/**
+ * Two balancer instances sharing one state store (issue #6), the same list
+ * for every store: Redis (Bun + Node instances), Deno KV (two Deno
+ * processes on one KV file) and Cloudflare (two Workers on one Durable
+ * Object). Real upstreams on loopback, real stores, no mocks.
+ *
+ * - Probing is deduplicated: one probe per target per interval in total.
+ * - A target whose /health fails is taken out by BOTH instances within
+ *   interval x unhealthyThreshold + one cacheTtl, though only one of them
+ *   probes (the other can only have learnt it from the store); restored the
+ *   same way.
+ * - A target that is killed outright is out on both.
+ * - With the store stopped, both keep serving and say so once in their logs.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { startUpstream, type Upstream } from "./upstream.ts";
+
+export const INTERVAL = 1;
+export const UNHEALTHY = 2;
+export const HEALTHY = 2;
+export const CACHE_TTL = 1;
+const TOKEN = "shared-state-e2e";
+
+/** One running balancer instance, whatever starts it. */
+export interface Instance {
+  readonly url: string;
+  output(): string;
+  /** Headers every request needs (CF-Connecting-IP on workerd). */
+  readonly headers?: Record<string, string>;
+}
+
+export interface SharedSetup {
+  /** Two instances on `config`, to which the setup adds its `state` block. */
+  readonly instances: readonly [Instance, Instance];
+  /** Make the store unreachable (stop the server, lock the file, ...). */
+  stopStore(): Promise<void>;
+  /** Bring it back, when the store can be. */
+  startStore?(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function sharedStateScenarios(label: string, setup: (config: Record<string, unknown>) => Promise<SharedSetup>): void {
+  describe(`shared state: ${label}`, () => {
+    let ups: Upstream[] = [];
+    let s: SharedSetup;
+
+    beforeAll(async () => {
+      ups = await Promise.all(["a", "b", "c"].map((n) => startUpstream(n)));
+      s = await setup({
+        listen: { port: 0 },
+        targetGroups: {
+          app: {
+            targets: ups.map((u) => ({ url: u.url })),
+            healthCheck: { path: "/health", interval: INTERVAL, timeout: 0.5, unhealthyThreshold: UNHEALTHY, healthyThreshold: HEALTHY, jitter: 0 },
+          },
+        },
+        defaultAction: { forward: "app" },
+        admin: { stats: { path: "/__stats", auth: { bearer: { token: TOKEN } } } },
+      });
+    }, 120_000);
+
+    afterAll(async () => {
+      await s?.close();
+      await Promise.all(ups.map((u) => u.close()));
+    }, 30_000);
+
+    const served = async (i: Instance): Promise<string> => {
+      const r = await fetch(`${i.url}/w`, { headers: i.headers ?? {} });
+      await r.arrayBuffer();
+      return r.headers.get("x-served-by") ?? `status ${r.status}`;
+    };
+
+    /** The instance's own view of a target (its status JSON). */
+    const stateOf = async (i: Instance, url: string): Promise<string> => {
+      const r = await fetch(`${i.url}/__stats/status.json`, { headers: { ...i.headers, authorization: `Bearer ${TOKEN}` } });
+      const body = JSON.stringify(await r.json());
+      const m = new RegExp(`"url":"${url.replace(/[.]/g, "\\.")}","state":"([a-z_]+)"`).exec(body);
+      if (!m) throw new Error(`no state for ${url} in ${body.slice(0, 400)}`);
+      return m[1]!;
+    };
+
+    /** Milliseconds until `cond` holds on the instance (polled every 50 ms, bounded). */
+    async function timeUntil(i: Instance, cond: () => Promise<boolean>, limitMs: number): Promise<number> {
+      const start = Date.now();
+      while (Date.now() - start < limitMs) {
+        if (await cond()) return Date.now() - start;
+        await Bun.sleep(50);
+      }
+      return Infinity;
+    }
+
+    test("both instances reach every target", async () => {
+      for (const i of s.instances) {
+        const seen = new Set<string>();
+        for (let k = 0; k < 12; k++) seen.add(await served(i));
+        expect([...seen].sort()).toEqual(["a", "b", "c"]);
+      }
+    }, 20_000);
+
+    test("one probe per target per interval across both instances, not two", async () => {
+      const a = ups[0]!;
+      // Let the lease settle, then count over a fixed window.
+      await Bun.sleep(1200);
+      const before = a.probes;
+      await Bun.sleep(4200);
+      const probes = a.probes - before;
+      // 4.2 s at a 1 s interval: 4 or 5 rounds by one prober; two probers would send 8-10.
+      expect(probes).toBeGreaterThanOrEqual(3);
+      expect(probes).toBeLessThanOrEqual(5);
+    }, 15_000);
+
+    test("a failing /health takes the target out on both instances within interval x unhealthyThreshold + one TTL, and back", async () => {
+      const c = ups[2]!;
+      c.healthy = false;
+      const budget = (INTERVAL * UNHEALTHY + INTERVAL + CACHE_TTL) * 1000 + 500;
+      const out = await Promise.all(s.instances.map((i) => timeUntil(i, async () => (await stateOf(i, c.url)) === "unhealthy", 10_000)));
+      for (const ms of out) expect(ms).toBeLessThanOrEqual(budget);
+      // Out means no traffic: 15 requests per instance, none served by c.
+      for (const i of s.instances) for (let k = 0; k < 15; k++) expect(await served(i)).not.toBe("c");
+      c.healthy = true;
+      const back = await Promise.all(s.instances.map((i) => timeUntil(i, async () => (await stateOf(i, c.url)) !== "unhealthy", 10_000)));
+      for (const ms of back) expect(ms).toBeLessThanOrEqual((INTERVAL * HEALTHY + INTERVAL + CACHE_TTL) * 1000 + 500);
+      const seen = new Set<string>();
+      for (let k = 0; k < 12; k++) seen.add(await served(s.instances[1]));
+      expect(seen.has("c")).toBe(true);
+    }, 30_000);
+
+    test("a killed target is out on both instances; restarted on its port, it is back on both", async () => {
+      const b = ups[1]!;
+      const port = b.port;
+      await b.close();
+      const budget = (INTERVAL * UNHEALTHY + INTERVAL + CACHE_TTL) * 1000 + 500;
+      const out = await Promise.all(s.instances.map((i) => timeUntil(i, async () => (await stateOf(i, b.url)) === "unhealthy", 10_000)));
+      for (const ms of out) expect(ms).toBeLessThanOrEqual(budget);
+      for (const i of s.instances) for (let k = 0; k < 10; k++) expect(await served(i)).not.toMatch(/^status 5/);
+      ups[1] = await startUpstream("b", { port });
+      const back = await Promise.all(s.instances.map((i) => timeUntil(i, async () => (await stateOf(i, b.url)) !== "unhealthy", 10_000)));
+      for (const ms of back) expect(ms).toBeLessThanOrEqual((INTERVAL * HEALTHY + INTERVAL + CACHE_TTL) * 1000 + 500);
+    }, 30_000);
+
+    test("with the store stopped, both instances keep serving on their last state and log it once", async () => {
+      await s.stopStore();
+      await Bun.sleep((INTERVAL + CACHE_TTL) * 1000 + 500);
+      for (const i of s.instances) {
+        const seen = new Set<string>();
+        for (let k = 0; k < 15; k++) seen.add(await served(i));
+        expect([...seen].sort()).toEqual(["a", "b", "c"]);
+      }
+      for (const i of s.instances) expect(i.output().match(/state: .* unreachable/g)?.length ?? 0).toBe(1);
+      if (!s.startStore) return;
+      await s.startStore();
+      const back = await Promise.all(s.instances.map((i) => timeUntil(i, async () => /reachable again/.test(i.output()), 10_000)));
+      for (const ms of back) expect(ms).toBeLessThan(10_000);
+    }, 30_000);
+  });
+}
