@@ -7,11 +7,13 @@
 import type { Context } from "hono";
 import type { Balancer } from "../src/balancer.ts";
 import { forward, rawPathAndQuery } from "../src/proxy/forward.ts";
+import { forwardWebSocket, isWebSocketUpgrade } from "../src/proxy/websocket-forward.ts";
 import { chooseWeightedGroup, fixedResponse, groupStickinessCookie, redirectResponse, stickyGroupFrom } from "../src/rules/actions.ts";
 import type { Router } from "../src/rules/compile.ts";
 
 export function proxyRoute(balancer: Balancer, router: () => Router) {
   const { platform } = balancer;
+  const { websocket } = platform;
   return async function proxy(c: Context): Promise<Response> {
     const request = c.req.raw;
     const pathAndQuery = rawPathAndQuery(request.url);
@@ -33,10 +35,14 @@ export function proxyRoute(balancer: Balancer, router: () => Router) {
       case "forward": {
         const sticky = stickyGroupFrom(request.headers.get("cookie"), action.stickiness);
         const choice = chooseWeightedGroup(action, platform.random, sticky);
-        const response = await forward(balancer, balancer.group(choice.group), c, clientIp, rule, pathAndQuery);
-        if (choice.setStickiness && action.stickiness) {
-          response.headers.append("set-cookie", groupStickinessCookie(action.stickiness, choice.group, Math.floor(Date.now() / 1000)));
+        const group = balancer.group(choice.group);
+        const groupCookie = choice.setStickiness && action.stickiness ? groupStickinessCookie(action.stickiness, choice.group, Math.floor(Date.now() / 1000)) : undefined;
+        // Same rules, group choice and stickiness as HTTP; the 101 carries the group cookie where the runtime can send headers with it.
+        if (websocket && isWebSocketUpgrade(request)) {
+          return forwardWebSocket(balancer, websocket, group, c, clientIp, rule, pathAndQuery, groupCookie ? new Headers({ "set-cookie": groupCookie }) : undefined);
         }
+        const response = await forward(balancer, group, c, clientIp, rule, pathAndQuery);
+        if (groupCookie) response.headers.append("set-cookie", groupCookie);
         return response;
       }
     }

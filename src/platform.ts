@@ -4,6 +4,7 @@
  * The core never asks which runtime it is on.
  */
 import type { Context } from "hono";
+import type { WebSocketCapability } from "./proxy/websocket-end.ts";
 import type { StateStore } from "./state/store.ts";
 
 export type RuntimeName = "bun" | "deno" | "node" | "workerd";
@@ -63,6 +64,11 @@ export interface Platform {
   readonly mutableUpstreamResponses: boolean;
   /** Shared balancing state (overrides, health); in memory for one process when absent. */
   readonly state?: StateStore;
+  /**
+   * WebSocket upgrades (open a target's socket, upgrade the client's), from the
+   * runtime adapter. Absent: upgrade requests are forwarded as plain HTTP.
+   */
+  readonly websocket?: WebSocketCapability;
 }
 
 /** Defaults shared by every adapter; an adapter overrides what differs. */

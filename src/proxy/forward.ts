@@ -103,6 +103,40 @@ async function replayableBody(
   return { body: () => watched.stream, replayable: false, clientFailed: watched.failed, sent: watched.sent };
 }
 
+/** The client's headers as a target gets them: hop-by-hop removed, request id ensured, forwarding headers applied. */
+export function upstreamHeaders(balancer: Balancer, request: Request, client: ClientAddress): { headers: Headers; requestId: string } {
+  const { config } = balancer;
+  const headers = new Headers(request.headers);
+  stripHopByHop(headers, client.trusted ? undefined : FORWARDING_HEADERS, true);
+  const requestId = ensureRequestId(headers, config.forwarding.requestIdHeader);
+  const url = request.url;
+  applyForwarding(headers, { ip: client.peer, realIp: client.client, trusted: client.trusted, proto: url.startsWith("https:") ? "https" : "http", host: request.headers.get("host") }, config.forwarding, true);
+  return { headers, requestId };
+}
+
+/**
+ * The client's sticky binding in this group, if any (and the cookie header the
+ * target gets: the binding cookie removed in `indirect` mode). Shared by HTTP
+ * and WebSocket forwarding, so an upgrade lands on the sticky client's target.
+ */
+export async function stickyBinding(group: TargetGroup, request: Request, headers: Headers) {
+  const sticky = group.stickiness ? await group.stickiness : undefined;
+  const nowSec = sticky ? Math.floor(Date.now() / 1000) : 0;
+  const binding = sticky ? await sticky.targetFor(request.headers, nowSec) : undefined;
+  if (sticky) {
+    const cookie = sticky.forwardedCookieHeader(request.headers.get("cookie"));
+    if (cookie === null) headers.delete("cookie");
+    else headers.set("cookie", cookie);
+  }
+  const bound = binding ? group.targets[binding.index] : undefined;
+  return { sticky, nowSec, binding, bound };
+}
+
+/** A valid sticky binding wins while its target can take traffic; otherwise the strategy picks (skipping targets tried). */
+export function pickTarget(group: TargetGroup, c: Context, client: ClientAddress, bound: Target | undefined, tried: ReadonlySet<Target>, now: number): Target | undefined {
+  return bound && !tried.has(bound) && group.canTake(bound, now) ? bound : group.select(c, client.client, tried, now);
+}
+
 export async function forward(
   balancer: Balancer,
   group: TargetGroup,
@@ -155,21 +189,8 @@ export async function forward(
 
   async function run(): Promise<Response> {
     const idHeader = config.forwarding.requestIdHeader;
-    const headers = new Headers(request.headers);
-    stripHopByHop(headers, client.trusted ? undefined : FORWARDING_HEADERS, true);
-    const requestId = ensureRequestId(headers, idHeader);
-    const url = request.url;
-    applyForwarding(headers, { ip: client.peer, realIp: client.client, trusted: client.trusted, proto: url.startsWith("https:") ? "https" : "http", host: request.headers.get("host") }, config.forwarding, true);
-
-    const sticky = group.stickiness ? await group.stickiness : undefined;
-    const nowSec = sticky ? Math.floor(Date.now() / 1000) : 0;
-    const binding = sticky ? await sticky.targetFor(request.headers, nowSec) : undefined;
-    if (sticky) {
-      const cookie = sticky.forwardedCookieHeader(request.headers.get("cookie"));
-      if (cookie === null) headers.delete("cookie");
-      else headers.set("cookie", cookie);
-    }
-    const bound = binding ? group.targets[binding.index] : undefined;
+    const { headers, requestId } = upstreamHeaders(balancer, request, client);
+    const { sticky, nowSec, binding, bound } = await stickyBinding(group, request, headers);
 
     const retries = group.config.retries;
     const noBody = request.method === "GET" || request.method === "HEAD" || request.body === null;
@@ -180,7 +201,7 @@ export async function forward(
     for (let attempt = 1; ; attempt++) {
       // A valid sticky binding wins while its target can take traffic; otherwise the strategy picks (and a new cookie is issued).
       const now0 = attempt === 1 ? arrived : platform.now();
-      const target = attempt === 1 && bound && group.canTake(bound, now0) ? bound : group.select(c, client.client, tried, now0);
+      const target = pickTarget(group, c, client, attempt === 1 ? bound : undefined, tried, now0);
       if (!target) return finish(withRequestId(last ?? serviceUnavailable(), idHeader, requestId));
       if (last) await last.body?.cancel().catch(() => {});
       last = undefined;

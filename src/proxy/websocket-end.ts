@@ -1,0 +1,128 @@
+/**
+ * One side of a relayed WebSocket (the client's or the target's), the same
+ * small shape on every runtime. Runtime adapters implement it over their own
+ * socket (Bun's ServerWebSocket, `ws` on Node, the WHATWG WebSocket on Deno,
+ * Workers and Bun's client); the relay only ever sees this.
+ */
+import type { Context } from "hono";
+
+export type WsData = string | ArrayBuffer | Uint8Array;
+
+export interface WsEvents {
+  message(data: WsData): void;
+  /** The peer closed or the connection broke (then code 1006). Fires once. */
+  close(code: number, reason: string): void;
+}
+
+export interface WsEnd {
+  /** The negotiated subprotocol ("" when none). */
+  readonly protocol: string;
+  send(data: WsData): void;
+  close(code: number, reason: string): void;
+  /** Bytes queued towards this peer and not yet written to the network; -1 when the runtime cannot tell. */
+  bufferedAmount(): number;
+  /** Send a ping (RFC 6455 §5.5.2) where the runtime exposes it. */
+  readonly ping?: () => void;
+  /** Events queued until attached, so nothing is lost between open and wiring. */
+  attach(events: WsEvents): void;
+}
+
+/** Queues events until the relay attaches; adapters call `emitMessage`/`emitClose`. */
+export abstract class QueuedEnd implements WsEnd {
+  abstract readonly protocol: string;
+  abstract send(data: WsData): void;
+  abstract close(code: number, reason: string): void;
+  abstract bufferedAmount(): number;
+  private events: WsEvents | undefined;
+  private queued: WsData[] = [];
+  private closed: [number, string] | undefined;
+  attach(events: WsEvents): void {
+    this.events = events;
+    for (const m of this.queued) events.message(m);
+    this.queued = [];
+    if (this.closed) events.close(...this.closed);
+  }
+  emitMessage(data: WsData): void {
+    if (this.closed) return;
+    if (this.events) this.events.message(data);
+    else this.queued.push(data);
+  }
+  emitClose(code: number, reason: string): void {
+    if (this.closed) return;
+    this.closed = [code, reason];
+    this.events?.close(code, reason);
+  }
+}
+
+/**
+ * A WHATWG WebSocket (Deno both ways, Workers both ways, Bun's client).
+ * `close` falls back to 1000 where the runtime only lets a WebSocket object
+ * send 1000 or 3000–4999 (the WHATWG close() rule), keeping the reason.
+ */
+export class StandardEnd extends QueuedEnd {
+  constructor(
+    readonly socket: WebSocket,
+    readonly protocol: string = socket.protocol,
+  ) {
+    super();
+    socket.binaryType = "arraybuffer";
+    socket.addEventListener("message", (e) => this.emitMessage(e.data as WsData));
+    socket.addEventListener("close", (e) => this.emitClose(e.code, e.reason));
+    // An error is followed by a close event on every runtime but Workers' accepted pairs, hence the fallback.
+    socket.addEventListener("error", () => this.emitClose(1006, ""));
+    const ping = (socket as unknown as { ping?: () => void }).ping;
+    if (typeof ping === "function") this.ping = () => ping.call(socket);
+  }
+  readonly ping?: () => void;
+  send(data: WsData): void {
+    if (this.socket.readyState === 1) this.socket.send(data);
+  }
+  close(code: number, reason: string): void {
+    if (this.socket.readyState >= 2) return;
+    try {
+      this.socket.close(code, reason);
+    } catch {
+      try {
+        this.socket.close(1000, reason);
+      } catch {
+        this.socket.close();
+      }
+    }
+  }
+  bufferedAmount(): number {
+    const b = (this.socket as { bufferedAmount?: number }).bufferedAmount;
+    return typeof b === "number" ? b : -1;
+  }
+}
+
+/** What a target's handshake turned into. */
+export type UpstreamHandshake = { readonly end: WsEnd } | { readonly refused: Response };
+
+export interface WsConnectRequest {
+  /** `http(s)://host:port/path?query` of the target (adapters switch the scheme where they need ws:). */
+  readonly url: string;
+  /** Client headers already cleaned: no hop-by-hop, no Sec-WebSocket-Key/Version/Extensions/Protocol. */
+  readonly headers: Headers;
+  /** Subprotocols the client offered, in its order. */
+  readonly protocols: readonly string[];
+  /** Aborted by the core when the handshake takes longer than the connect + response timeouts. */
+  readonly signal: AbortSignal;
+  /** Largest message to accept from the target (bytes). */
+  readonly maxMessageBytes: number;
+}
+
+/**
+ * The upgrade capability a runtime adapter injects as `platform.websocket`.
+ * `connect` first (the target must agree before the client is upgraded, so a
+ * failure is still an HTTP error and may be retried elsewhere), then `accept`.
+ */
+export interface WebSocketCapability {
+  /** Open a WebSocket to a target. Rejects with an UpstreamError when the kind of failure is known. */
+  connect(req: WsConnectRequest): Promise<UpstreamHandshake>;
+  /**
+   * Complete the client's upgrade answering with `protocol` (or none) and the
+   * extra response headers (request id, sticky cookies) where the runtime can
+   * send them. Returns what the handler must return and the client's end.
+   */
+  accept(c: Context, init: { readonly protocol: string; readonly headers: Headers }): { readonly response: Response; readonly end: WsEnd };
+}
