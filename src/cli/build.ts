@@ -4,7 +4,7 @@
  * that the Worker gets its config bundled at build time.
  */
 import { build } from "esbuild";
-import { mkdirSync, renameSync, writeFileSync } from "node:fs";
+import { mkdirSync, renameSync } from "node:fs";
 import { join } from "node:path";
 
 export function cacheDir(root: string, ...parts: string[]): string {
@@ -32,20 +32,15 @@ export async function buildNodeEntry(root: string): Promise<string> {
 
 /**
  * One ES module for workerd, as `wrangler deploy` would build it (esbuild,
- * workerd export conditions), with the given config file bundled in.
+ * workerd export conditions): src/runtimes/workerd-main.ts with the given
+ * config file bundled in where wrangler.toml's `[alias]` would put it. It
+ * exports the Worker (`default`) and the `FulcrumState` Durable Object class.
  */
 export async function buildWorker(root: string, configPath: string, name: string, minify = false): Promise<string> {
   const dir = cacheDir(root, `worker-${name}`);
-  const entry = join(dir, "entry.ts");
-  writeFileSync(
-    entry,
-    `import config from ${JSON.stringify(configPath)};\n` +
-      `import { createWorker } from ${JSON.stringify(join(root, "src/runtimes/workerd.ts"))};\n` +
-      `export default createWorker(config);\n`,
-  );
   const outfile = join(dir, "worker.mjs");
   await build({
-    entryPoints: [entry],
+    entryPoints: [join(root, "src/runtimes/workerd-main.ts")],
     bundle: true,
     format: "esm",
     platform: "neutral",
@@ -54,9 +49,19 @@ export async function buildWorker(root: string, configPath: string, name: string
     mainFields: ["module", "main"],
     // The same alias wrangler.toml sets for `wrangler deploy` (see src/runtimes/no-protobuf.ts).
     alias: { "protobufjs/minimal": join(root, "src/runtimes/no-protobuf.ts") },
+    plugins: [
+      {
+        name: "fulcrum-config",
+        setup(b) {
+          b.onResolve({ filter: /^fulcrum-config$/ }, () => ({ path: configPath }));
+        },
+      },
+    ],
     minify,
-    outfile,
+    // Several builds of one name may run at once (e2e pairs): write aside, then rename atomically.
+    outfile: `${outfile}.${process.pid}.tmp`,
     logLevel: "error",
   });
+  renameSync(`${outfile}.${process.pid}.tmp`, outfile);
   return outfile;
 }

@@ -3,34 +3,89 @@
  * Miniflare's API. Not `wrangler dev`: its local proxy chain buffers
  * responses (a 100 MB download took 19 s and 700 MB of RSS here, against
  * 0.3 s and flat memory on Miniflare) and is not what production runs.
+ *
+ * The Worker's `FulcrumState` Durable Object is always bound (under
+ * `state.durableObject`, FULCRUM_STATE by default) with SQLite storage, as
+ * wrangler.toml declares it; Miniflare keeps its storage in memory, so every
+ * start begins at snapshot version 0.
  */
 import { readFileSync } from "node:fs";
+import { parseConfig } from "../config/load.ts";
 import { buildWorker } from "./build.ts";
 
 /** The newest date the workerd bundled with the pinned wrangler/miniflare supports. */
 export const COMPATIBILITY_DATE = "2026-04-20";
 
-export async function serveWorkerd(root: string, configPath: string, host: string, port: number): Promise<number> {
-  const script = await buildWorker(root, configPath, String(port));
+/** Several balancer instances on workerd, each its own Worker (its own isolate), sharing one Durable Object. */
+export interface WorkerdInstances {
+  /** `http://host:port` of each instance, in the order of the ports asked for. */
+  readonly urls: readonly string[];
+  dispose(): Promise<void>;
+}
+
+/** The state binding's name from the config (a bad config fails later with its own message). */
+function stateBinding(configPath: string): string {
+  try {
+    const state = parseConfig(readFileSync(configPath, "utf8"), configPath).state;
+    if (state.store === "cloudflare") return state.durableObject;
+  } catch {}
+  return "FULCRUM_STATE";
+}
+
+/**
+ * Start `ports.length` instances of the Worker for `configPath`. The first
+ * listens on Miniflare's entry socket, exactly as `fulcrum serve` does (it
+ * sets CF-Connecting-IP); the others on direct sockets into their own Worker,
+ * where no CF-Connecting-IP is added (so their client address is unknown).
+ * Every instance binds the Durable Object class of the first (`scriptName`),
+ * so all of them share one object per `state.prefix`: one writer, one alarm.
+ */
+export async function startWorkerd(root: string, configPath: string, host: string, ports: readonly number[]): Promise<WorkerdInstances> {
+  if (ports.length === 0) throw new Error("startWorkerd: expected at least one port");
+  const script = await buildWorker(root, configPath, ports.join("-"));
+  const contents = readFileSync(script, "utf8");
+  const binding = stateBinding(configPath);
+  const names = ports.map((_, i) => `fulcrum-${i}`);
   // Loaded on demand: `fulcrum check` and the other runtimes need not pay for it.
   const { Miniflare } = await import("miniflare");
   const mf = new Miniflare({
-    modules: [{ type: "ESModule", path: script, contents: readFileSync(script, "utf8") }],
-    modulesRoot: "/",
-    compatibilityDate: COMPATIBILITY_DATE,
     host,
-    port,
+    port: ports[0]!,
+    workers: ports.map((port, i) => ({
+      name: names[i]!,
+      modules: [{ type: "ESModule" as const, path: script, contents }],
+      modulesRoot: "/",
+      compatibilityDate: COMPATIBILITY_DATE,
+      durableObjects: { [binding]: { className: "FulcrumState", useSQLite: true, ...(i > 0 ? { scriptName: names[0]! } : {}) } },
+      ...(i > 0 ? { unsafeDirectSockets: [{ host, port }] } : {}),
+    })),
   });
   try {
-    const url = await mf.ready;
-    console.error(`fulcrum (workerd) listening on ${url.origin}`);
+    await mf.ready;
+  } catch (e) {
+    await mf.dispose().catch(() => {});
+    throw e;
+  }
+  const urls = ports.map((port) => `http://${host}:${port}`);
+  return { urls, dispose: () => mf.dispose() };
+}
+
+/** Two balancer instances sharing one Durable Object (the e2e's "two instances share the store"). */
+export function serveWorkerdPair(root: string, configPath: string, host: string, ports: readonly [number, number]): Promise<WorkerdInstances> {
+  return startWorkerd(root, configPath, host, ports);
+}
+
+export async function serveWorkerd(root: string, configPath: string, host: string, port: number): Promise<number> {
+  let instances: WorkerdInstances;
+  try {
+    instances = await startWorkerd(root, configPath, host, [port]);
+    console.error(`fulcrum (workerd) listening on ${instances.urls[0]}`);
   } catch (e) {
     console.error(`fulcrum: workerd failed to start: ${(e as Error).message}`);
-    await mf.dispose().catch(() => {});
     return 1;
   }
   return new Promise((done) => {
-    const stop = () => void mf.dispose().finally(() => done(0));
+    const stop = () => void instances.dispose().finally(() => done(0));
     process.once("SIGTERM", stop);
     process.once("SIGINT", stop);
   });

@@ -1,0 +1,176 @@
+/**
+ * The isolate side of the Cloudflare store: every operation goes to the one
+ * Durable Object named by `state.prefix` (src/state/durable-object.ts), which
+ * is the single writer. `load()` answers from a local copy younger than
+ * `cacheTtl`, as Cloudflare recommends for read-mostly state in front of a
+ * Durable Object, so N requests per second cost at most one round trip per
+ * TTL per isolate; compare-and-set and leases always go to the object.
+ *
+ * Every call rejects within `timeoutMs` when the object throws, is being
+ * reset, or does not answer, so the balancer falls back to its last known
+ * state (fail static) instead of waiting on storage.
+ */
+import type { StateConfig } from "./schema.ts";
+import type { StateOp, StateProtocol } from "./durable-object.ts";
+import { deepFreeze, StateStoreClosedError, updateWithRetry, type Mutator, type Snapshot, type SnapshotData, type SnapshotMeta, type StateStore } from "./store.ts";
+
+export type CloudflareStateConfig = Extract<StateConfig, { store: "cloudflare" }>;
+
+/** The parts of workerd's `DurableObjectNamespace` used here. */
+export interface DurableObjectNamespaceLike {
+  idFromName(name: string): unknown;
+  get(id: unknown): { fetch(input: string, init?: RequestInit): Promise<Response> };
+}
+
+export interface CloudflareStoreOptions {
+  /** Wall-clock epoch ms for the local copy's age. Default `Date.now`. */
+  readonly now?: () => number;
+  /** How long a call may wait for the Durable Object (ms). Default 2000. */
+  readonly timeoutMs?: number;
+  /** Called when a subscriber throws (a subscriber never breaks a read). Default: ignore. */
+  readonly onSubscriberError?: (error: unknown) => void;
+}
+
+const isNamespace = (x: unknown): x is DurableObjectNamespaceLike =>
+  typeof x === "object" && x !== null && typeof (x as DurableObjectNamespaceLike).idFromName === "function" && typeof (x as DurableObjectNamespaceLike).get === "function";
+
+/** Snapshots arrive as parsed JSON: freeze them like every store does. */
+const freeze = (s: Snapshot): Snapshot => deepFreeze<SnapshotData & SnapshotMeta>(s as SnapshotData & SnapshotMeta);
+
+export class CloudflareStateStore implements StateStore {
+  private readonly namespace: DurableObjectNamespaceLike;
+  private readonly now: () => number;
+  private readonly timeoutMs: number;
+  private readonly ttlMs: number;
+  /** The newest snapshot seen and when it was fetched from the object. */
+  private local: { snapshot: Snapshot; fetchedAt: number } | undefined;
+  private readonly subscribers = new Set<(s: Snapshot) => void>();
+  private closed = false;
+
+  constructor(
+    private readonly config: CloudflareStateConfig,
+    env: Readonly<Record<string, unknown>>,
+    private readonly options: CloudflareStoreOptions = {},
+  ) {
+    const binding = env[config.durableObject];
+    if (!isNamespace(binding)) {
+      throw new Error(
+        `state.durableObject: expected a Durable Object namespace binding named ${JSON.stringify(config.durableObject)} (wrangler.toml [[durable_objects.bindings]]), got ${binding === undefined ? "no such binding" : typeof binding}`,
+      );
+    }
+    this.namespace = binding;
+    this.now = options.now ?? Date.now;
+    this.timeoutMs = options.timeoutMs ?? 2000;
+    this.ttlMs = config.cacheTtl * 1000;
+  }
+
+  async load(): Promise<Snapshot> {
+    this.assertOpen();
+    if (this.local && this.now() - this.local.fetchedAt < this.ttlMs) return this.local.snapshot;
+    const { snapshot } = await this.call("load", {});
+    return this.offer(snapshot);
+  }
+
+  async compareAndSet(expectedVersion: number, next: SnapshotData): Promise<Snapshot | undefined> {
+    this.assertOpen();
+    const data = { groups: next.groups, forwardWeights: next.forwardWeights, actions: next.actions };
+    const { written, current } = await this.call("cas", { expectedVersion, data });
+    // On a refusal `current` is what won: keeping it lets update()'s next load retry on fresh data.
+    this.offer(current);
+    return written ? freeze(written) : undefined;
+  }
+
+  update(mutator: Mutator): Promise<Snapshot> {
+    return updateWithRetry(this, mutator);
+  }
+
+  subscribe(cb: (s: Snapshot) => void): () => void {
+    this.assertOpen();
+    this.subscribers.add(cb);
+    return () => this.subscribers.delete(cb);
+  }
+
+  async tryAcquireLease(name: string, holder: string, ttlMs: number): Promise<boolean> {
+    this.assertOpen();
+    return (await this.call("acquire", { name, holder, ttlMs })).acquired;
+  }
+
+  async releaseLease(name: string, holder: string): Promise<void> {
+    this.assertOpen();
+    await this.call("release", { name, holder });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.subscribers.clear();
+    this.local = undefined;
+  }
+
+  /** Keep the newer of the local copy and `s` (refreshing its age), and tell subscribers about a newer version. */
+  private offer(received: Snapshot): Snapshot {
+    const fetchedAt = this.now();
+    if (this.local && received.version <= this.local.snapshot.version) {
+      // Same version: the copy is confirmed fresh. Older (a reply that lost a race with a newer one): keep the newer.
+      this.local = { snapshot: this.local.snapshot, fetchedAt };
+      return this.local.snapshot;
+    }
+    const snapshot = freeze(received);
+    this.local = { snapshot, fetchedAt };
+    for (const cb of [...this.subscribers]) {
+      try {
+        cb(snapshot);
+      } catch (error) {
+        this.options.onSubscriberError?.(error);
+      }
+    }
+    return snapshot;
+  }
+
+  /**
+   * One request to the object. A fresh stub per call: Cloudflare advises a new
+   * stub after an exception (a broken stub keeps failing), and stubs are cheap.
+   */
+  private async call<K extends StateOp>(op: K, body: StateProtocol[K]["request"]): Promise<StateProtocol[K]["response"]> {
+    const what = `durable object ${this.config.durableObject} (${this.config.prefix})`;
+    const abort = new AbortController();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        abort.abort();
+        reject(new Error(`${what} did not answer ${op} within ${this.timeoutMs} ms`));
+      }, this.timeoutMs);
+    });
+    const exchange = (async () => {
+      const stub = this.namespace.get(this.namespace.idFromName(this.config.prefix));
+      const res = await stub.fetch(`https://fulcrum-state/${op}`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(body),
+        signal: abort.signal,
+      });
+      const text = await res.text();
+      let json: unknown;
+      try {
+        json = JSON.parse(text);
+      } catch {
+        throw new Error(`${what} answered ${op} with ${res.status} and no JSON: ${text.slice(0, 200)}`);
+      }
+      if (!res.ok) throw new Error(`${what} refused ${op} (${res.status}): ${(json as { error?: string }).error ?? text.slice(0, 200)}`);
+      return json as StateProtocol[K]["response"];
+    })();
+    // Whichever loses the race must not surface as an unhandled rejection.
+    exchange.catch(() => {});
+    try {
+      return await Promise.race([exchange, timeout]);
+    } catch (error) {
+      if (error instanceof Error && error.message.startsWith(what)) throw error;
+      throw new Error(`${what}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new StateStoreClosedError();
+  }
+}

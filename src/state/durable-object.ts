@@ -1,0 +1,282 @@
+/**
+ * The Durable Object that is the single writer of a balancer's shared state on
+ * Cloudflare (issue #6). One object per `state.prefix` holds the versioned
+ * snapshot (in memory, persisted to its SQLite-backed storage) and the
+ * leases; every isolate reads and writes through it (src/state/cloudflare.ts).
+ * A Durable Object runs one event at a time, so compare-and-set is a plain
+ * comparison: no other request can interleave between the check and the set.
+ *
+ * Its alarm runs the active health checks: a Balancer built from the same
+ * bundled config, whose store is this object's own state, probes every
+ * interval and publishes through `update()`. Isolates therefore never probe
+ * while the alarm keeps renewing the `probe:<group>` leases (N isolates would
+ * otherwise send N probes per interval, envoy#10498).
+ *
+ * Isolates talk to it with `stub.fetch()` and a small JSON protocol rather
+ * than RPC methods: RPC needs the class to extend `DurableObject` from
+ * "cloudflare:workers", a module Bun's typecheck and test runner cannot
+ * resolve, while a fetch handler works on a plain class in workerd, Miniflare
+ * and through Miniflare's Node-side namespace proxy (which the unit tests use).
+ */
+import { createBalancer, type BalancerApp } from "../balancer.ts";
+import { validateConfig } from "../config/load.ts";
+import type { Config } from "../config/schema.ts";
+import { commonPlatform, type Platform } from "../platform.ts";
+import { fetchUpstream } from "../runtimes/fetch-upstream.ts";
+import { deepFreeze, emptySnapshotData, updateWithRetry, type Mutator, type Snapshot, type SnapshotData, type SnapshotMeta, type StateStore } from "./store.ts";
+
+/** The operations isolates send (POST `https://fulcrum-state/<op>` with the JSON body). */
+export interface StateProtocol {
+  load: { request: Record<string, never>; response: { snapshot: Snapshot } };
+  /** `current` is the stored snapshot after the attempt, so a loser retries on fresh data without another round trip. */
+  cas: { request: { expectedVersion: number; data: SnapshotData }; response: { written: Snapshot | null; current: Snapshot } };
+  acquire: { request: { name: string; holder: string; ttlMs: number }; response: { acquired: boolean } };
+  release: { request: { name: string; holder: string }; response: Record<string, never> };
+}
+export type StateOp = keyof StateProtocol;
+
+/** The parts of workerd's `DurableObjectState` used here (no @cloudflare/workers-types in this repo). */
+export interface DurableObjectContext {
+  readonly storage: {
+    get<T>(key: string): Promise<T | undefined>;
+    put(key: string, value: unknown): Promise<void>;
+    getAlarm(): Promise<number | null>;
+    setAlarm(scheduledTime: number): Promise<void>;
+    deleteAlarm(): Promise<void>;
+  };
+  blockConcurrencyWhile<T>(fn: () => Promise<T>): Promise<T>;
+}
+
+const SNAPSHOT_KEY = "snapshot";
+
+/**
+ * The authoritative snapshot and leases, synchronous so that a check and its
+ * write cannot be interleaved. Leases live in memory only: when the object is
+ * evicted they are forgotten, which at worst lets one isolate probe once
+ * before the next alarm takes the lease back.
+ */
+export class SnapshotRegister {
+  private current: Snapshot;
+  private readonly leases = new Map<string, { holder: string; expiresAt: number }>();
+  private readonly subscribers = new Set<(s: Snapshot) => void>();
+
+  constructor(
+    stored: Snapshot | undefined,
+    private readonly persist: (s: Snapshot) => void,
+    private readonly now: () => number = Date.now,
+    private readonly log: (line: string) => void = () => {},
+  ) {
+    // Stored snapshots come back from storage unfrozen.
+    this.current = deepFreeze<SnapshotData & SnapshotMeta>((stored as SnapshotData & SnapshotMeta | undefined) ?? { ...emptySnapshotData(), version: 0, updatedAt: 0 });
+  }
+
+  load(): Snapshot {
+    return this.current;
+  }
+
+  compareAndSet(expectedVersion: number, next: SnapshotData): Snapshot | undefined {
+    if (this.current.version !== expectedVersion) return undefined;
+    const data = structuredClone({ groups: next.groups, forwardWeights: next.forwardWeights, actions: next.actions });
+    const written: Snapshot = deepFreeze({ ...data, version: expectedVersion + 1, updatedAt: this.now() });
+    this.current = written;
+    this.persist(written);
+    for (const cb of [...this.subscribers]) {
+      try {
+        cb(written);
+      } catch (error) {
+        this.log(`state: subscriber failed: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
+    return written;
+  }
+
+  /** `force` takes the lease whoever holds it: the object's own prober always may. */
+  tryAcquireLease(name: string, holder: string, ttlMs: number, force = false): boolean {
+    const now = this.now();
+    const lease = this.leases.get(name);
+    if (!force && lease && lease.holder !== holder && now < lease.expiresAt) return false;
+    this.leases.set(name, { holder, expiresAt: now + ttlMs });
+    return true;
+  }
+
+  releaseLease(name: string, holder: string): void {
+    if (this.leases.get(name)?.holder === holder) this.leases.delete(name);
+  }
+
+  subscribe(cb: (s: Snapshot) => void): () => void {
+    this.subscribers.add(cb);
+    return () => this.subscribers.delete(cb);
+  }
+}
+
+/**
+ * The store the object's own Balancer uses: the register itself, no network.
+ * Its leases always succeed (the alarm is the designated prober), which keeps
+ * them held against isolates for as long as the alarm renews them.
+ */
+export class DurableObjectLocalStore implements StateStore {
+  constructor(private readonly register: SnapshotRegister) {}
+  async load(): Promise<Snapshot> {
+    return this.register.load();
+  }
+  async compareAndSet(expectedVersion: number, next: SnapshotData): Promise<Snapshot | undefined> {
+    return this.register.compareAndSet(expectedVersion, next);
+  }
+  update(mutator: Mutator): Promise<Snapshot> {
+    return updateWithRetry(this, mutator);
+  }
+  subscribe(cb: (s: Snapshot) => void): () => void {
+    return this.register.subscribe(cb);
+  }
+  async tryAcquireLease(name: string, holder: string, ttlMs: number): Promise<boolean> {
+    return this.register.tryAcquireLease(name, holder, ttlMs, true);
+  }
+  async releaseLease(name: string, holder: string): Promise<void> {
+    this.register.releaseLease(name, holder);
+  }
+  async close(): Promise<void> {}
+}
+
+/** The smallest health-check interval of any group (ms), or undefined when nothing is probed. */
+export function probeIntervalMs(config: Config): number | undefined {
+  const intervals = Object.values(config.targetGroups)
+    .map((g) => g.healthCheck)
+    .filter((c) => c?.enabled)
+    .map((c) => c!.interval * 1000);
+  return intervals.length ? Math.min(...intervals) : undefined;
+}
+
+const errorMessage = (e: unknown) => (e instanceof Error ? e.message : String(e));
+const isObject = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null && !Array.isArray(x);
+
+/** Check a request body before it touches the register (a bad one is the caller's bug: 400). */
+function parseRequest(op: string, body: unknown): { [K in StateOp]: { op: K; body: StateProtocol[K]["request"] } }[StateOp] | string {
+  if (!isObject(body)) return "expected a JSON object body";
+  const str = (k: string) => typeof body[k] === "string" && (body[k] as string).length > 0;
+  switch (op) {
+    case "load":
+      return { op, body: {} };
+    case "cas":
+      if (!Number.isInteger(body.expectedVersion) || !isObject(body.data)) return "expected { expectedVersion, data }";
+      if (![body.data.groups, body.data.forwardWeights, body.data.actions].every(isObject)) return "expected data with groups, forwardWeights and actions";
+      return { op, body: body as StateProtocol["cas"]["request"] };
+    case "acquire":
+      if (!str("name") || !str("holder") || typeof body.ttlMs !== "number" || !(body.ttlMs > 0)) return "expected { name, holder, ttlMs }";
+      return { op, body: body as StateProtocol["acquire"]["request"] };
+    case "release":
+      if (!str("name") || !str("holder")) return "expected { name, holder }";
+      return { op, body: body as StateProtocol["release"]["request"] };
+    default:
+      return `unknown operation ${JSON.stringify(op)}, expected load, cas, acquire or release`;
+  }
+}
+
+export interface FulcrumStateOptions {
+  /** Wall-clock epoch ms (lease expiry, `updatedAt`, alarm times). Default `Date.now`. */
+  readonly now?: () => number;
+  readonly log?: (line: string) => void;
+}
+
+export interface FulcrumStateClass {
+  new (ctx: DurableObjectContext, env: Record<string, unknown>): {
+    fetch(request: Request): Promise<Response>;
+    alarm(): Promise<void>;
+  };
+}
+
+/**
+ * The Durable Object class for a bundled config. The Worker's main module
+ * exports it as `FulcrumState` (wrangler.toml `class_name`):
+ *
+ *   export const FulcrumState = defineFulcrumState(config);
+ */
+export function defineFulcrumState(configInput: unknown, options: FulcrumStateOptions = {}): FulcrumStateClass {
+  const config = validateConfig(configInput, "bundled config");
+  const now = options.now ?? Date.now;
+  const log = options.log ?? ((line: string) => console.log(line));
+  const intervalMs = probeIntervalMs(config);
+
+  return class FulcrumState {
+    private register!: SnapshotRegister;
+    private balancer: BalancerApp | undefined;
+    private alarmEnsured = false;
+
+    constructor(
+      private readonly ctx: DurableObjectContext,
+      private readonly env: Record<string, unknown>,
+    ) {
+      // No event is delivered before the stored snapshot is in memory.
+      void ctx.blockConcurrencyWhile(async () => {
+        const stored = await ctx.storage.get<Snapshot>(SNAPSHOT_KEY);
+        // Output gates hold every response until this write is durable, so an isolate never sees a version that could be lost.
+        const persist = (s: Snapshot) => void ctx.storage.put(SNAPSHOT_KEY, s).catch((e: unknown) => log(`state: durable object write failed: ${errorMessage(e)}`));
+        this.register = new SnapshotRegister(stored, persist, now, log);
+      });
+    }
+
+    async fetch(request: Request): Promise<Response> {
+      await this.ensureAlarm();
+      const op = new URL(request.url).pathname.slice(1);
+      let body: unknown;
+      try {
+        body = await request.json();
+      } catch {
+        return Response.json({ error: "expected a JSON body" }, { status: 400 });
+      }
+      const parsed = parseRequest(op, body);
+      if (typeof parsed === "string") return Response.json({ error: parsed }, { status: 400 });
+      switch (parsed.op) {
+        case "load":
+          return Response.json({ snapshot: this.register.load() } satisfies StateProtocol["load"]["response"]);
+        case "cas": {
+          const written = this.register.compareAndSet(parsed.body.expectedVersion, parsed.body.data) ?? null;
+          return Response.json({ written, current: this.register.load() } satisfies StateProtocol["cas"]["response"]);
+        }
+        case "acquire": {
+          const { name, holder, ttlMs } = parsed.body;
+          return Response.json({ acquired: this.register.tryAcquireLease(name, holder, ttlMs) } satisfies StateProtocol["acquire"]["response"]);
+        }
+        case "release":
+          this.register.releaseLease(parsed.body.name, parsed.body.holder);
+          return Response.json({} satisfies StateProtocol["release"]["response"]);
+      }
+    }
+
+    /** One round of active checks, then the next alarm one interval after this one began. */
+    async alarm(): Promise<void> {
+      if (intervalMs === undefined) return;
+      // Re-arm first: a round that throws must not end probing (workerd retries a failed alarm only a few times).
+      await this.ctx.storage.setAlarm(now() + intervalMs);
+      try {
+        await this.ownBalancer().balancer.healthChecks.runAll();
+      } catch (error) {
+        log(`state: health-check round failed: ${errorMessage(error)}`);
+      }
+    }
+
+    /** The first isolate call arms the alarm (a Durable Object has no start-up hook of its own). */
+    private async ensureAlarm(): Promise<void> {
+      if (this.alarmEnsured || intervalMs === undefined) return;
+      this.alarmEnsured = true;
+      if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(now());
+    }
+
+    private ownBalancer(): BalancerApp {
+      if (this.balancer) return this.balancer;
+      const platform: Platform = {
+        ...commonPlatform,
+        runtime: "workerd",
+        upstream: fetchUpstream(),
+        // The object serves no client traffic: rules on client addresses never run here.
+        clientAddress: () => undefined,
+        mutableUpstreamResponses: false,
+        env: this.env,
+        log,
+        state: new DurableObjectLocalStore(this.register),
+      };
+      this.balancer = createBalancer(config, platform);
+      this.balancer.balancer.ready().catch((e: unknown) => log(`state: durable object balancer start-up: ${errorMessage(e)}`));
+      return this.balancer;
+    }
+  };
+}
