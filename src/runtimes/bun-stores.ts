@@ -1,4 +1,10 @@
 /** The shared-state stores this runtime can open (`state.store`); memory is always available. */
 import type { StateOpeners } from "../state/open.ts";
+import { RedisStateStore } from "../state/redis.ts";
+import { openBunRedis } from "./redis-bun.ts";
+import { DEFAULT_CONNECT_TIMEOUT_MS } from "./redis-connect.ts";
 
-export const stateOpeners: StateOpeners = {};
+export const stateOpeners: StateOpeners = {
+  // Bun's built-in client (no dependency).
+  redis: async (config) => new RedisStateStore(await openBunRedis(config.url, { connectTimeoutMs: DEFAULT_CONNECT_TIMEOUT_MS }), { prefix: config.prefix }),
+};

@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { SnapshotCache } from "../../../src/state/cache.ts";
 import { MemoryStateStore } from "../../../src/state/memory.ts";
+import { describeStateStore } from "./conformance.ts";
 import { emptyGroup, emptySnapshotData, StateConflictError, StateStoreClosedError, updateWithRetry, type Snapshot } from "../../../src/state/store.ts";
 
 function store() {
@@ -140,4 +141,16 @@ describe("snapshot cache", () => {
     await s.update(() => {});
     expect(cache.get()!.version).toBe(1);
   });
+});
+
+describeStateStore("memory", async () => {
+  let now = 1_700_000_000_000;
+  const store = new MemoryStateStore({ now: () => now });
+  return {
+    store,
+    elapse: async (ms) => {
+      now += ms;
+    },
+    cleanup: () => store.close(),
+  };
 });

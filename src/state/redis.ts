@@ -1,0 +1,298 @@
+/**
+ * The Redis state store, for several Bun/Node instances. It speaks to Redis
+ * through a two-method connection (`send` a command, `subscribe` to a
+ * channel) that each runtime implements with its own client (Bun's built-in
+ * `RedisClient`, the npm `redis` package on Node), so this file stays on web
+ * APIs only.
+ *
+ * Layout under the configured prefix:
+ * - `<prefix>:snapshot`: a hash { version, updatedAt, data (JSON) }.
+ * - `<prefix>:lease:<name>`: the holder's id, with a PX expiry.
+ * - `<prefix>:changed`: the channel that carries each new version.
+ *
+ * Writes are compare-and-set in one Lua script (check the version, write,
+ * PUBLISH), so a notification is never lost between the write and the publish
+ * and a writer that dies halfway leaves nothing half done. Leases follow
+ * Redis's documented single-instance lock: `SET key holder NX PX ttl`, and
+ * check-the-holder scripts to renew and release
+ * (https://redis.io/docs/latest/develop/use/patterns/distributed-locks/).
+ *
+ * Fail static: every command is bounded by `commandTimeoutMs` on top of the
+ * client's own (no offline queue), so callers learn within that time that
+ * Redis is gone and keep serving on what they have; the connection reconnects
+ * and resubscribes on its own when Redis comes back.
+ */
+import {
+  deepFreeze,
+  emptySnapshotData,
+  StateStoreClosedError,
+  updateWithRetry,
+  type DeepReadonly,
+  type Mutator,
+  type Snapshot,
+  type SnapshotData,
+  type StateStore,
+} from "./store.ts";
+
+/** What the store needs from a Redis client; each runtime adapts its own. */
+export interface RedisConnection {
+  /**
+   * Send one command (`["SET", "k", "v"]`). Resolves to the reply: string,
+   * number, null, or an array of those; rejects on error replies and, without
+   * queueing, when disconnected.
+   */
+  send(args: readonly string[]): Promise<unknown>;
+  /**
+   * Subscribe to `channel` on a connection of its own (a subscribed Redis
+   * connection can run nothing else). `onSubscribed` runs each time the
+   * subscription becomes active: first, and again after every reconnect
+   * (messages published while it was down are lost, so the store re-reads).
+   * Reconnecting is the subscription's job, until `close`.
+   */
+  subscribe(channel: string, handlers: SubscriptionHandlers): RedisSubscription;
+  close(): Promise<void>;
+}
+
+export interface SubscriptionHandlers {
+  onMessage(message: string): void;
+  onSubscribed(): void;
+}
+
+export interface RedisSubscription {
+  close(): Promise<void>;
+}
+
+export interface RedisStoreOptions {
+  /** Key prefix (config `state.prefix`). */
+  readonly prefix: string;
+  /** Wall-clock epoch milliseconds for `updatedAt`. Default `Date.now`. */
+  readonly now?: () => number;
+  /** Longest wait for one command before it rejects (fail static needs an answer, not a hang). Default 1500. */
+  readonly commandTimeoutMs?: number;
+  /** Called when a subscriber throws or a background re-read fails. Default: ignore. */
+  readonly onBackgroundError?: (error: unknown) => void;
+}
+
+export const DEFAULT_COMMAND_TIMEOUT_MS = 1500;
+
+/** Check the version, write, announce: one atomic step. KEYS: snapshot; ARGV: expected, data, updatedAt, channel. */
+const COMPARE_AND_SET = `
+local current = redis.call('HGET', KEYS[1], 'version') or '0'
+if current ~= ARGV[1] then return 0 end
+local next = tonumber(current) + 1
+redis.call('HSET', KEYS[1], 'version', next, 'updatedAt', ARGV[3], 'data', ARGV[2])
+redis.call('PUBLISH', ARGV[4], next)
+return next`;
+
+/** Only the version when the caller already has it (polls every cacheTtl are then a few bytes). KEYS: snapshot; ARGV: known version. */
+const LOAD_IF_CHANGED = `
+local current = redis.call('HGET', KEYS[1], 'version')
+if current and current == ARGV[1] then return {current} end
+return redis.call('HMGET', KEYS[1], 'version', 'updatedAt', 'data')`;
+
+/**
+ * Put a snapshot back into a Redis that lost it (restarted without
+ * persistence), keeping its version: instances compare versions, and a store
+ * that fell back to 0 would look older than what they hold and be ignored.
+ * A no-op when someone else restored or wrote first. KEYS: snapshot; ARGV: version, updatedAt, data.
+ */
+const RESTORE = `
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('HSET', KEYS[1], 'version', ARGV[1], 'updatedAt', ARGV[2], 'data', ARGV[3])
+end
+return redis.call('HMGET', KEYS[1], 'version', 'updatedAt', 'data')`;
+
+/** Renew when held by us; also take it when it expired between our SET NX and this. KEYS: lease; ARGV: holder, ttl. */
+const RENEW_LEASE = `
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] or not holder then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0`;
+
+/** Delete only when held by us (a lease that expired and passed on is not ours to drop). KEYS: lease; ARGV: holder. */
+const RELEASE_LEASE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`;
+
+export class RedisStateStore implements StateStore {
+  private readonly snapshotKey: string;
+  private readonly channel: string;
+  private readonly now: () => number;
+  private readonly timeoutMs: number;
+  private readonly scripts = new Map<string, Promise<string>>();
+  private readonly subscribers = new Set<(s: Snapshot) => void>();
+  private subscription: RedisSubscription | undefined;
+  /** The newest snapshot this store has read or written (reused while the version is unchanged). */
+  private latest: Snapshot | undefined;
+  /** The newest version handed to subscribers: each version at most once, never an older one. */
+  private delivered = -1;
+  private closed = false;
+
+  constructor(
+    private readonly connection: RedisConnection,
+    private readonly options: RedisStoreOptions,
+  ) {
+    this.snapshotKey = `${options.prefix}:snapshot`;
+    this.channel = `${options.prefix}:changed`;
+    this.now = options.now ?? Date.now;
+    this.timeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
+  }
+
+  async load(): Promise<Snapshot> {
+    this.assertOpen();
+    const known = this.latest?.version ?? -1;
+    let reply = await this.script(LOAD_IF_CHANGED, [this.snapshotKey], [String(known)]);
+    if (this.latest && this.latest.version > 0 && isEmptyReply(reply)) {
+      const { version, updatedAt } = this.latest;
+      reply = await this.script(RESTORE, [this.snapshotKey], [String(version), String(updatedAt), JSON.stringify(dataOf(this.latest))]);
+    }
+    return this.parse(reply);
+  }
+
+  private parse(reply: unknown): Snapshot {
+    if (!Array.isArray(reply)) throw new Error(`redis: unexpected reply to load: ${JSON.stringify(reply)}`);
+    const [version, updatedAt, data] = reply as (string | number | null | undefined)[];
+    if (version === null || version === undefined) return this.remember(deepFreeze({ ...emptySnapshotData(), version: 0, updatedAt: 0 }));
+    if (data === undefined) return this.latest!; // unchanged since we last read it
+    const parsed = JSON.parse(String(data)) as SnapshotData;
+    return this.remember(deepFreeze({ ...parsed, version: Number(version), updatedAt: Number(updatedAt) }));
+  }
+
+  async compareAndSet(expectedVersion: number, next: SnapshotData): Promise<Snapshot | undefined> {
+    this.assertOpen();
+    const json = JSON.stringify(dataOf(next));
+    const updatedAt = this.now();
+    const reply = await this.script(COMPARE_AND_SET, [this.snapshotKey], [String(expectedVersion), json, String(updatedAt), this.channel]);
+    const version = Number(reply);
+    if (!version) return undefined;
+    // Parse our own JSON back: a deep copy the caller's `next` cannot reach.
+    const written: Snapshot = deepFreeze({ ...(JSON.parse(json) as SnapshotData), version, updatedAt });
+    this.remember(written);
+    this.deliver(written);
+    return written;
+  }
+
+  update(mutator: Mutator): Promise<Snapshot> {
+    return updateWithRetry(this, mutator);
+  }
+
+  subscribe(cb: (s: Snapshot) => void): () => void {
+    this.assertOpen();
+    this.subscribers.add(cb);
+    if (!this.subscription) {
+      // Versions this store already knows are not news to a new subscriber.
+      this.delivered = Math.max(this.delivered, this.latest?.version ?? -1);
+      this.subscription = this.connection.subscribe(this.channel, {
+        onMessage: (message) => {
+          if (Number(message) > this.delivered) this.catchUp();
+        },
+        // Whatever was published while we were not listening is only in the snapshot.
+        onSubscribed: () => this.catchUp(),
+      });
+    }
+    return () => {
+      this.subscribers.delete(cb);
+    };
+  }
+
+  async tryAcquireLease(name: string, holder: string, ttlMs: number): Promise<boolean> {
+    this.assertOpen();
+    const key = this.leaseKey(name);
+    const ttl = String(Math.max(1, Math.ceil(ttlMs)));
+    if ((await this.send(["SET", key, holder, "NX", "PX", ttl])) === "OK") return true;
+    return Number(await this.script(RENEW_LEASE, [key], [holder, ttl])) === 1;
+  }
+
+  async releaseLease(name: string, holder: string): Promise<void> {
+    this.assertOpen();
+    await this.script(RELEASE_LEASE, [this.leaseKey(name)], [holder]);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.subscribers.clear();
+    const subscription = this.subscription;
+    this.subscription = undefined;
+    await Promise.allSettled([subscription?.close(), this.connection.close()]);
+  }
+
+  private leaseKey(name: string): string {
+    return `${this.options.prefix}:lease:${name}`;
+  }
+
+  private remember(s: Snapshot): Snapshot {
+    if (!this.latest || s.version >= this.latest.version) this.latest = s;
+    return s;
+  }
+
+  /** Re-read and hand subscribers the snapshot if it is newer than the last they got. */
+  private catchUp(): void {
+    if (this.closed) return;
+    this.load().then(
+      (s) => this.deliver(s),
+      (error) => this.options.onBackgroundError?.(error),
+    );
+  }
+
+  private deliver(s: Snapshot): void {
+    if (s.version <= this.delivered) return;
+    this.delivered = s.version;
+    for (const cb of [...this.subscribers]) {
+      try {
+        cb(s);
+      } catch (error) {
+        this.options.onBackgroundError?.(error);
+      }
+    }
+  }
+
+  /** EVALSHA, falling back to EVAL when Redis does not have the script (first use, or after a restart). */
+  private async script(source: string, keys: string[], args: string[]): Promise<unknown> {
+    const sha = await this.sha1(source);
+    const tail = [String(keys.length), ...keys, ...args];
+    try {
+      return await this.send(["EVALSHA", sha, ...tail]);
+    } catch (error) {
+      if (!(error instanceof Error && /NOSCRIPT/.test(error.message))) throw error;
+      return this.send(["EVAL", source, ...tail]);
+    }
+  }
+
+  private sha1(source: string): Promise<string> {
+    let sha = this.scripts.get(source);
+    if (!sha) {
+      sha = crypto.subtle.digest("SHA-1", new TextEncoder().encode(source)).then((d) => [...new Uint8Array(d)].map((b) => b.toString(16).padStart(2, "0")).join(""));
+      this.scripts.set(source, sha);
+    }
+    return sha;
+  }
+
+  /** One command, bounded in time: a Redis that stopped answering must not stall the caller. */
+  private send(args: string[]): Promise<unknown> {
+    this.assertOpen();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`redis ${args[0]}: no reply within ${this.timeoutMs} ms`)), this.timeoutMs);
+    });
+    const reply = this.connection.send(args).catch((error: unknown) => {
+      throw new Error(`redis ${args[0]}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    });
+    return Promise.race([reply, timeout]).finally(() => clearTimeout(timer));
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new StateStoreClosedError();
+  }
+}
+
+/** Only the three data fields: a caller may pass a whole snapshot as `next`. */
+function dataOf(s: DeepReadonly<SnapshotData>): DeepReadonly<SnapshotData> {
+  return { groups: s.groups, forwardWeights: s.forwardWeights, actions: s.actions };
+}
+
+function isEmptyReply(reply: unknown): boolean {
+  return Array.isArray(reply) && (reply[0] === null || reply[0] === undefined);
+}
