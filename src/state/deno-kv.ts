@@ -1,0 +1,387 @@
+/**
+ * The Deno KV state store (`state.store: "deno-kv"`): Deno Deploy isolates, or
+ * Deno servers sharing one local KV file, share health and overrides.
+ *
+ * Layout under the configured prefix:
+ * - `[prefix, "snapshot"]` -> `{ version, updatedAt, data }` where `data` is the
+ *   snapshot's JSON text. Text rather than a structured value so that the size
+ *   Deno KV checks (its V8 serialisation, max 65 536 bytes) is known before the
+ *   write, and the stored value is exactly the JSON the contract promises.
+ * - `[prefix, "lease", name]` -> `{ holder, expiresAt }`.
+ *
+ * Compare-and-set is `atomic().check({ key, versionstamp })`: the versionstamp
+ * of the entry we read must still be current when the write commits, so two
+ * writers of the same version cannot both win.
+ *
+ * Snapshots are not split across keys when they outgrow one value: a write
+ * over the limit fails with `StateSnapshotTooLargeError`. Splitting would need
+ * a multi-key consistent read on every poll (getMany takes at most 10 keys)
+ * while the whole snapshot is still rewritten on every probe round; a
+ * balancer that large (~400 targets with probe details) wants per-group keys,
+ * which is a change to the StateStore contract, not to this store.
+ *
+ * Fail static (issue #6): every call is bounded by `timeoutMs`. A local KV
+ * file whose SQLite lock is held elsewhere makes Deno KV wait up to its 5 s
+ * busy timeout per write, and it runs calls one at a time, so later reads
+ * queue behind a stuck write; `Deno.openKv` itself waits until the lock goes
+ * away. So a call past its deadline rejects, and while it is still pending
+ * inside Deno every new call rejects at once instead of joining the queue.
+ * A call that timed out has an unknown outcome (it may still commit), like a
+ * Redis command timeout; compare-and-set keeps that safe for the snapshot.
+ *
+ * Watch: `kv.watch` sees writes made through this process (any handle on
+ * the file) and, on Deno Deploy, writes from every isolate. On a local file
+ * it does not see writes made by other processes (measured with Deno 2.9),
+ * so the core's poll of `load()` every `cacheTtl` carries those; newer
+ * snapshots learned by `load()` are delivered to subscribers as well.
+ */
+import {
+  deepFreeze,
+  emptySnapshotData,
+  StateStoreClosedError,
+  updateWithRetry,
+  type JsonValue,
+  type Mutator,
+  type Snapshot,
+  type SnapshotData,
+  type StateStore,
+} from "./store.ts";
+
+/** The slice of `Deno.Kv` this store uses (the project typechecks with tsc, not deno). */
+export type KvKey = readonly (string | number | bigint | boolean | Uint8Array)[];
+export interface KvEntryMaybe<T> {
+  readonly key: KvKey;
+  readonly value: T | null;
+  readonly versionstamp: string | null;
+}
+export interface KvAtomicOperation {
+  check(...checks: { key: KvKey; versionstamp: string | null }[]): KvAtomicOperation;
+  set(key: KvKey, value: unknown, options?: { expireIn?: number }): KvAtomicOperation;
+  delete(key: KvKey): KvAtomicOperation;
+  commit(): Promise<{ ok: boolean }>;
+}
+export interface Kv {
+  get<T = unknown>(key: KvKey): Promise<KvEntryMaybe<T>>;
+  atomic(): KvAtomicOperation;
+  watch(keys: KvKey[]): ReadableStream<KvEntryMaybe<unknown>[]>;
+  close(): void;
+}
+
+/** Deno KV's limit on one value (its V8 serialisation), in bytes. */
+export const DENO_KV_MAX_VALUE_BYTES = 65_536;
+/** Room left for the `{ version, updatedAt, data }` wrapper around the JSON (measured: under 50 bytes). */
+const WRAPPER_BYTES = 256;
+/** The largest snapshot JSON this store writes, in bytes as Deno KV counts them. */
+export const MAX_SNAPSHOT_BYTES = DENO_KV_MAX_VALUE_BYTES - WRAPPER_BYTES;
+
+export interface DenoKvStoreOptions {
+  /** Key prefix (config `state.prefix`). Default "fulcrum". */
+  readonly prefix?: string;
+  /** Bound on every call, in ms, so a stuck database fails static instead of hanging. Default 2000. */
+  readonly timeoutMs?: number;
+  /** Wall-clock epoch ms (lease expiry, `updatedAt`). Default `Date.now`. */
+  readonly now?: () => number;
+  /** Delay before re-opening a watch stream that failed, in ms. Default 1000. */
+  readonly watchRetryMs?: number;
+  /** Called when a subscriber throws (it never breaks a write). Default: ignore. */
+  readonly onSubscriberError?: (error: unknown) => void;
+  /** Called when the watch stream fails (it is re-opened). Default: ignore. */
+  readonly onWatchError?: (error: unknown) => void;
+}
+
+/** The store did not answer within its deadline, or an earlier call is still stuck in it. */
+export class DenoKvUnavailableError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(`deno-kv store: ${message}`, options);
+    this.name = "DenoKvUnavailableError";
+  }
+}
+
+export class StateSnapshotTooLargeError extends Error {
+  constructor(bytes: number) {
+    super(
+      `deno-kv store: the state snapshot is ${bytes} bytes, over the ${MAX_SNAPSHOT_BYTES} bytes that fit in one Deno KV value ` +
+        `(limit ${DENO_KV_MAX_VALUE_BYTES}); use the redis or cloudflare store for this many targets`,
+    );
+    this.name = "StateSnapshotTooLargeError";
+  }
+}
+
+interface StoredSnapshot {
+  version: number;
+  updatedAt: number;
+  /** The snapshot data as JSON text. */
+  data: string;
+}
+
+interface StoredLease {
+  holder: string;
+  expiresAt: number;
+}
+
+/**
+ * Bytes of a string in V8's serialisation: one per character when every
+ * character is Latin-1, else two (UTF-16).
+ */
+export function serializedStringBytes(text: string): number {
+  // eslint-disable-next-line no-control-regex
+  return /[^\u0000-\u00ff]/.test(text) ? text.length * 2 : text.length;
+}
+
+export class DenoKvStateStore implements StateStore {
+  private readonly snapshotKey: KvKey;
+  private readonly prefix: string;
+  private readonly timeoutMs: number;
+  private readonly now: () => number;
+  private readonly subscribers = new Set<(s: Snapshot) => void>();
+  /** Highest version handed to subscribers: they never see an older one. */
+  private delivered = 0;
+  private watchReader: ReadableStreamDefaultReader<KvEntryMaybe<unknown>[]> | undefined;
+  private watchRetry: ReturnType<typeof setTimeout> | undefined;
+  /** Calls past their deadline that Deno has not settled yet. */
+  private stuck = 0;
+  private closed = false;
+
+  constructor(
+    private readonly kv: Kv,
+    private readonly options: DenoKvStoreOptions = {},
+  ) {
+    this.prefix = options.prefix ?? "fulcrum";
+    this.snapshotKey = [this.prefix, "snapshot"];
+    this.timeoutMs = options.timeoutMs ?? 2000;
+    this.now = options.now ?? Date.now;
+  }
+
+  load(): Promise<Snapshot> {
+    return this.call("load", async () => {
+      const snapshot = this.decode((await this.kv.get<StoredSnapshot>(this.snapshotKey)).value);
+      this.offer(snapshot);
+      return snapshot;
+    });
+  }
+
+  compareAndSet(expectedVersion: number, next: SnapshotData): Promise<Snapshot | undefined> {
+    return this.call("compareAndSet", async () => {
+      const entry = await this.kv.get<StoredSnapshot>(this.snapshotKey);
+      if (this.decode(entry.value).version !== expectedVersion) return undefined;
+      // Serialising copies too: a caller still holding `next` cannot change what was written.
+      const data = JSON.stringify({ groups: next.groups, forwardWeights: next.forwardWeights, actions: next.actions });
+      const bytes = serializedStringBytes(data);
+      if (bytes > MAX_SNAPSHOT_BYTES) throw new StateSnapshotTooLargeError(bytes);
+      const stored: StoredSnapshot = { version: expectedVersion + 1, updatedAt: this.now(), data };
+      const committed = await commitUnlessBusy(this.kv.atomic().check({ key: this.snapshotKey, versionstamp: entry.versionstamp }).set(this.snapshotKey, stored));
+      if (!committed) return undefined;
+      const written = this.decode(stored);
+      this.offer(written);
+      return written;
+    });
+  }
+
+  update(mutator: Mutator): Promise<Snapshot> {
+    return updateWithRetry(this, mutator);
+  }
+
+  subscribe(cb: (s: Snapshot) => void): () => void {
+    this.assertOpen();
+    this.subscribers.add(cb);
+    if (!this.watchReader && this.watchRetry === undefined) this.watch();
+    return () => {
+      this.subscribers.delete(cb);
+      if (this.subscribers.size === 0) this.stopWatching();
+    };
+  }
+
+  tryAcquireLease(name: string, holder: string, ttlMs: number): Promise<boolean> {
+    return this.call("tryAcquireLease", async () => {
+      if (!(ttlMs > 0) || !Number.isFinite(ttlMs)) throw new RangeError(`lease ttlMs: expected a positive number, got ${ttlMs}`);
+      const key = this.leaseKey(name);
+      const entry = await this.kv.get<StoredLease>(key);
+      const now = this.now();
+      const lease = leaseOf(entry.value);
+      // expireIn only lets Deno KV collect the key some time after expiry;
+      // the explicit expiresAt decides, so an expired lease is free at once.
+      if (lease && lease.holder !== holder && now < lease.expiresAt) return false;
+      const stored: StoredLease = { holder, expiresAt: now + ttlMs };
+      return commitUnlessBusy(this.kv.atomic().check({ key, versionstamp: entry.versionstamp }).set(key, stored, { expireIn: Math.ceil(ttlMs) }));
+    });
+  }
+
+  releaseLease(name: string, holder: string): Promise<void> {
+    return this.call("releaseLease", async () => {
+      const key = this.leaseKey(name);
+      // Retried because a concurrent write elsewhere in the file can make the commit busy.
+      for (let attempt = 0; attempt < 5; attempt++) {
+        const entry = await this.kv.get<StoredLease>(key);
+        if (leaseOf(entry.value)?.holder !== holder) return;
+        // If someone took it over in between, the check fails and theirs stays.
+        if (await commitUnlessBusy(this.kv.atomic().check({ key, versionstamp: entry.versionstamp }).delete(key))) return;
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.subscribers.clear();
+    this.stopWatching();
+    this.kv.close();
+  }
+
+  private leaseKey(name: string): KvKey {
+    return [this.prefix, "lease", name];
+  }
+
+  /** Run one store call within the deadline; see the module comment for why. */
+  private call<T>(what: string, op: () => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new StateStoreClosedError());
+    if (this.stuck > 0) {
+      return Promise.reject(new DenoKvUnavailableError(`${what}: the database has not answered an earlier call yet (locked or unreachable)`));
+    }
+    return new Promise<T>((resolve, reject) => {
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        this.stuck++;
+        reject(new DenoKvUnavailableError(`${what}: no answer within ${this.timeoutMs} ms (database locked or unreachable)`));
+      }, this.timeoutMs);
+      op().then(
+        (value) => {
+          clearTimeout(timer);
+          if (timedOut) this.stuck--;
+          else resolve(value);
+        },
+        (error: unknown) => {
+          clearTimeout(timer);
+          if (timedOut) this.stuck--;
+          else if (error instanceof StateSnapshotTooLargeError || error instanceof RangeError || this.closed) reject(error);
+          else reject(new DenoKvUnavailableError(`${what}: ${error instanceof Error ? error.message : String(error)}`, { cause: error }));
+        },
+      );
+    });
+  }
+
+  private decode(stored: StoredSnapshot | null): Snapshot {
+    if (stored === null) return deepFreeze({ ...emptySnapshotData(), version: 0, updatedAt: 0 });
+    if (typeof stored !== "object" || typeof stored.version !== "number" || typeof stored.updatedAt !== "number" || typeof stored.data !== "string") {
+      throw new Error(`the value at ${JSON.stringify(this.snapshotKey)} is not a Fulcrum snapshot (another program uses this prefix?)`);
+    }
+    const data = JSON.parse(stored.data) as Partial<Record<keyof SnapshotData, JsonValue>>;
+    const empty = emptySnapshotData();
+    return deepFreeze({
+      groups: (data.groups ?? empty.groups) as SnapshotData["groups"],
+      forwardWeights: (data.forwardWeights ?? empty.forwardWeights) as SnapshotData["forwardWeights"],
+      actions: (data.actions ?? empty.actions) as SnapshotData["actions"],
+      version: stored.version,
+      updatedAt: stored.updatedAt,
+    });
+  }
+
+  /** Hand a snapshot to subscribers if it is newer than anything they have seen. */
+  private offer(snapshot: Snapshot): void {
+    if (snapshot.version <= this.delivered) return;
+    this.delivered = snapshot.version;
+    for (const cb of [...this.subscribers]) {
+      try {
+        cb(snapshot);
+      } catch (error) {
+        this.options.onSubscriberError?.(error);
+      }
+    }
+  }
+
+  private watch(): void {
+    this.watchRetry = undefined;
+    if (this.closed || this.subscribers.size === 0) return;
+    let reader: ReadableStreamDefaultReader<KvEntryMaybe<unknown>[]>;
+    try {
+      reader = this.kv.watch([this.snapshotKey]).getReader();
+    } catch (error) {
+      this.options.onWatchError?.(error);
+      this.watchRetry = setTimeout(() => this.watch(), this.options.watchRetryMs ?? 1000);
+      return;
+    }
+    this.watchReader = reader;
+    void (async () => {
+      try {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          const entry = value[0];
+          if (entry) this.offer(this.decode(entry.value as StoredSnapshot | null));
+        }
+      } catch (error) {
+        if (this.watchReader === reader) this.options.onWatchError?.(error);
+      }
+      // The stream ended or failed while still wanted: open a new one later.
+      if (this.watchReader === reader) {
+        this.watchReader = undefined;
+        if (!this.closed && this.subscribers.size > 0) this.watchRetry = setTimeout(() => this.watch(), this.options.watchRetryMs ?? 1000);
+      }
+    })();
+  }
+
+  private stopWatching(): void {
+    clearTimeout(this.watchRetry);
+    this.watchRetry = undefined;
+    const reader = this.watchReader;
+    this.watchReader = undefined;
+    reader?.cancel().catch(() => {});
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new StateStoreClosedError();
+  }
+}
+
+/**
+ * Commit; false when the check failed or SQLite was busy. On a local KV file
+ * two connections committing at once make one fail at once with "database is
+ * locked" (SQLite cannot upgrade a read transaction another writer has
+ * overtaken; measured: most commits of two processes racing on one key).
+ * Another writer got there first either way, so it is a lost race like a
+ * failed check. A lock held elsewhere for long makes the commit wait
+ * instead (5 s busy timeout), which the call deadline catches first.
+ */
+async function commitUnlessBusy(operation: KvAtomicOperation): Promise<boolean> {
+  try {
+    return (await operation.commit()).ok;
+  } catch (error) {
+    if (error instanceof Error && /database is locked/i.test(error.message)) return false;
+    throw error;
+  }
+}
+
+function leaseOf(value: unknown): StoredLease | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
+  const { holder, expiresAt } = value as Partial<StoredLease>;
+  // Anything else at a lease key (a foreign or corrupt value) counts as free.
+  return typeof holder === "string" && typeof expiresAt === "number" ? { holder, expiresAt } : undefined;
+}
+
+/**
+ * Open a KV database for the store within `timeoutMs`: `Deno.openKv` waits
+ * for as long as another process holds the file's lock, and a balancer must
+ * fail start-up rather than hang. A handle that arrives after the deadline is
+ * closed.
+ */
+export function openDenoKvStateStore(openKv: (path?: string) => Promise<Kv>, path: string | undefined, options: DenoKvStoreOptions = {}): Promise<DenoKvStateStore> {
+  const timeoutMs = options.timeoutMs ?? 2000;
+  return new Promise((resolve, reject) => {
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      reject(new DenoKvUnavailableError(`opening ${path ?? "the default database"}: no answer within ${timeoutMs} ms (database locked or unreachable)`));
+    }, timeoutMs);
+    openKv(path).then(
+      (kv) => {
+        clearTimeout(timer);
+        if (timedOut) kv.close();
+        else resolve(new DenoKvStateStore(kv, options));
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        if (!timedOut) reject(error);
+      },
+    );
+  });
+}
