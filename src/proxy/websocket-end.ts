@@ -62,7 +62,7 @@ export abstract class QueuedEnd implements WsEnd {
 export class StandardEnd extends QueuedEnd {
   constructor(
     readonly socket: WebSocket,
-    readonly protocol: string = socket.protocol,
+    public protocol: string = socket.protocol,
   ) {
     super();
     socket.binaryType = "arraybuffer";
@@ -74,10 +74,26 @@ export class StandardEnd extends QueuedEnd {
     if (typeof ping === "function") this.ping = () => ping.call(socket);
   }
   readonly ping?: () => void;
+  /** Frames for a socket still connecting (Deno's accepted socket opens after the 101 is sent). */
+  private early: WsData[] | undefined;
+  private earlyClose: [number, string] | undefined;
   send(data: WsData): void {
-    if (this.socket.readyState === 1) this.socket.send(data);
+    const state = this.socket.readyState;
+    if (state === 1) this.socket.send(data);
+    else if (state === 0) {
+      if (!this.early) {
+        this.early = [];
+        this.socket.addEventListener("open", () => {
+          for (const d of this.early!) this.socket.send(d);
+          this.early = [];
+          if (this.earlyClose) this.close(...this.earlyClose);
+        }, { once: true });
+      }
+      this.early.push(data);
+    }
   }
   close(code: number, reason: string): void {
+    if (this.socket.readyState === 0 && this.early) return void (this.earlyClose = [code, reason]);
     if (this.socket.readyState >= 2) return;
     try {
       this.socket.close(code, reason);

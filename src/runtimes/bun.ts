@@ -4,6 +4,7 @@ import { commonPlatform, type Platform } from "../platform.ts";
 import { boot, listening } from "./boot.ts";
 import { stateOpeners } from "./bun-stores.ts";
 import { fetchUpstream } from "./fetch-upstream.ts";
+import { bunWebSocket, bunWebSocketHandler } from "../proxy/websocket-bun.ts";
 import { coarseDeadlines } from "./deadlines.ts";
 import { onShutdownSignal } from "./shutdown.ts";
 
@@ -21,6 +22,7 @@ export const bunPlatform: Platform = {
   mutableUpstreamResponses: true,
   deadline: coarseDeadlines(commonPlatform.now),
   env: process.env,
+  websocket: bunWebSocket,
 };
 
 if (import.meta.main) {
@@ -30,6 +32,7 @@ if (import.meta.main) {
       port: l.port,
       hostname: l.host,
       fetch: app.balancer.listenerApps[i]!.fetch,
+      websocket: bunWebSocketHandler(app.balancer.config.websocket),
       idleTimeout: 255,
       maxRequestBodySize: Number.MAX_SAFE_INTEGER,
       ...(l.certificate ? { tls: { cert: Bun.file(l.certificate.certFile), key: Bun.file(l.certificate.keyFile) } } : {}),
@@ -38,7 +41,7 @@ if (import.meta.main) {
     return server;
   });
   app.balancer.healthChecks.start();
-const shutdown = onShutdownSignal(app.balancer, {
+  const shutdown = onShutdownSignal(app.balancer, {
     // Bun's stop() without force resolves once in-flight requests have completed.
     stopAccepting: async () => void (await Promise.all(servers.map((s) => s.stop(false)))),
     forceClose: () => servers.forEach((s) => void s.stop(true)),

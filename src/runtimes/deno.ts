@@ -6,6 +6,8 @@ import { stateOpeners } from "./deno-stores.ts";
 import { coarseDeadlines } from "./deadlines.ts";
 import { onShutdownSignal } from "./shutdown.ts";
 import { undiciUpstream } from "./undici-upstream.ts";
+import { StandardEnd } from "../proxy/websocket-end.ts";
+import { constructorConnect, type WebSocketWithHeaders } from "../proxy/websocket-standard.ts";
 
 /** The slice of the Deno namespace this adapter uses (the project typechecks with tsc, not deno check). */
 declare const Deno: {
@@ -18,7 +20,11 @@ declare const Deno: {
     options: { port: number; hostname: string; cert?: string; key?: string; onListen?: (addr: { port: number }) => void },
     handler: (req: Request, info: unknown) => Response | Promise<Response>,
   ): { shutdown(): Promise<void>; finished: Promise<void> };
+  upgradeWebSocket(request: Request, options: { protocol?: string; idleTimeout?: number }): { socket: WebSocket; response: Response };
 };
+
+/** Set from the config after boot: Deno's own pings (idleTimeout) stand for `websocket.pingInterval` on the client side. */
+let denoPingSeconds = 0;
 
 export const denoPlatform: Platform = {
   ...commonPlatform,
@@ -28,9 +34,25 @@ export const denoPlatform: Platform = {
   mutableUpstreamResponses: true,
   deadline: coarseDeadlines(commonPlatform.now),
   env: Deno.env.toObject(),
+  websocket: {
+    // Deno 2's WebSocket takes { headers, protocols } (checked on 2.9).
+    connect: constructorConnect(WebSocket as unknown as WebSocketWithHeaders, (m) => (/refused/i.test(m) ? "connect" : "reset")),
+    accept(c, init) {
+      const { socket, response } = Deno.upgradeWebSocket(c.req.raw, { protocol: init.protocol || undefined, idleTimeout: denoPingSeconds });
+      for (const [name, value] of init.headers) {
+        try {
+          response.headers.append(name, value);
+        } catch {
+          // Immutable on some Deno versions: the 101 then goes without the request id and cookies.
+        }
+      }
+      return { response, end: new StandardEnd(socket, init.protocol) };
+    },
+  },
 };
 
 const { app, listeners } = await boot(Deno.args, (p) => Deno.readTextFile(p), denoPlatform, (code) => Deno.exit(code), stateOpeners);
+denoPingSeconds = app.balancer.config.websocket.pingInterval;
 const servers = await Promise.all(
   listeners.map(async (l, i) => {
     const tls = l.certificate ? { cert: await Deno.readTextFile(l.certificate.certFile), key: await Deno.readTextFile(l.certificate.keyFile) } : {};

@@ -10,6 +10,7 @@ import { stateOpeners } from "./node-stores.ts";
 import { coarseDeadlines } from "./deadlines.ts";
 import { onShutdownSignal } from "./shutdown.ts";
 import { undiciUpstream } from "./undici-upstream.ts";
+import { nodeUpgradeListener, nodeWebSocket } from "../proxy/websocket-node.ts";
 
 export const nodePlatform: Platform = {
   ...commonPlatform,
@@ -19,6 +20,7 @@ export const nodePlatform: Platform = {
   mutableUpstreamResponses: true,
   deadline: coarseDeadlines(commonPlatform.now),
   env: process.env,
+  websocket: nodeWebSocket,
 };
 
 const { app, listeners } = await boot(process.argv.slice(2), (p) => readFile(p, "utf8"), nodePlatform, (code) => process.exit(code), stateOpeners);
@@ -30,6 +32,7 @@ const servers = await Promise.all(
     const server = serve({ fetch: app.balancer.listenerApps[i]!.fetch, port: l.port, hostname: l.host, ...tls }, (info) => console.error(listening("node", l, info.port))) as Server;
     // Node's default requestTimeout (300 s) would cut long uploads; the balancer's own timeouts apply.
     server.requestTimeout = 0;
+    server.on("upgrade", nodeUpgradeListener(app.balancer.listenerApps[i]!.fetch as never, app.balancer.config.websocket));
     return server;
   }),
 );

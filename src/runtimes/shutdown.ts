@@ -3,8 +3,15 @@
  * the world (health 503), keep serving through the grace period, then stop
  * accepting and let in-flight requests finish, bounded by the deadline.
  * No request that had started is cut unless the deadline passes.
+ * Open WebSockets have no end of their own to wait for: they are left open
+ * until the deadline, then closed with 1001 Going Away (RFC 6455 §7.4.1,
+ * "a server going down"), so clients reconnect to another instance.
  */
 import type { Balancer } from "../balancer.ts";
+import { GOING_AWAY, openWebSockets } from "../proxy/websocket-registry.ts";
+
+/** Time for close frames to leave before the remaining connections are cut. */
+const CLOSE_FLUSH_MS = 1000;
 
 export interface ShutdownHooks {
   /** Stop accepting connections; resolves when in-flight requests have finished. */
@@ -24,20 +31,27 @@ export function onShutdownSignal(balancer: Balancer, hooks: ShutdownHooks): () =
     balancer.shuttingDown = true;
     balancer.healthChecks.stop();
     log(`shutdown: health now 503; accepting for ${grace}s more, then draining up to ${deadline}s`);
+    const sockets = openWebSockets(balancer);
     setTimeout(() => {
       const cut = setTimeout(() => {
-        log("shutdown: deadline passed, closing remaining connections");
-        hooks.forceClose();
-        hooks.exit(0);
-      }, deadline * 1000);
-      hooks.stopAccepting().then(
-        () => {
-          clearTimeout(cut);
-          log("shutdown: in-flight requests finished");
+        const closed = sockets.closeAll(GOING_AWAY, "balancer shutting down");
+        log(`shutdown: deadline passed, closing remaining connections (${closed} WebSockets with ${GOING_AWAY})`);
+        setTimeout(() => {
+          hooks.forceClose();
           hooks.exit(0);
-        },
-        () => hooks.exit(0),
-      );
+        }, closed > 0 ? CLOSE_FLUSH_MS : 0);
+      }, deadline * 1000);
+      hooks
+        .stopAccepting()
+        .then(() => sockets.whenEmpty())
+        .then(
+          () => {
+            clearTimeout(cut);
+            log("shutdown: in-flight requests finished");
+            hooks.exit(0);
+          },
+          () => hooks.exit(0),
+        );
     }, grace * 1000);
   };
 }

@@ -10,6 +10,7 @@ import { createBalancer, type BalancerApp } from "../balancer.ts";
 import { validateConfig } from "../config/load.ts";
 import { commonPlatform, type Platform } from "../platform.ts";
 import { fetchUpstream } from "./fetch-upstream.ts";
+import { fetchConnect, pairAccept } from "../proxy/websocket-standard.ts";
 import type { StateConfig } from "../state/schema.ts";
 import type { StateStore } from "../state/store.ts";
 
@@ -42,6 +43,8 @@ export function createWorker(configInput: unknown, stores: WorkerStores = {}) {
         upstream: fetchUpstream(),
         clientAddress: (c) => getConnInfo(c).remote.address,
         mutableUpstreamResponses: false,
+        // Upstream through fetch + Upgrade (Host is always the target's there), the client through a WebSocketPair.
+        websocket: { connect: fetchConnect, accept: (_c, init) => pairAccept(init) },
         env,
         log: (line) => console.log(line),
         ...(config.state.store === "cloudflare" ? { state: stores.cloudflare!(config.state, env) } : {}),
