@@ -18,7 +18,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startWorkerd, COMPATIBILITY_DATE, type WorkerdInstances } from "../../../src/cli/serve-workerd.ts";
 import { CloudflareStateStore, type DurableObjectNamespaceLike } from "../../../src/state/cloudflare.ts";
-import { emptyGroup, emptySnapshotData, StateStoreClosedError } from "../../../src/state/store.ts";
+import { emptyGroup, emptySnapshotData, StateStoreClosedError, type StateStore } from "../../../src/state/store.ts";
+import { describeStateStore } from "./conformance.ts";
 import { freePort } from "../../e2e/launch.ts";
 
 const ROOT = join(import.meta.dir, "..", "..", "..");
@@ -171,6 +172,46 @@ describe("cloudflare store: the contract through the Durable Object", () => {
     await expect(s.update(() => {})).rejects.toBeInstanceOf(StateStoreClosedError);
     await expect(s.tryAcquireLease("x", "a", 1)).rejects.toBeInstanceOf(StateStoreClosedError);
   });
+});
+
+/**
+ * The shared suite. This store learns of other writers only when it reads
+ * (there is no push from a Durable Object to isolates), and the balancer
+ * polls `load()` every cacheTtl for that; the harness does the same poll for
+ * the subscriber tests, every 20 ms, while something is subscribed. The
+ * suite reads the other client's writes at once, so its stores keep no local
+ * copy (cacheTtl 0, below the config's minimum): it checks the object's own
+ * contract, and the tests above check the local copy.
+ */
+function polled(inner: CloudflareStateStore): StateStore {
+  const timers = new Set<ReturnType<typeof setInterval>>();
+  return {
+    load: () => inner.load(),
+    compareAndSet: (v, next) => inner.compareAndSet(v, next),
+    update: (m) => inner.update(m),
+    tryAcquireLease: (n, h, ttl) => inner.tryAcquireLease(n, h, ttl),
+    releaseLease: (n, h) => inner.releaseLease(n, h),
+    subscribe(cb) {
+      const off = inner.subscribe(cb);
+      const timer = setInterval(() => void inner.load().catch(() => {}), 20);
+      timers.add(timer);
+      return () => {
+        off();
+        clearInterval(timer);
+        timers.delete(timer);
+      };
+    },
+    async close() {
+      for (const t of timers) clearInterval(t);
+      await inner.close();
+    },
+  };
+}
+
+describeStateStore("cloudflare (Durable Object through Miniflare)", async () => {
+  const prefix = `conf${++prefixes}`;
+  const [s, o] = [polled(store(0, prefix)), polled(store(0, prefix))];
+  return { store: s, other: o, cleanup: async () => void (await Promise.all([s.close(), o.close()])) };
 });
 
 describe("cloudflare store: failures reject, never hang", () => {
