@@ -10,20 +10,24 @@ import { connectionBackoffMs, redact, withTimeout, type RedisConnectOptions } fr
 
 export async function openNodeRedis(url: string, options: RedisConnectOptions): Promise<RedisConnection> {
   const { createClient } = await import("redis");
+  let started = false;
   const client = createClient({
     url,
     disableOfflineQueue: true,
     socket: {
       connectTimeout: options.connectTimeoutMs,
-      reconnectStrategy: (retries: number) => connectionBackoffMs(retries + 1),
+      // At start-up the first failure is the answer (a clear error now, not
+      // retries until the timeout); once running, retry forever with backoff.
+      reconnectStrategy: (retries: number, cause: Error) => (started ? connectionBackoffMs(retries + 1) : cause),
     },
   });
   // Without a listener, node-redis's "error" events (one per failed reconnect)
   // would crash the process; the store's callers see the rejected commands.
   client.on("error", () => {});
   try {
-    // With a reconnect strategy, connect() keeps retrying: bound it for start-up.
+    // A host that drops packets answers nothing: bound the wait.
     await withTimeout(client.connect(), options.connectTimeoutMs, `cannot connect to ${redact(url)}`);
+    started = true;
   } catch (error) {
     client.destroy();
     throw error;

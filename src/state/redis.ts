@@ -126,8 +126,13 @@ export class RedisStateStore implements StateStore {
   private subscription: RedisSubscription | undefined;
   /** The newest snapshot this store has read or written (reused while the version is unchanged). */
   private latest: Snapshot | undefined;
-  /** The newest version handed to subscribers: each version at most once, never an older one. */
-  private delivered = -1;
+  /**
+   * The newest version handed to subscribers: each version at most once,
+   * never an older one. Starts at 0: the empty store is nothing new.
+   */
+  private delivered = 0;
+  private catchingUp = false;
+  private catchUpAgain = false;
   private closed = false;
 
   constructor(
@@ -149,15 +154,6 @@ export class RedisStateStore implements StateStore {
       reply = await this.script(RESTORE, [this.snapshotKey], [String(version), String(updatedAt), JSON.stringify(dataOf(this.latest))]);
     }
     return this.parse(reply);
-  }
-
-  private parse(reply: unknown): Snapshot {
-    if (!Array.isArray(reply)) throw new Error(`redis: unexpected reply to load: ${JSON.stringify(reply)}`);
-    const [version, updatedAt, data] = reply as (string | number | null | undefined)[];
-    if (version === null || version === undefined) return this.remember(deepFreeze({ ...emptySnapshotData(), version: 0, updatedAt: 0 }));
-    if (data === undefined) return this.latest!; // unchanged since we last read it
-    const parsed = JSON.parse(String(data)) as SnapshotData;
-    return this.remember(deepFreeze({ ...parsed, version: Number(version), updatedAt: Number(updatedAt) }));
   }
 
   async compareAndSet(expectedVersion: number, next: SnapshotData): Promise<Snapshot | undefined> {
@@ -183,7 +179,7 @@ export class RedisStateStore implements StateStore {
     this.subscribers.add(cb);
     if (!this.subscription) {
       // Versions this store already knows are not news to a new subscriber.
-      this.delivered = Math.max(this.delivered, this.latest?.version ?? -1);
+      this.delivered = Math.max(this.delivered, this.latest?.version ?? 0);
       this.subscription = this.connection.subscribe(this.channel, {
         onMessage: (message) => {
           if (Number(message) > this.delivered) this.catchUp();
@@ -223,18 +219,44 @@ export class RedisStateStore implements StateStore {
     return `${this.options.prefix}:lease:${name}`;
   }
 
+  private parse(reply: unknown): Snapshot {
+    if (!Array.isArray(reply)) throw new Error(`redis: unexpected reply to load: ${JSON.stringify(reply)}`);
+    const [version, updatedAt, data] = reply as (string | number | null | undefined)[];
+    if (version === null || version === undefined) return this.remember(deepFreeze({ ...emptySnapshotData(), version: 0, updatedAt: 0 }));
+    if (data === undefined) return this.latest!; // unchanged since we last read it
+    const parsed = JSON.parse(String(data)) as SnapshotData;
+    return this.remember(deepFreeze({ ...parsed, version: Number(version), updatedAt: Number(updatedAt) }));
+  }
+
   private remember(s: Snapshot): Snapshot {
     if (!this.latest || s.version >= this.latest.version) this.latest = s;
     return s;
   }
 
-  /** Re-read and hand subscribers the snapshot if it is newer than the last they got. */
+  /**
+   * Re-read and hand subscribers the snapshot if it is newer than the last
+   * they got. One read at a time: a burst of notifications costs two reads,
+   * not one per write (the second sees everything the burst wrote).
+   */
   private catchUp(): void {
     if (this.closed) return;
-    this.load().then(
-      (s) => this.deliver(s),
-      (error) => this.options.onBackgroundError?.(error),
-    );
+    if (this.catchingUp) {
+      this.catchUpAgain = true;
+      return;
+    }
+    this.catchingUp = true;
+    this.load()
+      .then(
+        (s) => this.deliver(s),
+        (error) => this.options.onBackgroundError?.(error),
+      )
+      .finally(() => {
+        this.catchingUp = false;
+        if (this.catchUpAgain) {
+          this.catchUpAgain = false;
+          this.catchUp();
+        }
+      });
   }
 
   private deliver(s: Snapshot): void {

@@ -76,11 +76,14 @@ for (const client of ["bun", "node"] as const) {
       const prefix = freshPrefix();
       const errors: unknown[] = [];
       const store = await open(client, prefix, { onBackgroundError: (e) => errors.push(e) });
+      const other = await open(client, prefix);
       const seen: Snapshot[] = [];
       store.subscribe((s) => seen.push(s));
-      await store.update((d) => {
+      await other.update((d) => {
         d.actions.default = { forward: "green" };
       });
+      // Heard from the other instance: the subscription is live before Redis goes.
+      await eventually("the subscription delivered version 1", () => seen.at(-1)?.version === 1);
       await store.tryAcquireLease("probe:app", "me", 60_000);
 
       await redis.stop();
@@ -96,8 +99,8 @@ for (const client of ["bun", "node"] as const) {
       expect(restored.version).toBe(1);
       expect(restored.actions).toEqual({ default: { forward: "green" } });
 
-      // Another instance writes; the old store's subscription (not re-created) hears it.
-      const other = await open(client, prefix);
+      // The other instance writes; the store's subscription (not re-created) hears it.
+      await eventually("the other store answers again", () => other.load().then(() => true, () => false));
       await other.update((d) => {
         d.actions.default = { forward: "blue" };
       });
