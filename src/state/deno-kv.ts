@@ -74,6 +74,15 @@ const WRAPPER_BYTES = 256;
 /** The largest snapshot JSON this store writes, in bytes as Deno KV counts them. */
 export const MAX_SNAPSHOT_BYTES = DENO_KV_MAX_VALUE_BYTES - WRAPPER_BYTES;
 
+/**
+ * Commits per call before giving up: a commit can fail without anyone having
+ * changed what we checked (SQLite busy, see commit()), so a call reads
+ * again and retries instead of reporting a lost race it did not lose.
+ */
+const COMMIT_ATTEMPTS = 8;
+/** Cap of the random wait after a busy commit (ms): doubling from 1 ms, jittered so two writers stop colliding. */
+const MAX_BUSY_BACKOFF_MS = 64;
+
 export interface DenoKvStoreOptions {
   /** Key prefix (config `state.prefix`). Default "fulcrum". */
   readonly prefix?: string;
@@ -81,6 +90,8 @@ export interface DenoKvStoreOptions {
   readonly timeoutMs?: number;
   /** Wall-clock epoch ms (lease expiry, `updatedAt`). Default `Date.now`. */
   readonly now?: () => number;
+  /** Uniform in [0, 1), for the backoff after a busy commit. Default `Math.random`. */
+  readonly random?: () => number;
   /** Delay before re-opening a watch stream that failed, in ms. Default 1000. */
   readonly watchRetryMs?: number;
   /** Called when a subscriber throws (it never breaks a write). Default: ignore. */
@@ -133,6 +144,7 @@ export class DenoKvStateStore implements StateStore {
   private readonly prefix: string;
   private readonly timeoutMs: number;
   private readonly now: () => number;
+  private readonly random: () => number;
   private readonly subscribers = new Set<(s: Snapshot) => void>();
   /** Highest version handed to subscribers: they never see an older one. */
   private delivered = 0;
@@ -150,6 +162,7 @@ export class DenoKvStateStore implements StateStore {
     this.snapshotKey = [this.prefix, "snapshot"];
     this.timeoutMs = options.timeoutMs ?? 2000;
     this.now = options.now ?? Date.now;
+    this.random = options.random ?? Math.random;
   }
 
   load(): Promise<Snapshot> {
@@ -162,18 +175,23 @@ export class DenoKvStateStore implements StateStore {
 
   compareAndSet(expectedVersion: number, next: SnapshotData): Promise<Snapshot | undefined> {
     return this.call("compareAndSet", async () => {
-      const entry = await this.kv.get<StoredSnapshot>(this.snapshotKey);
-      if (this.decode(entry.value).version !== expectedVersion) return undefined;
       // Serialising copies too: a caller still holding `next` cannot change what was written.
       const data = JSON.stringify({ groups: next.groups, forwardWeights: next.forwardWeights, actions: next.actions });
       const bytes = serializedStringBytes(data);
       if (bytes > MAX_SNAPSHOT_BYTES) throw new StateSnapshotTooLargeError(bytes);
-      const stored: StoredSnapshot = { version: expectedVersion + 1, updatedAt: this.now(), data };
-      const committed = await commitUnlessBusy(this.kv.atomic().check({ key: this.snapshotKey, versionstamp: entry.versionstamp }).set(this.snapshotKey, stored));
-      if (!committed) return undefined;
-      const written = this.decode(stored);
-      this.offer(written);
-      return written;
+      for (let attempt = 0; attempt < COMMIT_ATTEMPTS; attempt++) {
+        const entry = await this.kv.get<StoredSnapshot>(this.snapshotKey);
+        if (this.decode(entry.value).version !== expectedVersion) return undefined;
+        const stored: StoredSnapshot = { version: expectedVersion + 1, updatedAt: this.now(), data };
+        const operation = this.kv.atomic().check({ key: this.snapshotKey, versionstamp: entry.versionstamp }).set(this.snapshotKey, stored);
+        if (await this.commit(operation, attempt)) {
+          const written = this.decode(stored);
+          this.offer(written);
+          return written;
+        }
+        // Busy, or a write that left the version alone: read again and decide again.
+      }
+      return undefined;
     });
   }
 
@@ -195,26 +213,30 @@ export class DenoKvStateStore implements StateStore {
     return this.call("tryAcquireLease", async () => {
       if (!(ttlMs > 0) || !Number.isFinite(ttlMs)) throw new RangeError(`lease ttlMs: expected a positive number, got ${ttlMs}`);
       const key = this.leaseKey(name);
-      const entry = await this.kv.get<StoredLease>(key);
-      const now = this.now();
-      const lease = leaseOf(entry.value);
-      // expireIn only lets Deno KV collect the key some time after expiry;
-      // the explicit expiresAt decides, so an expired lease is free at once.
-      if (lease && lease.holder !== holder && now < lease.expiresAt) return false;
-      const stored: StoredLease = { holder, expiresAt: now + ttlMs };
-      return commitUnlessBusy(this.kv.atomic().check({ key, versionstamp: entry.versionstamp }).set(key, stored, { expireIn: Math.ceil(ttlMs) }));
+      for (let attempt = 0; attempt < COMMIT_ATTEMPTS; attempt++) {
+        const entry = await this.kv.get<StoredLease>(key);
+        const now = this.now();
+        const lease = leaseOf(entry.value);
+        // expireIn only lets Deno KV collect the key some time after expiry;
+        // the explicit expiresAt decides, so an expired lease is free at once.
+        if (lease && lease.holder !== holder && now < lease.expiresAt) return false;
+        const stored: StoredLease = { holder, expiresAt: now + ttlMs };
+        const operation = this.kv.atomic().check({ key, versionstamp: entry.versionstamp }).set(key, stored, { expireIn: Math.ceil(ttlMs) });
+        if (await this.commit(operation, attempt)) return true;
+        // Someone else wrote the lease, or the file was busy: read again and decide again.
+      }
+      return false;
     });
   }
 
   releaseLease(name: string, holder: string): Promise<void> {
     return this.call("releaseLease", async () => {
       const key = this.leaseKey(name);
-      // Retried because a concurrent write elsewhere in the file can make the commit busy.
-      for (let attempt = 0; attempt < 5; attempt++) {
+      for (let attempt = 0; attempt < COMMIT_ATTEMPTS; attempt++) {
         const entry = await this.kv.get<StoredLease>(key);
         if (leaseOf(entry.value)?.holder !== holder) return;
         // If someone took it over in between, the check fails and theirs stays.
-        if (await commitUnlessBusy(this.kv.atomic().check({ key, versionstamp: entry.versionstamp }).delete(key))) return;
+        if (await this.commit(this.kv.atomic().check({ key, versionstamp: entry.versionstamp }).delete(key), attempt)) return;
       }
     });
   }
@@ -225,6 +247,28 @@ export class DenoKvStateStore implements StateStore {
     this.subscribers.clear();
     this.stopWatching();
     this.kv.close();
+  }
+
+  /**
+   * Commit; false when the check failed or SQLite was busy. On a local KV
+   * file two connections committing at once make one fail at once with
+   * "database is locked" (SQLite cannot upgrade a read transaction another
+   * writer has overtaken). Measured: two processes racing on one key saw
+   * this on most commits, and two handles retrying at once kept failing each
+   * other (over 1000 busy commits in a row), so a busy commit waits a random
+   * backoff before the caller reads again. A lock held elsewhere for long
+   * makes the commit wait instead (Deno's 5 s busy timeout), which the call
+   * deadline catches first.
+   */
+  private async commit(operation: KvAtomicOperation, attempt: number): Promise<boolean> {
+    try {
+      return (await operation.commit()).ok;
+    } catch (error) {
+      if (!(error instanceof Error && /database is locked/i.test(error.message))) throw error;
+      const backoffMs = this.random() * Math.min(MAX_BUSY_BACKOFF_MS, 2 ** attempt);
+      await new Promise((resolve) => setTimeout(resolve, backoffMs));
+      return false;
+    }
   }
 
   private leaseKey(name: string): KvKey {
@@ -330,24 +374,6 @@ export class DenoKvStateStore implements StateStore {
 
   private assertOpen(): void {
     if (this.closed) throw new StateStoreClosedError();
-  }
-}
-
-/**
- * Commit; false when the check failed or SQLite was busy. On a local KV file
- * two connections committing at once make one fail at once with "database is
- * locked" (SQLite cannot upgrade a read transaction another writer has
- * overtaken; measured: most commits of two processes racing on one key).
- * Another writer got there first either way, so it is a lost race like a
- * failed check. A lock held elsewhere for long makes the commit wait
- * instead (5 s busy timeout), which the call deadline catches first.
- */
-async function commitUnlessBusy(operation: KvAtomicOperation): Promise<boolean> {
-  try {
-    return (await operation.commit()).ok;
-  } catch (error) {
-    if (error instanceof Error && /database is locked/i.test(error.message)) return false;
-    throw error;
   }
 }
 
