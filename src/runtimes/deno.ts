@@ -38,8 +38,11 @@ export const denoPlatform: Platform = {
     // Deno 2's WebSocket takes { headers, protocols } (checked on 2.9).
     connect: constructorConnect(WebSocket as unknown as WebSocketWithHeaders, (m) => (/refused/i.test(m) ? "connect" : "reset")),
     accept(c, init) {
-      const { socket, response } = Deno.upgradeWebSocket(c.req.raw, { protocol: init.protocol || undefined, idleTimeout: denoPingSeconds });
-      for (const [name, value] of init.headers) {
+      // Deno checks `protocol` against the offered list split on ", " only, so "a,b" (what `ws` sends) is refused: set the header itself.
+      const { socket, response } = Deno.upgradeWebSocket(c.req.raw, { idleTimeout: denoPingSeconds });
+      const headers: [string, string][] = [...init.headers];
+      if (init.protocol) headers.push(["sec-websocket-protocol", init.protocol]);
+      for (const [name, value] of headers) {
         try {
           response.headers.append(name, value);
         } catch {

@@ -1,3 +1,4 @@
+import { websocketScenarios } from "./websocket.scenarios.ts";
 import { observabilityScenarios } from "./observability.scenarios.ts";
 import { ruleScenarios } from "./rules.scenarios.ts";
 import { healthScenarios } from "./health.scenarios.ts";
@@ -13,3 +14,4 @@ strategyScenarios("deno");
 healthScenarios("deno");
 ruleScenarios("deno");
 observabilityScenarios("deno");
+websocketScenarios("deno");

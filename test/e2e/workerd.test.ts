@@ -1,3 +1,4 @@
+import { websocketScenarios } from "./websocket.scenarios.ts";
 import { observabilityScenarios } from "./observability.scenarios.ts";
 import { ruleScenarios } from "./rules.scenarios.ts";
 import { healthScenarios } from "./health.scenarios.ts";
@@ -9,3 +10,4 @@ strategyScenarios("workerd");
 healthScenarios("workerd");
 ruleScenarios("workerd");
 observabilityScenarios("workerd");
+websocketScenarios("workerd");
