@@ -4,7 +4,7 @@ import { commonPlatform, type Platform } from "../platform.ts";
 import { boot, listening } from "./boot.ts";
 import { stateOpeners } from "./bun-stores.ts";
 import { fetchUpstream } from "./fetch-upstream.ts";
-import { bunWebSocket, bunWebSocketHandler } from "../proxy/websocket-bun.ts";
+import { bunWebSocket, bunWebSocketHandler } from "./websocket-bun.ts";
 import { coarseDeadlines } from "./deadlines.ts";
 import { onShutdownSignal } from "./shutdown.ts";
 

@@ -10,7 +10,7 @@ import { stateOpeners } from "./node-stores.ts";
 import { coarseDeadlines } from "./deadlines.ts";
 import { onShutdownSignal } from "./shutdown.ts";
 import { undiciUpstream } from "./undici-upstream.ts";
-import { nodeUpgradeListener, nodeWebSocket } from "../proxy/websocket-node.ts";
+import { nodeUpgradeListener, nodeWebSocket } from "./websocket-node.ts";
 
 export const nodePlatform: Platform = {
   ...commonPlatform,

@@ -12,8 +12,8 @@ import type { Duplex } from "node:stream";
 import { WebSocket, WebSocketServer, type RawData } from "ws";
 import type { Context } from "hono";
 import { UpstreamError } from "../platform.ts";
-import { QueuedEnd, type UpstreamHandshake, type WebSocketCapability, type WsConnectRequest, type WsData } from "./websocket-end.ts";
-import type { WebSocketConfig } from "./websocket-schema.ts";
+import { QueuedEnd, type UpstreamHandshake, type WebSocketCapability, type WsConnectRequest, type WsData } from "../proxy/websocket-end.ts";
+import type { WebSocketConfig } from "../proxy/websocket-schema.ts";
 
 /** One `ws` socket as a relay end; frames for a client socket not yet upgraded are held. */
 export class NodeEnd extends QueuedEnd {

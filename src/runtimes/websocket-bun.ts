@@ -6,9 +6,9 @@
  */
 import type { Context } from "hono";
 import type { Server, ServerWebSocket, WebSocketHandler } from "bun";
-import type { WebSocketConfig } from "./websocket-schema.ts";
-import { QueuedEnd, type WebSocketCapability, type WsData } from "./websocket-end.ts";
-import { constructorConnect, type WebSocketWithHeaders } from "./websocket-standard.ts";
+import type { WebSocketConfig } from "../proxy/websocket-schema.ts";
+import { QueuedEnd, type WebSocketCapability, type WsData } from "../proxy/websocket-end.ts";
+import { constructorConnect, type WebSocketWithHeaders } from "../proxy/websocket-standard.ts";
 
 const MAX_U32 = 4294967295;
 
