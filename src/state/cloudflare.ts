@@ -76,7 +76,10 @@ export class CloudflareStateStore implements StateStore {
     const data = { groups: next.groups, forwardWeights: next.forwardWeights, actions: next.actions };
     const { written, current } = await this.call("cas", { expectedVersion, data });
     // On a refusal `current` is what won: keeping it lets update()'s next load retry on fresh data.
-    this.offer(current);
+    // Versions only grow in one object, so a refusal below `expectedVersion` means the object lost
+    // its storage (a restarted local workerd): our copy is then stale whatever its version, and
+    // keeping it would lose every compare-and-set from now on.
+    this.offer(current, !written && current.version < expectedVersion);
     return written ? freeze(written) : undefined;
   }
 
@@ -106,13 +109,19 @@ export class CloudflareStateStore implements StateStore {
     this.local = undefined;
   }
 
-  /** Keep the newer of the local copy and `s` (refreshing its age), and tell subscribers about a newer version. */
-  private offer(received: Snapshot): Snapshot {
+  /**
+   * Keep the newer of the local copy and `received` (refreshing its age), and
+   * tell subscribers about a newer one. Newer is a higher version or a later
+   * write, as in SnapshotCache: an object that lost its storage counts from 0
+   * again with later `updatedAt`s. `reset` takes `received` whatever it is.
+   */
+  private offer(received: Snapshot, reset = false): Snapshot {
     const fetchedAt = this.now();
-    if (this.local && received.version <= this.local.snapshot.version) {
+    const local = this.local?.snapshot;
+    if (local && !reset && received.version <= local.version && received.updatedAt <= local.updatedAt) {
       // Same version: the copy is confirmed fresh. Older (a reply that lost a race with a newer one): keep the newer.
-      this.local = { snapshot: this.local.snapshot, fetchedAt };
-      return this.local.snapshot;
+      this.local = { snapshot: local, fetchedAt };
+      return local;
     }
     const snapshot = freeze(received);
     this.local = { snapshot, fetchedAt };

@@ -165,6 +165,30 @@ describe("cloudflare store: the contract through the Durable Object", () => {
     expect(await a.tryAcquireLease("probe:app", "a", 60_000)).toBe(true);
   });
 
+  test("an object that lost its storage (counts from 0 again) is followed, not fought over", async () => {
+    // A real object per generation: bumping it points the same prefix at a fresh object, as a
+    // restarted local workerd (in-memory storage) presents an empty one under the same name.
+    let generation = 0;
+    const resetting: DurableObjectNamespaceLike = {
+      idFromName: (name) => namespace.idFromName(`${name}-generation${generation}`),
+      get: (id) => namespace.get(id),
+    };
+    const prefix = `t${++prefixes}`;
+    const s = new CloudflareStateStore({ store: "cloudflare", durableObject: "FULCRUM_STATE", prefix, cacheTtl: 60 }, { FULCRUM_STATE: resetting });
+    const seen: number[] = [];
+    s.subscribe((snap) => seen.push(snap.version));
+    for (let i = 0; i < 3; i++) await s.update(() => {});
+    generation++;
+    // The local copy says version 3; the object says 0. The write must land on the object's 0, not lose forever.
+    const written = await s.update((d) => {
+      d.groups.app = emptyGroup();
+      d.groups.app.weights.x = 1;
+    });
+    expect(written.version).toBe(1);
+    expect((await s.load()).groups.app?.weights).toEqual({ x: 1 });
+    expect(seen).toEqual([0, 1, 2, 3, 0, 1]);
+  });
+
   test("a closed store refuses work", async () => {
     const s = store();
     await s.close();
