@@ -10,6 +10,7 @@
  * start begins at snapshot version 0.
  */
 import { readFileSync } from "node:fs";
+import type { Readable } from "node:stream";
 import { parseConfig } from "../config/load.ts";
 import { buildWorker } from "./build.ts";
 
@@ -21,6 +22,24 @@ export interface WorkerdInstances {
   /** `http://host:port` of each instance, in the order of the ports asked for. */
   readonly urls: readonly string[];
   dispose(): Promise<void>;
+}
+
+export interface WorkerdOptions {
+  /** Worker names, one per port (unique on a dev registry). Default `fulcrum-<i>`. */
+  readonly names?: readonly string[];
+  /**
+   * Miniflare's dev registry directory: Workers started by other Miniflare
+   * processes on the same directory can be bound across processes (each
+   * process registers its Workers there and watches it for the others).
+   */
+  readonly devRegistry?: string;
+  /**
+   * The Worker that hosts `FulcrumState`, when it runs in another process on
+   * `devRegistry` (see `startWorkerdStateHost`). Default: the first Worker started here.
+   */
+  readonly stateHost?: string;
+  /** workerd's own stdout and stderr (what the Workers log). Default: Miniflare prints them. */
+  readonly stdio?: (stdout: Readable, stderr: Readable) => void;
 }
 
 /** The state binding's name from the config (a bad config fails later with its own message). */
@@ -39,24 +58,32 @@ function stateBinding(configPath: string): string {
  * where no CF-Connecting-IP is added (so their client address is unknown).
  * Every instance binds the Durable Object class of the first (`scriptName`),
  * so all of them share one object per `state.prefix`: one writer, one alarm.
+ * With `options.stateHost` they bind the class of a Worker in another
+ * Miniflare process instead, found on `options.devRegistry`: then the object
+ * lives and dies with that process, apart from the balancers.
  */
-export async function startWorkerd(root: string, configPath: string, host: string, ports: readonly number[]): Promise<WorkerdInstances> {
+export async function startWorkerd(root: string, configPath: string, host: string, ports: readonly number[], options: WorkerdOptions = {}): Promise<WorkerdInstances> {
   if (ports.length === 0) throw new Error("startWorkerd: expected at least one port");
+  const names = options.names ?? ports.map((_, i) => `fulcrum-${i}`);
+  if (names.length !== ports.length) throw new Error(`startWorkerd: expected one name per port, got ${names.length} names for ${ports.length} ports`);
   const script = await buildWorker(root, configPath, ports.join("-"));
   const contents = readFileSync(script, "utf8");
   const binding = stateBinding(configPath);
-  const names = ports.map((_, i) => `fulcrum-${i}`);
+  // A host outside this process is reached through the dev registry's proxy (Miniflare rewrites the binding).
+  const stateHost = options.stateHost ?? names[0]!;
   // Loaded on demand: `fulcrum check` and the other runtimes need not pay for it.
   const { Miniflare } = await import("miniflare");
   const mf = new Miniflare({
     host,
     port: ports[0]!,
+    ...(options.devRegistry ? { unsafeDevRegistryPath: options.devRegistry } : {}),
+    ...(options.stdio ? { handleRuntimeStdio: options.stdio } : {}),
     workers: ports.map((port, i) => ({
       name: names[i]!,
       modules: [{ type: "ESModule" as const, path: script, contents }],
       modulesRoot: "/",
       compatibilityDate: COMPATIBILITY_DATE,
-      durableObjects: { [binding]: { className: "FulcrumState", useSQLite: true, ...(i > 0 ? { scriptName: names[0]! } : {}) } },
+      durableObjects: { [binding]: { className: "FulcrumState", useSQLite: true, ...(names[i] !== stateHost ? { scriptName: stateHost } : {}) } },
       ...(i > 0 ? { unsafeDirectSockets: [{ host, port }] } : {}),
     })),
   });
