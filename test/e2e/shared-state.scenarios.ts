@@ -99,6 +99,8 @@ export function sharedStateScenarios(label: string, setup: (config: Record<strin
 
     test("one probe per target per interval across both instances, not two", async () => {
       const a = ups[0]!;
+      // Traffic first: a Worker starts its store's alarm on its first request.
+      for (const i of s.instances) await served(i);
       // Let the lease settle, then count over a fixed window.
       await Bun.sleep(1200);
       const before = a.probes;
@@ -149,7 +151,8 @@ export function sharedStateScenarios(label: string, setup: (config: Record<strin
       for (const i of s.instances) expect(i.output().match(/state: .* unreachable/g)?.length ?? 0).toBe(1);
       if (!s.startStore) return;
       await s.startStore();
-      const back = await Promise.all(s.instances.map((i) => timeUntil(i, async () => /reachable again/.test(i.output()), 10_000)));
+      // With traffic: a Worker only notices the store is back at its next request.
+      const back = await Promise.all(s.instances.map((i) => timeUntil(i, async () => (await served(i), /reachable again/.test(i.output())), 10_000)));
       for (const ms of back) expect(ms).toBeLessThan(10_000);
     }, 30_000);
   });
