@@ -40,27 +40,14 @@ sharedStateScenarios("cloudflare, two Workers on one Durable Object", async (con
     [0, 1].map(async (i) => spawnWorkerd({ configPath, host: HOST, port: await freePort(), name: `fulcrum-balancer-${i}`, devRegistry, stateHost: STATE_HOST })),
   );
 
-  // A Worker runs nothing between requests (no timers outside one): an isolate
-  // learns the store is back at its first request after, as a Worker with
-  // users would. The scenario only watches the log while it waits for that, so
-  // once the store is restarted a trickle of requests stands in for users.
-  let users: ReturnType<typeof setInterval> | undefined;
-  const visit = () => {
-    for (const b of balancers) void fetch(`${b.url}/__fulcrum/health`).then((r) => r.arrayBuffer(), () => {});
-  };
-
   return {
     instances: [balancers[0]!, balancers[1]!],
     async stopStore() {
       await store?.stop();
       store = undefined;
     },
-    async startStore() {
-      await startStore();
-      users ??= setInterval(visit, 250);
-    },
+    startStore,
     async close() {
-      clearInterval(users);
       await Promise.all([...balancers, ...(store ? [store] : [])].map((p) => p.stop()));
     },
   };
