@@ -363,6 +363,7 @@ const median = (xs: readonly number[]): number => {
 };
 
 interface Run extends WrkResult {
+  /** CPU-seconds the contestant used per wall second: well under 1 means something else had CPU 0 (shared machine), so the run understates it. */
   readonly cpu: number;
 }
 
@@ -408,8 +409,8 @@ function report(contestants: readonly Contestant[], runs: Map<string, Run[]>): v
   const out = [
     `Node ${spawnSync("node", ["-v"], { encoding: "utf8" }).stdout.trim()}, ${ROUNDS} interleaved rounds, wrk -t1 -c64 -d${DURATION_S}s after ${WARMUP_S} s warm-up; contestant on CPU 0, wrk + nginx backends on CPU 1.`,
     "",
-    "| stack | req/s (median) | p50 ms | p99 ms | CPU 0 busy | x naive (medians) | x naive (per round) | per-round req/s |",
-    "|---|---:|---:|---:|---:|---:|---:|---|",
+    "| stack | req/s (median) | p50 ms | p99 ms | CPU 0 busy | req per CPU-s | x naive (medians) | x naive (per round) | per-round req/s |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---|",
   ];
   for (const c of contestants) {
     const rs = runs.get(c.name)!;
@@ -417,7 +418,7 @@ function report(contestants: readonly Contestant[], runs: Map<string, Run[]>): v
     const ratio = naive ? rps / median(naive.map((r) => r.requestsPerSec)) : NaN;
     const perRound = naive ? rs.map((r, i) => r.requestsPerSec / naive[i]!.requestsPerSec) : [];
     out.push(
-      `| ${c.name}: ${c.what} | ${fmt(rps)} | ${median(rs.map((r) => r.p50)).toFixed(2)} | ${median(rs.map((r) => r.p99)).toFixed(2)} | ${(median(rs.map((r) => r.cpu)) * 100).toFixed(0)} % | ${ratio.toFixed(2)} | ${perRound.length ? `${median(perRound).toFixed(2)} (${Math.min(...perRound).toFixed(2)}–${Math.max(...perRound).toFixed(2)})` : "-"} | ${rs.map((r) => fmt(r.requestsPerSec)).join(" / ")} |`,
+      `| ${c.name}: ${c.what} | ${fmt(rps)} | ${median(rs.map((r) => r.p50)).toFixed(2)} | ${median(rs.map((r) => r.p99)).toFixed(2)} | ${(median(rs.map((r) => r.cpu)) * 100).toFixed(0)} % | ${fmt(median(rs.map((r) => r.requestsPerSec / Math.max(r.cpu, 0.01))))} | ${ratio.toFixed(2)} | ${perRound.length ? `${median(perRound).toFixed(2)} (${Math.min(...perRound).toFixed(2)}–${Math.max(...perRound).toFixed(2)})` : "-"} | ${rs.map((r) => fmt(r.requestsPerSec)).join(" / ")} |`,
     );
   }
   console.log(out.join("\n"));
