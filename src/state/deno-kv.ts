@@ -20,14 +20,17 @@
  * balancer that large (~400 targets with probe details) wants per-group keys,
  * which is a change to the StateStore contract, not to this store.
  *
- * Fail static (issue #6): every call is bounded by `timeoutMs`. A local KV
- * file whose SQLite lock is held elsewhere makes Deno KV wait up to its 5 s
- * busy timeout per write, and it runs calls one at a time, so later reads
- * queue behind a stuck write; `Deno.openKv` itself waits until the lock goes
- * away. So a call past its deadline rejects, and while it is still pending
- * inside Deno every new call rejects at once instead of joining the queue.
- * A call that timed out has an unknown outcome (it may still commit), like a
- * Redis command timeout; compare-and-set keeps that safe for the snapshot.
+ * Fail static (issue #6), from what Deno 2.9 does when another process holds
+ * the file's SQLite write lock (measured with python3's `BEGIN EXCLUSIVE`):
+ * reads still answer (WAL); checked commits, which are all this store makes,
+ * fail at once with "database is locked" and are reported after a few
+ * jittered retries; an unchecked write would wait out a 5 s busy timeout
+ * while calls on the same handle queue behind it; `Deno.openKv` waits until
+ * the lock goes away. So every call is also bounded by `timeoutMs`, and while
+ * a call past its deadline is still pending inside Deno every new call
+ * rejects at once instead of joining the queue. A call that timed out has an
+ * unknown outcome (it may still commit), like a Redis command timeout;
+ * compare-and-set keeps that safe for the snapshot.
  *
  * Watch: `kv.watch` sees writes made through this process (any handle on
  * the file) and, on Deno Deploy, writes from every isolate. On a local file
@@ -118,6 +121,11 @@ export class StateSnapshotTooLargeError extends Error {
   }
 }
 
+/** Shared between a call and its deadline: a retry loop stops once nobody waits for it. */
+interface CallState {
+  abandoned: boolean;
+}
+
 interface StoredSnapshot {
   version: number;
   updatedAt: number;
@@ -174,12 +182,12 @@ export class DenoKvStateStore implements StateStore {
   }
 
   compareAndSet(expectedVersion: number, next: SnapshotData): Promise<Snapshot | undefined> {
-    return this.call("compareAndSet", async () => {
+    return this.call("compareAndSet", async (call) => {
       // Serialising copies too: a caller still holding `next` cannot change what was written.
       const data = JSON.stringify({ groups: next.groups, forwardWeights: next.forwardWeights, actions: next.actions });
       const bytes = serializedStringBytes(data);
       if (bytes > MAX_SNAPSHOT_BYTES) throw new StateSnapshotTooLargeError(bytes);
-      for (let attempt = 0; attempt < COMMIT_ATTEMPTS; attempt++) {
+      for (let attempt = 0; attempt < COMMIT_ATTEMPTS && !call.abandoned; attempt++) {
         const entry = await this.kv.get<StoredSnapshot>(this.snapshotKey);
         if (this.decode(entry.value).version !== expectedVersion) return undefined;
         const stored: StoredSnapshot = { version: expectedVersion + 1, updatedAt: this.now(), data };
@@ -210,10 +218,10 @@ export class DenoKvStateStore implements StateStore {
   }
 
   tryAcquireLease(name: string, holder: string, ttlMs: number): Promise<boolean> {
-    return this.call("tryAcquireLease", async () => {
+    return this.call("tryAcquireLease", async (call) => {
       if (!(ttlMs > 0) || !Number.isFinite(ttlMs)) throw new RangeError(`lease ttlMs: expected a positive number, got ${ttlMs}`);
       const key = this.leaseKey(name);
-      for (let attempt = 0; attempt < COMMIT_ATTEMPTS; attempt++) {
+      for (let attempt = 0; attempt < COMMIT_ATTEMPTS && !call.abandoned; attempt++) {
         const entry = await this.kv.get<StoredLease>(key);
         const now = this.now();
         const lease = leaseOf(entry.value);
@@ -230,9 +238,9 @@ export class DenoKvStateStore implements StateStore {
   }
 
   releaseLease(name: string, holder: string): Promise<void> {
-    return this.call("releaseLease", async () => {
+    return this.call("releaseLease", async (call) => {
       const key = this.leaseKey(name);
-      for (let attempt = 0; attempt < COMMIT_ATTEMPTS; attempt++) {
+      for (let attempt = 0; attempt < COMMIT_ATTEMPTS && !call.abandoned; attempt++) {
         const entry = await this.kv.get<StoredLease>(key);
         if (leaseOf(entry.value)?.holder !== holder) return;
         // If someone took it over in between, the check fails and theirs stays.
@@ -256,15 +264,19 @@ export class DenoKvStateStore implements StateStore {
    * writer has overtaken). Measured: two processes racing on one key saw
    * this on most commits, and two handles retrying at once kept failing each
    * other (over 1000 busy commits in a row), so a busy commit waits a random
-   * backoff before the caller reads again. A lock held elsewhere for long
-   * makes the commit wait instead (Deno's 5 s busy timeout), which the call
-   * deadline catches first.
+   * backoff before the caller reads again. A lock held elsewhere fails such a
+   * checked commit at once too (measured: `BEGIN EXCLUSIVE` from python3), so
+   * a commit still busy on the last attempt is reported as unavailable. An
+   * unchecked write would wait out Deno's 5 s busy timeout instead, which the
+   * call deadline would catch first.
    */
   private async commit(operation: KvAtomicOperation, attempt: number): Promise<boolean> {
     try {
       return (await operation.commit()).ok;
     } catch (error) {
       if (!(error instanceof Error && /database is locked/i.test(error.message))) throw error;
+      // Busy every time: not a race but a lock held elsewhere (fail static, not a lost race).
+      if (attempt + 1 >= COMMIT_ATTEMPTS) throw new Error(`database is locked: still busy after ${COMMIT_ATTEMPTS} commits (another connection holds its write lock)`);
       const backoffMs = this.random() * Math.min(MAX_BUSY_BACKOFF_MS, 2 ** attempt);
       await new Promise((resolve) => setTimeout(resolve, backoffMs));
       return false;
@@ -276,19 +288,21 @@ export class DenoKvStateStore implements StateStore {
   }
 
   /** Run one store call within the deadline; see the module comment for why. */
-  private call<T>(what: string, op: () => Promise<T>): Promise<T> {
+  private call<T>(what: string, op: (call: CallState) => Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(new StateStoreClosedError());
     if (this.stuck > 0) {
       return Promise.reject(new DenoKvUnavailableError(`${what}: the database has not answered an earlier call yet (locked or unreachable)`));
     }
     return new Promise<T>((resolve, reject) => {
+      const state: CallState = { abandoned: false };
       let timedOut = false;
       const timer = setTimeout(() => {
         timedOut = true;
+        state.abandoned = true;
         this.stuck++;
         reject(new DenoKvUnavailableError(`${what}: no answer within ${this.timeoutMs} ms (database locked or unreachable)`));
       }, this.timeoutMs);
-      op().then(
+      op(state).then(
         (value) => {
           clearTimeout(timer);
           if (timedOut) this.stuck--;
