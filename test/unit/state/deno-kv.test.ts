@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
+import { DenoKvUnavailableError, openDenoKvStateStore, type Kv } from "../../../src/state/deno-kv.ts";
 
 const root = join(import.meta.dir, "..", "..", "..");
 const deno = join(root, "node_modules", ".bin", "deno");
@@ -203,4 +204,17 @@ describe("deno-kv state store on a real Deno KV file", () => {
     }
     expect(lateAfter?.ok).toEqual({ version: 2, weights: { "http://10.0.0.1": 1, "http://10.0.0.3": 3 } });
   }, 30_000);
+});
+
+describe("deno-kv opener", () => {
+  test("an openKv that does not answer fails start-up within the deadline; the handle arriving later is closed", async () => {
+    let arrive: (kv: Kv) => void = () => {};
+    let closed = 0;
+    const opening = openDenoKvStateStore(() => new Promise<Kv>((resolve) => (arrive = resolve)), "/var/lib/fulcrum/state.sqlite", { timeoutMs: 10 });
+    await expect(opening).rejects.toBeInstanceOf(DenoKvUnavailableError);
+    await expect(opening).rejects.toThrow("opening /var/lib/fulcrum/state.sqlite: no answer within 10 ms");
+    arrive({ close: () => void closed++ } as unknown as Kv);
+    await Promise.resolve();
+    expect(closed).toBe(1);
+  });
 });
