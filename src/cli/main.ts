@@ -5,7 +5,7 @@
  */
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { ConfigError, parseConfig, summarize } from "../config/load.ts";
 import { listenersOf } from "../config/schema.ts";
 import { buildNodeEntry } from "./build.ts";
@@ -90,8 +90,12 @@ async function serve(root: string, flags: Flags): Promise<number> {
   switch (runtime) {
     case "bun":
       return run(bin(root, "bun"), [join(root, "src/runtimes/bun.ts"), ...entryArgs]);
-    case "deno":
-      return run(bin(root, "deno"), ["run", "--quiet", "--allow-net", "--allow-read", "--allow-env", "--allow-sys", "--unstable-kv", join(root, "src/runtimes/deno.ts"), ...entryArgs]);
+    case "deno": {
+      // A local Deno KV file (and SQLite's -wal/-shm beside it) needs write access to its directory, and nothing else does.
+      const kvFile = config.state.store === "deno-kv" && config.state.path ? resolve(config.state.path) : undefined;
+      const write = kvFile ? [`--allow-write=${dirname(kvFile)}`] : [];
+      return run(bin(root, "deno"), ["run", "--quiet", "--allow-net", "--allow-read", "--allow-env", "--allow-sys", ...write, "--unstable-kv", join(root, "src/runtimes/deno.ts"), ...entryArgs]);
+    }
     case "node":
       return run(process.execPath, [await buildNodeEntry(root), ...entryArgs]);
     case "workerd":

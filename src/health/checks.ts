@@ -151,7 +151,7 @@ export class HealthChecks {
 
   private async poll(): Promise<void> {
     this.lastPoll = this.platform.now();
-    await this.link!.call(() => this.shared!.cache.refresh());
+    await this.link!.call("read", () => this.shared!.cache.refresh());
   }
 
   /** Shared mode on servers: a round, then the next one an interval (+ jitter) after this one started. */
@@ -167,7 +167,7 @@ export class HealthChecks {
   private async round(p: GroupProber): Promise<void> {
     if (!this.shared) return p.prober.probeAllOnce();
     const { store, instanceId } = this.shared;
-    const got = await this.link!.call(() => store.tryAcquireLease(leaseName(p.group), instanceId, p.leaseTtlMs));
+    const got = await this.link!.call("write", () => store.tryAcquireLease(leaseName(p.group), instanceId, p.leaseTtlMs));
     p.leader = got === true;
     if (got === false) return; // another instance probes this interval
     await p.prober.probeAllOnce();

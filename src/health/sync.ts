@@ -19,36 +19,41 @@ import type { TargetGroup } from "../target-group.ts";
 import type { SnapshotCache } from "../state/cache.ts";
 import { emptyGroup, type Snapshot, type StateStore, type TargetRecord } from "../state/store.ts";
 
-/** Logs a store outage once and its end once, never per call. */
+/**
+ * Logs a store outage once and its end once, never per call. Reads and
+ * writes are tracked apart: a store can fail one and not the other (a Deno KV
+ * file another process holds the write lock on still reads), and the outage
+ * ends only when both work again, so it is not logged as flapping.
+ */
 export class StoreLink {
-  private down = false;
+  private readonly failing = new Set<"read" | "write">();
   constructor(private readonly log: (line: string) => void, private readonly what: string) {}
 
   get reachable(): boolean {
-    return !this.down;
+    return this.failing.size === 0;
   }
 
-  ok(): void {
-    if (!this.down) return;
-    this.down = false;
+  ok(kind: "read" | "write"): void {
+    if (!this.failing.delete(kind) || this.failing.size > 0) return;
     this.log(`state: ${this.what} reachable again; shared health resumed`);
   }
 
-  failed(error: unknown): void {
-    if (this.down) return;
-    this.down = true;
+  failed(kind: "read" | "write", error: unknown): void {
+    const wasReachable = this.failing.size === 0;
+    this.failing.add(kind);
+    if (!wasReachable) return;
     const detail = error instanceof Error ? error.message : String(error);
-    this.log(`state: ${this.what} unreachable (${detail}); serving on last known state and probing locally (logged once until it is back)`);
+    this.log(`state: ${this.what} unreachable (${kind}: ${detail}); serving on last known state and probing locally (logged once until it is back)`);
   }
 
-  /** Run a store call; resolves undefined (and marks the link down) when it fails. */
-  async call<T>(op: () => Promise<T>): Promise<T | undefined> {
+  /** Run a store call; resolves undefined (and marks that kind of call failing) when it fails. */
+  async call<T>(kind: "read" | "write", op: () => Promise<T>): Promise<T | undefined> {
     try {
       const result = await op();
-      this.ok();
+      this.ok(kind);
       return result;
     } catch (error) {
-      this.failed(error);
+      this.failed(kind, error);
       return undefined;
     }
   }
@@ -104,7 +109,7 @@ export class HealthSync {
         ...(probe ? { lastProbe: { ok: probe.ok, detail: probe.detail, at: wall - (now - probe.at) } } : {}),
       };
     }
-    await this.options.link.call(() =>
+    await this.options.link.call("write", () =>
       this.options.store.update((d) => {
         const g = (d.groups[group.name] ??= emptyGroup());
         for (const [url, rec] of Object.entries(records)) g.targets[url] = { ...g.targets[url], ...rec };
@@ -123,7 +128,7 @@ export class HealthSync {
     if ((this.published.get(key) ?? 0) >= until) return;
     this.published.set(key, until);
     const url = group.targets[i]!.url;
-    await this.options.link.call(() =>
+    await this.options.link.call("write", () =>
       this.options.store.update((d) => {
         const g = (d.groups[group.name] ??= emptyGroup());
         const rec = (g.targets[url] ??= { state: "healthy", since: until });

@@ -142,7 +142,11 @@ export function sharedStateScenarios(label: string, setup: (config: Record<strin
 
     test("with the store stopped, both instances keep serving on their last state and log it once", async () => {
       await s.stopStore();
-      await Bun.sleep((INTERVAL + CACHE_TTL) * 1000 + 500);
+      // Each instance notices at its next failing call: its poll, or (a store that still reads, a
+      // locked KV file) its next lease attempt, at the latest when the holder's lease runs out.
+      const noticed = await Promise.all(s.instances.map((i) => timeUntil(i, async () => (await served(i), /state: .* unreachable/.test(i.output())), 10_000)));
+      for (const ms of noticed) expect(ms).toBeLessThan(10_000);
+      await Bun.sleep((INTERVAL + CACHE_TTL) * 1000); // long enough to see it flap, if it did
       for (const i of s.instances) {
         const seen = new Set<string>();
         for (let k = 0; k < 15; k++) seen.add(await served(i));
