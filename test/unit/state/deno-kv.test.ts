@@ -5,6 +5,7 @@
  * file's SQLite lock (python3's sqlite3, `BEGIN EXCLUSIVE`).
  */
 import { afterEach, describe, expect, test } from "bun:test";
+import { lockKvFile } from "../../kv-file-lock.ts";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -94,23 +95,13 @@ class Peer {
 
 /** Another process holding the KV file's SQLite write lock until `release()`. */
 async function lockFile(path: string): Promise<{ release: () => Promise<void> }> {
-  const script = [
-    "import sqlite3, sys",
-    "c = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=0)",
-    'c.execute("BEGIN EXCLUSIVE")',
-    'print("locked", flush=True)',
-    "sys.stdin.readline()",
-    'c.execute("ROLLBACK")',
-  ].join("\n");
-  const proc = Bun.spawn(["python3", "-c", script, path], { stdin: "pipe", stdout: "pipe", stderr: "inherit" });
-  cleanups.push(() => proc.kill());
-  const reader = proc.stdout.getReader();
-  const { value } = await reader.read();
-  expect(new TextDecoder().decode(value)).toContain("locked");
+  const lock = await lockKvFile(path);
+  let released = false;
+  cleanups.push(() => void (released || lock.release()));
   return {
     release: async () => {
-      proc.stdin.end();
-      expect(await proc.exited).toBe(0);
+      released = true;
+      expect(await lock.release()).toBe(0);
     },
   };
 }
