@@ -13,6 +13,8 @@ export interface FakeEndOptions {
   readonly ping?: boolean;
   /** Answer a local `close()` with a close event at once, as a peer echoing the close frame would (re-entrancy). */
   readonly echoClose?: boolean;
+  /** `ping` throws, as Bun's client WebSocket.ping() does while CONNECTING (InvalidStateError, measured on Bun 1.4.5). */
+  readonly pingThrows?: boolean;
 }
 
 /** A WsEnd over nothing: `sent`, `closes` and `pings` record the relay's calls; `receive`/`peerClose` play the peer. */
@@ -31,7 +33,11 @@ export class FakeEnd implements WsEnd {
   private early: Array<{ message: WsData } | { close: [number, string] }> = [];
 
   constructor(private readonly options: FakeEndOptions = {}) {
-    if (options.ping ?? true) this.ping = () => void this.pings++;
+    if (options.ping ?? true)
+      this.ping = () => {
+        this.pings++;
+        if (options.pingThrows) throw new Error("InvalidStateError: The object is in an invalid state.");
+      };
   }
 
   send(data: WsData): void {
@@ -96,12 +102,16 @@ export class FakeClock {
   /** Move time forward by `ms`, firing due timers in order, each at its own instant. */
   advance(ms: number): void {
     const until = this.t + ms;
+    // A timer that keeps re-arming itself for "now" would spin forever; fail the test instead of hanging it.
+    let sameInstant = 0;
     for (;;) {
       let next: (typeof this.timers)[number] | undefined;
       for (const x of this.timers) if (x.at <= until && (!next || x.at < next.at || (x.at === next.at && x.id < next.id))) next = x;
       if (!next) break;
       const due = next;
       this.timers = this.timers.filter((x) => x !== due);
+      sameInstant = due.at === this.t ? sameInstant + 1 : 0;
+      if (sameInstant > 1000) throw new Error(`timer loop: over 1000 timers fired at t=${this.t} ms without time moving`);
       this.t = due.at;
       due.fire();
     }
