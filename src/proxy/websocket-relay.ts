@@ -57,7 +57,24 @@ export interface Relay {
   readonly ended: boolean;
 }
 
-const size = (data: WsData): number => (typeof data === "string" ? data.length * 3 : data.byteLength);
+/**
+ * Is this message larger than `bound` bytes on the wire? Text is UTF-8 there:
+ * 1 to 3 bytes per UTF-16 unit, so the exact length is computed only when the
+ * cheap bounds cannot decide (a large text message).
+ */
+function largerThan(data: WsData, bound: number): boolean {
+  if (typeof data !== "string") return data.byteLength > bound;
+  if (data.length > bound) return true;
+  if (data.length * 3 <= bound) return false;
+  return new TextEncoder().encode(data).byteLength > bound;
+}
+
+/** A ping that throws (Bun's client while still connecting) must not stop the timer or the other side's ping. */
+function pingQuietly(end: WsEnd): void {
+  try {
+    end.ping?.();
+  } catch {}
+}
 
 export function relay(client: WsEnd, target: WsEnd, options: RelayOptions): Relay {
   const { config, now, deadline, onEnd } = options;
@@ -89,8 +106,7 @@ export function relay(client: WsEnd, target: WsEnd, options: RelayOptions): Rela
   const forward = (to: WsEnd, data: WsData) => {
     if (ended) return;
     lastActivity = now();
-    const bytes = size(data);
-    if (bytes > maxBuffered) return end(1009, "message too big for the balancer's buffer", "balancer");
+    if (largerThan(data, maxBuffered)) return end(1009, "message too big for the balancer's buffer", "balancer");
     to.send(data);
     const buffered = to.bufferedAmount();
     if (buffered > maxBuffered) end(1011, "peer is not reading (buffer limit)", "balancer");
@@ -110,8 +126,8 @@ export function relay(client: WsEnd, target: WsEnd, options: RelayOptions): Rela
       const since = Math.max(lastActivity, lastPing);
       if (t - since >= pingMs) {
         lastPing = t;
-        client.ping?.();
-        target.ping?.();
+        pingQuietly(client);
+        pingQuietly(target);
       }
       wait = Math.min(wait, Math.max(1, Math.max(lastActivity, lastPing) + pingMs - t));
     }

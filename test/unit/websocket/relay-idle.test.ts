@@ -112,14 +112,7 @@ describe("relay: keep-alive pings", () => {
     expect(clock.pending).toBe(1); // one timer per socket, not one per frame
   });
 
-  // ROBUSTNESS GAP (reported, src not ours): websocket-relay.ts `arm()` calls
-  // `client.ping?.()` then `target.ping?.()` unguarded. If one throws, the
-  // other side is not pinged, the error escapes into the platform's timer
-  // callback, and no timer is re-armed, so the idle timeout never fires.
-  // StandardEnd.ping forwards to the runtime's ping(), which on Bun's client
-  // WebSocket throws InvalidStateError while CONNECTING.
-  // `bun test --todo test/unit/websocket` runs it; it passes once fixed.
-  test.todo("an end whose ping throws neither stops the other side's ping nor the idle timeout", () => {
+  test("an end whose ping throws neither stops the other side's ping nor the idle timeout", () => {
     const { clock, client, target, relay } = setup({ idleTimeout: 10, pingInterval: 3 }, { client: { pingThrows: true } });
     expect(() => clock.advance(3 * S)).not.toThrow();
     expect([client.pings, target.pings]).toEqual([1, 1]);
