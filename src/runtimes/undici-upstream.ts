@@ -1,13 +1,16 @@
 /**
- * Upstream client for Node and Deno, on undici's pool API.
- * - Node 20's global `fetch` costs ~0.4 ms of CPU per call; `Pool.request`
- *   skips the WHATWG layers and keeps connections alive per target.
+ * Upstream client for Node and Deno, on undici's `Pool.dispatch`.
+ * - Node 20's global `fetch` costs ~0.4 ms of CPU per call, and `Pool.request`'s
+ *   wrapper (a Readable and a parsed header object per response) was the next
+ *   bottleneck (test/bench/node-stacks.ts); `dispatch` with a handler that builds
+ *   the web Response itself skips both (src/runtimes/undici-dispatch.ts).
  * - Deno's `fetch` always decompresses bodies and ignores `Host`
  *   (denoland/deno#12291); undici over `node:net` sends and returns raw bytes.
+ * Nothing here decompresses or follows redirects: `dispatch` has no interceptors.
  */
-import type { Readable } from "node:stream";
-import { Pool, errors, type Dispatcher } from "undici";
+import { Pool, errors } from "undici";
 import { UpstreamError, type UpstreamRequest } from "../platform.ts";
+import { ResponseExchange } from "./undici-dispatch.ts";
 
 const pools = new Map<string, Pool>();
 
@@ -32,15 +35,17 @@ function poolFor(origin: string, connectTimeoutMs: number): Pool {
 /** undici rejects headers it manages itself; the core already removed hop-by-hop ones. */
 const MANAGED = new Set(["expect"]);
 
-function toRecord(headers: Headers): Record<string, string> {
-  const out: Record<string, string> = {};
+/** Flat [name, value, ...] as `dispatch` takes it; Headers iteration keeps each Set-Cookie apart. */
+function headerList(headers: Headers): string[] {
+  const out: string[] = [];
   headers.forEach((value, name) => {
-    if (!MANAGED.has(name)) out[name] = value;
+    if (!MANAGED.has(name)) out.push(name, value);
   });
   return out;
 }
 
-function classify(error: unknown): UpstreamError {
+/** "connect" means nothing reached the target, so any request may be retried elsewhere. */
+export function classify(error: unknown): UpstreamError {
   const e = error as { code?: string; message?: string };
   const message = e?.message ?? String(error);
   if (error instanceof errors.ConnectTimeoutError) return new UpstreamError("timeout", message, { cause: error });
@@ -50,52 +55,62 @@ function classify(error: unknown): UpstreamError {
   return new UpstreamError("reset", message, { cause: error });
 }
 
-const SMALL_BODY = 64 * 1024;
+/**
+ * A web stream request body as the async iterable undici writes from (awaiting
+ * socket drain between chunks, so uploads are backpressured). Reading through
+ * our own reader lets a failed exchange cancel a read undici is still waiting
+ * on, which undici itself leaves to the caller ("It's up to the user to somehow
+ * abort the async iterable", client-h1.js writeIterable).
+ */
+class StreamedBody implements AsyncIterable<Uint8Array> {
+  private reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
 
-const toWebStream = (body: AsyncIterable<Uint8Array>): ReadableStream<Uint8Array> =>
-  (ReadableStream as unknown as { from(it: AsyncIterable<Uint8Array>): ReadableStream<Uint8Array> }).from(body);
+  constructor(private readonly stream: ReadableStream<Uint8Array>) {}
 
-export async function undiciUpstream(req: UpstreamRequest): Promise<Response> {
-  let res: Dispatcher.ResponseData;
-  try {
-    res = await poolFor(req.origin, req.connectTimeoutMs).request({
+  [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    const reader = (this.reader = this.stream.getReader());
+    return {
+      next: () => reader.read() as Promise<IteratorResult<Uint8Array>>,
+      // undici broke off writing (socket error, abort): the rest of the upload is not wanted.
+      return: async () => {
+        await reader.cancel().catch(() => {});
+        return { done: true, value: undefined };
+      },
+    };
+  }
+
+  /** Called when the exchange failed: wake up a pending read so undici's write loop ends. */
+  abandon(): void {
+    this.reader?.cancel().catch(() => {});
+  }
+}
+
+const aborted = (signal: AbortSignal) => new Error("upstream request aborted", { cause: signal.reason });
+
+export function undiciUpstream(req: UpstreamRequest): Promise<Response> {
+  const { signal } = req;
+  if (signal.aborted) return Promise.reject(aborted(signal));
+  // forward.ts passes a replayable body as bytes and anything else as a web stream.
+  const raw = req.body as ReadableStream<Uint8Array> | Uint8Array | null;
+  const streamed = raw instanceof ReadableStream ? new StreamedBody(raw) : undefined;
+  const onAbort = () => exchange.abort(aborted(signal));
+  const exchange = new ResponseExchange(req.method, {
+    failed: classify,
+    finished: (failed) => {
+      signal.removeEventListener("abort", onAbort);
+      if (failed) streamed?.abandon();
+    },
+  });
+  signal.addEventListener("abort", onAbort, { once: true });
+  poolFor(req.origin, req.connectTimeoutMs).dispatch(
+    {
       path: req.path,
       method: req.method as "GET",
-      headers: toRecord(req.headers),
-      // undici streams any async iterable; web ReadableStreams are async iterable on Node and Deno.
-      body: req.body as unknown as Readable | null,
-      signal: req.signal,
-      // Redirects pass through untouched; undici's `request` never follows them.
-    });
-  } catch (error) {
-    if (req.signal.aborted) throw error;
-    throw classify(error);
-  }
-  const headers = new Headers();
-  for (const [name, value] of Object.entries(res.headers)) {
-    if (value === undefined) continue;
-    if (Array.isArray(value)) for (const v of value) headers.append(name, v);
-    else headers.append(name, value);
-  }
-  const status = res.statusCode;
-  try {
-    // A web Response cannot carry a 1xx, and 204/205/304 and HEAD answers have no body (RFC 9110).
-    if (status < 200 || status > 599) throw new Error(`unusable upstream status ${status}`);
-    if (status === 204 || status === 205 || status === 304 || req.method === "HEAD") {
-      res.body.dump().catch(() => {});
-      return new Response(null, { status, headers });
-    }
-    // Small bodies of known length are read whole, like nginx's proxy buffers: the
-    // server adapters then write head and body in one go instead of pumping a web
-    // stream chunk by chunk (measured ~2x req/s on Node). Everything else streams.
-    const length = Number(res.headers["content-length"] ?? -1);
-    if (length >= 0 && length <= SMALL_BODY) {
-      return new Response(new Uint8Array(await res.body.arrayBuffer()), { status, headers });
-    }
-    return new Response(toWebStream(res.body), { status, headers });
-  } catch (error) {
-    // The target answered, then broke (or answered something unusable): the request was received.
-    res.body.destroy();
-    throw new UpstreamError("reset", (error as Error).message, { cause: error });
-  }
+      headers: headerList(req.headers),
+      // undici's types list no async iterables, but its request.js accepts them (isIterable).
+      body: (streamed ?? raw) as Uint8Array | null,
+    },
+    exchange,
+  );
+  return exchange.promise;
 }
