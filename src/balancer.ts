@@ -12,6 +12,9 @@ import { ActionSchema, type ActionConfig } from "./rules/schema.ts";
 import { MemoryStateStore } from "./state/memory.ts";
 import type { Snapshot, StateStore } from "./state/store.ts";
 import { SnapshotCache } from "./state/cache.ts";
+import { emptyGroup } from "./state/store.ts";
+import { TargetOverrides } from "./state/target-overrides.ts";
+import { openWebSockets, SERVICE_RESTART } from "./proxy/websocket-registry.ts";
 import type { Platform, UpstreamFailure } from "./platform.ts";
 import { errorDetail, internalError } from "./proxy/errors.ts";
 import { TargetGroup, type Target } from "./target-group.ts";
@@ -41,7 +44,14 @@ export class Balancer {
     this.isTrustedProxy = cidrMatcher(config.forwarding.trustedProxies);
     this.state = platform.state ?? new MemoryStateStore();
     this.stateView = new SnapshotCache(this.state);
-    this.stateView.onChange((snapshot) => this.applyOverrides(snapshot));
+    this.targetOverrides = new TargetOverrides(this.groups, platform, (target) => {
+      const closed = openWebSockets(this).closeTarget(target, SERVICE_RESTART, "target draining");
+      if (closed > 0) platform.log(`drain: group=${target.group} target=${target.url}: deadline reached, ${closed} WebSocket(s) closed with 1012`);
+    });
+    this.stateView.onChange((snapshot) => {
+      this.applyOverrides(snapshot);
+      this.targetOverrides.apply(snapshot);
+    });
     const shared = config.state.store === "memory" ? undefined : config.state;
     this.healthChecks = new HealthChecks(
       this.groups.values(),
@@ -52,6 +62,7 @@ export class Balancer {
 
   /** Where runtime overrides persist (blue/green, canary weights): in memory unless the platform shares one. */
   readonly state: StateStore;
+  private readonly targetOverrides: TargetOverrides;
   /** The newest snapshot seen (pushed by the store, polled every cacheTtl by the health checks). */
   readonly stateView: SnapshotCache;
 
@@ -179,6 +190,43 @@ export class Balancer {
       d.actions[String(rule)] = input as never;
     });
     this.applyOverrides(written);
+  }
+
+  /**
+   * Drain one target (or stop draining it) on every instance sharing the
+   * state store: no new requests or sessions; its sticky clients and open
+   * WebSockets stay until the group's `deregistrationDelay`, then move (ALB
+   * deregistration). Stopping a drain returns it to service with slow start.
+   */
+  async setTargetDrain(group: string, url: string, draining: boolean): Promise<void> {
+    const g = this.targetOf(group, url).group;
+    const deadline = Date.now() + g.config.deregistrationDelay * 1000;
+    await this.state.update((d) => {
+      const rec = (d.groups[group] ??= emptyGroup());
+      if (draining) rec.drains[url] = { deadline };
+      else delete rec.drains[url];
+    });
+    await this.stateView.refresh();
+  }
+
+  /** Override one target's weight (0 takes it out of rotation) on every instance; `undefined` restores the config's. */
+  async setTargetWeight(group: string, url: string, weight: number | undefined): Promise<void> {
+    this.targetOf(group, url);
+    if (weight !== undefined && !(Number.isInteger(weight) && weight >= 0 && weight <= 1000)) throw new Error(`invalid weight ${weight}, expected an integer from 0 to 1000`);
+    await this.state.update((d) => {
+      const rec = (d.groups[group] ??= emptyGroup());
+      if (weight === undefined) delete rec.weights[url];
+      else rec.weights[url] = weight;
+    });
+    await this.stateView.refresh();
+  }
+
+  private targetOf(group: string, url: string): { group: TargetGroup; target: Target } {
+    const g = this.groups.get(group);
+    if (!g) throw new Error(`unknown target group ${JSON.stringify(group)}, expected one of ${[...this.groups.keys()].join(", ")}`);
+    const target = g.targets.find((t) => t.url === url);
+    if (!target) throw new Error(`no target ${JSON.stringify(url)} in group ${group}, expected one of ${g.targets.map((t) => t.url).join(", ")}`);
+    return { group: g, target };
   }
 
   /**

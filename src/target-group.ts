@@ -27,13 +27,16 @@ export class Target {
   /** Its last attempt failed at the transport level (errors are logged once per transition). */
   failing = false;
   tier: Tier | undefined;
+  /** The weight in use: the config's, or a runtime override from the state store. */
+  weight: number;
   constructor(
     readonly group: string,
     readonly index: number,
     readonly url: string,
-    readonly weight: number,
+    readonly configWeight: number,
     readonly backup: boolean,
   ) {
+    this.weight = configWeight;
     const u = new URL(url);
     this.origin = u.origin;
     this.host = u.host;
@@ -101,11 +104,11 @@ class TierContext implements PickContext {
 }
 
 export class Tier {
-  readonly strategy: Strategy;
+  strategy: Strategy;
   private readonly ctx: TierContext;
   constructor(
     readonly targets: readonly Target[],
-    config: TargetGroupConfig,
+    private readonly config: TargetGroupConfig,
     platform: Platform,
     health: HealthTable,
     tier: "primary" | "backup",
@@ -114,9 +117,25 @@ export class Tier {
       t.tierIndex = i;
       t.tier = this;
     });
-    // nginx: a failure lowers the smooth-WRR effective weight by weight / max_fails.
-    this.strategy = createStrategy(config.strategy, targets.map((t) => ({ id: t.url, weight: t.weight })), { ...config, maxFails: config.passive.maxFails });
+    this.strategy = this.build();
     this.ctx = new TierContext(targets, platform, health, tier);
+  }
+
+  private build(): Strategy {
+    // nginx: a failure lowers the smooth-WRR effective weight by weight / max_fails.
+    return createStrategy(this.config.strategy, this.targets.map((t) => ({ id: t.url, weight: t.weight })), { ...this.config, maxFails: this.config.passive.maxFails });
+  }
+
+  /**
+   * The targets' weights changed (a runtime override): build a new strategy and
+   * swap it in one assignment, as Pingora rebuilds its selector when the
+   * backend set changes. Requests in flight are replayed into it so that
+   * least-connections style strategies keep counting them.
+   */
+  rebuild(): void {
+    const next = this.build();
+    this.targets.forEach((t, i) => t.inflight > 0 && next.inflightChanged?.(i, t.inflight));
+    this.strategy = next;
   }
   counted(target: Target, delta: number): void {
     this.ctx.inflights[target.tierIndex] = target.inflight;
@@ -189,6 +208,25 @@ export class TargetGroup {
   select(c: Context, clientIp: string | undefined, tried: ReadonlySet<Target>, now = this.platform.now()): Target | undefined {
     const key = this.keyOf(c, clientIp);
     return this.primary.pick(key, tried, now) ?? this.backup.pick(key, tried, now);
+  }
+
+  /**
+   * Apply runtime weight overrides by target URL (absent = the config's
+   * weight). Rebuilds the strategies only when a weight actually changed.
+   */
+  applyWeights(overrides: Readonly<Record<string, number>>): boolean {
+    let changed = false;
+    for (const t of this.targets) {
+      const w = overrides[t.url] ?? t.configWeight;
+      if (w !== t.weight) {
+        t.weight = w;
+        changed = true;
+      }
+    }
+    if (!changed) return false;
+    this.primary.rebuild();
+    this.backup.rebuild();
+    return true;
   }
 
   /** Feed one attempt's outcome back to the strategy (smooth WRR failure weight, latency EWMA). */
