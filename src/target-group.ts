@@ -161,6 +161,8 @@ export class TargetGroup {
   readonly responseTimeoutMs: number;
   /** Sticky sessions, when configured (key import is async: crypto.subtle); undefined when the secret failed. */
   readonly stickiness: Promise<Stickiness | undefined> | undefined;
+  /** The resolved `stickiness`, once its key is imported (null: it failed), so requests need not await it. */
+  stickinessReady: Stickiness | null | undefined = undefined;
   /** Why stickiness could not start (servers refuse to start; Workers log it and serve without). */
   stickinessFailure: Error | undefined;
   /** Passive and active health of the targets, apart from the strategies (Pingora's health table). */
@@ -185,11 +187,15 @@ export class TargetGroup {
     this.connectTimeoutMs = config.timeouts.connect * 1000;
     this.responseTimeoutMs = config.timeouts.response * 1000;
     this.stickiness = config.stickiness
-      ? createStickiness(config.stickiness, this.targets, platform.env).catch((e: Error) => {
-          this.stickinessFailure = e;
-          platform.log(`target group ${name}: stickiness disabled: ${e.message}`);
-          return undefined;
-        })
+      ? createStickiness(config.stickiness, this.targets, platform.env).then(
+          (s) => (this.stickinessReady = s),
+          (e: Error) => {
+            this.stickinessFailure = e;
+            this.stickinessReady = null;
+            platform.log(`target group ${name}: stickiness disabled: ${e.message}`);
+            return undefined;
+          },
+        )
       : undefined;
   }
 

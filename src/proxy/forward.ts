@@ -12,6 +12,7 @@ import type { Balancer } from "../balancer.ts";
 import { canRetry } from "../health/retry-policy.ts";
 import { UpstreamError, type UpstreamFailure } from "../platform.ts";
 import type { TargetGroup, Target } from "../target-group.ts";
+import type { StickyBinding, Stickiness } from "../sticky/affinity.ts";
 import { badGateway, errorDetail, gatewayTimeout, internalError, serviceUnavailable } from "./errors.ts";
 import { applyForwarding, ensureRequestId, FORWARDING_HEADERS, stripHopByHop } from "./headers.ts";
 
@@ -114,22 +115,34 @@ export function upstreamHeaders(balancer: Balancer, request: Request, client: Cl
   return { headers, requestId };
 }
 
+/** What stickiness decided for one request. */
+export interface StickyState {
+  readonly sticky: Stickiness | undefined;
+  readonly nowSec: number;
+  readonly binding: StickyBinding | undefined;
+  readonly bound: Target | undefined;
+}
+
+const NOT_STICKY: StickyState = { sticky: undefined, nowSec: 0, binding: undefined, bound: undefined };
+
 /**
  * The client's sticky binding in this group, if any (and the cookie header the
  * target gets: the binding cookie removed in `indirect` mode). Shared by HTTP
  * and WebSocket forwarding, so an upgrade lands on the sticky client's target.
+ * Synchronous when there is nothing to verify (no stickiness, or no cookie at
+ * all): the common first request pays no promise for it.
  */
-export async function stickyBinding(group: TargetGroup, request: Request, headers: Headers) {
-  const sticky = group.stickiness ? await group.stickiness : undefined;
-  const nowSec = sticky ? Math.floor(Date.now() / 1000) : 0;
-  const binding = sticky ? await sticky.targetFor(request.headers, nowSec) : undefined;
-  if (sticky) {
-    const cookie = sticky.forwardedCookieHeader(request.headers.get("cookie"));
-    if (cookie === null) headers.delete("cookie");
-    else headers.set("cookie", cookie);
-  }
-  const bound = binding ? group.targets[binding.index] : undefined;
-  return { sticky, nowSec, binding, bound };
+export function stickyBinding(group: TargetGroup, request: Request, headers: Headers): StickyState | Promise<StickyState> {
+  const sticky = group.stickinessReady;
+  if (sticky === undefined) return group.stickiness === undefined ? NOT_STICKY : group.stickiness.then(() => stickyBinding(group, request, headers));
+  if (sticky === null) return NOT_STICKY; // its key failed to import: serving without (logged once)
+  const nowSec = Math.floor(Date.now() / 1000);
+  const cookie = request.headers.get("cookie");
+  if (cookie === null) return { sticky, nowSec, binding: undefined, bound: undefined };
+  const forwarded = sticky.forwardedCookieHeader(cookie);
+  if (forwarded === null) headers.delete("cookie");
+  else if (forwarded !== cookie) headers.set("cookie", forwarded);
+  return sticky.targetFor(request.headers, nowSec).then((binding) => ({ sticky, nowSec, binding, bound: binding ? group.targets[binding.index] : undefined }));
 }
 
 /** A valid sticky binding wins while its target can take traffic; otherwise the strategy picks (skipping targets tried). */
@@ -190,7 +203,8 @@ export async function forward(
   async function run(): Promise<Response> {
     const idHeader = config.forwarding.requestIdHeader;
     const { headers, requestId } = upstreamHeaders(balancer, request, client);
-    const { sticky, nowSec, binding, bound } = await stickyBinding(group, request, headers);
+    const stickyState = stickyBinding(group, request, headers);
+    const { sticky, nowSec, binding, bound } = stickyState instanceof Promise ? await stickyState : stickyState;
 
     const retries = group.config.retries;
     const noBody = request.method === "GET" || request.method === "HEAD" || request.body === null;
