@@ -94,7 +94,7 @@ async function serve(root: string, flags: Flags): Promise<number> {
       // A local Deno KV file (and SQLite's -wal/-shm beside it) needs write access to its directory, and nothing else does.
       const kvFile = config.state.store === "deno-kv" && config.state.path ? resolve(config.state.path) : undefined;
       const write = kvFile ? [`--allow-write=${dirname(kvFile)}`] : [];
-      return run(bin(root, "deno"), ["run", "--quiet", "--allow-net", "--allow-read", "--allow-env", "--allow-sys", ...write, "--unstable-kv", join(root, "src/runtimes/deno.ts"), ...entryArgs]);
+      return run(bin(root, "deno"), ["run", "--quiet", "--allow-net", "--allow-read", "--allow-env", "--allow-sys", ...write, "--unstable-kv", "--unstable-no-legacy-abort", join(root, "src/runtimes/deno.ts"), ...entryArgs]);
     }
     case "node":
       return run(process.execPath, [await buildNodeEntry(root), ...entryArgs]);
