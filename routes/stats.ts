@@ -5,7 +5,7 @@
  * endpoint (`admin.metrics.path`). Each is registered only when configured.
  */
 import { Hono, type Context } from "hono";
-import type { HealthProvider } from "../src/metrics/health-provider.ts";
+import type { HealthProvider, StateStatus } from "../src/metrics/health-provider.ts";
 import type { Metrics } from "../src/metrics/registry.ts";
 import { statusSnapshot } from "../src/metrics/snapshot.ts";
 import { createAuthCheck, unauthorized } from "../src/stats/auth.ts";
@@ -16,6 +16,8 @@ import { metricsRoute } from "./metrics.ts";
 export interface StatsDeps {
   metrics: Metrics;
   health: HealthProvider;
+  /** The shared state store's status (for /metrics). */
+  state?: () => StateStatus;
   /** `config.admin` (its `stats` and `metrics` keys). */
   config: { readonly stats?: StatsConfig; readonly metrics?: MetricsEndpointConfig };
   env: Readonly<Record<string, unknown>>;

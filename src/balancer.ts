@@ -40,7 +40,13 @@ export class Balancer {
     this.metrics = createMetrics({ now: platform.now });
     this.groups = new Map(Object.entries(config.targetGroups).map(([name, g]) => [name, new TargetGroup(name, g, platform, this.metrics)]));
     this.accessLog = createAccessLog(config.accessLog, { write: (line) => platform.log(line), random: platform.random });
-    this.adminRoutes = statsRoutes({ metrics: this.metrics, health: this.healthProvider, config: config.admin, env: platform.env });
+    this.adminRoutes = statsRoutes({
+      metrics: this.metrics,
+      health: this.healthProvider,
+      state: () => ({ store: config.state.store, reachable: this.healthChecks.storeReachable }),
+      config: config.admin,
+      env: platform.env,
+    });
     this.isTrustedProxy = cidrMatcher(config.forwarding.trustedProxies);
     this.state = platform.state ?? new MemoryStateStore();
     this.stateView = new SnapshotCache(this.state);
@@ -93,6 +99,7 @@ export class Balancer {
         const probe = s.lastProbe;
         return { url: t.url, state, weight: t.weight, inflight: t.inflight, lastCheck: probe && { ok: probe.ok, detail: probe.detail, at: wall - (now - probe.at) } };
       }),
+      probing: this.healthChecks.probing(g),
     }));
   };
 

@@ -149,6 +149,18 @@ export class HealthChecks {
     return this.probers.some((p) => p.group === group && p.leader);
   }
 
+  /** Does this instance send the group's probes (alone, as lease holder, or with the store down)? Undefined without active checks. */
+  probing(group: TargetGroup): boolean | undefined {
+    const p = this.probers.find((x) => x.group === group);
+    if (!p) return undefined;
+    return !this.shared || p.leader || !this.link!.reachable;
+  }
+
+  /** False while the shared store is unreachable (always true without one). */
+  get storeReachable(): boolean {
+    return this.link?.reachable ?? true;
+  }
+
   private async poll(): Promise<void> {
     this.lastPoll = this.platform.now();
     await this.link!.call("read", () => this.shared!.cache.refresh());

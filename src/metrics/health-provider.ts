@@ -25,9 +25,21 @@ export interface TargetHealth {
 export interface GroupHealth {
   readonly group: string;
   readonly targets: readonly TargetHealth[];
+  /**
+   * This instance sends the group's active health checks (alone, holding the
+   * shared probe lease, or because the shared store is unreachable); false when
+   * it applies another instance's results; absent without active checks.
+   */
+  readonly probing?: boolean;
 }
 
 export type HealthProvider = () => readonly GroupHealth[];
+
+/** The shared state store as this instance sees it (metrics and stats). */
+export interface StateStatus {
+  readonly store: string;
+  readonly reachable: boolean;
+}
 
 /**
  * States counted by `healthy_hosts` (Envoy's `membership_healthy`): passing

@@ -18,7 +18,7 @@
  *
  * Counters cover this process (on Workers: this isolate) since it started.
  */
-import { TARGET_STATES, isHealthy, type GroupHealth, type TargetHealth } from "./health-provider.ts";
+import { TARGET_STATES, isHealthy, type GroupHealth, type StateStatus, type TargetHealth } from "./health-provider.ts";
 import { quantilesOf, type LatencySketch } from "./latency-sketch.ts";
 import { labelPairs } from "./labels.ts";
 import { STATUS_CLASSES, type Metrics, type TargetMetrics } from "./registry.ts";
@@ -67,7 +67,7 @@ function byClass(out: Exposition, name: string, labels: string, responses: Float
 }
 
 /** Every family is written even when it has no series yet, so dashboards see the names. */
-export function renderPrometheus(metrics: Metrics, health: readonly GroupHealth[]): string {
+export function renderPrometheus(metrics: Metrics, health: readonly GroupHealth[], state?: StateStatus): string {
   const out = new Exposition();
   const epoch = metrics.epoch();
   const base = labelPairs({ balancer: metrics.balancer });
@@ -119,6 +119,12 @@ export function renderPrometheus(metrics: Metrics, health: readonly GroupHealth[
   for (const t of targets) summary(out, "fulcrum_target_upstream_latency_seconds", t.labels, [t.upstream], epoch);
 
   renderHealth(out, metrics, base, health);
+  if (state) {
+    out.family("fulcrum_state_store_reachable", "gauge", "1 while this instance reaches its state store (memory always), 0 while it serves on its last known state.");
+    out.sample("fulcrum_state_store_reachable", `${base},${labelPairs({ store: state.store })}`, state.reachable ? 1 : 0);
+  }
+  out.family("fulcrum_group_probing", "gauge", "1 if this instance sends the group's active health checks, 0 if it applies another instance's (shared state).");
+  for (const h of health) if (h.probing !== undefined) out.sample("fulcrum_group_probing", `${base},${labelPairs({ group: h.group })}`, h.probing ? 1 : 0);
   return out.text();
 }
 

@@ -92,6 +92,9 @@ describe("health shared through a state store", () => {
     const group = (app: BalancerApp) => app.balancer.group("app");
     expect(w.one.balancer.healthChecks.isProbing(group(w.one))).toBe(true);
     expect(w.two.balancer.healthChecks.isProbing(group(w.two))).toBe(false);
+    // What /metrics and the stats page are told (fulcrum_group_probing).
+    expect(w.one.balancer.healthProvider()[0]!.probing).toBe(true);
+    expect(w.two.balancer.healthProvider()[0]!.probing).toBe(false);
 
     // A dies: two failed probes (unhealthyThreshold) at the prober; the other instance only reads.
     w.alive.set(A, false);
@@ -170,6 +173,10 @@ describe("health shared through a state store", () => {
     const outage = (name: string) => w.logs.filter((l) => l.startsWith(`${name}: state:`) && l.includes("unreachable"));
     expect(outage("one").length).toBe(1);
     expect(outage("two").length).toBe(1);
+    for (const app of [w.one, w.two]) {
+      expect(app.balancer.healthChecks.storeReachable).toBe(false);
+      expect(app.balancer.healthProvider()[0]!.probing).toBe(true); // each probes for itself meanwhile
+    }
 
     w.state.down = false;
     w.advance(5000);

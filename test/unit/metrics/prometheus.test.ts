@@ -37,6 +37,15 @@ describe("prometheus exposition", () => {
     expect(r.code).toBe(0);
   });
 
+  test("shared state: store reachability and which instance probes, accepted by promtool", () => {
+    const health = appHealth("healthy").map((g) => ({ ...g, probing: false }));
+    const text = renderPrometheus(fedMetrics(), health, { store: "redis", reachable: false });
+    const s = samples(text);
+    expect(s.get('fulcrum_state_store_reachable{balancer="edge",store="redis"}')).toBe("0");
+    expect(s.get('fulcrum_group_probing{balancer="edge",group="app"}')).toBe("0");
+    expect(promtool(text)).toEqual({ code: 0, output: "" });
+  });
+
   test("promtool accepts an empty registry (families without series, NaN quantiles)", () => {
     const m = createMetrics({ now: () => 0 });
     m.target("g", "http://a:1");
