@@ -49,7 +49,7 @@ export class Balancer {
     });
     this.isTrustedProxy = cidrMatcher(config.forwarding.trustedProxies);
     this.state = platform.state ?? new MemoryStateStore();
-    this.stateView = new SnapshotCache(this.state);
+    this.stateView = new SnapshotCache(this.state, (error) => platform.log(`state: applying a snapshot failed: ${errorDetail(error)}`));
     this.targetOverrides = new TargetOverrides(this.groups, platform, (target) => {
       const closed = openWebSockets(this).closeTarget(target, SERVICE_RESTART, "target draining");
       if (closed > 0) platform.log(`drain: group=${target.group} target=${target.url}: deadline reached, ${closed} WebSocket(s) closed with 1012`);

@@ -223,7 +223,9 @@ export class TargetGroup {
   applyWeights(overrides: Readonly<Record<string, number>>): boolean {
     let changed = false;
     for (const t of this.targets) {
-      const w = overrides[t.url] ?? t.configWeight;
+      const o = overrides[t.url];
+      // A store is shared with other tools and versions: only a weight the config could hold counts.
+      const w = typeof o === "number" && Number.isInteger(o) && o >= 0 && o <= 1000 ? o : t.configWeight;
       if (w !== t.weight) {
         t.weight = w;
         changed = true;

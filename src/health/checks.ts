@@ -48,6 +48,8 @@ export class HealthChecks {
   private pollTimer: ReturnType<typeof setInterval> | undefined;
   private lastPoll = -Infinity;
   private running = false;
+  /** Bumped by start/stop, so a round that outlives a stop (or a stop then start) ends its loop. */
+  private generation = 0;
 
   constructor(
     groups: Iterable<TargetGroup>,
@@ -101,11 +103,13 @@ export class HealthChecks {
     }
     this.pollTimer = setInterval(() => void this.poll(), this.shared.cacheTtlMs);
     (this.pollTimer as unknown as { unref?: () => void }).unref?.();
-    for (const p of this.probers) void this.loop(p);
+    const gen = ++this.generation;
+    for (const p of this.probers) void this.loop(p, gen);
   }
 
   stop(): void {
     this.running = false;
+    this.generation++;
     if (this.pollTimer !== undefined) clearInterval(this.pollTimer);
     for (const p of this.probers) {
       p.prober.stop();
@@ -167,12 +171,22 @@ export class HealthChecks {
   }
 
   /** Shared mode on servers: a round, then the next one an interval (+ jitter) after this one started. */
-  private async loop(p: GroupProber): Promise<void> {
+  private async loop(p: GroupProber, gen: number): Promise<void> {
     const started = this.platform.now();
-    await this.round(p);
-    if (!this.running) return;
+    try {
+      await this.round(p);
+    } catch (error) {
+      // A bug in one round must not end this group's checks for good (nor, unhandled, the process).
+      this.platform.log(`health: group=${p.group.name}: check round failed: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    if (gen !== this.generation) {
+      // Stopped while the round ran: hand back a lease it may just have taken.
+      if (p.leader) void this.shared!.store.releaseLease(leaseName(p.group), this.shared!.instanceId).catch(() => {});
+      p.leader = false;
+      return;
+    }
     const wait = p.intervalMs * (1 + p.jitter * this.platform.random());
-    p.timer = unrefTimeout(() => void this.loop(p), Math.max(0, started + wait - this.platform.now()));
+    p.timer = unrefTimeout(() => void this.loop(p, gen), Math.max(0, started + wait - this.platform.now()));
   }
 
   /** One round for one group: probe when alone, when holding the lease, or when the store is down. */

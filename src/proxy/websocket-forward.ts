@@ -36,6 +36,31 @@ export function offeredProtocols(headers: Headers): string[] {
   return raw ? raw.split(",").map((p) => p.trim()).filter(Boolean) : [];
 }
 
+/** RFC 7230 token: what a subprotocol name must be (RFC 6455 §4.1). */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** Base64 of a 16-byte nonce (RFC 6455 §4.1, item 7). */
+const KEY = /^[A-Za-z0-9+/]{22}==$/;
+
+/**
+ * Why the client's opening handshake is invalid (RFC 6455 §4.2.1), or
+ * undefined. Checked before any target is chosen: a malformed handshake is
+ * the client's error, so it must never reach (or be blamed on) a target, and
+ * the runtimes' WebSocket clients throw on a duplicated or invalid
+ * subprotocol list before connecting.
+ */
+export function handshakeProblem(headers: Headers): { status: 400 | 426; detail: string } | undefined {
+  const connection = headers.get("connection") ?? "";
+  if (!connection.split(",").some((t) => t.trim().toLowerCase() === "upgrade")) return { status: 400, detail: "Connection must include Upgrade" };
+  if (headers.get("sec-websocket-version")?.trim() !== "13") return { status: 426, detail: "Sec-WebSocket-Version must be 13" };
+  if (!KEY.test(headers.get("sec-websocket-key")?.trim() ?? "")) return { status: 400, detail: "Sec-WebSocket-Key must be base64 of 16 bytes" };
+  const raw = headers.get("sec-websocket-protocol");
+  if (raw !== null) {
+    const offered = raw.split(",").map((p) => p.trim());
+    if (offered.some((p) => !TOKEN.test(p)) || new Set(offered).size !== offered.length) return { status: 400, detail: "Sec-WebSocket-Protocol must be distinct tokens" };
+  }
+  return undefined;
+}
+
 const TIMEOUT = Symbol("handshake timeout");
 
 export async function forwardWebSocket(
@@ -61,6 +86,12 @@ export async function forwardWebSocket(
     return response;
   };
 
+  const problem = handshakeProblem(request.headers);
+  if (problem) {
+    const answer = new Response(`${problem.status} ${problem.status === 426 ? "Upgrade Required" : "Bad Request"}: ${problem.detail}\n`, { status: problem.status, headers: { "content-type": "text/plain; charset=utf-8" } });
+    if (problem.status === 426) answer.headers.set("sec-websocket-version", "13");
+    return finish(answer);
+  }
   const idHeader = config.forwarding.requestIdHeader;
   const { headers, requestId } = upstreamHeaders(balancer, request, client);
   for (const h of HANDSHAKE_HEADERS) headers.delete(h);
@@ -137,9 +168,9 @@ export async function forwardWebSocket(
 
     const responseHeaders = new Headers(extraHeaders);
     responseHeaders.set(idHeader, requestId);
-    if (sticky && sticky.shouldIssue(responseHeaders, target.index, binding, nowSec)) await sticky.issue(responseHeaders, target.index, nowSec);
     let accepted: ReturnType<WebSocketCapability["accept"]>;
     try {
+      if (sticky && sticky.shouldIssue(responseHeaders, target.index, binding, nowSec)) await sticky.issue(responseHeaders, target.index, nowSec);
       accepted = capability.accept(c, { protocol: end.protocol, headers: responseHeaders });
     } catch (error) {
       target.end();

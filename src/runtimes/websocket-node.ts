@@ -141,7 +141,14 @@ export function nodeUpgradeListener(fetch: (request: Request, env: UpgradeEnv) =
     const accepted = env[ACCEPT];
     if (accepted && !socket.destroyed) {
       pending.set(req, accepted);
-      wss.handleUpgrade(req, socket, head, (ws) => accepted.end.bind(ws));
+      // ws refuses some upgrades itself (it answers 400 and never calls back): end the relay then,
+      // or the target socket, its in-flight count and the registry entry would wait for the idle timeout.
+      let bound = false;
+      socket.once("close", () => bound || accepted.end.emitClose(1006, ""));
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        bound = true;
+        accepted.end.bind(ws);
+      });
       return;
     }
     if (accepted) accepted.end.emitClose(1006, "");

@@ -12,7 +12,11 @@ export class SnapshotCache {
   private readonly listeners = new Set<(s: Snapshot) => void>();
   private readonly unsubscribe: () => void;
 
-  constructor(private readonly store: StateStore) {
+  constructor(
+    private readonly store: StateStore,
+    /** A listener that throws is reported here; the others still get the snapshot. */
+    private readonly onListenerError: (error: unknown) => void = () => {},
+  ) {
     this.unsubscribe = store.subscribe((s) => this.offer(s));
   }
 
@@ -45,6 +49,12 @@ export class SnapshotCache {
     // read of an older state has both a lower version and an earlier time.
     if (this.latest && s.version <= this.latest.version && s.updatedAt <= this.latest.updatedAt) return;
     this.latest = s;
-    for (const cb of this.listeners) cb(s);
+    for (const cb of this.listeners) {
+      try {
+        cb(s);
+      } catch (error) {
+        this.onListenerError(error);
+      }
+    }
   }
 }

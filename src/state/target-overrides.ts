@@ -35,7 +35,8 @@ export class TargetOverrides {
         this.platform.log(`state: group=${group.name} weights now ${group.targets.map((t) => `${t.url}=${t.weight}`).join(" ")}`);
       }
       for (const target of group.targets) {
-        const drain = shared?.drains[target.url];
+        const rec = shared?.drains[target.url];
+        const drain = rec && Number.isFinite(rec.deadline) ? rec : undefined;
         const mine = this.applied.get(target);
         if (drain) {
           if (mine?.deadline === drain.deadline) continue;

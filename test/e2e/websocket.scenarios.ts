@@ -118,6 +118,45 @@ export function websocketScenarios(runtime: Runtime): void {
       expect(err).toMatch(/status (403|502)/);
     }, 30_000);
 
+    test("a malformed handshake is the client's 400 (or 426): no target is dialled, blamed or left open", async () => {
+      const before = await Promise.all([a.stats(), bUp.stats()]);
+      const extra = Object.entries(cf).map(([k, v]) => `${k}: ${v}\r\n`).join("");
+      const head = `GET /echo HTTP/1.1\r\nHost: 127.0.0.1:${rr.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n${extra}`;
+      const key = "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
+      const bad = [
+        `${head}Sec-WebSocket-Version: 13\r\n${key}Sec-WebSocket-Protocol: chat, chat\r\n\r\n`, // duplicated subprotocol
+        `${head}Sec-WebSocket-Version: 13\r\n${key}Sec-WebSocket-Protocol: a b\r\n\r\n`, // not a token
+        `${head}Sec-WebSocket-Version: 13\r\n\r\n`, // no key
+        `${head}Sec-WebSocket-Version: 8\r\n${key}\r\n`, // old version: 426
+      ];
+      const statuses: string[] = [];
+      for (const req of bad) {
+        const sock = tcpConnect(rr.port, "127.0.0.1");
+        const answer = await new Promise<string>((ok) => {
+          let out = "";
+          sock.on("data", (d) => {
+            out += d;
+            if (out.includes("\r\n")) ok(out);
+          });
+          sock.on("error", () => ok(out));
+          sock.on("close", () => ok(out));
+          sock.write(req);
+        });
+        sock.destroy();
+        statuses.push(answer.split(" ")[1] ?? "none");
+      }
+      expect(statuses).toEqual(["400", "400", "400", "426"]);
+      await Bun.sleep(300);
+      const after = await Promise.all([a.stats(), bUp.stats()]);
+      expect(after.map((s) => s.total)).toEqual(before.map((s) => s.total)); // never dialled
+      expect(after.map((s) => s.open)).toEqual(before.map((s) => s.open));
+      // Nobody was taken out: both targets still take sockets.
+      const sockets = await Promise.all([open(wsUrl(rr, "/echo"), [], cf), open(wsUrl(rr, "/echo"), [], cf)]);
+      const final = await Promise.all([a.stats(), bUp.stats()]);
+      expect(final.map((s, i) => s.total - after[i]!.total)).toEqual([1, 1]);
+      sockets.forEach((ws) => ws.close());
+    }, 30_000);
+
     test("a target that crashes mid-connection: the client sees a close", async () => {
       const c = await startWsUpstream("crashy");
       const b = await startBalancer(runtime, { listen: { port: 0 }, targetGroups: { app: { targets: [{ url: c.url }] } }, defaultAction: { forward: "app" } });

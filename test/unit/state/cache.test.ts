@@ -38,3 +38,17 @@ test("the cache follows a store that lost its data (versions restart from 1) and
   (cache as unknown as { offer(s: typeof stale): void }).offer(await new MemoryStateStore().load());
   expect(cache.get()!.actions.default).toEqual({ forward: "after-restart" });
 });
+
+test("a listener that throws is reported and does not keep the snapshot from the others", async () => {
+  const store = new MemoryStateStore();
+  const errors: unknown[] = [];
+  const cache = new SnapshotCache(store, (e) => errors.push(e));
+  const seen: number[] = [];
+  cache.onChange(() => {
+    throw new Error("boom");
+  });
+  cache.onChange((s) => seen.push(s.version));
+  await store.update((d) => void (d.actions.default = { forward: "x" }));
+  expect(seen).toEqual([1]);
+  expect(errors.map((e) => (e as Error).message)).toEqual(["boom"]);
+});
