@@ -1,13 +1,16 @@
 /**
  * Cloudflare Workers entry. The config is bundled at build time: the Worker's
  * main module imports it (see wrangler.toml `[alias]`) and calls
- * `createWorker(config)`. TLS ends at Cloudflare's edge; the client address is
+ * `createWorker(config)`; a config in Workers KV replaces it without a
+ * redeploy (kv-config.ts). TLS ends at Cloudflare's edge; the client address is
  * `CF-Connecting-IP`, which Cloudflare sets (and which is whatever a local
  * client sent under `wrangler dev`).
  */
 import { getConnInfo } from "hono/cloudflare-workers";
 import { createBalancer, type BalancerApp } from "../balancer.ts";
 import { validateConfig } from "../config/load.ts";
+import type { Config } from "../config/schema.ts";
+import { KvConfigSource } from "./kv-config.ts";
 import { commonPlatform, type Platform } from "../platform.ts";
 import { fetchUpstream } from "./fetch-upstream.ts";
 import { fetchConnect, pairAccept } from "../proxy/websocket-standard.ts";
@@ -24,55 +27,83 @@ export interface WorkerStores {
 
 type ExecutionContext = import("hono").ExecutionContext;
 
+/** The balancer an isolate serves with, built from one config version. */
+interface Live {
+  readonly app: BalancerApp;
+  /** Start-up work (sticky keys, the shared store's first snapshot): the first requests wait for it. */
+  readonly ready: Promise<void>;
+  started: boolean;
+}
+
 export function createWorker(configInput: unknown, stores: WorkerStores = {}) {
   // Validate at module load so that a bad config fails `wrangler dev`/`deploy`, not the first request.
-  const config = validateConfig(configInput, "bundled config");
-  if (config.state.store !== "memory" && !(config.state.store === "cloudflare" && stores.cloudflare)) {
-    throw new Error(`bundled config: state.store: ${JSON.stringify(config.state.store)} is not available on workerd, expected "memory" or "cloudflare"`);
-  }
-  // One balancer per isolate: health, counters and sticky keys live as long as the isolate.
-  let app: BalancerApp | undefined;
-  // The first request waits for start-up work (sticky keys, the shared store's first snapshot); later ones never do.
-  let starting: Promise<void> | undefined;
-  let started = false;
-  const balancerFor = (env: Record<string, unknown>): BalancerApp => {
-    if (!app) {
-      const platform: Platform = {
-        ...commonPlatform,
-        runtime: "workerd",
-        upstream: fetchUpstream(),
-        clientAddress: (c) => getConnInfo(c).remote.address,
-        mutableUpstreamResponses: false,
-        // Upstream through fetch + Upgrade (Host is always the target's there), the client through a WebSocketPair.
-        websocket: { connect: fetchConnect, accept: (_c, init) => pairAccept(init) },
-        env,
-        log: (line) => console.log(line),
-        ...(config.state.store === "cloudflare" ? { state: stores.cloudflare!(config.state, env) } : {}),
-      };
-      const created = createBalancer(config, platform);
-      app = created;
+  const bundled = validateConfig(configInput, "bundled config");
+  const storeProblem = (config: Config): string | undefined =>
+    config.state.store === "memory" || (config.state.store === "cloudflare" && stores.cloudflare)
+      ? undefined
+      : `state.store: ${JSON.stringify(config.state.store)} is not available on workerd, expected "memory" or "cloudflare"`;
+  const problem = storeProblem(bundled);
+  if (problem) throw new Error(`bundled config: ${problem}`);
+  const log = (line: string) => console.log(line);
+  const source = new KvConfigSource(bundled, log, storeProblem);
+
+  // One balancer per isolate: health, counters and sticky keys live as long as the isolate (or until the config changes).
+  const build = (config: Config, env: Record<string, unknown>): Live => {
+    const platform: Platform = {
+      ...commonPlatform,
+      runtime: "workerd",
+      upstream: fetchUpstream(),
+      clientAddress: (c) => getConnInfo(c).remote.address,
+      mutableUpstreamResponses: false,
+      // Upstream through fetch + Upgrade (Host is always the target's there), the client through a WebSocketPair.
+      websocket: { connect: fetchConnect, accept: (_c, init) => pairAccept(init) },
+      env,
+      log,
+      ...(config.state.store === "cloudflare" ? { state: stores.cloudflare!(config.state, env) } : {}),
+    };
+    const app = createBalancer(config, platform);
+    const live: Live = {
+      app,
       // A Worker has no start-up to fail: a store that cannot be read yet leaves the config's state (fail static).
-      starting = created.balancer.ready().then(
-        () => void (started = true),
+      ready: app.balancer.ready().then(
+        () => void (live.started = true),
         (error: unknown) => {
-          started = true;
-          platform.log(`fulcrum: start-up: ${error instanceof Error ? error.message : String(error)}`);
+          live.started = true;
+          log(`fulcrum: start-up: ${error instanceof Error ? error.message : String(error)}`);
         },
-      );
-    }
-    return app;
+      ),
+      started: false,
+    };
+    return live;
   };
+
+  let live: Live | undefined;
+  let first: Promise<Live> | undefined;
+  const liveFor = (env: Record<string, unknown>): Promise<Live> =>
+    (first ??= source.refresh(env).then(() => (live = build(source.config, env))));
+  /** A changed config in KV: build the next balancer and swap it in once ready; requests in flight finish on the old one. */
+  const reload = (env: Record<string, unknown>) =>
+    source.refresh(env).then(async (next) => {
+      if (!next) return;
+      const fresh = build(next.config, env);
+      await fresh.ready;
+      live = fresh;
+    });
+
+  const serve = (l: Live, request: Request, env: Record<string, unknown>, ctx: ExecutionContext): Response | Promise<Response> => {
+    // No timers outside a request on Workers: probes that are due run after the response.
+    if (l.app.balancer.healthChecks.enabled) ctx.waitUntil(l.app.balancer.healthChecks.runDue());
+    if (source.due(env)) ctx.waitUntil(reload(env));
+    return l.started ? l.app.fetch(request, env, ctx) : l.ready.then(() => l.app.fetch(request, env, ctx));
+  };
+
   return {
     fetch(request: Request, env: Record<string, unknown>, ctx: ExecutionContext): Response | Promise<Response> {
-      const app = balancerFor(env);
-      // No timers outside a request on Workers: probes that are due run after the response.
-      if (app.balancer.healthChecks.enabled) ctx.waitUntil(app.balancer.healthChecks.runDue());
-      if (!started) return starting!.then(() => app.fetch(request, env, ctx));
-      return app.fetch(request, env, ctx);
+      return live ? serve(live, request, env, ctx) : liveFor(env).then((l) => serve(l, request, env, ctx));
     },
     /** Cron trigger (wrangler.toml `[triggers] crons`): probe every target even when no traffic arrives. */
     scheduled(_event: unknown, env: Record<string, unknown>, ctx: ExecutionContext): void {
-      ctx.waitUntil(balancerFor(env).balancer.healthChecks.runAll());
+      ctx.waitUntil(liveFor(env).then((l) => (source.due(env) ? reload(env) : Promise.resolve()).then(() => (live ?? l).app.balancer.healthChecks.runAll())));
     },
   };
 }

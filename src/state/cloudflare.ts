@@ -67,8 +67,11 @@ export class CloudflareStateStore implements StateStore {
   async load(): Promise<Snapshot> {
     this.assertOpen();
     if (this.local && this.now() - this.local.fetchedAt < this.ttlMs) return this.local.snapshot;
+    // Aged from when the read was sent: the core polls every cacheTtl from the start of its previous
+    // poll, so a copy stamped on arrival would still look fresh to the next poll (2 x cacheTtl stale).
+    const sentAt = this.now();
     const { snapshot } = await this.call("load", {});
-    return this.offer(snapshot);
+    return this.offer(snapshot, false, sentAt);
   }
 
   async compareAndSet(expectedVersion: number, next: SnapshotData): Promise<Snapshot | undefined> {
@@ -115,8 +118,7 @@ export class CloudflareStateStore implements StateStore {
    * write, as in SnapshotCache: an object that lost its storage counts from 0
    * again with later `updatedAt`s. `reset` takes `received` whatever it is.
    */
-  private offer(received: Snapshot, reset = false): Snapshot {
-    const fetchedAt = this.now();
+  private offer(received: Snapshot, reset = false, fetchedAt = this.now()): Snapshot {
     const local = this.local?.snapshot;
     if (local && !reset && received.version <= local.version && received.updatedAt <= local.updatedAt) {
       // Same version: the copy is confirmed fresh. Older (a reply that lost a race with a newer one): keep the newer.

@@ -23,6 +23,7 @@ import { validateConfig } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
 import { commonPlatform, type Platform } from "../platform.ts";
 import { fetchUpstream } from "../runtimes/fetch-upstream.ts";
+import { KvConfigSource } from "../runtimes/kv-config.ts";
 import { deepFreeze, emptySnapshotData, updateWithRetry, type Mutator, type Snapshot, type SnapshotData, type SnapshotMeta, type StateStore } from "./store.ts";
 
 /** The operations isolates send (POST `https://fulcrum-state/<op>` with the JSON body). */
@@ -194,12 +195,14 @@ export function defineFulcrumState(configInput: unknown, options: FulcrumStateOp
   const config = validateConfig(configInput, "bundled config");
   const now = options.now ?? Date.now;
   const log = options.log ?? ((line: string) => console.log(line));
-  const intervalMs = probeIntervalMs(config);
+  // The isolates may run a config from Workers KV; the object probes the same targets (kv-config.ts).
+  const source = new KvConfigSource(config, log);
 
   return class FulcrumState {
     private register!: SnapshotRegister;
     private balancer: BalancerApp | undefined;
-    private alarmEnsured = false;
+    /** When this object last checked that its alarm is set (monotonic enough: Date.now in a Durable Object). */
+    private alarmCheckedAt = Number.NEGATIVE_INFINITY;
 
     constructor(
       private readonly ctx: DurableObjectContext,
@@ -215,6 +218,7 @@ export function defineFulcrumState(configInput: unknown, options: FulcrumStateOp
     }
 
     async fetch(request: Request): Promise<Response> {
+      await this.followConfig();
       await this.ensureAlarm();
       const op = new URL(request.url).pathname.slice(1);
       let body: unknown;
@@ -244,6 +248,8 @@ export function defineFulcrumState(configInput: unknown, options: FulcrumStateOp
 
     /** One round of active checks, then the next alarm one interval after this one began. */
     async alarm(): Promise<void> {
+      await this.followConfig();
+      const intervalMs = probeIntervalMs(source.config);
       if (intervalMs === undefined) return;
       // Re-arm first: a round that throws must not end probing (workerd retries a failed alarm only a few times).
       await this.ctx.storage.setAlarm(now() + intervalMs);
@@ -254,11 +260,25 @@ export function defineFulcrumState(configInput: unknown, options: FulcrumStateOp
       }
     }
 
-    /** The first isolate call arms the alarm (a Durable Object has no start-up hook of its own). */
+    /**
+     * Isolate calls arm the alarm (a Durable Object has no start-up hook of its
+     * own), and re-check it every two intervals: a storage call that failed, or
+     * an alarm whose retries ran out, must not end probing for the object's life.
+     */
     private async ensureAlarm(): Promise<void> {
-      if (this.alarmEnsured || intervalMs === undefined) return;
-      this.alarmEnsured = true;
-      if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(now());
+      const intervalMs = probeIntervalMs(source.config);
+      if (intervalMs === undefined || now() - this.alarmCheckedAt < 2 * intervalMs) return;
+      try {
+        if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(now());
+        this.alarmCheckedAt = now();
+      } catch (error) {
+        log(`state: arming the health-check alarm failed (retried on the next call): ${errorMessage(error)}`);
+      }
+    }
+
+    /** Re-read the KV config when due; a changed one gets a new balancer at the next round. */
+    private async followConfig(): Promise<void> {
+      if (source.due(this.env) && (await source.refresh(this.env))) this.balancer = undefined;
     }
 
     private ownBalancer(): BalancerApp {
@@ -274,7 +294,7 @@ export function defineFulcrumState(configInput: unknown, options: FulcrumStateOp
         log,
         state: new DurableObjectLocalStore(this.register),
       };
-      this.balancer = createBalancer(config, platform);
+      this.balancer = createBalancer(source.config, platform);
       this.balancer.balancer.ready().catch((e: unknown) => log(`state: durable object balancer start-up: ${errorMessage(e)}`));
       return this.balancer;
     }

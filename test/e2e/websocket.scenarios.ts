@@ -149,7 +149,8 @@ export function websocketScenarios(runtime: Runtime): void {
       await Bun.sleep(300);
       const after = await Promise.all([a.stats(), bUp.stats()]);
       expect(after.map((s) => s.total)).toEqual(before.map((s) => s.total)); // never dialled
-      expect(after.map((s) => s.open)).toEqual(before.map((s) => s.open));
+      // None left open (sockets of earlier tests may still be closing, so not more than before).
+      for (const [i, s] of after.entries()) expect(s.open).toBeLessThanOrEqual(before[i]!.open);
       // Nobody was taken out: both targets still take sockets.
       const sockets = await Promise.all([open(wsUrl(rr, "/echo"), [], cf), open(wsUrl(rr, "/echo"), [], cf)]);
       const final = await Promise.all([a.stats(), bUp.stats()]);
