@@ -85,6 +85,8 @@ export const MAX_SNAPSHOT_BYTES = DENO_KV_MAX_VALUE_BYTES - WRAPPER_BYTES;
 const COMMIT_ATTEMPTS = 8;
 /** Cap of the random wait after a busy commit (ms): doubling from 1 ms, jittered so two writers stop colliding. */
 const MAX_BUSY_BACKOFF_MS = 64;
+/** After this many call deadlines with an abandoned call still inside Deno, new calls are tried again anyway. */
+const STUCK_LIMIT_TIMEOUTS = 5;
 
 export interface DenoKvStoreOptions {
   /** Key prefix (config `state.prefix`). Default "fulcrum". */
@@ -158,8 +160,9 @@ export class DenoKvStateStore implements StateStore {
   private delivered = 0;
   private watchReader: ReadableStreamDefaultReader<KvEntryMaybe<unknown>[]> | undefined;
   private watchRetry: ReturnType<typeof setTimeout> | undefined;
-  /** Calls past their deadline that Deno has not settled yet. */
+  /** Calls past their deadline that Deno has not settled yet, and since when there have been some. */
   private stuck = 0;
+  private stuckSince = 0;
   private closed = false;
 
   constructor(
@@ -290,7 +293,9 @@ export class DenoKvStateStore implements StateStore {
   /** Run one store call within the deadline; see the module comment for why. */
   private call<T>(what: string, op: (call: CallState) => Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(new StateStoreClosedError());
-    if (this.stuck > 0) {
+    // Refuse new calls while an abandoned one is still inside Deno, but not forever: a call that never
+    // settles (a remote KV without a deadline) must not keep the store down after its backend is back.
+    if (this.stuck > 0 && this.now() - this.stuckSince < STUCK_LIMIT_TIMEOUTS * this.timeoutMs) {
       return Promise.reject(new DenoKvUnavailableError(`${what}: the database has not answered an earlier call yet (locked or unreachable)`));
     }
     return new Promise<T>((resolve, reject) => {
@@ -299,7 +304,7 @@ export class DenoKvStateStore implements StateStore {
       const timer = setTimeout(() => {
         timedOut = true;
         state.abandoned = true;
-        this.stuck++;
+        if (this.stuck++ === 0) this.stuckSince = this.now();
         reject(new DenoKvUnavailableError(`${what}: no answer within ${this.timeoutMs} ms (database locked or unreachable)`));
       }, this.timeoutMs);
       op(state).then(
