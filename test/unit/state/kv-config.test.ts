@@ -19,11 +19,16 @@ let mf: Miniflare;
 const lines: string[] = [];
 
 const configFor = (u: Upstream) => ({ listen: { port: 0 }, targetGroups: { app: { targets: [{ url: u.url }] } }, defaultAction: { forward: "app" } });
+/** The same, with the Durable Object store and active checks every second (the object's alarm probes). */
+const probedConfigFor = (u: Upstream) => ({
+  ...configFor(u),
+  targetGroups: { app: { targets: [{ url: u.url }], healthCheck: { path: "/health", interval: 1, timeout: 0.5, jitter: 0 } } },
+  state: { store: "cloudflare", cacheTtl: 0.5 },
+});
 
-beforeAll(async () => {
-  [a, b] = await Promise.all([startUpstream("a"), startUpstream("b")]);
-  const script = await buildWorker(ROOT, writeConfig(configFor(a)), "kv-config-test");
-  mf = new Miniflare({
+async function miniflare(configPath: string, name: string): Promise<Miniflare> {
+  const script = await buildWorker(ROOT, configPath, name);
+  const m = new Miniflare({
     modules: [{ type: "ESModule", path: script, contents: readFileSync(script, "utf8") }],
     modulesRoot: "/",
     compatibilityDate: COMPATIBILITY_DATE,
@@ -32,7 +37,13 @@ beforeAll(async () => {
     durableObjects: { FULCRUM_STATE: { className: "FulcrumState", useSQLite: true } },
     handleRuntimeStdio: (stdout: NodeJS.ReadableStream) => void stdout.on("data", (d: Buffer) => lines.push(...d.toString().split("\n"))),
   });
-  await mf.ready;
+  await m.ready;
+  return m;
+}
+
+beforeAll(async () => {
+  [a, b] = await Promise.all([startUpstream("a"), startUpstream("b")]);
+  mf = await miniflare(writeConfig(configFor(a)), "kv-config-test");
 }, 60_000);
 
 afterAll(async () => {
@@ -40,8 +51,8 @@ afterAll(async () => {
   await Promise.all([a?.close(), b?.close()]);
 });
 
-async function servedBy(): Promise<string> {
-  const r = await mf.dispatchFetch("http://lb.test/x", { headers: { "cf-connecting-ip": "127.0.0.1" } });
+async function servedBy(m = mf): Promise<string> {
+  const r = await m.dispatchFetch("http://lb.test/x", { headers: { "cf-connecting-ip": "127.0.0.1" } });
   await r.arrayBuffer();
   return r.headers.get("x-served-by") ?? `status ${r.status}`;
 }
@@ -71,4 +82,25 @@ test("the config in KV replaces the bundled one without a redeploy; an invalid o
 
   await kv.delete("config");
   expect(await until("a")).toBe(true);
+}, 30_000);
+
+test("the Durable Object follows the config in KV: its alarm probes the new targets, not the bundled ones", async () => {
+  const m = await miniflare(writeConfig(probedConfigFor(a)), "kv-config-probes");
+  try {
+    expect(await servedBy(m)).toBe("a"); // starts the object and its alarm
+    const kv = (await m.getKVNamespace("FULCRUM_KV")) as unknown as { put(k: string, v: string): Promise<void> };
+    await kv.put("config", JSON.stringify(probedConfigFor(b)));
+    for (let i = 0; i < 30 && (await servedBy(m)) !== "b"; i++) await Bun.sleep(100);
+    await Bun.sleep(1500); // the object re-reads KV at its next alarm
+    const [a0, b0] = [a.probes, b.probes];
+    // The isolate is refused the probe lease while the object holds it, so b's probes come from the object.
+    for (let i = 0; i < 6; i++) {
+      await servedBy(m);
+      await Bun.sleep(500);
+    }
+    expect(b.probes - b0).toBeGreaterThanOrEqual(2);
+    expect(a.probes - a0).toBe(0);
+  } finally {
+    await m.dispose();
+  }
 }, 30_000);
