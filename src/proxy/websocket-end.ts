@@ -112,7 +112,16 @@ export class StandardEnd extends QueuedEnd {
 }
 
 /** What a target's handshake turned into. */
-export type UpstreamHandshake = { readonly end: WsEnd } | { readonly refused: Response };
+/**
+ * What a target answered: its socket (relayed frame by frame), its refusal,
+ * or, where the runtime can join the two sockets natively with backpressure
+ * and the relay could not bound its memory (Workers: no `bufferedAmount`),
+ * a 101 that hands the target's socket to the client as it is.
+ */
+export type UpstreamHandshake =
+  | { readonly end: WsEnd }
+  | { readonly refused: Response }
+  | { readonly piped: { readonly protocol: string; response(headers: Headers): Response } };
 
 export interface WsConnectRequest {
   /** `http(s)://host:port/path?query` of the target (adapters switch the scheme where they need ws:). */

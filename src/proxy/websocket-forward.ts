@@ -120,7 +120,8 @@ export async function forwardWebSocket(
     request.signal.addEventListener("abort", onClientGone, { once: true });
     group.health.beginAttempt(target.index, now0);
     target.begin();
-    let end: WsEnd;
+    let end: WsEnd | undefined;
+    let piped: { readonly protocol: string; response(headers: Headers): Response } | undefined;
     try {
       const handshake = await capability.connect({ url: target.origin + path, headers, protocols, signal: abort.signal, maxMessageBytes: config.websocket.maxBufferedBytes });
       if ("refused" in handshake) {
@@ -140,7 +141,8 @@ export async function forwardWebSocket(
         last = withId(badGateway());
         continue;
       }
-      end = handshake.end;
+      if ("piped" in handshake) piped = handshake.piped;
+      else end = handshake.end;
     } catch (error) {
       target.end();
       if (request.signal.aborted) return finish(new Response(null, { status: 499 }));
@@ -168,6 +170,21 @@ export async function forwardWebSocket(
 
     const responseHeaders = new Headers(extraHeaders);
     responseHeaders.set(idHeader, requestId);
+    if (piped) {
+      // Joined natively (Workers): the runtime pumps the frames with backpressure, and the socket's
+      // life is not observable here, so it counts as in flight for its handshake only.
+      target.end();
+      try {
+        if (sticky && sticky.shouldIssue(responseHeaders, target.index, binding, nowSec)) await sticky.issue(responseHeaders, target.index, nowSec);
+      } catch (error) {
+        platform.log(`websocket: sticky cookie not issued: ${errorDetail(error)}`);
+      }
+      const labels = { group: group.metrics, target: target.metrics };
+      metrics.wsOpened(labels);
+      metrics.wsClosed(labels);
+      return finish(piped.response(responseHeaders), 101);
+    }
+    if (!end) throw new Error("websocket handshake without a socket");
     let accepted: ReturnType<WebSocketCapability["accept"]>;
     try {
       if (sticky && sticky.shouldIssue(responseHeaders, target.index, binding, nowSec)) await sticky.issue(responseHeaders, target.index, nowSec);

@@ -3,7 +3,7 @@
  * - `constructorConnect`: a WHATWG WebSocket constructor that also takes
  *   `{ headers, protocols }` (Bun, and Deno 2, checked on Deno 2.9), so
  *   cookies, authorization and forwarding headers reach the target;
- * - `fetchConnect`: Workers, where `fetch` with `Upgrade: websocket` returns
+ * - `fetchPipe`: Workers, where `fetch` with `Upgrade: websocket` returns
  *   the target's 101 with `response.webSocket` (or its refusal, passed on).
  */
 import { UpstreamError, type UpstreamFailure } from "../platform.ts";
@@ -54,8 +54,32 @@ export function constructorConnect(Ctor: WebSocketWithHeaders, classify: (messag
   };
 }
 
-/** Workers: the 101 arrives as a fetch response carrying the socket. Host is always the URL's there. */
-export async function fetchConnect(req: WsConnectRequest): Promise<UpstreamHandshake> {
+/**
+ * Workers, natively joined: the target's socket goes back to the client in
+ * the 101 without being accepted, so workerd pumps frames between the two
+ * connections itself, with backpressure. Relaying them in JS would buffer
+ * without bound towards a client that stops reading: workerd's WebSocket has
+ * no `bufferedAmount` (measured: 13 GB of balancer RSS in 18 s with a target
+ * flooding a client that never read).
+ */
+export async function fetchPipe(req: WsConnectRequest): Promise<UpstreamHandshake> {
+  const answer = await fetchHandshake(req);
+  if (!("socket" in answer)) return answer;
+  const { socket, protocol } = answer;
+  return {
+    piped: {
+      protocol,
+      response: (headers) => {
+        const h = new Headers(headers);
+        if (protocol) h.set("sec-websocket-protocol", protocol);
+        return new Response(null, { status: 101, webSocket: socket, headers: h } as ResponseInit);
+      },
+    },
+  };
+}
+
+/** The target's answer to `fetch` with `Upgrade: websocket`. Host is always the URL's on Workers. */
+async function fetchHandshake(req: WsConnectRequest): Promise<{ refused: Response } | { socket: WebSocket & { accept(): void }; protocol: string }> {
   const headers = new Headers(req.headers);
   headers.set("upgrade", "websocket");
   if (req.protocols.length > 0) headers.set("sec-websocket-protocol", req.protocols.join(", "));
@@ -68,8 +92,7 @@ export async function fetchConnect(req: WsConnectRequest): Promise<UpstreamHands
   }
   const socket = (response as Response & { webSocket?: WebSocket & { accept(): void } }).webSocket;
   if (response.status !== 101 || !socket) return { refused: response };
-  socket.accept();
-  return { end: new StandardEnd(socket, response.headers.get("sec-websocket-protocol") ?? "") };
+  return { socket, protocol: response.headers.get("sec-websocket-protocol") ?? "" };
 }
 
 /** Workers: the client's end is one half of a WebSocketPair, returned in a 101 response. */

@@ -13,7 +13,7 @@ import type { Config } from "../config/schema.ts";
 import { KvConfigSource } from "./kv-config.ts";
 import { commonPlatform, type Platform } from "../platform.ts";
 import { fetchUpstream } from "./fetch-upstream.ts";
-import { fetchConnect, pairAccept } from "../proxy/websocket-standard.ts";
+import { fetchPipe, pairAccept } from "../proxy/websocket-standard.ts";
 import type { StateConfig } from "../state/schema.ts";
 import type { StateStore } from "../state/store.ts";
 
@@ -55,8 +55,9 @@ export function createWorker(configInput: unknown, stores: WorkerStores = {}) {
       upstream: fetchUpstream(),
       clientAddress: (c) => getConnInfo(c).remote.address,
       mutableUpstreamResponses: false,
-      // Upstream through fetch + Upgrade (Host is always the target's there), the client through a WebSocketPair.
-      websocket: { connect: fetchConnect, accept: (_c, init) => pairAccept(init) },
+      // Upstream through fetch + Upgrade (Host is always the target's there); the target's socket is handed
+      // to the client and workerd joins the two with backpressure (no bufferedAmount to bound a JS relay).
+      websocket: { connect: fetchPipe, accept: (_c, init) => pairAccept(init) },
       env,
       log,
       ...(config.state.store === "cloudflare" ? { state: stores.cloudflare!(config.state, env) } : {}),
