@@ -74,26 +74,34 @@ export class StandardEnd extends QueuedEnd {
     if (typeof ping === "function") this.ping = () => ping.call(socket);
   }
   readonly ping?: () => void;
-  /** Frames for a socket still connecting (Deno's accepted socket opens after the 101 is sent). */
+  /** Frames (and a close) for a socket still connecting (Deno's accepted socket opens after the 101 is sent). */
   private early: WsData[] | undefined;
   private earlyClose: [number, string] | undefined;
+  /** Flush what waited once the socket opens (registered once). */
+  private whenOpen(): WsData[] {
+    if (!this.early) {
+      this.early = [];
+      this.socket.addEventListener("open", () => {
+        for (const d of this.early!) this.socket.send(d);
+        this.early = [];
+        if (this.earlyClose) this.close(...this.earlyClose);
+      }, { once: true });
+    }
+    return this.early;
+  }
   send(data: WsData): void {
     const state = this.socket.readyState;
     if (state === 1) this.socket.send(data);
-    else if (state === 0) {
-      if (!this.early) {
-        this.early = [];
-        this.socket.addEventListener("open", () => {
-          for (const d of this.early!) this.socket.send(d);
-          this.early = [];
-          if (this.earlyClose) this.close(...this.earlyClose);
-        }, { once: true });
-      }
-      this.early.push(data);
-    }
+    else if (state === 0) this.whenOpen().push(data);
   }
   close(code: number, reason: string): void {
-    if (this.socket.readyState === 0 && this.early) return void (this.earlyClose = [code, reason]);
+    // A close before the socket opened (a target that closes right after its handshake) is sent once it
+    // opens: close() on a connecting socket would fail the connection and lose the code and reason.
+    if (this.socket.readyState === 0) {
+      this.whenOpen();
+      this.earlyClose = [code, reason];
+      return;
+    }
     if (this.socket.readyState >= 2) return;
     try {
       this.socket.close(code, reason);
@@ -111,7 +119,6 @@ export class StandardEnd extends QueuedEnd {
   }
 }
 
-/** What a target's handshake turned into. */
 /**
  * What a target answered: its socket (relayed frame by frame), its refusal,
  * or, where the runtime can join the two sockets natively with backpressure
