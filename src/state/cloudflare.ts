@@ -12,7 +12,7 @@
  */
 import type { StateConfig } from "./schema.ts";
 import type { StateOp, StateProtocol } from "./durable-object.ts";
-import { deepFreeze, StateStoreClosedError, updateWithRetry, type Mutator, type Snapshot, type SnapshotData, type SnapshotMeta, type StateStore } from "./store.ts";
+import { dataOf, deepFreeze, StateStoreClosedError, updateWithRetry, type Mutator, type Snapshot, type SnapshotData, type SnapshotMeta, type StateStore } from "./store.ts";
 
 export type CloudflareStateConfig = Extract<StateConfig, { store: "cloudflare" }>;
 
@@ -76,7 +76,7 @@ export class CloudflareStateStore implements StateStore {
 
   async compareAndSet(expectedVersion: number, next: SnapshotData): Promise<Snapshot | undefined> {
     this.assertOpen();
-    const data = { groups: next.groups, forwardWeights: next.forwardWeights, actions: next.actions };
+    const data = dataOf(next);
     const { written, current } = await this.call("cas", { expectedVersion, data });
     // On a refusal `current` is what won: keeping it lets update()'s next load retry on fresh data.
     // Versions only grow in one object, so a refusal below `expectedVersion` means the object lost

@@ -39,6 +39,7 @@
  * snapshots learned by `load()` are delivered to subscribers as well.
  */
 import {
+  dataOf,
   deepFreeze,
   emptySnapshotData,
   StateStoreClosedError,
@@ -187,7 +188,7 @@ export class DenoKvStateStore implements StateStore {
   compareAndSet(expectedVersion: number, next: SnapshotData): Promise<Snapshot | undefined> {
     return this.call("compareAndSet", async (call) => {
       // Serialising copies too: a caller still holding `next` cannot change what was written.
-      const data = JSON.stringify({ groups: next.groups, forwardWeights: next.forwardWeights, actions: next.actions });
+      const data = JSON.stringify(dataOf(next));
       const bytes = serializedStringBytes(data);
       if (bytes > MAX_SNAPSHOT_BYTES) throw new StateSnapshotTooLargeError(bytes);
       for (let attempt = 0; attempt < COMMIT_ATTEMPTS && !call.abandoned; attempt++) {

@@ -24,7 +24,7 @@ import type { Config } from "../config/schema.ts";
 import { commonPlatform, type Platform } from "../platform.ts";
 import { fetchUpstream } from "../runtimes/fetch-upstream.ts";
 import { KvConfigSource } from "../runtimes/kv-config.ts";
-import { deepFreeze, emptySnapshotData, updateWithRetry, type Mutator, type Snapshot, type SnapshotData, type SnapshotMeta, type StateStore } from "./store.ts";
+import { dataOf, deepFreeze, emptySnapshotData, updateWithRetry, type Mutator, type Snapshot, type SnapshotData, type SnapshotMeta, type StateStore } from "./store.ts";
 
 /** The operations isolates send (POST `https://fulcrum-state/<op>` with the JSON body). */
 export interface StateProtocol {
@@ -77,7 +77,7 @@ export class SnapshotRegister {
 
   compareAndSet(expectedVersion: number, next: SnapshotData): Snapshot | undefined {
     if (this.current.version !== expectedVersion) return undefined;
-    const data = structuredClone({ groups: next.groups, forwardWeights: next.forwardWeights, actions: next.actions });
+    const data = structuredClone(dataOf(next));
     const written: Snapshot = deepFreeze({ ...data, version: expectedVersion + 1, updatedAt: this.now() });
     this.current = written;
     this.persist(written);

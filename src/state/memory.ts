@@ -5,6 +5,7 @@
  * unchanged on KV, Durable Objects or Redis.
  */
 import {
+  dataOf,
   deepFreeze,
   emptySnapshotData,
   StateStoreClosedError,
@@ -43,7 +44,7 @@ export class MemoryStateStore implements StateStore {
     this.assertOpen();
     if (this.current.version !== expectedVersion) return undefined;
     // Copy so that a caller still holding `next` cannot change the stored snapshot.
-    const data = structuredClone({ groups: next.groups, forwardWeights: next.forwardWeights, actions: next.actions });
+    const data = structuredClone(dataOf(next));
     const written: Snapshot = deepFreeze({ ...data, version: expectedVersion + 1, updatedAt: this.now() });
     this.current = written;
     for (const cb of [...this.subscribers]) {

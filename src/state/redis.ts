@@ -23,11 +23,11 @@
  * and resubscribes on its own when Redis comes back.
  */
 import {
+  dataOf,
   deepFreeze,
   emptySnapshotData,
   StateStoreClosedError,
   updateWithRetry,
-  type DeepReadonly,
   type Mutator,
   type Snapshot,
   type SnapshotData,
@@ -308,11 +308,6 @@ export class RedisStateStore implements StateStore {
   private assertOpen(): void {
     if (this.closed) throw new StateStoreClosedError();
   }
-}
-
-/** Only the three data fields: a caller may pass a whole snapshot as `next`. */
-function dataOf(s: DeepReadonly<SnapshotData>): DeepReadonly<SnapshotData> {
-  return { groups: s.groups, forwardWeights: s.forwardWeights, actions: s.actions };
 }
 
 function isEmptyReply(reply: unknown): boolean {

@@ -118,10 +118,17 @@ export function emptyGroup(): GroupRecord {
   return { targets: {}, weights: {}, drains: {} };
 }
 
+/**
+ * The data fields alone (no version or time), as stores write them: the one
+ * place that lists them, so a field added to SnapshotData reaches every store.
+ */
+export function dataOf<T extends DeepReadonly<SnapshotData>>(s: T): Pick<T, keyof SnapshotData> {
+  return { groups: s.groups, forwardWeights: s.forwardWeights, actions: s.actions };
+}
+
 /** A mutable deep copy of a snapshot's data (for mutators). */
 export function draftOf(s: Snapshot): SnapshotData {
-  const { groups, forwardWeights, actions } = s;
-  return structuredClone({ groups, forwardWeights, actions }) as SnapshotData;
+  return structuredClone(dataOf(s)) as SnapshotData;
 }
 
 /** Freeze a value deeply so that readers sharing one snapshot cannot corrupt it. */
