@@ -148,11 +148,6 @@ export class HealthChecks {
     return this.probers.find((p) => p.group === group)?.prober.url(i);
   }
 
-  /** Does this instance hold the group's probe lease (shared mode), as of its last round? */
-  isProbing(group: TargetGroup): boolean {
-    return this.probers.some((p) => p.group === group && p.leader);
-  }
-
   /** Does this instance send the group's probes (alone, as lease holder, or with the store down)? Undefined without active checks. */
   probing(group: TargetGroup): boolean | undefined {
     const p = this.probers.find((x) => x.group === group);

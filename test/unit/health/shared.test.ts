@@ -90,8 +90,8 @@ describe("health shared through a state store", () => {
     await w.two.balancer.healthChecks.runAll();
     expect(w.probes.sort()).toEqual(["http://10.0.0.1", "http://10.0.0.2"]);
     const group = (app: BalancerApp) => app.balancer.group("app");
-    expect(w.one.balancer.healthChecks.isProbing(group(w.one))).toBe(true);
-    expect(w.two.balancer.healthChecks.isProbing(group(w.two))).toBe(false);
+    expect(w.one.balancer.healthChecks.probing(group(w.one))).toBe(true);
+    expect(w.two.balancer.healthChecks.probing(group(w.two))).toBe(false);
     // What /metrics and the stats page are told (fulcrum_group_probing).
     expect(w.one.balancer.healthProvider()[0]!.probing).toBe(true);
     expect(w.two.balancer.healthProvider()[0]!.probing).toBe(false);
@@ -125,12 +125,12 @@ describe("health shared through a state store", () => {
     await w.one.balancer.healthChecks.runAll();
     await w.two.balancer.healthChecks.runAll();
     const g2 = w.two.balancer.group("app");
-    expect(w.two.balancer.healthChecks.isProbing(g2)).toBe(false);
+    expect(w.two.balancer.healthChecks.probing(g2)).toBe(false);
     w.one.balancer.healthChecks.stop(); // releases the lease
     await Bun.sleep(0);
     w.advance(5000);
     await w.two.balancer.healthChecks.runAll();
-    expect(w.two.balancer.healthChecks.isProbing(g2)).toBe(true);
+    expect(w.two.balancer.healthChecks.probing(g2)).toBe(true);
   });
 
   test("a passive failure seen by one instance keeps the target out on the other", async () => {
