@@ -196,7 +196,7 @@ export class Balancer {
     const written = await this.state.update((d) => {
       d.actions[String(rule)] = input as never;
     });
-    this.applyOverrides(written);
+    this.stateView.offer(written);
   }
 
   /**
@@ -208,24 +208,27 @@ export class Balancer {
   async setTargetDrain(group: string, url: string, draining: boolean): Promise<void> {
     const g = this.targetOf(group, url).group;
     const deadline = Date.now() + g.config.deregistrationDelay * 1000;
-    await this.state.update((d) => {
-      const rec = (d.groups[group] ??= emptyGroup());
-      if (draining) rec.drains[url] = { deadline };
-      else delete rec.drains[url];
-    });
-    await this.stateView.refresh();
+    // The write's own snapshot applies here at once; no read back from the store.
+    this.stateView.offer(
+      await this.state.update((d) => {
+        const rec = (d.groups[group] ??= emptyGroup());
+        if (draining) rec.drains[url] = { deadline };
+        else delete rec.drains[url];
+      }),
+    );
   }
 
   /** Override one target's weight (0 takes it out of rotation) on every instance; `undefined` restores the config's. */
   async setTargetWeight(group: string, url: string, weight: number | undefined): Promise<void> {
     this.targetOf(group, url);
     if (weight !== undefined && !(Number.isInteger(weight) && weight >= 0 && weight <= 1000)) throw new Error(`invalid weight ${weight}, expected an integer from 0 to 1000`);
-    await this.state.update((d) => {
-      const rec = (d.groups[group] ??= emptyGroup());
-      if (weight === undefined) delete rec.weights[url];
-      else rec.weights[url] = weight;
-    });
-    await this.stateView.refresh();
+    this.stateView.offer(
+      await this.state.update((d) => {
+        const rec = (d.groups[group] ??= emptyGroup());
+        if (weight === undefined) delete rec.weights[url];
+        else rec.weights[url] = weight;
+      }),
+    );
   }
 
   private targetOf(group: string, url: string): { group: TargetGroup; target: Target } {

@@ -42,7 +42,8 @@ export class SnapshotCache {
     this.listeners.clear();
   }
 
-  private offer(s: Snapshot): void {
+  /** A snapshot learnt of otherwise (the one a write of this instance produced): applied if newer. */
+  offer(s: Snapshot): void {
     // Newer = a higher version, or a later write: a store that lost its data
     // (Redis restarted without persistence) counts versions from 1 again, and
     // its writes must not be ignored until they overtake the old count. A late
