@@ -11,6 +11,7 @@ import { createBalancer, type BalancerApp } from "../balancer.ts";
 import { validateConfig } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
 import { KvConfigSource } from "./kv-config.ts";
+import { storeUnavailable } from "../state/open.ts";
 import { commonPlatform, type Platform } from "../platform.ts";
 import { fetchUpstream } from "./fetch-upstream.ts";
 import { fetchPipe, pairAccept } from "../proxy/websocket-standard.ts";
@@ -38,10 +39,10 @@ interface Live {
 export function createWorker(configInput: unknown, stores: WorkerStores = {}) {
   // Validate at module load so that a bad config fails `wrangler dev`/`deploy`, not the first request.
   const bundled = validateConfig(configInput, "bundled config");
-  const storeProblem = (config: Config): string | undefined =>
-    config.state.store === "memory" || (config.state.store === "cloudflare" && stores.cloudflare)
-      ? undefined
-      : `state.store: ${JSON.stringify(config.state.store)} is not available on workerd, expected "memory" or "cloudflare"`;
+  const storeProblem = (config: Config): string | undefined => {
+    const unavailable = storeUnavailable(config.state.store, "workerd", stores.cloudflare ? ["cloudflare"] : []);
+    return unavailable && `state.store: ${unavailable}`;
+  };
   const problem = storeProblem(bundled);
   if (problem) throw new Error(`bundled config: ${problem}`);
   const log = (line: string) => console.log(line);

@@ -28,14 +28,19 @@ export class StateOpenError extends Error {
   }
 }
 
+/** Why `store` cannot be opened on this runtime, or undefined: memory always can, the others when the runtime injects them. */
+export function storeUnavailable(store: StoreName, runtime: string, injected: readonly string[]): string | undefined {
+  if (store === "memory" || injected.includes(store)) return undefined;
+  const expected = ["memory", ...injected].map((s) => JSON.stringify(s)).join(", ");
+  return `${JSON.stringify(store)} is not available on ${runtime}, expected one of ${expected}`;
+}
+
 /** Open the store and read it once (proves it is reachable); rejects with a `state.store: ...` message. */
 export async function openStateStore(config: StateConfig, openers: StateOpeners, ctx: OpenContext, runtime: string): Promise<StateStore> {
   if (config.store === "memory") return new MemoryStateStore();
-  const open = openers[config.store] as ((c: StateConfig, x: OpenContext) => Promise<StateStore>) | undefined;
-  if (!open) {
-    const available = ["memory", ...Object.keys(openers)].map((s) => JSON.stringify(s)).join(", ");
-    throw new StateOpenError(`${JSON.stringify(config.store)} is not available on ${runtime}, expected one of ${available}`);
-  }
+  const unavailable = storeUnavailable(config.store, runtime, Object.keys(openers));
+  if (unavailable) throw new StateOpenError(unavailable);
+  const open = openers[config.store] as (c: StateConfig, x: OpenContext) => Promise<StateStore>;
   let store: StateStore | undefined;
   try {
     store = await open(config, ctx);
