@@ -3,7 +3,7 @@
  * TypeScript) and the Worker bundle, whose main module imports the config so
  * that the Worker gets its config bundled at build time.
  */
-import { build } from "esbuild";
+import { build, type BuildOptions } from "esbuild";
 import { mkdirSync, renameSync } from "node:fs";
 import { join } from "node:path";
 
@@ -36,11 +36,9 @@ export async function buildNodeEntry(root: string): Promise<string> {
  * config file bundled in where wrangler.toml's `[alias]` would put it. It
  * exports the Worker (`default`) and the `FulcrumState` Durable Object class.
  */
-export async function buildWorker(root: string, configPath: string, name: string, minify = false): Promise<string> {
-  const dir = cacheDir(root, `worker-${name}`);
-  const outfile = join(dir, "worker.mjs");
-  await build({
-    entryPoints: [join(root, "src/runtimes/workerd-main.ts")],
+/** esbuild options for any module that runs on workerd (the Worker, test fixtures). */
+export function workerBuildOptions(root: string): BuildOptions {
+  return {
     bundle: true,
     format: "esm",
     platform: "neutral",
@@ -49,6 +47,15 @@ export async function buildWorker(root: string, configPath: string, name: string
     mainFields: ["module", "main"],
     // The same alias wrangler.toml sets for `wrangler deploy` (see src/runtimes/no-protobuf.ts).
     alias: { "protobufjs/minimal": join(root, "src/runtimes/no-protobuf.ts") },
+  };
+}
+
+export async function buildWorker(root: string, configPath: string, name: string, minify = false): Promise<string> {
+  const dir = cacheDir(root, `worker-${name}`);
+  const outfile = join(dir, "worker.mjs");
+  await build({
+    ...workerBuildOptions(root),
+    entryPoints: [join(root, "src/runtimes/workerd-main.ts")],
     plugins: [
       {
         name: "fulcrum-config",

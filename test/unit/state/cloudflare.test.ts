@@ -16,6 +16,7 @@ import { createServer, type Server } from "node:http";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { workerBuildOptions } from "../../../src/cli/build.ts";
 import { startWorkerd, COMPATIBILITY_DATE, type WorkerdInstances } from "../../../src/cli/serve-workerd.ts";
 import { CloudflareStateStore, type DurableObjectNamespaceLike } from "../../../src/state/cloudflare.ts";
 import { emptyGroup, emptySnapshotData, StateStoreClosedError, type StateStore } from "../../../src/state/store.ts";
@@ -33,14 +34,8 @@ let env: Record<string, unknown>;
 async function bundleFixture(): Promise<string> {
   const outfile = join(mkdtempSync(join(tmpdir(), "fulcrum-cf-")), "worker.mjs");
   await build({
+    ...workerBuildOptions(ROOT),
     entryPoints: [join(import.meta.dir, "cloudflare-fixture-worker.ts")],
-    bundle: true,
-    format: "esm",
-    platform: "neutral",
-    target: "es2022",
-    conditions: ["workerd", "worker", "browser"],
-    mainFields: ["module", "main"],
-    alias: { "protobufjs/minimal": join(ROOT, "src/runtimes/no-protobuf.ts") },
     outfile,
     logLevel: "error",
   });
