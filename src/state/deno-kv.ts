@@ -409,25 +409,43 @@ function leaseOf(value: unknown): StoredLease | undefined {
  * for as long as another process holds the file's lock, and a balancer must
  * fail start-up rather than hang. A handle that arrives after the deadline is
  * closed.
+ *
+ * Processes opening one fresh file at the same moment (N servers started
+ * together) race to create its schema, and the loser's `Deno.openKv` fails
+ * at once with "database is locked" (measured with Deno 2.9: about one start
+ * in ten for two processes). That is the busy case commit() handles too, so
+ * the open is retried with the same jittered backoff until the deadline.
  */
 export function openDenoKvStateStore(openKv: (path?: string) => Promise<Kv>, path: string | undefined, options: DenoKvStoreOptions = {}): Promise<DenoKvStateStore> {
   const timeoutMs = options.timeoutMs ?? 2000;
+  const random = options.random ?? Math.random;
   return new Promise((resolve, reject) => {
     let timedOut = false;
+    let lastBusy: Error | undefined;
     const timer = setTimeout(() => {
       timedOut = true;
-      reject(new DenoKvUnavailableError(`opening ${path ?? "the default database"}: no answer within ${timeoutMs} ms (database locked or unreachable)`));
+      const why = lastBusy ? `still "database is locked" after retrying for ${timeoutMs} ms` : `no answer within ${timeoutMs} ms`;
+      reject(new DenoKvUnavailableError(`opening ${path ?? "the default database"}: ${why} (database locked or unreachable)`, { cause: lastBusy }));
     }, timeoutMs);
-    openKv(path).then(
-      (kv) => {
-        clearTimeout(timer);
-        if (timedOut) kv.close();
-        else resolve(new DenoKvStateStore(kv, options));
-      },
-      (error: unknown) => {
-        clearTimeout(timer);
-        if (!timedOut) reject(error);
-      },
-    );
+    const attempt = (n: number): void => {
+      openKv(path).then(
+        (kv) => {
+          clearTimeout(timer);
+          if (timedOut) kv.close();
+          else resolve(new DenoKvStateStore(kv, options));
+        },
+        (error: unknown) => {
+          if (timedOut) return;
+          if (error instanceof Error && /database is locked/i.test(error.message)) {
+            lastBusy = error;
+            setTimeout(() => timedOut || attempt(n + 1), random() * Math.min(MAX_BUSY_BACKOFF_MS, 2 ** n));
+            return;
+          }
+          clearTimeout(timer);
+          reject(error);
+        },
+      );
+    };
+    attempt(0);
   });
 }

@@ -4,7 +4,7 @@
  * deno-kv.test.ts: one JSON command per stdin line, one JSON answer per
  * stdout line, in order. Subscriber pushes are written as `{ "pushed": version }`.
  *
- * `deno run --unstable-kv --allow-read --allow-write test/unit/state/deno-kv-peer.deno.ts KV_PATH`
+ * `deno run --unstable-kv --allow-read --allow-write test/unit/state/deno-kv-peer.deno.ts KV_PATH [OPEN_AT_EPOCH_MS]`
  */
 import { stateOpeners } from "../../../src/runtimes/deno-stores.ts";
 import { emptyGroup, type StateStore } from "../../../src/state/store.ts";
@@ -22,8 +22,14 @@ type Command =
   | { op: "release"; name: string; holder: string }
   | { op: "close" };
 
-const path = Deno.args[0];
-if (!path) throw new Error("usage: deno-kv-peer.deno.ts KV_PATH");
+const [path, openAt] = Deno.args;
+if (!path) throw new Error("usage: deno-kv-peer.deno.ts KV_PATH [OPEN_AT_EPOCH_MS]");
+// Peers given one OPEN_AT open the file within a fraction of a millisecond of each other (the start-up
+// race is that narrow, measured): sleep until just before, then spin, since timers wake a few ms late.
+if (openAt) {
+  await new Promise((resolve) => setTimeout(resolve, Math.max(0, Number(openAt) - 20 - Date.now())));
+  while (performance.timeOrigin + performance.now() < Number(openAt));
+}
 const store: StateStore = await stateOpeners["deno-kv"]!({ store: "deno-kv", path, prefix: "peer", cacheTtl: 1 }, { env: {}, log: console.error });
 const say = (value: unknown) => console.log(JSON.stringify(value));
 
