@@ -16,6 +16,12 @@ import { buildWorker } from "./build.ts";
 
 /** The newest date the workerd bundled with the pinned wrangler/miniflare supports. */
 export const COMPATIBILITY_DATE = "2026-04-20";
+/**
+ * `enable_request_signal`: the client's Request.signal aborts when it disconnects, as on the
+ * other runtimes, so a client that leaves cancels the upstream attempt and ends a streamed
+ * body's count (src/proxy/body-end.ts). Keep in step with wrangler.toml.
+ */
+export const COMPATIBILITY_FLAGS = ["enable_request_signal"];
 
 /** Several balancer instances on workerd, each its own Worker (its own isolate), sharing one Durable Object. */
 export interface WorkerdInstances {
@@ -83,6 +89,7 @@ export async function startWorkerd(root: string, configPath: string, host: strin
       modules: [{ type: "ESModule" as const, path: script, contents }],
       modulesRoot: "/",
       compatibilityDate: COMPATIBILITY_DATE,
+      compatibilityFlags: COMPATIBILITY_FLAGS,
       durableObjects: { [binding]: { className: "FulcrumState", useSQLite: true, ...(names[i] !== stateHost ? { scriptName: stateHost } : {}) } },
       ...(i > 0 ? { unsafeDirectSockets: [{ host, port }] } : {}),
     })),

@@ -111,6 +111,11 @@ export interface RequestOutcome {
   error?: UpstreamErrorKind;
   /** Target of the last attempt; absent when none was tried (e.g. 503, no usable target). */
   target?: TargetMetrics;
+  /**
+   * The response body is still streaming: the request stays active (rule and
+   * group gauges) until `requestClosed`, like the target's in-flight count.
+   */
+  open?: boolean;
   /** `now()` at the end, if the caller has it already (saves a clock read, ~50 ns on Bun). */
   at?: number;
 }
@@ -198,10 +203,12 @@ export class Metrics {
     token.done = true;
     const cls = statusClassIndex(o.status);
     const rule = token.rule;
-    rule.active--;
-    rule.responses[cls]!++;
     const group = token.group;
-    group.active--;
+    if (!o.open) {
+      rule.active--;
+      group.active--;
+    }
+    rule.responses[cls]!++;
     group.responses[cls]!++;
     group.retries += o.retries;
     const t = o.target;
@@ -213,6 +220,16 @@ export class Metrics {
     const epoch = Math.floor((o.at ?? this.now()) / this.window.bucketMs);
     t.total.record(o.totalMs, epoch);
     if (o.upstreamMs !== undefined) t.upstream.record(o.upstreamMs, epoch);
+  }
+
+  /**
+   * The streamed body of a request finished with `open` has been relayed, broke
+   * or was cancelled; `bytesOut` are its bytes when no Content-Length counted them.
+   */
+  requestClosed(token: RequestToken, target: TargetMetrics | undefined, bytesOut: number): void {
+    token.rule.active--;
+    token.group.active--;
+    if (target !== undefined) target.bytesOut += bytesOut;
   }
 
   /** A failed attempt at `target` that was followed by another attempt (retried elsewhere or again). */

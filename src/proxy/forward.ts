@@ -14,6 +14,7 @@ import { UpstreamError, type UpstreamFailure } from "../platform.ts";
 import type { TargetGroup, Target } from "../target-group.ts";
 import type { StickyBinding, Stickiness } from "../sticky/affinity.ts";
 import { badGateway, errorDetail, gatewayTimeout, internalError, serviceUnavailable } from "./errors.ts";
+import { isStreamed, onBodyEnd } from "./body-end.ts";
 import { applyForwarding, ensureRequestId, FORWARDING_HEADERS, stripHopByHop } from "./headers.ts";
 
 /** Path and query exactly as the client sent them: everything after the authority. */
@@ -168,11 +169,36 @@ export async function forward(
   let lastError: UpstreamFailure | undefined;
   let upstreamMs: number | undefined;
   let attempts = 0;
-  /** The single exit: metrics (and the access log) see every answer, ours or the target's. */
-  const finish = (response: Response, at = platform.now()): Response => {
+  /** The target whose in-flight count this request holds (begin() done, end() not yet). */
+  let counting: Target | undefined;
+  const release = () => {
+    counting?.end();
+    counting = undefined;
+  };
+  /**
+   * The single exit: metrics (and the access log) see every answer, ours or the target's.
+   * `fromTarget`: the response carries the counted target's body; a streamed one keeps the
+   * target's count and the request's active gauges until it has been relayed (body-end.ts).
+   */
+  const finish = (response: Response, at = platform.now(), fromTarget = false): Response => {
     const bytesIn = Number(request.headers.get("content-length") ?? 0) || 0;
-    const bytesOut = Number(response.headers.get("content-length") ?? 0) || 0;
-    metrics.requestFinished(token, { status: response.status, totalMs: at - arrived, upstreamMs, bytesIn, bytesOut, retries: Math.max(0, attempts - 1), error: lastError, target: lastTarget?.metrics, at });
+    const length = response.headers.get("content-length");
+    const bytesOut = Number(length ?? 0) || 0;
+    let open = false;
+    // Headers first: on Node, reading `.body` of a small collected response costs a web stream.
+    if (fromTarget && counting !== undefined && isStreamed(response.headers) && response.body !== null) {
+      const target = counting;
+      counting = undefined;
+      open = true;
+      response = new Response(
+        onBodyEnd(response.body, (relayed) => {
+          target.end();
+          metrics.requestClosed(token, target.metrics, length === null ? relayed : 0);
+        }, request.signal),
+        { status: response.status, statusText: response.statusText, headers: response.headers },
+      );
+    } else release();
+    metrics.requestFinished(token, { status: response.status, totalMs: at - arrived, upstreamMs, bytesIn, bytesOut, retries: Math.max(0, attempts - 1), error: lastError, target: lastTarget?.metrics, at, open });
     accessLog?.({
       time: wallArrived,
       requestId: response.headers.get(config.forwarding.requestIdHeader) ?? "",
@@ -194,6 +220,7 @@ export async function forward(
   try {
     return await run();
   } catch (error) {
+    release();
     if (error instanceof ClientGone) return finish(clientClosed());
     // Never a stack trace for the client; metrics and the log still see the request.
     platform.log(`internal error in forward: ${errorDetail(error)}`);
@@ -244,6 +271,7 @@ export async function forward(
       request.signal.addEventListener("abort", onClientGone, { once: true });
       group.health.beginAttempt(target.index, now0);
       target.begin();
+      counting = target;
       let upstream: Response;
       try {
         upstream = await platform.upstream({
@@ -256,6 +284,7 @@ export async function forward(
           connectTimeoutMs: group.connectTimeoutMs,
         });
       } catch (error) {
+        release();
         if (request.signal.aborted || abort.signal.reason === CLIENT_GONE || clientFailed()) {
           // The client left (or broke its upload): not the target's fault, nothing to retry.
           return finish(clientClosed());
@@ -278,7 +307,6 @@ export async function forward(
         settled = true;
         cancelTimeout();
         request.signal.removeEventListener("abort", onClientGone);
-        target.end();
       }
 
       const now = platform.now();
@@ -303,8 +331,9 @@ export async function forward(
       }
       if (mustDropBody) upstream.body!.cancel().catch(() => {});
       const response = inPlace ? upstream : new Response(mustDropBody ? null : upstream.body, { status: upstream.status, statusText: upstream.statusText, headers: responseHeaders });
-      if (!retry) return finish(response, now);
+      if (!retry) return finish(response, now, !mustDropBody);
       // Keep it: if no other target can take the retry, the client gets this answer.
+      release();
       last = response;
     }
   }

@@ -199,6 +199,18 @@ export function proxyScenarios(runtime: Runtime): void {
       expect(await none.text()).toBe("503 Service Unavailable\n");
     });
 
+    test("a client that leaves before the answer cancels the request at the target (nginx proxy_ignore_client_abort off)", async () => {
+      const before = ups.map((u) => u.abandoned);
+      const leaving = new AbortController();
+      const pending = fetch(`${main.url}/slow?ms=1000`, { headers: cf, signal: leaving.signal }).catch((e: Error) => e);
+      await Bun.sleep(200);
+      leaving.abort();
+      expect(await pending).toBeInstanceOf(Error);
+      // The target's /slow sees its connection closed before it answered (it would answer at 1 s).
+      await Bun.sleep(500);
+      expect(ups.map((u, i) => u.abandoned - before[i]!).sort()).toEqual([0, 0, 1]);
+    });
+
     test("100 MB upload and 100 MB download stream through with flat memory", async () => {
       // Warm up so the baseline includes the runtime's steady state.
       for (let i = 0; i < 20; i++) await (await fetch(`${main.url}/download?bytes=${MB}`, { headers: cf })).arrayBuffer();

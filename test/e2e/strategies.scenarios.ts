@@ -65,6 +65,36 @@ export function strategyScenarios(runtime: Runtime): void {
       expect(busyServedBy).toEqual(["a", "b"]);
     });
 
+    test("least_connections: a response still streaming its body keeps its target busy (nginx counts until the body is relayed)", async () => {
+      const streams = [await fetch(`${b.least_connections!.url}/stream?ms=2500`, { headers: cf }), await fetch(`${b.least_connections!.url}/stream?ms=2500`, { headers: cf })];
+      const streaming = streams.map((r) => r.headers.get("x-served-by")).sort();
+      const idle = ["a", "b", "c"].find((t) => !streaming.includes(t))!;
+      expect(new Set(streaming).size).toBe(2);
+      // Both answered their headers: counting only to headers would spread these over all three.
+      expect(await send(b.least_connections!, 8)).toEqual({ [idle]: 8 });
+      for (const r of streams) expect(await r.text()).toMatch(/^stream [abc] done$/);
+      // Relayed to the end, the streams no longer count: ties again, nginx's round robin over all three.
+      expect(await send(b.least_connections!, 9)).toEqual({ a: 3, b: 3, c: 3 });
+    });
+
+    test("least_connections: a client that leaves in the middle of a streamed body frees its target", async () => {
+      const leaving = new AbortController();
+      const stream = await fetch(`${b.least_connections!.url}/stream?ms=20000`, { headers: cf, signal: leaving.signal });
+      expect(stream.status).toBe(200);
+      leaving.abort();
+      await stream.text().catch(() => {});
+      // The runtime cancels the relayed body when the client's connection closes; give it a moment.
+      let counts: Counts = {};
+      for (let wait = 0; wait < 20; wait++) {
+        await Bun.sleep(100);
+        counts = await send(b.least_connections!, 9);
+        if (counts.a === 3 && counts.b === 3 && counts.c === 3) break;
+      }
+      expect(counts).toEqual({ a: 3, b: 3, c: 3 });
+      // ...and the target's response was let go of too, as nginx closes the upstream connection.
+      expect(ups.find((u) => u.name === stream.headers.get("x-served-by"))!.abandoned).toBe(1);
+    });
+
     test("least_request: power of two choices favours the idle target (round robin would give 1/3)", async () => {
       const busy = [fetch(`${b.least_request!.url}/slow?ms=3000`, { headers: cf }), fetch(`${b.least_request!.url}/slow?ms=3000`, { headers: cf })];
       await Bun.sleep(400);

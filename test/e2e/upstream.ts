@@ -26,6 +26,8 @@ export interface Upstream {
   failWith: number | undefined;
   /** Requests by method, for retry checks. */
   methods: Record<string, number>;
+  /** /slow and /stream responses whose connection closed before they were complete (the balancer let go). */
+  abandoned: number;
   close(): Promise<void>;
 }
 
@@ -37,7 +39,7 @@ export function pattern(size: number): Uint8Array {
 }
 const CHUNK = pattern(64 * 1024);
 
-type State = { hits: number; delayMs: number; healthy: boolean; probes: number; failWith: number | undefined; methods: Record<string, number> };
+type State = { hits: number; delayMs: number; healthy: boolean; probes: number; failWith: number | undefined; methods: Record<string, number>; abandoned: number };
 
 function handle(name: string, up: State, req: http.IncomingMessage, res: http.ServerResponse): void {
   if (req.url === "/health") {
@@ -55,14 +57,14 @@ function handle(name: string, up: State, req: http.IncomingMessage, res: http.Se
     return;
   }
   if (up.delayMs > 0) {
-    const timer = setTimeout(() => serve(name, req, res), up.delayMs);
+    const timer = setTimeout(() => serve(name, up, req, res), up.delayMs);
     res.on("close", () => clearTimeout(timer));
     return;
   }
-  serve(name, req, res);
+  serve(name, up, req, res);
 }
 
-function serve(name: string, req: http.IncomingMessage, res: http.ServerResponse): void {
+function serve(name: string, up: State, req: http.IncomingMessage, res: http.ServerResponse): void {
   const url = new URL(req.url ?? "/", "http://x");
   const path = url.pathname;
   if (path === "/download") {
@@ -118,13 +120,29 @@ function serve(name: string, req: http.IncomingMessage, res: http.ServerResponse
     res.end("hop");
     return;
   }
+  if (path === "/stream") {
+    // Headers and a first chunk at once, the rest of the body `ms` later (no Content-Length): a
+    // download or event stream that keeps its target busy after the headers.
+    const ms = Number(url.searchParams.get("ms") ?? 1000);
+    res.writeHead(200, { "content-type": "text/plain", "x-served-by": name });
+    res.write(`stream ${name} `);
+    const timer = setTimeout(() => res.end("done"), ms);
+    res.on("close", () => {
+      clearTimeout(timer);
+      if (!res.writableFinished) up.abandoned++;
+    });
+    return;
+  }
   if (path === "/slow") {
     const ms = Number(url.searchParams.get("ms") ?? 1000);
     const timer = setTimeout(() => {
       res.setHeader("x-served-by", name);
       res.end(`slow ${name}`);
     }, ms);
-    res.on("close", () => clearTimeout(timer));
+    res.on("close", () => {
+      clearTimeout(timer);
+      if (!res.writableFinished) up.abandoned++;
+    });
     return;
   }
   // Default: echo the request as the target saw it, hashing the body while it streams.
@@ -143,7 +161,7 @@ function serve(name: string, req: http.IncomingMessage, res: http.ServerResponse
 
 export async function startUpstream(name: string, opts: { port?: number; delayMs?: number } = {}): Promise<Upstream> {
   const port = opts.port ?? 0;
-  const up: State = { hits: 0, delayMs: opts.delayMs ?? 0, healthy: true, probes: 0, failWith: undefined, methods: {} };
+  const up: State = { hits: 0, delayMs: opts.delayMs ?? 0, healthy: true, probes: 0, failWith: undefined, methods: {}, abandoned: 0 };
   const server = http.createServer((req, res) => handle(name, up, req, res));
   server.keepAliveTimeout = 10_000;
   await new Promise<void>((ok) => server.listen(port, "127.0.0.1", ok));

@@ -9,8 +9,7 @@ import { copyFileSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { build } from "esbuild";
 
-/** The newest date the pinned workerd supports, as in wrangler.toml and src/cli/serve-workerd.ts. */
-export const COMPATIBILITY_DATE = "2026-04-20";
+import { COMPATIBILITY_DATE, COMPATIBILITY_FLAGS } from "../../../src/cli/serve-workerd.ts";
 
 export interface WorkerdConfig {
   /** ES module bundle; copied next to the capnp file and embedded from there. */
@@ -42,6 +41,7 @@ const config :Workerd.Config = (
 const worker :Workerd.Worker = (
   modules = [(name = ${capnpString(moduleFile)}, esModule = embed ${capnpString(moduleFile)})],
   compatibilityDate = ${capnpString(COMPATIBILITY_DATE)},
+  compatibilityFlags = [${COMPATIBILITY_FLAGS.map(capnpString).join(", ")}],
   bindings = [${bindings.join(", ")}],
   globalOutbound = "internet",
 );

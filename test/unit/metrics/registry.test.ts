@@ -34,6 +34,18 @@ describe("metrics registry", () => {
     expect([t.bytesIn, t.bytesOut, t.total.count, t.upstream.count]).toEqual([5, 7, 1, 0]);
   });
 
+  test("a request finished with its body still streaming stays active until it is closed; its relayed bytes count then", () => {
+    const m = createMetrics({ now: () => 0 });
+    const rule = m.rule("default");
+    const group = m.group("g");
+    const t = m.target("g", "http://a:1");
+    const tok = m.requestStarted({ rule, group });
+    m.requestFinished(tok, { status: 200, totalMs: 1, retries: 0, target: t, bytesOut: 0, open: true });
+    expect([rule.active, group.active, rule.responses[1], t.responses[1]]).toEqual([1, 1, 1, 1]);
+    m.requestClosed(tok, t, 4096);
+    expect([rule.active, group.active, t.bytesOut]).toEqual([0, 0, 4096]);
+  });
+
   test("a request with no target counts at rule and group only", () => {
     const m = createMetrics({ now: () => 0 });
     const tok = m.requestStarted({ rule: m.rule("default"), group: m.group("g") });

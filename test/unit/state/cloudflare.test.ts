@@ -17,7 +17,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { workerBuildOptions } from "../../../src/cli/build.ts";
-import { startWorkerd, COMPATIBILITY_DATE, type WorkerdInstances } from "../../../src/cli/serve-workerd.ts";
+import { startWorkerd, COMPATIBILITY_DATE, COMPATIBILITY_FLAGS, type WorkerdInstances } from "../../../src/cli/serve-workerd.ts";
 import { CloudflareStateStore, type DurableObjectNamespaceLike } from "../../../src/state/cloudflare.ts";
 import { emptyGroup, emptySnapshotData, StateStoreClosedError, type StateStore } from "../../../src/state/store.ts";
 import { describeStateStore } from "./conformance.ts";
@@ -49,6 +49,7 @@ beforeAll(async () => {
     modulesRoot: "/",
     modules: [{ type: "ESModule" as const, path: script }],
     compatibilityDate: COMPATIBILITY_DATE,
+    compatibilityFlags: COMPATIBILITY_FLAGS,
     durableObjects: {
       // Worker "b" binds the class of worker "a": one object per name for both isolates.
       FULCRUM_STATE: { className: "FulcrumState", useSQLite: true, ...(host ? { scriptName: host } : {}) },

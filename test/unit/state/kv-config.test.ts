@@ -9,7 +9,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Miniflare } from "miniflare";
 import { buildWorker } from "../../../src/cli/build.ts";
-import { COMPATIBILITY_DATE } from "../../../src/cli/serve-workerd.ts";
+import { COMPATIBILITY_DATE, COMPATIBILITY_FLAGS } from "../../../src/cli/serve-workerd.ts";
 import { writeConfig } from "../../e2e/launch.ts";
 import { startUpstream, type Upstream } from "../../e2e/upstream.ts";
 
@@ -32,6 +32,7 @@ async function miniflare(configPath: string, name: string): Promise<Miniflare> {
     modules: [{ type: "ESModule", path: script, contents: readFileSync(script, "utf8") }],
     modulesRoot: "/",
     compatibilityDate: COMPATIBILITY_DATE,
+    compatibilityFlags: COMPATIBILITY_FLAGS,
     kvNamespaces: ["FULCRUM_KV"],
     bindings: { FULCRUM_CONFIG_REFRESH: "0.2" },
     durableObjects: { FULCRUM_STATE: { className: "FulcrumState", useSQLite: true } },

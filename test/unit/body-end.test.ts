@@ -1,0 +1,92 @@
+import { describe, expect, test } from "bun:test";
+import { isStreamed, onBodyEnd, STREAMED_BODY_BYTES } from "../../src/proxy/body-end.ts";
+
+const bytes = (...sizes: number[]) => sizes.map((n) => new Uint8Array(n).fill(7));
+
+/** A source that hands out `chunks`, then ends (or fails with `failWith`), recording a cancel. */
+function source(chunks: Uint8Array[], failWith?: Error) {
+  const seen = { cancelled: undefined as unknown, pulls: 0 };
+  const stream = new ReadableStream<Uint8Array>(
+    {
+      pull(controller) {
+        seen.pulls++;
+        const next = chunks.shift();
+        if (next) controller.enqueue(next);
+        else if (failWith) controller.error(failWith);
+        else controller.close();
+      },
+      cancel(reason) {
+        seen.cancelled = reason;
+      },
+    },
+    { highWaterMark: 0 },
+  );
+  return { stream, seen };
+}
+
+describe("isStreamed: which target bodies keep the count until relayed", () => {
+  test("no Content-Length, or one over the limit, streams; a small one does not", () => {
+    expect(isStreamed(new Headers())).toBe(true);
+    expect(isStreamed(new Headers({ "content-length": String(STREAMED_BODY_BYTES + 1) }))).toBe(true);
+    expect(isStreamed(new Headers({ "content-length": String(STREAMED_BODY_BYTES) }))).toBe(false);
+    expect(isStreamed(new Headers({ "content-length": "0" }))).toBe(false);
+    expect(isStreamed(new Headers({ "content-length": "bogus" }))).toBe(true);
+  });
+});
+
+describe("onBodyEnd", () => {
+  test("relays every chunk unchanged and ends once, with the byte count, when the body is done", async () => {
+    const chunks = bytes(3, 5, 8);
+    const { stream } = source([...chunks]);
+    const ends: number[] = [];
+    const relayed = onBodyEnd(stream, (n) => ends.push(n));
+    const got: Uint8Array[] = [];
+    const reader = relayed.getReader();
+    for (let r = await reader.read(); !r.done; r = await reader.read()) got.push(r.value);
+    expect(got).toEqual(chunks);
+    expect(got[0]).toBe(chunks[0]!); // the same chunk objects, not copies
+    expect(ends).toEqual([16]);
+  });
+
+  test("nothing is read ahead: the source is pulled only as the consumer reads", async () => {
+    const { stream, seen } = source(bytes(1, 1, 1));
+    const reader = onBodyEnd(stream, () => {}).getReader();
+    await Bun.sleep(5);
+    expect(seen.pulls).toBe(0);
+    await reader.read();
+    expect(seen.pulls).toBe(1);
+  });
+
+  test("a body that breaks ends the count and passes the error on", async () => {
+    const { stream } = source(bytes(4), new Error("target reset"));
+    const ends: number[] = [];
+    const reader = onBodyEnd(stream, (n) => ends.push(n)).getReader();
+    expect((await reader.read()).value?.byteLength).toBe(4);
+    await expect(reader.read()).rejects.toThrow("target reset");
+    expect(ends).toEqual([4]);
+  });
+
+  test("a consumer that cancels ends the count and cancels the source with its reason", async () => {
+    const { stream, seen } = source(bytes(2, 2, 2));
+    const ends: number[] = [];
+    const reader = onBodyEnd(stream, (n) => ends.push(n)).getReader();
+    await reader.read();
+    await reader.cancel("client went away");
+    expect(ends).toEqual([2]);
+    expect(seen.cancelled).toBe("client went away");
+  });
+
+  test("the client's signal ends the count and cancels the source even if nobody reads or cancels again (workerd)", async () => {
+    const { stream, seen } = source(bytes(2, 2));
+    const client = new AbortController();
+    const ends: number[] = [];
+    const relayed = onBodyEnd(stream, (n) => ends.push(n), client.signal);
+    const reader = relayed.getReader();
+    await reader.read();
+    client.abort("gone");
+    expect(ends).toEqual([2]);
+    expect(seen.cancelled).toBe("gone");
+    await reader.cancel().catch(() => {}); // a late cancel does not end it twice
+    expect(ends).toEqual([2]);
+  });
+});
