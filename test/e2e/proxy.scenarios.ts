@@ -199,6 +199,32 @@ export function proxyScenarios(runtime: Runtime): void {
       expect(await none.text()).toBe("503 Service Unavailable\n");
     });
 
+    test("content on a GET is not forwarded, and it is never read as a request of its own", async () => {
+      // The runtimes' servers drop GET content before the balancer sees it (RFC 9110 §9.3.1: it has no
+      // defined semantics). What must hold is the framing: content that looks like a request is not one.
+      const { connect } = await import("node:net");
+      const smuggled = "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n";
+      const extra = runtime === "workerd" ? "CF-Connecting-IP: 127.0.0.1\r\n" : "";
+      const socket = connect(main.port, "127.0.0.1");
+      let text = "";
+      socket.on("data", (d: Buffer) => (text += d.toString("latin1")));
+      const closed = new Promise((resolve) => socket.on("close", resolve));
+      socket.write(`GET /first HTTP/1.1\r\nHost: x\r\n${extra}Content-Length: ${smuggled.length}\r\n\r\n${smuggled}`);
+      for (let i = 0; i < 50 && !text.includes("\r\n0\r\n\r\n"); i++) await Bun.sleep(20); // the first (chunked) answer
+      // Not pipelined: Bun 1.4 drops pipelined requests to an async handler. Sent after the answer, a
+      // smuggled request would have been answered before this one.
+      if (!socket.destroyed) socket.write(`GET /second HTTP/1.1\r\nHost: x\r\n${extra}Connection: close\r\n\r\n`);
+      await Promise.race([closed, Bun.sleep(3000)]);
+      socket.destroy();
+      const urls = [...text.matchAll(/"url":"([^"]*)"/g)].map((m) => m[1]);
+      // workerd closes a connection whose request carried unread GET content (measured), so its
+      // second request never gets there; the others keep the connection.
+      expect(urls).toEqual(runtime === "workerd" ? ["/first"] : ["/first", "/second"]);
+      expect(text.match(/HTTP\/1\.1 \d{3}/g)).toEqual(runtime === "workerd" ? ["HTTP/1.1 200"] : ["HTTP/1.1 200", "HTTP/1.1 200"]);
+      expect(text).toContain('"bytes":0');
+      expect(text).not.toContain("/smuggled");
+    });
+
     test("a client that leaves before the answer cancels the request at the target (nginx proxy_ignore_client_abort off)", async () => {
       const before = ups.map((u) => u.abandoned);
       const leaving = new AbortController();
