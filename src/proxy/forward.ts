@@ -184,6 +184,29 @@ export async function forward(
     const bytesIn = Number(request.headers.get("content-length") ?? 0) || 0;
     const length = response.headers.get("content-length");
     const bytesOut = Number(length ?? 0) || 0;
+    const status = response.status;
+    const retries = Math.max(0, attempts - 1);
+    // Like nginx's access log: written once the response is complete, with the bytes sent and the whole time.
+    const requestId = accessLog ? (response.headers.get(config.forwarding.requestIdHeader) ?? "") : "";
+    const log =
+      accessLog &&
+      ((end: number, sent: number) =>
+        accessLog({
+          time: wallArrived,
+          requestId,
+          client: client.client,
+          method: request.method,
+          path,
+          rule: rule === undefined ? "default" : String(rule),
+          group: group.name,
+          target: lastTarget?.url,
+          status,
+          upstreamMs,
+          totalMs: end - arrived,
+          bytesIn,
+          bytesOut: sent,
+          retries,
+        }));
     let open = false;
     // Headers first: on Node, reading `.body` of a small collected response costs a web stream.
     if (fromTarget && counting !== undefined && isStreamed(response.headers) && response.body !== null) {
@@ -191,30 +214,22 @@ export async function forward(
       counting = undefined;
       open = true;
       response = new Response(
-        onBodyEnd(response.body, (relayed) => {
-          target.end();
-          metrics.requestClosed(token, target.metrics, length === null ? relayed : 0);
-        }, request.signal),
-        { status: response.status, statusText: response.statusText, headers: response.headers },
+        onBodyEnd(
+          response.body,
+          (relayed) => {
+            target.end();
+            metrics.requestClosed(token, target.metrics, length === null ? relayed : 0);
+            log?.(platform.now(), length === null ? relayed : bytesOut);
+          },
+          request.signal,
+        ),
+        { status, statusText: response.statusText, headers: response.headers },
       );
-    } else release();
-    metrics.requestFinished(token, { status: response.status, totalMs: at - arrived, upstreamMs, bytesIn, bytesOut, retries: Math.max(0, attempts - 1), error: lastError, target: lastTarget?.metrics, at, open });
-    accessLog?.({
-      time: wallArrived,
-      requestId: response.headers.get(config.forwarding.requestIdHeader) ?? "",
-      client: client.client,
-      method: request.method,
-      path,
-      rule: rule === undefined ? "default" : String(rule),
-      group: group.name,
-      target: lastTarget?.url,
-      status: response.status,
-      upstreamMs,
-      totalMs: at - arrived,
-      bytesIn,
-      bytesOut,
-      retries: Math.max(0, attempts - 1),
-    });
+    } else {
+      release();
+      log?.(at, bytesOut);
+    }
+    metrics.requestFinished(token, { status, totalMs: at - arrived, upstreamMs, bytesIn, bytesOut, retries, error: lastError, target: lastTarget?.metrics, at, open });
     return response;
   };
   try {

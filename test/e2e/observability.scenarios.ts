@@ -109,5 +109,22 @@ export function observabilityScenarios(runtime: Runtime): void {
       expect(entry).toMatchObject({ requestId: id, method: "GET", path: "/logged?x=1", group: "app", status: 200, retries: 0 });
       expect(b.output().split("\n").filter((l) => l.includes(id))).toHaveLength(1);
     });
+
+    test("a streamed response is logged once it is complete, with the bytes relayed and the whole time (nginx)", async () => {
+      const id = `stream-${runtime}-${Date.now()}`;
+      const r = await fetch(`${b.url}/stream?ms=600`, { headers: { ...cf, "x-request-id": id } });
+      await Bun.sleep(200);
+      expect(b.output()).not.toContain(id); // headers sent, body still streaming
+      const body = await r.text();
+      let line: string | undefined;
+      for (let i = 0; i < 30 && !line; i++) {
+        line = b.output().split("\n").find((l) => l.includes(id));
+        if (!line) await Bun.sleep(100);
+      }
+      const entry = JSON.parse(line!.slice(line!.indexOf("{")));
+      expect(entry).toMatchObject({ requestId: id, path: "/stream?ms=600", status: 200, bytesOut: Buffer.byteLength(body) });
+      expect(entry.totalMs).toBeGreaterThanOrEqual(550);
+      expect(b.output().split("\n").filter((l) => l.includes(id))).toHaveLength(1);
+    });
   });
 }
