@@ -15,6 +15,7 @@ import type { TargetGroup, Target } from "../target-group.ts";
 import type { StickyBinding, Stickiness } from "../sticky/affinity.ts";
 import { badGateway, errorDetail, gatewayTimeout, internalError, serviceUnavailable } from "./errors.ts";
 import { isStreamed, onBodyEnd } from "./body-end.ts";
+import { ClientGone, NO_BODY, replayableBody } from "./request-body.ts";
 import { applyForwarding, ensureRequestId, FORWARDING_HEADERS, stripHopByHop } from "./headers.ts";
 
 /** Path and query exactly as the client sent them: everything after the authority. */
@@ -38,71 +39,6 @@ export interface ClientAddress {
   readonly peer: string | undefined;
   readonly client: string | undefined;
   readonly trusted: boolean;
-}
-
-/**
- * The request body for the attempts: buffered when small enough to replay
- * (so a retry can send it again), streamed otherwise (then a failure after
- * the first attempt is final).
- */
-const NO_BODY = { body: () => null, replayable: true, clientFailed: () => false, sent: undefined };
-
-/** The client broke off its own request (upload cut, connection gone): not the target's doing. */
-class ClientGone extends Error {}
-
-/**
- * A streamed request body that remembers whether reading from the *client*
- * failed, so an upload the client abandons is not blamed on the target
- * (request.signal does not fire for that on every runtime: Deno).
- */
-function watchedBody(source: ReadableStream<Uint8Array>): { stream: ReadableStream<Uint8Array>; failed: () => boolean; sent: Promise<void> } {
-  let failed = false;
-  let markSent!: () => void;
-  const sent = new Promise<void>((resolve) => (markSent = resolve));
-  const reader = source.getReader();
-  const stream = new ReadableStream<Uint8Array>(
-    {
-      async pull(controller) {
-        let chunk: Awaited<ReturnType<typeof reader.read>>;
-        try {
-          chunk = await reader.read();
-        } catch (error) {
-          failed = true;
-          controller.error(error);
-          return;
-        }
-        if (chunk.done) {
-          controller.close();
-          markSent();
-        }
-        else controller.enqueue(chunk.value);
-      },
-      cancel(reason) {
-        return reader.cancel(reason);
-      },
-    },
-    { highWaterMark: 0 },
-  );
-  return { stream, failed: () => failed, sent };
-}
-
-/** `sent` resolves once a streamed body has been read to its end (undefined: nothing left to send). */
-async function replayableBody(
-  request: Request,
-  limit: number,
-): Promise<{ body: () => BodyInit | null; replayable: boolean; clientFailed: () => boolean; sent: Promise<void> | undefined }> {
-  const length = Number(request.headers.get("content-length") ?? -1);
-  if (length >= 0 && length <= limit) {
-    let bytes: Uint8Array<ArrayBuffer>;
-    try {
-      bytes = new Uint8Array(await request.arrayBuffer());
-    } catch (error) {
-      throw new ClientGone("client aborted its request body", { cause: error });
-    }
-    return { body: () => bytes, replayable: true, clientFailed: () => false, sent: undefined };
-  }
-  const watched = watchedBody(request.body!);
-  return { body: () => watched.stream, replayable: false, clientFailed: watched.failed, sent: watched.sent };
 }
 
 /** The client's headers as a target gets them: hop-by-hop removed, request id ensured, forwarding headers applied. */

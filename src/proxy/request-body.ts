@@ -1,0 +1,67 @@
+/**
+ * The client's request body as the attempts send it: buffered when small
+ * enough to replay (so a retry can send it again), streamed otherwise (then a
+ * failure after the first attempt is final), and watched so that an upload
+ * the client abandons is told apart from a target that failed.
+ */
+
+/** What a request without a body sends on every attempt. */
+export const NO_BODY = { body: () => null, replayable: true, clientFailed: () => false, sent: undefined };
+
+/** The client broke off its own request (upload cut, connection gone): not the target's doing. */
+export class ClientGone extends Error {}
+
+/**
+ * A streamed request body that remembers whether reading from the *client*
+ * failed, so an upload the client abandons is not blamed on the target
+ * (request.signal does not fire for that on every runtime: Deno).
+ */
+function watchedBody(source: ReadableStream<Uint8Array>): { stream: ReadableStream<Uint8Array>; failed: () => boolean; sent: Promise<void> } {
+  let failed = false;
+  let markSent!: () => void;
+  const sent = new Promise<void>((resolve) => (markSent = resolve));
+  const reader = source.getReader();
+  const stream = new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        let chunk: Awaited<ReturnType<typeof reader.read>>;
+        try {
+          chunk = await reader.read();
+        } catch (error) {
+          failed = true;
+          controller.error(error);
+          return;
+        }
+        if (chunk.done) {
+          controller.close();
+          markSent();
+        }
+        else controller.enqueue(chunk.value);
+      },
+      cancel(reason) {
+        return reader.cancel(reason);
+      },
+    },
+    { highWaterMark: 0 },
+  );
+  return { stream, failed: () => failed, sent };
+}
+
+/** `sent` resolves once a streamed body has been read to its end (undefined: nothing left to send). */
+export async function replayableBody(
+  request: Request,
+  limit: number,
+): Promise<{ body: () => BodyInit | null; replayable: boolean; clientFailed: () => boolean; sent: Promise<void> | undefined }> {
+  const length = Number(request.headers.get("content-length") ?? -1);
+  if (length >= 0 && length <= limit) {
+    let bytes: Uint8Array<ArrayBuffer>;
+    try {
+      bytes = new Uint8Array(await request.arrayBuffer());
+    } catch (error) {
+      throw new ClientGone("client aborted its request body", { cause: error });
+    }
+    return { body: () => bytes, replayable: true, clientFailed: () => false, sent: undefined };
+  }
+  const watched = watchedBody(request.body!);
+  return { body: () => watched.stream, replayable: false, clientFailed: watched.failed, sent: watched.sent };
+}
