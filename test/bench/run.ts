@@ -20,7 +20,8 @@ import { backendNginxConf } from "./harness/peers.ts";
 import { capture, freePort, installCleanup, start, stopAll } from "./harness/processes.ts";
 import { profileFulcrum, type ProfileSummary } from "./harness/profile.ts";
 import { renderReport, type BundleSize, type MemoryRow } from "./harness/report.ts";
-import { checkBars, summarize } from "./harness/stats.ts";
+import { cpuSeconds, clockTicks } from "./harness/cpu.ts";
+import { checkBars, summarize, type RoundSample } from "./harness/stats.ts";
 import { ensurePackages, machine, versions } from "./harness/system.ts";
 import { runWrk, type WrkResult } from "./harness/wrk.ts";
 
@@ -143,7 +144,8 @@ async function main(): Promise<void> {
     }
   }
 
-  const samples = new Map<Running, WrkResult[]>(running.map((r) => [r, []]));
+  const samples = new Map<Running, RoundSample[]>(running.map((r) => [r, []]));
+  const ticks = clockTicks();
   for (let round = 0; round < o.rounds; round++) {
     // Rotate the order each round so that no contestant always follows the same neighbour.
     const order = running.map((_, i) => running[(i + round) % running.length]!);
@@ -151,9 +153,12 @@ async function main(): Promise<void> {
       const url = `${r.url}/`;
       try {
         await runWrk({ url, threads: o.threads, connections: o.connections, durationS: o.warmupS, cpu: o.loadCpu });
+        const pids = r.runtimePids();
+        const cpuBefore = cpuSeconds(pids, ticks);
         const w = await runWrk({ url, threads: o.threads, connections: o.connections, durationS: o.durationS, cpu: o.loadCpu });
-        samples.get(r)!.push(w);
-        say(`round ${round + 1}/${o.rounds} ${r.contestant.name}: ${Math.round(w.requestsPerSec)} req/s, p50 ${w.p50} ms, p99 ${w.p99} ms, errors ${w.errors}`);
+        const cpuUsPerRequest = w.requests > 0 ? ((cpuSeconds(pids, ticks) - cpuBefore) * 1e6) / w.requests : undefined;
+        samples.get(r)!.push({ ...w, cpuUsPerRequest });
+        say(`round ${round + 1}/${o.rounds} ${r.contestant.name}: ${Math.round(w.requestsPerSec)} req/s, p50 ${w.p50} ms, p99 ${w.p99} ms, ${cpuUsPerRequest?.toFixed(1)} µs CPU/request, errors ${w.errors}`);
       } catch (e) {
         say(`round ${round + 1} ${r.contestant.name}: ${(e as Error).message.slice(0, 500)}`);
       }

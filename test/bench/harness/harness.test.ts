@@ -2,6 +2,8 @@
 import { describe, expect, test } from "bun:test";
 import { minimalConfig, realisticConfig } from "./configs.ts";
 import { parseOptions } from "./options.ts";
+import { readFileSync } from "node:fs";
+import { parseCpuTicks } from "./cpu.ts";
 import { summarizeProfile } from "./profile.ts";
 import { nestHeadings } from "./report.ts";
 import { checkBars, median, summarize } from "./stats.ts";
@@ -51,11 +53,11 @@ describe("medians and bars", () => {
     expect(median([])).toBeNaN();
   });
 
-  const w = (requestsPerSec: number, p99: number) => ({ requestsPerSec, p50: 1, p99, requests: 1, errors: 0 });
+  const w = (requestsPerSec: number, p99: number, cpuUsPerRequest?: number) => ({ requestsPerSec, p50: 1, p99, requests: 1, errors: 0, cpuUsPerRequest });
   const summaries = [
     summarize({ kind: "peer", name: "nginx", peer: "nginx" }, [w(30000, 5)]),
     summarize({ kind: "peer", name: "Caddy", peer: "caddy" }, [w(10000, 20)]),
-    summarize({ kind: "fulcrum", name: "Fulcrum bun realistic", runtime: "bun", config: "realistic" }, [w(25000, 12), w(19000, 9), w(21000, 8)]),
+    summarize({ kind: "fulcrum", name: "Fulcrum bun realistic", runtime: "bun", config: "realistic" }, [w(25000, 12, 40), w(19000, 9, 44), w(21000, 8)]),
     summarize({ kind: "naive", name: "naive bun", runtime: "bun" }, [w(22000, 6)]),
     summarize({ kind: "fulcrum", name: "Fulcrum node realistic", runtime: "node", config: "realistic" }, [w(9000, 10)]),
     summarize({ kind: "naive", name: "naive node", runtime: "node" }, [w(2000, 40)]),
@@ -66,6 +68,14 @@ describe("medians and bars", () => {
     expect(bun.rps).toBe(21000);
     expect(bun.p99).toBe(9);
     expect(bun.allRps).toEqual([25000, 19000, 21000]);
+    expect(bun.cpuUs).toBe(42); // over the rounds that measured it
+    expect(summaries[0]!.cpuUs).toBeNaN();
+  });
+
+  test("CPU ticks from /proc/<pid>/stat: utime + stime, whatever the command name holds", () => {
+    const stat = "4242 (bun (x) y) S 1 4242 4242 0 -1 4194560 9000 0 0 0 1234 56 0 0 20 0 3 0 100 0 0";
+    expect(parseCpuTicks(stat)).toBe(1290);
+    expect(parseCpuTicks(readFileSync(`/proc/${process.pid}/stat`, "utf8"))).toBeGreaterThanOrEqual(0);
   });
 
   test("each bar is met, not met, or not measured", () => {

@@ -39,8 +39,9 @@ export interface Report {
 
 const fmt = (n: number, d = 0) => (Number.isFinite(n) ? n.toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d }) : "–");
 const ms = (n: number) => `${n < 10 ? n.toFixed(2) : n.toFixed(1)} ms`;
+const us = (n: number) => (Number.isFinite(n) ? `${n.toFixed(1)} µs` : "–");
 const mib = (kb: number) => `${(kb / 1024).toFixed(1)} MiB`;
-const ratio = (a: number, b: number | undefined) => (b ? `${(a / b).toFixed(2)}×` : "–");
+const ratio = (a: number, b: number | undefined) => (Number.isFinite(a) && b ? `${(a / b).toFixed(2)}×` : "–");
 
 /** Shift a pasted document's headings so that its top level becomes `level` (under our own `###`). */
 export function nestHeadings(markdown: string, level: number): string {
@@ -94,18 +95,21 @@ export function renderReport(r: Report): string {
     "## Throughput and latency",
     "",
     `wrk \`-t${o.threads} -c${o.connections} -d${o.durationS}s\`, median of ${o.rounds} round(s). ×nginx = req/s ÷ nginx's; ×naive = req/s ÷ the naive forwarder's on the same runtime.`,
+    "CPU/req = the balancer's processes' CPU time (utime + stime from /proc) over the timed run ÷ requests served, median over rounds; " +
+      "CPU ×naive = the naive forwarder's CPU/req ÷ Fulcrum's on the same runtime. Other work on the machine takes CPU away from a " +
+      "contestant without changing what each request costs it, so these move far less than req/s from run to run.",
     "",
-    "| contestant | req/s (median) | p50 | p99 | ×nginx | ×naive | errors | req/s per round |",
-    "|---|---:|---:|---:|---:|---:|---:|---|",
+    "| contestant | req/s (median) | p50 | p99 | ×nginx | ×naive | CPU/req | CPU ×naive | errors | req/s per round |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
   );
   for (const s of r.summaries) {
     const c = s.contestant;
     const naive = c.kind === "fulcrum" ? naiveOf(r.summaries, c.runtime) : undefined;
     out.push(
-      `| ${c.name} | ${fmt(s.rps)} | ${ms(s.p50)} | ${ms(s.p99)} | ${ratio(s.rps, nginx?.rps)} | ${c.kind === "fulcrum" ? ratio(s.rps, naive?.rps) : ""} | ${s.errors} | ${s.allRps.map((x) => fmt(x)).join(", ")} |`,
+      `| ${c.name} | ${fmt(s.rps)} | ${ms(s.p50)} | ${ms(s.p99)} | ${ratio(s.rps, nginx?.rps)} | ${c.kind === "fulcrum" ? ratio(s.rps, naive?.rps) : ""} | ${us(s.cpuUs)} | ${c.kind === "fulcrum" && naive ? ratio(naive.cpuUs, s.cpuUs) : ""} | ${s.errors} | ${s.allRps.map((x) => fmt(x)).join(", ")} |`,
     );
   }
-  for (const f of r.failures) out.push(`| ${f.name} | not run: ${f.reason.replace(/\n/g, " ").replace(/\|/g, "\\|").slice(0, 300)} | | | | | | |`);
+  for (const f of r.failures) out.push(`| ${f.name} | not run: ${f.reason.replace(/\n/g, " ").replace(/\|/g, "\\|").slice(0, 300)} | | | | | | | | |`);
   out.push("", `**Realistic config:** ${r.realistic.runnable ? "runnable, measured above." : `not yet runnable (${r.realistic.reason}).`}`, "");
 
   out.push("## Memory at " + fmt(r.options.memoryConnections) + " concurrent keep-alive clients", "");

@@ -2,6 +2,11 @@
 import type { Contestant, Runtime } from "./contestants.ts";
 import type { WrkResult } from "./wrk.ts";
 
+/** One timed wrk run, with the balancer's CPU time per request over the same window when it was read. */
+export interface RoundSample extends WrkResult {
+  readonly cpuUsPerRequest?: number;
+}
+
 export interface Summary {
   readonly contestant: Contestant;
   readonly rounds: number;
@@ -11,6 +16,8 @@ export interface Summary {
   readonly errors: number;
   /** Every round's req/s, to show the spread. */
   readonly allRps: readonly number[];
+  /** Median CPU microseconds per request (NaN when not measured). */
+  readonly cpuUs: number;
 }
 
 export function median(xs: readonly number[]): number {
@@ -20,7 +27,8 @@ export function median(xs: readonly number[]): number {
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
-export function summarize(contestant: Contestant, samples: readonly WrkResult[]): Summary {
+export function summarize(contestant: Contestant, samples: readonly RoundSample[]): Summary {
+  const cpu = samples.flatMap((s) => (s.cpuUsPerRequest === undefined ? [] : [s.cpuUsPerRequest]));
   return {
     contestant,
     rounds: samples.length,
@@ -29,6 +37,7 @@ export function summarize(contestant: Contestant, samples: readonly WrkResult[])
     p99: median(samples.map((s) => s.p99)),
     errors: samples.reduce((a, s) => a + s.errors, 0),
     allRps: samples.map((s) => s.requestsPerSec),
+    cpuUs: median(cpu),
   };
 }
 
