@@ -51,7 +51,8 @@ export function onBodyEnd(body: ReadableStream<Uint8Array>, onEnd: (bytes: numbe
     clientGone?.removeEventListener("abort", onClientGone);
     onEnd(bytes);
   };
-  clientGone?.addEventListener("abort", onClientGone, { once: true });
+  if (clientGone?.aborted) onClientGone(); // left between the target's headers and here
+  else clientGone?.addEventListener("abort", onClientGone, { once: true });
   return new ReadableStream<Uint8Array>(
     {
       async pull(controller) {

@@ -89,4 +89,12 @@ describe("onBodyEnd", () => {
     await reader.cancel().catch(() => {}); // a late cancel does not end it twice
     expect(ends).toEqual([2]);
   });
+
+  test("a client already gone when the body is handed over ends the count at once", () => {
+    const { stream, seen } = source(bytes(2));
+    const ends: number[] = [];
+    onBodyEnd(stream, (n) => ends.push(n), AbortSignal.abort("left early"));
+    expect(ends).toEqual([0]);
+    expect(seen.cancelled).toBe("left early");
+  });
 });
