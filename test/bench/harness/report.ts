@@ -96,8 +96,8 @@ export function renderReport(r: Report): string {
     "",
     `wrk \`-t${o.threads} -c${o.connections} -d${o.durationS}s\`, median of ${o.rounds} round(s). ×nginx = req/s ÷ nginx's; ×naive = req/s ÷ the naive forwarder's on the same runtime.`,
     "CPU/req = the balancer's processes' CPU time (utime + stime from /proc) over the timed run ÷ requests served, median over rounds; " +
-      "CPU ×naive = the naive forwarder's CPU/req ÷ Fulcrum's on the same runtime. Other work on the machine takes CPU away from a " +
-      "contestant without changing what each request costs it, so these move far less than req/s from run to run.",
+      "CPU ×naive = the naive forwarder's CPU/req ÷ Fulcrum's on the same runtime. req/s × CPU/req near 1 s per second means the " +
+      "contestant was CPU-bound on its core: its req/s is what its per-request cost allows.",
     "",
     "| contestant | req/s (median) | p50 | p99 | ×nginx | ×naive | CPU/req | CPU ×naive | errors | req/s per round |",
     "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
