@@ -18,6 +18,8 @@
  * breath as its headers, so its count ends there.
  */
 
+import { watchStream } from "./watched-stream.ts";
+
 /**
  * Bodies up to this Content-Length are not watched (bytes). 64 KiB is what
  * the socket takes at once on Linux, and the undici client's collect limit.
@@ -38,46 +40,20 @@ export function isStreamed(headers: Headers): boolean {
  * closes the upstream connection when the client aborts.
  */
 export function onBodyEnd(body: ReadableStream<Uint8Array>, onEnd: (bytes: number) => void, clientGone?: AbortSignal): ReadableStream<Uint8Array> {
-  const reader = body.getReader();
   let bytes = 0;
   let ended = false;
-  const onClientGone = () => {
-    end();
-    reader.cancel(clientGone?.reason).catch(() => {});
-  };
   const end = () => {
     if (ended) return;
     ended = true;
     clientGone?.removeEventListener("abort", onClientGone);
     onEnd(bytes);
   };
+  const { stream, cancelSource } = watchStream(body, { chunk: (n) => (bytes += n), done: end, failed: end, cancelled: end });
+  function onClientGone(): void {
+    end();
+    cancelSource(clientGone?.reason);
+  }
   if (clientGone?.aborted) onClientGone(); // left between the target's headers and here
   else clientGone?.addEventListener("abort", onClientGone, { once: true });
-  return new ReadableStream<Uint8Array>(
-    {
-      async pull(controller) {
-        let chunk: Awaited<ReturnType<typeof reader.read>>;
-        try {
-          chunk = await reader.read();
-        } catch (error) {
-          end();
-          controller.error(error);
-          return;
-        }
-        if (chunk.done) {
-          end();
-          controller.close();
-          return;
-        }
-        bytes += chunk.value.byteLength;
-        controller.enqueue(chunk.value);
-      },
-      cancel(reason) {
-        end();
-        return reader.cancel(reason);
-      },
-    },
-    // Pull only when the runtime asks for the next chunk: nothing is buffered here.
-    { highWaterMark: 0 },
-  );
+  return stream;
 }

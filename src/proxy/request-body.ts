@@ -5,6 +5,8 @@
  * the client abandons is told apart from a target that failed.
  */
 
+import { watchStream } from "./watched-stream.ts";
+
 /** What a request without a body sends on every attempt. */
 export const NO_BODY = { body: () => null, replayable: true, clientFailed: () => false, sent: undefined };
 
@@ -20,30 +22,7 @@ function watchedBody(source: ReadableStream<Uint8Array>): { stream: ReadableStre
   let failed = false;
   let markSent!: () => void;
   const sent = new Promise<void>((resolve) => (markSent = resolve));
-  const reader = source.getReader();
-  const stream = new ReadableStream<Uint8Array>(
-    {
-      async pull(controller) {
-        let chunk: Awaited<ReturnType<typeof reader.read>>;
-        try {
-          chunk = await reader.read();
-        } catch (error) {
-          failed = true;
-          controller.error(error);
-          return;
-        }
-        if (chunk.done) {
-          controller.close();
-          markSent();
-        }
-        else controller.enqueue(chunk.value);
-      },
-      cancel(reason) {
-        return reader.cancel(reason);
-      },
-    },
-    { highWaterMark: 0 },
-  );
+  const { stream } = watchStream(source, { done: () => markSent(), failed: () => void (failed = true) });
   return { stream, failed: () => failed, sent };
 }
 
