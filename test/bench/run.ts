@@ -182,7 +182,7 @@ async function main(): Promise<void> {
   const profileErrors: string[] = [];
   if (o.profile === "always" || (o.profile === "auto" && bars.some((b) => b.met === false))) {
     const config: FulcrumConfigName = realistic.runnable ? "realistic" : "minimal";
-    for (const runtime of ["bun", "node"] as const) {
+    for (const runtime of ["bun", "deno", "node", "workerd"] as const) {
       say(`profiling ${runtime} (${config})`);
       try {
         profiles.push(await profileFulcrum(env, runtime, config, { seconds: o.profileS, connections: o.connections, loadCpu: o.loadCpu }));

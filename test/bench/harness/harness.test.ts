@@ -116,6 +116,25 @@ describe("profiles", () => {
     expect(s.own[0]).toEqual({ name: "forward", where: "src/proxy/forward.ts:27", totalPct: 100 });
     expect(s.own[1]).toEqual({ name: "stripHopByHop", where: "src/proxy/headers.ts:22", totalPct: 20 });
   });
+
+  test("workerd names the Worker bundle by its module name: counted as Fulcrum's own code", () => {
+    const frame = (functionName: string, url: string, lineNumber = 0) => ({ functionName, url, lineNumber });
+    const profile = {
+      nodes: [
+        { id: 1, callFrame: frame("(root)", ""), children: [2] },
+        { id: 2, callFrame: frame("run", "profile-workerd-worker.mjs", 9625), children: [3] },
+        { id: 3, callFrame: frame("fetch", ""), children: [] },
+      ],
+      samples: [2, 3, 3, 3],
+      timeDeltas: [1000, 1000, 1000, 1000],
+    };
+    const s = summarizeProfile(profile, "/repo");
+    expect(s.files).toEqual([
+      { file: "(native)", selfPct: 75 },
+      { file: "(worker bundle) worker.mjs", selfPct: 25 },
+    ]);
+    expect(s.own).toEqual([{ name: "run", where: "(worker bundle) worker.mjs:9626", totalPct: 100 }]);
+  });
 });
 
 describe("options and report pieces", () => {

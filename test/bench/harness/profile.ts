@@ -1,29 +1,30 @@
 /**
  * A short CPU profile of Fulcrum's hot path under wrk load (`bun --cpu-prof`,
- * `node --cpu-prof`), summarised as the functions and files with the most
- * self time. Both runtimes write the Chrome `.cpuprofile` format on exit.
+ * `node --cpu-prof`; Deno and workerd over the V8 inspector), summarised as
+ * the functions and files with the most self time. All four give the Chrome
+ * `.cpuprofile` format.
  */
 import { mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join, relative } from "node:path";
-import { buildNodeEntry } from "../../../src/cli/build.ts";
+import { buildNodeEntry, buildWorker } from "../../../src/cli/build.ts";
+import { inspectorTarget, profileOverInspector, type InspectorCpuProfile } from "./inspector-profile.ts";
+import { workerdBinary } from "./system.ts";
+import { writeWorkerdConfig } from "./workerd.ts";
 import { fulcrumConfigFile, type Env } from "./contestants.ts";
 import type { FulcrumConfigName } from "./configs.ts";
 import { freePort, start } from "./processes.ts";
 import { runWrk } from "./wrk.ts";
 
-interface CpuProfile {
-  nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }[];
-  samples: number[];
-  timeDeltas: number[];
-}
+type CpuProfile = InspectorCpuProfile;
+export type ProfiledRuntime = "bun" | "deno" | "node" | "workerd";
 
 export interface ProfileSummary {
-  readonly runtime: "bun" | "node";
+  readonly runtime: ProfiledRuntime;
   readonly config: FulcrumConfigName;
   readonly totalMs: number;
   readonly functions: readonly { name: string; where: string; selfPct: number }[];
   readonly files: readonly { file: string; selfPct: number }[];
-  /** Fulcrum's own functions (src/, routes/, strategies/, the Node bundle) by total time, callees included. */
+  /** Fulcrum's own functions (src/, routes/, strategies/, the Node or Worker bundle) by total time, callees included. */
   readonly own: readonly { name: string; where: string; totalPct: number }[];
 }
 
@@ -57,7 +58,7 @@ export function summarizeProfile(profile: CpuProfile, root: string, top = 15): O
     for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
       const { functionName, url, lineNumber } = nodeById.get(cur)!.callFrame;
       const file = shorten(url, root);
-      if (!/^(src|routes|strategies)\/|^\(node bundle\)/.test(file)) continue;
+      if (!/^(src|routes|strategies)\/|^\((node|worker) bundle\)/.test(file)) continue;
       const key = `${functionName}@${file}:${lineNumber + 1}`;
       if (seen.has(key)) continue;
       seen.add(key);
@@ -77,13 +78,15 @@ export function summarizeProfile(profile: CpuProfile, root: string, top = 15): O
 function shorten(url: string, root: string): string {
   const path = url.replace(/^file:\/\//, "");
   if (path.startsWith(root)) return relative(root, path).replace(/^node_modules\/\.cache\/fulcrum\//, "(node bundle) ");
+  // workerd names a module by its capnp name (`profile-workerd-worker.mjs`), not a path.
+  if (/^[^/]*worker\.mjs$/.test(path)) return "(worker bundle) worker.mjs";
   return path;
 }
 
 /** Profile Fulcrum on `runtime` (the runtime entry itself, no launcher) for `seconds` of wrk load. */
 export async function profileFulcrum(
   env: Env,
-  runtime: "bun" | "node",
+  runtime: ProfiledRuntime,
   config: FulcrumConfigName,
   o: { seconds: number; connections: number; loadCpu: string },
 ): Promise<ProfileSummary> {
@@ -92,35 +95,43 @@ export async function profileFulcrum(
   const dir = join(env.dir, `profile-${runtime}-${config}`);
   mkdirSync(dir, { recursive: true });
   const args = ["--config", configFile, "--port", String(port)];
+  const spawn = { logDir: env.dir, cpu: env.balancerCpu, cwd: env.root };
+  const inspectorPort = runtime === "deno" || runtime === "workerd" ? await freePort() : 0;
+  const name = `profile-${runtime}`;
   const proc =
     runtime === "bun"
-      ? start(`profile-${runtime}`, join(env.root, "node_modules/.bin/bun"), ["--cpu-prof", `--cpu-prof-dir=${dir}`, join(env.root, "src/runtimes/bun.ts"), ...args], {
-          logDir: env.dir,
-          cpu: env.balancerCpu,
-          cwd: env.root,
-        })
-      : start(`profile-${runtime}`, "node", ["--cpu-prof", `--cpu-prof-dir=${dir}`, await buildNodeEntry(env.root), ...args], {
-          logDir: env.dir,
-          cpu: env.balancerCpu,
-          cwd: env.root,
-        });
-  const url = `http://127.0.0.1:${port}/`;
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (proc.hasExited() || Date.now() > deadline) throw new Error(`profile ${runtime}: did not start:\n${proc.log()}`);
-    const ok = await fetch(url, { signal: AbortSignal.timeout(1000) }).then((r) => r.arrayBuffer().then(() => r.ok), () => false);
-    if (ok) break;
-    await Bun.sleep(150);
+      ? start(name, join(env.root, "node_modules/.bin/bun"), ["--cpu-prof", `--cpu-prof-dir=${dir}`, join(env.root, "src/runtimes/bun.ts"), ...args], spawn)
+      : runtime === "node"
+        ? start(name, "node", ["--cpu-prof", `--cpu-prof-dir=${dir}`, await buildNodeEntry(env.root), ...args], spawn)
+        : runtime === "deno"
+          ? // The flags `fulcrum serve --runtime deno` passes (src/cli/main.ts), plus the inspector.
+            start(name, join(env.root, "node_modules/.bin/deno"), ["run", "--quiet", "-A", "--unstable-kv", "--unstable-no-legacy-abort", `--inspect=127.0.0.1:${inspectorPort}`, join(env.root, "src/runtimes/deno.ts"), ...args], spawn)
+          : start(name, workerdBinary(env.root), ["serve", writeWorkerdConfig(dir, name, { bundle: await buildWorker(env.root, configFile, `profile-${config}`, false), port }), `--inspector-addr=127.0.0.1:${inspectorPort}`], spawn);
+  try {
+    const url = `http://127.0.0.1:${port}/`;
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      if (proc.hasExited() || Date.now() > deadline) throw new Error(`profile ${runtime}: did not start:\n${proc.log()}`);
+      const ok = await fetch(url, { signal: AbortSignal.timeout(1000) }).then((r) => r.arrayBuffer().then(() => r.ok), () => false);
+      if (ok) break;
+      await Bun.sleep(150);
+    }
+    const load = () => runWrk({ url, threads: 1, connections: o.connections, durationS: o.seconds, cpu: o.loadCpu });
+    if (inspectorPort !== 0) {
+      const { profile } = await profileOverInspector(await inspectorTarget(inspectorPort), load);
+      return { runtime, config, ...summarizeProfile(profile, env.root) };
+    }
+    await load();
+    // SIGINT: the entry's graceful stop ends in process.exit, which writes the profile.
+    proc.child.kill("SIGINT");
+    const timer = setTimeout(() => proc.child.kill("SIGKILL"), 20_000);
+    await proc.exited;
+    clearTimeout(timer);
+    const file = readdirSync(dir).find((f) => f.endsWith(".cpuprofile"));
+    if (!file) throw new Error(`profile ${runtime}: no .cpuprofile written in ${dir}:\n${proc.log().slice(-2000)}`);
+    const profile = JSON.parse(readFileSync(join(dir, file), "utf8")) as CpuProfile;
+    return { runtime, config, ...summarizeProfile(profile, env.root) };
+  } finally {
+    await proc.stop();
   }
-  await runWrk({ url, threads: 1, connections: o.connections, durationS: o.seconds, cpu: o.loadCpu });
-  // SIGINT: the entry's graceful stop ends in process.exit, which writes the profile.
-  proc.child.kill("SIGINT");
-  const timer = setTimeout(() => proc.child.kill("SIGKILL"), 20_000);
-  await proc.exited;
-  clearTimeout(timer);
-  await proc.stop();
-  const file = readdirSync(dir).find((f) => f.endsWith(".cpuprofile"));
-  if (!file) throw new Error(`profile ${runtime}: no .cpuprofile written in ${dir}:\n${proc.log().slice(-2000)}`);
-  const profile = JSON.parse(readFileSync(join(dir, file), "utf8")) as CpuProfile;
-  return { runtime, config, ...summarizeProfile(profile, env.root) };
 }
