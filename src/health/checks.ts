@@ -120,17 +120,18 @@ export class HealthChecks {
     }
   }
 
-  /** Workers: re-read the store when the TTL has passed, and run a round for each group whose interval has passed. */
-  runDue(): Promise<void> {
+  /** Workers: re-read the store when the TTL has passed, and run a round for each group whose interval has passed; undefined when nothing is due. */
+  runDue(): Promise<void> | undefined {
     const now = this.platform.now();
-    const work: Promise<void>[] = [];
-    if (this.shared && now - this.lastPoll >= this.shared.cacheTtlMs) work.push(this.poll());
+    let work: Promise<void>[] | undefined;
+    if (this.shared && now - this.lastPoll >= this.shared.cacheTtlMs) (work ??= []).push(this.poll());
     for (const p of this.probers) {
       if (now - p.lastRun < p.intervalMs) continue;
       p.lastRun = now;
-      work.push(this.round(p));
+      (work ??= []).push(this.round(p));
     }
-    return Promise.all(work).then(() => {});
+    // Nothing due (almost every request): no promise for the Worker to wait on.
+    return work && Promise.all(work).then(() => {});
   }
 
   /** Workers' cron trigger and the Durable Object's alarm: a round for every group now. */

@@ -94,7 +94,8 @@ export function createWorker(configInput: unknown, stores: WorkerStores = {}) {
 
   const serve = (l: Live, request: Request, env: Record<string, unknown>, ctx: ExecutionContext): Response | Promise<Response> => {
     // No timers outside a request on Workers: probes that are due run after the response.
-    if (l.app.balancer.healthChecks.enabled) ctx.waitUntil(l.app.balancer.healthChecks.runDue());
+    const probing = l.app.balancer.healthChecks.enabled ? l.app.balancer.healthChecks.runDue() : undefined;
+    if (probing) ctx.waitUntil(probing);
     if (source.due(env)) ctx.waitUntil(reload(env));
     return l.started ? l.app.fetch(request, env, ctx) : l.ready.then(() => l.app.fetch(request, env, ctx));
   };

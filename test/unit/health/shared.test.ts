@@ -120,6 +120,26 @@ describe("health shared through a state store", () => {
     expect(w.stateOf(w.two, A)).toBe("healthy");
   });
 
+  test("runDue (each request on Workers): a round when the interval or the store TTL has passed, nothing to wait on otherwise", async () => {
+    const w = world();
+    await w.one.balancer.ready();
+    const checks = w.one.balancer.healthChecks;
+    const first = checks.runDue();
+    expect(first).toBeInstanceOf(Promise);
+    await first;
+    expect(w.probes.sort()).toEqual(["http://10.0.0.1", "http://10.0.0.2"]);
+    // Within the TTL (1 s) and the interval (5 s): no work and no promise for waitUntil.
+    w.advance(500);
+    expect(checks.runDue()).toBeUndefined();
+    // The store TTL has passed: a poll, no probes yet.
+    w.advance(600);
+    await checks.runDue();
+    expect(w.probes.length).toBe(2);
+    w.advance(4000);
+    await checks.runDue();
+    expect(w.probes.length).toBe(4);
+  });
+
   test("the lease moves to another instance when its holder stops", async () => {
     const w = world();
     await w.one.balancer.healthChecks.runAll();
