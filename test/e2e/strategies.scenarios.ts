@@ -74,7 +74,10 @@ export function strategyScenarios(runtime: Runtime): void {
       expect(await send(b.least_connections!, 8)).toEqual({ [idle]: 8 });
       for (const r of streams) expect(await r.text()).toMatch(/^stream [abc] done$/);
       // Relayed to the end, the streams no longer count: ties again, nginx's round robin over all three.
-      expect(await send(b.least_connections!, 9)).toEqual({ a: 3, b: 3, c: 3 });
+      // Exactly 3/3/3 only from a zero rotation state; whatever state earlier tests left, nine tied
+      // picks give each target 2 to 4 (a leaked count would send all nine to the idle one).
+      const after = await send(b.least_connections!, 9);
+      for (const t of ["a", "b", "c"]) expect(after[t]).toBeWithin(2, 5);
     });
 
     test("least_connections: a client that leaves in the middle of a streamed body frees its target", async () => {
