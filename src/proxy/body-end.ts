@@ -34,10 +34,10 @@ export function isStreamed(headers: Headers): boolean {
 
 /**
  * `body` relayed unchanged, calling `onEnd(bytes relayed)` exactly once when it is done, broken or
- * cancelled, or when `clientGone` aborts. workerd drops a response body whose client left without
- * cancelling it or pulling again (measured: the count never ended, even after the target finished),
- * so the client's request signal ends it there; the target's body is then cancelled, as nginx
- * closes the upstream connection when the client aborts.
+ * cancelled, or when `clientGone` aborts; the target's body is then cancelled, as nginx closes the
+ * upstream connection when the client aborts. workerd may drop a response body whose client left
+ * without cancelling it or pulling again, and its request signal (`enable_request_signal`) does not
+ * always fire once the response is under way: there a count can stay held (README, Runtime notes).
  */
 export function onBodyEnd(body: ReadableStream<Uint8Array>, onEnd: (bytes: number) => void, clientGone?: AbortSignal): ReadableStream<Uint8Array> {
   let bytes = 0;
