@@ -17,9 +17,10 @@ import { buildWorker } from "./build.ts";
 /** The newest date the workerd bundled with the pinned wrangler/miniflare supports. */
 export const COMPATIBILITY_DATE = "2026-04-20";
 /**
- * `enable_request_signal`: the client's Request.signal aborts when it disconnects, as on the
- * other runtimes, so a client that leaves cancels the upstream attempt and ends a streamed
- * body's count (src/proxy/body-end.ts). Keep in step with wrangler.toml.
+ * `enable_request_signal`: the client's Request.signal aborts when it disconnects before the
+ * answer, as on the other runtimes, so a client that leaves cancels the upstream attempt. Once a
+ * streamed body is under way it does not always fire (src/proxy/body-end.ts, README Runtime
+ * notes). Keep in step with wrangler.toml.
  */
 export const COMPATIBILITY_FLAGS = ["enable_request_signal"];
 

@@ -1,9 +1,10 @@
 /**
  * CPU time a process tree spends, from /proc (utime + stime, children that
  * have exited excluded). Divided by the requests served in the same window it
- * gives CPU microseconds per request: unlike req/s, that barely moves when
- * other work on a shared machine takes the balancer's core away for a while,
- * so it is the steadier measure of what Fulcrum's features cost.
+ * gives CPU microseconds per request: the plainest unit for what a feature
+ * costs. It is not steadier than req/s on a shared machine (measured: it
+ * spread across rounds as much, since every contestant is CPU-bound on its
+ * core), so rounds stay interleaved and medians reported.
  */
 import { readFileSync } from "node:fs";
 
