@@ -8,6 +8,7 @@
 import { copyFileSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { build } from "esbuild";
+import { workerBuildOptions } from "../../../src/cli/build.ts";
 
 import { COMPATIBILITY_DATE, COMPATIBILITY_FLAGS } from "../../../src/cli/serve-workerd.ts";
 
@@ -54,13 +55,9 @@ const worker :Workerd.Worker = (
 export async function bundleNaive(root: string, runtime: "node" | "workerd", outDir: string): Promise<string> {
   const outfile = join(outDir, `naive-${runtime}.mjs`);
   await build({
+    // The naive Worker is bundled like Fulcrum's, so the two differ only in what they do.
+    ...(runtime === "workerd" ? workerBuildOptions(root) : { bundle: true, format: "esm", platform: "node", target: "node20", mainFields: ["module", "main"] }),
     entryPoints: [join(root, "test/bench/harness/naive", `${runtime}.ts`)],
-    bundle: true,
-    format: "esm",
-    platform: runtime === "node" ? "node" : "neutral",
-    target: runtime === "node" ? "node20" : "es2022",
-    conditions: runtime === "node" ? [] : ["workerd", "worker", "browser"],
-    mainFields: ["module", "main"],
     outfile,
     logLevel: "error",
   });
