@@ -15,6 +15,7 @@ import type { TargetGroup, Target } from "../target-group.ts";
 import type { StickyBinding, Stickiness } from "../sticky/affinity.ts";
 import { badGateway, errorDetail, gatewayTimeout, internalError, serviceUnavailable } from "./errors.ts";
 import { isStreamed, onBodyEnd } from "./body-end.ts";
+import { attemptAbort, CLIENT_GONE, TIMEOUT } from "./attempt-abort.ts";
 import { ClientGone, NO_BODY, replayableBody } from "./request-body.ts";
 import { applyForwarding, ensureRequestId, FORWARDING_HEADERS, stripHopByHop } from "./headers.ts";
 
@@ -28,9 +29,6 @@ export function rawPathAndQuery(url: string): string {
 function bodyless(method: string, status: number): boolean {
   return method === "HEAD" || status === 204 || status === 205 || status === 304 || (status >= 100 && status < 200);
 }
-
-const TIMEOUT = Symbol("upstream timeout");
-const CLIENT_GONE = Symbol("client went away");
 
 /** nginx's 499: the client closed the connection before the answer (metrics and logs only). */
 const clientClosed = () => new Response(null, { status: 499 });
@@ -205,21 +203,9 @@ export async function forward(
       // `preserve` needs nothing: the copied headers carry the client's Host, and only `target` mode changes it.
       if (group.config.hostHeader === "target") headers.set("host", target.host);
 
-      const abort = new AbortController();
       // The retry budget bounds every attempt too, not just the decision to retry.
       const timeoutMs = retries.budget > 0 ? Math.max(1, Math.min(group.responseTimeoutMs, retries.budget * 1000 - (now0 - arrived))) : group.responseTimeoutMs;
-      // Like nginx's proxy_read_timeout, the wait for the answer starts once the request has
-      // been sent: a large upload is not a slow target (a 100 MB upload took > 1.5 s on workerd).
-      let settled = false;
-      let cancelTimeout = () => {};
-      const arm = () => {
-        if (!settled) cancelTimeout = platform.deadline(timeoutMs, () => abort.abort(TIMEOUT));
-      };
-      if (sent) void sent.then(arm);
-      else arm();
-      // A client that goes away cancels the upstream attempt (nginx proxy_ignore_client_abort off).
-      const onClientGone = () => abort.abort(CLIENT_GONE);
-      request.signal.addEventListener("abort", onClientGone, { once: true });
+      const abort = attemptAbort(platform, request, timeoutMs, sent);
       group.health.beginAttempt(target.index, now0);
       target.begin();
       counting = target;
@@ -236,7 +222,7 @@ export async function forward(
         });
       } catch (error) {
         release();
-        if (request.signal.aborted || abort.signal.reason === CLIENT_GONE || clientFailed()) {
+        if (abort.signal.reason === CLIENT_GONE || request.signal.aborted || clientFailed()) {
           // The client left (or broke its upload): not the target's fault, nothing to retry.
           return finish(clientClosed());
         }
@@ -255,9 +241,7 @@ export async function forward(
         last = failure;
         continue;
       } finally {
-        settled = true;
-        cancelTimeout();
-        request.signal.removeEventListener("abort", onClientGone);
+        abort.settle();
       }
 
       const now = platform.now();

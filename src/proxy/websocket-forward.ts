@@ -14,6 +14,7 @@ import { canRetry } from "../health/retry-policy.ts";
 import { UpstreamError, type UpstreamFailure } from "../platform.ts";
 import type { Target, TargetGroup } from "../target-group.ts";
 import { badGateway, errorDetail, gatewayTimeout, serviceUnavailable } from "./errors.ts";
+import { attemptAbort, CLIENT_GONE, TIMEOUT } from "./attempt-abort.ts";
 import { pickTarget, stickyBinding, upstreamHeaders, type ClientAddress } from "./forward.ts";
 import { stripHopByHop } from "./headers.ts";
 import type { WebSocketCapability, WsEnd } from "./websocket-end.ts";
@@ -60,8 +61,6 @@ export function handshakeProblem(headers: Headers): { status: 400 | 426; detail:
   }
   return undefined;
 }
-
-const TIMEOUT = Symbol("handshake timeout");
 
 export async function forwardWebSocket(
   balancer: Balancer,
@@ -114,10 +113,7 @@ export async function forwardWebSocket(
     last = undefined;
 
     // The handshake is bounded by the connect and response timeouts together (nginx proxy_connect_timeout + proxy_read_timeout for the 101).
-    const abort = new AbortController();
-    const cancelTimeout = platform.deadline(group.connectTimeoutMs + group.responseTimeoutMs, () => abort.abort(TIMEOUT));
-    const onClientGone = () => abort.abort();
-    request.signal.addEventListener("abort", onClientGone, { once: true });
+    const abort = attemptAbort(platform, request, group.connectTimeoutMs + group.responseTimeoutMs);
     group.health.beginAttempt(target.index, now0);
     target.begin();
     let end: WsEnd | undefined;
@@ -145,7 +141,7 @@ export async function forwardWebSocket(
       else end = handshake.end;
     } catch (error) {
       target.end();
-      if (request.signal.aborted) return finish(new Response(null, { status: 499 }));
+      if (abort.signal.reason === CLIENT_GONE || request.signal.aborted) return finish(new Response(null, { status: 499 }));
       const kind: UpstreamFailure = abort.signal.reason === TIMEOUT ? "timeout" : error instanceof UpstreamError ? error.kind : "reset";
       const now = platform.now();
       const failed = group.health.recordAttempt(target.index, { kind }, now);
@@ -159,8 +155,7 @@ export async function forwardWebSocket(
       last = failure;
       continue;
     } finally {
-      cancelTimeout();
-      request.signal.removeEventListener("abort", onClientGone);
+      abort.settle();
     }
 
     const now = platform.now();
