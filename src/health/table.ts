@@ -12,6 +12,7 @@
  * lazily: the table remembers the earliest pending deadline and re-evaluates
  * every target only when a call passes it, so reads stay O(1) amortised.
  */
+import { observeOutlier } from "./outlier.ts";
 import type { HealthSettings } from "./schema.ts";
 import { TargetHealth, type ProbeResult, type TargetState } from "./target-health.ts";
 
@@ -61,8 +62,6 @@ export interface HealthTableOptions {
   /** Creation time. Targets present at creation never slow-start (HAProxy: not at process start). */
   readonly now: number;
 }
-
-const GATEWAY = new Set([502, 503, 504]);
 
 export class HealthTable {
   readonly size: number;
@@ -198,7 +197,8 @@ export class HealthTable {
         t.fails = 0;
       }
     }
-    reason = this.observeOutlier(t, outcome, now) ?? reason;
+    const od = this.options.settings.outlierDetection;
+    if (od) reason = observeOutlier(t, outcome, od, this.targets, now) ?? reason;
     this.refresh(i, now, reason);
     return failed;
   }
@@ -324,37 +324,6 @@ export class HealthTable {
 
   private startSlowStart(t: TargetHealth, now: number): void {
     if (this.slowStartMs > 0) t.slowStartSince = now;
-  }
-
-  /** Envoy consecutive-5xx / gateway-failure detectors; returns a reason when it ejects. */
-  private observeOutlier(t: TargetHealth, outcome: AttemptResult, now: number): string | undefined {
-    const od = this.options.settings.outlierDetection;
-    if (!od || t.ejected(now)) return undefined;
-    const transport = outcome.kind === "connect" || outcome.kind === "timeout" || outcome.kind === "reset";
-    const status = outcome.status ?? 0;
-    // Local failures count as 5xx and gateway failures (Envoy without split_external_local_origin_errors).
-    t.consecutive5xx = transport || status >= 500 ? t.consecutive5xx + 1 : 0;
-    t.consecutiveGateway = transport || GATEWAY.has(status) ? t.consecutiveGateway + 1 : 0;
-    const by5xx = od.consecutive5xx > 0 && t.consecutive5xx >= od.consecutive5xx;
-    const byGateway = od.consecutiveGatewayFailure !== undefined && t.consecutiveGateway >= od.consecutiveGatewayFailure;
-    if (!by5xx && !byGateway) return undefined;
-    const run = by5xx ? `${t.consecutive5xx} consecutive 5xx` : `${t.consecutiveGateway} consecutive gateway failures`;
-    t.consecutive5xx = t.consecutiveGateway = 0;
-    // Envoy ejects only while `100 * ejected / hosts < max_ejection_percent`.
-    let ejected = 0;
-    for (const other of this.targets) if (other.ejected(now)) ejected++;
-    if ((ejected * 100) / this.size >= od.maxEjectionPercent) return undefined;
-    // The multiplier decays by one per `interval` spent un-ejected (Envoy's sweep).
-    if (t.ejections > 0 && Number.isFinite(t.ejectedUntil)) {
-      const quiet = Math.floor((now - t.ejectedUntil) / (od.interval * 1000));
-      t.ejections = Math.max(0, t.ejections - Math.max(0, quiet));
-    }
-    t.ejections++;
-    const base = od.baseEjectionTime * 1000;
-    const durationMs = Math.max(base, Math.min(base * t.ejections, od.maxEjectionTime * 1000));
-    t.ejectedUntil = now + durationMs;
-    t.ejectionPending = true;
-    return `ejected for ${durationMs / 1000} s after ${run} (ejection ${t.ejections})`;
   }
 
   /** Re-evaluate every target when a deadline has passed. */
