@@ -20,17 +20,7 @@
  * balancer that large (~400 targets with probe details) wants per-group keys,
  * which is a change to the StateStore contract, not to this store.
  *
- * Fail static (issue #6), from what Deno 2.9 does when another process holds
- * the file's SQLite write lock (measured with python3's `BEGIN EXCLUSIVE`):
- * reads still answer (WAL); checked commits, which are all this store makes,
- * fail at once with "database is locked" and are reported after a few
- * jittered retries; an unchecked write would wait out a 5 s busy timeout
- * while calls on the same handle queue behind it; `Deno.openKv` waits until
- * the lock goes away. So every call is also bounded by `timeoutMs`, and while
- * a call past its deadline is still pending inside Deno every new call
- * rejects at once instead of joining the queue. A call that timed out has an
- * unknown outcome (it may still commit), like a Redis command timeout;
- * compare-and-set keeps that safe for the snapshot.
+ * Fail static (issue #6): every call runs within `timeoutMs`; see call-deadline.ts.
  *
  * Watch: `kv.watch` sees writes made through this process (any handle on
  * the file) and, on Deno Deploy, writes from every isolate. On a local file
@@ -50,26 +40,10 @@ import {
   type SnapshotData,
   type StateStore,
 } from "./store.ts";
+import { CallDeadline } from "./call-deadline.ts";
+import type { Kv, KvAtomicOperation, KvEntryMaybe, KvKey } from "./deno-kv-types.ts";
 
-/** The slice of `Deno.Kv` this store uses (the project typechecks with tsc, not deno). */
-export type KvKey = readonly (string | number | bigint | boolean | Uint8Array)[];
-export interface KvEntryMaybe<T> {
-  readonly key: KvKey;
-  readonly value: T | null;
-  readonly versionstamp: string | null;
-}
-export interface KvAtomicOperation {
-  check(...checks: { key: KvKey; versionstamp: string | null }[]): KvAtomicOperation;
-  set(key: KvKey, value: unknown, options?: { expireIn?: number }): KvAtomicOperation;
-  delete(key: KvKey): KvAtomicOperation;
-  commit(): Promise<{ ok: boolean }>;
-}
-export interface Kv {
-  get<T = unknown>(key: KvKey): Promise<KvEntryMaybe<T>>;
-  atomic(): KvAtomicOperation;
-  watch(keys: KvKey[]): ReadableStream<KvEntryMaybe<unknown>[]>;
-  close(): void;
-}
+export type { Kv, KvAtomicOperation, KvEntryMaybe, KvKey } from "./deno-kv-types.ts";
 
 /** Deno KV's limit on one value (its V8 serialisation), in bytes. */
 export const DENO_KV_MAX_VALUE_BYTES = 65_536;
@@ -86,8 +60,6 @@ export const MAX_SNAPSHOT_BYTES = DENO_KV_MAX_VALUE_BYTES - WRAPPER_BYTES;
 const COMMIT_ATTEMPTS = 8;
 /** Cap of the random wait after a busy commit (ms): doubling from 1 ms, jittered so two writers stop colliding. */
 const MAX_BUSY_BACKOFF_MS = 64;
-/** After this many call deadlines with an abandoned call still inside Deno, new calls are tried again anyway. */
-const STUCK_LIMIT_TIMEOUTS = 5;
 
 export interface DenoKvStoreOptions {
   /** Key prefix (config `state.prefix`). Default "fulcrum". */
@@ -124,11 +96,6 @@ export class StateSnapshotTooLargeError extends Error {
   }
 }
 
-/** Shared between a call and its deadline: a retry loop stops once nobody waits for it. */
-interface CallState {
-  abandoned: boolean;
-}
-
 interface StoredSnapshot {
   version: number;
   updatedAt: number;
@@ -153,7 +120,7 @@ export function serializedStringBytes(text: string): number {
 export class DenoKvStateStore implements StateStore {
   private readonly snapshotKey: KvKey;
   private readonly prefix: string;
-  private readonly timeoutMs: number;
+  private readonly deadline: CallDeadline;
   private readonly now: () => number;
   private readonly random: () => number;
   private readonly subscribers = new Set<(s: Snapshot) => void>();
@@ -161,9 +128,6 @@ export class DenoKvStateStore implements StateStore {
   private delivered = 0;
   private watchReader: ReadableStreamDefaultReader<KvEntryMaybe<unknown>[]> | undefined;
   private watchRetry: ReturnType<typeof setTimeout> | undefined;
-  /** Calls past their deadline that Deno has not settled yet, and since when there have been some. */
-  private stuck = 0;
-  private stuckSince = 0;
   private closed = false;
 
   constructor(
@@ -172,13 +136,19 @@ export class DenoKvStateStore implements StateStore {
   ) {
     this.prefix = options.prefix ?? "fulcrum";
     this.snapshotKey = [this.prefix, "snapshot"];
-    this.timeoutMs = options.timeoutMs ?? 2000;
     this.now = options.now ?? Date.now;
     this.random = options.random ?? Math.random;
+    this.deadline = new CallDeadline({
+      timeoutMs: options.timeoutMs ?? 2000,
+      now: this.now,
+      isClosed: () => this.closed,
+      unavailable: (message, errorOptions) => new DenoKvUnavailableError(message, errorOptions),
+      passesThrough: (error) => error instanceof StateSnapshotTooLargeError || error instanceof RangeError,
+    });
   }
 
   load(): Promise<Snapshot> {
-    return this.call("load", async () => {
+    return this.deadline.run("load", async () => {
       const snapshot = this.decode((await this.kv.get<StoredSnapshot>(this.snapshotKey)).value);
       this.offer(snapshot);
       return snapshot;
@@ -186,7 +156,7 @@ export class DenoKvStateStore implements StateStore {
   }
 
   compareAndSet(expectedVersion: number, next: SnapshotData): Promise<Snapshot | undefined> {
-    return this.call("compareAndSet", async (call) => {
+    return this.deadline.run("compareAndSet", async (call) => {
       // Serialising copies too: a caller still holding `next` cannot change what was written.
       const data = JSON.stringify(dataOf(next));
       const bytes = serializedStringBytes(data);
@@ -222,7 +192,7 @@ export class DenoKvStateStore implements StateStore {
   }
 
   tryAcquireLease(name: string, holder: string, ttlMs: number): Promise<boolean> {
-    return this.call("tryAcquireLease", async (call) => {
+    return this.deadline.run("tryAcquireLease", async (call) => {
       if (!(ttlMs > 0) || !Number.isFinite(ttlMs)) throw new RangeError(`lease ttlMs: expected a positive number, got ${ttlMs}`);
       const key = this.leaseKey(name);
       for (let attempt = 0; attempt < COMMIT_ATTEMPTS && !call.abandoned; attempt++) {
@@ -242,7 +212,7 @@ export class DenoKvStateStore implements StateStore {
   }
 
   releaseLease(name: string, holder: string): Promise<void> {
-    return this.call("releaseLease", async (call) => {
+    return this.deadline.run("releaseLease", async (call) => {
       const key = this.leaseKey(name);
       for (let attempt = 0; attempt < COMMIT_ATTEMPTS && !call.abandoned; attempt++) {
         const entry = await this.kv.get<StoredLease>(key);
@@ -289,39 +259,6 @@ export class DenoKvStateStore implements StateStore {
 
   private leaseKey(name: string): KvKey {
     return [this.prefix, "lease", name];
-  }
-
-  /** Run one store call within the deadline; see the module comment for why. */
-  private call<T>(what: string, op: (call: CallState) => Promise<T>): Promise<T> {
-    if (this.closed) return Promise.reject(new StateStoreClosedError());
-    // Refuse new calls while an abandoned one is still inside Deno, but not forever: a call that never
-    // settles (a remote KV without a deadline) must not keep the store down after its backend is back.
-    if (this.stuck > 0 && this.now() - this.stuckSince < STUCK_LIMIT_TIMEOUTS * this.timeoutMs) {
-      return Promise.reject(new DenoKvUnavailableError(`${what}: the database has not answered an earlier call yet (locked or unreachable)`));
-    }
-    return new Promise<T>((resolve, reject) => {
-      const state: CallState = { abandoned: false };
-      let timedOut = false;
-      const timer = setTimeout(() => {
-        timedOut = true;
-        state.abandoned = true;
-        if (this.stuck++ === 0) this.stuckSince = this.now();
-        reject(new DenoKvUnavailableError(`${what}: no answer within ${this.timeoutMs} ms (database locked or unreachable)`));
-      }, this.timeoutMs);
-      op(state).then(
-        (value) => {
-          clearTimeout(timer);
-          if (timedOut) this.stuck--;
-          else resolve(value);
-        },
-        (error: unknown) => {
-          clearTimeout(timer);
-          if (timedOut) this.stuck--;
-          else if (error instanceof StateSnapshotTooLargeError || error instanceof RangeError || this.closed) reject(error);
-          else reject(new DenoKvUnavailableError(`${what}: ${error instanceof Error ? error.message : String(error)}`, { cause: error }));
-        },
-      );
-    });
   }
 
   private decode(stored: StoredSnapshot | null): Snapshot {
