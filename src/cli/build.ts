@@ -1,7 +1,8 @@
 /**
  * Builds what a runtime cannot take as source: the Node entry (Node 20 has no
- * TypeScript) and the Worker bundle, whose main module imports the config so
- * that the Worker gets its config bundled at build time.
+ * TypeScript), the Deno entry (undici with a lighter `node:assert`) and the
+ * Worker bundle, whose main module imports the config so that the Worker gets
+ * its config bundled at build time.
  */
 import { build, type BuildOptions } from "esbuild";
 import { mkdirSync, renameSync } from "node:fs";
@@ -13,29 +14,50 @@ export function cacheDir(root: string, ...parts: string[]): string {
   return dir;
 }
 
+/** Several builds of one file may run at once (`fulcrum serve` × N, e2e pairs): write aside, then rename atomically. */
+async function buildTo(outfile: string, options: BuildOptions): Promise<string> {
+  const aside = `${outfile}.${process.pid}.tmp`;
+  await build({ ...options, outfile: aside, logLevel: "error" });
+  renameSync(aside, outfile);
+  return outfile;
+}
+
 export async function buildNodeEntry(root: string): Promise<string> {
-  const outfile = join(cacheDir(root), "node.mjs");
-  await build({
+  return buildTo(join(cacheDir(root), "node.mjs"), {
     entryPoints: [join(root, "src/runtimes/node.ts")],
+    // Module comments in the bundle then name files from the root (the bench profiler reads them).
+    absWorkingDir: root,
     bundle: true,
     platform: "node",
     format: "esm",
     target: "node20",
     packages: "external",
-    // Several `fulcrum serve` may build at once: write aside, then rename atomically.
-    outfile: `${outfile}.${process.pid}.tmp`,
-    logLevel: "error",
   });
-  renameSync(`${outfile}.${process.pid}.tmp`, outfile);
-  return outfile;
 }
 
 /**
- * One ES module for workerd, as `wrangler deploy` would build it (esbuild,
- * workerd export conditions): src/runtimes/workerd-main.ts with the given
- * config file bundled in where wrangler.toml's `[alias]` would put it. It
- * exports the Worker (`default`) and the `FulcrumState` Durable Object class.
+ * The Deno entry as one ES module with its packages inside, so that undici's
+ * `node:assert` can be replaced (src/runtimes/undici-assert.cjs says why).
+ * CommonJS packages in an ES module `require` Node built-ins through the
+ * `require` the banner makes (esbuild's `__require` looks for one).
  */
+export async function buildDenoEntry(root: string): Promise<string> {
+  return buildTo(join(cacheDir(root), "deno.mjs"), {
+    entryPoints: [join(root, "src/runtimes/deno.ts")],
+    absWorkingDir: root,
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "esnext",
+    alias: {
+      "node:assert": join(root, "src/runtimes/undici-assert.cjs"),
+      // @datadog/sketches-js names it without depending on it (see src/runtimes/no-protobuf.ts).
+      "protobufjs/minimal": join(root, "src/runtimes/no-protobuf.ts"),
+    },
+    banner: { js: 'import { createRequire as fulcrumCreateRequire } from "node:module";\nconst require = fulcrumCreateRequire(import.meta.url);' },
+  });
+}
+
 /** esbuild options for any module that runs on workerd (the Worker, test fixtures). */
 export function workerBuildOptions(root: string): BuildOptions {
   return {
@@ -50,10 +72,14 @@ export function workerBuildOptions(root: string): BuildOptions {
   };
 }
 
+/**
+ * One ES module for workerd, as `wrangler deploy` would build it (esbuild,
+ * workerd export conditions): src/runtimes/workerd-main.ts with the given
+ * config file bundled in where wrangler.toml's `[alias]` would put it. It
+ * exports the Worker (`default`) and the `FulcrumState` Durable Object class.
+ */
 export async function buildWorker(root: string, configPath: string, name: string, minify = false): Promise<string> {
-  const dir = cacheDir(root, `worker-${name}`);
-  const outfile = join(dir, "worker.mjs");
-  await build({
+  return buildTo(join(cacheDir(root, `worker-${name}`), "worker.mjs"), {
     ...workerBuildOptions(root),
     entryPoints: [join(root, "src/runtimes/workerd-main.ts")],
     plugins: [
@@ -65,10 +91,5 @@ export async function buildWorker(root: string, configPath: string, name: string
       },
     ],
     minify,
-    // Several builds of one name may run at once (e2e pairs): write aside, then rename atomically.
-    outfile: `${outfile}.${process.pid}.tmp`,
-    logLevel: "error",
   });
-  renameSync(`${outfile}.${process.pid}.tmp`, outfile);
-  return outfile;
 }

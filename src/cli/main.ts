@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { ConfigError, parseConfig, summarize } from "../config/load.ts";
 import { listenersOf } from "../config/schema.ts";
-import { buildNodeEntry } from "./build.ts";
+import { buildDenoEntry, buildNodeEntry } from "./build.ts";
 import { serveWorkerd } from "./serve-workerd.ts";
 
 const RUNTIMES = ["bun", "deno", "node", "workerd"] as const;
@@ -94,7 +94,7 @@ async function serve(root: string, flags: Flags): Promise<number> {
       // A local Deno KV file (and SQLite's -wal/-shm beside it) needs write access to its directory, and nothing else does.
       const kvFile = config.state.store === "deno-kv" && config.state.path ? resolve(config.state.path) : undefined;
       const write = kvFile ? [`--allow-write=${dirname(kvFile)}`] : [];
-      return run(bin(root, "deno"), ["run", "--quiet", "--allow-net", "--allow-read", "--allow-env", "--allow-sys", ...write, "--unstable-kv", "--unstable-no-legacy-abort", join(root, "src/runtimes/deno.ts"), ...entryArgs]);
+      return run(bin(root, "deno"), ["run", "--quiet", "--allow-net", "--allow-read", "--allow-env", "--allow-sys", ...write, "--unstable-kv", "--unstable-no-legacy-abort", await buildDenoEntry(root), ...entryArgs]);
     }
     case "node":
       return run(process.execPath, [await buildNodeEntry(root), ...entryArgs]);

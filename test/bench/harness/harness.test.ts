@@ -135,6 +135,42 @@ describe("profiles", () => {
     ]);
     expect(s.own).toEqual([{ name: "run", where: "(worker bundle) worker.mjs:9626", totalPct: 100 }]);
   });
+  test("frames in the Deno bundle are given their source module; its packages do not count as Fulcrum's", () => {
+    const bundleText = [
+      "var __require = () => {};", // esbuild's helpers, before any module
+      "// node_modules/undici/lib/dispatcher/client-h1.js",
+      "function writeH1() {}",
+      "// src/proxy/forward.ts",
+      "",
+      "async function forward() {}",
+      "// @__NO_SIDE_EFFECTS__",
+      "function run() {}",
+    ].join("\n");
+    const bundle = "/repo/node_modules/.cache/fulcrum/deno.mjs";
+    const frame = (functionName: string, lineNumber: number) => ({ functionName, url: `file://${bundle}`, lineNumber });
+    const profile = {
+      nodes: [
+        { id: 1, callFrame: { functionName: "(root)", url: "", lineNumber: 0 }, children: [2] },
+        { id: 2, callFrame: frame("forward", 5), children: [3, 4] },
+        { id: 3, callFrame: frame("writeH1", 2), children: [5] },
+        { id: 4, callFrame: frame("run", 7), children: [] },
+        { id: 5, callFrame: frame("__require", 0), children: [] },
+      ],
+      samples: [3, 3, 4, 5],
+      timeDeltas: [1000, 1000, 1000, 1000],
+    };
+    const s = summarizeProfile(profile, "/repo", 15, (path) => (path === bundle ? bundleText : undefined));
+    expect(s.files).toEqual([
+      { file: "node_modules/undici/lib/dispatcher/client-h1.js", selfPct: 50 },
+      { file: "src/proxy/forward.ts", selfPct: 25 },
+      { file: "(bundle) deno.mjs", selfPct: 25 },
+    ]);
+    expect(s.functions).toContainEqual({ name: "run", where: "src/proxy/forward.ts (deno.mjs:8)", selfPct: 25 });
+    expect(s.own).toEqual([
+      { name: "forward", where: "src/proxy/forward.ts (deno.mjs:6)", totalPct: 100 },
+      { name: "run", where: "src/proxy/forward.ts (deno.mjs:8)", totalPct: 25 },
+    ]);
+  });
 });
 
 describe("options and report pieces", () => {

@@ -6,7 +6,7 @@
  */
 import { mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join, relative } from "node:path";
-import { buildNodeEntry, buildWorker } from "../../../src/cli/build.ts";
+import { buildDenoEntry, buildNodeEntry, buildWorker } from "../../../src/cli/build.ts";
 import { inspectorTarget, profileOverInspector, type InspectorCpuProfile } from "./inspector-profile.ts";
 import { workerdBinary } from "./system.ts";
 import { writeWorkerdConfig } from "./workerd.ts";
@@ -24,11 +24,18 @@ export interface ProfileSummary {
   readonly totalMs: number;
   readonly functions: readonly { name: string; where: string; selfPct: number }[];
   readonly files: readonly { file: string; selfPct: number }[];
-  /** Fulcrum's own functions (src/, routes/, strategies/, the Node or Worker bundle) by total time, callees included. */
+  /** Fulcrum's own functions (src/, routes/, strategies/, also inside the Node and Deno bundles; the Worker bundle) by total time, callees included. */
   readonly own: readonly { name: string; where: string; totalPct: number }[];
 }
 
-export function summarizeProfile(profile: CpuProfile, root: string, top = 15): Omit<ProfileSummary, "runtime" | "config"> {
+export function summarizeProfile(
+  profile: CpuProfile,
+  root: string,
+  top = 15,
+  /** The text of a bundle the profile ran (for its module comments); undefined when unreadable. */
+  readBundle: (path: string) => string | undefined = readIfThere,
+): Omit<ProfileSummary, "runtime" | "config"> {
+  const locate = frameLocator(root, readBundle);
   const selfUs = new Map<number, number>();
   profile.samples.forEach((id, i) => selfUs.set(id, (selfUs.get(id) ?? 0) + Math.max(0, profile.timeDeltas[i] ?? 0)));
   const total = [...selfUs.values()].reduce((a, b) => a + b, 0) || 1;
@@ -38,8 +45,7 @@ export function summarizeProfile(profile: CpuProfile, root: string, top = 15): O
     const us = selfUs.get(node.id) ?? 0;
     if (us === 0) continue;
     const { functionName, url, lineNumber } = node.callFrame;
-    const file = url === "" ? "(native)" : shorten(url, root);
-    const where = url === "" ? "" : `${file}:${lineNumber + 1}`;
+    const { file, where } = url === "" ? { file: "(native)", where: "" } : locate(url, lineNumber);
     const name = functionName || "(anonymous)";
     const key = `${name}@${where}`;
     const entry = byFunction.get(key) ?? { name, where, us: 0 };
@@ -57,12 +63,12 @@ export function summarizeProfile(profile: CpuProfile, root: string, top = 15): O
     const seen = new Set<string>();
     for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
       const { functionName, url, lineNumber } = nodeById.get(cur)!.callFrame;
-      const file = shorten(url, root);
-      if (!/^(src|routes|strategies)\/|^\((node|worker) bundle\)/.test(file)) continue;
-      const key = `${functionName}@${file}:${lineNumber + 1}`;
+      const { file, where } = locate(url, lineNumber);
+      if (!/^(src|routes|strategies)\/|^\(worker bundle\)/.test(file)) continue;
+      const key = `${functionName}@${where}`;
       if (seen.has(key)) continue;
       seen.add(key);
-      const entry = totalUs.get(key) ?? { name: functionName || "(anonymous)", where: `${file}:${lineNumber + 1}`, us: 0 };
+      const entry = totalUs.get(key) ?? { name: functionName || "(anonymous)", where, us: 0 };
       entry.us += us;
       totalUs.set(key, entry);
     }
@@ -75,12 +81,62 @@ export function summarizeProfile(profile: CpuProfile, root: string, top = 15): O
   };
 }
 
-function shorten(url: string, root: string): string {
-  const path = url.replace(/^file:\/\//, "");
-  if (path.startsWith(root)) return relative(root, path).replace(/^node_modules\/\.cache\/fulcrum\//, "(node bundle) ");
-  // workerd names a module by its capnp name (`profile-workerd-worker.mjs`), not a path.
-  if (/^[^/]*worker\.mjs$/.test(path)) return "(worker bundle) worker.mjs";
-  return path;
+function readIfThere(path: string): string | undefined {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * In an unminified esbuild bundle each module starts with a `// path` comment
+ * (relative to the build's working directory, the project root): the source
+ * module of a bundle line is the last such comment above it.
+ */
+export function bundleModuleAt(text: string): (line: number) => string | undefined {
+  const starts: { line: number; module: string }[] = [];
+  text.split("\n").forEach((l, line) => {
+    const m = /^\/\/ ((?:src|routes|strategies|node_modules)\/\S+)$/.exec(l);
+    if (m) starts.push({ line, module: m[1]! });
+  });
+  return (line) => {
+    let lo = 0;
+    let hi = starts.length - 1;
+    let found: string | undefined;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (starts[mid]!.line <= line) {
+        found = starts[mid]!.module;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    return found;
+  };
+}
+
+/**
+ * Where a frame is, as a file for the tables. Frames in the Node and Deno
+ * bundles (src/cli/build.ts) are given their source module; the Deno bundle
+ * also holds the packages (undici, hono), which must not count as Fulcrum's.
+ */
+function frameLocator(root: string, readBundle: (path: string) => string | undefined) {
+  const bundles = new Map<string, ((line: number) => string | undefined) | undefined>();
+  return (url: string, lineNumber: number): { file: string; where: string } => {
+    const path = url.replace(/^file:\/\//, "");
+    // workerd names a module by its capnp name (`profile-workerd-worker.mjs`), not a path.
+    if (/^[^/]*worker\.mjs$/.test(path)) return { file: "(worker bundle) worker.mjs", where: `(worker bundle) worker.mjs:${lineNumber + 1}` };
+    if (!path.startsWith(root)) return { file: path, where: `${path}:${lineNumber + 1}` };
+    const file = relative(root, path);
+    const bundle = /^node_modules\/\.cache\/fulcrum\/([^/]+\.mjs)$/.exec(file)?.[1];
+    if (bundle === undefined) return { file, where: `${file}:${lineNumber + 1}` };
+    if (!bundles.has(path)) {
+      const text = readBundle(path);
+      bundles.set(path, text === undefined ? undefined : bundleModuleAt(text));
+    }
+    const module = bundles.get(path)?.(lineNumber) ?? `(bundle) ${bundle}`;
+    return { file: module, where: `${module} (${bundle}:${lineNumber + 1})` };
+  };
 }
 
 /** Profile Fulcrum on `runtime` (the runtime entry itself, no launcher) for `seconds` of wrk load. */
@@ -105,7 +161,7 @@ export async function profileFulcrum(
         ? start(name, "node", ["--cpu-prof", `--cpu-prof-dir=${dir}`, await buildNodeEntry(env.root), ...args], spawn)
         : runtime === "deno"
           ? // The flags `fulcrum serve --runtime deno` passes (src/cli/main.ts), plus the inspector.
-            start(name, join(env.root, "node_modules/.bin/deno"), ["run", "--quiet", "-A", "--unstable-kv", "--unstable-no-legacy-abort", `--inspect=127.0.0.1:${inspectorPort}`, join(env.root, "src/runtimes/deno.ts"), ...args], spawn)
+            start(name, join(env.root, "node_modules/.bin/deno"), ["run", "--quiet", "-A", "--unstable-kv", "--unstable-no-legacy-abort", `--inspect=127.0.0.1:${inspectorPort}`, await buildDenoEntry(env.root), ...args], spawn)
           : start(name, workerdBinary(env.root), ["serve", writeWorkerdConfig(dir, name, { bundle: await buildWorker(env.root, configFile, `profile-${config}`, false), port }), `--inspector-addr=127.0.0.1:${inspectorPort}`], spawn);
   try {
     const url = `http://127.0.0.1:${port}/`;

@@ -138,7 +138,7 @@ export function renderReport(r: Report): string {
     out.push(
       "## Profiles",
       "",
-      `${o.profile === "always" ? "Requested with `--profile`" : "A bar was missed"}, so Fulcrum's hot path was profiled under the same load (Bun and Node \`--cpu-prof\`; Deno \`--inspect\` and workerd \`--inspector-addr\` with the V8 profiler driven over the inspector protocol at a 1 ms interval; ${o.profileS} s of \`wrk -c${o.connections}\`, runtime entry started directly). ` +
+      `${o.profile === "always" ? "Requested with `--profile`" : "A bar was missed"}, so Fulcrum's hot path was profiled under the same load (Bun and Node \`--cpu-prof\`; Deno \`--inspect\` and workerd \`--inspector-addr\` with the V8 profiler driven over the inspector protocol at a 1 ms interval; ${o.profileS} s of \`wrk -c${o.connections}\`, runtime entry started directly, Node and Deno on the bundles \`fulcrum serve\` runs; a frame in a bundle is listed under its source module, with the bundle line). ` +
         "Self time: the share of samples in which that function was the one on the CPU. `(idle)` is time the runtime's thread waited (on workerd that includes waits for its I/O threads).",
       "",
     );
