@@ -14,9 +14,11 @@
  * for `WATCH_CLIENT_AFTER_MS`. A client that left before that is still seen
  * at that moment: every runtime reports it once the signal is first read.
  * Measured: on Bun the signal is already aborted; node-server aborts a signal
- * it makes after the close; Deno and workerd fire `abort` to the late listener
- * (Deno within 1 ms). The e2e scenario of a client leaving after 10 ms checks
- * this on all four, and fails on Bun and Node without the `aborted` check.
+ * it makes after the close; Deno fires `abort` to the late listener within
+ * 1 ms. workerd needs none of it: it cancels a request's subrequests itself
+ * when the client leaves (its e2e scenarios pass with no watch at all). The
+ * e2e scenario of a client leaving after 10 ms checks this on all four, and
+ * fails on Bun and Node without the `aborted` check.
  */
 import type { Platform } from "../platform.ts";
 
