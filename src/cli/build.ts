@@ -22,6 +22,15 @@ async function buildTo(outfile: string, options: BuildOptions): Promise<string> 
   return outfile;
 }
 
+/**
+ * Aliases every bundle that holds the packages needs (Deno, Workers): @datadog/sketches-js
+ * names `protobufjs/minimal` without depending on it (src/runtimes/no-protobuf.ts). The same
+ * alias wrangler.toml sets for `wrangler deploy`.
+ */
+function bundledPackageAliases(root: string): Record<string, string> {
+  return { "protobufjs/minimal": join(root, "src/runtimes/no-protobuf.ts") };
+}
+
 export async function buildNodeEntry(root: string): Promise<string> {
   return buildTo(join(cacheDir(root), "node.mjs"), {
     entryPoints: [join(root, "src/runtimes/node.ts")],
@@ -49,11 +58,7 @@ export async function buildDenoEntry(root: string): Promise<string> {
     platform: "node",
     format: "esm",
     target: "esnext",
-    alias: {
-      "node:assert": join(root, "src/runtimes/undici-assert.cjs"),
-      // @datadog/sketches-js names it without depending on it (see src/runtimes/no-protobuf.ts).
-      "protobufjs/minimal": join(root, "src/runtimes/no-protobuf.ts"),
-    },
+    alias: { ...bundledPackageAliases(root), "node:assert": join(root, "src/runtimes/undici-assert.cjs") },
     banner: { js: 'import { createRequire as fulcrumCreateRequire } from "node:module";\nconst require = fulcrumCreateRequire(import.meta.url);' },
   });
 }
@@ -67,8 +72,7 @@ export function workerBuildOptions(root: string): BuildOptions {
     target: "es2022",
     conditions: ["workerd", "worker", "browser"],
     mainFields: ["module", "main"],
-    // The same alias wrangler.toml sets for `wrangler deploy` (see src/runtimes/no-protobuf.ts).
-    alias: { "protobufjs/minimal": join(root, "src/runtimes/no-protobuf.ts") },
+    alias: bundledPackageAliases(root),
   };
 }
 
