@@ -19,10 +19,27 @@ export interface UpstreamRequest {
   /** Already cleaned of hop-by-hop headers; includes `host`. */
   readonly headers: Headers;
   readonly body: ReadableStream<Uint8Array> | null;
-  /** Aborted by the core when the response timeout fires or the client goes away. */
-  readonly signal: AbortSignal;
+  /** Cancelled by the core when the response timeout fires or the client goes away. */
+  readonly cancellation: Cancellation;
   /** Upstream connect timeout, for clients that can tell connecting apart (undici). */
   readonly connectTimeoutMs: number;
+}
+
+/**
+ * How the core cancels one attempt. Clients that take a web `AbortSignal`
+ * (fetch) read `signal`, which is made on first read; the undici client
+ * subscribes with `onAbort` and never makes one: on Node an AbortController
+ * per attempt plus one listener on its signal cost ~20 µs of CPU per request
+ * (Node's EventTarget is JavaScript; same-run A/B in BENCHMARKS.md).
+ */
+export interface Cancellation {
+  readonly aborted: boolean;
+  /** Why it was cancelled; undefined until then. */
+  readonly reason: unknown;
+  /** A web AbortSignal that follows this cancellation (already aborted if it is). */
+  readonly signal: AbortSignal;
+  /** Calls `listener` once if cancelled later (check `aborted` first); returns its remover. */
+  onAbort(listener: (reason: unknown) => void): () => void;
 }
 
 /** Why an attempt failed, as far as the adapter can tell (drives 502 vs 504 and retry safety). */

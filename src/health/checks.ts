@@ -10,6 +10,7 @@
  * publishes (sync.ts), the others read the store every `cacheTtl`. When the
  * store is unreachable every instance probes for itself (fail static).
  */
+import { signalCancellation } from "../cancellation.ts";
 import type { Platform } from "../platform.ts";
 import type { SnapshotCache } from "../state/cache.ts";
 import type { StateStore } from "../state/store.ts";
@@ -72,7 +73,7 @@ export class HealthChecks {
         config: check,
         fetch: (req, signal) => {
           const u = new URL(req.url);
-          return platform.upstream({ origin: u.origin, path: u.pathname + u.search, method: req.method, headers: req.headers, body: null, signal, connectTimeoutMs: check.timeout * 1000 });
+          return platform.upstream({ origin: u.origin, path: u.pathname + u.search, method: req.method, headers: req.headers, body: null, cancellation: signalCancellation(signal), connectTimeoutMs: check.timeout * 1000 });
         },
         timers: { setTimeout: unrefTimeout, clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>) },
         now: platform.now,

@@ -1,5 +1,5 @@
 /**
- * The abort signal of one attempt at a target. Two things end an attempt
+ * The cancellation of one attempt at a target (src/cancellation.ts). Two things end an attempt
  * early: the response timeout (nginx `proxy_read_timeout`, counted from the
  * moment the request has been sent) and the client going away (nginx
  * `proxy_ignore_client_abort off`: the target's work is cancelled).
@@ -20,7 +20,8 @@
  * e2e scenario of a client leaving after 10 ms checks this on all four, and
  * fails on Bun and Node without the `aborted` check.
  */
-import type { Platform } from "../platform.ts";
+import type { Cancellation, Platform } from "../platform.ts";
+import { AttemptCancellation } from "../cancellation.ts";
 
 /** The reason an attempt's signal carries when the response timeout fired. */
 export const TIMEOUT = Symbol("upstream timeout");
@@ -36,11 +37,13 @@ export const CLIENT_GONE = Symbol("client went away");
 export const WATCH_CLIENT_AFTER_MS = 50;
 
 export interface AttemptAbort {
-  /** For the upstream client; its reason is `TIMEOUT` or `CLIENT_GONE` once aborted. */
-  readonly signal: AbortSignal;
+  /** For the upstream client; its reason is `TIMEOUT` or `CLIENT_GONE` once cancelled. */
+  readonly cancellation: Cancellation;
   /** The attempt has its answer (or failed): stop the timer and the watch. */
   settle(): void;
 }
+
+
 
 /**
  * `sent`: resolves once a streamed request body has been read to its end; the
@@ -53,7 +56,7 @@ export function attemptAbort(
   timeoutMs: number,
   sent?: Promise<unknown>,
 ): AttemptAbort {
-  const abort = new AbortController();
+  const abort = new AttemptCancellation();
   let settled = false;
   let watching = false;
   let cancelTimer = () => {};
@@ -76,7 +79,7 @@ export function attemptAbort(
     cancelTimer = platform.deadline(WATCH_CLIENT_AFTER_MS, () => {
       if (settled) return;
       watchClient();
-      if (!abort.signal.aborted) cancelTimer = platform.deadline(Math.max(1, timeoutMs - (platform.now() - armedAt)), onTimeout);
+      if (!abort.aborted) cancelTimer = platform.deadline(Math.max(1, timeoutMs - (platform.now() - armedAt)), onTimeout);
     });
   };
   if (sent) {
@@ -84,7 +87,7 @@ export function attemptAbort(
     void sent.then(arm);
   } else arm();
   return {
-    signal: abort.signal,
+    cancellation: abort,
     settle() {
       settled = true;
       cancelTimer();

@@ -217,17 +217,17 @@ export async function forward(
           method: request.method,
           headers,
           body: body() as ReadableStream<Uint8Array> | null,
-          signal: abort.signal,
+          cancellation: abort.cancellation,
           connectTimeoutMs: group.connectTimeoutMs,
         });
       } catch (error) {
         release();
-        if (abort.signal.reason === CLIENT_GONE || request.signal.aborted || clientFailed()) {
+        if (abort.cancellation.reason === CLIENT_GONE || request.signal.aborted || clientFailed()) {
           // The client left (or broke its upload): not the target's fault, nothing to retry.
           return finish(clientClosed());
         }
         // Unknown failures count as "reset": assume the target may have acted, so only idempotent requests retry.
-        const kind: UpstreamFailure = abort.signal.aborted && abort.signal.reason === TIMEOUT ? "timeout" : error instanceof UpstreamError ? error.kind : "reset";
+        const kind: UpstreamFailure = abort.cancellation.reason === TIMEOUT ? "timeout" : error instanceof UpstreamError ? error.kind : "reset";
         const now = platform.now();
         const failed = group.health.recordAttempt(target.index, { kind }, now);
         group.report(target, !failed, now - now0);

@@ -119,7 +119,7 @@ export async function forwardWebSocket(
     let end: WsEnd | undefined;
     let piped: { readonly protocol: string; response(headers: Headers): Response } | undefined;
     try {
-      const handshake = await capability.connect({ url: target.origin + path, headers, protocols, signal: abort.signal, maxMessageBytes: config.websocket.maxBufferedBytes });
+      const handshake = await capability.connect({ url: target.origin + path, headers, protocols, signal: abort.cancellation.signal, maxMessageBytes: config.websocket.maxBufferedBytes });
       if ("refused" in handshake) {
         // The target answered without upgrading: its answer is final unless the status is one to retry.
         target.end();
@@ -141,8 +141,8 @@ export async function forwardWebSocket(
       else end = handshake.end;
     } catch (error) {
       target.end();
-      if (abort.signal.reason === CLIENT_GONE || request.signal.aborted) return finish(new Response(null, { status: 499 }));
-      const kind: UpstreamFailure = abort.signal.reason === TIMEOUT ? "timeout" : error instanceof UpstreamError ? error.kind : "reset";
+      if (abort.cancellation.reason === CLIENT_GONE || request.signal.aborted) return finish(new Response(null, { status: 499 }));
+      const kind: UpstreamFailure = abort.cancellation.reason === TIMEOUT ? "timeout" : error instanceof UpstreamError ? error.kind : "reset";
       const now = platform.now();
       const failed = group.health.recordAttempt(target.index, { kind }, now);
       group.report(target, !failed, now - now0);

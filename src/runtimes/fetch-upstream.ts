@@ -13,17 +13,18 @@ import { UpstreamError, type UpstreamFailure, type UpstreamRequest } from "../pl
  */
 export function fetchUpstream(classify: (error: unknown) => UpstreamFailure = () => "reset") {
   return async function upstream(req: UpstreamRequest): Promise<Response> {
+    const { signal } = req.cancellation;
     try {
       return await fetch(req.origin + req.path, {
         method: req.method,
         headers: req.headers,
         body: req.body,
         redirect: "manual",
-        signal: req.signal,
+        signal,
         decompress: false,
       } as RequestInit);
     } catch (error) {
-      if (req.signal.aborted) throw error;
+      if (signal.aborted) throw error;
       throw new UpstreamError(classify(error), (error as Error).message, { cause: error });
     }
   };

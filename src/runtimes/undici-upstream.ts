@@ -85,23 +85,23 @@ class StreamedBody implements AsyncIterable<Uint8Array> {
   }
 }
 
-const aborted = (signal: AbortSignal) => new Error("upstream request aborted", { cause: signal.reason });
+const aborted = (reason: unknown) => new Error("upstream request aborted", { cause: reason });
 
 export function undiciUpstream(req: UpstreamRequest): Promise<Response> {
-  const { signal } = req;
-  if (signal.aborted) return Promise.reject(aborted(signal));
+  const { cancellation } = req;
+  if (cancellation.aborted) return Promise.reject(aborted(cancellation.reason));
   // forward.ts passes a replayable body as bytes and anything else as a web stream.
   const raw = req.body as ReadableStream<Uint8Array> | Uint8Array | null;
   const streamed = raw instanceof ReadableStream ? new StreamedBody(raw) : undefined;
-  const onAbort = () => exchange.abort(aborted(signal));
   const exchange = new ResponseExchange(req.method, {
     failed: classify,
     finished: (failed) => {
-      signal.removeEventListener("abort", onAbort);
+      stopListening();
       if (failed) streamed?.abandon();
     },
   });
-  signal.addEventListener("abort", onAbort, { once: true });
+  // A plain callback, not a listener on a web AbortSignal: see `Cancellation`.
+  const stopListening = cancellation.onAbort((reason) => exchange.abort(aborted(reason)));
   poolFor(req.origin, req.connectTimeoutMs).dispatch(
     {
       path: req.path,

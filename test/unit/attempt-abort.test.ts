@@ -51,7 +51,7 @@ describe("attemptAbort: response timeout and client watch of one attempt", () =>
     a.settle();
     c.advance(120_000);
     expect(seen.signalReads).toBe(0);
-    expect(a.signal.aborted).toBe(false);
+    expect(a.cancellation.aborted).toBe(false);
     expect(c.timers).toBe(0);
   });
 
@@ -60,10 +60,10 @@ describe("attemptAbort: response timeout and client watch of one attempt", () =>
     const { request, leave } = client();
     const a = attemptAbort(c, request, 60_000);
     c.advance(WATCH_CLIENT_AFTER_MS + 500);
-    expect(a.signal.aborted).toBe(false);
+    expect(a.cancellation.aborted).toBe(false);
     leave();
-    expect(a.signal.aborted).toBe(true);
-    expect(a.signal.reason).toBe(CLIENT_GONE);
+    expect(a.cancellation.aborted).toBe(true);
+    expect(a.cancellation.reason).toBe(CLIENT_GONE);
   });
 
   test("a client that left before the watch started is seen when it starts", () => {
@@ -72,9 +72,9 @@ describe("attemptAbort: response timeout and client watch of one attempt", () =>
     const a = attemptAbort(c, request, 60_000);
     leave();
     c.advance(WATCH_CLIENT_AFTER_MS - 1);
-    expect(a.signal.aborted).toBe(false);
+    expect(a.cancellation.aborted).toBe(false);
     c.advance(1);
-    expect(a.signal.reason).toBe(CLIENT_GONE);
+    expect(a.cancellation.reason).toBe(CLIENT_GONE);
     expect(c.timers).toBe(0);
   });
 
@@ -83,9 +83,9 @@ describe("attemptAbort: response timeout and client watch of one attempt", () =>
     const { request } = client();
     const a = attemptAbort(c, request, 1_000);
     c.advance(999);
-    expect(a.signal.aborted).toBe(false);
+    expect(a.cancellation.aborted).toBe(false);
     c.advance(1);
-    expect(a.signal.reason).toBe(TIMEOUT);
+    expect(a.cancellation.reason).toBe(TIMEOUT);
   });
 
   test("a timeout shorter than the watch delay fires without ever reading the signal", () => {
@@ -93,7 +93,7 @@ describe("attemptAbort: response timeout and client watch of one attempt", () =>
     const { request, seen } = client();
     const a = attemptAbort(c, request, 10);
     c.advance(10);
-    expect(a.signal.reason).toBe(TIMEOUT);
+    expect(a.cancellation.reason).toBe(TIMEOUT);
     expect(seen.signalReads).toBe(0);
   });
 
@@ -104,15 +104,15 @@ describe("attemptAbort: response timeout and client watch of one attempt", () =>
     const a = attemptAbort(c, request, 1_000, new Promise<void>((r) => (sent = r)));
     expect(seen.signalReads).toBe(1);
     c.advance(5_000); // a long upload is not a slow target
-    expect(a.signal.aborted).toBe(false);
+    expect(a.cancellation.aborted).toBe(false);
     sent();
     await Promise.resolve();
     c.advance(999);
-    expect(a.signal.aborted).toBe(false);
+    expect(a.cancellation.aborted).toBe(false);
     c.advance(1);
-    expect(a.signal.reason).toBe(TIMEOUT);
+    expect(a.cancellation.reason).toBe(TIMEOUT);
     leave(); // too late to change the reason
-    expect(a.signal.reason).toBe(TIMEOUT);
+    expect(a.cancellation.reason).toBe(TIMEOUT);
   });
 
   test("settle stops the watch: a client leaving afterwards aborts nothing", () => {
@@ -123,7 +123,7 @@ describe("attemptAbort: response timeout and client watch of one attempt", () =>
     a.settle();
     leave();
     c.advance(120_000);
-    expect(a.signal.aborted).toBe(false);
+    expect(a.cancellation.aborted).toBe(false);
     expect(c.timers).toBe(0);
   });
 });

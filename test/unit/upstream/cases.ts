@@ -9,6 +9,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import { gzipSync } from "node:zlib";
 import { UpstreamError, type UpstreamRequest } from "../../../src/platform.ts";
+import { AttemptCancellation } from "../../../src/cancellation.ts";
 
 export type Upstream = (req: UpstreamRequest) => Promise<Response>;
 export interface Env {
@@ -37,7 +38,7 @@ function request(origin: string, init: Partial<UpstreamRequest> = {}): UpstreamR
     method: "GET",
     headers: new Headers({ host: "app.example" }),
     body: null,
-    signal: new AbortController().signal,
+    cancellation: new AttemptCancellation(),
     connectTimeoutMs: 2_000,
     ...init,
   };
@@ -252,8 +253,8 @@ export const cases: Record<string, Case> = {
     await withServer(
       (_req, res) => void serverSawClose(res).then(closed.resolve),
       async (origin) => {
-        const abort = new AbortController();
-        const pending = upstream(request(origin, { signal: abort.signal }));
+        const abort = new AttemptCancellation();
+        const pending = upstream(request(origin, { cancellation: abort }));
         setTimeout(() => abort.abort("gone"), 50);
         const error = await rejection(pending);
         assert.ok(!(error instanceof UpstreamError), "an abort is the core's decision, not a target failure");
@@ -271,8 +272,8 @@ export const cases: Record<string, Case> = {
         res.write("first");
       },
       async (origin) => {
-        const abort = new AbortController();
-        const res = await upstream(request(origin, { signal: abort.signal }));
+        const abort = new AttemptCancellation();
+        const res = await upstream(request(origin, { cancellation: abort }));
         const reader = res.body!.getReader();
         assert.equal(new TextDecoder().decode((await reader.read()).value), "first");
         abort.abort("gone");
