@@ -8,8 +8,9 @@
  * of CPU per request on Bun and ~6 µs on workerd, and on Node
  * @hono/node-server builds an AbortController the first time the signal is
  * read; in same-run A/Bs (CPU per request) watching only late took 8-11 % off
- * with the minimal config on Bun, Node and workerd, and 6-8 % with the
- * realistic one on Bun, Deno and workerd. Most attempts are answered within
+ * with the minimal config on Bun and workerd, 6-8 % with the realistic one on
+ * Bun, Deno and workerd, and 15 % (minimal) and 25 % (realistic) on Node,
+ * whose EventTarget is JavaScript. Most attempts are answered within
  * a few milliseconds, so the client is watched only once an attempt has run
  * for `WATCH_CLIENT_AFTER_MS`. A client that left before that is still seen
  * at that moment: every runtime reports it once the signal is first read.
