@@ -38,7 +38,17 @@ export class AttemptCancellation implements Cancellation {
     this.controller?.abort(reason);
     const listeners = this.listeners;
     this.listeners = undefined;
-    if (listeners) for (const listener of listeners) listener(reason);
+    if (!listeners) return;
+    for (const listener of listeners) {
+      try {
+        listener(reason);
+      } catch (error) {
+        // As EventTarget does: the others still run, and the error is reported, not thrown at the canceller (a deadline sweep).
+        queueMicrotask(() => {
+          throw error;
+        });
+      }
+    }
   }
 }
 

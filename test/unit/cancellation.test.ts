@@ -28,6 +28,31 @@ describe("AttemptCancellation: an attempt's cancellation, with a web AbortSignal
     expect(heard).toEqual(["first", "second"]);
   });
 
+  test("a listener that throws does not stop the others or reach the canceller", async () => {
+    const c = new AttemptCancellation();
+    const heard: string[] = [];
+    c.onAbort(() => {
+      throw new Error("listener bug");
+    });
+    c.onAbort(() => heard.push("second"));
+    const reported: unknown[] = [];
+    const original = globalThis.queueMicrotask;
+    globalThis.queueMicrotask = (fn) => {
+      try {
+        fn();
+      } catch (error) {
+        reported.push(error);
+      }
+    };
+    try {
+      expect(() => c.abort("x")).not.toThrow();
+    } finally {
+      globalThis.queueMicrotask = original;
+    }
+    expect(heard).toEqual(["second"]);
+    expect(reported.map((e) => (e as Error).message)).toEqual(["listener bug"]);
+  });
+
   test("a signal read before the cancellation follows it, with the same reason", () => {
     const c = new AttemptCancellation();
     const signal = c.signal;
