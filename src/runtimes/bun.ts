@@ -47,6 +47,6 @@ if (import.meta.main) {
     forceClose: () => servers.forEach((s) => void s.stop(true)),
     exit: (code) => process.exit(code),
   });
-  process.on("SIGTERM", shutdown);
-  process.on("SIGINT", shutdown);
+  process.on("SIGTERM", () => shutdown("SIGTERM"));
+  process.on("SIGINT", () => shutdown("SIGINT"));
 }

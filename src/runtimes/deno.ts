@@ -69,5 +69,5 @@ const shutdown = onShutdownSignal(app.balancer, {
   forceClose: () => Deno.exit(0),
   exit: (code) => Deno.exit(code),
 });
-Deno.addSignalListener("SIGTERM", shutdown);
-Deno.addSignalListener("SIGINT", shutdown);
+Deno.addSignalListener("SIGTERM", () => shutdown("SIGTERM"));
+Deno.addSignalListener("SIGINT", () => shutdown("SIGINT"));

@@ -53,5 +53,5 @@ const shutdown = onShutdownSignal(app.balancer, {
   forceClose: () => servers.forEach((s) => s.closeAllConnections()),
   exit: (code) => process.exit(code),
 });
-process.on("SIGTERM", shutdown);
-process.on("SIGINT", shutdown);
+process.on("SIGTERM", () => shutdown("SIGTERM"));
+process.on("SIGINT", () => shutdown("SIGINT"));

@@ -6,12 +6,28 @@
  * Open WebSockets have no end of their own to wait for: they are left open
  * until the deadline, then closed with 1001 Going Away (RFC 6455 §7.4.1,
  * "a server going down"), so clients reconnect to another instance.
+ * A second SIGINT (Ctrl-C again) exits at once with code 2, as Caddy does
+ * (ExitCodeForceQuit); a second SIGTERM changes nothing (an orchestrator that
+ * is done waiting sends SIGKILL).
  */
 import type { Balancer } from "../balancer.ts";
 import { GOING_AWAY, openWebSockets } from "../proxy/websocket-registry.ts";
 
 /** Time for close frames to leave before the remaining connections are cut. */
 const CLOSE_FLUSH_MS = 1000;
+
+/**
+ * One Ctrl-C reaches the runtime more than once: the terminal signals the
+ * whole process group, and `npm` and `fulcrum serve` each forward it to their
+ * child as well. Those copies arrive within milliseconds; a person pressing
+ * Ctrl-C again takes longer than this.
+ */
+export const REPEAT_SIGINT_AFTER_MS = 500;
+
+/** Caddy's ExitCodeForceQuit: not a clean stop, not a failed start. */
+export const FORCE_QUIT_EXIT_CODE = 2;
+
+export type ShutdownSignal = "SIGTERM" | "SIGINT";
 
 export interface ShutdownHooks {
   /** Stop accepting connections; resolves when in-flight requests have finished. */
@@ -21,13 +37,20 @@ export interface ShutdownHooks {
   exit(code: number): void;
 }
 
-export function onShutdownSignal(balancer: Balancer, hooks: ShutdownHooks): () => void {
+export function onShutdownSignal(balancer: Balancer, hooks: ShutdownHooks): (signal: ShutdownSignal) => void {
   const { grace, deadline } = balancer.config.shutdown;
   const log = balancer.platform.log;
-  let started = false;
-  return function shutdown(): void {
-    if (started) return;
-    started = true;
+  const now = balancer.platform.now;
+  let startedAt: number | undefined;
+  return function shutdown(signal: ShutdownSignal): void {
+    if (startedAt !== undefined) {
+      if (signal === "SIGINT" && now() - startedAt >= REPEAT_SIGINT_AFTER_MS) {
+        log("shutdown: second SIGINT, exiting now without waiting for in-flight requests");
+        hooks.exit(FORCE_QUIT_EXIT_CODE);
+      }
+      return;
+    }
+    startedAt = now();
     balancer.shuttingDown = true;
     balancer.healthChecks.stop();
     log(`shutdown: health now 503; accepting for ${grace}s more, then draining up to ${deadline}s`);

@@ -1,12 +1,24 @@
 /**
  * The balancer's own lifecycle on the server runtimes (Bun, Deno, Node):
  * SIGTERM turns health 503, the grace period keeps serving, then listening
- * stops, in-flight requests complete, and the process exits 0. (Workers have
- * no signals: Cloudflare drains isolates itself.)
+ * stops, in-flight requests complete, and the process exits 0; a second
+ * Ctrl-C forces the exit. (Workers have no signals: Cloudflare drains
+ * isolates itself.)
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
 import { startBalancer, type Runtime } from "./launch.ts";
 import { startUpstream, type Upstream } from "./upstream.ts";
+import { FORCE_QUIT_EXIT_CODE, REPEAT_SIGINT_AFTER_MS } from "../../src/runtimes/shutdown.ts";
+
+/** Every process below `pid` (the runtime sits below the CLI). */
+function descendants(pid: number): number[] {
+  let children: number[] = [];
+  try {
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {}
+  return children.flatMap((c) => [c, ...descendants(c)]);
+}
 
 export function lifecycleScenarios(runtime: Exclude<Runtime, "workerd">): void {
   describe(`lifecycle on ${runtime}`, () => {
@@ -45,6 +57,35 @@ export function lifecycleScenarios(runtime: Exclude<Runtime, "workerd">): void {
         expect(text).toBe("slow a");
       }
       expect(await exited).toBe(0);
+    }, 60_000);
+
+    test("SIGINT: copies of one Ctrl-C change nothing; a second Ctrl-C exits at once with 2 (Caddy's force quit)", async () => {
+      const b = await startBalancer(runtime, {
+        listen: { port: 0 },
+        targetGroups: { app: { targets: [{ url: up.url }] } },
+        defaultAction: { forward: "app" },
+        shutdown: { grace: 30, deadline: 30 },
+      });
+      const exit = new Promise<number | null>((ok) => b.process.once("exit", (code) => ok(code)));
+      const inflight = fetch(`${b.url}/slow?ms=20000`).then(
+        (r) => r.text().then(() => "answered", () => "cut"),
+        () => "cut",
+      );
+      await Bun.sleep(300);
+      // One Ctrl-C as a terminal delivers it: to every process of the group at once, so the
+      // runtime gets it directly and again through the CLI, which forwards what it gets.
+      for (const pid of [b.process.pid!, ...descendants(b.process.pid!)]) process.kill(pid, "SIGINT");
+      // Wait until the runtime has handled it (health 503), then longer than the repeat window.
+      for (let i = 0; i < 100 && (await fetch(`${b.url}/__fulcrum/health`)).status !== 503; i++) await Bun.sleep(50);
+      expect((await fetch(`${b.url}/__fulcrum/health`)).status).toBe(503);
+      await Bun.sleep(REPEAT_SIGINT_AFTER_MS + 200);
+      // Still draining: the grace period serves new requests and nothing has exited.
+      expect(b.process.exitCode).toBeNull();
+      expect((await fetch(`${b.url}/during-grace`)).status).toBe(200);
+      b.process.kill("SIGINT");
+      expect(await exit).toBe(FORCE_QUIT_EXIT_CODE);
+      expect(await inflight).toBe("cut");
+      expect(b.output()).toContain("second SIGINT");
     }, 60_000);
   });
 }
