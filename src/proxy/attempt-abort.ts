@@ -24,9 +24,9 @@
 import type { Cancellation, Platform } from "../platform.ts";
 import { AttemptCancellation } from "../cancellation.ts";
 
-/** The reason an attempt's signal carries when the response timeout fired. */
+/** The reason an attempt's cancellation carries when the response timeout fired. */
 export const TIMEOUT = Symbol("upstream timeout");
-/** The reason an attempt's signal carries when the client went away. */
+/** The reason an attempt's cancellation carries when the client went away. */
 export const CLIENT_GONE = Symbol("client went away");
 
 /**
@@ -43,8 +43,6 @@ export interface AttemptAbort {
   /** The attempt has its answer (or failed): stop the timer and the watch. */
   settle(): void;
 }
-
-
 
 /**
  * `sent`: resolves once a streamed request body has been read to its end; the
