@@ -31,14 +31,21 @@ function bundledPackageAliases(root: string): Record<string, string> {
   return { "protobufjs/minimal": join(root, "src/runtimes/no-protobuf.ts") };
 }
 
-export async function buildNodeEntry(root: string): Promise<string> {
-  return buildTo(join(cacheDir(root), "node.mjs"), {
-    entryPoints: [join(root, "src/runtimes/node.ts")],
+/** esbuild options for a server runtime's entry (src/runtimes/<name>.ts) as one ES module on Node's platform. */
+function serverEntryOptions(root: string, name: "node" | "deno"): BuildOptions {
+  return {
+    entryPoints: [join(root, `src/runtimes/${name}.ts`)],
     // Module comments in the bundle then name files from the root (the bench profiler reads them).
     absWorkingDir: root,
     bundle: true,
     platform: "node",
     format: "esm",
+  };
+}
+
+export async function buildNodeEntry(root: string): Promise<string> {
+  return buildTo(join(cacheDir(root), "node.mjs"), {
+    ...serverEntryOptions(root, "node"),
     target: "node20",
     packages: "external",
   });
@@ -52,11 +59,7 @@ export async function buildNodeEntry(root: string): Promise<string> {
  */
 export async function buildDenoEntry(root: string): Promise<string> {
   return buildTo(join(cacheDir(root), "deno.mjs"), {
-    entryPoints: [join(root, "src/runtimes/deno.ts")],
-    absWorkingDir: root,
-    bundle: true,
-    platform: "node",
-    format: "esm",
+    ...serverEntryOptions(root, "deno"),
     target: "esnext",
     alias: { ...bundledPackageAliases(root), "node:assert": join(root, "src/runtimes/undici-assert.cjs") },
     banner: { js: 'import { createRequire as fulcrumCreateRequire } from "node:module";\nconst require = fulcrumCreateRequire(import.meta.url);' },
