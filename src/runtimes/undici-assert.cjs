@@ -1,6 +1,7 @@
 /**
  * `node:assert` for undici in the Deno bundle (src/cli/build.ts). undici calls
- * `assert(condition)` only, as internal invariants, several times per request.
+ * only `assert(condition)` and `assert(condition, message)`, as internal
+ * invariants, several times per request (no `assert.equal` and the like).
  * Through Deno 2.9's `node:assert` (ext:deno_node/assert.ts) those calls took
  * 4 % of the CPU samples of a proxied request (BENCHMARKS.md, Deno profile),
  * and this replacement took ~7 % off Fulcrum's CPU per request on Deno
