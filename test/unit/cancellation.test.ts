@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { AttemptCancellation, signalCancellation } from "../../src/cancellation.ts";
+import { reportedErrors } from "./reported-errors.ts";
 
 describe("AttemptCancellation: an attempt's cancellation, with a web AbortSignal only on demand", () => {
   test("listeners get the reason once; a removed one gets nothing", () => {
@@ -35,20 +36,8 @@ describe("AttemptCancellation: an attempt's cancellation, with a web AbortSignal
       throw new Error("listener bug");
     });
     c.onAbort(() => heard.push("second"));
-    const reported: unknown[] = [];
-    const original = globalThis.queueMicrotask;
-    globalThis.queueMicrotask = (fn) => {
-      try {
-        fn();
-      } catch (error) {
-        reported.push(error);
-      }
-    };
-    try {
-      expect(() => c.abort("x")).not.toThrow();
-    } finally {
-      globalThis.queueMicrotask = original;
-    }
+    let reported: unknown[] = [];
+    expect(() => (reported = reportedErrors(() => c.abort("x")))).not.toThrow();
     expect(heard).toEqual(["second"]);
     expect(reported.map((e) => (e as Error).message)).toEqual(["listener bug"]);
   });
