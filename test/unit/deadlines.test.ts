@@ -90,6 +90,21 @@ describe("coarseDeadlines: one interval for every response timeout", () => {
     expect(h.running).toBe(false);
   });
 
+  test("cancelled deadlines are let go once their whole tick is cancelled, not held until it comes round", () => {
+    const h = harness();
+    const cancels = Array.from({ length: 100 }, () => h.deadline(60_000, () => {}));
+    const keep = h.deadline(60_000, () => {});
+    expect(h.deadline.held).toBe(101);
+    cancels.forEach((cancel) => cancel());
+    expect(h.deadline.held).toBe(101); // one deadline of that tick is still pending
+    keep();
+    expect(h.deadline.held).toBe(0);
+    const fired: number[] = [];
+    h.deadline(60_000, () => fired.push(1)); // the same tick again, in a new bucket
+    h.advance(60_050);
+    expect(fired).toEqual([1]);
+  });
+
   test("a deadline set from a firing one (the client watch, then the rest of the timeout) fires on a later tick", () => {
     const h = harness();
     const fired: string[] = [];
