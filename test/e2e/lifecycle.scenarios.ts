@@ -27,14 +27,12 @@ export function lifecycleScenarios(runtime: Exclude<Runtime, "workerd">): void {
       up = await startUpstream("a");
     });
     afterAll(() => up.close());
+    /** One target, everything to it; only the shutdown settings differ between the scenarios. */
+    const balancerWithShutdown = (shutdown: { grace: number; deadline: number }) =>
+      startBalancer(runtime, { listen: { port: 0 }, targetGroups: { app: { targets: [{ url: up.url }] } }, defaultAction: { forward: "app" }, shutdown });
 
     test("SIGTERM: health 503 at once, grace keeps serving, in-flight requests finish, exit 0", async () => {
-      const b = await startBalancer(runtime, {
-        listen: { port: 0 },
-        targetGroups: { app: { targets: [{ url: up.url }] } },
-        defaultAction: { forward: "app" },
-        shutdown: { grace: 1, deadline: 15 },
-      });
+      const b = await balancerWithShutdown({ grace: 1, deadline: 15 });
       const inflight = Array.from({ length: 5 }, () => fetch(`${b.url}/slow?ms=2500`).then(async (r) => [r.status, await r.text()] as const));
       await Bun.sleep(300);
       const exited = b.stop("SIGTERM");
@@ -60,12 +58,7 @@ export function lifecycleScenarios(runtime: Exclude<Runtime, "workerd">): void {
     }, 60_000);
 
     test("SIGINT: copies of one Ctrl-C change nothing; a second Ctrl-C exits at once with 2 (Caddy's force quit)", async () => {
-      const b = await startBalancer(runtime, {
-        listen: { port: 0 },
-        targetGroups: { app: { targets: [{ url: up.url }] } },
-        defaultAction: { forward: "app" },
-        shutdown: { grace: 30, deadline: 30 },
-      });
+      const b = await balancerWithShutdown({ grace: 30, deadline: 30 });
       const exit = new Promise<number | null>((ok) => b.process.once("exit", (code) => ok(code)));
       const inflight = fetch(`${b.url}/slow?ms=20000`).then(
         (r) => r.text().then(() => "answered", () => "cut"),
