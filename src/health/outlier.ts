@@ -6,8 +6,7 @@
  * writes into the target's state.
  */
 import type { OutlierDetectionConfig } from "./schema.ts";
-import type { AttemptResult } from "./table.ts";
-import type { TargetHealth } from "./target-health.ts";
+import type { AttemptResult, TargetHealth } from "./target-health.ts";
 
 const GATEWAY = new Set([502, 503, 504]);
 

@@ -13,16 +13,13 @@
  * every target only when a call passes it, so reads stay O(1) amortised.
  */
 import { observeOutlier } from "./outlier.ts";
+import { observePassive } from "./passive.ts";
+import { observeProbe } from "./probe-thresholds.ts";
+import { HealthTally } from "./tally.ts";
 import type { HealthSettings } from "./schema.ts";
-import { TargetHealth, type ProbeResult, type TargetState } from "./target-health.ts";
+import { TargetHealth, type AttemptResult, type ProbeResult, type TargetState } from "./target-health.ts";
 
-export type { TargetState, ProbeResult } from "./target-health.ts";
-
-/** What happened to one attempt at a target. Pass `status` for every response. */
-export interface AttemptResult {
-  readonly kind: "ok" | "connect" | "timeout" | "reset" | "status";
-  readonly status?: number;
-}
+export type { AttemptResult, TargetState, ProbeResult } from "./target-health.ts";
 
 export interface Transition {
   readonly index: number;
@@ -67,7 +64,6 @@ export class HealthTable {
   readonly size: number;
   private readonly targets: TargetHealth[];
   private readonly backup: boolean[];
-  private readonly primaries: number;
   /** nginx `peers->single`: one target in all, passive checks never mark it down. */
   private readonly single: boolean;
   private readonly maxFails: number;
@@ -77,13 +73,8 @@ export class HealthTable {
   private readonly minFactor: number;
   private readonly listeners = new Set<(t: Transition) => void>();
 
-  // Counters over `targets`, kept in step by `refresh`.
-  private unavailableCount = 0;
-  private impairedCount = 0;
-  private impairedBackup = 0;
-  private primaryAvailable = 0;
-  private primaryNotDraining = 0;
-  private backupAvailable = 0;
+  /** Counts over `targets`, kept in step by `refresh`. */
+  private readonly tally: HealthTally;
   /** Earliest future instant at which some target's availability or weight factor changes by itself. */
   private nextDeadline = Number.POSITIVE_INFINITY;
 
@@ -91,7 +82,6 @@ export class HealthTable {
     const { settings, now } = options;
     this.size = options.targets.length;
     this.backup = options.targets.map((t) => t.backup === true);
-    this.primaries = this.backup.filter((b) => !b).length;
     this.single = this.size === 1;
     this.maxFails = settings.passive.maxFails;
     this.failTimeoutMs = settings.passive.failTimeout * 1000;
@@ -101,8 +91,7 @@ export class HealthTable {
     const probing = settings.healthCheck?.enabled === true;
     const initiallyHealthy = !probing || settings.healthCheck?.initialState !== "unhealthy";
     this.targets = options.targets.map(() => new TargetHealth(initiallyHealthy, now));
-    this.primaryAvailable = this.primaryNotDraining = this.primaries;
-    this.backupAvailable = this.size - this.primaries;
+    this.tally = new HealthTally(this.size, this.backup.filter((b) => !b).length);
     for (let i = 0; i < this.size; i++) this.refresh(i, now, "initial state");
   }
 
@@ -138,8 +127,7 @@ export class HealthTable {
    */
   allEligible(now: number, tier?: "primary" | "backup"): boolean {
     this.sync(now);
-    if (tier === undefined) return this.impairedCount === 0;
-    return tier === "backup" ? this.impairedBackup === 0 : this.impairedCount - this.impairedBackup === 0;
+    return this.tally.allEligible(tier);
   }
 
   /** Slow-start multiplier in [min percent, 1]. */
@@ -148,11 +136,7 @@ export class HealthTable {
     return this.targets[i]!.weightFactor(this.slowStartMs, this.minFactor, now);
   }
 
-  /**
-   * Envoy's panic threshold: fewer than `panicThreshold` % of the non-draining
-   * primaries are available and no backup is (backups are the first fallback,
-   * as in nginx; panic is the last).
-   */
+  /** Envoy's panic threshold, `panicThreshold` % of the primaries (tally.ts). */
   panic(now: number): boolean {
     this.sync(now);
     return this.panicking();
@@ -181,22 +165,9 @@ export class HealthTable {
     const failed = this.failOn.has(outcome.kind === "status" || outcome.kind === "ok" ? (outcome.status ?? 0) : outcome.kind);
     if (this.single) return failed;
     const t = this.targets[i]!;
-    let reason: string | undefined;
-    if (this.maxFails > 0) {
-      if (failed) {
-        // nginx ngx_http_upstream_free_round_robin_peer, NGX_PEER_FAILED.
-        t.fails++;
-        t.checked = t.accessed = now;
-        if (t.fails === this.maxFails) reason = `${t.fails} failed attempt${t.fails === 1 ? "" : "s"} (${describe(outcome)})`;
-      } else if (t.accessed < t.checked) {
-        // "mark peer live if check passed": a success after the window reopened.
-        if (t.passiveDown(this.maxFails)) {
-          reason = "trial request succeeded";
-          this.startSlowStart(t, now);
-        }
-        t.fails = 0;
-      }
-    }
+    const passive = observePassive(t, outcome, failed, this.maxFails, now);
+    if (passive.recovered) this.startSlowStart(t, now);
+    let reason = passive.reason;
     const od = this.options.settings.outlierDetection;
     if (od) reason = observeOutlier(t, outcome, od, this.targets, now) ?? reason;
     this.refresh(i, now, reason);
@@ -207,28 +178,9 @@ export class HealthTable {
   recordProbe(i: number, ok: boolean, detail: string, now: number): void {
     this.sync(now);
     const t = this.targets[i]!;
-    const settings = this.options.settings.healthCheck;
-    t.lastProbe = { ok, detail, at: now };
-    if (ok) {
-      t.okRun++;
-      t.failRun = 0;
-    } else {
-      t.failRun++;
-      t.okRun = 0;
-    }
-    let reason: string | undefined;
-    if (!t.probed) {
-      t.probed = true;
-      if (t.activeHealthy !== ok) reason = `first probe ${ok ? "passed" : "failed"}: ${detail}`;
-      t.activeHealthy = ok;
-    } else if (t.activeHealthy && !ok && t.failRun >= (settings?.unhealthyThreshold ?? 1)) {
-      t.activeHealthy = false;
-      reason = `${t.failRun} consecutive failed probe${t.failRun === 1 ? "" : "s"}: ${detail}`;
-    } else if (!t.activeHealthy && ok && t.okRun >= (settings?.healthyThreshold ?? 1)) {
-      t.activeHealthy = true;
-      this.startSlowStart(t, now);
-      reason = `${t.okRun} consecutive passed probe${t.okRun === 1 ? "" : "s"}`;
-    }
+    const verdict = observeProbe(t, ok, detail, this.options.settings.healthCheck, now);
+    if (verdict.recovered) this.startSlowStart(t, now);
+    let reason = verdict.reason;
     // Envoy `successful_active_health_check_uneject_host` (default true).
     if (ok && t.ejected(now)) {
       t.ejectedUntil = now;
@@ -311,15 +263,14 @@ export class HealthTable {
   /** Counts for metrics (O(1) after the lazy expiry check). */
   counts(now: number): { available: number; unavailable: number; impaired: number } {
     this.sync(now);
-    return { available: this.size - this.unavailableCount, unavailable: this.unavailableCount, impaired: this.impairedCount };
+    const { unavailable, impaired } = this.tally;
+    return { available: this.size - unavailable, unavailable, impaired };
   }
 
   // ---- internals ----
 
   private panicking(): boolean {
-    const threshold = this.options.settings.panicThreshold;
-    if (threshold <= 0 || this.backupAvailable > 0 || this.primaryNotDraining === 0) return false;
-    return (this.primaryAvailable * 100) / this.primaryNotDraining < threshold;
+    return this.tally.panicking(this.options.settings.panicThreshold);
   }
 
   private startSlowStart(t: TargetHealth, now: number): void {
@@ -358,23 +309,7 @@ export class HealthTable {
             ? "slow_start"
             : "healthy";
 
-    const primary = !this.backup[i];
-    if (unavailable !== t.unavailable) {
-      const d = unavailable ? 1 : -1;
-      this.unavailableCount += d;
-      if (primary) this.primaryAvailable -= d;
-      else this.backupAvailable -= d;
-      t.unavailable = unavailable;
-    }
-    if (impaired !== t.impaired) {
-      this.impairedCount += impaired ? 1 : -1;
-      if (!primary) this.impairedBackup += impaired ? 1 : -1;
-      t.impaired = impaired;
-    }
-    if (t.countedDraining !== t.draining) {
-      if (primary) this.primaryNotDraining += t.draining ? -1 : 1;
-      t.countedDraining = t.draining;
-    }
+    this.tally.update(t, !this.backup[i], unavailable, impaired);
 
     // Deadlines at which this target changes by itself.
     if (passiveBlocked) this.noteDeadline(t.checked + this.failTimeoutMs);
@@ -394,8 +329,4 @@ export class HealthTable {
   private noteDeadline(at: number): void {
     if (at < this.nextDeadline) this.nextDeadline = at;
   }
-}
-
-function describe(outcome: AttemptResult): string {
-  return outcome.kind === "status" || outcome.kind === "ok" ? `status ${outcome.status ?? "?"}` : outcome.kind;
 }

@@ -8,6 +8,12 @@
 
 export type TargetState = "healthy" | "unhealthy" | "draining" | "ejected" | "slow_start";
 
+/** What happened to one attempt at a target. Pass `status` for every response. */
+export interface AttemptResult {
+  readonly kind: "ok" | "connect" | "timeout" | "reset" | "status";
+  readonly status?: number;
+}
+
 export interface ProbeResult {
   readonly ok: boolean;
   /** Short human text: "200", "503 (expected 200)", "timeout after 5 s", ... */
