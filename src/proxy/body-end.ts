@@ -26,9 +26,8 @@ import { watchStream } from "./watched-stream.ts";
  */
 export const STREAMED_BODY_BYTES = 64 * 1024;
 
-/** True when a response with these headers streams its body: no Content-Length, or a large one. */
-export function isStreamed(headers: Headers): boolean {
-  const length = headers.get("content-length");
+/** True when a response with this Content-Length (null: none) streams its body: no length, or a large one. */
+export function isStreamed(length: string | null): boolean {
   return length === null || !(Number(length) <= STREAMED_BODY_BYTES);
 }
 

@@ -143,7 +143,7 @@ export async function forward(
         }));
     let open = false;
     // Headers first: on Node, reading `.body` of a small collected response costs a web stream.
-    if (fromTarget && counting !== undefined && isStreamed(response.headers) && response.body !== null) {
+    if (fromTarget && counting !== undefined && isStreamed(length) && response.body !== null) {
       const target = counting;
       counting = undefined;
       open = true;

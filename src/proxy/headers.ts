@@ -82,20 +82,22 @@ export function applyForwarding(headers: Headers, client: ClientFacts, cfg: Forw
     });
     if (found) for (const name of found) headers.delete(name);
   }
+  // An untrusted client's forwarding headers are gone by now: nothing to read back (4 header calls fewer per request).
+  const cleared = !client.trusted;
   if (cfg.xForwarded) {
     if (client.ip) {
-      const prior = headers.get("x-forwarded-for");
+      const prior = cleared ? null : headers.get("x-forwarded-for");
       headers.set("x-forwarded-for", prior ? `${prior}, ${client.ip}` : client.ip);
-      if (!headers.has("x-real-ip")) headers.set("x-real-ip", client.realIp ?? client.ip);
+      if (cleared || !headers.has("x-real-ip")) headers.set("x-real-ip", client.realIp ?? client.ip);
     }
-    if (!headers.has("x-forwarded-proto")) headers.set("x-forwarded-proto", client.proto);
-    if (client.host && !headers.has("x-forwarded-host")) headers.set("x-forwarded-host", client.host);
+    if (cleared || !headers.has("x-forwarded-proto")) headers.set("x-forwarded-proto", client.proto);
+    if (client.host && (cleared || !headers.has("x-forwarded-host"))) headers.set("x-forwarded-host", client.host);
   }
   if (cfg.forwarded) {
     let element = `for=${forwardedNode(client.ip)}`;
     if (client.host) element += `;host=${forwardedToken(client.host)}`;
     element += `;proto=${client.proto}`;
-    const prior = headers.get("forwarded");
+    const prior = cleared ? null : headers.get("forwarded");
     headers.set("forwarded", prior ? `${prior}, ${element}` : element);
   }
 }
