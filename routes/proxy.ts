@@ -33,7 +33,7 @@ export function proxyRoute(balancer: Balancer, router: () => Router) {
       case "fixedResponse":
         return fixedResponse(action);
       case "forward": {
-        const sticky = action.stickiness?.enabled ? stickyGroupFrom(request.headers.get("cookie"), action.stickiness) : undefined;
+        const sticky = stickyGroupFrom(request.headers, action.stickiness);
         const choice = chooseWeightedGroup(action, platform.random, sticky);
         const group = balancer.group(choice.group);
         const groupCookie = choice.setStickiness && action.stickiness ? groupStickinessCookie(action.stickiness, choice.group, Math.floor(Date.now() / 1000)) : undefined;

@@ -54,7 +54,7 @@ export class TargetHealth {
   // Slow start: ramp start time, undefined when not ramping (process start, never ramped).
   slowStartSince: number | undefined = undefined;
 
-  // Derived, maintained by the table.
+  // Derived: `state` and `since` maintained by the table, the rest by its tally (tally.ts).
   state: TargetState = "healthy";
   since: number;
   unavailable = false;

@@ -88,10 +88,10 @@ export function chooseWeightedGroup(
   return { group: chosen, setStickiness: sticky !== undefined };
 }
 
-/** The group named by the request's group stickiness cookie, if any. */
-export function stickyGroupFrom(cookieHeader: string | null, stickiness: GroupStickinessConfig | undefined): string | undefined {
+/** The group named by the request's group stickiness cookie, if any (the Cookie header is read only when the action has group stickiness). */
+export function stickyGroupFrom(headers: Headers, stickiness: GroupStickinessConfig | undefined): string | undefined {
   if (!stickiness?.enabled) return undefined;
-  return cookieValues(cookieHeader, stickiness.cookieName)[0];
+  return cookieValues(headers.get("cookie"), stickiness.cookieName)[0];
 }
 
 /**

@@ -103,8 +103,8 @@ describe("weighted forward", () => {
     expect(groupStickinessCookie(a.stickiness!, "green", 1_700_000_000)).toBe(
       `FulcrumTG=green; Max-Age=600; Expires=${new Date(1_700_000_600_000).toUTCString()}; Path=/; HttpOnly; SameSite=Lax`,
     );
-    expect(stickyGroupFrom("a=1; FulcrumTG=green; b=2", a.stickiness)).toBe("green");
-    expect(stickyGroupFrom("a=1", a.stickiness)).toBeUndefined();
-    expect(stickyGroupFrom("FulcrumTG=green", undefined)).toBeUndefined();
+    expect(stickyGroupFrom(new Headers({ cookie: "a=1; FulcrumTG=green; b=2" }), a.stickiness)).toBe("green");
+    expect(stickyGroupFrom(new Headers({ cookie: "a=1" }), a.stickiness)).toBeUndefined();
+    expect(stickyGroupFrom(new Headers({ cookie: "FulcrumTG=green" }), undefined)).toBeUndefined();
   });
 });
