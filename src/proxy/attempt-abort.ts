@@ -21,13 +21,22 @@
  * e2e scenario of a client leaving after 10 ms checks this on all four, and
  * fails on Bun and Node without the `aborted` check.
  */
-import type { Cancellation, Platform } from "../platform.ts";
+import { UpstreamError, type Cancellation, type Platform, type UpstreamFailure } from "../platform.ts";
 import { AttemptCancellation } from "../cancellation.ts";
 
 /** The reason an attempt's cancellation carries when the response timeout fired. */
 export const TIMEOUT = Symbol("upstream timeout");
 /** The reason an attempt's cancellation carries when the client went away. */
 export const CLIENT_GONE = Symbol("client went away");
+
+/**
+ * What a failed attempt counts as (HTTP and WebSocket alike): our own response
+ * timeout, else what the upstream client could tell. Unknown failures count as
+ * "reset": assume the target may have acted, so only idempotent requests retry.
+ */
+export function attemptFailure(cancellation: Cancellation, error: unknown): UpstreamFailure {
+  return cancellation.reason === TIMEOUT ? "timeout" : error instanceof UpstreamError ? error.kind : "reset";
+}
 
 /**
  * Long next to a loopback or same-region answer (~1-10 ms), short next to

@@ -10,12 +10,12 @@
 import type { Context } from "hono";
 import type { Balancer } from "../balancer.ts";
 import { canRetry } from "../health/retry-policy.ts";
-import { UpstreamError, type UpstreamFailure } from "../platform.ts";
+import type { UpstreamFailure } from "../platform.ts";
 import type { TargetGroup, Target } from "../target-group.ts";
 import type { StickyBinding, Stickiness } from "../sticky/affinity.ts";
 import { badGateway, errorDetail, gatewayTimeout, internalError, serviceUnavailable } from "./errors.ts";
 import { isStreamed, onBodyEnd } from "./body-end.ts";
-import { attemptAbort, CLIENT_GONE, TIMEOUT } from "./attempt-abort.ts";
+import { attemptAbort, attemptFailure, CLIENT_GONE } from "./attempt-abort.ts";
 import { ClientGone, NO_BODY, replayableBody } from "./request-body.ts";
 import { applyForwarding, ensureRequestId, FORWARDING_HEADERS, stripHopByHop } from "./headers.ts";
 
@@ -226,8 +226,7 @@ export async function forward(
           // The client left (or broke its upload): not the target's fault, nothing to retry.
           return finish(clientClosed());
         }
-        // Unknown failures count as "reset": assume the target may have acted, so only idempotent requests retry.
-        const kind: UpstreamFailure = abort.cancellation.reason === TIMEOUT ? "timeout" : error instanceof UpstreamError ? error.kind : "reset";
+        const kind = attemptFailure(abort.cancellation, error);
         const now = platform.now();
         const failed = group.health.recordAttempt(target.index, { kind }, now);
         group.report(target, !failed, now - now0);

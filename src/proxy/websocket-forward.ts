@@ -11,10 +11,10 @@
 import type { Context } from "hono";
 import type { Balancer } from "../balancer.ts";
 import { canRetry } from "../health/retry-policy.ts";
-import { UpstreamError, type UpstreamFailure } from "../platform.ts";
+import type { UpstreamFailure } from "../platform.ts";
 import type { Target, TargetGroup } from "../target-group.ts";
 import { badGateway, errorDetail, gatewayTimeout, serviceUnavailable } from "./errors.ts";
-import { attemptAbort, CLIENT_GONE, TIMEOUT } from "./attempt-abort.ts";
+import { attemptAbort, attemptFailure, CLIENT_GONE } from "./attempt-abort.ts";
 import { pickTarget, stickyBinding, upstreamHeaders, type ClientAddress } from "./forward.ts";
 import { stripHopByHop } from "./headers.ts";
 import type { WebSocketCapability, WsEnd } from "./websocket-end.ts";
@@ -142,7 +142,7 @@ export async function forwardWebSocket(
     } catch (error) {
       target.end();
       if (abort.cancellation.reason === CLIENT_GONE || request.signal.aborted) return finish(new Response(null, { status: 499 }));
-      const kind: UpstreamFailure = abort.cancellation.reason === TIMEOUT ? "timeout" : error instanceof UpstreamError ? error.kind : "reset";
+      const kind = attemptFailure(abort.cancellation, error);
       const now = platform.now();
       const failed = group.health.recordAttempt(target.index, { kind }, now);
       group.report(target, !failed, now - now0);
