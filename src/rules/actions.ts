@@ -91,7 +91,7 @@ export function chooseWeightedGroup(
 /** The group named by the request's group stickiness cookie, if any (the Cookie header is read only when the action has group stickiness). */
 export function stickyGroupFrom(headers: Headers, stickiness: GroupStickinessConfig | undefined): string | undefined {
   if (!stickiness?.enabled) return undefined;
-  return cookieValues(headers.get("cookie"), stickiness.cookieName)[0];
+  return cookieValues(headers.get("cookie"), stickiness.cookieName, 1)[0];
 }
 
 /**

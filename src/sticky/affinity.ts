@@ -34,6 +34,13 @@ export function stickinessSecret(config: StickinessConfig, env: Readonly<Record<
   return value;
 }
 
+/**
+ * Binding values checked per request. A browser sends one value per cookie
+ * name, two when the same name was set for two paths or domains (RFC 6265
+ * §5.4 orders the more specific first); more can only be forged.
+ */
+export const MAX_BINDING_VALUES = 2;
+
 /** A valid binding presented by the request. */
 export interface StickyBinding {
   /** Index into the targets given to createStickiness. */
@@ -132,7 +139,8 @@ export async function createStickiness(
       const header = requestHeaders.get("cookie");
       // ALB app_cookie: the binding only counts while the application session exists.
       if (appCookie !== undefined && !hasCookie(header, appCookie)) return undefined;
-      for (const token of cookieValues(header, config.cookieName)) {
+      // Each value costs an HMAC check: a header of forged values must not buy a client that much CPU.
+      for (const token of cookieValues(header, config.cookieName, MAX_BINDING_VALUES)) {
         const opened = await signer.open(token, nowSec);
         const index = opened === undefined ? undefined : indexOf.get(opened.payload);
         if (index !== undefined) return { index, expiresAtSec: opened!.expiresAtSec };

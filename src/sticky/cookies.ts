@@ -35,11 +35,15 @@ function valueOf(pair: string): string {
   return v;
 }
 
-/** Every value sent for `name` (a browser may send several, e.g. for different paths), most specific first. */
-export function cookieValues(header: string | null, name: string): string[] {
+/** The first `limit` values sent for `name` (a browser may send several, e.g. for different paths), most specific first. */
+export function cookieValues(header: string | null, name: string, limit = Infinity): string[] {
   if (!header || !header.includes(name)) return [];
   const out: string[] = [];
-  for (const pair of pairs(header)) if (nameOf(pair) === name) out.push(valueOf(pair));
+  for (const pair of pairs(header)) {
+    if (nameOf(pair) !== name) continue;
+    out.push(valueOf(pair));
+    if (out.length >= limit) break;
+  }
   return out;
 }
 

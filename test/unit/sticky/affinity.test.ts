@@ -170,3 +170,34 @@ describe("cookie helpers", () => {
     expect(setCookieDeletes("a=1", NOW)).toBe(false);
   });
 });
+
+describe("forged binding cookies", () => {
+  test("a Cookie header of hundreds of well-formed forged values costs at most two MAC checks, and a valid first value still binds", async () => {
+    const s = await createStickiness(config(), targets, {});
+    const real = cookieValue(await s.cookieFor(1, NOW));
+    // Well-formed: a body and a 32-byte MAC, signed with another key, each one distinct (no cache hit).
+    const forger = await createStickiness(config({ secret: "f".repeat(32) }), targets, {});
+    const forged = await Promise.all(Array.from({ length: 300 }, (_, i) => forger.cookieFor(i % 3, NOW + i).then(cookieValue)));
+    const verify = crypto.subtle.verify.bind(crypto.subtle);
+    let checks = 0;
+    const spy = (...args: Parameters<SubtleCrypto["verify"]>) => {
+      checks++;
+      return verify(...args);
+    };
+    crypto.subtle.verify = spy as SubtleCrypto["verify"];
+    try {
+      expect(await s.targetFor(withCookie(forged.map((f) => `FulcrumLB=${f}`).join("; ")), NOW)).toBeUndefined();
+      expect(checks).toBe(2);
+      checks = 0;
+      expect((await s.targetFor(withCookie([real, ...forged].map((f) => `FulcrumLB=${f}`).join("; ")), NOW))?.index).toBe(1);
+      expect(checks).toBeLessThanOrEqual(1);
+    } finally {
+      crypto.subtle.verify = verify;
+    }
+  });
+
+  test("cookieValues stops at its limit", () => {
+    expect(cookieValues("a=1; b=2; a=3; a=4", "a", 2)).toEqual(["1", "3"]);
+    expect(cookieValues("a=1; b=2; a=3; a=4", "a")).toEqual(["1", "3", "4"]);
+  });
+});
