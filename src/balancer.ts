@@ -12,7 +12,7 @@ import { ActionSchema, type ActionConfig } from "./rules/schema.ts";
 import { MemoryStateStore } from "./state/memory.ts";
 import type { Snapshot, StateStore } from "./state/store.ts";
 import { SnapshotCache } from "./state/cache.ts";
-import { emptyGroup } from "./state/store.ts";
+import { groupDraft } from "./state/store.ts";
 import { TargetOverrides } from "./state/target-overrides.ts";
 import { openWebSockets, SERVICE_RESTART } from "./proxy/websocket-registry.ts";
 import type { Platform, UpstreamFailure } from "./platform.ts";
@@ -211,7 +211,7 @@ export class Balancer {
     // The write's own snapshot applies here at once; no read back from the store.
     this.stateView.offer(
       await this.state.update((d) => {
-        const rec = (d.groups[group] ??= emptyGroup());
+        const rec = groupDraft(d, group);
         if (draining) rec.drains[url] = { deadline };
         else delete rec.drains[url];
       }),
@@ -224,7 +224,7 @@ export class Balancer {
     if (weight !== undefined && !(Number.isInteger(weight) && weight >= 0 && weight <= 1000)) throw new Error(`invalid weight ${weight}, expected an integer from 0 to 1000`);
     this.stateView.offer(
       await this.state.update((d) => {
-        const rec = (d.groups[group] ??= emptyGroup());
+        const rec = groupDraft(d, group);
         if (weight === undefined) delete rec.weights[url];
         else rec.weights[url] = weight;
       }),

@@ -24,11 +24,15 @@ async function buildTo(outfile: string, options: BuildOptions): Promise<string> 
 
 /**
  * Aliases every bundle that holds the packages needs (Deno, Workers): @datadog/sketches-js
- * names `protobufjs/minimal` without depending on it (src/runtimes/no-protobuf.ts). The same
+ * names `protobufjs/minimal` without depending on it (src/runtimes/no-protobuf.ts), the same
  * alias wrangler.toml sets for `wrangler deploy`.
  */
 function bundledPackageAliases(root: string): Record<string, string> {
-  return { "protobufjs/minimal": join(root, "src/runtimes/no-protobuf.ts") };
+  return {
+    "protobufjs/minimal": join(root, "src/runtimes/no-protobuf.ts"),
+    // Its `main` is a UMD build whose `require("./impl/format")` esbuild cannot follow on Node's platform.
+    "jsonc-parser": join(root, "node_modules/jsonc-parser/lib/esm/main.js"),
+  };
 }
 
 /** esbuild options for a server runtime's entry (src/runtimes/<name>.ts) as one ES module on Node's platform. */

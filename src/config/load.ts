@@ -6,6 +6,7 @@
 import * as v from "valibot";
 import { ruleProblems } from "../rules/schema.ts";
 import { ConfigSchema, listenersOf, type Config } from "./schema.ts";
+import { parseJsonText } from "./json-text.ts";
 
 export class ConfigError extends Error {
   constructor(readonly problems: readonly string[], source = "config") {
@@ -69,6 +70,7 @@ function references(input: unknown): string[] {
   if (isRecord(input.defaultAction)) checkGroup("defaultAction.forward", input.defaultAction.forward);
   problems.push(...ruleProblems(input, groups));
   const listeners = Array.isArray(input.listen) ? input.listen : [input.listen];
+  problems.push(...listenerConflicts(listeners));
   listeners.forEach((l, i) => {
     const path = Array.isArray(input.listen) ? `listen[${i}]` : "listen";
     if (isRecord(l) && l.protocol === "HTTPS" && !isRecord(l.certificate)) problems.push(`${path}.certificate: required for an HTTPS listener (certFile and keyFile)`);
@@ -80,22 +82,54 @@ function references(input: unknown): string[] {
   return problems;
 }
 
-export function validateConfig(input: unknown, source?: string): Config {
+/** Wildcard addresses: a listener on one of these takes the port on every address. */
+const ANY = new Set(["0.0.0.0", "::", "[::]"]);
+
+/**
+ * Two listeners on one port cannot both bind (the second fails with
+ * EADDRINUSE), unless both name different specific addresses. Port 0 asks the
+ * system for a free port, so it never conflicts.
+ */
+function listenerConflicts(listeners: readonly unknown[]): string[] {
+  const problems: string[] = [];
+  const seen: { port: number; host: string; index: number }[] = [];
+  listeners.forEach((l, i) => {
+    if (!isRecord(l) || typeof l.port !== "number" || l.port === 0) return;
+    const host = typeof l.host === "string" ? l.host : "0.0.0.0";
+    const clash = seen.find((o) => o.port === l.port && (o.host === host || ANY.has(o.host) || ANY.has(host)));
+    if (clash) problems.push(`listen[${i}].port: ${l.port} is also the port of listen[${clash.index}] (${clash.host}:${clash.port}); one address and port can have one listener`);
+    seen.push({ port: l.port, host, index: i });
+  });
+  return problems;
+}
+
+/** Keys JavaScript gives a meaning of its own: valibot drops them (a group named `__proto__` vanished), so they are refused by name. */
+const RESERVED_KEYS = new Set(["__proto__", "constructor", "prototype"]);
+
+function reservedKeys(value: unknown, path = ""): string[] {
+  if (Array.isArray(value)) return value.flatMap((item, i) => reservedKeys(item, `${path}[${i}]`));
+  if (!isRecord(value)) return [];
+  return Object.keys(value).flatMap((key) => {
+    const at = path ? `${path}.${key}` : key;
+    if (RESERVED_KEYS.has(key)) return [`${at}: "${key}" cannot be used as a name or key (JavaScript reserves it); choose another`];
+    return reservedKeys(value[key], at);
+  });
+}
+
+/** `textProblems`: what reading the file found (duplicate keys), reported with the rest. */
+export function validateConfig(input: unknown, source?: string, textProblems: readonly string[] = []): Config {
   const result = v.safeParse(ConfigSchema, input);
-  const problems = result.success ? [] : [...new Set(result.issues.flatMap(leaves).map((i) => `${pathOf(i)}: ${describe(i)}`))];
+  const problems = [...textProblems, ...reservedKeys(input)];
+  if (!result.success) problems.push(...new Set(result.issues.flatMap(leaves).map((i) => `${pathOf(i)}: ${describe(i)}`)));
   problems.push(...references(input));
-  if (problems.length || !result.success) throw new ConfigError(problems, source);
+  if (problems.length || !result.success) throw new ConfigError([...new Set(problems)], source);
   return result.output;
 }
 
 export function parseConfig(text: string, source?: string): Config {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw new ConfigError([`(root): not valid JSON: ${(e as Error).message}`], source);
-  }
-  return validateConfig(json, source);
+  const json = parseJsonText(text);
+  if (json.value === undefined) throw new ConfigError(json.problems, source);
+  return validateConfig(json.value, source, json.problems);
 }
 
 /** One line for `fulcrum check`, like `nginx -t`'s "syntax is ok". */

@@ -9,7 +9,7 @@ import { StateSchema } from "../state/schema.ts";
 import { WebSocketSchema } from "../proxy/websocket-schema.ts";
 import { strategyNames } from "../../strategies/index.ts";
 import { strategyOptionEntries } from "../../strategies/options.ts";
-import { parseCidr } from "../net/ip.ts";
+import { parseCidr, parseIp } from "../net/ip.ts";
 import { quote, seconds } from "./units.ts";
 import { ActionSchema, RuleSchema } from "../rules/schema.ts";
 import { StickinessSchema } from "../sticky/schema.ts";
@@ -25,6 +25,15 @@ const port = v.pipe(
   v.maxValue(65535, "expected a port from 0 to 65535"),
 );
 
+
+const LABEL = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+
+/** An IP literal, or a DNS name (RFC 1123 labels); a dotted all-digit name must be a valid IPv4 address (`256.1.1.1` is not). */
+export function isBindableHost(host: string): boolean {
+  if (parseIp(host) !== undefined) return true;
+  if (host.length === 0 || host.length > 253 || /^[0-9.]+$/.test(host)) return false;
+  return host.split(".").every((label) => LABEL.test(label));
+}
 
 export const httpUrl = v.pipe(
   v.string(),
@@ -100,8 +109,8 @@ export const TargetGroupSchema = v.strictObject({
  */
 export const ListenerSchema = v.strictObject({
   port,
-  /** Address to bind (Bun, Deno, Node). Ignored on Workers. */
-  host: v.optional(v.string(), "0.0.0.0"),
+  /** Address to bind (Bun, Deno, Node): an IPv4 or IPv6 address, or a host name. Ignored on Workers. */
+  host: v.optional(v.pipe(v.string(), v.check(isBindableHost, (i) => `expected an IP address or a host name, got ${quote(i.input)}`)), "0.0.0.0"),
   protocol: v.optional(v.picklist(["HTTP", "HTTPS"]), "HTTP"),
   /** PEM files, required for HTTPS. */
   certificate: v.optional(v.strictObject({ certFile: v.pipe(v.string(), v.nonEmpty()), keyFile: v.pipe(v.string(), v.nonEmpty()) })),

@@ -17,7 +17,7 @@
 import type { Platform } from "../platform.ts";
 import type { TargetGroup } from "../target-group.ts";
 import type { SnapshotCache } from "../state/cache.ts";
-import { emptyGroup, type Snapshot, type StateStore, type TargetRecord } from "../state/store.ts";
+import { groupDraft, own, type Snapshot, type StateStore, type TargetRecord } from "../state/store.ts";
 
 /**
  * Logs a store outage once and its end once, never per call. Reads and
@@ -111,7 +111,7 @@ export class HealthSync {
     }
     await this.options.link.call("write", () =>
       this.options.store.update((d) => {
-        const g = (d.groups[group.name] ??= emptyGroup());
+        const g = groupDraft(d, group.name);
         for (const [url, rec] of Object.entries(records)) g.targets[url] = { ...g.targets[url], ...rec };
       }),
     );
@@ -130,7 +130,7 @@ export class HealthSync {
     const url = group.targets[i]!.url;
     await this.options.link.call("write", () =>
       this.options.store.update((d) => {
-        const g = (d.groups[group.name] ??= emptyGroup());
+        const g = groupDraft(d, group.name);
         const rec = (g.targets[url] ??= { state: "healthy", since: until });
         if ((rec.downUntil ?? 0) < until) rec.downUntil = until;
       }),
@@ -145,7 +145,7 @@ export class HealthSync {
     this.applying = true;
     try {
       for (const group of this.groups) {
-        const shared = snapshot.groups[group.name];
+        const shared = own(snapshot.groups, group.name);
         if (!shared) continue;
         for (const target of group.targets) {
           const rec = shared.targets[target.url];

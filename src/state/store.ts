@@ -119,6 +119,21 @@ export function emptyGroup(): GroupRecord {
 }
 
 /**
+ * The value of a key an operator named (a target group, a target URL) in a
+ * plain JSON object: own properties only, so a group called `toString` or
+ * `hasOwnProperty` is never read off Object.prototype (it made every request
+ * fail with a TypeError).
+ */
+export function own<T>(record: Readonly<Record<string, T>>, key: string): T | undefined {
+  return Object.hasOwn(record, key) ? record[key] : undefined;
+}
+
+/** A draft's record of group `name`, added when it has none. */
+export function groupDraft(draft: SnapshotData, name: string): GroupRecord {
+  return own(draft.groups, name) ?? (draft.groups[name] = emptyGroup());
+}
+
+/**
  * The data fields alone (no version or time), as stores write them: the one
  * place that lists them, so a field added to SnapshotData reaches every store.
  */

@@ -12,7 +12,7 @@
  */
 import type { Platform } from "../platform.ts";
 import type { Target, TargetGroup } from "../target-group.ts";
-import type { Snapshot } from "./store.ts";
+import { own, type Snapshot } from "./store.ts";
 
 export class TargetOverrides {
   /** Drains this instance applied from the store: key -> cancel of its deadline timer. */
@@ -30,12 +30,12 @@ export class TargetOverrides {
     const now = this.platform.now();
     const wall = this.wallNow();
     for (const group of this.groups.values()) {
-      const shared = snapshot.groups[group.name];
+      const shared = own(snapshot.groups, group.name);
       if (group.applyWeights(shared?.weights ?? {})) {
         this.platform.log(`state: group=${group.name} weights now ${group.targets.map((t) => `${t.url}=${t.weight}`).join(" ")}`);
       }
       for (const target of group.targets) {
-        const rec = shared?.drains[target.url];
+        const rec = shared && own(shared.drains, target.url);
         const drain = rec && Number.isFinite(rec.deadline) ? rec : undefined;
         const mine = this.applied.get(target);
         if (drain) {

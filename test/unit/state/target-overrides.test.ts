@@ -82,3 +82,29 @@ describe("runtime target overrides through the state store", () => {
     await expect(b.setTargetWeight("app", A, 1.5)).rejects.toThrow(/expected an integer from 0 to 1000/);
   });
 });
+
+describe("groups named like Object.prototype members", () => {
+  test("an override on one group leaves a group called toString serving (it used to throw on every snapshot)", async () => {
+    const store = new MemoryStateStore();
+    const hits: string[] = [];
+    const upstream = async (req: UpstreamRequest): Promise<Response> => {
+      hits.push(req.origin);
+      return new Response("ok");
+    };
+    const config = validateConfig({
+      listen: { port: 0 },
+      targetGroups: { toString: { targets: [{ url: A }] }, hasOwnProperty: { targets: [{ url: B }, { url: C }] } },
+      defaultAction: { forward: "toString" },
+    });
+    const errors: string[] = [];
+    const platform: Platform = { ...commonPlatform, runtime: "bun", upstream, clientAddress: () => "127.0.0.1", mutableUpstreamResponses: true, env: {}, log: (line) => errors.push(line), state: store };
+    const app = createBalancer(config, platform);
+    await app.balancer.ready();
+    await app.balancer.setTargetWeight("hasOwnProperty", C, 0);
+    await app.balancer.setTargetDrain("toString", A, false);
+    const r = await app.fetch(new Request("http://lb.test/"));
+    expect(r.status).toBe(200);
+    expect(hits).toEqual(["http://10.0.0.1"]);
+    expect(errors.filter((e) => /error|TypeError/.test(e))).toEqual([]);
+  });
+});
