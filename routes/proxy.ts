@@ -10,19 +10,26 @@ import { forward, rawPathAndQuery } from "../src/proxy/forward.ts";
 import { forwardWebSocket, isWebSocketUpgrade } from "../src/proxy/websocket-forward.ts";
 import { chooseWeightedGroup, fixedResponse, groupStickinessCookie, redirectResponse, stickyGroupFrom } from "../src/rules/actions.ts";
 import type { Router } from "../src/rules/compile.ts";
+import { ambiguousPath } from "../src/rules/normalize-path.ts";
+import { badRequest } from "../src/proxy/errors.ts";
 
-export function proxyRoute(balancer: Balancer, router: () => Router) {
+export function proxyRoute(balancer: Balancer, router: () => Router, reserved: (method: string, rawPath: string) => Response | undefined) {
   const { platform } = balancer;
   const { websocket } = platform;
   return async function proxy(c: Context): Promise<Response> {
     const request = c.req.raw;
     const pathAndQuery = rawPathAndQuery(request.url);
     const q = pathAndQuery.indexOf("?");
+    const path = q < 0 ? pathAndQuery : pathAndQuery.slice(0, q);
+    // A path whose meaning depends on the target cannot be matched safely (rules/normalize-path.ts).
+    if (ambiguousPath(path)) return badRequest("ambiguous path");
+    const own = reserved(request.method, path);
+    if (own) return own;
     const clientIp = balancer.clientIp(c);
     const { rule, action } = router().match({
       method: request.method,
       host: request.headers.get("host"),
-      path: q < 0 ? pathAndQuery : pathAndQuery.slice(0, q),
+      path,
       query: q < 0 ? "" : pathAndQuery.slice(q + 1),
       headers: request.headers,
       clientIp: clientIp.client,

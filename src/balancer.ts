@@ -25,6 +25,8 @@ import { createMetrics, type Metrics, type RuleMetrics } from "./metrics/registr
 import { statsRoutes } from "../routes/stats.ts";
 import { healthRoute } from "../routes/health.ts";
 import { proxyRoute } from "../routes/proxy.ts";
+import { rejectAtEdge } from "./edge/request-guard.ts";
+import { adminSpace, type AdminPaths } from "./edge/admin-space.ts";
 
 /** The balancer's state and behaviour behind the app (used by routes and adapters). */
 export class Balancer {
@@ -85,6 +87,16 @@ export class Balancer {
     let h = this.ruleHandles.get(rule);
     if (!h) this.ruleHandles.set(rule, (h = this.metrics.rule(rule === undefined ? "default" : String(rule))));
     return h;
+  }
+
+  /** The paths the balancer answers itself; no other spelling of them is forwarded (edge/admin-space.ts). */
+  get adminPaths(): AdminPaths {
+    const { healthPath, stats, metrics } = this.config.admin;
+    const statsPath = stats && (stats.path === "/" ? "" : stats.path);
+    return {
+      exact: [healthPath, ...(stats ? [stats.path, `${statsPath}/status.json`] : []), ...(metrics ? [metrics.path] : [])],
+      subtrees: stats && stats.path !== "/" ? [stats.path] : [],
+    };
   }
 
   /** Every group and target as the stats page and gauges show them. */
@@ -270,6 +282,9 @@ function listenerApp(balancer: Balancer, defaultAction: ActionConfig): Hono {
   let router = compileRules(config.rules, defaultAction);
   balancer.onActionsChanged(() => (router = compileRules(balancer.effectiveRules(), defaultAction === config.defaultAction ? balancer.effectiveDefaultAction() : defaultAction)));
   const app = new Hono();
+  const route = app.fetch;
+  // Malformed requests are refused before any route sees them (edge/request-guard.ts).
+  app.fetch = (request, env, ctx) => rejectAtEdge(request) ?? route(request, env, ctx);
   app.onError((error) => {
     // Never show a client a stack trace; the operator gets it in the log.
     platform.log(`internal error: ${errorDetail(error)}`);
@@ -277,7 +292,7 @@ function listenerApp(balancer: Balancer, defaultAction: ActionConfig): Hono {
   });
   app.get(config.admin.healthPath, healthRoute(balancer));
   app.route("/", balancer.adminRoutes);
-  app.all("*", proxyRoute(balancer, () => router));
+  app.all("*", proxyRoute(balancer, () => router, adminSpace(balancer.adminPaths)));
   return app;
 }
 

@@ -52,12 +52,30 @@ export class UpstreamError extends Error {
   }
 }
 
+/**
+ * The upstream client refused to build or send the request (a header or
+ * method it will not put on the wire): nothing reached the target, and the
+ * request is what is wrong. Answered 400, never counted against the target,
+ * never retried elsewhere. The edge guard (src/edge/request-guard.ts) refuses
+ * what RFC 9112 names first; this catches whatever a client library adds.
+ */
+export class MalformedRequestError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "MalformedRequestError";
+  }
+}
+
 export interface Platform {
   readonly runtime: RuntimeName;
   /**
    * Send one request to a target. Must not decompress bodies, must not follow
    * redirects, must send the given `host` header where the runtime allows it.
-   * Rejects with an `UpstreamError` when the kind of failure is known.
+   * The Response's headers are mutable (the core edits them in place), and a
+   * body of known length up to 64 KiB has been read whole when it resolves,
+   * so the response timeout covers it.
+   * Rejects with an `UpstreamError` when the kind of failure is known, and
+   * with a `MalformedRequestError` when the client refuses the request itself.
    */
   upstream(req: UpstreamRequest): Promise<Response>;
   /** Address of the peer that connected to the balancer (not from headers, except on Workers). */
@@ -73,12 +91,12 @@ export interface Platform {
   /** Where log lines go (stderr on servers, console on Workers). */
   log(line: string): void;
   /**
-   * True when the Response from `upstream` has mutable headers (Bun's fetch,
-   * the undici adapter's own Headers), so the proxy can edit them in place and
-   * return that Response instead of copying headers and body wrapper. False on
-   * Workers, whose fetch responses are immutable, as the Fetch spec says.
+   * Present where the runtime sends a JavaScript stream body without its
+   * length and ends it cleanly even when the stream errors (workerd frames it
+   * chunked and writes the last chunk anyway, cloudflare/workerd#6818): the
+   * stream is given its declared length, so a body cut short stays visibly cut.
    */
-  readonly mutableUpstreamResponses: boolean;
+  fixedLength?(body: ReadableStream<Uint8Array>, length: number): ReadableStream<Uint8Array>;
   /** Shared balancing state (overrides, health); in memory for one process when absent. */
   readonly state?: StateStore;
   /**

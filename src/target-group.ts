@@ -159,6 +159,8 @@ export class TargetGroup {
   readonly keyOf: KeyOf;
   readonly connectTimeoutMs: number;
   readonly responseTimeoutMs: number;
+  /** Longest wait for the next bytes of a streamed response body (nginx `proxy_read_timeout` between reads). */
+  readonly readTimeoutMs: number;
   /** Sticky sessions, when configured (key import is async: crypto.subtle); undefined when the secret failed. */
   readonly stickiness: Promise<Stickiness | undefined> | undefined;
   /** The resolved `stickiness`, once its key is imported (null: it failed), so requests need not await it. */
@@ -186,6 +188,7 @@ export class TargetGroup {
     this.keyOf = keyExtractor(config.strategy, config.hashKey);
     this.connectTimeoutMs = config.timeouts.connect * 1000;
     this.responseTimeoutMs = config.timeouts.response * 1000;
+    this.readTimeoutMs = (config.timeouts.read ?? config.timeouts.response) * 1000;
     this.stickiness = config.stickiness
       ? createStickiness(config.stickiness, this.targets, platform.env).then(
           (s) => (this.stickinessReady = s),

@@ -15,7 +15,7 @@ const RUNTIMES = ["bun", "deno", "node", "workerd"] as const;
 type Runtime = (typeof RUNTIMES)[number];
 
 const USAGE = `usage:
-  fulcrum serve --config FILE [--runtime bun|deno|node|workerd] [--port N]
+  fulcrum serve --config FILE [--runtime bun|deno|node|workerd] [--port N] [--trust-cf-connecting-ip (workerd)]
   fulcrum check --config FILE
   fulcrum demo [--port N]`;
 
@@ -23,17 +23,23 @@ interface Flags {
   config?: string;
   runtime?: string;
   port?: string;
+  /** workerd only: believe a client's CF-Connecting-IP (see src/runtimes/workerd-bindings.ts). */
+  trustCfConnectingIp?: boolean;
 }
 
 function parseFlags(argv: readonly string[]): Flags {
   const flags: Flags = {};
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
+    if (arg === "--trust-cf-connecting-ip") {
+      flags.trustCfConnectingIp = true;
+      continue;
+    }
     const m = /^--(config|runtime|port)(?:=(.*))?$/.exec(arg);
     if (!m) throw new Error(`unknown argument ${JSON.stringify(arg)}`);
     const value = m[2] ?? argv[++i];
     if (value === undefined) throw new Error(`--${m[1]} needs a value`);
-    flags[m[1] as keyof Flags] = value;
+    flags[m[1] as "config" | "runtime" | "port"] = value;
   }
   return flags;
 }
@@ -81,6 +87,7 @@ async function serve(root: string, flags: Flags): Promise<number> {
   if (!flags.config) throw new Error("serve needs --config FILE");
   const runtime = (flags.runtime ?? "bun") as Runtime;
   if (!RUNTIMES.includes(runtime)) throw new Error(`--runtime: expected one of ${RUNTIMES.join(", ")}, got ${JSON.stringify(flags.runtime)}`);
+  if (flags.trustCfConnectingIp && runtime !== "workerd") throw new Error("--trust-cf-connecting-ip is for --runtime workerd only (the other runtimes take the socket's address)");
   const configPath = resolve(flags.config);
   const config = loadOrReport(configPath);
   if (!config) return 1;
@@ -99,7 +106,7 @@ async function serve(root: string, flags: Flags): Promise<number> {
     case "node":
       return run(process.execPath, [await buildNodeEntry(root), ...entryArgs]);
     case "workerd":
-      return serveWorkerd(root, configPath, first.host === "0.0.0.0" ? "127.0.0.1" : first.host, Number(port));
+      return serveWorkerd(root, configPath, first.host === "0.0.0.0" ? "127.0.0.1" : first.host, Number(port), { trustCfConnectingIp: flags.trustCfConnectingIp ?? false });
   }
 }
 

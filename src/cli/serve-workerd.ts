@@ -10,9 +10,11 @@
  * start begins at snapshot version 0.
  */
 import { readFileSync } from "node:fs";
+import { createServer } from "node:net";
 import type { Readable } from "node:stream";
 import { parseConfig } from "../config/load.ts";
 import { buildWorker } from "./build.ts";
+import { LOCAL_CLIENT_IP } from "../runtimes/workerd-bindings.ts";
 
 /** The newest date the workerd bundled with the pinned wrangler/miniflare supports. */
 export const COMPATIBILITY_DATE = "2026-04-20";
@@ -47,7 +49,15 @@ export interface WorkerdOptions {
   readonly stateHost?: string;
   /** workerd's own stdout and stderr (what the Workers log). Default: Miniflare prints them. */
   readonly stdio?: (stdout: Readable, stderr: Readable) => void;
+  /**
+   * Believe the `CF-Connecting-IP` a client sends (to try `sourceIp` rules or
+   * `ip_hash` locally). Off by default: here, unlike on Cloudflare, nothing
+   * overwrites it, so anyone could choose their address (LOCAL_CLIENT_IP).
+   */
+  readonly trustCfConnectingIp?: boolean;
 }
+
+
 
 /** The state binding's name from the config (a bad config fails later with its own message). */
 function stateBinding(configPath: string): string {
@@ -91,6 +101,7 @@ export async function startWorkerd(root: string, configPath: string, host: strin
       modulesRoot: "/",
       compatibilityDate: COMPATIBILITY_DATE,
       compatibilityFlags: COMPATIBILITY_FLAGS,
+      bindings: { [LOCAL_CLIENT_IP]: options.trustCfConnectingIp ? "cf-connecting-ip" : "unknown" },
       durableObjects: { [binding]: { className: "FulcrumState", useSQLite: true, ...(names[i] !== stateHost ? { scriptName: stateHost } : {}) } },
       ...(i > 0 ? { unsafeDirectSockets: [{ host, port }] } : {}),
     })),
@@ -110,11 +121,31 @@ export function serveWorkerdPair(root: string, configPath: string, host: string,
   return startWorkerd(root, configPath, host, ports);
 }
 
-export async function serveWorkerd(root: string, configPath: string, host: string, port: number): Promise<number> {
+/**
+ * Bind the address once and let it go, so a port in use is one plain line:
+ * workerd itself prints a fatal exception with a native stack trace for it.
+ */
+function checkBindable(host: string, port: number): Promise<string | undefined> {
+  return new Promise((done) => {
+    const server = createServer();
+    server.once("error", (error: NodeJS.ErrnoException) => done(error.code === "EADDRINUSE" ? "address already in use" : error.code === "EADDRNOTAVAIL" ? "address not available on this machine" : error.message));
+    server.listen(port, host, () => server.close(() => done(undefined)));
+  });
+}
+
+export async function serveWorkerd(root: string, configPath: string, host: string, port: number, options: Pick<WorkerdOptions, "trustCfConnectingIp"> = {}): Promise<number> {
+  const unbindable = port === 0 ? undefined : await checkBindable(host, port);
+  if (unbindable) {
+    console.error(`fulcrum: listen ${host}:${port}: ${unbindable}`);
+    return 1;
+  }
   let instances: WorkerdInstances;
   try {
-    instances = await startWorkerd(root, configPath, host, [port]);
+    instances = await startWorkerd(root, configPath, host, [port], options);
     console.error(`fulcrum (workerd) listening on ${instances.urls[0]}`);
+    console.error(
+      `fulcrum (workerd): a local development runtime, not an internet-facing server (README, Runtime notes); client addresses ${options.trustCfConnectingIp ? "are taken from CF-Connecting-IP as clients send it" : "are unknown (--trust-cf-connecting-ip believes CF-Connecting-IP)"}`,
+    );
   } catch (e) {
     console.error(`fulcrum: workerd failed to start: ${(e as Error).message}`);
     return 1;

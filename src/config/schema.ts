@@ -83,6 +83,12 @@ export const TimeoutsSchema = v.strictObject({
   connect: v.optional(seconds(0.001, 3600), 5),
   /** Time from the end of the request (its body sent) to the upstream's response headers (nginx `proxy_read_timeout` 60 s). */
   response: v.optional(seconds(0.001, 86400), 60),
+  /**
+   * Longest wait for the next bytes of the response body once it streams
+   * (nginx `proxy_read_timeout` between two reads, HAProxy `timeout server`);
+   * then the client's connection is aborted. Default: `response`.
+   */
+  read: v.optional(seconds(0.001, 86400)),
 });
 
 export const TargetGroupSchema = v.strictObject({
@@ -154,6 +160,18 @@ export const ShutdownSchema = v.strictObject({
   deadline: v.optional(seconds(0, 3600), 30),
 });
 
+/**
+ * How long the balancer waits on its clients (Bun, Deno, Node; Cloudflare's
+ * edge owns client connections on Workers). Without them any client could
+ * hold a connection open for good by sending half a request, or nothing.
+ */
+export const ClientTimeoutsSchema = v.strictObject({
+  /** A request's headers must arrive within this (nginx `client_header_timeout` 60 s, HAProxy `timeout http-request`). Also the TLS handshake's limit. */
+  clientHeader: v.optional(seconds(1, 3600), 60),
+  /** A keep-alive connection with no request is closed after this (nginx `keepalive_timeout` 75 s, HAProxy `timeout http-keep-alive`). */
+  clientIdle: v.optional(seconds(1, 3600), 75),
+});
+
 export const ConfigSchema = v.strictObject({
   /** Editors' JSON Schema reference; ignored. */
   $schema: v.optional(v.string()),
@@ -173,6 +191,8 @@ export const ConfigSchema = v.strictObject({
   accessLog: v.optional(AccessLogSchema, {}),
   /** Shared state between instances (health, passive failures, overrides): memory, redis, deno-kv or cloudflare. */
   state: v.optional(StateSchema, { store: "memory" }),
+  /** Client header and keep-alive timeouts (the targets' timeouts are per target group). */
+  timeouts: v.optional(ClientTimeoutsSchema, {}),
   /** WebSocket relay: idle timeout, keep-alive pings, buffer bound. */
   websocket: v.optional(WebSocketSchema, {}),
 });
@@ -184,6 +204,7 @@ export type TargetGroupConfig = v.InferOutput<typeof TargetGroupSchema>;
 export type TargetConfig = v.InferOutput<typeof TargetSchema>;
 export type HashKeyConfig = v.InferOutput<typeof HashKeySchema>;
 export type ForwardingConfig = v.InferOutput<typeof ForwardingSchema>;
+export type ClientTimeoutsConfig = v.InferOutput<typeof ClientTimeoutsSchema>;
 
 /** The listeners as a list, whichever form the file used. */
 export function listenersOf(config: Pick<Config, "listen">): readonly ListenerConfig[] {

@@ -103,6 +103,8 @@ export function renderPrometheus(metrics: Metrics, health: readonly GroupHealth[
   for (const t of targets) byClass(out, "fulcrum_target_requests_total", t.labels, t.responses);
   out.family("fulcrum_target_upstream_errors_total", "counter", "Failed upstream attempts at a target, by kind (connect, timeout, reset).");
   for (const t of targets) for (const kind of ["connect", "timeout", "reset"] as const) out.sample("fulcrum_target_upstream_errors_total", `${t.labels},kind="${kind}"`, t.errors[kind]);
+  out.family("fulcrum_target_response_body_errors_total", "counter", "Response bodies a target broke off after the client had its headers, by kind (timeout: no bytes for timeouts.read; truncated: shorter than its Content-Length; reset).");
+  for (const t of targets) for (const kind of ["timeout", "truncated", "reset"] as const) out.sample("fulcrum_target_response_body_errors_total", `${t.labels},kind="${kind}"`, t.bodyErrors[kind]);
   out.family("fulcrum_target_request_bytes_total", "counter", "Request body bytes received from clients for a target.");
   for (const t of targets) out.sample("fulcrum_target_request_bytes_total", t.labels, t.bytesIn);
   out.family("fulcrum_target_response_bytes_total", "counter", "Response body bytes sent to clients from a target.");

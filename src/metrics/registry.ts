@@ -20,6 +20,8 @@ import { DEFAULT_WINDOW, LatencySketch, type Window } from "./latency-sketch.ts"
 import { labelPairs } from "./labels.ts";
 
 export type UpstreamErrorKind = "connect" | "timeout" | "reset";
+/** How a target broke a response body mid-way: stalled past `timeouts.read`, ended short of its Content-Length, or failed. */
+export type BodyErrorKind = "timeout" | "truncated" | "reset";
 export const STATUS_CLASSES = ["1xx", "2xx", "3xx", "4xx", "5xx"] as const;
 export type StatusClass = (typeof STATUS_CLASSES)[number];
 
@@ -47,6 +49,8 @@ export class RuleMetrics {
 export class TargetMetrics {
   readonly responses = responsesArray();
   readonly errors = { connect: 0, timeout: 0, reset: 0 } satisfies Record<UpstreamErrorKind, number>;
+  /** Response bodies the target broke off after its headers were relayed, by how. */
+  readonly bodyErrors = { timeout: 0, truncated: 0, reset: 0 } satisfies Record<BodyErrorKind, number>;
   bytesIn = 0;
   bytesOut = 0;
   wsActive = 0;
@@ -230,6 +234,11 @@ export class Metrics {
     token.rule.active--;
     token.group.active--;
     if (target !== undefined) target.bytesOut += bytesOut;
+  }
+
+  /** The target broke a response body after its headers had gone to the client (nothing can be retried then). */
+  bodyBroken(target: TargetMetrics, kind: BodyErrorKind): void {
+    target.bodyErrors[kind]++;
   }
 
   /** A failed attempt at `target` that was followed by another attempt (retried elsewhere or again). */

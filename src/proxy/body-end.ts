@@ -31,28 +31,98 @@ export function isStreamed(length: string | null): boolean {
   return length === null || !(Number(length) <= STREAMED_BODY_BYTES);
 }
 
+/** How a relayed body ended. */
+export type BodyEnding = "complete" | "cancelled" | "reset" | "timeout" | "truncated";
+
+/** What a relayed target body is held to besides its end. */
+export interface BodyGuard {
+  /** The length the target declared (Content-Length): ending short of it is an error, never a clean end. */
+  readonly declaredLength?: number | undefined;
+  /**
+   * nginx `proxy_read_timeout` between reads: a read of the target's body
+   * that waits this long ends the relay with an error. Only a read the client
+   * asked for counts, so a slow reader is not blamed on the target.
+   */
+  readonly readTimeoutMs?: number | undefined;
+  readonly now: () => number;
+  readonly deadline: (ms: number, fire: () => void) => () => void;
+}
+
+/** The relay's error when the target stalled or ended short: the client's connection is aborted, never ended cleanly. */
+export class BodyBroken extends Error {
+  constructor(readonly kind: "timeout" | "truncated", message: string) {
+    super(message);
+    this.name = "BodyBroken";
+  }
+}
+
 /**
- * `body` relayed unchanged, calling `onEnd(bytes relayed)` exactly once when it is done, broken or
- * cancelled, or when `clientGone` aborts; the target's body is then cancelled, as nginx closes the
- * upstream connection when the client aborts. workerd may drop a response body whose client left
- * without cancelling it or pulling again, and its request signal (`enable_request_signal`) does not
- * always fire once the response is under way: there a count can stay held (README, Runtime notes).
+ * `body` relayed unchanged, calling `onEnd(bytes relayed, how)` exactly once when it is done,
+ * broken or cancelled, or when `clientGone` aborts; the target's body is then cancelled, as nginx
+ * closes the upstream connection when the client aborts. With a `guard`, a read that waits longer
+ * than its timeout, or an end short of the declared length, errors the relay (and cancels the
+ * target's body). workerd may drop a response body whose client left without cancelling it or
+ * pulling again, and its request signal (`enable_request_signal`) does not always fire once the
+ * response is under way: there a count can stay held (README, Runtime notes).
  */
-export function onBodyEnd(body: ReadableStream<Uint8Array>, onEnd: (bytes: number) => void, clientGone?: AbortSignal): ReadableStream<Uint8Array> {
+export function onBodyEnd(
+  body: ReadableStream<Uint8Array>,
+  onEnd: (bytes: number, how: BodyEnding) => void,
+  clientGone?: AbortSignal,
+  guard?: BodyGuard,
+): ReadableStream<Uint8Array> {
   let bytes = 0;
   let ended = false;
-  const end = () => {
+  let cancelTimer = () => {};
+  const end = (how: BodyEnding) => {
     if (ended) return;
     ended = true;
+    cancelTimer();
     clientGone?.removeEventListener("abort", onClientGone);
-    onEnd(bytes);
+    onEnd(bytes, how);
   };
-  const { stream, cancelSource } = watchStream(body, { chunk: (n) => (bytes += n), done: end, failed: end, cancelled: end });
+  const declared = guard?.declaredLength;
+  /** now() when the pending read of the target's body started; -1 when none is pending. */
+  let readingSince = -1;
+  const watched = watchStream(body, {
+    chunk: (n) => {
+      bytes += n;
+      readingSince = -1;
+    },
+    reading: () => {
+      if (guard?.readTimeoutMs !== undefined) readingSince = guard.now();
+    },
+    done: () => {
+      if (declared !== undefined && bytes < declared) {
+        end("truncated");
+        return new BodyBroken("truncated", `the target's body ended after ${bytes} of ${declared} bytes`);
+      }
+      end("complete");
+      return undefined;
+    },
+    failed: () => end("reset"),
+    cancelled: () => end("cancelled"),
+  });
   function onClientGone(): void {
-    end();
-    cancelSource(clientGone?.reason);
+    end("cancelled");
+    watched.cancelSource(clientGone?.reason);
+  }
+  // One timer per timeout period, not one per chunk: it checks how long the pending read has waited.
+  if (guard?.readTimeoutMs !== undefined) {
+    const { readTimeoutMs: limit, now, deadline } = guard;
+    const check = () => {
+      if (ended) return;
+      const t = now();
+      if (readingSince >= 0 && t - readingSince >= limit) {
+        end("timeout");
+        watched.fail(new BodyBroken("timeout", `no bytes of the target's body for ${limit / 1000}s`));
+        return;
+      }
+      cancelTimer = deadline(Math.max(1, readingSince >= 0 ? readingSince + limit - t : limit), check);
+    };
+    cancelTimer = deadline(limit, check);
   }
   if (clientGone?.aborted) onClientGone(); // left between the target's headers and here
   else clientGone?.addEventListener("abort", onClientGone, { once: true });
-  return stream;
+  return watched.stream;
 }

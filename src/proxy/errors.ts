@@ -20,6 +20,24 @@ export function serviceUnavailable(retryAfterSeconds = 5): Response {
   });
 }
 
+/** The client's request is malformed; `detail` names what (never anything internal). */
+export function badRequest(detail?: string): Response {
+  return new Response(detail ? `400 Bad Request: ${detail}\n` : "400 Bad Request\n", { status: 400, headers: TEXT });
+}
+
+/** A method the balancer does not implement (CONNECT: a reverse proxy offers no tunnels). */
+export function notImplemented(): Response {
+  return new Response("501 Not Implemented\n", { status: 501, headers: TEXT });
+}
+
+export function notFound(): Response {
+  return new Response("404 Not Found\n", { status: 404, headers: TEXT });
+}
+
+export function methodNotAllowed(allow: string): Response {
+  return new Response("405 Method Not Allowed\n", { status: 405, headers: { ...TEXT, allow } });
+}
+
 export function internalError(): Response {
   return new Response("500 Internal Server Error\n", { status: 500, headers: TEXT });
 }

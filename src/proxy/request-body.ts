@@ -8,7 +8,7 @@
 import { watchStream } from "./watched-stream.ts";
 
 /** What a request without a body sends on every attempt. */
-export const NO_BODY = { body: () => null, replayable: true, clientFailed: () => false, sent: undefined };
+export const NO_BODY = { body: () => null, replayable: true, clientFailed: () => false as boolean | undefined, sent: undefined };
 
 /** The client broke off its own request (upload cut, connection gone): not the target's doing. */
 export class ClientGone extends Error {}
@@ -26,11 +26,19 @@ function watchedBody(source: ReadableStream<Uint8Array>): { stream: ReadableStre
   return { stream, failed: () => failed, sent };
 }
 
-/** `sent` resolves once a streamed body has been read to its end (undefined: nothing left to send). */
+/**
+ * `sent` resolves once a streamed body has been read to its end (undefined: nothing left to send).
+ * `fixedLength`: the platform's (Platform.fixedLength), where a JavaScript stream that errors would
+ * reach the target as a complete body; an upload of unknown length is then passed on as the
+ * runtime's own stream, which breaks off visibly, unwatched: `clientFailed` is then undefined
+ * (whose fault a broken exchange was cannot be told, and workerd's request signal does not fire
+ * for a client that leaves mid-upload).
+ */
 export async function replayableBody(
   request: Request,
   limit: number,
-): Promise<{ body: () => BodyInit | null; replayable: boolean; clientFailed: () => boolean; sent: Promise<void> | undefined }> {
+  fixedLength?: (body: ReadableStream<Uint8Array>, length: number) => ReadableStream<Uint8Array>,
+): Promise<{ body: () => BodyInit | null; replayable: boolean; clientFailed: () => boolean | undefined; sent: Promise<void> | undefined }> {
   const length = Number(request.headers.get("content-length") ?? -1);
   if (length >= 0 && length <= limit) {
     let bytes: Uint8Array<ArrayBuffer>;
@@ -41,6 +49,8 @@ export async function replayableBody(
     }
     return { body: () => bytes, replayable: true, clientFailed: () => false, sent: undefined };
   }
+  if (fixedLength && length < 0) return { body: () => request.body, replayable: false, clientFailed: () => undefined, sent: undefined };
   const watched = watchedBody(request.body!);
-  return { body: () => watched.stream, replayable: false, clientFailed: watched.failed, sent: watched.sent };
+  const stream = fixedLength ? fixedLength(watched.stream, length) : watched.stream;
+  return { body: () => stream, replayable: false, clientFailed: watched.failed, sent: watched.sent };
 }

@@ -11,9 +11,9 @@
 import type { Context } from "hono";
 import type { Balancer } from "../balancer.ts";
 import { canRetry } from "../health/retry-policy.ts";
-import type { UpstreamFailure } from "../platform.ts";
+import { MalformedRequestError, type UpstreamFailure } from "../platform.ts";
 import type { Target, TargetGroup } from "../target-group.ts";
-import { badGateway, errorDetail, gatewayTimeout, serviceUnavailable } from "./errors.ts";
+import { badGateway, badRequest, errorDetail, gatewayTimeout, serviceUnavailable } from "./errors.ts";
 import { attemptAbort, attemptFailure, CLIENT_GONE } from "./attempt-abort.ts";
 import { pickTarget, stickyBinding, upstreamHeaders, type ClientAddress } from "./forward.ts";
 import { stripHopByHop } from "./headers.ts";
@@ -142,6 +142,7 @@ export async function forwardWebSocket(
     } catch (error) {
       target.end();
       if (abort.cancellation.reason === CLIENT_GONE || request.signal.aborted) return finish(new Response(null, { status: 499 }));
+      if (error instanceof MalformedRequestError) return finish(withId(badRequest("the request cannot be forwarded")));
       const kind = attemptFailure(abort.cancellation, error);
       const now = platform.now();
       const failed = group.health.recordAttempt(target.index, { kind }, now);

@@ -2,19 +2,28 @@
  * The path that `pathPattern` conditions are matched against.
  *
  * Rules must not be bypassable by spelling the same resource differently
- * (`/static/../admin`, `/%61dmin`), so matching uses the RFC 3986 §6.2.2
- * normal form: percent-encoded *unreserved* characters are decoded (§2.3:
- * ALPHA DIGIT - . _ ~; they mean the same either way), the remaining
- * percent-encodings are upper-cased (§6.2.2.1), then dot segments are removed
- * (§5.2.4; after decoding, so `%2e%2e` counts as `..`). Reserved characters
- * stay encoded: `%2F` is data inside a segment, not a separator, and decoding
- * it would change the meaning.
+ * (`/static/../admin`, `/%61dmin`, `//admin`, `/admin\x`), so matching uses
+ * one normal form that every common target reads the same way or more
+ * narrowly:
+ *   - `\` is a `/`: WHATWG URL parsers (Node, Bun, Deno, browsers) read it so
+ *     in http(s) URLs; a target that reads it as a character sees a path no
+ *     rule was written for, so matching it as `/` can only be stricter.
+ *   - RFC 3986 §6.2.2: percent-encoded *unreserved* characters are decoded
+ *     (§2.3: ALPHA DIGIT - . _ ~ mean the same either way), the remaining
+ *     percent-encodings upper-cased (§6.2.2.1). Reserved characters stay
+ *     encoded: `%2F` is data inside a segment, not a separator.
+ *   - Runs of `/` are merged, as nginx does before matching locations
+ *     (`merge_slashes on`, its default); Bun's fetch merges them on the way
+ *     out too, so `//admin/x` reached the target as `/admin/x` unmatched.
+ *   - Dot segments are removed (§5.2.4; after decoding, so `%2e%2e` is `..`).
+ * Where merging and dot segments disagree (`/a//../b` is `/b` to nginx, Go
+ * and Tomcat, which merge first, and `/a/b` to WHATWG parsers), the path
+ * means different resources to different targets: `ambiguousPath` says so and
+ * the request is refused rather than matched against one reading.
  *
  * The forwarded path is NOT rewritten: the target receives the path byte for
- * byte as the client sent it (see README "Proxy behaviour"), like HAProxy and
- * ALB. Normalising only for the routing decision keeps the proxy transparent;
- * targets that resolve `..` themselves see the same path a direct client
- * would send.
+ * byte as the client sent it (see README "Proxy behaviour"), like nginx's
+ * `proxy_pass` without a URI, HAProxy and ALB.
  */
 
 const HEX = "0123456789ABCDEF";
@@ -73,10 +82,31 @@ export function removeDotSegments(path: string): string {
   return "/" + out.join("/");
 }
 
+/** Runs of `/` as one (nginx `merge_slashes`). */
+export function mergeSlashes(path: string): string {
+  return path.replace(/\/{2,}/g, "/");
+}
+
 /** The path rules are matched against. Fast path: nothing to do for most paths. */
 export function normalizePath(rawPath: string): string {
   let path = rawPath;
+  if (path.includes("\\")) path = path.replaceAll("\\", "/");
   if (path.includes("%")) path = normalizePercentEncoding(path);
+  if (path.includes("//")) path = mergeSlashes(path);
   if (path.includes("/.")) path = removeDotSegments(path);
   return path;
+}
+
+/**
+ * True when the path names different resources to targets that merge slashes
+ * before removing dot segments (nginx, Go, Tomcat) and to those that do not
+ * (WHATWG URL): an empty segment before a `..`. No client needs to send one.
+ */
+export function ambiguousPath(rawPath: string): boolean {
+  let path = rawPath;
+  if (path.includes("\\")) path = path.replaceAll("\\", "/");
+  if (!path.includes("//")) return false;
+  if (path.includes("%")) path = normalizePercentEncoding(path);
+  if (!path.includes("/.")) return false;
+  return removeDotSegments(mergeSlashes(path)) !== mergeSlashes(removeDotSegments(path));
 }

@@ -1,25 +1,50 @@
 /** Bun entry: `bun src/runtimes/bun.ts --config FILE [--port N]`. Bun's own fetch (keep-alive, sends the given Host). */
 import { getConnInfo } from "hono/bun";
+import type { Config } from "../config/schema.ts";
 import { commonPlatform, type Platform } from "../platform.ts";
-import { boot, listening } from "./boot.ts";
+import { boot, listenFailure, listening } from "./boot.ts";
 import { stateOpeners } from "./bun-stores.ts";
 import { fetchUpstream } from "./fetch-upstream.ts";
 import { bunWebSocket, bunWebSocketHandler } from "./websocket-bun.ts";
 import { coarseDeadlines } from "./deadlines.ts";
 import { onShutdownSignal } from "./shutdown.ts";
+import { errorDetail, internalError } from "../proxy/errors.ts";
 
-/** Bun names the refused connect; everything else broke after connecting. */
+/** Codes of Bun's fetch for a request it will not send (checked before connecting). */
+const MALFORMED = new Set(["ERR_HTTP_INVALID_HEADER_VALUE", "ERR_INVALID_HTTP_TOKEN", "ERR_INVALID_URL", "ERR_INVALID_ARG_VALUE"]);
+
+/** Bun names the refused connect and the request it will not send; everything else broke after connecting. */
 const bunUpstream = fetchUpstream((error) => {
   const code = (error as { code?: string }).code ?? "";
+  if (MALFORMED.has(code)) return "malformed";
   return code === "ConnectionRefused" || code === "ECONNREFUSED" || code === "FailedToOpenSocket" ? "connect" : "reset";
 });
+
+/**
+ * Bun's client timeouts are one socket idle timer (`idleTimeout`, whole seconds up to 255),
+ * and it also runs while a request waits for its target or a streamed body pauses. So it is
+ * `timeouts.clientIdle`, or the longest a target may keep a request silent (its connect plus
+ * response timeout, or its read timeout) when that is longer, so that Bun never cuts what the
+ * balancer's own timeouts allow (turning it off and on around each request, `server.timeout`,
+ * would put two native calls and a promise on every request instead). A connection's first request has uWebSockets' fixed 10 s for its
+ * headers whatever is configured (HttpResponseData's idleTimeout). Start-up says where the
+ * configured values cannot be kept.
+ */
+export function bunIdleSeconds(config: Pick<Config, "timeouts" | "targetGroups">, log: (line: string) => void): number {
+  const silent = Math.max(0, ...Object.values(config.targetGroups).map((g) => Math.max(g.timeouts.connect + g.timeouts.response, g.timeouts.read ?? 0)));
+  const wanted = Math.max(config.timeouts.clientIdle, silent);
+  const idle = Math.min(255, Math.ceil(wanted));
+  if (idle < wanted) log(`fulcrum (bun): Bun's idle timer stops at 255s, shorter than the ${wanted}s a target may stay silent: such a request is cut at 255s`);
+  else if (idle !== config.timeouts.clientIdle) log(`fulcrum (bun): idle keep-alive connections close after ${idle}s (timeouts.clientIdle is ${config.timeouts.clientIdle}s, but Bun's one idle timer must outlast a target's timeouts)`);
+  if (config.timeouts.clientHeader < 10) log(`fulcrum (bun): timeouts.clientHeader ${config.timeouts.clientHeader}s applies from a connection's second request on; Bun gives the first one 10s for its headers`);
+  return idle;
+}
 
 export const bunPlatform: Platform = {
   ...commonPlatform,
   runtime: "bun",
   upstream: bunUpstream,
   clientAddress: (c) => getConnInfo(c).remote.address,
-  mutableUpstreamResponses: true,
   deadline: coarseDeadlines(commonPlatform.now),
   env: process.env,
   websocket: bunWebSocket,
@@ -27,16 +52,29 @@ export const bunPlatform: Platform = {
 
 if (import.meta.main) {
   const { app, listeners } = await boot(Bun.argv.slice(2), (p) => Bun.file(p).text(), bunPlatform, (code) => process.exit(code), stateOpeners);
+  const idle = bunIdleSeconds(app.balancer.config, (line) => console.error(line));
   const servers = listeners.map((l, i) => {
-    const server = Bun.serve({
-      port: l.port,
-      hostname: l.host,
-      fetch: app.balancer.listenerApps[i]!.fetch,
-      websocket: bunWebSocketHandler(app.balancer.config.websocket),
-      idleTimeout: 255,
-      maxRequestBodySize: Number.MAX_SAFE_INTEGER,
-      ...(l.certificate ? { tls: { cert: Bun.file(l.certificate.certFile), key: Bun.file(l.certificate.keyFile) } } : {}),
-    });
+    let server: ReturnType<typeof Bun.serve>;
+    try {
+      server = Bun.serve({
+        port: l.port,
+        hostname: l.host,
+        fetch: app.balancer.listenerApps[i]!.fetch,
+        websocket: bunWebSocketHandler(app.balancer.config.websocket),
+        idleTimeout: idle,
+        maxRequestBodySize: Number.MAX_SAFE_INTEGER,
+        // Bun's development mode answers an error with an HTML page carrying the stack trace; a client never sees one.
+        development: false,
+        error(error) {
+          app.balancer.platform.log(`internal error: ${errorDetail(error)}`);
+          return internalError();
+        },
+        ...(l.tls ? { tls: l.tls } : {}),
+      });
+    } catch (error) {
+      console.error(listenFailure(l, l.port, error));
+      process.exit(1);
+    }
     console.error(listening("bun", l, server.port ?? l.port));
     return server;
   });

@@ -1,7 +1,14 @@
-/** Deno entry: `deno run --allow-net --allow-read --allow-env src/runtimes/deno.ts --config FILE`. */
+/**
+ * Deno entry: `deno run --allow-net --allow-read --allow-env src/runtimes/deno.ts --config FILE`.
+ *
+ * It serves with `Deno.serve`, which has no client header or idle timeouts: a connection that
+ * sends half a request, or nothing, stays open (denoland/deno#34172 would add them). Serving
+ * through Deno's `node:http` instead, which has them, cost about a third of the throughput
+ * (BENCHMARKS.md), so start-up says that `timeouts.clientHeader` and `clientIdle` are not kept.
+ */
 import { getConnInfo } from "hono/deno";
 import { commonPlatform, type Platform } from "../platform.ts";
-import { boot, listening } from "./boot.ts";
+import { boot, listenFailure, listening } from "./boot.ts";
 import { stateOpeners } from "./deno-stores.ts";
 import { coarseDeadlines } from "./deadlines.ts";
 import { onShutdownSignal } from "./shutdown.ts";
@@ -31,7 +38,6 @@ export const denoPlatform: Platform = {
   runtime: "deno",
   upstream: undiciUpstream,
   clientAddress: (c) => getConnInfo(c).remote.address,
-  mutableUpstreamResponses: true,
   deadline: coarseDeadlines(commonPlatform.now),
   env: Deno.env.toObject(),
   websocket: {
@@ -56,12 +62,15 @@ export const denoPlatform: Platform = {
 
 const { app, listeners } = await boot(Deno.args, (p) => Deno.readTextFile(p), denoPlatform, (code) => Deno.exit(code), stateOpeners);
 denoPingSeconds = app.balancer.config.websocket.pingInterval;
-const servers = await Promise.all(
-  listeners.map(async (l, i) => {
-    const tls = l.certificate ? { cert: await Deno.readTextFile(l.certificate.certFile), key: await Deno.readTextFile(l.certificate.keyFile) } : {};
-    return Deno.serve({ port: l.port, hostname: l.host, ...tls, onListen: (addr) => console.error(listening("deno", l, addr.port)) }, (req, info) => app.balancer.listenerApps[i]!.fetch(req, info));
-  }),
-);
+const servers = listeners.map((l, i) => {
+  try {
+    return Deno.serve({ port: l.port, hostname: l.host, ...l.tls, onListen: (addr) => console.error(listening("deno", l, addr.port)) }, (req, info) => app.balancer.listenerApps[i]!.fetch(req, info));
+  } catch (error) {
+    console.error(listenFailure(l, l.port, error));
+    return Deno.exit(1);
+  }
+});
+console.error("fulcrum (deno): Deno.serve has no client timeouts (denoland/deno#34172): timeouts.clientHeader and timeouts.clientIdle are not kept; put a proxy that has them in front of an internet-facing listener, or use --runtime bun or node");
 app.balancer.healthChecks.start();
 const shutdown = onShutdownSignal(app.balancer, {
   // Deno's shutdown() stops listening and resolves when in-flight requests are done.

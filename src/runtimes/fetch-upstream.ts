@@ -4,28 +4,55 @@
  * runtimes ignore the member). Failures become `UpstreamError`s of the kind
  * the runtime reports, `reset` when it cannot tell.
  */
-import { UpstreamError, type UpstreamFailure, type UpstreamRequest } from "../platform.ts";
+import { MalformedRequestError, UpstreamError, type UpstreamFailure, type UpstreamRequest } from "../platform.ts";
+import { SMALL_BODY } from "./undici-dispatch.ts";
 
 /**
  * `classify` defaults to "reset": when the runtime cannot tell that nothing
  * was sent (Workers), assume something was, so non-idempotent requests are
  * never retried on a guess.
  */
-export function fetchUpstream(classify: (error: unknown) => UpstreamFailure = () => "reset") {
+export interface FetchQuirks {
+  /**
+   * The runtime's fetch hands out immutable Responses, as the Fetch spec says
+   * (workerd): each is rewrapped so the core can edit its headers.
+   * `new Response(body, upstream)` copies status, statusText and headers in
+   * one call, far cheaper on workerd than a Headers copy and a Response from
+   * parts (BENCHMARKS.md).
+   */
+  readonly immutableResponses?: boolean;
+  /**
+   * The runtime decodes a gzip or brotli body as soon as JavaScript reads it
+   * (workerd): asked for the bytes as sent (`encodeResponseBody: "manual"`),
+   * which a Response made with this one as its init sends on unchanged.
+   */
+  readonly decodesBodies?: boolean;
+}
+
+export function fetchUpstream(classify: (error: unknown) => UpstreamFailure | "malformed" = () => "reset", quirks: FetchQuirks = {}) {
   return async function upstream(req: UpstreamRequest): Promise<Response> {
     const { signal } = req.cancellation;
     try {
-      return await fetch(req.origin + req.path, {
+      const response = await fetch(req.origin + req.path, {
         method: req.method,
         headers: req.headers,
         body: req.body,
         redirect: "manual",
         signal,
         decompress: false,
+        ...(quirks.decodesBodies ? { encodeResponseBody: "manual" } : {}),
       } as RequestInit);
+      // A small body is read whole before the answer, as the undici client does (nginx's proxy
+      // buffers): the response timeout then covers it, and one that stalls or ends short is the
+      // target's failure (504/502), not a client left waiting on a body that never comes.
+      const length = response.body === null ? null : response.headers.get("content-length");
+      if (length === null || !(Number(length) <= SMALL_BODY)) return quirks.immutableResponses ? new Response(response.body, response) : response;
+      return new Response(await response.arrayBuffer(), response);
     } catch (error) {
       if (signal.aborted) throw error;
-      throw new UpstreamError(classify(error), (error as Error).message, { cause: error });
+      const kind = classify(error);
+      if (kind === "malformed") throw new MalformedRequestError((error as Error).message, { cause: error });
+      throw new UpstreamError(kind, (error as Error).message, { cause: error });
     }
   };
 }

@@ -9,7 +9,7 @@
  * Nothing here decompresses or follows redirects: `dispatch` has no interceptors.
  */
 import { Pool, errors } from "undici";
-import { UpstreamError, type UpstreamRequest } from "../platform.ts";
+import { MalformedRequestError, UpstreamError, type UpstreamRequest } from "../platform.ts";
 import { ResponseExchange } from "./undici-dispatch.ts";
 
 const pools = new Map<string, Pool>();
@@ -44,10 +44,16 @@ function headerList(headers: Headers): string[] {
   return out;
 }
 
-/** "connect" means nothing reached the target, so any request may be retried elsewhere. */
-export function classify(error: unknown): UpstreamError {
+/**
+ * "connect" means nothing reached the target, so any request may be retried elsewhere.
+ * undici checks a request (method, path, headers, Content-Length, upgrade) before it
+ * writes a byte and refuses one it will not send with InvalidArgumentError: the
+ * request is malformed (Deno's raw CONNECT was "invalid onUpgrade method").
+ */
+export function classify(error: unknown): UpstreamError | MalformedRequestError {
   const e = error as { code?: string; message?: string };
   const message = e?.message ?? String(error);
+  if (error instanceof errors.InvalidArgumentError || error instanceof errors.NotSupportedError) return new MalformedRequestError(message, { cause: error });
   if (error instanceof errors.ConnectTimeoutError) return new UpstreamError("timeout", message, { cause: error });
   if (e?.code === "ECONNREFUSED" || e?.code === "ENOTFOUND" || e?.code === "EHOSTUNREACH" || e?.code === "ENETUNREACH" || e?.code === "EAI_AGAIN") {
     return new UpstreamError("connect", message, { cause: error });

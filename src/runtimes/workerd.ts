@@ -11,6 +11,7 @@ import { createBalancer, type BalancerApp } from "../balancer.ts";
 import { validateConfig } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
 import { KvConfigSource } from "./kv-config.ts";
+import { LOCAL_CLIENT_IP } from "./workerd-bindings.ts";
 import { storeUnavailable } from "../state/open.ts";
 import { commonPlatform, type Platform } from "../platform.ts";
 import { fetchUpstream } from "./fetch-upstream.ts";
@@ -27,6 +28,16 @@ export interface WorkerStores {
 }
 
 type ExecutionContext = import("hono").ExecutionContext;
+
+/** workerd's stream that declares its length to whoever sends it (Workers runtime API). */
+declare const FixedLengthStream: new (length: number) => { readonly readable: ReadableStream<Uint8Array>; readonly writable: WritableStream<Uint8Array> };
+
+/** A JavaScript stream body with its length kept: cut short, it errors visibly (Platform.fixedLength). */
+function fixedLength(body: ReadableStream<Uint8Array>, length: number): ReadableStream<Uint8Array> {
+  const framed = new FixedLengthStream(length);
+  body.pipeTo(framed.writable).catch(() => {});
+  return framed.readable;
+}
 
 /** The balancer an isolate serves with, built from one config version. */
 interface Live {
@@ -53,9 +64,10 @@ export function createWorker(configInput: unknown, stores: WorkerStores = {}) {
     const platform: Platform = {
       ...commonPlatform,
       runtime: "workerd",
-      upstream: fetchUpstream(),
-      clientAddress: (c) => getConnInfo(c).remote.address,
-      mutableUpstreamResponses: false,
+      upstream: fetchUpstream(undefined, { immutableResponses: true, decodesBodies: true }),
+      // CF-Connecting-IP: Cloudflare's edge sets it; a local run believes it only when told to (serve-workerd.ts, LOCAL_CLIENT_IP).
+      clientAddress: env[LOCAL_CLIENT_IP] === "unknown" ? () => undefined : (c) => getConnInfo(c).remote.address,
+      fixedLength,
       // Upstream through fetch + Upgrade (Host is always the target's there); the target's socket is handed
       // to the client and workerd joins the two with backpressure (no bufferedAmount to bound a JS relay).
       websocket: { connect: fetchPipe, accept: (_c, init) => pairAccept(init) },

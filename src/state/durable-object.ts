@@ -289,7 +289,6 @@ export function defineFulcrumState(configInput: unknown, options: FulcrumStateOp
         upstream: fetchUpstream(),
         // The object serves no client traffic: rules on client addresses never run here.
         clientAddress: () => undefined,
-        mutableUpstreamResponses: false,
         env: this.env,
         log,
         state: new DurableObjectLocalStore(this.register),

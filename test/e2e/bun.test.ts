@@ -6,6 +6,8 @@ import { strategyScenarios } from "./strategies.scenarios.ts";
 import { lifecycleScenarios } from "./lifecycle.scenarios.ts";
 import { listenerScenarios } from "./listeners.scenarios.ts";
 import { proxyScenarios } from "./proxy.scenarios.ts";
+import { hostileScenarios } from "./hostile.scenarios.ts";
+import { brokenTargetScenarios } from "./broken-targets.scenarios.ts";
 
 proxyScenarios("bun");
 lifecycleScenarios("bun");
@@ -15,3 +17,5 @@ healthScenarios("bun");
 ruleScenarios("bun");
 observabilityScenarios("bun");
 websocketScenarios("bun");
+hostileScenarios("bun");
+brokenTargetScenarios("bun");

@@ -39,10 +39,15 @@ export function writeConfig(config: unknown): string {
   return file;
 }
 
-export async function startBalancer(runtime: Runtime, config: unknown, opts: { port?: number; timeoutMs?: number } = {}): Promise<Balancer> {
+/**
+ * `trustCfConnectingIp` (workerd; default true): the scenarios give each simulated client its
+ * address in CF-Connecting-IP, as Cloudflare's edge would; a local run believes it only when told.
+ */
+export async function startBalancer(runtime: Runtime, config: unknown, opts: { port?: number; timeoutMs?: number; trustCfConnectingIp?: boolean } = {}): Promise<Balancer> {
   const port = opts.port ?? (await freePort());
   const file = writeConfig(config);
-  const child = spawn("node", [join(ROOT, "src/cli/fulcrum.mjs"), "serve", "--config", file, "--runtime", runtime, "--port", String(port)], {
+  const trust = runtime === "workerd" && (opts.trustCfConnectingIp ?? true) ? ["--trust-cf-connecting-ip"] : [];
+  const child = spawn("node", [join(ROOT, "src/cli/fulcrum.mjs"), "serve", "--config", file, "--runtime", runtime, "--port", String(port), ...trust], {
     cwd: ROOT,
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_HIDE_BANNER: "true", NO_COLOR: "1" },
@@ -97,4 +102,21 @@ export function peakRssKb(pid: number): number {
   };
   visit(pid);
   return peak;
+}
+
+/** `fulcrum serve` that is expected to fail at start: its exit code and everything it printed. */
+export async function serveExpectingExit(runtime: Runtime, config: unknown, port: number, timeoutMs = 60_000): Promise<{ code: number | null; output: string }> {
+  const file = writeConfig(config);
+  const child = spawn("node", [join(ROOT, "src/cli/fulcrum.mjs"), "serve", "--config", file, "--runtime", runtime, "--port", String(port)], {
+    cwd: ROOT,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", NO_COLOR: "1" },
+  });
+  let output = "";
+  child.stdout!.on("data", (d) => (output += d));
+  child.stderr!.on("data", (d) => (output += d));
+  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+  const code = await new Promise<number | null>((ok) => child.on("exit", (c) => ok(c)));
+  clearTimeout(timer);
+  return { code, output };
 }

@@ -81,3 +81,57 @@ export function rawRequest(port: number, head: string, body?: Buffer): Promise<R
     if (body) socket.write(body);
   });
 }
+
+export interface RawFraming {
+  /** 0 when no response head arrived before the connection closed. */
+  readonly status: number;
+  readonly headers: [string, string][];
+  /** How the response said its body ends. */
+  readonly framing: "length" | "chunked" | "close" | "none";
+  /** The body arrived whole by its own framing: all of its Content-Length, or the last chunk. */
+  readonly complete: boolean;
+  /** Body bytes received (after chunk decoding). */
+  readonly bytes: number;
+}
+
+/**
+ * Sends `head` (and `body`), then reads until the server closes the connection or `waitMs`
+ * passes, and says whether the response body was complete by its own framing: what a client
+ * needs to tell a cut-off download from a whole one.
+ */
+export function rawFraming(port: number, head: string, opts: { body?: Buffer; waitMs?: number } = {}): Promise<RawFraming> {
+  const method = head.slice(0, head.indexOf(" "));
+  return new Promise((ok) => {
+    const socket = connect(port, "127.0.0.1");
+    let all = Buffer.alloc(0);
+    let settled = false;
+    const settle = () => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket.destroy();
+      const parsed = parseHead(all);
+      if (!parsed) return ok({ status: 0, headers: [], framing: "none", complete: false, bytes: 0 });
+      const rest = all.subarray(parsed.bodyStart);
+      const get = (name: string) => parsed.headers.find(([k]) => k === name)?.[1];
+      if (/chunked/i.test(get("transfer-encoding") ?? "")) {
+        const body = completeBody(parsed, rest, method);
+        return ok({ status: parsed.status, headers: parsed.headers, framing: "chunked", complete: body !== undefined, bytes: body?.length ?? rest.length });
+      }
+      const length = get("content-length");
+      if (length !== undefined) return ok({ status: parsed.status, headers: parsed.headers, framing: "length", complete: rest.length >= Number(length), bytes: rest.length });
+      return ok({ status: parsed.status, headers: parsed.headers, framing: "close", complete: false, bytes: rest.length });
+    };
+    const timer = setTimeout(settle, opts.waitMs ?? 15_000);
+    socket.on("data", (d) => {
+      all = Buffer.concat([all, d]);
+      // A complete response ends the wait at once (the connection may stay open for keep-alive).
+      const parsed = parseHead(all);
+      if (parsed && completeBody(parsed, all.subarray(parsed.bodyStart), method) !== undefined && !/close/i.test(parsed.headers.find(([k]) => k === "connection")?.[1] ?? "")) settle();
+    });
+    socket.on("error", settle);
+    socket.on("close", settle);
+    socket.write(head.endsWith("\r\n\r\n") ? head : head + "\r\n\r\n");
+    if (opts.body) socket.write(opts.body);
+  });
+}

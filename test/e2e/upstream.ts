@@ -3,12 +3,14 @@
  * line, exact control over response headers), one per target. Each answers
  * with its name so distribution and routing can be counted.
  */
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { gzipSync } from "node:zlib";
 
 export const GZIP_BODY = gzipSync(Buffer.from("fulcrum passes gzip bytes through untouched. ".repeat(200)));
+/** Over 64 KiB even compressed (random bytes do not compress): streamed, not read whole. */
+export const GZIP_LARGE_BODY = gzipSync(randomBytes(200 * 1024));
 
 export interface Upstream {
   readonly name: string;
@@ -84,9 +86,10 @@ function serve(name: string, up: State, req: http.IncomingMessage, res: http.Ser
     pump();
     return;
   }
-  if (path === "/gzip") {
-    res.writeHead(200, { "content-type": "text/plain", "content-encoding": "gzip", "content-length": GZIP_BODY.length, "x-served-by": name });
-    res.end(GZIP_BODY);
+  if (path === "/gzip" || path === "/gzip-large") {
+    const body = path === "/gzip" ? GZIP_BODY : GZIP_LARGE_BODY;
+    res.writeHead(200, { "content-type": "text/plain", "content-encoding": "gzip", "content-length": body.length, "x-served-by": name });
+    res.end(body);
     return;
   }
   if (path === "/raw205") {

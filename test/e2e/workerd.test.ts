@@ -4,6 +4,8 @@ import { ruleScenarios } from "./rules.scenarios.ts";
 import { healthScenarios } from "./health.scenarios.ts";
 import { strategyScenarios } from "./strategies.scenarios.ts";
 import { proxyScenarios } from "./proxy.scenarios.ts";
+import { hostileScenarios } from "./hostile.scenarios.ts";
+import { brokenTargetScenarios } from "./broken-targets.scenarios.ts";
 
 proxyScenarios("workerd");
 strategyScenarios("workerd");
@@ -11,3 +13,5 @@ healthScenarios("workerd");
 ruleScenarios("workerd");
 observabilityScenarios("workerd");
 websocketScenarios("workerd");
+hostileScenarios("workerd");
+brokenTargetScenarios("workerd");

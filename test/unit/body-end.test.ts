@@ -98,3 +98,65 @@ describe("onBodyEnd", () => {
     expect(seen.cancelled).toBe("left early");
   });
 });
+
+describe("onBodyEnd with a guard", () => {
+  /** A source that hands out `chunks` and then neither ends nor fails: a target that stalls. */
+  function stalling(chunks: Uint8Array[]) {
+    const seen = { cancelled: undefined as unknown };
+    const stream = new ReadableStream<Uint8Array>(
+      {
+        pull(controller) {
+          const next = chunks.shift();
+          if (next) controller.enqueue(next);
+          else return new Promise(() => {}); // never answers
+        },
+        cancel(reason) {
+          seen.cancelled = reason;
+        },
+      },
+      { highWaterMark: 0 },
+    );
+    return { stream, seen };
+  }
+  const clock = { now: () => performance.now(), deadline: (ms: number, fire: () => void) => { const t = setTimeout(fire, ms); return () => clearTimeout(t); } };
+
+  test("a read that waits longer than the read timeout errors the relay and cancels the target's body", async () => {
+    const { stream, seen } = stalling(bytes(3));
+    const ends: [number, string][] = [];
+    const reader = onBodyEnd(stream, (n, how) => ends.push([n, how]), undefined, { readTimeoutMs: 60, ...clock }).getReader();
+    expect((await reader.read()).value?.byteLength).toBe(3);
+    const started = performance.now();
+    await expect(reader.read()).rejects.toThrow("no bytes of the target's body for 0.06s");
+    expect(performance.now() - started).toBeGreaterThanOrEqual(50);
+    expect(ends).toEqual([[3, "timeout"]]);
+    expect(seen.cancelled).toBeInstanceOf(Error);
+  });
+
+  test("a client that reads slowly is not a stalled target: only a pending read counts", async () => {
+    const { stream } = source(bytes(1, 1, 1));
+    const ends: [number, string][] = [];
+    const reader = onBodyEnd(stream, (n, how) => ends.push([n, how]), undefined, { readTimeoutMs: 30, ...clock }).getReader();
+    await reader.read();
+    await Bun.sleep(100); // nobody asks for more meanwhile
+    for (let r = await reader.read(); !r.done; r = await reader.read());
+    expect(ends).toEqual([[3, "complete"]]);
+  });
+
+  test("a body that ends short of its declared length errors instead of ending cleanly", async () => {
+    const { stream } = source(bytes(4, 4));
+    const ends: [number, string][] = [];
+    const reader = onBodyEnd(stream, (n, how) => ends.push([n, how]), undefined, { declaredLength: 20, ...clock }).getReader();
+    await reader.read();
+    await reader.read();
+    await expect(reader.read()).rejects.toThrow("the target's body ended after 8 of 20 bytes");
+    expect(ends).toEqual([[8, "truncated"]]);
+  });
+
+  test("a body of exactly its declared length ends cleanly", async () => {
+    const { stream } = source(bytes(4, 4));
+    const ends: [number, string][] = [];
+    const reader = onBodyEnd(stream, (n, how) => ends.push([n, how]), undefined, { declaredLength: 8, readTimeoutMs: 1000, ...clock }).getReader();
+    for (let r = await reader.read(); !r.done; r = await reader.read());
+    expect(ends).toEqual([[8, "complete"]]);
+  });
+});

@@ -61,7 +61,6 @@ function world() {
       runtime: "bun",
       upstream,
       clientAddress: () => "127.0.0.1",
-      mutableUpstreamResponses: true,
       env: {},
       now: () => clock,
       log: (line) => logs.push(`${name}: ${line}`),

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { normalizePath, normalizePercentEncoding, removeDotSegments } from "../../../src/rules/normalize-path.ts";
+import { ambiguousPath, normalizePath, normalizePercentEncoding, removeDotSegments } from "../../../src/rules/normalize-path.ts";
 
 describe("normalizePath", () => {
   test.each([
@@ -14,8 +14,10 @@ describe("normalizePath", () => {
     ["/a/b/..", "/a/"],
     ["/..", "/"],
     ["/../../x", "/x"],
-    ["/a//../b", "/a/b"],
-    ["/a//b", "/a//b"],
+    ["/a//b", "/a/b"],
+    ["//admin/x", "/admin/x"],
+    ["/admin\\x", "/admin/x"],
+    ["/static\\..\\admin\\x", "/admin/x"],
     ["/%7Euser/%41%42%5F%2D%2E", "/~user/AB_-."],
     ["/caf%c3%a9", "/caf%C3%A9"],
     ["/100%", "/100%"],
@@ -38,5 +40,14 @@ describe("normalizePath", () => {
     expect(removeDotSegments("/a/b/c/./../../g")).toBe("/a/g");
     expect(removeDotSegments("mid/content=5/../6")).toBe("mid/content=5/../6"); // relative: not ours to touch
     expect(normalizePercentEncoding("%3a%3A%7e")).toBe("%3A%3A~");
+  });
+});
+
+describe("ambiguousPath: readings that disagree between targets", () => {
+  test.each(["/a//../b", "/a//%2e%2e/b", "/a\\\\..\\b"])("%p means /a/b to WHATWG parsers and /b to nginx or Go: ambiguous", (path) => {
+    expect(ambiguousPath(path)).toBe(true);
+  });
+  test.each(["/a/../b", "/a//b", "/a//./b", "/plain", "/a/b/..", "/a%2F%2F..%2Fb"])("%p reads the same everywhere", (path) => {
+    expect(ambiguousPath(path)).toBe(false);
   });
 });

@@ -27,7 +27,7 @@ function world(strategy = "round_robin") {
     defaultAction: { forward: "app" },
   });
   const make = (): BalancerApp => {
-    const platform: Platform = { ...commonPlatform, runtime: "bun", upstream, clientAddress: () => "127.0.0.1", mutableUpstreamResponses: true, env: {}, now: () => clock, log: () => {}, state: store };
+    const platform: Platform = { ...commonPlatform, runtime: "bun", upstream, clientAddress: () => "127.0.0.1", env: {}, now: () => clock, log: () => {}, state: store };
     return createBalancer(config, platform);
   };
   const apps = [make(), make()] as const;
@@ -97,7 +97,7 @@ describe("groups named like Object.prototype members", () => {
       defaultAction: { forward: "toString" },
     });
     const errors: string[] = [];
-    const platform: Platform = { ...commonPlatform, runtime: "bun", upstream, clientAddress: () => "127.0.0.1", mutableUpstreamResponses: true, env: {}, log: (line) => errors.push(line), state: store };
+    const platform: Platform = { ...commonPlatform, runtime: "bun", upstream, clientAddress: () => "127.0.0.1", env: {}, log: (line) => errors.push(line), state: store };
     const app = createBalancer(config, platform);
     await app.balancer.ready();
     await app.balancer.setTargetWeight("hasOwnProperty", C, 0);

@@ -1,0 +1,76 @@
+/**
+ * Node's listeners: node:http (or node:https) through @hono/node-server, with
+ * WebSocket upgrades, one-line bind errors and the drain used at shutdown.
+ * (Deno's port of node:http has the same timeouts, but serving through it cost
+ * Deno about a third of its throughput, BENCHMARKS.md.)
+ *
+ * Client timeouts (`timeouts.clientHeader`, `timeouts.clientIdle`):
+ *   - `headersTimeout`: a request's head must be complete within it, counted
+ *     from the connection or from the start of each request, so trickled
+ *     bytes do not extend it (nginx `client_header_timeout`); 408, then close.
+ *     Node checks every `connectionsCheckingInterval`, so that is kept short.
+ *   - `keepAliveTimeout`: an idle keep-alive connection closes after it (Node
+ *     enforces it one second late).
+ *   - `handshakeTimeout` (HTTPS): a connection that never completes TLS.
+ *   - `requestTimeout` off: a long upload is not cut; the balancer's own
+ *     timeouts bound the target's side.
+ */
+import type { Server } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
+import { serve } from "@hono/node-server";
+import type { BalancerApp } from "../balancer.ts";
+import type { ClientTimeoutsConfig } from "../config/schema.ts";
+import { listenFailure, listening, type BootListener } from "./boot.ts";
+import type { ShutdownHooks } from "./shutdown.ts";
+import { nodeUpgradeListener } from "./websocket-node.ts";
+
+export interface NodeHttpServers {
+  readonly servers: readonly Server[];
+  /** For onShutdownSignal. */
+  readonly hooks: Omit<ShutdownHooks, "exit">;
+}
+
+export function serveNodeHttp(app: BalancerApp, listeners: readonly BootListener[], timeouts: ClientTimeoutsConfig, exit: (code: number) => never): NodeHttpServers {
+  const headerMs = timeouts.clientHeader * 1000;
+  const serverOptions = {
+    headersTimeout: headerMs,
+    keepAliveTimeout: timeouts.clientIdle * 1000,
+    requestTimeout: 0,
+    connectionsCheckingInterval: Math.min(1000, headerMs),
+  };
+  const servers = listeners.map((l, i) => {
+    const fetch = app.balancer.listenerApps[i]!.fetch;
+    const tls = l.tls ? { createServer: createHttpsServer, serverOptions: { ...serverOptions, ...l.tls, handshakeTimeout: headerMs } } : { serverOptions };
+    const server = serve({ fetch, port: l.port, hostname: l.host, ...tls }, (info) => console.error(listening("node", l, info.port))) as Server;
+    // Also as properties: not every one is a createServer option on every Node version.
+    server.headersTimeout = serverOptions.headersTimeout;
+    server.keepAliveTimeout = serverOptions.keepAliveTimeout;
+    server.requestTimeout = 0;
+    // A failed bind is an 'error' event; unhandled, it prints a stack trace.
+    const failed = (error: Error) => {
+      console.error(listenFailure(l, l.port, error));
+      exit(1);
+    };
+    server.once("error", failed);
+    server.once("listening", () => server.off("error", failed));
+    server.on("upgrade", nodeUpgradeListener(fetch as never, app.balancer.config.websocket));
+    return server;
+  });
+  return {
+    servers,
+    hooks: {
+      stopAccepting: async () => void (await Promise.all(servers.map(drain))),
+      forceClose: () => servers.forEach((s) => s.closeAllConnections()),
+    },
+  };
+}
+
+function drain(server: Server): Promise<void> {
+  return new Promise<void>((done) => {
+    // close() waits for active requests; idle keep-alive sockets would hold it open forever.
+    server.close(() => done());
+    server.closeIdleConnections();
+    const idle = setInterval(() => server.closeIdleConnections(), 100);
+    server.once("close", () => clearInterval(idle));
+  });
+}
