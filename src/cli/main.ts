@@ -15,7 +15,8 @@ const RUNTIMES = ["bun", "deno", "node", "workerd"] as const;
 type Runtime = (typeof RUNTIMES)[number];
 
 const USAGE = `usage:
-  fulcrum serve --config FILE [--runtime bun|deno|node|workerd] [--port N] [--trust-cf-connecting-ip (workerd)]
+  fulcrum serve --config FILE [--runtime bun|deno|node|workerd] [--port N]
+                [--deno-server deno|node (deno)] [--trust-cf-connecting-ip (workerd)]
   fulcrum check --config FILE
   fulcrum demo [--port N]`;
 
@@ -25,6 +26,8 @@ interface Flags {
   port?: string;
   /** workerd only: believe a client's CF-Connecting-IP (see src/runtimes/workerd-bindings.ts). */
   trustCfConnectingIp?: boolean;
+  /** deno only: `deno` (Deno.serve) or `node` (Deno's node:http, which keeps the client timeouts). */
+  denoServer?: string;
 }
 
 function parseFlags(argv: readonly string[]): Flags {
@@ -35,11 +38,12 @@ function parseFlags(argv: readonly string[]): Flags {
       flags.trustCfConnectingIp = true;
       continue;
     }
-    const m = /^--(config|runtime|port)(?:=(.*))?$/.exec(arg);
+    const m = /^--(config|runtime|port|deno-server)(?:=(.*))?$/.exec(arg);
     if (!m) throw new Error(`unknown argument ${JSON.stringify(arg)}`);
     const value = m[2] ?? argv[++i];
     if (value === undefined) throw new Error(`--${m[1]} needs a value`);
-    flags[m[1] as "config" | "runtime" | "port"] = value;
+    if (m[1] === "deno-server") flags.denoServer = value;
+    else flags[m[1] as "config" | "runtime" | "port"] = value;
   }
   return flags;
 }
@@ -88,6 +92,8 @@ async function serve(root: string, flags: Flags): Promise<number> {
   const runtime = (flags.runtime ?? "bun") as Runtime;
   if (!RUNTIMES.includes(runtime)) throw new Error(`--runtime: expected one of ${RUNTIMES.join(", ")}, got ${JSON.stringify(flags.runtime)}`);
   if (flags.trustCfConnectingIp && runtime !== "workerd") throw new Error("--trust-cf-connecting-ip is for --runtime workerd only (the other runtimes take the socket's address)");
+  if (flags.denoServer !== undefined && runtime !== "deno") throw new Error("--deno-server is for --runtime deno only");
+  if (flags.denoServer !== undefined && flags.denoServer !== "deno" && flags.denoServer !== "node") throw new Error(`--deno-server: expected deno or node, got ${JSON.stringify(flags.denoServer)}`);
   const configPath = resolve(flags.config);
   const config = loadOrReport(configPath);
   if (!config) return 1;
@@ -101,7 +107,8 @@ async function serve(root: string, flags: Flags): Promise<number> {
       // A local Deno KV file (and SQLite's -wal/-shm beside it) needs write access to its directory, and nothing else does.
       const kvFile = config.state.store === "deno-kv" && config.state.path ? resolve(config.state.path) : undefined;
       const write = kvFile ? [`--allow-write=${dirname(kvFile)}`] : [];
-      return run(bin(root, "deno"), ["run", "--quiet", "--allow-net", "--allow-read", "--allow-env", "--allow-sys", ...write, "--unstable-kv", "--unstable-no-legacy-abort", await buildDenoEntry(root), ...entryArgs]);
+      const server = flags.denoServer ? ["--deno-server", flags.denoServer] : [];
+      return run(bin(root, "deno"), ["run", "--quiet", "--allow-net", "--allow-read", "--allow-env", "--allow-sys", ...write, "--unstable-kv", "--unstable-no-legacy-abort", await buildDenoEntry(root), ...entryArgs, ...server]);
     }
     case "node":
       return run(process.execPath, [await buildNodeEntry(root), ...entryArgs]);

@@ -1,17 +1,23 @@
 /**
- * Deno entry: `deno run --allow-net --allow-read --allow-env src/runtimes/deno.ts --config FILE`.
+ * Deno entry: `deno run --allow-net --allow-read --allow-env src/runtimes/deno.ts --config FILE
+ * [--deno-server node]`.
  *
- * It serves with `Deno.serve`, which has no client header or idle timeouts: a connection that
- * sends half a request, or nothing, stays open (denoland/deno#34172 would add them). Serving
- * through Deno's `node:http` instead, which has them, cost about a third of the throughput
- * (BENCHMARKS.md), so start-up says that `timeouts.clientHeader` and `clientIdle` are not kept.
+ * By default it serves with `Deno.serve`, which has no client header or idle timeouts: a
+ * connection that sends half a request, or nothing, stays open (denoland/deno#34172 would add
+ * them), and start-up says that `timeouts.clientHeader` and `clientIdle` are not kept. With
+ * `--deno-server node` it serves through Deno's port of `node:http`, as the Node entry does,
+ * which keeps them: for a listener that faces the internet, at about a third of the throughput
+ * (BENCHMARKS.md).
  */
 import { getConnInfo } from "hono/deno";
+import { getConnInfo as getNodeConnInfo } from "@hono/node-server/conninfo";
 import { commonPlatform, type Platform } from "../platform.ts";
 import { boot, listenFailure, listening } from "./boot.ts";
+import { serveNodeHttp } from "./node-http.ts";
+import { nodeWebSocket } from "./websocket-node.ts";
 import { stateOpeners } from "./deno-stores.ts";
 import { coarseDeadlines } from "./deadlines.ts";
-import { onShutdownSignal } from "./shutdown.ts";
+import { onShutdownSignal, type ShutdownHooks } from "./shutdown.ts";
 import { undiciUpstream } from "./undici-upstream.ts";
 import { StandardEnd } from "../proxy/websocket-end.ts";
 import { constructorConnect, type WebSocketWithHeaders } from "../proxy/websocket-standard.ts";
@@ -32,6 +38,17 @@ declare const Deno: {
 
 /** Set from the config after boot: Deno's own pings (idleTimeout) stand for `websocket.pingInterval` on the client side. */
 let denoPingSeconds = 0;
+
+/** `--deno-server deno|node`: Deno.serve (the default), or Deno's node:http, which has client timeouts. */
+function denoServer(args: readonly string[]): "deno" | "node" {
+  const i = args.findIndex((a) => a === "--deno-server" || a.startsWith("--deno-server="));
+  if (i < 0) return "deno";
+  const value = args[i]!.includes("=") ? args[i]!.slice("--deno-server=".length) : args[i + 1];
+  if (value === "deno" || value === "node") return value;
+  console.error(`fulcrum: --deno-server: expected deno or node, got ${JSON.stringify(value ?? "")}`);
+  return Deno.exit(1);
+}
+const viaNodeHttp = denoServer(Deno.args) === "node";
 
 export const denoPlatform: Platform = {
   ...commonPlatform,
@@ -60,23 +77,33 @@ export const denoPlatform: Platform = {
   },
 };
 
-const { app, listeners } = await boot(Deno.args, (p) => Deno.readTextFile(p), denoPlatform, (code) => Deno.exit(code), stateOpeners);
-denoPingSeconds = app.balancer.config.websocket.pingInterval;
-const servers = listeners.map((l, i) => {
-  try {
-    return Deno.serve({ port: l.port, hostname: l.host, ...l.tls, onListen: (addr) => console.error(listening("deno", l, addr.port)) }, (req, info) => app.balancer.listenerApps[i]!.fetch(req, info));
-  } catch (error) {
-    console.error(listenFailure(l, l.port, error));
-    return Deno.exit(1);
-  }
-});
-console.error("fulcrum (deno): Deno.serve has no client timeouts (denoland/deno#34172): timeouts.clientHeader and timeouts.clientIdle are not kept; put a proxy that has them in front of an internet-facing listener, or use --runtime bun or node");
+const exit = (code: number) => Deno.exit(code);
+const platform: Platform = viaNodeHttp ? { ...denoPlatform, clientAddress: (c) => getNodeConnInfo(c).remote.address, websocket: nodeWebSocket } : denoPlatform;
+const { app, config, listeners } = await boot(Deno.args, (p) => Deno.readTextFile(p), platform, exit, stateOpeners);
+denoPingSeconds = config.websocket.pingInterval;
+const hooks = viaNodeHttp ? serveNodeHttp(app, listeners, config.timeouts, exit, "deno").hooks : serveDeno();
+if (!viaNodeHttp) {
+  console.error(
+    "fulcrum (deno): Deno.serve has no client timeouts (denoland/deno#34172): timeouts.clientHeader and timeouts.clientIdle are not kept; for a listener that faces the internet use --deno-server node, or a proxy in front",
+  );
+}
 app.balancer.healthChecks.start();
-const shutdown = onShutdownSignal(app.balancer, {
-  // Deno's shutdown() stops listening and resolves when in-flight requests are done.
-  stopAccepting: async () => void (await Promise.all(servers.map((s) => s.shutdown()))),
-  forceClose: () => Deno.exit(0),
-  exit: (code) => Deno.exit(code),
-});
+const shutdown = onShutdownSignal(app.balancer, { ...hooks, exit });
 Deno.addSignalListener("SIGTERM", () => shutdown("SIGTERM"));
 Deno.addSignalListener("SIGINT", () => shutdown("SIGINT"));
+
+function serveDeno(): Omit<ShutdownHooks, "exit"> {
+  const servers = listeners.map((l, i) => {
+    try {
+      return Deno.serve({ port: l.port, hostname: l.host, ...l.tls, onListen: (addr) => console.error(listening("deno", l, addr.port)) }, (req, info) => app.balancer.listenerApps[i]!.fetch(req, info));
+    } catch (error) {
+      console.error(listenFailure(l, l.port, error));
+      return exit(1);
+    }
+  });
+  return {
+    // Deno's shutdown() stops listening and resolves when in-flight requests are done.
+    stopAccepting: async () => void (await Promise.all(servers.map((s) => s.shutdown()))),
+    forceClose: () => exit(0),
+  };
+}

@@ -1,8 +1,8 @@
 /**
- * Node's listeners: node:http (or node:https) through @hono/node-server, with
- * WebSocket upgrades, one-line bind errors and the drain used at shutdown.
- * (Deno's port of node:http has the same timeouts, but serving through it cost
- * Deno about a third of its throughput, BENCHMARKS.md.)
+ * Listeners on node:http (or node:https) through @hono/node-server, with
+ * WebSocket upgrades, one-line bind errors and the drain used at shutdown: the
+ * Node entry's, and the Deno entry's with `--deno-server node` (Deno's port of
+ * node:http keeps the same timeouts; `Deno.serve` has none).
  *
  * Client timeouts (`timeouts.clientHeader`, `timeouts.clientIdle`):
  *   - `headersTimeout`: a request's head must be complete within it, counted
@@ -30,7 +30,7 @@ export interface NodeHttpServers {
   readonly hooks: Omit<ShutdownHooks, "exit">;
 }
 
-export function serveNodeHttp(app: BalancerApp, listeners: readonly BootListener[], timeouts: ClientTimeoutsConfig, exit: (code: number) => never): NodeHttpServers {
+export function serveNodeHttp(app: BalancerApp, listeners: readonly BootListener[], timeouts: ClientTimeoutsConfig, exit: (code: number) => never, runtime: "node" | "deno" = "node"): NodeHttpServers {
   const headerMs = timeouts.clientHeader * 1000;
   const serverOptions = {
     headersTimeout: headerMs,
@@ -41,7 +41,7 @@ export function serveNodeHttp(app: BalancerApp, listeners: readonly BootListener
   const servers = listeners.map((l, i) => {
     const fetch = app.balancer.listenerApps[i]!.fetch;
     const tls = l.tls ? { createServer: createHttpsServer, serverOptions: { ...serverOptions, ...l.tls, handshakeTimeout: headerMs } } : { serverOptions };
-    const server = serve({ fetch, port: l.port, hostname: l.host, ...tls }, (info) => console.error(listening("node", l, info.port))) as Server;
+    const server = serve({ fetch, port: l.port, hostname: l.host, ...tls }, (info) => console.error(listening(runtime, l, info.port))) as Server;
     // Also as properties: not every one is a createServer option on every Node version.
     server.headersTimeout = serverOptions.headersTimeout;
     server.keepAliveTimeout = serverOptions.keepAliveTimeout;

@@ -15,7 +15,7 @@ import { startUpstream, type Upstream } from "./upstream.ts";
 const cf = (runtime: Runtime) => (runtime === "workerd" ? "CF-Connecting-IP: 127.0.0.1\r\n" : "");
 
 /** One upstream ("a") and one balancer in front of it for a describe block: started before its tests, stopped after. */
-function balancerOverUpstream(runtime: Runtime, config: (upstream: string) => unknown, opts: { trustCfConnectingIp?: boolean } = {}): { readonly up: Upstream; readonly lb: Balancer } {
+function balancerOverUpstream(runtime: Runtime, config: (upstream: string) => unknown, opts: { trustCfConnectingIp?: boolean; args?: readonly string[] } = {}): { readonly up: Upstream; readonly lb: Balancer } {
   const fixture = {} as { up: Upstream; lb: Balancer };
   beforeAll(async () => {
     fixture.up = await startUpstream("a");
@@ -215,15 +215,15 @@ const closedAfter = async (port: number, data: string | undefined, capMs: number
 
 export function clientTimeoutScenarios(runtime: Runtime): void {
   // On Workers, client connections are Cloudflare's edge's (and, locally, Miniflare's). Deno.serve
-  // has no client timeouts (denoland/deno#34172): start-up says so, and the README.
-  describe.skipIf(runtime === "workerd" || runtime === "deno")(`client timeouts on ${runtime}`, () => {
+  // has no client timeouts (denoland/deno#34172): Deno keeps them only on its node:http server.
+  describe.skipIf(runtime === "workerd")(`client timeouts on ${runtime}${runtime === "deno" ? " (--deno-server node)" : ""}`, () => {
     const fixture = balancerOverUpstream(runtime, (upstream) => ({
       listen: { port: 0 },
       // The target may stay silent for 6 s (connect + response): Bun's one idle timer is kept at least that long.
       targetGroups: { app: { targets: [{ url: upstream }], timeouts: { connect: 1, response: 5 } } },
       defaultAction: { forward: "app" },
       timeouts: { clientHeader: 2, clientIdle: 2 },
-    }));
+    }), { args: runtime === "deno" ? ["--deno-server", "node"] : [] });
 
     test("half a request, nothing at all, or an idle keep-alive connection is closed, not held for good", async () => {
       // Bun gives a connection's first request a fixed 10 s for its headers; its timer ticks every 4 s.

@@ -43,10 +43,11 @@ export function writeConfig(config: unknown): string {
  * `trustCfConnectingIp` (workerd; default true): the scenarios give each simulated client its
  * address in CF-Connecting-IP, as Cloudflare's edge would; a local run believes it only when told.
  */
-export async function startBalancer(runtime: Runtime, config: unknown, opts: { port?: number; timeoutMs?: number; trustCfConnectingIp?: boolean } = {}): Promise<Balancer> {
+export async function startBalancer(runtime: Runtime, config: unknown, opts: { port?: number; timeoutMs?: number; trustCfConnectingIp?: boolean; args?: readonly string[] } = {}): Promise<Balancer> {
   const port = opts.port ?? (await freePort());
   const file = writeConfig(config);
   const trust = runtime === "workerd" && (opts.trustCfConnectingIp ?? true) ? ["--trust-cf-connecting-ip"] : [];
+  trust.push(...(opts.args ?? []));
   const child = spawn("node", [join(ROOT, "src/cli/fulcrum.mjs"), "serve", "--config", file, "--runtime", runtime, "--port", String(port), ...trust], {
     cwd: ROOT,
     stdio: ["ignore", "pipe", "pipe"],
