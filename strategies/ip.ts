@@ -1,10 +1,20 @@
 /**
- * Textual IP address -> bytes, for `ip_hash`. No allocation: the caller owns a
- * 16-byte buffer. Accepts dotted-quad IPv4, RFC 4291 IPv6 (with `::`, an
- * embedded IPv4 tail, an optional `%zone`, optional surrounding brackets).
+ * Textual IP address -> bytes: the one IP parser of Fulcrum. `ip_hash` keys on
+ * it, and src/net/ip.ts builds trusted-proxy, `sourceIp` and `listen.host`
+ * checks on it (strategies import nothing from src/, so it lives here). No
+ * allocation: the caller owns a 16-byte buffer.
+ *
+ * Accepts dotted-quad IPv4 and RFC 4291 IPv6 (with `::`, an embedded IPv4 tail
+ * in the last 32 bits, an optional `%zone`, optional surrounding brackets).
+ * Brackets and zones are IPv6 syntax (RFC 3986 IP-literal, RFC 4007), so
+ * `[1.2.3.4]` and `1.2.3.4%eth0` are refused. IPv4 octets with a leading zero
+ * are refused: inet_aton reads `010.0.0.1` as octal (8.0.0.1), so any reading
+ * of it would disagree with some other software on the path, and a CIDR check
+ * must not guess.
  * IPv4-mapped IPv6 (`::ffff:a.b.c.d`, also written `::ffff:0102:0304`) is
  * reported as IPv4: dual-stack sockets (Node, Bun) hand IPv4 clients over in
- * that form, and the same client must hash the same whichever way it came in.
+ * that form, and the same client must hash and match the same whichever way it
+ * came in.
  */
 
 /** Parse `s` into `out`. Returns 4 (IPv4 in out[0..3]), 16 (IPv6) or 0 (not an IP). */
@@ -18,9 +28,9 @@ export function parseIp(s: string, out: Uint8Array): 0 | 4 | 16 {
   const pct = s.indexOf("%", start);
   if (pct >= 0 && pct < end) end = pct;
   if (end - start < 2) return 0;
-  if (s.indexOf(":", start) < 0 || s.indexOf(":", start) >= end) {
-    return parseV4(s, start, end, out, 0) ? 4 : 0;
-  }
+  const colon = s.indexOf(":", start);
+  // No colon: IPv4, which is the whole text (no brackets, no zone).
+  if (colon < 0 || colon >= end) return parseV4(s, 0, s.length, out, 0) ? 4 : 0;
   if (!parseV6(s, start, end, out)) return 0;
   for (let k = 0; k < 10; k++) if (out[k] !== 0) return 16;
   if (out[10] !== 0xff || out[11] !== 0xff) return 16;
