@@ -1,10 +1,9 @@
 /** The balancer's own health endpoint (never forwarded): 200, or 503 while shutting down. */
 import type { Context } from "hono";
-import type { Balancer } from "../src/balancer.ts";
 
-export function healthRoute(balancer: Balancer) {
+export function healthRoute(shuttingDown: () => boolean) {
   return function health(c: Context): Response {
-    if (balancer.shuttingDown) return c.json({ status: "shutting_down" }, 503, { "cache-control": "no-store" });
+    if (shuttingDown()) return c.json({ status: "shutting_down" }, 503, { "cache-control": "no-store" });
     return c.json({ status: "ok" }, 200, { "cache-control": "no-store" });
   };
 }

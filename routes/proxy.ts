@@ -2,21 +2,48 @@
  * Catch-all route: every request not owned by the balancer runs the listener
  * rules (ALB: lowest priority first, `defaultAction` when none matches) and
  * then the matched action: forward (to one group or weighted groups with
- * group stickiness), redirect, or fixed response.
+ * group stickiness), redirect, or fixed response. It reads the current
+ * generation once, so one request sees one config.
  */
 import type { Context } from "hono";
-import type { Balancer } from "../src/balancer.ts";
-import { forward, rawPathAndQuery } from "../src/proxy/forward.ts";
+import type { RuleMetrics } from "../src/metrics/registry.ts";
+import type { WebSocketCapability } from "../src/platform.ts";
+import type { TargetGroup } from "../src/pool/group.ts";
+import { clientScheme, type ClientAddressOf } from "../src/proxy/client-address.ts";
+import type { ProxyContext } from "../src/proxy/context.ts";
+import { badRequest } from "../src/proxy/errors.ts";
+import { forward } from "../src/proxy/forward.ts";
+import { rawPathAndQuery } from "../src/proxy/upstream-request.ts";
 import { forwardWebSocket, isWebSocketUpgrade } from "../src/proxy/websocket-forward.ts";
 import { chooseWeightedGroup, fixedResponse, groupStickinessCookie, redirectResponse, stickyGroupFrom } from "../src/rules/actions.ts";
 import type { Router } from "../src/rules/compile.ts";
 import { ambiguousPath } from "../src/rules/normalize-path.ts";
-import { badRequest } from "../src/proxy/errors.ts";
 
-export function proxyRoute(balancer: Balancer, router: () => Router, reserved: (method: string, rawPath: string) => Response | undefined) {
-  const { platform } = balancer;
-  const { websocket } = platform;
+/** What the route needs of the current generation (src/app/generation.ts). */
+export interface RouteView {
+  readonly routers: readonly Router[];
+  readonly proxy: ProxyContext;
+  readonly clientAddress: ClientAddressOf;
+  ruleMetrics(rule: number | undefined): RuleMetrics;
+  group(name: string): TargetGroup;
+}
+
+export interface ProxyRouteDeps {
+  /** The current generation. */
+  current(): RouteView;
+  /** This listener's position in the config (its router). */
+  readonly listener: number;
+  /** The balancer's answer for its own reserved paths (src/edge/admin-space.ts). */
+  readonly reserved: (method: string, rawPath: string) => Response | undefined;
+  /** WebSocket upgrades, from the runtime adapter; absent: upgrades are forwarded as plain HTTP. */
+  readonly websocket: WebSocketCapability | undefined;
+  readonly random: () => number;
+}
+
+export function proxyRoute(deps: ProxyRouteDeps) {
+  const { websocket, listener, reserved } = deps;
   return async function proxy(c: Context): Promise<Response> {
+    const gen = deps.current();
     const request = c.req.raw;
     const pathAndQuery = rawPathAndQuery(request.url);
     const q = pathAndQuery.indexOf("?");
@@ -25,30 +52,31 @@ export function proxyRoute(balancer: Balancer, router: () => Router, reserved: (
     if (ambiguousPath(path)) return badRequest("ambiguous path");
     const own = reserved(request.method, path);
     if (own) return own;
-    const clientIp = balancer.clientIp(c);
-    const { rule, action } = router().match({
+    const client = gen.clientAddress(c);
+    const { rule, action } = gen.routers[listener]!.match({
       method: request.method,
       host: request.headers.get("host"),
       path,
       query: q < 0 ? "" : pathAndQuery.slice(q + 1),
       headers: request.headers,
-      clientIp: clientIp.client,
+      clientIp: client.client,
     });
     switch (action.kind) {
       case "redirect":
-        return redirectResponse(action, { url: request.url, proto: balancer.scheme(request, clientIp.trusted) });
+        return redirectResponse(action, { url: request.url, proto: clientScheme(request, client.trusted) });
       case "fixedResponse":
         return fixedResponse(action);
       case "forward": {
         const sticky = stickyGroupFrom(request.headers, action.stickiness);
-        const choice = chooseWeightedGroup(action, platform.random, sticky);
-        const group = balancer.group(choice.group);
+        const choice = chooseWeightedGroup(action, deps.random, sticky);
+        const group = gen.group(choice.group);
         const groupCookie = choice.setStickiness && action.stickiness ? groupStickinessCookie(action.stickiness, choice.group, Math.floor(Date.now() / 1000)) : undefined;
+        const req = { c, client, rule: gen.ruleMetrics(rule), path: pathAndQuery };
         // Same rules, group choice and stickiness as HTTP; the 101 carries the group cookie where the runtime can send headers with it.
         if (websocket && isWebSocketUpgrade(request)) {
-          return forwardWebSocket(balancer, websocket, group, c, clientIp, rule, pathAndQuery, groupCookie ? new Headers({ "set-cookie": groupCookie }) : undefined);
+          return forwardWebSocket(gen.proxy, websocket, group, req, groupCookie ? new Headers({ "set-cookie": groupCookie }) : undefined);
         }
-        const response = await forward(balancer, group, c, clientIp, rule, pathAndQuery);
+        const response = await forward(gen.proxy, group, req);
         if (groupCookie) response.headers.append("set-cookie", groupCookie);
         return response;
       }

@@ -3,10 +3,10 @@
  * Bun process, state in memory. Each backend answers with its name so round
  * robin is visible from curl.
  */
-import { createBalancer } from "./balancer.ts";
+import { createBalancer } from "./app/balancer.ts";
 import { validateConfig } from "./config/load.ts";
-import { bunPlatform } from "./runtimes/bun.ts";
-import { parseEntryArgs } from "./runtimes/args.ts";
+import { bunPlatform } from "./runtimes/bun/entry.ts";
+import { parseEntryArgs } from "./runtimes/server/args.ts";
 
 const portArg = Bun.argv.indexOf("--port");
 const port = portArg > 0 ? parseEntryArgs(["--config", "-", "--port", Bun.argv[portArg + 1] ?? ""]).port! : Number(process.env.PORT ?? 8080);

@@ -4,8 +4,8 @@
  * The core never asks which runtime it is on.
  */
 import type { Context } from "hono";
-import type { WebSocketCapability } from "./proxy/websocket-end.ts";
 import type { StateStore } from "./state/store.ts";
+import type { TransportFailure } from "./health/schema.ts";
 
 export type RuntimeName = "bun" | "deno" | "node" | "workerd";
 
@@ -43,10 +43,10 @@ export interface Cancellation {
 }
 
 /** Why an attempt failed, as far as the adapter can tell (drives 502 vs 504 and retry safety). */
-export type UpstreamFailure = "connect" | "timeout" | "reset";
+export type { TransportFailure } from "./health/schema.ts";
 
 export class UpstreamError extends Error {
-  constructor(readonly kind: UpstreamFailure, message: string, options?: { cause?: unknown }) {
+  constructor(readonly kind: TransportFailure, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = "UpstreamError";
   }
@@ -116,3 +116,68 @@ export const commonPlatform = {
     return () => clearTimeout(t);
   },
 } satisfies Partial<Platform>;
+
+// WebSockets: what the core and the runtime adapters exchange (the relay and the upgrade).
+
+/** One message of a relayed WebSocket. */
+export type WsData = string | ArrayBuffer | Uint8Array;
+
+export interface WsEvents {
+  message(data: WsData): void;
+  /** The peer closed or the connection broke (then code 1006). Fires once. */
+  close(code: number, reason: string): void;
+}
+
+export interface WsEnd {
+  /** The negotiated subprotocol ("" when none). */
+  readonly protocol: string;
+  send(data: WsData): void;
+  close(code: number, reason: string): void;
+  /** Bytes queued towards this peer and not yet written to the network; -1 when the runtime cannot tell. */
+  bufferedAmount(): number;
+  /** Send a ping (RFC 6455 §5.5.2) where the runtime exposes it. */
+  readonly ping?: () => void;
+  /** Events queued until attached, so nothing is lost between open and wiring. */
+  attach(events: WsEvents): void;
+}
+
+
+/**
+ * What a target answered: its socket (relayed frame by frame), its refusal,
+ * or, where the runtime can join the two sockets natively with backpressure
+ * and the relay could not bound its memory (Workers: no `bufferedAmount`),
+ * a 101 that hands the target's socket to the client as it is.
+ */
+export type UpstreamHandshake =
+  | { readonly end: WsEnd }
+  | { readonly refused: Response }
+  | { readonly piped: { readonly protocol: string; response(headers: Headers): Response } };
+
+export interface WsConnectRequest {
+  /** `http(s)://host:port/path?query` of the target (adapters switch the scheme where they need ws:). */
+  readonly url: string;
+  /** Client headers already cleaned: no hop-by-hop, no Sec-WebSocket-Key/Version/Extensions/Protocol. */
+  readonly headers: Headers;
+  /** Subprotocols the client offered, in its order. */
+  readonly protocols: readonly string[];
+  /** Aborted by the core when the handshake takes longer than the connect + response timeouts. */
+  readonly signal: AbortSignal;
+  /** Largest message to accept from the target (bytes). */
+  readonly maxMessageBytes: number;
+}
+
+/**
+ * The upgrade capability a runtime adapter injects as `platform.websocket`.
+ * `connect` first (the target must agree before the client is upgraded, so a
+ * failure is still an HTTP error and may be retried elsewhere), then `accept`.
+ */
+export interface WebSocketCapability {
+  /** Open a WebSocket to a target. Rejects with an UpstreamError when the kind of failure is known. */
+  connect(req: WsConnectRequest): Promise<UpstreamHandshake>;
+  /**
+   * Complete the client's upgrade answering with `protocol` (or none) and the
+   * extra response headers (request id, sticky cookies) where the runtime can
+   * send them. Returns what the handler must return and the client's end.
+   */
+  accept(c: Context, init: { readonly protocol: string; readonly headers: Headers }): { readonly response: Response; readonly end: WsEnd };
+}

@@ -122,5 +122,17 @@ export function latencyAware(targets: readonly StrategyTarget[], options: Strate
       }
       stamp[i] = outcome.now;
     },
+
+    exportLearned(i: number): unknown {
+      return measured[i] === 1 ? { ewma: ewma[i]!, stamp: stamp[i]! } : undefined;
+    },
+
+    importLearned(i: number, learned: unknown): void {
+      const l = learned as { ewma?: unknown; stamp?: unknown } | undefined;
+      if (i < 0 || i >= n || typeof l?.ewma !== "number" || typeof l.stamp !== "number") return;
+      measured[i] = 1;
+      ewma[i] = l.ewma;
+      stamp[i] = l.stamp;
+    },
   };
 }

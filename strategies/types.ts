@@ -80,4 +80,13 @@ export interface Strategy {
    * keeps its exact minimum with it instead of scanning every target).
    */
   inflightChanged?(i: number, count: number): void;
+  /**
+   * Optional, for strategies that learn from traffic (latency_aware's EWMA):
+   * what target i has taught this instance, so that a successor built for a
+   * new target set or new weights (`importLearned`) does not start from
+   * nothing. The value is opaque to the owner and only handed to a strategy
+   * of the same kind.
+   */
+  exportLearned?(i: number): unknown;
+  importLearned?(i: number, learned: unknown): void;
 }

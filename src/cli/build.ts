@@ -24,21 +24,21 @@ async function buildTo(outfile: string, options: BuildOptions): Promise<string> 
 
 /**
  * Aliases every bundle that holds the packages needs (Deno, Workers): @datadog/sketches-js
- * names `protobufjs/minimal` without depending on it (src/runtimes/no-protobuf.ts), the same
+ * names `protobufjs/minimal` without depending on it (src/runtimes/workerd/no-protobuf.ts), the same
  * alias wrangler.toml sets for `wrangler deploy`.
  */
 function bundledPackageAliases(root: string): Record<string, string> {
   return {
-    "protobufjs/minimal": join(root, "src/runtimes/no-protobuf.ts"),
+    "protobufjs/minimal": join(root, "src/runtimes/workerd/no-protobuf.ts"),
     // Its `main` is a UMD build whose `require("./impl/format")` esbuild cannot follow on Node's platform.
     "jsonc-parser": join(root, "node_modules/jsonc-parser/lib/esm/main.js"),
   };
 }
 
-/** esbuild options for a server runtime's entry (src/runtimes/<name>.ts) as one ES module on Node's platform. */
+/** esbuild options for a server runtime's entry (src/runtimes/<name>/entry.ts) as one ES module on Node's platform. */
 function serverEntryOptions(root: string, name: "node" | "deno"): BuildOptions {
   return {
-    entryPoints: [join(root, `src/runtimes/${name}.ts`)],
+    entryPoints: [join(root, `src/runtimes/${name}/entry.ts`)],
     // Module comments in the bundle then name files from the root (the bench profiler reads them).
     absWorkingDir: root,
     bundle: true,
@@ -57,7 +57,7 @@ export async function buildNodeEntry(root: string): Promise<string> {
 
 /**
  * The Deno entry as one ES module with its packages inside, so that undici's
- * `node:assert` can be replaced (src/runtimes/undici-assert.cjs says why).
+ * `node:assert` can be replaced (src/runtimes/upstream/undici-assert.cjs says why).
  * CommonJS packages in an ES module `require` Node built-ins through the
  * `require` the banner makes (esbuild's `__require` looks for one).
  */
@@ -65,7 +65,7 @@ export async function buildDenoEntry(root: string): Promise<string> {
   return buildTo(join(cacheDir(root), "deno.mjs"), {
     ...serverEntryOptions(root, "deno"),
     target: "esnext",
-    alias: { ...bundledPackageAliases(root), "node:assert": join(root, "src/runtimes/undici-assert.cjs") },
+    alias: { ...bundledPackageAliases(root), "node:assert": join(root, "src/runtimes/upstream/undici-assert.cjs") },
     banner: { js: 'import { createRequire as fulcrumCreateRequire } from "node:module";\nconst require = fulcrumCreateRequire(import.meta.url);' },
   });
 }
@@ -85,14 +85,14 @@ export function workerBuildOptions(root: string): BuildOptions {
 
 /**
  * One ES module for workerd, as `wrangler deploy` would build it (esbuild,
- * workerd export conditions): src/runtimes/workerd-main.ts with the given
+ * workerd export conditions): src/runtimes/workerd/main.ts with the given
  * config file bundled in where wrangler.toml's `[alias]` would put it. It
  * exports the Worker (`default`) and the `FulcrumState` Durable Object class.
  */
 export async function buildWorker(root: string, configPath: string, name: string, minify = false): Promise<string> {
   return buildTo(join(cacheDir(root, `worker-${name}`), "worker.mjs"), {
     ...workerBuildOptions(root),
-    entryPoints: [join(root, "src/runtimes/workerd-main.ts")],
+    entryPoints: [join(root, "src/runtimes/workerd/main.ts")],
     plugins: [
       {
         name: "fulcrum-config",

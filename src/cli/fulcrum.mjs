@@ -12,7 +12,8 @@ const outDir = join(root, "node_modules", ".cache", "fulcrum");
 const outfile = join(outDir, "cli.mjs");
 
 function newestMtime(dir) {
-  let newest = 0;
+  // A directory's own mtime changes when a file is added, moved or removed, which file mtimes miss.
+  let newest = statSync(dir).mtimeMs;
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name);
     newest = Math.max(newest, entry.isDirectory() ? newestMtime(path) : statSync(path).mtimeMs);

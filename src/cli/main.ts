@@ -24,7 +24,7 @@ interface Flags {
   config?: string;
   runtime?: string;
   port?: string;
-  /** workerd only: believe a client's CF-Connecting-IP (see src/runtimes/workerd-bindings.ts). */
+  /** workerd only: believe a client's CF-Connecting-IP (see src/runtimes/workerd/bindings.ts). */
   trustCfConnectingIp?: boolean;
   /** deno only: `deno` (Deno.serve) or `node` (Deno's node:http, which keeps the client timeouts). */
   denoServer?: string;
@@ -102,7 +102,7 @@ async function serve(root: string, flags: Flags): Promise<number> {
   const entryArgs = ["--config", configPath, "--port", port];
   switch (runtime) {
     case "bun":
-      return run(bin(root, "bun"), [join(root, "src/runtimes/bun.ts"), ...entryArgs]);
+      return run(bin(root, "bun"), [join(root, "src/runtimes/bun/entry.ts"), ...entryArgs]);
     case "deno": {
       // A local Deno KV file (and SQLite's -wal/-shm beside it) needs write access to its directory, and nothing else does.
       const kvFile = config.state.store === "deno-kv" && config.state.path ? resolve(config.state.path) : undefined;

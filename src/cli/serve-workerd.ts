@@ -14,7 +14,7 @@ import { createServer } from "node:net";
 import type { Readable } from "node:stream";
 import { parseConfig } from "../config/load.ts";
 import { buildWorker } from "./build.ts";
-import { LOCAL_CLIENT_IP } from "../runtimes/workerd-bindings.ts";
+import { LOCAL_CLIENT_IP } from "../runtimes/workerd/bindings.ts";
 
 /** The newest date the workerd bundled with the pinned wrangler/miniflare supports. */
 export const COMPATIBILITY_DATE = "2026-04-20";

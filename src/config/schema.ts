@@ -14,7 +14,7 @@ import { quote, seconds } from "./units.ts";
 import { ActionSchema, RuleSchema } from "../rules/schema.ts";
 import { StickinessSchema } from "../sticky/schema.ts";
 import { healthEntries } from "../health/schema.ts";
-import { AccessLogSchema } from "../metrics/access-log.ts";
+import { AccessLogSchema } from "../metrics/schema.ts";
 import { MetricsEndpointSchema, StatsSchema } from "../stats/schema.ts";
 
 

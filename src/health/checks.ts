@@ -14,9 +14,19 @@ import { signalCancellation } from "../cancellation.ts";
 import type { Platform } from "../platform.ts";
 import type { SnapshotCache } from "../state/cache.ts";
 import type { StateStore } from "../state/store.ts";
-import type { TargetGroup } from "../target-group.ts";
 import { createProber, type Prober } from "./prober.ts";
+import type { HealthCheckConfig } from "./schema.ts";
 import { HealthSync, StoreLink } from "./sync.ts";
+import type { HealthTable } from "./table.ts";
+
+/** A target group as the health checks see it (pool/group.ts is one). */
+export interface CheckedGroup {
+  readonly name: string;
+  /** In the health table's order. */
+  readonly targets: ReadonlyArray<{ readonly url: string }>;
+  readonly health: HealthTable;
+  readonly config: { readonly healthCheck?: HealthCheckConfig | undefined };
+}
 
 export interface SharedHealthOptions {
   readonly store: StateStore;
@@ -31,7 +41,7 @@ export interface SharedHealthOptions {
 }
 
 interface GroupProber {
-  readonly group: TargetGroup;
+  readonly group: CheckedGroup;
   readonly prober: Prober;
   readonly intervalMs: number;
   readonly leaseTtlMs: number;
@@ -51,9 +61,10 @@ export class HealthChecks {
   private running = false;
   /** Bumped by start/stop, so a round that outlives a stop (or a stop then start) ends its loop. */
   private generation = 0;
+  private readonly unsubscribe: (() => void)[] = [];
 
   constructor(
-    groups: Iterable<TargetGroup>,
+    groups: Iterable<CheckedGroup>,
     private readonly platform: Platform,
     private readonly shared?: SharedHealthOptions,
   ) {
@@ -63,8 +74,8 @@ export class HealthChecks {
       this.sync = new HealthSync({ groups: list, store: shared.store, cache: shared.cache, link: this.link, platform, ...(shared.wallNow ? { wallNow: shared.wallNow } : {}) });
     }
     for (const group of list) {
-      group.health.onTransition((t) =>
-        platform.log(`health: group=${group.name} target=${group.targets[t.index]!.url} ${t.from} -> ${t.to} (${t.reason})`),
+      this.unsubscribe.push(
+        group.health.onTransition((t) => platform.log(`health: group=${group.name} target=${group.targets[t.index]!.url} ${t.from} -> ${t.to} (${t.reason})`)),
       );
       const check = group.config.healthCheck;
       if (!check?.enabled) continue;
@@ -108,6 +119,13 @@ export class HealthChecks {
     for (const p of this.probers) void this.loop(p, gen);
   }
 
+  /** Stop for good: a new config's checks take over (its tables, its transitions). */
+  close(): void {
+    this.stop();
+    this.sync?.close();
+    for (const off of this.unsubscribe.splice(0)) off();
+  }
+
   stop(): void {
     this.running = false;
     this.generation++;
@@ -146,12 +164,12 @@ export class HealthChecks {
     return Promise.all(work).then(() => {});
   }
 
-  url(group: TargetGroup, i: number): string | undefined {
+  url(group: CheckedGroup, i: number): string | undefined {
     return this.probers.find((p) => p.group === group)?.prober.url(i);
   }
 
   /** Does this instance send the group's probes (alone, as lease holder, or with the store down)? Undefined without active checks. */
-  probing(group: TargetGroup): boolean | undefined {
+  probing(group: CheckedGroup): boolean | undefined {
     const p = this.probers.find((x) => x.group === group);
     if (!p) return undefined;
     return !this.shared || p.leader || !this.link!.reachable;
@@ -198,7 +216,7 @@ export class HealthChecks {
   }
 }
 
-function leaseName(group: TargetGroup): string {
+function leaseName(group: CheckedGroup): string {
   return `probe:${group.name}`;
 }
 

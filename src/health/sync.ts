@@ -15,7 +15,7 @@
  * tables use the platform's monotonic ms, converted at the boundary.
  */
 import type { Platform } from "../platform.ts";
-import type { TargetGroup } from "../target-group.ts";
+import type { CheckedGroup } from "./checks.ts";
 import type { SnapshotCache } from "../state/cache.ts";
 import { groupDraft, own, type Snapshot, type StateStore, type TargetRecord } from "../state/store.ts";
 
@@ -60,7 +60,7 @@ export class StoreLink {
 }
 
 export interface HealthSyncOptions {
-  readonly groups: Iterable<TargetGroup>;
+  readonly groups: Iterable<CheckedGroup>;
   readonly store: StateStore;
   readonly cache: SnapshotCache;
   readonly link: StoreLink;
@@ -70,7 +70,7 @@ export interface HealthSyncOptions {
 }
 
 export class HealthSync {
-  private readonly groups: TargetGroup[];
+  private readonly groups: CheckedGroup[];
   private readonly wallNow: () => number;
   /** Newest probe time (wall ms) this instance knows per target, local or shared: an older record never overrides it. */
   private readonly knownProbeAt = new Map<string, number>();
@@ -78,37 +78,45 @@ export class HealthSync {
   private readonly published = new Map<string, number>();
   /** Set while applying a snapshot, so transitions it causes are not published back. */
   private applying = false;
+  private readonly unsubscribe: (() => void)[] = [];
 
   constructor(private readonly options: HealthSyncOptions) {
     this.groups = [...options.groups];
     this.wallNow = options.wallNow ?? Date.now;
     for (const group of this.groups) {
-      group.health.onTransition((t) => {
-        if (!this.applying && (t.to === "unhealthy" || t.to === "ejected")) void this.publishPassive(group, t.index);
-      });
+      this.unsubscribe.push(
+        group.health.onTransition((t) => {
+          if (!this.applying && (t.to === "unhealthy" || t.to === "ejected")) void this.publishPassive(group, t.index);
+        }),
+      );
     }
-    options.cache.onChange((s) => this.apply(s));
+    this.unsubscribe.push(options.cache.onChange((s) => this.apply(s)));
+  }
+
+  /** Stop following the store and the tables (a new config's checks take over). */
+  close(): void {
+    for (const off of this.unsubscribe.splice(0)) off();
   }
 
   /** Remember a local probe result's time (so a stale shared record cannot undo it). */
-  noteLocalProbe(group: TargetGroup, i: number): void {
+  noteLocalProbe(group: CheckedGroup, i: number): void {
     this.knownProbeAt.set(keyOf(group, i), this.wallNow());
   }
 
   /** The probe lease holder publishes the group's verdicts after a round. */
-  async publishVerdicts(group: TargetGroup): Promise<void> {
+  async publishVerdicts(group: CheckedGroup): Promise<void> {
     const now = this.options.platform.now();
     const wall = this.wallNow();
     const records: Record<string, TargetRecord> = {};
-    for (const target of group.targets) {
-      const s = group.health.status(target.index, now);
+    group.targets.forEach((target, i) => {
+      const s = group.health.status(i, now);
       const probe = s.lastProbe;
       records[target.url] = {
         state: s.activeHealthy ? "healthy" : "unhealthy",
         since: wall - (now - s.since),
         ...(probe ? { lastProbe: { ok: probe.ok, detail: probe.detail, at: wall - (now - probe.at) } } : {}),
       };
-    }
+    });
     await this.options.link.call("write", () =>
       this.options.store.update((d) => {
         const g = groupDraft(d, group.name);
@@ -118,7 +126,7 @@ export class HealthSync {
   }
 
   /** Share a passive hold (nginx fail window or an ejection) so other instances skip the target too. */
-  private async publishPassive(group: TargetGroup, i: number): Promise<void> {
+  private async publishPassive(group: CheckedGroup, i: number): Promise<void> {
     const now = this.options.platform.now();
     const s = group.health.status(i, now);
     const untilMono = Math.max(s.downUntil ?? -Infinity, s.ejectedUntil ?? -Infinity);
@@ -147,17 +155,17 @@ export class HealthSync {
       for (const group of this.groups) {
         const shared = own(snapshot.groups, group.name);
         if (!shared) continue;
-        for (const target of group.targets) {
-          const rec = shared.targets[target.url];
-          if (!rec) continue;
-          const key = keyOf(group, target.index);
+        group.targets.forEach((target, i) => {
+          const rec = own(shared.targets, target.url);
+          if (!rec) return;
+          const key = keyOf(group, i);
           const probe = rec.lastProbe;
           if (probe && (rec.state === "healthy" || rec.state === "unhealthy") && probe.at >= (this.knownProbeAt.get(key) ?? -Infinity)) {
             this.knownProbeAt.set(key, probe.at);
-            group.health.applySharedVerdict(target.index, rec.state === "healthy", { ok: probe.ok, detail: probe.detail, at: toMono(probe.at) }, now);
+            group.health.applySharedVerdict(i, rec.state === "healthy", { ok: probe.ok, detail: probe.detail, at: toMono(probe.at) }, now);
           }
-          if (rec.downUntil !== undefined && rec.downUntil > wall) group.health.applySharedDown(target.index, toMono(rec.downUntil), now);
-        }
+          if (rec.downUntil !== undefined && rec.downUntil > wall) group.health.applySharedDown(i, toMono(rec.downUntil), now);
+        });
       }
     } finally {
       this.applying = false;
@@ -165,6 +173,7 @@ export class HealthSync {
   }
 }
 
-function keyOf(group: TargetGroup, i: number): string {
-  return `${group.name}\u0000${i}`;
+/** By URL, not index: a target keeps its key when a new config lists it elsewhere. */
+function keyOf(group: CheckedGroup, i: number): string {
+  return `${group.name}\u0000${group.targets[i]!.url}`;
 }

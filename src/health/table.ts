@@ -53,11 +53,21 @@ export interface TargetStatus {
 }
 
 export interface HealthTableOptions {
-  /** The group's targets in config order; only `backup` is read (panic counts primaries). */
-  readonly targets: ReadonlyArray<{ readonly backup?: boolean }>;
+  /**
+   * The group's targets in config order: `backup` (panic counts primaries), and the health
+   * record a target already has when it outlives a config (its probes, passive failures,
+   * ejections, drain and slow start carry over); a new one is made without it.
+   */
+  readonly targets: ReadonlyArray<{ readonly backup?: boolean; readonly record?: TargetHealth | undefined }>;
   readonly settings: HealthSettings;
   /** Creation time. Targets present at creation never slow-start (HAProxy: not at process start). */
   readonly now: number;
+}
+
+/** A record for a target the table has not seen: healthy unless active checks say to start unhealthy (ALB "initial"). */
+export function newHealthRecord(settings: HealthSettings, now: number): TargetHealth {
+  const probing = settings.healthCheck?.enabled === true;
+  return new TargetHealth(!probing || settings.healthCheck?.initialState !== "unhealthy", now);
 }
 
 export class HealthTable {
@@ -88,9 +98,7 @@ export class HealthTable {
     this.failOn = new Set(settings.passive.failOn);
     this.slowStartMs = settings.slowStart * 1000;
     this.minFactor = settings.slowStartMinWeightPercent / 100;
-    const probing = settings.healthCheck?.enabled === true;
-    const initiallyHealthy = !probing || settings.healthCheck?.initialState !== "unhealthy";
-    this.targets = options.targets.map(() => new TargetHealth(initiallyHealthy, now));
+    this.targets = options.targets.map((t) => (t.record ? t.record.adopted() : newHealthRecord(settings, now)));
     this.tally = new HealthTally(this.size, this.backup.filter((b) => !b).length);
     for (let i = 0; i < this.size; i++) this.refresh(i, now, "initial state");
   }
@@ -222,6 +230,11 @@ export class HealthTable {
     t.drainDeadline = deadline;
     if (was && deadline === undefined) this.startSlowStart(t, now);
     this.refresh(i, now, deadline === undefined ? "drain cancelled" : "draining");
+  }
+
+  /** Target i's record, which outlives this table when the target stays in the next config. */
+  record(i: number): TargetHealth {
+    return this.targets[i]!;
   }
 
   /** Deadline of target i's drain, or undefined when it is not draining. */

@@ -66,6 +66,17 @@ export class TargetHealth {
     this.since = now;
   }
 
+  /**
+   * This record, for a new table: the derived counters' flags are cleared so that the new
+   * table's tally, which starts from zero, counts it afresh (the old table is dropped).
+   */
+  adopted(): this {
+    this.unavailable = false;
+    this.impaired = false;
+    this.countedDraining = false;
+    return this;
+  }
+
   get draining(): boolean {
     return this.drainDeadline !== undefined;
   }

@@ -5,15 +5,7 @@
  * referer and agent). Off by default; `sampleRate` keeps a random share of
  * lines (randomness injected). The caller supplies the sink.
  */
-import * as v from "valibot";
-
-export const AccessLogSchema = v.strictObject({
-  enabled: v.optional(v.boolean(), false),
-  format: v.optional(v.picklist(["json", "common"], (i) => `expected one of json, common, got ${JSON.stringify(i.input)}`), "json"),
-  /** Share of requests logged, 0–1 (1 = every request). */
-  sampleRate: v.optional(v.pipe(v.number(), v.minValue(0, "expected a rate from 0 to 1"), v.maxValue(1, "expected a rate from 0 to 1")), 1),
-});
-export type AccessLogConfig = v.InferOutput<typeof AccessLogSchema>;
+import type { AccessLogConfig } from "./schema.ts";
 
 export interface AccessLogEntry {
   /** Wall-clock milliseconds since the epoch when the request arrived. */

@@ -19,7 +19,9 @@
 import { DEFAULT_WINDOW, LatencySketch, type Window } from "./latency-sketch.ts";
 import { labelPairs } from "./labels.ts";
 
-export type UpstreamErrorKind = "connect" | "timeout" | "reset";
+import type { TransportFailure } from "../health/schema.ts";
+
+export type { TransportFailure };
 /** How a target broke a response body mid-way: stalled past `timeouts.read`, ended short of its Content-Length, or failed. */
 export type BodyErrorKind = "timeout" | "truncated" | "reset";
 export const STATUS_CLASSES = ["1xx", "2xx", "3xx", "4xx", "5xx"] as const;
@@ -48,7 +50,7 @@ export class RuleMetrics {
 
 export class TargetMetrics {
   readonly responses = responsesArray();
-  readonly errors = { connect: 0, timeout: 0, reset: 0 } satisfies Record<UpstreamErrorKind, number>;
+  readonly errors = { connect: 0, timeout: 0, reset: 0 } satisfies Record<TransportFailure, number>;
   /** Response bodies the target broke off after its headers were relayed, by how. */
   readonly bodyErrors = { timeout: 0, truncated: 0, reset: 0 } satisfies Record<BodyErrorKind, number>;
   bytesIn = 0;
@@ -112,7 +114,7 @@ export interface RequestOutcome {
   /** Attempts after the first. */
   retries: number;
   /** Why the last attempt failed, if it did. Earlier failed attempts go to `attemptFailed`. */
-  error?: UpstreamErrorKind;
+  error?: TransportFailure;
   /** Target of the last attempt; absent when none was tried (e.g. 503, no usable target). */
   target?: TargetMetrics;
   /**
@@ -191,6 +193,14 @@ export class Metrics {
     return t;
   }
 
+  /** A target no config lists any more, with nothing left running on it: its series go. */
+  dropTarget(group: string, url: string): void {
+    const g = this.groups.get(group);
+    if (g === undefined) return;
+    const i = g.targets.findIndex((x) => x.url === url);
+    if (i >= 0) g.targets.splice(i, 1);
+  }
+
   /** Current sketch epoch: which window bucket `now` falls in. */
   epoch(): number {
     return Math.floor(this.now() / this.window.bucketMs);
@@ -242,7 +252,7 @@ export class Metrics {
   }
 
   /** A failed attempt at `target` that was followed by another attempt (retried elsewhere or again). */
-  attemptFailed(target: TargetMetrics, kind: UpstreamErrorKind): void {
+  attemptFailed(target: TargetMetrics, kind: TransportFailure): void {
     target.errors[kind]++;
   }
 

@@ -6,7 +6,7 @@
  */
 import { quantilesOf, type Quantiles } from "./latency-sketch.ts";
 import { isHealthy, type GroupHealth, type HealthCheckResult, type TargetState } from "./health-provider.ts";
-import { STATUS_CLASSES, type GroupMetrics, type Metrics, type StatusClass, type TargetMetrics, type UpstreamErrorKind } from "./registry.ts";
+import { STATUS_CLASSES, type GroupMetrics, type Metrics, type StatusClass, type TargetMetrics, type TransportFailure } from "./registry.ts";
 
 export type ByStatusClass = Record<StatusClass, number>;
 
@@ -28,7 +28,7 @@ export interface TargetSnapshot {
   responses: ByStatusClass;
   /** 5xx / requests, cumulative; 0 when no requests. */
   errorRate: number;
-  upstreamErrors: Record<UpstreamErrorKind, number>;
+  upstreamErrors: Record<TransportFailure, number>;
   bytesIn: number;
   bytesOut: number;
   activeWebSockets: number;

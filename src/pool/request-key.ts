@@ -5,7 +5,7 @@
  */
 import { getCookie } from "hono/cookie";
 import type { Context } from "hono";
-import type { HashKeyConfig } from "./config/schema.ts";
+import type { HashKeyConfig } from "../config/schema.ts";
 
 export type KeyOf = (c: Context, clientIp: string | undefined) => string | undefined;
 

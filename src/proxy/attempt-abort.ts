@@ -21,7 +21,7 @@
  * e2e scenario of a client leaving after 10 ms checks this on all four, and
  * fails on Bun and Node without the `aborted` check.
  */
-import { UpstreamError, type Cancellation, type Platform, type UpstreamFailure } from "../platform.ts";
+import { UpstreamError, type Cancellation, type Platform, type TransportFailure } from "../platform.ts";
 import { AttemptCancellation } from "../cancellation.ts";
 
 /** The reason an attempt's cancellation carries when the response timeout fired. */
@@ -34,7 +34,7 @@ export const CLIENT_GONE = Symbol("client went away");
  * timeout, else what the upstream client could tell. Unknown failures count as
  * "reset": assume the target may have acted, so only idempotent requests retry.
  */
-export function attemptFailure(cancellation: Cancellation, error: unknown): UpstreamFailure {
+export function attemptFailure(cancellation: Cancellation, error: unknown): TransportFailure {
   return cancellation.reason === TIMEOUT ? "timeout" : error instanceof UpstreamError ? error.kind : "reset";
 }
 

@@ -4,28 +4,7 @@
  * socket (Bun's ServerWebSocket, `ws` on Node, the WHATWG WebSocket on Deno,
  * Workers and Bun's client); the relay only ever sees this.
  */
-import type { Context } from "hono";
-
-export type WsData = string | ArrayBuffer | Uint8Array;
-
-export interface WsEvents {
-  message(data: WsData): void;
-  /** The peer closed or the connection broke (then code 1006). Fires once. */
-  close(code: number, reason: string): void;
-}
-
-export interface WsEnd {
-  /** The negotiated subprotocol ("" when none). */
-  readonly protocol: string;
-  send(data: WsData): void;
-  close(code: number, reason: string): void;
-  /** Bytes queued towards this peer and not yet written to the network; -1 when the runtime cannot tell. */
-  bufferedAmount(): number;
-  /** Send a ping (RFC 6455 §5.5.2) where the runtime exposes it. */
-  readonly ping?: () => void;
-  /** Events queued until attached, so nothing is lost between open and wiring. */
-  attach(events: WsEvents): void;
-}
+import type { WsData, WsEnd, WsEvents } from "../platform.ts";
 
 /** Queues events until the relay attaches; adapters call `emitMessage`/`emitClose`. */
 export abstract class QueuedEnd implements WsEnd {
@@ -119,42 +98,3 @@ export class StandardEnd extends QueuedEnd {
   }
 }
 
-/**
- * What a target answered: its socket (relayed frame by frame), its refusal,
- * or, where the runtime can join the two sockets natively with backpressure
- * and the relay could not bound its memory (Workers: no `bufferedAmount`),
- * a 101 that hands the target's socket to the client as it is.
- */
-export type UpstreamHandshake =
-  | { readonly end: WsEnd }
-  | { readonly refused: Response }
-  | { readonly piped: { readonly protocol: string; response(headers: Headers): Response } };
-
-export interface WsConnectRequest {
-  /** `http(s)://host:port/path?query` of the target (adapters switch the scheme where they need ws:). */
-  readonly url: string;
-  /** Client headers already cleaned: no hop-by-hop, no Sec-WebSocket-Key/Version/Extensions/Protocol. */
-  readonly headers: Headers;
-  /** Subprotocols the client offered, in its order. */
-  readonly protocols: readonly string[];
-  /** Aborted by the core when the handshake takes longer than the connect + response timeouts. */
-  readonly signal: AbortSignal;
-  /** Largest message to accept from the target (bytes). */
-  readonly maxMessageBytes: number;
-}
-
-/**
- * The upgrade capability a runtime adapter injects as `platform.websocket`.
- * `connect` first (the target must agree before the client is upgraded, so a
- * failure is still an HTTP error and may be retried elsewhere), then `accept`.
- */
-export interface WebSocketCapability {
-  /** Open a WebSocket to a target. Rejects with an UpstreamError when the kind of failure is known. */
-  connect(req: WsConnectRequest): Promise<UpstreamHandshake>;
-  /**
-   * Complete the client's upgrade answering with `protocol` (or none) and the
-   * extra response headers (request id, sticky cookies) where the runtime can
-   * send them. Returns what the handler must return and the client's end.
-   */
-  accept(c: Context, init: { readonly protocol: string; readonly headers: Headers }): { readonly response: Response; readonly end: WsEnd };
-}

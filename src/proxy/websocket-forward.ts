@@ -8,17 +8,18 @@
  * before the 101). The open socket stays counted in flight at its target
  * (least_connections sees it) and as an active WebSocket in the metrics.
  */
-import type { Context } from "hono";
-import type { Balancer } from "../balancer.ts";
-import { canRetry } from "../health/retry-policy.ts";
-import { MalformedRequestError, type UpstreamFailure } from "../platform.ts";
-import type { Target, TargetGroup } from "../target-group.ts";
-import { badGateway, badRequest, errorDetail, gatewayTimeout, serviceUnavailable } from "./errors.ts";
+import type { TransportFailure } from "../health/schema.ts";
+import { MalformedRequestError } from "../platform.ts";
+import type { TargetGroup } from "../pool/group.ts";
+import type { PoolTarget } from "../pool/target.ts";
+import { Attempt } from "./attempt.ts";
 import { attemptAbort, attemptFailure, CLIENT_GONE } from "./attempt-abort.ts";
-import { pickTarget, stickyBinding, upstreamHeaders, type ClientAddress } from "./forward.ts";
+import type { ForwardRequest, ProxyContext } from "./context.ts";
+import { badGateway, badRequest, errorDetail, gatewayTimeout, serviceUnavailable } from "./errors.ts";
 import { stripHopByHop } from "./headers.ts";
-import type { WebSocketCapability, WsEnd } from "./websocket-end.ts";
-import { openWebSockets, SERVICE_RESTART } from "./websocket-registry.ts";
+import { pickTarget, stickyBinding, upstreamHeaders } from "./upstream-request.ts";
+import type { WebSocketCapability, WsEnd } from "../platform.ts";
+import { SERVICE_RESTART } from "./websocket-registry.ts";
 import { relay, type Relay } from "./websocket-relay.ts";
 
 /** Is this request an upgrade to WebSocket (RFC 6455 §4.1: GET, `Upgrade: websocket`)? */
@@ -63,23 +64,21 @@ export function handshakeProblem(headers: Headers): { status: 400 | 426; detail:
 }
 
 export async function forwardWebSocket(
-  balancer: Balancer,
+  ctx: ProxyContext,
   capability: WebSocketCapability,
   group: TargetGroup,
-  c: Context,
-  client: ClientAddress,
-  rule: number | undefined,
-  path: string,
+  req: ForwardRequest,
   /** Headers for the 101 (group stickiness cookie). */
   extraHeaders?: Headers,
 ): Promise<Response> {
-  const { platform, config, metrics } = balancer;
+  const { platform, metrics, forwarding } = ctx;
+  const { c, client, path } = req;
   const request = c.req.raw;
-  const token = metrics.requestStarted({ rule: balancer.ruleMetrics(rule), group: group.metrics });
+  const token = metrics.requestStarted({ rule: req.rule, group: group.metrics });
   const arrived = platform.now();
   let attempts = 0;
-  let lastTarget: Target | undefined;
-  let lastError: UpstreamFailure | undefined;
+  let lastTarget: PoolTarget | undefined;
+  let lastError: TransportFailure | undefined;
   const finish = (response: Response, status = response.status): Response => {
     metrics.requestFinished(token, { status, totalMs: platform.now() - arrived, retries: Math.max(0, attempts - 1), error: lastError, target: lastTarget?.metrics });
     return response;
@@ -91,47 +90,45 @@ export async function forwardWebSocket(
     if (problem.status === 426) answer.headers.set("sec-websocket-version", "13");
     return finish(answer);
   }
-  const idHeader = config.forwarding.requestIdHeader;
-  const { headers, requestId } = upstreamHeaders(balancer, request, client);
+  const idHeader = forwarding.requestIdHeader;
+  const { headers, requestId } = upstreamHeaders(forwarding, request, client);
   for (const h of HANDSHAKE_HEADERS) headers.delete(h);
   const protocols = offeredProtocols(request.headers);
   const { sticky, nowSec, binding, bound } = await stickyBinding(group, request, headers);
   if (group.config.hostHeader === "target") headers.delete("host");
   const retries = group.config.retries;
-  const tried = new Set<Target>();
+  const tried = new Set<PoolTarget>();
   let last: Response | undefined;
   const withId = (r: Response) => (r.headers.has(idHeader) ? r : (r.headers.set(idHeader, requestId), r));
+  // Nothing has been exchanged with the client before the 101, so any failure may go to another target (tries and budget still bound it).
+  const question = (attempt: number, now: number) => ({ method: "GET", headers: request.headers, bodyReplayable: true, attempt, elapsedMs: now - arrived, config: retries });
 
-  for (let attempt = 1; ; attempt++) {
-    const now0 = attempt === 1 ? arrived : platform.now();
-    const target = pickTarget(group, c, client, attempt === 1 ? bound : undefined, tried, now0);
+  for (let n = 1; ; n++) {
+    const now0 = n === 1 ? arrived : platform.now();
+    const target = pickTarget(group, c, client, n === 1 ? bound : undefined, tried, now0);
     if (!target) return finish(withId(last ?? serviceUnavailable()));
     tried.add(target);
-    attempts = attempt;
+    attempts = n;
     lastTarget = target;
     lastError = undefined;
     last = undefined;
 
     // The handshake is bounded by the connect and response timeouts together (nginx proxy_connect_timeout + proxy_read_timeout for the 101).
     const abort = attemptAbort(platform, request, group.connectTimeoutMs + group.responseTimeoutMs);
-    group.health.beginAttempt(target.index, now0);
-    target.begin();
+    const attempt = new Attempt(ctx, target, now0);
     let end: WsEnd | undefined;
     let piped: { readonly protocol: string; response(headers: Headers): Response } | undefined;
     try {
-      const handshake = await capability.connect({ url: target.origin + path, headers, protocols, signal: abort.cancellation.signal, maxMessageBytes: config.websocket.maxBufferedBytes });
+      const handshake = await capability.connect({ url: target.origin + path, headers, protocols, signal: abort.cancellation.signal, maxMessageBytes: ctx.websocket.maxBufferedBytes });
       if ("refused" in handshake) {
         // The target answered without upgrading: its answer is final unless the status is one to retry.
-        target.end();
+        attempt.release();
         const refused = handshake.refused;
-        const now = platform.now();
-        const failed = group.health.recordAttempt(target.index, { kind: "status", status: refused.status }, now);
-        group.report(target, !failed, now - now0);
-        balancer.logUpstreamAnswer(target);
+        const { at } = attempt.answered(refused.status);
         const responseHeaders = new Headers(refused.headers);
         stripHopByHop(responseHeaders);
         const answer = withId(new Response(refused.body, { status: refused.status, statusText: refused.statusText, headers: responseHeaders }));
-        const retry = retries.retryOn.includes(refused.status) && canRetry({ method: "GET", headers: request.headers, failure: "status", status: refused.status, bodyReplayable: true, attempt, elapsedMs: now - arrived, config: retries });
+        const retry = retries.retryOn.includes(refused.status) && attempt.retry(question(n, at), { status: refused.status });
         if (!retry) return finish(answer);
         await answer.body?.cancel().catch(() => {});
         last = withId(badGateway());
@@ -140,38 +137,30 @@ export async function forwardWebSocket(
       if ("piped" in handshake) piped = handshake.piped;
       else end = handshake.end;
     } catch (error) {
-      target.end();
+      attempt.release();
       if (abort.cancellation.reason === CLIENT_GONE || request.signal.aborted) return finish(new Response(null, { status: 499 }));
       if (error instanceof MalformedRequestError) return finish(withId(badRequest("the request cannot be forwarded")));
       const kind = attemptFailure(abort.cancellation, error);
-      const now = platform.now();
-      const failed = group.health.recordAttempt(target.index, { kind }, now);
-      group.report(target, !failed, now - now0);
-      balancer.logUpstreamFailure(target, kind, error);
       lastError = kind;
+      const at = attempt.failed(kind, error);
       const failure = withId(kind === "timeout" ? gatewayTimeout() : badGateway());
-      // Nothing was exchanged with the client yet, so any failure may go to another target (tries and budget still bound it).
-      if (!canRetry({ method: "GET", headers: request.headers, failure: kind, bodyReplayable: true, attempt, elapsedMs: now - arrived, config: retries })) return finish(failure);
-      metrics.attemptFailed(target.metrics, kind);
+      if (!attempt.retry(question(n, at), kind)) return finish(failure);
       last = failure;
       continue;
     } finally {
       abort.settle();
     }
 
-    const now = platform.now();
-    const failed = group.health.recordAttempt(target.index, { kind: "status", status: 101 }, now);
-    group.report(target, !failed, now - now0);
-    balancer.logUpstreamAnswer(target);
-
+    attempt.answered(101);
     const responseHeaders = new Headers(extraHeaders);
     responseHeaders.set(idHeader, requestId);
+    const index = group.indexOf(target);
     if (piped) {
       // Joined natively (Workers): the runtime pumps the frames with backpressure, and the socket's
       // life is not observable here, so it counts as in flight for its handshake only.
-      target.end();
+      attempt.release();
       try {
-        if (sticky && sticky.shouldIssue(responseHeaders, target.index, binding, nowSec)) await sticky.issue(responseHeaders, target.index, nowSec);
+        if (sticky && sticky.shouldIssue(responseHeaders, index, binding, nowSec)) await sticky.issue(responseHeaders, index, nowSec);
       } catch (error) {
         platform.log(`websocket: sticky cookie not issued: ${errorDetail(error)}`);
       }
@@ -183,36 +172,39 @@ export async function forwardWebSocket(
     if (!end) throw new Error("websocket handshake without a socket");
     let accepted: ReturnType<WebSocketCapability["accept"]>;
     try {
-      if (sticky && sticky.shouldIssue(responseHeaders, target.index, binding, nowSec)) await sticky.issue(responseHeaders, target.index, nowSec);
+      if (sticky && sticky.shouldIssue(responseHeaders, index, binding, nowSec)) await sticky.issue(responseHeaders, index, nowSec);
       accepted = capability.accept(c, { protocol: end.protocol, headers: responseHeaders });
     } catch (error) {
-      target.end();
+      attempt.release();
       end.close(1011, "client upgrade failed");
       platform.log(`websocket: client upgrade failed: ${errorDetail(error)}`);
       return finish(new Response("400 Bad Request\n", { status: 400 }));
     }
 
-    const open = openWebSockets(balancer);
     const labels = { group: group.metrics, target: target.metrics };
     metrics.wsOpened(labels);
     let cancelDrain = () => {};
     let r: Relay | undefined;
     r = relay(accepted.end, end, {
-      config: config.websocket,
+      config: ctx.websocket,
       now: platform.now,
       deadline: platform.deadline,
       onEnd: () => {
         cancelDrain();
-        target.end();
         metrics.wsClosed(labels);
-        if (r) open.delete(r);
+        if (r) {
+          ctx.sockets.delete(r);
+          target.removeSocket(r);
+        }
+        attempt.release();
       },
     });
     if (!r.ended) {
       const opened = r;
-      open.add(opened, target);
+      ctx.sockets.add(opened);
+      target.addSocket(opened);
       // A draining target keeps its sockets until its deadline (ALB deregistration delay), then they are told to reconnect elsewhere.
-      const drainAt = group.health.drainDeadline(target.index);
+      const drainAt = target.drainDeadline();
       if (drainAt !== undefined) cancelDrain = platform.deadline(Math.max(0, drainAt - platform.now()), () => opened.close(SERVICE_RESTART, "target draining"));
     }
     return finish(accepted.response, 101);

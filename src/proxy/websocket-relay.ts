@@ -19,7 +19,7 @@
  * target's subprotocol there.
  */
 import type { WebSocketConfig } from "./websocket-schema.ts";
-import type { WsData, WsEnd } from "./websocket-end.ts";
+import type { WsData, WsEnd } from "../platform.ts";
 
 /**
  * A close code that may be sent on the wire (RFC 6455 §7.4.1, §7.4.2): 1005,

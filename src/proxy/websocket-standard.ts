@@ -6,8 +6,9 @@
  * - `fetchPipe`: Workers, where `fetch` with `Upgrade: websocket` returns
  *   the target's 101 with `response.webSocket` (or its refusal, passed on).
  */
-import { UpstreamError, type UpstreamFailure } from "../platform.ts";
-import { StandardEnd, type UpstreamHandshake, type WsConnectRequest } from "./websocket-end.ts";
+import { UpstreamError, type TransportFailure } from "../platform.ts";
+import type { UpstreamHandshake, WsConnectRequest } from "../platform.ts";
+import { StandardEnd } from "./websocket-end.ts";
 
 const toWs = (url: string) => "ws" + url.slice(4);
 
@@ -19,7 +20,7 @@ function refusedStatus(message: string): number | undefined {
 
 export type WebSocketWithHeaders = new (url: string, options: { headers: Record<string, string>; protocols: string[] }) => WebSocket;
 
-export function constructorConnect(Ctor: WebSocketWithHeaders, classify: (message: string) => UpstreamFailure) {
+export function constructorConnect(Ctor: WebSocketWithHeaders, classify: (message: string) => TransportFailure) {
   return function connect(req: WsConnectRequest): Promise<UpstreamHandshake> {
     return new Promise((resolve, reject) => {
       if (req.signal.aborted) return reject(req.signal.reason);

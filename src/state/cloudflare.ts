@@ -12,7 +12,8 @@
  */
 import type { StateConfig } from "./schema.ts";
 import type { StateOp, StateProtocol } from "./durable-object.ts";
-import { dataOf, deepFreeze, StateStoreClosedError, updateWithRetry, type Mutator, type Snapshot, type SnapshotData, type SnapshotMeta, type StateStore } from "./store.ts";
+import { BaseStateStore } from "./store-base.ts";
+import { dataOf, frozenSnapshot, type Snapshot, type SnapshotData } from "./store.ts";
 
 export type CloudflareStateConfig = Extract<StateConfig, { store: "cloudflare" }>;
 
@@ -34,24 +35,23 @@ export interface CloudflareStoreOptions {
 const isNamespace = (x: unknown): x is DurableObjectNamespaceLike =>
   typeof x === "object" && x !== null && typeof (x as DurableObjectNamespaceLike).idFromName === "function" && typeof (x as DurableObjectNamespaceLike).get === "function";
 
-/** Snapshots arrive as parsed JSON: freeze them like every store does. */
-const freeze = (s: Snapshot): Snapshot => deepFreeze<SnapshotData & SnapshotMeta>(s as SnapshotData & SnapshotMeta);
+/** Snapshots arrive as parsed JSON: freeze them like every store does (an older object's may carry fields no longer used). */
+const freeze = (s: Snapshot): Snapshot => frozenSnapshot(s, s.version, s.updatedAt);
 
-export class CloudflareStateStore implements StateStore {
+export class CloudflareStateStore extends BaseStateStore {
   private readonly namespace: DurableObjectNamespaceLike;
   private readonly now: () => number;
   private readonly timeoutMs: number;
   private readonly ttlMs: number;
   /** The newest snapshot seen and when it was fetched from the object. */
   private local: { snapshot: Snapshot; fetchedAt: number } | undefined;
-  private readonly subscribers = new Set<(s: Snapshot) => void>();
-  private closed = false;
 
   constructor(
     private readonly config: CloudflareStateConfig,
     env: Readonly<Record<string, unknown>>,
-    private readonly options: CloudflareStoreOptions = {},
+    options: CloudflareStoreOptions = {},
   ) {
+    super(options.onSubscriberError);
     const binding = env[config.durableObject];
     if (!isNamespace(binding)) {
       throw new Error(
@@ -86,16 +86,6 @@ export class CloudflareStateStore implements StateStore {
     return written ? freeze(written) : undefined;
   }
 
-  update(mutator: Mutator): Promise<Snapshot> {
-    return updateWithRetry(this, mutator);
-  }
-
-  subscribe(cb: (s: Snapshot) => void): () => void {
-    this.assertOpen();
-    this.subscribers.add(cb);
-    return () => this.subscribers.delete(cb);
-  }
-
   async tryAcquireLease(name: string, holder: string, ttlMs: number): Promise<boolean> {
     this.assertOpen();
     return (await this.call("acquire", { name, holder, ttlMs })).acquired;
@@ -106,9 +96,7 @@ export class CloudflareStateStore implements StateStore {
     await this.call("release", { name, holder });
   }
 
-  async close(): Promise<void> {
-    this.closed = true;
-    this.subscribers.clear();
+  protected override dispose(): void {
     this.local = undefined;
   }
 
@@ -127,13 +115,7 @@ export class CloudflareStateStore implements StateStore {
     }
     const snapshot = freeze(received);
     this.local = { snapshot, fetchedAt };
-    for (const cb of [...this.subscribers]) {
-      try {
-        cb(snapshot);
-      } catch (error) {
-        this.options.onSubscriberError?.(error);
-      }
-    }
+    this.subscribers.deliver(snapshot);
     return snapshot;
   }
 
@@ -179,9 +161,5 @@ export class CloudflareStateStore implements StateStore {
     } finally {
       clearTimeout(timer);
     }
-  }
-
-  private assertOpen(): void {
-    if (this.closed) throw new StateStoreClosedError();
   }
 }

@@ -2,23 +2,14 @@
  * The Deno KV state store (`state.store: "deno-kv"`): Deno Deploy isolates, or
  * Deno servers sharing one local KV file, share health and overrides.
  *
- * Layout under the configured prefix:
- * - `[prefix, "snapshot"]` -> `{ version, updatedAt, data }` where `data` is the
- *   snapshot's JSON text. Text rather than a structured value so that the size
- *   Deno KV checks (its V8 serialisation, max 65 536 bytes) is known before the
- *   write, and the stored value is exactly the JSON the contract promises.
+ * Layout under the configured prefix (the values, and why the snapshot is
+ * JSON text in one value: deno-kv-values.ts):
+ * - `[prefix, "snapshot"]` -> `{ version, updatedAt, data }`.
  * - `[prefix, "lease", name]` -> `{ holder, expiresAt }`.
  *
  * Compare-and-set is `atomic().check({ key, versionstamp })`: the versionstamp
  * of the entry we read must still be current when the write commits, so two
  * writers of the same version cannot both win.
- *
- * Snapshots are not split across keys when they outgrow one value: a write
- * over the limit fails with `StateSnapshotTooLargeError`. Splitting would need
- * a multi-key consistent read on every poll (getMany takes at most 10 keys)
- * while the whole snapshot is still rewritten on every probe round; a
- * balancer that large (~400 targets with probe details) wants per-group keys,
- * which is a change to the StateStore contract, not to this store.
  *
  * Fail static (issue #6): every call runs within `timeoutMs`; see call-deadline.ts.
  *
@@ -28,29 +19,14 @@
  * so the core's poll of `load()` every `cacheTtl` carries those; newer
  * snapshots learned by `load()` are delivered to subscribers as well.
  */
-import {
-  dataOf,
-  deepFreeze,
-  emptySnapshotData,
-  StateStoreClosedError,
-  updateWithRetry,
-  type JsonValue,
-  type Mutator,
-  type Snapshot,
-  type SnapshotData,
-  type StateStore,
-} from "./store.ts";
+import { BaseStateStore } from "./store-base.ts";
+import type { Snapshot, SnapshotData } from "./store.ts";
 import { CallDeadline } from "./call-deadline.ts";
 import type { Kv, KvAtomicOperation, KvEntryMaybe, KvKey } from "./deno-kv-types.ts";
+import { decodeSnapshot, leaseOf, snapshotJson, StateSnapshotTooLargeError, type StoredLease, type StoredSnapshot } from "./deno-kv-values.ts";
 
 export type { Kv, KvAtomicOperation, KvEntryMaybe, KvKey } from "./deno-kv-types.ts";
-
-/** Deno KV's limit on one value (its V8 serialisation), in bytes. */
-export const DENO_KV_MAX_VALUE_BYTES = 65_536;
-/** Room left for the `{ version, updatedAt, data }` wrapper around the JSON (measured: under 50 bytes). */
-const WRAPPER_BYTES = 256;
-/** The largest snapshot JSON this store writes, in bytes as Deno KV counts them. */
-export const MAX_SNAPSHOT_BYTES = DENO_KV_MAX_VALUE_BYTES - WRAPPER_BYTES;
+export { DENO_KV_MAX_VALUE_BYTES, MAX_SNAPSHOT_BYTES, serializedStringBytes, StateSnapshotTooLargeError } from "./deno-kv-values.ts";
 
 /**
  * Commits per call before giving up: a commit can fail without anyone having
@@ -86,54 +62,20 @@ export class DenoKvUnavailableError extends Error {
   }
 }
 
-export class StateSnapshotTooLargeError extends Error {
-  constructor(bytes: number) {
-    super(
-      `deno-kv store: the state snapshot is ${bytes} bytes, over the ${MAX_SNAPSHOT_BYTES} bytes that fit in one Deno KV value ` +
-        `(limit ${DENO_KV_MAX_VALUE_BYTES}); use the redis or cloudflare store for this many targets`,
-    );
-    this.name = "StateSnapshotTooLargeError";
-  }
-}
-
-interface StoredSnapshot {
-  version: number;
-  updatedAt: number;
-  /** The snapshot data as JSON text. */
-  data: string;
-}
-
-interface StoredLease {
-  holder: string;
-  expiresAt: number;
-}
-
-/**
- * Bytes of a string in V8's serialisation: one per character when every
- * character is Latin-1, else two (UTF-16).
- */
-export function serializedStringBytes(text: string): number {
-  // eslint-disable-next-line no-control-regex
-  return /[^\u0000-\u00ff]/.test(text) ? text.length * 2 : text.length;
-}
-
-export class DenoKvStateStore implements StateStore {
+export class DenoKvStateStore extends BaseStateStore {
   private readonly snapshotKey: KvKey;
   private readonly prefix: string;
   private readonly deadline: CallDeadline;
   private readonly now: () => number;
   private readonly random: () => number;
-  private readonly subscribers = new Set<(s: Snapshot) => void>();
-  /** Highest version handed to subscribers: they never see an older one. */
-  private delivered = 0;
   private watchReader: ReadableStreamDefaultReader<KvEntryMaybe<unknown>[]> | undefined;
   private watchRetry: ReturnType<typeof setTimeout> | undefined;
-  private closed = false;
 
   constructor(
     private readonly kv: Kv,
     private readonly options: DenoKvStoreOptions = {},
   ) {
+    super(options.onSubscriberError);
     this.prefix = options.prefix ?? "fulcrum";
     this.snapshotKey = [this.prefix, "snapshot"];
     this.now = options.now ?? Date.now;
@@ -150,17 +92,14 @@ export class DenoKvStateStore implements StateStore {
   load(): Promise<Snapshot> {
     return this.deadline.run("load", async () => {
       const snapshot = this.decode((await this.kv.get<StoredSnapshot>(this.snapshotKey)).value);
-      this.offer(snapshot);
+      this.subscribers.deliverNewer(snapshot);
       return snapshot;
     });
   }
 
   compareAndSet(expectedVersion: number, next: SnapshotData): Promise<Snapshot | undefined> {
     return this.deadline.run("compareAndSet", async (call) => {
-      // Serialising copies too: a caller still holding `next` cannot change what was written.
-      const data = JSON.stringify(dataOf(next));
-      const bytes = serializedStringBytes(data);
-      if (bytes > MAX_SNAPSHOT_BYTES) throw new StateSnapshotTooLargeError(bytes);
+      const data = snapshotJson(next);
       for (let attempt = 0; attempt < COMMIT_ATTEMPTS && !call.abandoned; attempt++) {
         const entry = await this.kv.get<StoredSnapshot>(this.snapshotKey);
         if (this.decode(entry.value).version !== expectedVersion) return undefined;
@@ -168,7 +107,7 @@ export class DenoKvStateStore implements StateStore {
         const operation = this.kv.atomic().check({ key: this.snapshotKey, versionstamp: entry.versionstamp }).set(this.snapshotKey, stored);
         if (await this.commit(operation, attempt)) {
           const written = this.decode(stored);
-          this.offer(written);
+          this.subscribers.deliverNewer(written);
           return written;
         }
         // Busy, or a write that left the version alone: read again and decide again.
@@ -177,16 +116,11 @@ export class DenoKvStateStore implements StateStore {
     });
   }
 
-  update(mutator: Mutator): Promise<Snapshot> {
-    return updateWithRetry(this, mutator);
-  }
-
-  subscribe(cb: (s: Snapshot) => void): () => void {
-    this.assertOpen();
-    this.subscribers.add(cb);
+  override subscribe(cb: (s: Snapshot) => void): () => void {
+    const unsubscribe = super.subscribe(cb);
     if (!this.watchReader && this.watchRetry === undefined) this.watch();
     return () => {
-      this.subscribers.delete(cb);
+      unsubscribe();
       if (this.subscribers.size === 0) this.stopWatching();
     };
   }
@@ -223,10 +157,7 @@ export class DenoKvStateStore implements StateStore {
     });
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    this.subscribers.clear();
+  protected override dispose(): void {
     this.stopWatching();
     this.kv.close();
   }
@@ -262,32 +193,7 @@ export class DenoKvStateStore implements StateStore {
   }
 
   private decode(stored: StoredSnapshot | null): Snapshot {
-    if (stored === null) return deepFreeze({ ...emptySnapshotData(), version: 0, updatedAt: 0 });
-    if (typeof stored !== "object" || typeof stored.version !== "number" || typeof stored.updatedAt !== "number" || typeof stored.data !== "string") {
-      throw new Error(`the value at ${JSON.stringify(this.snapshotKey)} is not a Fulcrum snapshot (another program uses this prefix?)`);
-    }
-    const data = JSON.parse(stored.data) as Partial<Record<keyof SnapshotData, JsonValue>>;
-    const empty = emptySnapshotData();
-    return deepFreeze({
-      groups: (data.groups ?? empty.groups) as SnapshotData["groups"],
-      forwardWeights: (data.forwardWeights ?? empty.forwardWeights) as SnapshotData["forwardWeights"],
-      actions: (data.actions ?? empty.actions) as SnapshotData["actions"],
-      version: stored.version,
-      updatedAt: stored.updatedAt,
-    });
-  }
-
-  /** Hand a snapshot to subscribers if it is newer than anything they have seen. */
-  private offer(snapshot: Snapshot): void {
-    if (snapshot.version <= this.delivered) return;
-    this.delivered = snapshot.version;
-    for (const cb of [...this.subscribers]) {
-      try {
-        cb(snapshot);
-      } catch (error) {
-        this.options.onSubscriberError?.(error);
-      }
-    }
+    return decodeSnapshot(stored, this.snapshotKey);
   }
 
   private watch(): void {
@@ -308,7 +214,7 @@ export class DenoKvStateStore implements StateStore {
           const { done, value } = await reader.read();
           if (done) break;
           const entry = value[0];
-          if (entry) this.offer(this.decode(entry.value as StoredSnapshot | null));
+          if (entry) this.subscribers.deliverNewer(this.decode(entry.value as StoredSnapshot | null));
         }
       } catch (error) {
         if (this.watchReader === reader) this.options.onWatchError?.(error);
@@ -328,17 +234,6 @@ export class DenoKvStateStore implements StateStore {
     this.watchReader = undefined;
     reader?.cancel().catch(() => {});
   }
-
-  private assertOpen(): void {
-    if (this.closed) throw new StateStoreClosedError();
-  }
-}
-
-function leaseOf(value: unknown): StoredLease | undefined {
-  if (typeof value !== "object" || value === null) return undefined;
-  const { holder, expiresAt } = value as Partial<StoredLease>;
-  // Anything else at a lease key (a foreign or corrupt value) counts as free.
-  return typeof holder === "string" && typeof expiresAt === "number" ? { holder, expiresAt } : undefined;
 }
 
 /**

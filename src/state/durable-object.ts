@@ -18,13 +18,14 @@
  * resolve, while a fetch handler works on a plain class in workerd, Miniflare
  * and through Miniflare's Node-side namespace proxy (which the unit tests use).
  */
-import { createBalancer, type BalancerApp } from "../balancer.ts";
+import { createBalancer, type BalancerApp } from "../app/balancer.ts";
 import { validateConfig } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
 import { commonPlatform, type Platform } from "../platform.ts";
-import { fetchUpstream } from "../runtimes/fetch-upstream.ts";
-import { KvConfigSource } from "../runtimes/kv-config.ts";
-import { dataOf, deepFreeze, emptySnapshotData, updateWithRetry, type Mutator, type Snapshot, type SnapshotData, type SnapshotMeta, type StateStore } from "./store.ts";
+import { fetchUpstream } from "../runtimes/upstream/fetch.ts";
+import { KvConfigSource } from "../runtimes/workerd/kv-config.ts";
+import { MemoryStateStore } from "./memory.ts";
+import type { Mutator, Snapshot, SnapshotData, StateStore } from "./store.ts";
 
 /** The operations isolates send (POST `https://fulcrum-state/<op>` with the JSON body). */
 export interface StateProtocol {
@@ -51,89 +52,43 @@ export interface DurableObjectContext {
 const SNAPSHOT_KEY = "snapshot";
 
 /**
- * The authoritative snapshot and leases, synchronous so that a check and its
- * write cannot be interleaved. Leases live in memory only: when the object is
- * evicted they are forgotten, which at worst lets one isolate probe once
- * before the next alarm takes the lease back.
+ * The authoritative snapshot and leases: a memory store (memory.ts) that
+ * starts from the snapshot in the object's storage and persists every write
+ * there. Leases live in memory only: when the object is evicted they are
+ * forgotten, which at worst lets one isolate probe once before the next
+ * alarm takes the lease back.
  */
-export class SnapshotRegister {
-  private current: Snapshot;
-  private readonly leases = new Map<string, { holder: string; expiresAt: number }>();
-  private readonly subscribers = new Set<(s: Snapshot) => void>();
-
-  constructor(
-    stored: Snapshot | undefined,
-    private readonly persist: (s: Snapshot) => void,
-    private readonly now: () => number = Date.now,
-    private readonly log: (line: string) => void = () => {},
-  ) {
-    // Stored snapshots come back from storage unfrozen.
-    this.current = deepFreeze<SnapshotData & SnapshotMeta>((stored as SnapshotData & SnapshotMeta | undefined) ?? { ...emptySnapshotData(), version: 0, updatedAt: 0 });
-  }
-
-  load(): Snapshot {
-    return this.current;
-  }
-
-  compareAndSet(expectedVersion: number, next: SnapshotData): Snapshot | undefined {
-    if (this.current.version !== expectedVersion) return undefined;
-    const data = structuredClone(dataOf(next));
-    const written: Snapshot = deepFreeze({ ...data, version: expectedVersion + 1, updatedAt: this.now() });
-    this.current = written;
-    this.persist(written);
-    for (const cb of [...this.subscribers]) {
-      try {
-        cb(written);
-      } catch (error) {
-        this.log(`state: subscriber failed: ${error instanceof Error ? error.message : String(error)}`);
-      }
-    }
-    return written;
-  }
-
-  /** `force` takes the lease whoever holds it: the object's own prober always may. */
-  tryAcquireLease(name: string, holder: string, ttlMs: number, force = false): boolean {
-    const now = this.now();
-    const lease = this.leases.get(name);
-    if (!force && lease && lease.holder !== holder && now < lease.expiresAt) return false;
-    this.leases.set(name, { holder, expiresAt: now + ttlMs });
-    return true;
-  }
-
-  releaseLease(name: string, holder: string): void {
-    if (this.leases.get(name)?.holder === holder) this.leases.delete(name);
-  }
-
-  subscribe(cb: (s: Snapshot) => void): () => void {
-    this.subscribers.add(cb);
-    return () => this.subscribers.delete(cb);
+export class SnapshotRegister extends MemoryStateStore {
+  constructor(stored: Snapshot | undefined, persist: (s: Snapshot) => void, now: () => number = Date.now, log: (line: string) => void = () => {}) {
+    super({ stored, persist, now, onSubscriberError: (error) => log(`state: subscriber failed: ${errorMessage(error)}`) });
   }
 }
 
 /**
  * The store the object's own Balancer uses: the register itself, no network.
  * Its leases always succeed (the alarm is the designated prober), which keeps
- * them held against isolates for as long as the alarm renews them.
+ * them held against isolates for as long as the alarm renews them. Closing
+ * it leaves the register open: isolates still use it.
  */
 export class DurableObjectLocalStore implements StateStore {
   constructor(private readonly register: SnapshotRegister) {}
-  async load(): Promise<Snapshot> {
+  load(): Promise<Snapshot> {
     return this.register.load();
   }
-  async compareAndSet(expectedVersion: number, next: SnapshotData): Promise<Snapshot | undefined> {
+  compareAndSet(expectedVersion: number, next: SnapshotData): Promise<Snapshot | undefined> {
     return this.register.compareAndSet(expectedVersion, next);
   }
   update(mutator: Mutator): Promise<Snapshot> {
-    return updateWithRetry(this, mutator);
+    return this.register.update(mutator);
   }
   subscribe(cb: (s: Snapshot) => void): () => void {
     return this.register.subscribe(cb);
   }
-  async tryAcquireLease(name: string, holder: string, ttlMs: number): Promise<boolean> {
-    return this.register.tryAcquireLease(name, holder, ttlMs, true);
+  tryAcquireLease(name: string, holder: string, ttlMs: number): Promise<boolean> {
+    return this.register.takeLease(name, holder, ttlMs);
   }
-  async releaseLease(name: string, holder: string): Promise<void> {
-    this.register.releaseLease(name, holder);
+  releaseLease(name: string, holder: string): Promise<void> {
+    return this.register.releaseLease(name, holder);
   }
   async close(): Promise<void> {}
 }
@@ -159,7 +114,8 @@ function parseRequest(op: string, body: unknown): { [K in StateOp]: { op: K; bod
       return { op, body: {} };
     case "cas":
       if (!Number.isInteger(body.expectedVersion) || !isObject(body.data)) return "expected { expectedVersion, data }";
-      if (![body.data.groups, body.data.forwardWeights, body.data.actions].every(isObject)) return "expected data with groups, forwardWeights and actions";
+      // Other fields (an older isolate's `forwardWeights`) are ignored: the register keeps only what SnapshotData lists.
+      if (![body.data.groups, body.data.actions].every(isObject)) return "expected data with groups and actions";
       return { op, body: body as StateProtocol["cas"]["request"] };
     case "acquire":
       if (!str("name") || !str("holder") || typeof body.ttlMs !== "number" || !(body.ttlMs > 0)) return "expected { name, holder, ttlMs }";
@@ -231,17 +187,17 @@ export function defineFulcrumState(configInput: unknown, options: FulcrumStateOp
       if (typeof parsed === "string") return Response.json({ error: parsed }, { status: 400 });
       switch (parsed.op) {
         case "load":
-          return Response.json({ snapshot: this.register.load() } satisfies StateProtocol["load"]["response"]);
+          return Response.json({ snapshot: await this.register.load() } satisfies StateProtocol["load"]["response"]);
         case "cas": {
-          const written = this.register.compareAndSet(parsed.body.expectedVersion, parsed.body.data) ?? null;
-          return Response.json({ written, current: this.register.load() } satisfies StateProtocol["cas"]["response"]);
+          const written = await this.register.compareAndSet(parsed.body.expectedVersion, parsed.body.data);
+          return Response.json({ written: written ?? null, current: written ?? (await this.register.load()) } satisfies StateProtocol["cas"]["response"]);
         }
         case "acquire": {
           const { name, holder, ttlMs } = parsed.body;
-          return Response.json({ acquired: this.register.tryAcquireLease(name, holder, ttlMs) } satisfies StateProtocol["acquire"]["response"]);
+          return Response.json({ acquired: await this.register.tryAcquireLease(name, holder, ttlMs) } satisfies StateProtocol["acquire"]["response"]);
         }
         case "release":
-          this.register.releaseLease(parsed.body.name, parsed.body.holder);
+          await this.register.releaseLease(parsed.body.name, parsed.body.holder);
           return Response.json({} satisfies StateProtocol["release"]["response"]);
       }
     }

@@ -3,36 +3,37 @@
  * keeps the full contract of the shared stores (versions, compare-and-set,
  * leases with expiry, async methods) so that code written against it works
  * unchanged on KV, Durable Objects or Redis.
+ *
+ * It is also the Durable Object's register (durable-object.ts): started from
+ * the snapshot the object stored, persisting every write. Compare-and-set
+ * checks and writes with no `await` in between, so nothing can interleave
+ * with it on the object's single thread.
  */
-import {
-  dataOf,
-  deepFreeze,
-  emptySnapshotData,
-  StateStoreClosedError,
-  updateWithRetry,
-  type Mutator,
-  type Snapshot,
-  type SnapshotData,
-  type StateStore,
-} from "./store.ts";
+import { BaseStateStore } from "./store-base.ts";
+import { dataOf, emptySnapshot, frozenSnapshot, type Snapshot, type SnapshotData } from "./store.ts";
 
 export interface MemoryStoreOptions {
   /** Wall-clock epoch milliseconds (lease expiry, `updatedAt`). Default `Date.now`. */
   readonly now?: () => number;
   /** Called when a subscriber throws (a subscriber never breaks a write). Default: ignore. */
   readonly onSubscriberError?: (error: unknown) => void;
+  /** The snapshot to start from, as read back from durable storage (it may come from an older version). Default: the empty store. */
+  readonly stored?: Snapshot;
+  /** Called with every snapshot written, before subscribers hear of it, to keep it durable. Default: nothing. */
+  readonly persist?: (s: Snapshot) => void;
 }
 
-export class MemoryStateStore implements StateStore {
+export class MemoryStateStore extends BaseStateStore {
   private current: Snapshot;
-  private readonly subscribers = new Set<(s: Snapshot) => void>();
   private readonly leases = new Map<string, { holder: string; expiresAt: number }>();
-  private closed = false;
   private readonly now: () => number;
 
   constructor(private readonly options: MemoryStoreOptions = {}) {
+    super(options.onSubscriberError);
     this.now = options.now ?? Date.now;
-    this.current = deepFreeze({ ...emptySnapshotData(), version: 0, updatedAt: 0 });
+    const { stored } = options;
+    // Stored snapshots come back from storage unfrozen, and hold whatever fields their writer knew.
+    this.current = stored ? frozenSnapshot(stored, stored.version, stored.updatedAt) : emptySnapshot();
   }
 
   async load(): Promise<Snapshot> {
@@ -44,36 +45,22 @@ export class MemoryStateStore implements StateStore {
     this.assertOpen();
     if (this.current.version !== expectedVersion) return undefined;
     // Copy so that a caller still holding `next` cannot change the stored snapshot.
-    const data = structuredClone(dataOf(next));
-    const written: Snapshot = deepFreeze({ ...data, version: expectedVersion + 1, updatedAt: this.now() });
+    const written = frozenSnapshot(structuredClone(dataOf(next)), expectedVersion + 1, this.now());
     this.current = written;
-    for (const cb of [...this.subscribers]) {
-      try {
-        cb(written);
-      } catch (error) {
-        this.options.onSubscriberError?.(error);
-      }
-    }
+    this.options.persist?.(written);
+    this.subscribers.deliver(written);
     return written;
-  }
-
-  update(mutator: Mutator): Promise<Snapshot> {
-    return updateWithRetry(this, mutator);
-  }
-
-  subscribe(cb: (s: Snapshot) => void): () => void {
-    this.assertOpen();
-    this.subscribers.add(cb);
-    return () => this.subscribers.delete(cb);
   }
 
   async tryAcquireLease(name: string, holder: string, ttlMs: number): Promise<boolean> {
     this.assertOpen();
-    const now = this.now();
-    const lease = this.leases.get(name);
-    if (lease && lease.holder !== holder && now < lease.expiresAt) return false;
-    this.leases.set(name, { holder, expiresAt: now + ttlMs });
-    return true;
+    return this.grantLease(name, holder, ttlMs, false);
+  }
+
+  /** Take the lease `name` whoever holds it: for a holder that always has the right (the Durable Object's own prober). */
+  async takeLease(name: string, holder: string, ttlMs: number): Promise<boolean> {
+    this.assertOpen();
+    return this.grantLease(name, holder, ttlMs, true);
   }
 
   async releaseLease(name: string, holder: string): Promise<void> {
@@ -81,13 +68,15 @@ export class MemoryStateStore implements StateStore {
     if (this.leases.get(name)?.holder === holder) this.leases.delete(name);
   }
 
-  async close(): Promise<void> {
-    this.closed = true;
-    this.subscribers.clear();
+  protected override dispose(): void {
     this.leases.clear();
   }
 
-  private assertOpen(): void {
-    if (this.closed) throw new StateStoreClosedError();
+  private grantLease(name: string, holder: string, ttlMs: number, force: boolean): boolean {
+    const now = this.now();
+    const lease = this.leases.get(name);
+    if (!force && lease && lease.holder !== holder && now < lease.expiresAt) return false;
+    this.leases.set(name, { holder, expiresAt: now + ttlMs });
+    return true;
   }
 }

@@ -22,17 +22,8 @@
  * Redis is gone and keep serving on what they have; the connection reconnects
  * and resubscribes on its own when Redis comes back.
  */
-import {
-  dataOf,
-  deepFreeze,
-  emptySnapshotData,
-  StateStoreClosedError,
-  updateWithRetry,
-  type Mutator,
-  type Snapshot,
-  type SnapshotData,
-  type StateStore,
-} from "./store.ts";
+import { BaseStateStore } from "./store-base.ts";
+import { dataOf, emptySnapshot, frozenSnapshot, type Snapshot, type SnapshotData } from "./store.ts";
 
 /** What the store needs from a Redis client; each runtime adapts its own. */
 export interface RedisConnection {
@@ -116,29 +107,23 @@ const RELEASE_LEASE = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`;
 
-export class RedisStateStore implements StateStore {
+export class RedisStateStore extends BaseStateStore {
   private readonly snapshotKey: string;
   private readonly channel: string;
   private readonly now: () => number;
   private readonly timeoutMs: number;
   private readonly scripts = new Map<string, Promise<string>>();
-  private readonly subscribers = new Set<(s: Snapshot) => void>();
   private subscription: RedisSubscription | undefined;
   /** The newest snapshot this store has read or written (reused while the version is unchanged). */
   private latest: Snapshot | undefined;
-  /**
-   * The newest version handed to subscribers: each version at most once,
-   * never an older one. Starts at 0: the empty store is nothing new.
-   */
-  private delivered = 0;
   private catchingUp = false;
   private catchUpAgain = false;
-  private closed = false;
 
   constructor(
     private readonly connection: RedisConnection,
     private readonly options: RedisStoreOptions,
   ) {
+    super(options.onBackgroundError);
     this.snapshotKey = `${options.prefix}:snapshot`;
     this.channel = `${options.prefix}:changed`;
     this.now = options.now ?? Date.now;
@@ -164,33 +149,26 @@ export class RedisStateStore implements StateStore {
     const version = Number(reply);
     if (!version) return undefined;
     // Parse our own JSON back: a deep copy the caller's `next` cannot reach.
-    const written: Snapshot = deepFreeze({ ...(JSON.parse(json) as SnapshotData), version, updatedAt });
+    const written = frozenSnapshot(JSON.parse(json) as SnapshotData, version, updatedAt);
     this.remember(written);
-    this.deliver(written);
+    this.subscribers.deliverNewer(written);
     return written;
   }
 
-  update(mutator: Mutator): Promise<Snapshot> {
-    return updateWithRetry(this, mutator);
-  }
-
-  subscribe(cb: (s: Snapshot) => void): () => void {
-    this.assertOpen();
-    this.subscribers.add(cb);
+  override subscribe(cb: (s: Snapshot) => void): () => void {
+    const unsubscribe = super.subscribe(cb);
     if (!this.subscription) {
       // Versions this store already knows are not news to a new subscriber.
-      this.delivered = Math.max(this.delivered, this.latest?.version ?? 0);
+      this.subscribers.markDelivered(this.latest?.version ?? 0);
       this.subscription = this.connection.subscribe(this.channel, {
         onMessage: (message) => {
-          if (Number(message) > this.delivered) this.catchUp();
+          if (Number(message) > this.subscribers.delivered) this.catchUp();
         },
         // Whatever was published while we were not listening is only in the snapshot.
         onSubscribed: () => this.catchUp(),
       });
     }
-    return () => {
-      this.subscribers.delete(cb);
-    };
+    return unsubscribe;
   }
 
   async tryAcquireLease(name: string, holder: string, ttlMs: number): Promise<boolean> {
@@ -206,10 +184,7 @@ export class RedisStateStore implements StateStore {
     await this.script(RELEASE_LEASE, [this.leaseKey(name)], [holder]);
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    this.subscribers.clear();
+  protected override async dispose(): Promise<void> {
     const subscription = this.subscription;
     this.subscription = undefined;
     await Promise.allSettled([subscription?.close(), this.connection.close()]);
@@ -222,10 +197,9 @@ export class RedisStateStore implements StateStore {
   private parse(reply: unknown): Snapshot {
     if (!Array.isArray(reply)) throw new Error(`redis: unexpected reply to load: ${JSON.stringify(reply)}`);
     const [version, updatedAt, data] = reply as (string | number | null | undefined)[];
-    if (version === null || version === undefined) return this.remember(deepFreeze({ ...emptySnapshotData(), version: 0, updatedAt: 0 }));
+    if (version === null || version === undefined) return this.remember(emptySnapshot());
     if (data === undefined) return this.latest!; // unchanged since we last read it
-    const parsed = JSON.parse(String(data)) as SnapshotData;
-    return this.remember(deepFreeze({ ...parsed, version: Number(version), updatedAt: Number(updatedAt) }));
+    return this.remember(frozenSnapshot(JSON.parse(String(data)) as SnapshotData, Number(version), Number(updatedAt)));
   }
 
   private remember(s: Snapshot): Snapshot {
@@ -247,7 +221,7 @@ export class RedisStateStore implements StateStore {
     this.catchingUp = true;
     this.load()
       .then(
-        (s) => this.deliver(s),
+        (s) => this.subscribers.deliverNewer(s),
         (error) => this.options.onBackgroundError?.(error),
       )
       .finally(() => {
@@ -257,18 +231,6 @@ export class RedisStateStore implements StateStore {
           this.catchUp();
         }
       });
-  }
-
-  private deliver(s: Snapshot): void {
-    if (s.version <= this.delivered) return;
-    this.delivered = s.version;
-    for (const cb of [...this.subscribers]) {
-      try {
-        cb(s);
-      } catch (error) {
-        this.options.onBackgroundError?.(error);
-      }
-    }
   }
 
   /** EVALSHA, falling back to EVAL when Redis does not have the script (first use, or after a restart). */
@@ -303,10 +265,6 @@ export class RedisStateStore implements StateStore {
       throw new Error(`redis ${args[0]}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
     });
     return Promise.race([reply, timeout]).finally(() => clearTimeout(timer));
-  }
-
-  private assertOpen(): void {
-    if (this.closed) throw new StateStoreClosedError();
   }
 }
 

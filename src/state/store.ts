@@ -49,14 +49,14 @@ export interface GroupRecord {
   drains: Record<string, { deadline: number }>;
 }
 
-/** The mutable content of a snapshot (what `update` mutators edit). */
+/**
+ * The mutable content of a snapshot (what `update` mutators edit). Snapshots
+ * written by older versions may carry fields no longer listed here (a
+ * `forwardWeights` that nothing read): stores read them through `dataOf` or
+ * `frozenSnapshot`, which leave such fields out, and so never write them back.
+ */
 export interface SnapshotData {
   groups: Record<string, GroupRecord>;
-  /**
-   * Weighted forwards / canary splits: an action key (rule priority as a
-   * string, or "default") -> target group name -> weight.
-   */
-  forwardWeights: Record<string, Record<string, number>>;
   /** Blue/green flips: rule priority as a string, or "default" -> the action to use instead (config JSON). */
   actions: Record<string, JsonValue>;
 }
@@ -111,7 +111,7 @@ export class StateStoreClosedError extends Error {
 }
 
 export function emptySnapshotData(): SnapshotData {
-  return { groups: {}, forwardWeights: {}, actions: {} };
+  return { groups: {}, actions: {} };
 }
 
 export function emptyGroup(): GroupRecord {
@@ -138,7 +138,21 @@ export function groupDraft(draft: SnapshotData, name: string): GroupRecord {
  * place that lists them, so a field added to SnapshotData reaches every store.
  */
 export function dataOf<T extends DeepReadonly<SnapshotData>>(s: T): Pick<T, keyof SnapshotData> {
-  return { groups: s.groups, forwardWeights: s.forwardWeights, actions: s.actions };
+  return { groups: s.groups, actions: s.actions };
+}
+
+/**
+ * A snapshot from data written by this or an older version (its data fields
+ * only, see `dataOf`), frozen. The data is not copied: pass data nobody else
+ * holds.
+ */
+export function frozenSnapshot(data: DeepReadonly<SnapshotData>, version: number, updatedAt: number): Snapshot {
+  return deepFreeze({ ...(dataOf(data) as SnapshotData), version, updatedAt });
+}
+
+/** The snapshot of a store nobody has written to yet. */
+export function emptySnapshot(): Snapshot {
+  return frozenSnapshot(emptySnapshotData(), 0, 0);
 }
 
 /** A mutable deep copy of a snapshot's data (for mutators). */

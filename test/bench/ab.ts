@@ -3,8 +3,8 @@
  * `bun test/bench/ab.ts ROUNDS SECONDS name=command ...`, where each command starts one
  * balancer with CONFIG and PORT in it substituted, e.g.
  *
- *   bun test/bench/ab.ts 10 4 "old=bun /tmp/old/src/runtimes/bun.ts --config CONFIG --port PORT" \
- *                             "new=bun src/runtimes/bun.ts --config CONFIG --port PORT"
+ *   bun test/bench/ab.ts 10 4 "old=bun /tmp/old/src/runtimes/bun/entry.ts --config CONFIG --port PORT" \
+ *                             "new=bun src/runtimes/bun/entry.ts --config CONFIG --port PORT"
  *
  * Every variant runs the realistic config (test/bench/harness/configs.ts) over three nginx
  * backends, pinned to CPU 0 (wrk and nginx on CPU 1, as `npm run bench` pins them); rounds are

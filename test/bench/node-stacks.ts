@@ -46,7 +46,7 @@ const HOP = new Set(["connection", "keep-alive", "proxy-connection", "transfer-e
 export const isHop = (name) => HOP.has(name.toLowerCase());
 let turn = 0;
 export const nextIndex = () => (turn = (turn + 1) % targets.length);
-// Fulcrum's pool settings (src/runtimes/undici-upstream.ts).
+// Fulcrum's pool settings (src/runtimes/upstream/undici.ts).
 export const poolOptions = (extra) => ({ connections: 256, keepAliveTimeout: 4000, keepAliveMaxTimeout: 60000, headersTimeout: 0, bodyTimeout: 0, ...extra });
 export const makePools = (extra) => targets.map((t) => new Pool("http://" + t, poolOptions(extra)));
 /** IncomingMessage.rawHeaders (flat [name, value, ...]) minus hop-by-hop. */
@@ -79,7 +79,7 @@ export function fail(res, error) {
 const SMALL_BODY = 64 * 1024;
 
 const SOURCES: Record<string, string> = {
-  // Fulcrum's current stack (src/runtimes/node.ts + undici-upstream.ts) minus its features:
+  // Fulcrum's current stack (src/runtimes/node/entry.ts + undici-upstream.ts) minus its features:
   // web Request in, Headers both ways, small bodies read whole into a lightweight Response.
   "hono-undici": `
 import { Hono } from "hono";

@@ -78,10 +78,11 @@ export function brokenTargetScenarios(runtime: Runtime): void {
 
     test("a body cut short of its Content-Length never reaches the client as complete", async () => {
       // Streamed: the client gets the head and part of the body, then the connection ends short of
-      // the length (or, when the break comes before the head is out, no response at all).
+      // the length; when the break comes before the head is out, no response at all (Bun) or an
+      // error status (@hono/node-server answers 500). Never a whole 200.
       const large = await get("/short?declared=200000&send=5000");
-      expect([200, 0]).toContain(large.status);
-      expect(large.complete).toBe(false);
+      expect([200, 0, 500]).toContain(large.status);
+      if (large.status === 200) expect(large.complete).toBe(false);
       // A small body is read whole before the answer: cut short, it is the target's failure.
       expect((await get("/short?declared=10000&send=100")).status).toBe(502);
     });

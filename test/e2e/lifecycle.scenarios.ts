@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { startBalancer, type Runtime } from "./launch.ts";
 import { startUpstream, type Upstream } from "./upstream.ts";
-import { FORCE_QUIT_EXIT_CODE, REPEAT_SIGINT_AFTER_MS } from "../../src/runtimes/shutdown.ts";
+import { FORCE_QUIT_EXIT_CODE, REPEAT_SIGINT_AFTER_MS } from "../../src/runtimes/server/shutdown.ts";
 
 /** Every process below `pid` (the runtime sits below the CLI). */
 function descendants(pid: number): number[] {

@@ -5,9 +5,9 @@
  * directly (its fetch handler is the same on every runtime).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { createBalancer } from "../../src/balancer.ts";
+import { createBalancer } from "../../src/app/balancer.ts";
 import { validateConfig } from "../../src/config/load.ts";
-import { bunPlatform } from "../../src/runtimes/bun.ts";
+import { bunPlatform } from "../../src/runtimes/bun/entry.ts";
 import { MemoryStateStore } from "../../src/state/memory.ts";
 
 describe("blue/green", () => {
@@ -42,7 +42,7 @@ describe("blue/green", () => {
       }
     })();
     await Bun.sleep(5);
-    await one.balancer.setAction("default", { forward: "green" });
+    await one.balancer.control.setAction("default", { forward: "green" });
     switched = true;
     await traffic;
     expect(new Set(answers)).toEqual(new Set(["blue", "green"]));
@@ -53,10 +53,10 @@ describe("blue/green", () => {
   });
 
   test("a rule's action and canary weights change the same way; bad changes are refused", async () => {
-    await two.balancer.setAction(10, { forward: { targetGroups: [{ group: "blue", weight: 0 }, { group: "green", weight: 100 }] } });
+    await two.balancer.control.setAction(10, { forward: { targetGroups: [{ group: "blue", weight: 0 }, { group: "green", weight: 100 }] } });
     expect(await ask(one, "/api/x")).toBe("green");
-    await expect(one.balancer.setAction(10, { forward: "purple" })).rejects.toThrow('unknown target group "purple"');
-    await expect(one.balancer.setAction(99, { forward: "blue" })).rejects.toThrow("no rule with priority 99");
+    await expect(one.balancer.control.setAction(10, { forward: "purple" })).rejects.toThrow('unknown target group "purple"');
+    await expect(one.balancer.control.setAction(99, { forward: "blue" })).rejects.toThrow("no rule with priority 99");
     expect(await ask(one, "/api/x")).toBe("green");
   });
 });

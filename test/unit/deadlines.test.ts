@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { coarseDeadlines, type Interval } from "../../src/runtimes/deadlines.ts";
+import { coarseDeadlines, type Interval } from "../../src/runtimes/server/deadlines.ts";
 import { reportedErrors } from "./reported-errors.ts";
 
 /** A manual clock and an interval that sweeps only when the test says so. */

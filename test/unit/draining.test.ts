@@ -6,9 +6,9 @@
  * called directly.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { createBalancer } from "../../src/balancer.ts";
+import { createBalancer } from "../../src/app/balancer.ts";
 import { validateConfig } from "../../src/config/load.ts";
-import { bunPlatform } from "../../src/runtimes/bun.ts";
+import { bunPlatform } from "../../src/runtimes/bun/entry.ts";
 
 describe("draining", () => {
   const servers = ["a", "b"].map((name) =>

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { applyForwarding, ensureRequestId, stripHopByHop } from "../../src/proxy/headers.ts";
-import { rawPathAndQuery } from "../../src/proxy/forward.ts";
+import { rawPathAndQuery } from "../../src/proxy/upstream-request.ts";
 
 const cfg = { trustedProxies: [], xForwarded: true, forwarded: true, requestIdHeader: "X-Request-Id" };
 

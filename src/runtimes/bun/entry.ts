@@ -1,14 +1,14 @@
 /** Bun entry: `bun src/runtimes/bun.ts --config FILE [--port N]`. Bun's own fetch (keep-alive, sends the given Host). */
 import { getConnInfo } from "hono/bun";
-import type { Config } from "../config/schema.ts";
-import { commonPlatform, type Platform } from "../platform.ts";
-import { boot, listenFailure, listening } from "./boot.ts";
-import { stateOpeners } from "./bun-stores.ts";
-import { fetchUpstream } from "./fetch-upstream.ts";
-import { bunWebSocket, bunWebSocketHandler } from "./websocket-bun.ts";
-import { coarseDeadlines } from "./deadlines.ts";
-import { onShutdownSignal } from "./shutdown.ts";
-import { errorDetail, internalError } from "../proxy/errors.ts";
+import type { Config } from "../../config/schema.ts";
+import { commonPlatform, type Platform } from "../../platform.ts";
+import { listenFailure, listening } from "../server/boot.ts";
+import { runServer } from "../server/run.ts";
+import { stateOpeners } from "./stores.ts";
+import { fetchUpstream } from "../upstream/fetch.ts";
+import { bunWebSocket, bunWebSocketHandler } from "./websocket.ts";
+import { coarseDeadlines } from "../server/deadlines.ts";
+import { errorDetail, internalError } from "../../proxy/errors.ts";
 
 /** Codes of Bun's fetch for a request it will not send (checked before connecting). */
 const MALFORMED = new Set(["ERR_HTTP_INVALID_HEADER_VALUE", "ERR_INVALID_HTTP_TOKEN", "ERR_INVALID_URL", "ERR_INVALID_ARG_VALUE"]);
@@ -51,40 +51,45 @@ export const bunPlatform: Platform = {
 };
 
 if (import.meta.main) {
-  const { app, listeners } = await boot(Bun.argv.slice(2), (p) => Bun.file(p).text(), bunPlatform, (code) => process.exit(code), stateOpeners);
-  const idle = bunIdleSeconds(app.balancer.config, (line) => console.error(line));
-  const servers = listeners.map((l, i) => {
-    let server: ReturnType<typeof Bun.serve>;
-    try {
-      server = Bun.serve({
-        port: l.port,
-        hostname: l.host,
-        fetch: app.balancer.listenerApps[i]!.fetch,
-        websocket: bunWebSocketHandler(app.balancer.config.websocket),
-        idleTimeout: idle,
-        maxRequestBodySize: Number.MAX_SAFE_INTEGER,
-        // Bun's development mode answers an error with an HTML page carrying the stack trace; a client never sees one.
-        development: false,
-        error(error) {
-          app.balancer.platform.log(`internal error: ${errorDetail(error)}`);
-          return internalError();
-        },
-        ...(l.tls ? { tls: l.tls } : {}),
-      });
-    } catch (error) {
-      console.error(listenFailure(l, l.port, error));
-      process.exit(1);
-    }
-    console.error(listening("bun", l, server.port ?? l.port));
-    return server;
-  });
-  app.balancer.healthChecks.start();
-  const shutdown = onShutdownSignal(app.balancer, {
-    // Bun's stop() without force resolves once in-flight requests have completed.
-    stopAccepting: async () => void (await Promise.all(servers.map((s) => s.stop(false)))),
-    forceClose: () => servers.forEach((s) => void s.stop(true)),
+  await runServer({
+    argv: Bun.argv.slice(2),
+    readText: (p) => Bun.file(p).text(),
+    platform: bunPlatform,
+    stores: stateOpeners,
     exit: (code) => process.exit(code),
+    onSignal: (signal, handler) => void process.on(signal, handler),
+    serve(app, listeners, config) {
+      const idle = bunIdleSeconds(config, (line) => console.error(line));
+      const servers = listeners.map((l, i) => {
+        let server: ReturnType<typeof Bun.serve>;
+        try {
+          server = Bun.serve({
+            port: l.port,
+            hostname: l.host,
+            fetch: app.balancer.listenerApps[i]!.fetch,
+            websocket: bunWebSocketHandler(config.websocket),
+            idleTimeout: idle,
+            maxRequestBodySize: Number.MAX_SAFE_INTEGER,
+            // Bun's development mode answers an error with an HTML page carrying the stack trace; a client never sees one.
+            development: false,
+            error(error) {
+              app.balancer.platform.log(`internal error: ${errorDetail(error)}`);
+              return internalError();
+            },
+            ...(l.tls ? { tls: l.tls } : {}),
+          });
+        } catch (error) {
+          console.error(listenFailure(l, l.port, error));
+          return process.exit(1);
+        }
+        console.error(listening("bun", l, server.port ?? l.port));
+        return server;
+      });
+      return {
+        // Bun's stop() without force resolves once in-flight requests have completed.
+        stopAccepting: async () => void (await Promise.all(servers.map((s) => s.stop(false)))),
+        forceClose: () => servers.forEach((s) => void s.stop(true)),
+      };
+    },
   });
-  process.on("SIGTERM", () => shutdown("SIGTERM"));
-  process.on("SIGINT", () => shutdown("SIGINT"));
 }

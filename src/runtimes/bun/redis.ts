@@ -8,8 +8,8 @@
  * with backoff whenever it closes, and subscribed anew on each replacement.
  * No offline queue: while disconnected, commands reject at once (fail static).
  */
-import type { RedisConnection, RedisSubscription, SubscriptionHandlers } from "../state/redis.ts";
-import { connectionBackoffMs, redact, withTimeout, type RedisConnectOptions } from "./redis-connect.ts";
+import type { RedisConnection, RedisSubscription, SubscriptionHandlers } from "../../state/redis.ts";
+import { connectionBackoffMs, redact, withTimeout, type RedisConnectOptions } from "../server/redis-connect.ts";
 
 type Client = InstanceType<typeof Bun.RedisClient>;
 

@@ -6,9 +6,10 @@
  */
 import type { Context } from "hono";
 import type { Server, ServerWebSocket, WebSocketHandler } from "bun";
-import type { WebSocketConfig } from "../proxy/websocket-schema.ts";
-import { QueuedEnd, type WebSocketCapability, type WsData } from "../proxy/websocket-end.ts";
-import { constructorConnect, type WebSocketWithHeaders } from "../proxy/websocket-standard.ts";
+import type { WebSocketConfig } from "../../proxy/websocket-schema.ts";
+import type { WebSocketCapability, WsData } from "../../platform.ts";
+import { QueuedEnd } from "../../proxy/websocket-end.ts";
+import { constructorConnect, type WebSocketWithHeaders } from "../../proxy/websocket-standard.ts";
 
 const MAX_U32 = 4294967295;
 

@@ -11,16 +11,16 @@
  */
 import { getConnInfo } from "hono/deno";
 import { getConnInfo as getNodeConnInfo } from "@hono/node-server/conninfo";
-import { commonPlatform, type Platform } from "../platform.ts";
-import { boot, listenFailure, listening } from "./boot.ts";
-import { serveNodeHttp } from "./node-http.ts";
-import { nodeWebSocket } from "./websocket-node.ts";
-import { stateOpeners } from "./deno-stores.ts";
-import { coarseDeadlines } from "./deadlines.ts";
-import { onShutdownSignal, type ShutdownHooks } from "./shutdown.ts";
-import { undiciUpstream } from "./undici-upstream.ts";
-import { StandardEnd } from "../proxy/websocket-end.ts";
-import { constructorConnect, type WebSocketWithHeaders } from "../proxy/websocket-standard.ts";
+import { commonPlatform, type Platform } from "../../platform.ts";
+import { listenFailure, listening } from "../server/boot.ts";
+import { runServer } from "../server/run.ts";
+import { serveNodeHttp } from "../node/http.ts";
+import { nodeWebSocket } from "../node/websocket.ts";
+import { stateOpeners } from "./stores.ts";
+import { coarseDeadlines } from "../server/deadlines.ts";
+import { undiciUpstream } from "../upstream/undici.ts";
+import { StandardEnd } from "../../proxy/websocket-end.ts";
+import { constructorConnect, type WebSocketWithHeaders } from "../../proxy/websocket-standard.ts";
 
 /** The slice of the Deno namespace this adapter uses (the project typechecks with tsc, not deno check). */
 declare const Deno: {
@@ -78,32 +78,32 @@ export const denoPlatform: Platform = {
 };
 
 const exit = (code: number) => Deno.exit(code);
-const platform: Platform = viaNodeHttp ? { ...denoPlatform, clientAddress: (c) => getNodeConnInfo(c).remote.address, websocket: nodeWebSocket } : denoPlatform;
-const { app, config, listeners } = await boot(Deno.args, (p) => Deno.readTextFile(p), platform, exit, stateOpeners);
-denoPingSeconds = config.websocket.pingInterval;
-const hooks = viaNodeHttp ? serveNodeHttp(app, listeners, config.timeouts, exit, "deno").hooks : serveDeno();
-if (!viaNodeHttp) {
-  console.error(
-    "fulcrum (deno): Deno.serve has no client timeouts (denoland/deno#34172): timeouts.clientHeader and timeouts.clientIdle are not kept; for a listener that faces the internet use --deno-server node, or a proxy in front",
-  );
-}
-app.balancer.healthChecks.start();
-const shutdown = onShutdownSignal(app.balancer, { ...hooks, exit });
-Deno.addSignalListener("SIGTERM", () => shutdown("SIGTERM"));
-Deno.addSignalListener("SIGINT", () => shutdown("SIGINT"));
 
-function serveDeno(): Omit<ShutdownHooks, "exit"> {
-  const servers = listeners.map((l, i) => {
-    try {
-      return Deno.serve({ port: l.port, hostname: l.host, ...l.tls, onListen: (addr) => console.error(listening("deno", l, addr.port)) }, (req, info) => app.balancer.listenerApps[i]!.fetch(req, info));
-    } catch (error) {
-      console.error(listenFailure(l, l.port, error));
-      return exit(1);
-    }
-  });
-  return {
-    // Deno's shutdown() stops listening and resolves when in-flight requests are done.
-    stopAccepting: async () => void (await Promise.all(servers.map((s) => s.shutdown()))),
-    forceClose: () => exit(0),
-  };
-}
+await runServer({
+  argv: Deno.args,
+  readText: (p) => Deno.readTextFile(p),
+  platform: viaNodeHttp ? { ...denoPlatform, clientAddress: (c) => getNodeConnInfo(c).remote.address, websocket: nodeWebSocket } : denoPlatform,
+  stores: stateOpeners,
+  exit,
+  onSignal: (signal, handler) => Deno.addSignalListener(signal, handler),
+  serve(app, listeners, config) {
+    denoPingSeconds = config.websocket.pingInterval;
+    if (viaNodeHttp) return serveNodeHttp(app, listeners, config.timeouts, exit, "deno").hooks;
+    const servers = listeners.map((l, i) => {
+      try {
+        return Deno.serve({ port: l.port, hostname: l.host, ...l.tls, onListen: (addr) => console.error(listening("deno", l, addr.port)) }, (req, info) => app.balancer.listenerApps[i]!.fetch(req, info));
+      } catch (error) {
+        console.error(listenFailure(l, l.port, error));
+        return exit(1);
+      }
+    });
+    console.error(
+      "fulcrum (deno): Deno.serve has no client timeouts (denoland/deno#34172): timeouts.clientHeader and timeouts.clientIdle are not kept; for a listener that faces the internet use --deno-server node, or a proxy in front",
+    );
+    return {
+      // Deno's shutdown() stops listening and resolves when in-flight requests are done.
+      stopAccepting: async () => void (await Promise.all(servers.map((s) => s.shutdown()))),
+      forceClose: () => exit(0),
+    };
+  },
+});

@@ -1,14 +1,13 @@
 /** Node entry (bundled by the CLI with esbuild, Node 20 cannot run TypeScript): @hono/node-server + undici pools. */
 import { readFile } from "node:fs/promises";
 import { getConnInfo } from "@hono/node-server/conninfo";
-import { commonPlatform, type Platform } from "../platform.ts";
-import { boot } from "./boot.ts";
-import { stateOpeners } from "./node-stores.ts";
-import { coarseDeadlines } from "./deadlines.ts";
-import { serveNodeHttp } from "./node-http.ts";
-import { onShutdownSignal } from "./shutdown.ts";
-import { undiciUpstream } from "./undici-upstream.ts";
-import { nodeWebSocket } from "./websocket-node.ts";
+import { commonPlatform, type Platform } from "../../platform.ts";
+import { runServer } from "../server/run.ts";
+import { stateOpeners } from "./stores.ts";
+import { coarseDeadlines } from "../server/deadlines.ts";
+import { serveNodeHttp } from "./http.ts";
+import { undiciUpstream } from "../upstream/undici.ts";
+import { nodeWebSocket } from "./websocket.ts";
 
 export const nodePlatform: Platform = {
   ...commonPlatform,
@@ -20,10 +19,12 @@ export const nodePlatform: Platform = {
   websocket: nodeWebSocket,
 };
 
-const exit = (code: number) => process.exit(code);
-const { app, config, listeners } = await boot(process.argv.slice(2), (p) => readFile(p, "utf8"), nodePlatform, exit, stateOpeners);
-const { hooks } = serveNodeHttp(app, listeners, config.timeouts, exit);
-app.balancer.healthChecks.start();
-const shutdown = onShutdownSignal(app.balancer, { ...hooks, exit });
-process.on("SIGTERM", () => shutdown("SIGTERM"));
-process.on("SIGINT", () => shutdown("SIGINT"));
+await runServer({
+  argv: process.argv.slice(2),
+  readText: (p) => readFile(p, "utf8"),
+  platform: nodePlatform,
+  stores: stateOpeners,
+  exit: (code) => process.exit(code),
+  onSignal: (signal, handler) => void process.on(signal, handler),
+  serve: (app, listeners, config) => serveNodeHttp(app, listeners, config.timeouts, (code) => process.exit(code)).hooks,
+});

@@ -18,11 +18,13 @@
 import type { Server } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import { serve } from "@hono/node-server";
-import type { BalancerApp } from "../balancer.ts";
-import type { ClientTimeoutsConfig } from "../config/schema.ts";
-import { listenFailure, listening, type BootListener } from "./boot.ts";
-import type { ShutdownHooks } from "./shutdown.ts";
-import { nodeUpgradeListener } from "./websocket-node.ts";
+import type { BalancerApp } from "../../app/balancer.ts";
+import type { ClientTimeoutsConfig } from "../../config/schema.ts";
+import { listenFailure, listening, type BootListener } from "../server/boot.ts";
+import type { ShutdownHooks } from "../server/shutdown.ts";
+import { nodeUpgradeListener } from "./websocket.ts";
+import { UpstreamError } from "../../platform.ts";
+import { BodyBroken } from "../../proxy/body-end.ts";
 
 export interface NodeHttpServers {
   readonly servers: readonly Server[];
@@ -30,7 +32,23 @@ export interface NodeHttpServers {
   readonly hooks: Omit<ShutdownHooks, "exit">;
 }
 
+/**
+ * @hono/node-server prints a response body's error with console.error, stack
+ * and all (its handleResponseError), then aborts the client's connection,
+ * which is right. A target that broke or stalled a body is an expected
+ * failure, counted in the metrics: the log gets one plain line for it.
+ */
+function quietExpectedBodyErrors(): void {
+  const print = console.error;
+  console.error = (...args: unknown[]) => {
+    const [error] = args;
+    if (args.length === 1 && (error instanceof BodyBroken || error instanceof UpstreamError)) return print(`upstream body: ${error.message}`);
+    print(...args);
+  };
+}
+
 export function serveNodeHttp(app: BalancerApp, listeners: readonly BootListener[], timeouts: ClientTimeoutsConfig, exit: (code: number) => never, runtime: "node" | "deno" = "node"): NodeHttpServers {
+  quietExpectedBodyErrors();
   const headerMs = timeouts.clientHeader * 1000;
   const serverOptions = {
     headersTimeout: headerMs,

@@ -5,8 +5,8 @@
  * commands reject at once while disconnected instead of waiting (fail static).
  * Loaded with a dynamic import so that balancers without Redis do not load it.
  */
-import type { RedisConnection, RedisSubscription, SubscriptionHandlers } from "../state/redis.ts";
-import { connectionBackoffMs, redact, withTimeout, type RedisConnectOptions } from "./redis-connect.ts";
+import type { RedisConnection, RedisSubscription, SubscriptionHandlers } from "../../state/redis.ts";
+import { connectionBackoffMs, redact, withTimeout, type RedisConnectOptions } from "../server/redis-connect.ts";
 
 export async function openNodeRedis(url: string, options: RedisConnectOptions): Promise<RedisConnection> {
   const { createClient } = await import("redis");

@@ -11,9 +11,10 @@ import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { WebSocket, WebSocketServer, type RawData } from "ws";
 import type { Context } from "hono";
-import { UpstreamError } from "../platform.ts";
-import { QueuedEnd, type UpstreamHandshake, type WebSocketCapability, type WsConnectRequest, type WsData } from "../proxy/websocket-end.ts";
-import type { WebSocketConfig } from "../proxy/websocket-schema.ts";
+import { UpstreamError } from "../../platform.ts";
+import type { UpstreamHandshake, WebSocketCapability, WsConnectRequest, WsData } from "../../platform.ts";
+import { QueuedEnd } from "../../proxy/websocket-end.ts";
+import type { WebSocketConfig } from "../../proxy/websocket-schema.ts";
 
 /** One `ws` socket as a relay end; frames for a client socket not yet upgraded are held. */
 export class NodeEnd extends QueuedEnd {

@@ -3,11 +3,11 @@
  * the config, build the balancer, and print problems the way `fulcrum check`
  * does before exiting 1. Each runtime passes in its own file reader and exit.
  */
-import { createBalancer, type BalancerApp } from "../balancer.ts";
-import { ConfigError, parseConfig } from "../config/load.ts";
-import { listenersOf, type Config, type ListenerConfig } from "../config/schema.ts";
-import type { Platform } from "../platform.ts";
-import { openStateStore, type StateOpeners } from "../state/open.ts";
+import { createBalancer, type BalancerApp } from "../../app/balancer.ts";
+import { ConfigError, parseConfig } from "../../config/load.ts";
+import { listenersOf, type Config, type ListenerConfig } from "../../config/schema.ts";
+import type { Platform } from "../../platform.ts";
+import { openStateStore, type StateOpeners } from "../../state/open.ts";
 import { parseEntryArgs } from "./args.ts";
 
 /** A listener to bind, with its certificate and key read (PEM text) when it is HTTPS. */

@@ -10,8 +10,8 @@
  * (ExitCodeForceQuit); a second SIGTERM changes nothing (an orchestrator that
  * is done waiting sends SIGKILL).
  */
-import type { Balancer } from "../balancer.ts";
-import { GOING_AWAY, openWebSockets } from "../proxy/websocket-registry.ts";
+import type { Balancer } from "../../app/balancer.ts";
+import { GOING_AWAY } from "../../proxy/websocket-registry.ts";
 
 /** Time for close frames to leave before the remaining connections are cut. */
 const CLOSE_FLUSH_MS = 1000;
@@ -37,7 +37,7 @@ export interface ShutdownHooks {
   exit(code: number): void;
 }
 
-export function onShutdownSignal(balancer: Balancer, hooks: ShutdownHooks): (signal: ShutdownSignal) => void {
+export function onShutdownSignal(balancer: Pick<Balancer, "config" | "platform" | "shuttingDown" | "stopHealthChecks" | "sockets">, hooks: ShutdownHooks): (signal: ShutdownSignal) => void {
   const { grace, deadline } = balancer.config.shutdown;
   const log = balancer.platform.log;
   const now = balancer.platform.now;
@@ -52,9 +52,9 @@ export function onShutdownSignal(balancer: Balancer, hooks: ShutdownHooks): (sig
     }
     startedAt = now();
     balancer.shuttingDown = true;
-    balancer.healthChecks.stop();
+    balancer.stopHealthChecks();
     log(`shutdown: health now 503; accepting for ${grace}s more, then draining up to ${deadline}s`);
-    const sockets = openWebSockets(balancer);
+    const sockets = balancer.sockets;
     setTimeout(() => {
       const cut = setTimeout(() => {
         const closed = sockets.closeAll(GOING_AWAY, "balancer shutting down");

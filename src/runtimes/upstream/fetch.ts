@@ -4,7 +4,7 @@
  * runtimes ignore the member). Failures become `UpstreamError`s of the kind
  * the runtime reports, `reset` when it cannot tell.
  */
-import { MalformedRequestError, UpstreamError, type UpstreamFailure, type UpstreamRequest } from "../platform.ts";
+import { MalformedRequestError, UpstreamError, type TransportFailure, type UpstreamRequest } from "../../platform.ts";
 import { SMALL_BODY } from "./undici-dispatch.ts";
 
 /**
@@ -29,7 +29,7 @@ export interface FetchQuirks {
   readonly decodesBodies?: boolean;
 }
 
-export function fetchUpstream(classify: (error: unknown) => UpstreamFailure | "malformed" = () => "reset", quirks: FetchQuirks = {}) {
+export function fetchUpstream(classify: (error: unknown) => TransportFailure | "malformed" = () => "reset", quirks: FetchQuirks = {}) {
   return async function upstream(req: UpstreamRequest): Promise<Response> {
     const { signal } = req.cancellation;
     try {

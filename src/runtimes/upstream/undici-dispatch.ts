@@ -8,7 +8,7 @@
  * per response, a parsed header object and an AsyncResource on top; measured on
  * Node 20 (test/bench/node-stacks.ts), that wrapper was the bottleneck.
  */
-import { UpstreamError } from "../platform.ts";
+import { UpstreamError } from "../../platform.ts";
 
 /** Bodies up to this length (known from content-length) are read whole, like nginx's proxy buffers. */
 export const SMALL_BODY = 64 * 1024;

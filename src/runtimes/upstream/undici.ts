@@ -9,7 +9,7 @@
  * Nothing here decompresses or follows redirects: `dispatch` has no interceptors.
  */
 import { Pool, errors } from "undici";
-import { MalformedRequestError, UpstreamError, type UpstreamRequest } from "../platform.ts";
+import { MalformedRequestError, UpstreamError, type UpstreamRequest } from "../../platform.ts";
 import { ResponseExchange } from "./undici-dispatch.ts";
 
 const pools = new Map<string, Pool>();

@@ -10,8 +10,8 @@
  * config is logged once per distinct text with its problems, and the config
  * in use is kept (nginx keeps its old configuration when a reload fails).
  */
-import { ConfigError, parseConfig } from "../config/load.ts";
-import type { Config } from "../config/schema.ts";
+import { ConfigError, parseConfig } from "../../config/load.ts";
+import type { Config } from "../../config/schema.ts";
 
 export const CONFIG_KV_BINDING = "FULCRUM_KV";
 export const CONFIG_KV_KEY = "config";

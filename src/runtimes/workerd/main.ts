@@ -8,9 +8,9 @@
  * stay exported.
  */
 import config from "fulcrum-config";
-import { CloudflareStateStore } from "../state/cloudflare.ts";
-import { defineFulcrumState } from "../state/durable-object.ts";
-import { createWorker } from "./workerd.ts";
+import { CloudflareStateStore } from "../../state/cloudflare.ts";
+import { defineFulcrumState } from "../../state/durable-object.ts";
+import { createWorker } from "./worker.ts";
 
 export default createWorker(config, { cloudflare: (cfg, env) => new CloudflareStateStore(cfg, env) });
 

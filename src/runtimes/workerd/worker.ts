@@ -7,17 +7,17 @@
  * client sent under `wrangler dev`).
  */
 import { getConnInfo } from "hono/cloudflare-workers";
-import { createBalancer, type BalancerApp } from "../balancer.ts";
-import { validateConfig } from "../config/load.ts";
-import type { Config } from "../config/schema.ts";
+import { createBalancer, type BalancerApp } from "../../app/balancer.ts";
+import { validateConfig } from "../../config/load.ts";
+import type { Config } from "../../config/schema.ts";
 import { KvConfigSource } from "./kv-config.ts";
-import { LOCAL_CLIENT_IP } from "./workerd-bindings.ts";
-import { storeUnavailable } from "../state/open.ts";
-import { commonPlatform, type Platform } from "../platform.ts";
-import { fetchUpstream } from "./fetch-upstream.ts";
-import { fetchPipe, pairAccept } from "../proxy/websocket-standard.ts";
-import type { StateConfig } from "../state/schema.ts";
-import type { StateStore } from "../state/store.ts";
+import { LOCAL_CLIENT_IP } from "./bindings.ts";
+import { storeUnavailable } from "../../state/open.ts";
+import { commonPlatform, type Platform } from "../../platform.ts";
+import { fetchUpstream } from "../upstream/fetch.ts";
+import { fetchPipe, pairAccept } from "../../proxy/websocket-standard.ts";
+import type { StateConfig } from "../../state/schema.ts";
+import type { StateStore } from "../../state/store.ts";
 
 /**
  * The stores a Worker can open. Synchronous: bindings are plain objects on
@@ -39,7 +39,7 @@ function fixedLength(body: ReadableStream<Uint8Array>, length: number): Readable
   return framed.readable;
 }
 
-/** The balancer an isolate serves with, built from one config version. */
+/** The balancer an isolate serves with: it lives as long as the isolate, across configs from KV. */
 interface Live {
   readonly app: BalancerApp;
   /** Start-up work (sticky keys, the shared store's first snapshot): the first requests wait for it. */
@@ -59,7 +59,7 @@ export function createWorker(configInput: unknown, stores: WorkerStores = {}) {
   const log = (line: string) => console.log(line);
   const source = new KvConfigSource(bundled, log, storeProblem);
 
-  // One balancer per isolate: health, counters and sticky keys live as long as the isolate (or until the config changes).
+  // One balancer per isolate: health, counters and sticky keys live as long as the isolate.
   const build = (config: Config, env: Record<string, unknown>): Live => {
     const platform: Platform = {
       ...commonPlatform,
@@ -95,10 +95,20 @@ export function createWorker(configInput: unknown, stores: WorkerStores = {}) {
   let first: Promise<Live> | undefined;
   const liveFor = (env: Record<string, unknown>): Promise<Live> =>
     (first ??= source.refresh(env).then(() => (live = build(source.config, env))));
-  /** A changed config in KV: build the next balancer and swap it in once ready; requests in flight finish on the old one. */
+  /**
+   * A changed config in KV: the isolate's balancer reloads it, keeping what it
+   * knows of every target the new config still lists (health, in-flight
+   * counts); requests in flight finish on the config they started with. Only a
+   * change of the state store or of the admin endpoints needs a new balancer.
+   */
   const reload = (env: Record<string, unknown>) =>
     source.refresh(env).then(async (next) => {
-      if (!next) return;
+      if (!next || !live) return;
+      const before = live.app.balancer.config;
+      if (JSON.stringify([before.state, before.admin]) === JSON.stringify([next.config.state, next.config.admin])) {
+        await live.app.balancer.reload(next.config).catch((error: unknown) => log(`fulcrum: config from KV not applied: ${error instanceof Error ? error.message : String(error)}`));
+        return;
+      }
       const fresh = build(next.config, env);
       await fresh.ready;
       live = fresh;

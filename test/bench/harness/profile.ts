@@ -156,7 +156,7 @@ export async function profileFulcrum(
   const name = `profile-${runtime}`;
   const proc =
     runtime === "bun"
-      ? start(name, join(env.root, "node_modules/.bin/bun"), ["--cpu-prof", `--cpu-prof-dir=${dir}`, join(env.root, "src/runtimes/bun.ts"), ...args], spawn)
+      ? start(name, join(env.root, "node_modules/.bin/bun"), ["--cpu-prof", `--cpu-prof-dir=${dir}`, join(env.root, "src/runtimes/bun/entry.ts"), ...args], spawn)
       : runtime === "node"
         ? start(name, "node", ["--cpu-prof", `--cpu-prof-dir=${dir}`, await buildNodeEntry(env.root), ...args], spawn)
         : runtime === "deno"

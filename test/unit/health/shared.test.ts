@@ -5,7 +5,7 @@
  * Deno KV, Durable Objects) run the same flow in e2e.
  */
 import { describe, expect, test } from "bun:test";
-import { createBalancer, type BalancerApp } from "../../../src/balancer.ts";
+import { createBalancer, type BalancerApp } from "../../../src/app/balancer.ts";
 import { validateConfig } from "../../../src/config/load.ts";
 import { commonPlatform, UpstreamError, type Platform, type UpstreamRequest } from "../../../src/platform.ts";
 import { MemoryStateStore } from "../../../src/state/memory.ts";
@@ -76,7 +76,7 @@ function world() {
   };
   const stateOf = (app: BalancerApp, url: string) => {
     const g = app.balancer.group("app");
-    return g.health.status(g.targets.find((t) => t.url === url)!.index, clock).state;
+    return g.health.status(g.targets.findIndex((t) => t.url === url), clock).state;
   };
   return { one, two, alive, probes, logs, state, advance, stateOf, memory };
 }

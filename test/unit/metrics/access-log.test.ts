@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import * as v from "valibot";
-import { AccessLogSchema, clfEscape, clfTime, createAccessLog, formatCommon, formatJson, type AccessLogEntry } from "../../../src/metrics/access-log.ts";
+import { clfEscape, clfTime, createAccessLog, formatCommon, formatJson, type AccessLogEntry } from "../../../src/metrics/access-log.ts";
+import { AccessLogSchema } from "../../../src/metrics/schema.ts";
 
 const entry = (over: Partial<AccessLogEntry> = {}): AccessLogEntry => ({
   time: Date.UTC(2000, 9, 10, 13, 55, 36, 123),

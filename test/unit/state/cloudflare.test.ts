@@ -19,6 +19,7 @@ import { join } from "node:path";
 import { workerBuildOptions } from "../../../src/cli/build.ts";
 import { startWorkerd, COMPATIBILITY_DATE, COMPATIBILITY_FLAGS, type WorkerdInstances } from "../../../src/cli/serve-workerd.ts";
 import { CloudflareStateStore, type DurableObjectNamespaceLike } from "../../../src/state/cloudflare.ts";
+import { defineFulcrumState, type DurableObjectContext } from "../../../src/state/durable-object.ts";
 import { emptyGroup, emptySnapshotData, StateStoreClosedError, type StateStore } from "../../../src/state/store.ts";
 import { describeStateStore } from "./conformance.ts";
 import { freePort } from "../../e2e/launch.ts";
@@ -93,9 +94,9 @@ describe("cloudflare store: the contract through the Durable Object", () => {
 
   test("compare-and-set refuses a stale version and keeps what won", async () => {
     const s = store();
-    expect(await s.compareAndSet(0, { ...emptySnapshotData(), forwardWeights: { "10": { blue: 90, green: 10 } } })).toMatchObject({ version: 1 });
+    expect(await s.compareAndSet(0, { ...emptySnapshotData(), actions: { "10": { forward: "green" } } })).toMatchObject({ version: 1 });
     expect(await s.compareAndSet(0, emptySnapshotData())).toBeUndefined();
-    expect((await s.load()).forwardWeights["10"]).toEqual({ blue: 90, green: 10 });
+    expect((await s.load()).actions["10"]).toEqual({ forward: "green" });
   });
 
   test("concurrent updates from several stores on one object lose nothing", async () => {
@@ -256,7 +257,7 @@ describe("cloudflare store: failures reject, never hang", () => {
     const stub = namespace.get(namespace.idFromName(`t${++prefixes}`));
     const r = await stub.fetch("https://fulcrum-state/cas", { method: "POST", body: JSON.stringify({ expectedVersion: 0, data: { groups: [] } }) });
     expect(r.status).toBe(400);
-    expect(await r.json()).toEqual({ error: "expected data with groups, forwardWeights and actions" });
+    expect(await r.json()).toEqual({ error: "expected data with groups and actions" });
     expect((await store(1, `t${prefixes}`).load()).version).toBe(0);
   });
 
@@ -264,6 +265,28 @@ describe("cloudflare store: failures reject, never hang", () => {
     expect(() => new CloudflareStateStore({ store: "cloudflare", durableObject: "NOPE", prefix: "x", cacheTtl: 1 }, {})).toThrow(
       'state.durableObject: expected a Durable Object namespace binding named "NOPE" (wrangler.toml [[durable_objects.bindings]]), got no such binding',
     );
+  });
+});
+
+describe("cloudflare store: an object whose storage holds an older version's snapshot", () => {
+  test("it loads without forwardWeights, accepts an older isolate's write that has them, and stores neither", async () => {
+    // A stand-in storage (no health checks: no alarm): Miniflare cannot be given a stored value directly.
+    const old = { groups: {}, forwardWeights: { "10": { blue: 90, green: 10 } }, actions: { default: { forward: "green" } }, version: 3, updatedAt: 5 };
+    const puts: unknown[] = [];
+    const ctx = {
+      storage: { get: async () => structuredClone(old), put: async (_key: string, value: unknown) => void puts.push(value) },
+      blockConcurrencyWhile: <T>(fn: () => Promise<T>) => fn(),
+    } as unknown as DurableObjectContext;
+    const State = defineFulcrumState({ listen: { port: 8080 }, targetGroups: { app: { targets: [{ url: "http://127.0.0.1:9" }] } }, defaultAction: { forward: "app" } });
+    const object = new State(ctx, {});
+    const call = async (op: string, body: unknown) => (await object.fetch(new Request(`https://fulcrum-state/${op}`, { method: "POST", body: JSON.stringify(body) }))).json();
+    const current = { groups: {}, actions: { default: { forward: "green" } }, version: 3, updatedAt: 5 };
+    expect(await call("load", {})).toEqual({ snapshot: current });
+    const write = await call("cas", { expectedVersion: 3, data: { ...old, forwardWeights: { "10": { blue: 50, green: 50 } } } });
+    expect(write).toMatchObject({ written: { version: 4, actions: { default: { forward: "green" } } } });
+    expect("forwardWeights" in (write as { written: object }).written).toBe(false);
+    expect(puts).toHaveLength(1);
+    expect(Object.keys(puts[0] as object).sort()).toEqual(["actions", "groups", "updatedAt", "version"]);
   });
 });
 

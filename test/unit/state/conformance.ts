@@ -5,7 +5,7 @@
  * instance); stores without one use `store` for both sides.
  */
 import { describe, expect, test } from "bun:test";
-import { emptyGroup, emptySnapshotData, StateStoreClosedError, type Snapshot, type StateStore } from "../../../src/state/store.ts";
+import { emptyGroup, emptySnapshotData, groupDraft, StateStoreClosedError, type Snapshot, type StateStore } from "../../../src/state/store.ts";
 
 export interface StoreUnderTest {
   store: StateStore;
@@ -57,13 +57,13 @@ export function describeStateStore(name: string, make: () => Promise<StoreUnderT
 
     test("compare-and-set refuses a stale version and leaves the winner's data", () =>
       withStores(async (s, o) => {
-        const won = await s.compareAndSet(0, { ...emptySnapshotData(), forwardWeights: { "10": { blue: 90, green: 10 } } });
+        const won = await s.compareAndSet(0, { ...emptySnapshotData(), actions: { "10": { forward: "green" } } });
         expect(won?.version).toBe(1);
         expect(await o.compareAndSet(0, emptySnapshotData())).toBeUndefined();
         expect(await s.compareAndSet(5, emptySnapshotData())).toBeUndefined();
         const now = await o.load();
         expect(now.version).toBe(1);
-        expect(now.forwardWeights["10"]).toEqual({ blue: 90, green: 10 });
+        expect(now.actions["10"]).toEqual({ forward: "green" });
       }));
 
     test("concurrent updates from two clients lose nothing", () =>
@@ -104,13 +104,13 @@ export function describeStateStore(name: string, make: () => Promise<StoreUnderT
         const off = s.subscribe((snap) => seen.push(snap));
         for (let i = 1; i <= 3; i++) {
           await o.update((d) => {
-            d.forwardWeights.default = { blue: 100 - i, green: i };
+            groupDraft(d, "app").weights = { blue: 100 - i, green: i };
           });
         }
         await eventually("the subscriber saw version 3", () => seen.at(-1)?.version === 3);
         const versions = seen.map((x) => x.version);
         expect(versions).toEqual([...new Set(versions)].sort((a, b) => a - b)); // strictly increasing
-        expect(seen.at(-1)!.forwardWeights.default).toEqual({ blue: 97, green: 3 });
+        expect(seen.at(-1)!.groups.app?.weights).toEqual({ blue: 97, green: 3 });
         // Its own writes reach it too.
         await s.update((d) => {
           d.actions.default = { forward: "green" };

@@ -6,7 +6,7 @@
  *
  * `deno run --unstable-kv --allow-read --allow-write test/unit/state/deno-kv-peer.deno.ts KV_PATH [OPEN_AT_EPOCH_MS]`
  */
-import { stateOpeners } from "../../../src/runtimes/deno-stores.ts";
+import { stateOpeners } from "../../../src/runtimes/deno/stores.ts";
 import { emptyGroup, type StateStore } from "../../../src/state/store.ts";
 
 declare const Deno: {

@@ -61,11 +61,11 @@ Deno.test("compare-and-set refuses a stale version, from this handle or another"
   withKv(async (open) => {
     const a = await open();
     const b = await open();
-    assert.equal((await a.compareAndSet(0, { ...emptySnapshotData(), forwardWeights: { "10": { blue: 90, green: 10 } } }))?.version, 1);
+    assert.equal((await a.compareAndSet(0, { ...emptySnapshotData(), actions: { "10": { forward: "green" } } }))?.version, 1);
     assert.equal(await a.compareAndSet(0, emptySnapshotData()), undefined);
     assert.equal(await b.compareAndSet(0, emptySnapshotData()), undefined);
     assert.equal(await b.compareAndSet(5, emptySnapshotData()), undefined);
-    assert.deepEqual((await b.load()).forwardWeights["10"], { blue: 90, green: 10 });
+    assert.deepEqual((await b.load()).actions["10"], { forward: "green" });
   }));
 
 Deno.test("concurrent updates from two handles lose nothing: losers reload and reapply", () =>
@@ -185,6 +185,19 @@ Deno.test("a snapshot over Deno KV's 64 KiB value limit fails clearly and change
     // Characters outside Latin-1 take two bytes each in Deno KV's serialisation.
     await assert.rejects(s.compareAndSet(1, withDetail(MAX_SNAPSHOT_BYTES / 2, "€")), /over the \d+ bytes that fit in one Deno KV value/);
     assert.equal((await s.load()).version, 1);
+  }));
+
+Deno.test("a snapshot written by an older version (with forwardWeights) loads without it, and the next write leaves it out", () =>
+  withKv(async (open, path) => {
+    const old = { groups: {}, forwardWeights: { "10": { blue: 90, green: 10 } }, actions: { default: { forward: "green" } } };
+    const kv = await Deno.openKv(path);
+    await kv.atomic().set(["test", "snapshot"], { version: 3, updatedAt: 5, data: JSON.stringify(old) }).commit();
+    const s = await open();
+    assert.deepEqual(await s.load(), { groups: {}, actions: { default: { forward: "green" } }, version: 3, updatedAt: 5 });
+    assert.equal((await s.update(() => {})).version, 4);
+    const stored = (await kv.get<{ data: string }>(["test", "snapshot"])).value;
+    kv.close();
+    assert.deepEqual(JSON.parse(stored!.data), { groups: {}, actions: { default: { forward: "green" } } });
   }));
 
 Deno.test("a foreign value at the snapshot key is a clear error", () =>

@@ -1,5 +1,5 @@
 /**
- * The Worker's config from Workers KV (src/runtimes/kv-config.ts) on real
+ * The Worker's config from Workers KV (src/runtimes/workerd/kv-config.ts) on real
  * workerd through Miniflare, with a real KV namespace: a config put in KV
  * takes over without a redeploy, an invalid one is ignored (the config in use
  * stays), deleting the key brings back the bundled config.

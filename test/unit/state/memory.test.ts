@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { SnapshotCache } from "../../../src/state/cache.ts";
 import { MemoryStateStore } from "../../../src/state/memory.ts";
 import { describeStateStore } from "./conformance.ts";
-import { emptyGroup, emptySnapshotData, StateConflictError, StateStoreClosedError, updateWithRetry, type Snapshot } from "../../../src/state/store.ts";
+import { emptyGroup, emptySnapshotData, groupDraft, StateConflictError, StateStoreClosedError, updateWithRetry, type Snapshot } from "../../../src/state/store.ts";
 
 function store() {
   let now = 1_700_000_000_000;
@@ -30,9 +30,9 @@ describe("memory state store", () => {
 
   test("compare-and-set refuses a stale version", async () => {
     const { s } = store();
-    expect(await s.compareAndSet(0, { ...emptySnapshotData(), forwardWeights: { "10": { blue: 90, green: 10 } } })).toMatchObject({ version: 1 });
+    expect(await s.compareAndSet(0, { ...emptySnapshotData(), actions: { "10": { forward: "green" } } })).toMatchObject({ version: 1 });
     expect(await s.compareAndSet(0, emptySnapshotData())).toBeUndefined();
-    expect((await s.load()).forwardWeights["10"]).toEqual({ blue: 90, green: 10 });
+    expect((await s.load()).actions["10"]).toEqual({ forward: "green" });
   });
 
   test("concurrent updates do not lose writes: the loser reloads and reapplies", async () => {
@@ -119,6 +119,31 @@ describe("memory state store", () => {
     await expect(s.load()).rejects.toBeInstanceOf(StateStoreClosedError);
     await expect(s.update(() => {})).rejects.toBeInstanceOf(StateStoreClosedError);
     await expect(s.tryAcquireLease("x", "a", 1)).rejects.toBeInstanceOf(StateStoreClosedError);
+    await expect(s.takeLease("x", "a", 1)).rejects.toBeInstanceOf(StateStoreClosedError);
+  });
+
+  test("started from a stored snapshot (an older version's, with forwardWeights): loads it without that field, persists every write before subscribers hear of it", async () => {
+    const stored = { groups: {}, forwardWeights: { "10": { blue: 90, green: 10 } }, actions: { default: { forward: "green" } }, version: 7, updatedAt: 5 } as unknown as Snapshot;
+    const order: string[] = [];
+    const s = new MemoryStateStore({ stored, persist: (w) => order.push(`persist ${w.version}`) });
+    s.subscribe((w) => order.push(`subscriber ${w.version}`));
+    const loaded = await s.load();
+    expect(loaded).toEqual({ groups: {}, actions: { default: { forward: "green" } }, version: 7, updatedAt: 5 });
+    expect(Object.isFrozen(loaded.actions)).toBe(true);
+    const written = await s.update((d) => {
+      groupDraft(d, "app").weights.x = 1;
+    });
+    expect(written.version).toBe(8);
+    expect("forwardWeights" in written).toBe(false);
+    expect(order).toEqual(["persist 8", "subscriber 8"]);
+  });
+
+  test("takeLease takes a lease whoever holds it; tryAcquireLease still refuses the others", async () => {
+    const { s } = store();
+    expect(await s.tryAcquireLease("probe:app", "isolate", 10_000)).toBe(true);
+    expect(await s.takeLease("probe:app", "prober", 10_000)).toBe(true);
+    expect(await s.tryAcquireLease("probe:app", "isolate", 10_000)).toBe(false);
+    expect(await s.tryAcquireLease("probe:app", "prober", 10_000)).toBe(true);
   });
 });
 

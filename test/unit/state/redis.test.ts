@@ -5,10 +5,10 @@
  * restarted under live stores.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { stateOpeners as bunOpeners } from "../../../src/runtimes/bun-stores.ts";
-import { stateOpeners as nodeOpeners } from "../../../src/runtimes/node-stores.ts";
-import { openBunRedis } from "../../../src/runtimes/redis-bun.ts";
-import { openNodeRedis } from "../../../src/runtimes/redis-node.ts";
+import { stateOpeners as bunOpeners } from "../../../src/runtimes/bun/stores.ts";
+import { stateOpeners as nodeOpeners } from "../../../src/runtimes/node/stores.ts";
+import { openBunRedis } from "../../../src/runtimes/bun/redis.ts";
+import { openNodeRedis } from "../../../src/runtimes/node/redis.ts";
 import { openStateStore } from "../../../src/state/open.ts";
 import { RedisStateStore, type RedisStoreOptions } from "../../../src/state/redis.ts";
 import { StateStoreClosedError, type Snapshot } from "../../../src/state/store.ts";
@@ -53,6 +53,23 @@ for (const [a, b] of [
     };
   });
 }
+
+describe("redis: snapshots written by older versions", () => {
+  test("a stored snapshot with forwardWeights loads without it, and the next write leaves it out", async () => {
+    const prefix = freshPrefix();
+    const raw = await CLIENTS.bun(redis.url, CONNECT);
+    const old = { groups: {}, forwardWeights: { "10": { blue: 90, green: 10 } }, actions: { default: { forward: "green" } } };
+    await raw.send(["HSET", `${prefix}:snapshot`, "version", "3", "updatedAt", "5", "data", JSON.stringify(old)]);
+    const store = await open("bun", prefix);
+    try {
+      expect(await store.load()).toEqual({ groups: {}, actions: { default: { forward: "green" } }, version: 3, updatedAt: 5 });
+      expect((await store.update(() => {})).version).toBe(4);
+      expect(JSON.parse(String(await raw.send(["HGET", `${prefix}:snapshot`, "data"])))).toEqual({ groups: {}, actions: { default: { forward: "green" } } });
+    } finally {
+      await Promise.all([store.close(), raw.close()]);
+    }
+  });
+});
 
 for (const client of ["bun", "node"] as const) {
   describe(`redis on ${client}'s client: fail static`, () => {

@@ -4,7 +4,7 @@
  * shared stores run the same path through their subscriptions and polls).
  */
 import { describe, expect, test } from "bun:test";
-import { createBalancer, type BalancerApp } from "../../../src/balancer.ts";
+import { createBalancer, type BalancerApp } from "../../../src/app/balancer.ts";
 import { validateConfig } from "../../../src/config/load.ts";
 import { commonPlatform, type Platform, type UpstreamRequest } from "../../../src/platform.ts";
 import { MemoryStateStore } from "../../../src/state/memory.ts";
@@ -44,17 +44,17 @@ describe("runtime target overrides through the state store", () => {
   test("a weight set on one instance applies on both; clearing it restores the config's", async () => {
     const w = world();
     await Promise.all(w.apps.map((a) => a.balancer.ready()));
-    await w.apps[0].balancer.setTargetWeight("app", B, 0);
+    await w.apps[0].balancer.control.setTargetWeight("app", B, 0);
     for (const app of w.apps) expect([...(await w.send(app, 12))].sort()).toEqual(["http://10.0.0.1", "http://10.0.0.3"]);
     expect(w.apps[1].balancer.group("app").targets[1]!.weight).toBe(0);
-    await w.apps[1].balancer.setTargetWeight("app", B, undefined);
+    await w.apps[1].balancer.control.setTargetWeight("app", B, undefined);
     for (const app of w.apps) expect((await w.send(app, 12)).has("http://10.0.0.2")).toBe(true);
   });
 
   test("weights rebuild the strategy: nginx smooth WRR gives exactly 3:1:1 on the other instance", async () => {
     const w = world("weighted_round_robin");
     await Promise.all(w.apps.map((a) => a.balancer.ready()));
-    await w.apps[0].balancer.setTargetWeight("app", A, 3);
+    await w.apps[0].balancer.control.setTargetWeight("app", A, 3);
     await w.send(w.apps[1], 400);
     const count = (origin: string) => w.hits.filter((h) => h === origin).length;
     expect([count("http://10.0.0.1"), count("http://10.0.0.2"), count("http://10.0.0.3")]).toEqual([240, 80, 80]);
@@ -63,20 +63,20 @@ describe("runtime target overrides through the state store", () => {
   test("a drain started on one instance stops new traffic on both; stopping it brings the target back", async () => {
     const w = world();
     await Promise.all(w.apps.map((a) => a.balancer.ready()));
-    await w.apps[1].balancer.setTargetDrain("app", C, true);
+    await w.apps[1].balancer.control.setTargetDrain("app", C, true);
     for (const app of w.apps) {
       expect((await w.send(app, 12)).has("http://10.0.0.3")).toBe(false);
       const g = app.balancer.group("app");
       expect(g.health.status(2, 1_000).state).toBe("draining");
       expect(g.health.drainDeadline(2)).toBeGreaterThan(1_000 + 29_000);
     }
-    await w.apps[0].balancer.setTargetDrain("app", C, false);
+    await w.apps[0].balancer.control.setTargetDrain("app", C, false);
     for (const app of w.apps) expect((await w.send(app, 12)).has("http://10.0.0.3")).toBe(true);
   });
 
   test("unknown groups, targets and bad weights are refused with what was expected", async () => {
     const w = world();
-    const b = w.apps[0].balancer;
+    const b = w.apps[0].balancer.control;
     await expect(b.setTargetDrain("nope", A, true)).rejects.toThrow(/unknown target group "nope", expected one of app/);
     await expect(b.setTargetWeight("app", "http://10.9.9.9:80", 1)).rejects.toThrow(/no target "http:\/\/10.9.9.9:80" in group app, expected one of/);
     await expect(b.setTargetWeight("app", A, 1.5)).rejects.toThrow(/expected an integer from 0 to 1000/);
@@ -100,8 +100,8 @@ describe("groups named like Object.prototype members", () => {
     const platform: Platform = { ...commonPlatform, runtime: "bun", upstream, clientAddress: () => "127.0.0.1", env: {}, log: (line) => errors.push(line), state: store };
     const app = createBalancer(config, platform);
     await app.balancer.ready();
-    await app.balancer.setTargetWeight("hasOwnProperty", C, 0);
-    await app.balancer.setTargetDrain("toString", A, false);
+    await app.balancer.control.setTargetWeight("hasOwnProperty", C, 0);
+    await app.balancer.control.setTargetDrain("toString", A, false);
     const r = await app.fetch(new Request("http://lb.test/"));
     expect(r.status).toBe(200);
     expect(hits).toEqual(["http://10.0.0.1"]);

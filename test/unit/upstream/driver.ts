@@ -4,7 +4,7 @@
  * Env: BLACKHOLE_PORT (see cases.ts), ONLY (a case name, optional).
  */
 import process from "node:process";
-import { undiciUpstream } from "../../../src/runtimes/undici-upstream.ts";
+import { undiciUpstream } from "../../../src/runtimes/upstream/undici.ts";
 import { cases } from "./cases.ts";
 
 /** A hung case is reported as failed instead of hanging the run (a liveness bound, not a timing check). */

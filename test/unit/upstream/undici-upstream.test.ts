@@ -1,5 +1,5 @@
 /**
- * The Node/Deno upstream client (src/runtimes/undici-upstream.ts) in the
+ * The Node/Deno upstream client (src/runtimes/upstream/undici.ts) in the
  * runtimes that use it: Bun's own `undici` module is a stub, so driver.ts runs
  * cases.ts in Node (an esbuild bundle, as the CLI does) and in Deno (from
  * source), and each case becomes one test here.

@@ -4,7 +4,7 @@
  * manual clock whose timers fire only when the test advances it.
  */
 import * as v from "valibot";
-import type { WsData, WsEnd, WsEvents } from "../../../src/proxy/websocket-end.ts";
+import type { WsData, WsEnd, WsEvents } from "../../../src/platform.ts";
 import { relay, type Relay, type RelayOptions } from "../../../src/proxy/websocket-relay.ts";
 import { WebSocketSchema } from "../../../src/proxy/websocket-schema.ts";
 

@@ -1,0 +1,88 @@
+/**
+ * A generation: one config compiled for serving, immutable, swapped whole.
+ * It holds what follows from the config (each listener's rule router, each
+ * group's strategy tiers, health table view, stickiness and timeouts, the
+ * forwarding settings and access log) over targets that come from the pool
+ * and outlive it (pool/target.ts). A request reads the current generation
+ * once and uses only it, so it sees one config or the next, never a mix:
+ * Pingora swaps its selector the same way (ArcSwap) when its backends change.
+ *
+ * Runtime overrides of rule actions (blue/green, canary weights) make a new
+ * generation too (`withActions`), sharing the groups: only the routers change.
+ */
+import { listenersOf, type Config } from "../config/schema.ts";
+import { createAccessLog } from "../metrics/access-log.ts";
+import type { Metrics, RuleMetrics } from "../metrics/registry.ts";
+import type { Platform } from "../platform.ts";
+import { TargetGroup } from "../pool/group.ts";
+import type { TargetPool } from "../pool/pool.ts";
+import { clientAddressing, type ClientAddressOf } from "../proxy/client-address.ts";
+import type { ProxyContext } from "../proxy/context.ts";
+import type { OpenWebSockets } from "../proxy/websocket-registry.ts";
+import { compileRules, type Router } from "../rules/compile.ts";
+import type { ActionConfig } from "../rules/schema.ts";
+
+/** Rule action overrides from the state store: a rule's priority, or "default", to the action to run instead. */
+export type ActionOverrides = ReadonlyMap<number | "default", ActionConfig>;
+
+export interface Generation {
+  readonly config: Config;
+  /** By name; a Map, so no group name can collide with Object.prototype. */
+  readonly groups: ReadonlyMap<string, TargetGroup>;
+  /** One router per listener, in config order. */
+  readonly routers: readonly Router[];
+  readonly proxy: ProxyContext;
+  readonly clientAddress: ClientAddressOf;
+  /** The metrics handle of a rule (its priority; undefined: the default action). */
+  ruleMetrics(rule: number | undefined): RuleMetrics;
+  /** The group an action names (the config's references are checked, so it exists). */
+  group(name: string): TargetGroup;
+}
+
+export interface GenerationDeps {
+  readonly pool: TargetPool;
+  readonly platform: Platform;
+  readonly metrics: Metrics;
+  readonly sockets: OpenWebSockets;
+}
+
+/** The routers of a config with `actions` in place of the rules' and the default's own. */
+function routersFor(config: Config, actions: ActionOverrides): Router[] {
+  const rules = config.rules.map((r) => ({ ...r, action: actions.get(r.priority) ?? r.action }));
+  const defaultAction = actions.get("default") ?? config.defaultAction;
+  // A listener's own default action (e.g. :80 redirecting to HTTPS) is its own; an override of "default" does not replace it.
+  return listenersOf(config).map((l) => compileRules(rules, l.defaultAction ?? defaultAction));
+}
+
+/** Compile `config` over the pool's targets. Its groups still need `activate` (see Balancer.swap) before it serves. */
+export function buildGeneration(config: Config, deps: GenerationDeps, actions: ActionOverrides): Generation {
+  const { platform, metrics } = deps;
+  const groups = new Map(Object.entries(config.targetGroups).map(([name, g]) => [name, new TargetGroup(name, g, deps.pool, platform, metrics)]));
+  const rules = new Map<number | undefined, RuleMetrics>([[undefined, metrics.rule("default")], ...config.rules.map((r) => [r.priority, metrics.rule(String(r.priority))] as const)]);
+  const proxy: ProxyContext = {
+    platform,
+    metrics,
+    forwarding: config.forwarding,
+    accessLog: createAccessLog(config.accessLog, { write: (line) => platform.log(line), random: platform.random }),
+    websocket: config.websocket,
+    sockets: deps.sockets,
+  };
+  return {
+    config,
+    groups,
+    routers: routersFor(config, actions),
+    proxy,
+    clientAddress: clientAddressing((c) => platform.clientAddress(c), config.forwarding.trustedProxies),
+    ruleMetrics: (rule) => rules.get(rule) ?? metrics.rule(String(rule)),
+    group(name) {
+      const g = groups.get(name);
+      if (!g) throw new Error(`unknown target group ${name}`);
+      return g;
+    },
+  };
+}
+
+/** The same generation with other rule action overrides: new routers, the same groups. */
+export function withActions(gen: Generation, actions: ActionOverrides): Generation {
+  return { ...gen, routers: routersFor(gen.config, actions) };
+}

@@ -1,0 +1,163 @@
+/**
+ * A target group as one config has it: its targets (from the pool, so they
+ * carry their state over from the config before), a health table over them,
+ * one strategy over the primaries and one over the backups, its stickiness
+ * and timeouts. Built while the previous config still serves (only the
+ * stickiness keys need waiting for), then activated in the same synchronous
+ * step that makes its config current: the table adopts the targets' health
+ * records and the targets are bound to it.
+ */
+import type { Context } from "hono";
+import type { TargetGroupConfig } from "../config/schema.ts";
+import { HealthTable } from "../health/table.ts";
+import type { GroupMetrics, Metrics } from "../metrics/registry.ts";
+import type { Platform } from "../platform.ts";
+import { createStickiness, type Stickiness } from "../sticky/affinity.ts";
+import type { TargetPool } from "./pool.ts";
+import { keyExtractor, type KeyOf } from "./request-key.ts";
+import type { PoolTarget } from "./target.ts";
+import { Tier } from "./tier.ts";
+
+export class TargetGroup {
+  /** Config order (primaries and backups alike): the health table's and the sticky cookie's index. */
+  readonly targets: readonly PoolTarget[];
+  readonly keyOf: KeyOf;
+  readonly connectTimeoutMs: number;
+  readonly responseTimeoutMs: number;
+  /** Longest wait for the next bytes of a streamed response body (nginx `proxy_read_timeout` between reads). */
+  readonly readTimeoutMs: number;
+  /** Sticky sessions, when configured (key import is async: crypto.subtle); undefined when the secret failed. */
+  readonly stickiness: Promise<Stickiness | undefined> | undefined;
+  /** The resolved `stickiness`, once its key is imported (null: it failed), so requests need not await it. */
+  stickinessReady: Stickiness | null | undefined = undefined;
+  /** Why stickiness could not start (servers refuse to start; Workers log it and serve without). */
+  stickinessFailure: Error | undefined;
+  readonly metrics: GroupMetrics;
+  private active: { readonly health: HealthTable; readonly primary: Tier; readonly backup: Tier } | undefined;
+
+  constructor(
+    readonly name: string,
+    readonly config: TargetGroupConfig,
+    pool: TargetPool,
+    private readonly platform: Pick<Platform, "now" | "random" | "env" | "log">,
+    metrics: Pick<Metrics, "group">,
+  ) {
+    this.targets = config.targets.map((t) => pool.target(name, t.url));
+    this.metrics = metrics.group(name);
+    this.keyOf = keyExtractor(config.strategy, config.hashKey);
+    this.connectTimeoutMs = config.timeouts.connect * 1000;
+    this.responseTimeoutMs = config.timeouts.response * 1000;
+    this.readTimeoutMs = (config.timeouts.read ?? config.timeouts.response) * 1000;
+    this.stickiness = config.stickiness
+      ? createStickiness(config.stickiness, this.targets, platform.env).then(
+          (s) => (this.stickinessReady = s),
+          (e: Error) => {
+            this.stickinessFailure = e;
+            this.stickinessReady = null;
+            platform.log(`target group ${name}: stickiness disabled: ${e.message}`);
+            return undefined;
+          },
+        )
+      : undefined;
+  }
+
+  /** The health table; throws before activation (nothing on the request path runs before it). */
+  get health(): HealthTable {
+    if (!this.active) throw new Error(`target group ${this.name} is not active`);
+    return this.active.health;
+  }
+
+  /**
+   * Make this group the one its targets answer to. `fresh`: the balancer is
+   * starting, so targets never ramp up (HAProxy: no slow start at process
+   * start); otherwise a target the config adds starts its slow start.
+   */
+  activate(fresh: boolean): void {
+    const now = this.platform.now();
+    const config = this.config;
+    const added = this.targets.map((t) => t.health === undefined);
+    const health = new HealthTable({ targets: config.targets.map((t, i) => ({ backup: t.backup, record: this.targets[i]!.health })), settings: config, now });
+    const previous = new Map(this.targets.flatMap((t) => (t.binding ? [[t, { tier: t.binding.tier as Tier, tierIndex: t.binding.tierIndex }] as const] : [])));
+    const tiers = { primary: [] as number[], backup: [] as number[] };
+    config.targets.forEach((c, i) => {
+      const t = this.targets[i]!;
+      t.health = health.record(i);
+      t.weight = c.weight;
+      tiers[c.backup ? "backup" : "primary"].push(i);
+    });
+    // nginx: a failure lowers the smooth-WRR effective weight by weight / max_fails.
+    const options = { ...config, maxFails: config.passive.maxFails };
+    const tier = (kind: "primary" | "backup") =>
+      new Tier(tiers[kind].map((i) => this.targets[i]!), tiers[kind], { strategy: config.strategy, options, health, platform: this.platform, tier: kind }, previous);
+    const primary = tier("primary");
+    const backup = tier("backup");
+    this.active = { health, primary, backup };
+    for (const [kind, t] of [["primary", primary], ["backup", backup]] as const) {
+      t.targets.forEach((target, tierIndex) => {
+        const index = tiers[kind][tierIndex]!;
+        target.binding = { table: health, index, tier: t, tierIndex, backup: kind === "backup", configWeight: config.targets[index]!.weight };
+        target.onIdle = undefined;
+      });
+    }
+    // Drains the config asks for; one it no longer asks for ends (the store's own are applied after).
+    config.targets.forEach((c, i) => {
+      const t = this.targets[i]!;
+      if (c.drain && !t.health!.draining) {
+        health.setDraining(i, now + config.deregistrationDelay * 1000, now);
+        t.drainedBy = "config";
+      } else if (!c.drain && t.drainedBy === "config") {
+        health.setDraining(i, undefined, now);
+        t.drainedBy = undefined;
+      }
+      if (added[i] && !fresh) health.beginSlowStart(i, now);
+    });
+  }
+
+  /**
+   * May this sticky client's target take its request? Healthy targets yes; a
+   * draining one keeps its existing sticky clients until its deadline
+   * (ALB deregistration delay; the gap in haproxy#2894), then they move.
+   */
+  canTake(target: PoolTarget, now = this.platform.now()): boolean {
+    const b = target.binding;
+    if (b === undefined || b.table !== this.active?.health) return false;
+    if (b.table.available(b.index, now)) return target.weight > 0;
+    const deadline = target.drainDeadline();
+    return deadline !== undefined && now < deadline && b.table.healthyIgnoringDrain(b.index, now);
+  }
+
+  /** The target's index in this group's config order (the sticky cookie's), or -1. */
+  indexOf(target: PoolTarget): number {
+    const b = target.binding;
+    return b !== undefined && b.table === this.active?.health ? b.index : this.targets.indexOf(target);
+  }
+
+  /** Choose a target for this request, skipping those already tried. */
+  select(c: Context, clientIp: string | undefined, tried: ReadonlySet<PoolTarget>, now = this.platform.now()): PoolTarget | undefined {
+    const key = this.keyOf(c, clientIp);
+    const { primary, backup } = this.active!;
+    return primary.pick(key, tried, now) ?? backup.pick(key, tried, now);
+  }
+
+  /**
+   * Apply runtime weight overrides by target URL (absent = the config's
+   * weight). Rebuilds the strategies only when a weight actually changed.
+   */
+  applyWeights(overrides: Readonly<Record<string, number>>): boolean {
+    let changed = false;
+    this.config.targets.forEach((c, i) => {
+      const t = this.targets[i]!;
+      const o = Object.hasOwn(overrides, t.url) ? overrides[t.url] : undefined;
+      // A store is shared with other tools and versions: only a weight the config could hold counts.
+      const w = typeof o === "number" && Number.isInteger(o) && o >= 0 && o <= 1000 ? o : c.weight;
+      if (w !== t.weight) {
+        t.weight = w;
+        changed = true;
+      }
+    });
+    if (!changed || !this.active) return changed;
+    this.active.primary.rebuild();
+    this.active.backup.rebuild();
+    return true;
+  }
+}

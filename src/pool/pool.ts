@@ -1,0 +1,62 @@
+/**
+ * Every target the balancer knows, by group and URL, across configs: the
+ * long-lived side of the core (target.ts says what each one keeps). A config
+ * asks the pool for its targets; the ones it shares with the config before get
+ * the same PoolTarget back. When a config becomes current, the targets it no
+ * longer lists are retired: they take no new requests, finish what runs on
+ * them, and are dropped, metrics included, once nothing does.
+ */
+import type { Metrics } from "../metrics/registry.ts";
+import { PoolTarget } from "./target.ts";
+
+export class TargetPool {
+  /** group name -> target URL -> target. Maps, so no name a config uses can collide with Object.prototype. */
+  private readonly byGroup = new Map<string, Map<string, PoolTarget>>();
+
+  constructor(private readonly metrics: Pick<Metrics, "target" | "dropTarget">) {}
+
+  /** The target `url` of `group`: the one the pool has, or a new one. */
+  target(group: string, url: string): PoolTarget {
+    let targets = this.byGroup.get(group);
+    if (targets === undefined) this.byGroup.set(group, (targets = new Map()));
+    let t = targets.get(url);
+    if (t === undefined) {
+      t = new PoolTarget(group, url, this.metrics.target(group, url));
+      targets.set(url, t);
+    }
+    return t;
+  }
+
+  /** Targets of `group` the pool holds now, listed or retiring. */
+  targetsOf(group: string): readonly PoolTarget[] {
+    return [...(this.byGroup.get(group)?.values() ?? [])];
+  }
+
+  /**
+   * A config became current and `listed` are its targets: every other one is
+   * unbound (it takes no new requests) and dropped as soon as nothing runs on
+   * it. Returns the ones retired now.
+   */
+  retireAllBut(listed: ReadonlySet<PoolTarget>): PoolTarget[] {
+    const retired: PoolTarget[] = [];
+    for (const targets of this.byGroup.values()) {
+      for (const t of targets.values()) {
+        if (listed.has(t) || (t.binding === undefined && t.onIdle !== undefined)) continue;
+        t.binding = undefined;
+        t.onIdle = () => this.drop(t);
+        retired.push(t);
+        if (t.idle) this.drop(t);
+      }
+    }
+    return retired;
+  }
+
+  private drop(t: PoolTarget): void {
+    const targets = this.byGroup.get(t.group);
+    if (targets?.get(t.url) !== t) return;
+    targets.delete(t.url);
+    if (targets.size === 0) this.byGroup.delete(t.group);
+    t.onIdle = undefined;
+    this.metrics.dropTarget(t.group, t.url);
+  }
+}

@@ -1,0 +1,88 @@
+/**
+ * The values the Deno KV store (deno-kv.ts) keeps at its keys, and reading
+ * them back.
+ *
+ * - The snapshot: `{ version, updatedAt, data }` where `data` is the
+ *   snapshot's JSON text. Text rather than a structured value so that the size
+ *   Deno KV checks (its V8 serialisation, max 65 536 bytes) is known before the
+ *   write, and the stored value is exactly the JSON the contract promises.
+ * - A lease: `{ holder, expiresAt }`.
+ *
+ * Snapshots are not split across keys when they outgrow one value: a write
+ * over the limit fails with `StateSnapshotTooLargeError`. Splitting would need
+ * a multi-key consistent read on every poll (getMany takes at most 10 keys)
+ * while the whole snapshot is still rewritten on every probe round; a
+ * balancer that large (~400 targets with probe details) wants per-group keys,
+ * which is a change to the StateStore contract, not to this store.
+ */
+import { dataOf, emptySnapshot, emptySnapshotData, frozenSnapshot, type JsonValue, type Snapshot, type SnapshotData } from "./store.ts";
+import type { KvKey } from "./deno-kv-types.ts";
+
+/** Deno KV's limit on one value (its V8 serialisation), in bytes. */
+export const DENO_KV_MAX_VALUE_BYTES = 65_536;
+/** Room left for the `{ version, updatedAt, data }` wrapper around the JSON (measured: under 50 bytes). */
+const WRAPPER_BYTES = 256;
+/** The largest snapshot JSON this store writes, in bytes as Deno KV counts them. */
+export const MAX_SNAPSHOT_BYTES = DENO_KV_MAX_VALUE_BYTES - WRAPPER_BYTES;
+
+export class StateSnapshotTooLargeError extends Error {
+  constructor(bytes: number) {
+    super(
+      `deno-kv store: the state snapshot is ${bytes} bytes, over the ${MAX_SNAPSHOT_BYTES} bytes that fit in one Deno KV value ` +
+        `(limit ${DENO_KV_MAX_VALUE_BYTES}); use the redis or cloudflare store for this many targets`,
+    );
+    this.name = "StateSnapshotTooLargeError";
+  }
+}
+
+export interface StoredSnapshot {
+  version: number;
+  updatedAt: number;
+  /** The snapshot data as JSON text. */
+  data: string;
+}
+
+export interface StoredLease {
+  holder: string;
+  expiresAt: number;
+}
+
+/**
+ * Bytes of a string in V8's serialisation: one per character when every
+ * character is Latin-1, else two (UTF-16).
+ */
+export function serializedStringBytes(text: string): number {
+  // eslint-disable-next-line no-control-regex
+  return /[^\u0000-\u00ff]/.test(text) ? text.length * 2 : text.length;
+}
+
+/** The JSON text stored for `next`; throws StateSnapshotTooLargeError when it does not fit in one value. */
+export function snapshotJson(next: SnapshotData): string {
+  // Serialising copies too: a caller still holding `next` cannot change what was written.
+  const json = JSON.stringify(dataOf(next));
+  const bytes = serializedStringBytes(json);
+  if (bytes > MAX_SNAPSHOT_BYTES) throw new StateSnapshotTooLargeError(bytes);
+  return json;
+}
+
+/** The snapshot stored at `key` (null: nothing written yet); throws when the value is not one. */
+export function decodeSnapshot(stored: StoredSnapshot | null, key: KvKey): Snapshot {
+  if (stored === null) return emptySnapshot();
+  if (typeof stored !== "object" || typeof stored.version !== "number" || typeof stored.updatedAt !== "number" || typeof stored.data !== "string") {
+    throw new Error(`the value at ${JSON.stringify(key)} is not a Fulcrum snapshot (another program uses this prefix?)`);
+  }
+  const data = JSON.parse(stored.data) as Partial<Record<keyof SnapshotData, JsonValue>>;
+  const empty = emptySnapshotData();
+  const known: SnapshotData = {
+    groups: (data.groups ?? empty.groups) as SnapshotData["groups"],
+    actions: (data.actions ?? empty.actions) as SnapshotData["actions"],
+  };
+  return frozenSnapshot(known, stored.version, stored.updatedAt);
+}
+
+export function leaseOf(value: unknown): StoredLease | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
+  const { holder, expiresAt } = value as Partial<StoredLease>;
+  // Anything else at a lease key (a foreign or corrupt value) counts as free.
+  return typeof holder === "string" && typeof expiresAt === "number" ? { holder, expiresAt } : undefined;
+}
