@@ -9,7 +9,7 @@ import type { Context } from "hono";
 import type { RuleMetrics } from "../src/metrics/registry.ts";
 import type { WebSocketCapability } from "../src/platform.ts";
 import type { TargetGroup } from "../src/pool/group.ts";
-import { clientScheme, type ClientAddressOf } from "../src/proxy/client-address.ts";
+import { type ClientAddressOf, clientScheme } from "../src/proxy/client-address.ts";
 import type { ProxyContext } from "../src/proxy/context.ts";
 import { badRequest } from "../src/proxy/errors.ts";
 import { forward } from "../src/proxy/forward.ts";
@@ -70,7 +70,9 @@ export function proxyRoute(deps: ProxyRouteDeps) {
         const sticky = stickyGroupFrom(request.headers, action.stickiness);
         const choice = chooseWeightedGroup(action, deps.random, sticky);
         const group = gen.group(choice.group);
-        const groupCookie = choice.setStickiness && action.stickiness ? groupStickinessCookie(action.stickiness, choice.group, Math.floor(Date.now() / 1000)) : undefined;
+        const groupCookie = choice.setStickiness && action.stickiness
+          ? groupStickinessCookie(action.stickiness, choice.group, Math.floor(Date.now() / 1000))
+          : undefined;
         const req = { c, client, rule: gen.ruleMetrics(rule), path: pathAndQuery };
         // Same rules, group choice and stickiness as HTTP; the 101 carries the group cookie where the runtime can send headers with it.
         if (websocket && isWebSocketUpgrade(request)) {

@@ -4,7 +4,7 @@
  * (`<path>/status.json`, the same data, for scripts) and the Prometheus
  * endpoint (`admin.metrics.path`). Each is registered only when configured.
  */
-import { Hono, type Context } from "hono";
+import { type Context, Hono } from "hono";
 import type { HealthProvider, StateStatus } from "../src/metrics/health-provider.ts";
 import type { Metrics } from "../src/metrics/registry.ts";
 import { statusSnapshot } from "../src/metrics/snapshot.ts";
@@ -41,7 +41,7 @@ export function statsRoutes(deps: StatsDeps): Hono {
           // Everything is inline; nothing may load from elsewhere.
           "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; connect-src 'self'; img-src 'self'",
           "x-frame-options": "DENY",
-        }),
+        })
       ),
     );
     app.get(statusPath, guard((c) => c.json(statusSnapshot(deps.metrics, deps.health()), 200, noStore)));

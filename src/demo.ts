@@ -18,9 +18,15 @@ const backends = ["alpha", "beta", "gamma"].map((name) =>
     fetch(req) {
       const url = new URL(req.url);
       if (url.pathname === "/health") return Response.json({ status: "ok", backend: name });
-      return Response.json({ backend: name, method: req.method, path: url.pathname + url.search, forwardedFor: req.headers.get("x-forwarded-for"), requestId: req.headers.get("x-request-id") });
+      return Response.json({
+        backend: name,
+        method: req.method,
+        path: url.pathname + url.search,
+        forwardedFor: req.headers.get("x-forwarded-for"),
+        requestId: req.headers.get("x-request-id"),
+      });
     },
-  }),
+  })
 );
 
 const config = validateConfig({

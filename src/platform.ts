@@ -29,8 +29,9 @@ export interface UpstreamRequest {
  * How the core cancels one attempt. Clients that take a web `AbortSignal`
  * (fetch) read `signal`, which is made on first read; the undici client
  * subscribes with `onAbort` and never makes one: on Node an AbortController
- * per attempt plus one listener on its signal cost ~20 µs of CPU per request
- * (Node's EventTarget is JavaScript; same-run A/B in BENCHMARKS.md).
+ * per attempt plus one listener on its signal was a large share of a
+ * request's CPU (Node's EventTarget is JavaScript; same-run A/B in
+ * BENCHMARKS.md).
  */
 export interface Cancellation {
   readonly aborted: boolean;
@@ -43,7 +44,6 @@ export interface Cancellation {
 }
 
 /** Why an attempt failed, as far as the adapter can tell (drives 502 vs 504 and retry safety). */
-export type { TransportFailure } from "./health/schema.ts";
 
 export class UpstreamError extends Error {
   constructor(readonly kind: TransportFailure, message: string, options?: { cause?: unknown }) {
@@ -85,7 +85,7 @@ export interface Platform {
   /** Uniform in [0, 1). */
   random(): number;
   /** Call `fire` after about `ms` (response timeouts); returns a cancel function. */
-  deadline(ms: number, fire: () => void): () => void;
+  timer(ms: number, fire: () => void): () => void;
   /** Environment variables / bindings visible to the balancer. */
   readonly env: Readonly<Record<string, unknown>>;
   /** Where log lines go (stderr on servers, console on Workers). */
@@ -111,7 +111,7 @@ export const commonPlatform = {
   now: () => performance.now(),
   random: Math.random,
   log: (line: string) => console.error(line),
-  deadline: (ms: number, fire: () => void) => {
+  timer: (ms: number, fire: () => void) => {
     const t = setTimeout(fire, ms);
     return () => clearTimeout(t);
   },
@@ -140,7 +140,6 @@ export interface WsEnd {
   /** Events queued until attached, so nothing is lost between open and wiring. */
   attach(events: WsEvents): void;
 }
-
 
 /**
  * What a target answered: its socket (relayed frame by frame), its refusal,

@@ -47,8 +47,7 @@ export function hash(targets: readonly StrategyTarget[], options: StrategyOption
   const n = targets.length;
   const factor = options.hashBalanceFactor;
   const algorithm = options.hashAlgorithm ?? strategyDefaults.hashAlgorithm;
-  const table: ConsistentTable =
-    algorithm === "maglev" ? maglevTable(targets, options.hashTableSize ?? strategyDefaults.hashTableSize) : ketamaTable(targets);
+  const table: ConsistentTable = algorithm === "maglev" ? maglevTable(targets, options.hashTableSize ?? strategyDefaults.hashTableSize) : ketamaTable(targets);
   const maxWalk = table.maxWalk;
   const sampler = new WeightedSampler(targets.map((t) => t.weight));
   const weight = sampler.weight;

@@ -85,7 +85,7 @@ export class LeastConnBuckets {
       k.size++;
       if (c < k.min) k.min = c;
     }
-    for (const k of this.classes) for (const heap of k.heaps) if (heap) for (let j = (heap.length >> 1) - 1; j >= 0; j--) this.down(heap, j);
+    for (const k of this.classes) for (const heap of k.heaps) if (heap) { for (let j = (heap.length >> 1) - 1; j >= 0; j--) this.down(heap, j); }
     this.valid = this.members.length > 0;
   }
 

@@ -109,7 +109,7 @@ export class SwrrHeaps {
   /** Write current_i = base_i + t x w_i back for every target: O(n). */
   leave(current: Float64Array): void {
     const t = this.t;
-    if (t !== 0) for (const i of this.members) current[i] = current[i]! + t * this.weight[i]!;
+    if (t !== 0) { for (const i of this.members) current[i] = current[i]! + t * this.weight[i]!; }
     this.t = 0;
   }
 

@@ -4,7 +4,7 @@
  * static), `restart()` brings a fresh one back on the same port (empty, like
  * a Redis restarted without persistence).
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { connect } from "node:net";
 import { freePort } from "./e2e/launch.ts";
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm test`: strict typecheck, then every unit and e2e test with `bun test`
+// `npm test`: format and lint checks, strict typecheck, then every unit and e2e test with `bun test`
 // (the e2e suite starts the real balancer on bun, deno, node and workerd).
 // Ends with a plain "N passed, N failed" line for CI.
 import { spawn, spawnSync } from "node:child_process";
@@ -9,11 +9,20 @@ import { fileURLToPath } from "node:url";
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const bin = (name) => join(root, "node_modules", ".bin", name);
 
-console.log("> tsc --noEmit (strict)");
-const tsc = spawnSync(bin("tsc"), ["--noEmit", "-p", root], { stdio: "inherit" });
-if (tsc.status !== 0) {
-  console.log("typecheck failed\n0 passed, 1 failed");
-  process.exit(1);
+// Style is the formatter's and the linter's (deno fmt, deno lint; settings in deno.json), then types.
+for (
+  const [what, cmd, args] of [
+    ["format", bin("deno"), ["fmt", "--check"]],
+    ["lint", bin("deno"), ["lint"]],
+    ["typecheck", bin("tsc"), ["--noEmit", "-p", root]],
+  ]
+) {
+  console.log(`> ${[cmd.split("/").pop(), ...args].join(" ")}`);
+  const r = spawnSync(cmd, args, { cwd: root, stdio: "inherit", env: { ...process.env, NO_COLOR: "1" } });
+  if (r.status !== 0) {
+    console.log(`${what} failed${what === "format" ? " (npm run fmt fixes it)" : ""}\n0 passed, 1 failed`);
+    process.exit(1);
+  }
 }
 
 const args = ["test", "--timeout", "120000", ...process.argv.slice(2)];

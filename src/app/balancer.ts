@@ -8,7 +8,7 @@
  */
 import type { Hono } from "hono";
 import type { Config } from "../config/schema.ts";
-import { HealthChecks } from "../health/checks.ts";
+import type { HealthChecks } from "../health/checks.ts";
 import { createMetrics, type Metrics } from "../metrics/registry.ts";
 import type { Platform } from "../platform.ts";
 import type { TargetGroup } from "../pool/group.ts";
@@ -20,9 +20,10 @@ import { SnapshotCache } from "../state/cache.ts";
 import { MemoryStateStore } from "../state/memory.ts";
 import type { Snapshot, StateStore } from "../state/store.ts";
 import { actionOverridesOf, type Control, createControl } from "./control.ts";
-import { buildGeneration, withActions, type ActionOverrides, type Generation } from "./generation.ts";
+import { type ActionOverrides, buildGeneration, type Generation, withActions } from "./generation.ts";
 import { healthView } from "./health-view.ts";
 import { listenerApps } from "./listener.ts";
+import { healthChecksFor } from "./probing.ts";
 
 export class Balancer {
   readonly metrics: Metrics;
@@ -32,7 +33,7 @@ export class Balancer {
   /** Where runtime overrides persist (blue/green, canary weights, drains): in memory unless the platform shares one. */
   readonly state: StateStore;
   /** The newest snapshot seen (pushed by the store, polled every cacheTtl by the health checks). */
-  readonly stateView: SnapshotCache;
+  readonly snapshots: SnapshotCache;
   /** Set by the adapter when a shutdown starts; the health endpoint turns 503. */
   shuttingDown = false;
   /** One Hono app per listener of the first config, in config order (adapters serve listener i with listenerApps[i]). */
@@ -54,7 +55,7 @@ export class Balancer {
     this.metrics = createMetrics({ now: platform.now });
     this.pool = new TargetPool(this.metrics);
     this.state = platform.state ?? new MemoryStateStore();
-    this.stateView = new SnapshotCache(this.state, (error) => platform.log(`state: applying a snapshot failed: ${errorDetail(error)}`));
+    this.snapshots = new SnapshotCache(this.state, (error) => platform.log(`state: applying a snapshot failed: ${errorDetail(error)}`));
     this.overrides = new TargetOverrides(platform, (target) => {
       const closed = target.closeSockets(SERVICE_RESTART, "target draining");
       if (closed > 0) platform.log(`drain: group=${target.group} target=${target.url}: deadline reached, ${closed} WebSocket(s) closed with 1012`);
@@ -62,7 +63,7 @@ export class Balancer {
     this.gen = buildGeneration(config, this, this.actions);
     for (const g of this.gen.groups.values()) g.activate(true);
     this.checks = this.healthChecksFor(this.gen);
-    this.stateView.onChange((snapshot) => this.applySnapshot(snapshot));
+    this.snapshots.onChange((snapshot) => this.applySnapshot(snapshot));
     this.control = createControl(this);
     this.listenerApps = listenerApps(this, config);
   }
@@ -91,7 +92,7 @@ export class Balancer {
   /** Resolves when start-up work is done (sticky cookie keys imported); rejects on a bad secret. */
   async ready(): Promise<void> {
     await readyGroups(this.gen);
-    await this.stateView.refresh();
+    await this.snapshots.refresh();
   }
 
   /**
@@ -126,19 +127,16 @@ export class Balancer {
     this.checks.close();
     this.checks = this.healthChecksFor(next);
     if (this.checking) this.checks.start();
-    const latest = this.stateView.get();
+    const latest = this.snapshots.get();
     if (latest) this.overrides.apply(latest, next.groups.values());
     const added = [...listed].filter((t) => ![...before.groups.values()].some((g) => g.targets.includes(t)));
-    this.platform.log(`config: now serving ${next.groups.size} group(s); ${added.length} target(s) added, ${retired.length} removed (they finish what runs on them)`);
+    this.platform.log(
+      `config: now serving ${next.groups.size} group(s); ${added.length} target(s) added, ${retired.length} removed (they finish what runs on them)`,
+    );
   }
 
   private healthChecksFor(gen: Generation): HealthChecks {
-    const shared = gen.config.state.store === "memory" ? undefined : gen.config.state;
-    return new HealthChecks(
-      gen.groups.values(),
-      this.platform,
-      shared && { store: this.state, cache: this.stateView, cacheTtlMs: shared.cacheTtl * 1000, instanceId: this.instanceId, what: `${shared.store} store` },
-    );
+    return healthChecksFor(gen.config, gen.groups.values(), this.platform, this.state, this.snapshots, this.instanceId);
   }
 
   /** A snapshot from the store (written by this or another instance): rule actions, weights and drains. */

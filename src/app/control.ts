@@ -11,7 +11,7 @@ import * as v from "valibot";
 import type { Config } from "../config/schema.ts";
 import type { TargetGroup } from "../pool/group.ts";
 import type { PoolTarget } from "../pool/target.ts";
-import { ActionSchema, type ActionConfig } from "../rules/schema.ts";
+import { type ActionConfig, ActionSchema } from "../rules/schema.ts";
 import type { SnapshotCache } from "../state/cache.ts";
 import { groupDraft, type Snapshot, type StateStore } from "../state/store.ts";
 import type { ActionOverrides } from "./generation.ts";
@@ -36,7 +36,7 @@ export interface Controlled {
   group(name: string): TargetGroup;
   readonly current: { readonly groups: ReadonlyMap<string, TargetGroup> };
   readonly state: StateStore;
-  readonly stateView: SnapshotCache;
+  readonly snapshots: SnapshotCache;
 }
 
 function groupsOf(a: ActionConfig): string[] {
@@ -57,10 +57,12 @@ export function createControl(b: Controlled): Control {
       const parsed = v.safeParse(ActionSchema, input);
       if (!parsed.success) throw new Error(`invalid action: ${parsed.issues.map((i) => i.message).join("; ")}`);
       const names = [...b.current.groups.keys()];
-      for (const g of groupsOf(parsed.output)) if (!b.current.groups.has(g)) throw new Error(`unknown target group ${JSON.stringify(g)}, expected one of ${names.join(", ")}`);
+      for (const g of groupsOf(parsed.output)) {
+        if (!b.current.groups.has(g)) throw new Error(`unknown target group ${JSON.stringify(g)}, expected one of ${names.join(", ")}`);
+      }
       if (rule !== "default" && !b.config.rules.some((r) => r.priority === rule)) throw new Error(`no rule with priority ${rule}`);
       // Persist first; the write's snapshot swaps the routers here (and the store's notification on every other instance).
-      b.stateView.offer(
+      b.snapshots.offer(
         await b.state.update((d) => {
           d.actions[String(rule)] = input as never;
         }),
@@ -70,7 +72,7 @@ export function createControl(b: Controlled): Control {
     async setTargetDrain(group, url, draining) {
       const g = targetOf(b, group, url).group;
       const deadline = Date.now() + g.config.deregistrationDelay * 1000;
-      b.stateView.offer(
+      b.snapshots.offer(
         await b.state.update((d) => {
           const rec = groupDraft(d, group);
           if (draining) rec.drains[url] = { deadline };
@@ -81,8 +83,10 @@ export function createControl(b: Controlled): Control {
 
     async setTargetWeight(group, url, weight) {
       targetOf(b, group, url);
-      if (weight !== undefined && !(Number.isInteger(weight) && weight >= 0 && weight <= 1000)) throw new Error(`invalid weight ${weight}, expected an integer from 0 to 1000`);
-      b.stateView.offer(
+      if (weight !== undefined && !(Number.isInteger(weight) && weight >= 0 && weight <= 1000)) {
+        throw new Error(`invalid weight ${weight}, expected an integer from 0 to 1000`);
+      }
+      b.snapshots.offer(
         await b.state.update((d) => {
           const rec = groupDraft(d, group);
           if (weight === undefined) delete rec.weights[url];

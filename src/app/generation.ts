@@ -10,7 +10,7 @@
  * Runtime overrides of rule actions (blue/green, canary weights) make a new
  * generation too (`withActions`), sharing the groups: only the routers change.
  */
-import { listenersOf, type Config } from "../config/schema.ts";
+import { type Config, listenersOf } from "../config/schema.ts";
 import { createAccessLog } from "../metrics/access-log.ts";
 import type { Metrics, RuleMetrics } from "../metrics/registry.ts";
 import type { Platform } from "../platform.ts";
@@ -58,7 +58,10 @@ function routersFor(config: Config, actions: ActionOverrides): Router[] {
 export function buildGeneration(config: Config, deps: GenerationDeps, actions: ActionOverrides): Generation {
   const { platform, metrics } = deps;
   const groups = new Map(Object.entries(config.targetGroups).map(([name, g]) => [name, new TargetGroup(name, g, deps.pool, platform, metrics)]));
-  const rules = new Map<number | undefined, RuleMetrics>([[undefined, metrics.rule("default")], ...config.rules.map((r) => [r.priority, metrics.rule(String(r.priority))] as const)]);
+  const rules = new Map<number | undefined, RuleMetrics>([
+    [undefined, metrics.rule("default")],
+    ...config.rules.map((r) => [r.priority, metrics.rule(String(r.priority))] as const),
+  ]);
   const proxy: ProxyContext = {
     platform,
     metrics,

@@ -3,10 +3,10 @@
  * them, read from the current generation at scrape or poll time only.
  */
 import type { HealthChecks } from "../health/checks.ts";
-import type { GroupHealth } from "../metrics/health-provider.ts";
+import type { GroupReport } from "../metrics/health-provider.ts";
 import type { TargetGroup } from "../pool/group.ts";
 
-export function healthView(groups: Iterable<TargetGroup>, checks: HealthChecks, monotonicNow: () => number): GroupHealth[] {
+export function healthView(groups: Iterable<TargetGroup>, checks: HealthChecks, monotonicNow: () => number): GroupReport[] {
   const now = monotonicNow();
   const wall = Date.now();
   return [...groups].map((g) => ({
@@ -15,7 +15,13 @@ export function healthView(groups: Iterable<TargetGroup>, checks: HealthChecks, 
       const s = g.health.status(i, now);
       const state = g.config.targets[i]!.backup && s.state === "healthy" ? "backup" : s.state;
       const probe = s.lastProbe;
-      return { url: t.url, state, weight: t.weight, inflight: t.inflight, lastCheck: probe && { ok: probe.ok, detail: probe.detail, at: wall - (now - probe.at) } };
+      return {
+        url: t.url,
+        state,
+        weight: t.weight,
+        inflight: t.inflight,
+        lastCheck: probe && { ok: probe.ok, detail: probe.detail, at: wall - (now - probe.at) },
+      };
     }),
     probing: checks.probing(g),
   }));

@@ -3,7 +3,7 @@
 // bundles the TypeScript CLI with esbuild (a few tens of ms, cached by
 // source mtime) and runs it. Everything else lives in src/cli/main.ts.
 import { build } from "esbuild";
-import { mkdirSync, renameSync, statSync, readdirSync } from "node:fs";
+import { mkdirSync, readdirSync, renameSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
@@ -25,7 +25,9 @@ let stale = true;
 try {
   const built = statSync(outfile).mtimeMs;
   stale = ["src", "routes", "strategies"].some((d) => newestMtime(join(root, d)) > built);
-} catch {}
+} catch {
+  // no bundle yet: build it
+}
 if (stale) {
   mkdirSync(outDir, { recursive: true });
   await build({

@@ -91,9 +91,13 @@ async function serve(root: string, flags: Flags): Promise<number> {
   if (!flags.config) throw new Error("serve needs --config FILE");
   const runtime = (flags.runtime ?? "bun") as Runtime;
   if (!RUNTIMES.includes(runtime)) throw new Error(`--runtime: expected one of ${RUNTIMES.join(", ")}, got ${JSON.stringify(flags.runtime)}`);
-  if (flags.trustCfConnectingIp && runtime !== "workerd") throw new Error("--trust-cf-connecting-ip is for --runtime workerd only (the other runtimes take the socket's address)");
+  if (flags.trustCfConnectingIp && runtime !== "workerd") {
+    throw new Error("--trust-cf-connecting-ip is for --runtime workerd only (the other runtimes take the socket's address)");
+  }
   if (flags.denoServer !== undefined && runtime !== "deno") throw new Error("--deno-server is for --runtime deno only");
-  if (flags.denoServer !== undefined && flags.denoServer !== "deno" && flags.denoServer !== "node") throw new Error(`--deno-server: expected deno or node, got ${JSON.stringify(flags.denoServer)}`);
+  if (flags.denoServer !== undefined && flags.denoServer !== "deno" && flags.denoServer !== "node") {
+    throw new Error(`--deno-server: expected deno or node, got ${JSON.stringify(flags.denoServer)}`);
+  }
   const configPath = resolve(flags.config);
   const config = loadOrReport(configPath);
   if (!config) return 1;
@@ -108,12 +112,27 @@ async function serve(root: string, flags: Flags): Promise<number> {
       const kvFile = config.state.store === "deno-kv" && config.state.path ? resolve(config.state.path) : undefined;
       const write = kvFile ? [`--allow-write=${dirname(kvFile)}`] : [];
       const server = flags.denoServer ? ["--deno-server", flags.denoServer] : [];
-      return run(bin(root, "deno"), ["run", "--quiet", "--allow-net", "--allow-read", "--allow-env", "--allow-sys", ...write, "--unstable-kv", "--unstable-no-legacy-abort", await buildDenoEntry(root), ...entryArgs, ...server]);
+      return run(bin(root, "deno"), [
+        "run",
+        "--quiet",
+        "--allow-net",
+        "--allow-read",
+        "--allow-env",
+        "--allow-sys",
+        ...write,
+        "--unstable-kv",
+        "--unstable-no-legacy-abort",
+        await buildDenoEntry(root),
+        ...entryArgs,
+        ...server,
+      ]);
     }
     case "node":
       return run(process.execPath, [await buildNodeEntry(root), ...entryArgs]);
     case "workerd":
-      return serveWorkerd(root, configPath, first.host === "0.0.0.0" ? "127.0.0.1" : first.host, Number(port), { trustCfConnectingIp: flags.trustCfConnectingIp ?? false });
+      return serveWorkerd(root, configPath, first.host === "0.0.0.0" ? "127.0.0.1" : first.host, Number(port), {
+        trustCfConnectingIp: flags.trustCfConnectingIp ?? false,
+      });
   }
 }
 
@@ -149,4 +168,3 @@ export async function main(argv: string[], root: string): Promise<number> {
     return 1;
   }
 }
-

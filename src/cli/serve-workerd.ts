@@ -57,14 +57,14 @@ export interface WorkerdOptions {
   readonly trustCfConnectingIp?: boolean;
 }
 
-
-
 /** The state binding's name from the config (a bad config fails later with its own message). */
 function stateBinding(configPath: string): string {
   try {
     const state = parseConfig(readFileSync(configPath, "utf8"), configPath).state;
     if (state.store === "cloudflare") return state.durableObject;
-  } catch {}
+  } catch {
+    // a bad config fails later, with its own message
+  }
   return "FULCRUM_STATE";
 }
 
@@ -79,7 +79,13 @@ function stateBinding(configPath: string): string {
  * Miniflare process instead, found on `options.devRegistry`: then the object
  * lives and dies with that process, apart from the balancers.
  */
-export async function startWorkerd(root: string, configPath: string, host: string, ports: readonly number[], options: WorkerdOptions = {}): Promise<WorkerdInstances> {
+export async function startWorkerd(
+  root: string,
+  configPath: string,
+  host: string,
+  ports: readonly number[],
+  options: WorkerdOptions = {},
+): Promise<WorkerdInstances> {
   if (ports.length === 0) throw new Error("startWorkerd: expected at least one port");
   const names = options.names ?? ports.map((_, i) => `fulcrum-${i}`);
   if (names.length !== ports.length) throw new Error(`startWorkerd: expected one name per port, got ${names.length} names for ${ports.length} ports`);
@@ -128,12 +134,22 @@ export function serveWorkerdPair(root: string, configPath: string, host: string,
 function checkBindable(host: string, port: number): Promise<string | undefined> {
   return new Promise((done) => {
     const server = createServer();
-    server.once("error", (error: NodeJS.ErrnoException) => done(error.code === "EADDRINUSE" ? "address already in use" : error.code === "EADDRNOTAVAIL" ? "address not available on this machine" : error.message));
+    server.once(
+      "error",
+      (error: NodeJS.ErrnoException) =>
+        done(error.code === "EADDRINUSE" ? "address already in use" : error.code === "EADDRNOTAVAIL" ? "address not available on this machine" : error.message),
+    );
     server.listen(port, host, () => server.close(() => done(undefined)));
   });
 }
 
-export async function serveWorkerd(root: string, configPath: string, host: string, port: number, options: Pick<WorkerdOptions, "trustCfConnectingIp"> = {}): Promise<number> {
+export async function serveWorkerd(
+  root: string,
+  configPath: string,
+  host: string,
+  port: number,
+  options: Pick<WorkerdOptions, "trustCfConnectingIp"> = {},
+): Promise<number> {
   const unbindable = port === 0 ? undefined : await checkBindable(host, port);
   if (unbindable) {
     console.error(`fulcrum: listen ${host}:${port}: ${unbindable}`);
@@ -144,7 +160,9 @@ export async function serveWorkerd(root: string, configPath: string, host: strin
     instances = await startWorkerd(root, configPath, host, [port], options);
     console.error(`fulcrum (workerd) listening on ${instances.urls[0]}`);
     console.error(
-      `fulcrum (workerd): a local development runtime, not an internet-facing server (README, Runtime notes); client addresses ${options.trustCfConnectingIp ? "are taken from CF-Connecting-IP as clients send it" : "are unknown (--trust-cf-connecting-ip believes CF-Connecting-IP)"}`,
+      `fulcrum (workerd): a local development runtime, not an internet-facing server (README, Runtime notes); client addresses ${
+        options.trustCfConnectingIp ? "are taken from CF-Connecting-IP as clients send it" : "are unknown (--trust-cf-connecting-ip believes CF-Connecting-IP)"
+      }`,
     );
   } catch (e) {
     console.error(`fulcrum: workerd failed to start: ${(e as Error).message}`);

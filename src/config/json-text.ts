@@ -7,7 +7,7 @@
  * the positions; the value itself comes from JSON.parse, which keeps a key
  * named `__proto__` as data.
  */
-import { printParseErrorCode, visit, type JSONPath } from "jsonc-parser";
+import { type JSONPath, printParseErrorCode, visit } from "jsonc-parser";
 
 export interface JsonText {
   /** The parsed value; undefined when the text is not JSON. */
@@ -62,12 +62,18 @@ export function parseJsonText(input: string): JsonText {
         if (!seen) return;
         const first = seen.get(key);
         if (first === undefined) seen.set(key, line);
-        else duplicates.push(`${renderPath([...pathOf(), key])}: duplicate key (${first === line ? `twice on line ${line + 1}` : `lines ${first + 1} and ${line + 1}`}); JSON keeps only the last, so say it once`);
+        else {duplicates.push(
+            `${renderPath([...pathOf(), key])}: duplicate key (${
+              first === line ? `twice on line ${line + 1}` : `lines ${first + 1} and ${line + 1}`
+            }); JSON keeps only the last, so say it once`,
+          );}
       },
       onError: (code, _offset, _length, line, column) => {
         if (syntax !== undefined) return; // later errors follow from the first
         const source = (lines[line] ?? "").replace(/\r$/, "").replace(/\t/g, " ");
-        syntax = `line ${line + 1}, column ${column + 1}: ${SAYS[printParseErrorCode(code)] ?? printParseErrorCode(code)}\n    ${source}\n    ${" ".repeat(column)}^`;
+        syntax = `line ${line + 1}, column ${column + 1}: ${SAYS[printParseErrorCode(code)] ?? printParseErrorCode(code)}\n    ${source}\n    ${
+          " ".repeat(column)
+        }^`;
       },
     },
     { disallowComments: true, allowTrailingComma: false, allowEmptyContent: false },

@@ -5,7 +5,7 @@
  */
 import * as v from "valibot";
 import { ruleProblems } from "../rules/schema.ts";
-import { ConfigSchema, listenersOf, type Config } from "./schema.ts";
+import { type Config, ConfigSchema, listenersOf } from "./schema.ts";
 import { parseJsonText } from "./json-text.ts";
 
 export class ConfigError extends Error {
@@ -73,7 +73,9 @@ function references(input: unknown): string[] {
   problems.push(...listenerConflicts(listeners));
   listeners.forEach((l, i) => {
     const path = Array.isArray(input.listen) ? `listen[${i}]` : "listen";
-    if (isRecord(l) && l.protocol === "HTTPS" && !isRecord(l.certificate)) problems.push(`${path}.certificate: required for an HTTPS listener (certFile and keyFile)`);
+    if (isRecord(l) && l.protocol === "HTTPS" && !isRecord(l.certificate)) {
+      problems.push(`${path}.certificate: required for an HTTPS listener (certFile and keyFile)`);
+    }
     if (isRecord(l) && isRecord(l.defaultAction)) {
       checkGroup(`${path}.defaultAction.forward`, l.defaultAction.forward);
       problems.push(...ruleProblems({ defaultAction: l.defaultAction }, groups).map((p) => p.replace(/^defaultAction/, `${path}.defaultAction`)));
@@ -97,7 +99,11 @@ function listenerConflicts(listeners: readonly unknown[]): string[] {
     if (!isRecord(l) || typeof l.port !== "number" || l.port === 0) return;
     const host = typeof l.host === "string" ? l.host : "0.0.0.0";
     const clash = seen.find((o) => o.port === l.port && (o.host === host || ANY.has(o.host) || ANY.has(host)));
-    if (clash) problems.push(`listen[${i}].port: ${l.port} is also the port of listen[${clash.index}] (${clash.host}:${clash.port}); one address and port can have one listener`);
+    if (clash) {
+      problems.push(
+        `listen[${i}].port: ${l.port} is also the port of listen[${clash.index}] (${clash.host}:${clash.port}); one address and port can have one listener`,
+      );
+    }
     seen.push({ port: l.port, host, index: i });
   });
   return problems;
@@ -139,7 +145,11 @@ export function summarize(config: Config): string {
   );
   const listen = listenersOf(config).map((l) => `${l.protocol === "HTTPS" ? "https" : "http"} :${l.port}`).join(" + ");
   const d = config.defaultAction;
-  const action = d.forward !== undefined ? `forward ${typeof d.forward === "string" ? d.forward : d.forward.targetGroups.map((g) => `${g.group}:${g.weight}`).join("/")}` : d.redirect ? "redirect" : "fixed response";
+  const action = d.forward !== undefined
+    ? `forward ${typeof d.forward === "string" ? d.forward : d.forward.targetGroups.map((g) => `${g.group}:${g.weight}`).join("/")}`
+    : d.redirect
+    ? "redirect"
+    : "fixed response";
   const rules = config.rules.length ? `, ${config.rules.length} rule${config.rules.length === 1 ? "" : "s"}` : "";
   return `config ok: listen ${listen}, ${groups.length} target group${groups.length === 1 ? "" : "s"}: ${groups.join(", ")}${rules}; default action ${action}`;
 }

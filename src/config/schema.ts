@@ -17,14 +17,12 @@ import { healthEntries } from "../health/schema.ts";
 import { AccessLogSchema } from "../metrics/schema.ts";
 import { MetricsEndpointSchema, StatsSchema } from "../stats/schema.ts";
 
-
 const port = v.pipe(
   v.number(),
   v.integer("expected an integer port"),
   v.minValue(0, "expected a port from 0 to 65535"),
   v.maxValue(65535, "expected a port from 0 to 65535"),
 );
-
 
 const LABEL = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
 
@@ -62,7 +60,15 @@ export const TargetSchema = v.strictObject({
     }, (i) => `expected an origin without path or query (scheme://host:port), got ${quote(i.input)}`),
   ),
   /** Relative share of new traffic (nginx `weight=`, default 1). 0 = no new traffic. */
-  weight: v.optional(v.pipe(v.number(), v.integer("expected an integer weight"), v.minValue(0, "expected a weight from 0 to 1000"), v.maxValue(1000, "expected a weight from 0 to 1000")), 1),
+  weight: v.optional(
+    v.pipe(
+      v.number(),
+      v.integer("expected an integer weight"),
+      v.minValue(0, "expected a weight from 0 to 1000"),
+      v.maxValue(1000, "expected a weight from 0 to 1000"),
+    ),
+    1,
+  ),
   /** Used only when no primary target is available (nginx/HAProxy `backup`). */
   backup: v.optional(v.boolean(), false),
   /** Draining: no new requests or sessions; sticky clients stay until `deregistrationDelay` passes. */
@@ -105,7 +111,6 @@ export const TargetGroupSchema = v.strictObject({
   ...healthEntries,
   ...strategyOptionEntries,
 });
-
 
 /**
  * One listener (ALB vocabulary). HTTPS listeners terminate TLS with a
@@ -176,7 +181,10 @@ export const ConfigSchema = v.strictObject({
   /** Editors' JSON Schema reference; ignored. */
   $schema: v.optional(v.string()),
   /** One listener, or a list (e.g. :80 redirecting to :443). */
-  listen: v.union([ListenerSchema, v.pipe(v.array(ListenerSchema), v.minLength(1, "expected at least one listener"))], "expected a listener object or a list of listeners"),
+  listen: v.union(
+    [ListenerSchema, v.pipe(v.array(ListenerSchema), v.minLength(1, "expected at least one listener"))],
+    "expected a listener object or a list of listeners",
+  ),
   targetGroups: v.pipe(
     v.record(v.pipe(v.string(), v.regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, "expected a name of letters, digits, _ . -")), TargetGroupSchema),
     v.check((r) => Object.keys(r).length > 0, "expected at least one target group"),

@@ -15,18 +15,9 @@ import type { Platform } from "../platform.ts";
 import type { SnapshotCache } from "../state/cache.ts";
 import type { StateStore } from "../state/store.ts";
 import { createProber, type Prober } from "./prober.ts";
-import type { HealthCheckConfig } from "./schema.ts";
-import { HealthSync, StoreLink } from "./sync.ts";
-import type { HealthTable } from "./table.ts";
+import { type CheckedGroup, HealthSync, StoreLink } from "./sync.ts";
 
-/** A target group as the health checks see it (pool/group.ts is one). */
-export interface CheckedGroup {
-  readonly name: string;
-  /** In the health table's order. */
-  readonly targets: ReadonlyArray<{ readonly url: string }>;
-  readonly health: HealthTable;
-  readonly config: { readonly healthCheck?: HealthCheckConfig | undefined };
-}
+export type { CheckedGroup } from "./sync.ts";
 
 export interface SharedHealthOptions {
   readonly store: StateStore;
@@ -71,7 +62,14 @@ export class HealthChecks {
     const list = [...groups];
     if (shared) {
       this.link = new StoreLink((line) => platform.log(line), shared.what);
-      this.sync = new HealthSync({ groups: list, store: shared.store, cache: shared.cache, link: this.link, platform, ...(shared.wallNow ? { wallNow: shared.wallNow } : {}) });
+      this.sync = new HealthSync({
+        groups: list,
+        store: shared.store,
+        cache: shared.cache,
+        link: this.link,
+        platform,
+        ...(shared.wallNow ? { wallNow: shared.wallNow } : {}),
+      });
     }
     for (const group of list) {
       this.unsubscribe.push(
@@ -84,7 +82,15 @@ export class HealthChecks {
         config: check,
         fetch: (req, signal) => {
           const u = new URL(req.url);
-          return platform.upstream({ origin: u.origin, path: u.pathname + u.search, method: req.method, headers: req.headers, body: null, cancellation: signalCancellation(signal), connectTimeoutMs: check.timeout * 1000 });
+          return platform.upstream({
+            origin: u.origin,
+            path: u.pathname + u.search,
+            method: req.method,
+            headers: req.headers,
+            body: null,
+            cancellation: signalCancellation(signal),
+            connectTimeoutMs: check.timeout * 1000,
+          });
         },
         timers: { setTimeout: unrefTimeout, clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>) },
         now: platform.now,

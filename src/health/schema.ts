@@ -114,7 +114,10 @@ export const HealthCheckSchema = v.pipe(
      * as a fraction. 0.1 by default so that many balancers started together
      * do not probe in lockstep (envoy#10498).
      */
-    jitter: v.optional(v.pipe(v.number("expected a fraction from 0 to 1"), v.minValue(0, "expected a fraction from 0 to 1"), v.maxValue(1, "expected a fraction from 0 to 1")), 0.1),
+    jitter: v.optional(
+      v.pipe(v.number("expected a fraction from 0 to 1"), v.minValue(0, "expected a fraction from 0 to 1"), v.maxValue(1, "expected a fraction from 0 to 1")),
+      0.1,
+    ),
     /**
      * State before the first probe answers; that first answer then decides
      * alone (thresholds apply from the second on). `healthy` (HAProxy's `up`
@@ -127,7 +130,10 @@ export const HealthCheckSchema = v.pipe(
     v.partialCheck(
       [["interval"], ["timeout"]],
       (c) => c.timeout < c.interval,
-      (i) => `expected a timeout below the interval (${quote((i.input as { interval?: unknown }).interval)} s), got ${quote((i.input as { timeout?: unknown }).timeout)}`,
+      (i) =>
+        `expected a timeout below the interval (${quote((i.input as { interval?: unknown }).interval)} s), got ${
+          quote((i.input as { timeout?: unknown }).timeout)
+        }`,
     ),
     ["timeout"],
   ),

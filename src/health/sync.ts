@@ -15,9 +15,19 @@
  * tables use the platform's monotonic ms, converted at the boundary.
  */
 import type { Platform } from "../platform.ts";
-import type { CheckedGroup } from "./checks.ts";
+import type { HealthCheckConfig } from "./schema.ts";
+import type { HealthTable } from "./table.ts";
 import type { SnapshotCache } from "../state/cache.ts";
 import { groupDraft, own, type Snapshot, type StateStore, type TargetRecord } from "../state/store.ts";
+
+/** A target group as the health checks see it (pool/group.ts is one). */
+export interface CheckedGroup {
+  readonly name: string;
+  /** In the health table's order. */
+  readonly targets: ReadonlyArray<{ readonly url: string }>;
+  readonly health: HealthTable;
+  readonly config: { readonly healthCheck?: HealthCheckConfig | undefined };
+}
 
 /**
  * Logs a store outage once and its end once, never per call. Reads and
@@ -121,8 +131,7 @@ export class HealthSync {
       this.options.store.update((d) => {
         const g = groupDraft(d, group.name);
         for (const [url, rec] of Object.entries(records)) g.targets[url] = { ...g.targets[url], ...rec };
-      }),
-    );
+      }));
   }
 
   /** Share a passive hold (nginx fail window or an ejection) so other instances skip the target too. */
@@ -141,8 +150,7 @@ export class HealthSync {
         const g = groupDraft(d, group.name);
         const rec = (g.targets[url] ??= { state: "healthy", since: until });
         if ((rec.downUntil ?? 0) < until) rec.downUntil = until;
-      }),
-    );
+      }));
   }
 
   /** Apply a newer snapshot to the local tables (called by the cache on every new version). */

@@ -17,9 +17,9 @@ import { observePassive } from "./passive.ts";
 import { observeProbe } from "./probe-thresholds.ts";
 import { HealthTally } from "./tally.ts";
 import type { HealthSettings } from "./schema.ts";
-import { TargetHealth, type AttemptResult, type ProbeResult, type TargetState } from "./target-health.ts";
+import { type AttemptResult, type ProbeResult, TargetHealth, type TargetState } from "./target-health.ts";
 
-export type { AttemptResult, TargetState, ProbeResult } from "./target-health.ts";
+export type { AttemptResult, ProbeResult, TargetState } from "./target-health.ts";
 
 export interface Transition {
   readonly index: number;
@@ -315,12 +315,12 @@ export class HealthTable {
     const state: TargetState = t.draining
       ? "draining"
       : ejected
-        ? "ejected"
-        : !t.activeHealthy || sharedDown || (!this.single && t.passiveDown(this.maxFails))
-          ? "unhealthy"
-          : factor < 1
-            ? "slow_start"
-            : "healthy";
+      ? "ejected"
+      : !t.activeHealthy || sharedDown || (!this.single && t.passiveDown(this.maxFails))
+      ? "unhealthy"
+      : factor < 1
+      ? "slow_start"
+      : "healthy";
 
     this.tally.update(t, !this.backup[i], unavailable, impaired);
 

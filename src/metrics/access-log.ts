@@ -59,7 +59,9 @@ const pad = (n: number) => String(n).padStart(2, "0");
 /** CLF `%t`: `[10/Oct/2000:13:55:36 +0000]`, always UTC (edge runtimes have no local zone). */
 export function clfTime(ms: number): string {
   const d = new Date(ms);
-  return `[${pad(d.getUTCDate())}/${MONTHS[d.getUTCMonth()]}/${d.getUTCFullYear()}:${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())} +0000]`;
+  return `[${pad(d.getUTCDate())}/${MONTHS[d.getUTCMonth()]}/${d.getUTCFullYear()}:${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${
+    pad(d.getUTCSeconds())
+  } +0000]`;
 }
 
 /**

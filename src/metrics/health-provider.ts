@@ -3,8 +3,9 @@
  * with its targets' current state. A callback, read at scrape/poll time only,
  * so health changes cost the hot path nothing.
  */
-export const TARGET_STATES = ["healthy", "unhealthy", "draining", "ejected", "slow_start", "backup"] as const;
-export type TargetState = (typeof TARGET_STATES)[number];
+/** A target's health state (health/target-health.ts), or "backup" for a healthy backup standing by. */
+export const REPORTED_STATES = ["healthy", "unhealthy", "draining", "ejected", "slow_start", "backup"] as const;
+export type ReportedState = (typeof REPORTED_STATES)[number];
 
 export interface HealthCheckResult {
   readonly ok: boolean;
@@ -14,17 +15,17 @@ export interface HealthCheckResult {
   readonly detail: string;
 }
 
-export interface TargetHealth {
+export interface TargetReport {
   readonly url: string;
-  readonly state: TargetState;
+  readonly state: ReportedState;
   readonly weight: number;
   readonly inflight: number;
   readonly lastCheck?: HealthCheckResult;
 }
 
-export interface GroupHealth {
+export interface GroupReport {
   readonly group: string;
-  readonly targets: readonly TargetHealth[];
+  readonly targets: readonly TargetReport[];
   /**
    * This instance sends the group's active health checks (alone, holding the
    * shared probe lease, or because the shared store is unreachable); false when
@@ -33,7 +34,7 @@ export interface GroupHealth {
   readonly probing?: boolean;
 }
 
-export type HealthProvider = () => readonly GroupHealth[];
+export type HealthProvider = () => readonly GroupReport[];
 
 /** The shared state store as this instance sees it (metrics and stats). */
 export interface StateStatus {
@@ -46,6 +47,6 @@ export interface StateStatus {
  * checks and able to take new requests, a standing-by backup included.
  * Draining targets pass checks but take no new requests, so they do not count.
  */
-export function isHealthy(state: TargetState): boolean {
+export function isHealthy(state: ReportedState): boolean {
   return state === "healthy" || state === "slow_start" || state === "backup";
 }

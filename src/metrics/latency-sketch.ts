@@ -50,9 +50,9 @@ export class LatencySketch {
   private current: Sketch | undefined = undefined;
   private currentEpoch = -1;
 
-  constructor(private readonly window: Window = DEFAULT_WINDOW) {
-    this.ring = new Array<Sketch | undefined>(window.buckets).fill(undefined);
-    this.epochs = new Float64Array(window.buckets).fill(-1);
+  constructor(private readonly span: Window = DEFAULT_WINDOW) {
+    this.ring = new Array<Sketch | undefined>(span.buckets).fill(undefined);
+    this.epochs = new Float64Array(span.buckets).fill(-1);
   }
 
   /**
@@ -68,7 +68,7 @@ export class LatencySketch {
       this.current!.accept(v);
       return;
     }
-    const slot = epoch % this.window.buckets;
+    const slot = epoch % this.span.buckets;
     // The slot holds an expired bucket (or none yet): start it afresh.
     const sketch = newSketch();
     this.ring[slot] = sketch;
@@ -84,7 +84,7 @@ export class LatencySketch {
     for (let i = 0; i < this.ring.length; i++) {
       const s = this.ring[i];
       const e = this.epochs[i]!;
-      if (s === undefined || e > epoch || e <= epoch - this.window.buckets) continue;
+      if (s === undefined || e > epoch || e <= epoch - this.span.buckets) continue;
       merged ??= newSketch();
       merged.merge(s);
     }

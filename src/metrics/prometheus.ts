@@ -18,10 +18,10 @@
  *
  * Counters cover this process (on Workers: this isolate) since it started.
  */
-import { TARGET_STATES, isHealthy, type GroupHealth, type StateStatus, type TargetHealth } from "./health-provider.ts";
-import { quantilesOf, type LatencySketch } from "./latency-sketch.ts";
+import { type GroupReport, isHealthy, REPORTED_STATES, type StateStatus, type TargetReport } from "./health-provider.ts";
+import { type LatencySketch, quantilesOf } from "./latency-sketch.ts";
 import { labelPairs } from "./labels.ts";
-import { STATUS_CLASSES, type Metrics, type TargetMetrics } from "./registry.ts";
+import { type Metrics, STATUS_CLASSES, type TargetMetrics } from "./registry.ts";
 
 export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -67,7 +67,7 @@ function byClass(out: Exposition, name: string, labels: string, responses: Float
 }
 
 /** Every family is written even when it has no series yet, so dashboards see the names. */
-export function renderPrometheus(metrics: Metrics, health: readonly GroupHealth[], state?: StateStatus): string {
+export function renderPrometheus(metrics: Metrics, health: readonly GroupReport[], state?: StateStatus): string {
   const out = new Exposition();
   const epoch = metrics.epoch();
   const base = labelPairs({ balancer: metrics.balancer });
@@ -95,16 +95,34 @@ export function renderPrometheus(metrics: Metrics, health: readonly GroupHealth[
   for (const g of groups) summary(out, "fulcrum_group_latency_seconds", g.labels, g.targets.map((t) => t.total), epoch);
 
   out.family("fulcrum_group_healthy_hosts", "gauge", "Targets of a group passing health checks and able to take new requests.");
-  for (const h of health) out.sample("fulcrum_group_healthy_hosts", `${base},${labelPairs({ group: h.group })}`, h.targets.filter((t) => isHealthy(t.state)).length);
+  for (const h of health) {
+    out.sample(
+      "fulcrum_group_healthy_hosts",
+      `${base},${labelPairs({ group: h.group })}`,
+      h.targets.filter((t) => isHealthy(t.state)).length,
+    );
+  }
   out.family("fulcrum_group_hosts", "gauge", "Targets configured in a group.");
   for (const h of health) out.sample("fulcrum_group_hosts", `${base},${labelPairs({ group: h.group })}`, h.targets.length);
 
   out.family("fulcrum_target_requests_total", "counter", "Requests whose last attempt went to a target, by response status class.");
   for (const t of targets) byClass(out, "fulcrum_target_requests_total", t.labels, t.responses);
   out.family("fulcrum_target_upstream_errors_total", "counter", "Failed upstream attempts at a target, by kind (connect, timeout, reset).");
-  for (const t of targets) for (const kind of ["connect", "timeout", "reset"] as const) out.sample("fulcrum_target_upstream_errors_total", `${t.labels},kind="${kind}"`, t.errors[kind]);
-  out.family("fulcrum_target_response_body_errors_total", "counter", "Response bodies a target broke off after the client had its headers, by kind (timeout: no bytes for timeouts.read; truncated: shorter than its Content-Length; reset).");
-  for (const t of targets) for (const kind of ["timeout", "truncated", "reset"] as const) out.sample("fulcrum_target_response_body_errors_total", `${t.labels},kind="${kind}"`, t.bodyErrors[kind]);
+  for (const t of targets) {
+    for (const kind of ["connect", "timeout", "reset"] as const) {
+      out.sample("fulcrum_target_upstream_errors_total", `${t.labels},kind="${kind}"`, t.errors[kind]);
+    }
+  }
+  out.family(
+    "fulcrum_target_response_body_errors_total",
+    "counter",
+    "Response bodies a target broke off after the client had its headers, by kind (timeout: no bytes for timeouts.read; truncated: shorter than its Content-Length; reset).",
+  );
+  for (const t of targets) {
+    for (const kind of ["timeout", "truncated", "reset"] as const) {
+      out.sample("fulcrum_target_response_body_errors_total", `${t.labels},kind="${kind}"`, t.bodyErrors[kind]);
+    }
+  }
   out.family("fulcrum_target_request_bytes_total", "counter", "Request body bytes received from clients for a target.");
   for (const t of targets) out.sample("fulcrum_target_request_bytes_total", t.labels, t.bytesIn);
   out.family("fulcrum_target_response_bytes_total", "counter", "Response body bytes sent to clients from a target.");
@@ -115,14 +133,22 @@ export function renderPrometheus(metrics: Metrics, health: readonly GroupHealth[
   for (const t of targets) out.sample("fulcrum_target_websockets_total", t.labels, t.wsTotal);
   out.family("fulcrum_target_ejections_total", "counter", "Times passive health checking ejected a target.");
   for (const t of targets) out.sample("fulcrum_target_ejections_total", t.labels, t.ejections);
-  out.family("fulcrum_target_latency_seconds", "summary", "Client-observed latency of requests whose last attempt went to a target (quantiles over a sliding window).");
+  out.family(
+    "fulcrum_target_latency_seconds",
+    "summary",
+    "Client-observed latency of requests whose last attempt went to a target (quantiles over a sliding window).",
+  );
   for (const t of targets) summary(out, "fulcrum_target_latency_seconds", t.labels, [t.total], epoch);
   out.family("fulcrum_target_upstream_latency_seconds", "summary", "Time to a target's response headers (quantiles over a sliding window).");
   for (const t of targets) summary(out, "fulcrum_target_upstream_latency_seconds", t.labels, [t.upstream], epoch);
 
   renderHealth(out, metrics, base, health);
   if (state) {
-    out.family("fulcrum_state_store_reachable", "gauge", "1 while this instance reaches its state store (memory always), 0 while it serves on its last known state.");
+    out.family(
+      "fulcrum_state_store_reachable",
+      "gauge",
+      "1 while this instance reaches its state store (memory always), 0 while it serves on its last known state.",
+    );
     out.sample("fulcrum_state_store_reachable", `${base},${labelPairs({ store: state.store })}`, state.reachable ? 1 : 0);
   }
   out.family("fulcrum_group_probing", "gauge", "1 if this instance sends the group's active health checks, 0 if it applies another instance's (shared state).");
@@ -130,8 +156,8 @@ export function renderPrometheus(metrics: Metrics, health: readonly GroupHealth[
   return out.text();
 }
 
-function renderHealth(out: Exposition, metrics: Metrics, base: string, health: readonly GroupHealth[]): void {
-  const rows: { labels: string; t: TargetHealth }[] = [];
+function renderHealth(out: Exposition, metrics: Metrics, base: string, health: readonly GroupReport[]): void {
+  const rows: { labels: string; t: TargetReport }[] = [];
   for (const g of health) {
     const known = new Map((metrics.groups.get(g.group)?.targets ?? []).map((k): [string, TargetMetrics] => [k.url, k]));
     for (const t of g.targets) {
@@ -141,7 +167,7 @@ function renderHealth(out: Exposition, metrics: Metrics, base: string, health: r
     }
   }
   out.family("fulcrum_target_state", "gauge", "Health state of a target: 1 for its current state, 0 for the others.");
-  for (const { labels, t } of rows) for (const s of TARGET_STATES) out.sample("fulcrum_target_state", `${labels},state="${s}"`, t.state === s ? 1 : 0);
+  for (const { labels, t } of rows) for (const s of REPORTED_STATES) out.sample("fulcrum_target_state", `${labels},state="${s}"`, t.state === s ? 1 : 0);
   out.family("fulcrum_target_weight", "gauge", "Configured weight of a target.");
   for (const { labels, t } of rows) out.sample("fulcrum_target_weight", labels, t.weight);
   out.family("fulcrum_target_inflight_requests", "gauge", "Requests in flight at a target.");

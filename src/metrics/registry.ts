@@ -20,8 +20,6 @@ import { DEFAULT_WINDOW, LatencySketch, type Window } from "./latency-sketch.ts"
 import { labelPairs } from "./labels.ts";
 
 import type { TransportFailure } from "../health/schema.ts";
-
-export type { TransportFailure };
 /** How a target broke a response body mid-way: stalled past `timeouts.read`, ended short of its Content-Length, or failed. */
 export type BodyErrorKind = "timeout" | "truncated" | "reset";
 export const STATUS_CLASSES = ["1xx", "2xx", "3xx", "4xx", "5xx"] as const;

@@ -4,9 +4,10 @@
  * window (see latency-sketch.ts); counters are cumulative since this process
  * (on Workers: this isolate) started.
  */
-import { quantilesOf, type Quantiles } from "./latency-sketch.ts";
-import { isHealthy, type GroupHealth, type HealthCheckResult, type TargetState } from "./health-provider.ts";
-import { STATUS_CLASSES, type GroupMetrics, type Metrics, type StatusClass, type TargetMetrics, type TransportFailure } from "./registry.ts";
+import { type Quantiles, quantilesOf } from "./latency-sketch.ts";
+import { type GroupReport, type HealthCheckResult, isHealthy, type ReportedState } from "./health-provider.ts";
+import { type GroupMetrics, type Metrics, STATUS_CLASSES, type StatusClass, type TargetMetrics } from "./registry.ts";
+import type { TransportFailure } from "../health/schema.ts";
 
 export type ByStatusClass = Record<StatusClass, number>;
 
@@ -21,7 +22,7 @@ export interface LatencySnapshot {
 export interface TargetSnapshot {
   url: string;
   /** `unknown` when the health provider does not list this target. */
-  state: TargetState | "unknown";
+  state: ReportedState | "unknown";
   weight: number | null;
   inflight: number;
   requests: number;
@@ -81,7 +82,7 @@ const rate5xx = (a: Float64Array) => (sum(a) === 0 ? 0 : a[4]! / sum(a));
 const finite = (x: number) => (Number.isFinite(x) ? x : null);
 const latency = (q: Quantiles): LatencySnapshot => ({ count: q.count, p50: finite(q.p50), p95: finite(q.p95), p99: finite(q.p99) });
 
-function targetSnapshot(t: TargetMetrics | undefined, url: string, h: GroupHealth["targets"][number] | undefined, epoch: number): TargetSnapshot {
+function targetSnapshot(t: TargetMetrics | undefined, url: string, h: GroupReport["targets"][number] | undefined, epoch: number): TargetSnapshot {
   const responses = t?.responses ?? new Float64Array(STATUS_CLASSES.length);
   return {
     url,
@@ -103,14 +104,14 @@ function targetSnapshot(t: TargetMetrics | undefined, url: string, h: GroupHealt
 }
 
 /** Groups in health-provider order, then any group only the registry knows; same for targets. */
-type Joined = { name: string; m: GroupMetrics | undefined; h: GroupHealth | undefined };
-function joinGroups(metrics: Metrics, health: readonly GroupHealth[]): Joined[] {
+type Joined = { name: string; m: GroupMetrics | undefined; h: GroupReport | undefined };
+function joinGroups(metrics: Metrics, health: readonly GroupReport[]): Joined[] {
   const out = health.map<Joined>((h) => ({ name: h.group, m: metrics.groups.get(h.group), h }));
   for (const [name, m] of metrics.groups) if (!health.some((h) => h.group === name)) out.push({ name, m, h: undefined });
   return out;
 }
 
-export function statusSnapshot(metrics: Metrics, health: readonly GroupHealth[]): StatusSnapshot {
+export function statusSnapshot(metrics: Metrics, health: readonly GroupReport[]): StatusSnapshot {
   const epoch = metrics.epoch();
   const groups = joinGroups(metrics, health).map(({ name, m, h }): GroupSnapshot => {
     const healthTargets = h?.targets ?? [];
@@ -133,7 +134,12 @@ export function statusSnapshot(metrics: Metrics, health: readonly GroupHealth[])
       targets,
     };
   });
-  const rules = [...metrics.rules.values()].map((r) => ({ name: r.name, activeRequests: r.active, requests: sum(r.responses), responses: byClass(r.responses) }));
+  const rules = [...metrics.rules.values()].map((r) => ({
+    name: r.name,
+    activeRequests: r.active,
+    requests: sum(r.responses),
+    responses: byClass(r.responses),
+  }));
   return {
     balancer: metrics.balancer,
     time: new Date(metrics.wallClock()).toISOString(),

@@ -41,6 +41,8 @@ export class TargetGroup {
     pool: TargetPool,
     private readonly platform: Pick<Platform, "now" | "random" | "env" | "log">,
     metrics: Pick<Metrics, "group">,
+    /** `stickiness: false`: for a group that only probes (no cookies to sign or check). */
+    options: { readonly stickiness?: boolean } = {},
   ) {
     this.targets = config.targets.map((t) => pool.target(name, t.url));
     this.metrics = metrics.group(name);
@@ -48,16 +50,16 @@ export class TargetGroup {
     this.connectTimeoutMs = config.timeouts.connect * 1000;
     this.responseTimeoutMs = config.timeouts.response * 1000;
     this.readTimeoutMs = (config.timeouts.read ?? config.timeouts.response) * 1000;
-    this.stickiness = config.stickiness
+    this.stickiness = config.stickiness && options.stickiness !== false
       ? createStickiness(config.stickiness, this.targets, platform.env).then(
-          (s) => (this.stickinessReady = s),
-          (e: Error) => {
-            this.stickinessFailure = e;
-            this.stickinessReady = null;
-            platform.log(`target group ${name}: stickiness disabled: ${e.message}`);
-            return undefined;
-          },
-        )
+        (s) => (this.stickinessReady = s),
+        (e: Error) => {
+          this.stickinessFailure = e;
+          this.stickinessReady = null;
+          platform.log(`target group ${name}: stickiness disabled: ${e.message}`);
+          return undefined;
+        },
+      )
       : undefined;
   }
 
@@ -88,7 +90,12 @@ export class TargetGroup {
     // nginx: a failure lowers the smooth-WRR effective weight by weight / max_fails.
     const options = { ...config, maxFails: config.passive.maxFails };
     const tier = (kind: "primary" | "backup") =>
-      new Tier(tiers[kind].map((i) => this.targets[i]!), tiers[kind], { strategy: config.strategy, options, health, platform: this.platform, tier: kind }, previous);
+      new Tier(
+        tiers[kind].map((i) => this.targets[i]!),
+        tiers[kind],
+        { strategy: config.strategy, options, health, platform: this.platform, tier: kind },
+        previous,
+      );
     const primary = tier("primary");
     const backup = tier("backup");
     this.active = { health, primary, backup };

@@ -21,7 +21,7 @@ export class TargetOverrides {
   private readonly applied = new Map<PoolTarget, { deadline: number; cancel: () => void }>();
 
   constructor(
-    private readonly platform: Pick<Platform, "now" | "deadline" | "log">,
+    private readonly platform: Pick<Platform, "now" | "timer" | "log">,
     /** Called at a store drain's deadline (close the target's WebSockets with 1012). */
     private readonly onDrainDeadline: (target: PoolTarget) => void,
     private readonly wallNow: () => number = Date.now,
@@ -45,7 +45,7 @@ export class TargetOverrides {
           const at = now - (wall - drain.deadline);
           group.health.setDraining(i, at, now);
           target.drainedBy = "store";
-          const cancel = this.platform.deadline(Math.max(0, at - now), () => this.onDrainDeadline(target));
+          const cancel = this.platform.timer(Math.max(0, at - now), () => this.onDrainDeadline(target));
           this.applied.set(target, { deadline: drain.deadline, cancel });
         } else if (mine) {
           mine.cancel();

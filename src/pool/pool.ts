@@ -18,7 +18,7 @@ export class TargetPool {
   /** The target `url` of `group`: the one the pool has, or a new one. */
   target(group: string, url: string): PoolTarget {
     let targets = this.byGroup.get(group);
-    if (targets === undefined) this.byGroup.set(group, (targets = new Map()));
+    if (targets === undefined) this.byGroup.set(group, targets = new Map());
     let t = targets.get(url);
     if (t === undefined) {
       t = new PoolTarget(group, url, this.metrics.target(group, url));

@@ -4,14 +4,11 @@
  * moment the request has been sent) and the client going away (nginx
  * `proxy_ignore_client_abort off`: the target's work is cancelled).
  *
- * Watching the client is not free. A listener on `request.signal` cost ~5 µs
- * of CPU per request on Bun and ~6 µs on workerd, and on Node
- * @hono/node-server builds an AbortController the first time the signal is
- * read; in same-run A/Bs (CPU per request) watching only late took 8-11 % off
- * with the minimal config on Bun and workerd, 6-8 % with the realistic one on
- * Bun, Deno and workerd, and 15 % (minimal) and 25 % (realistic) on Node,
- * whose EventTarget is JavaScript. Most attempts are answered within
- * a few milliseconds, so the client is watched only once an attempt has run
+ * Watching the client is not free: a listener on `request.signal` costs CPU
+ * on every runtime, and on Node @hono/node-server builds an AbortController
+ * the first time the signal is read (Node's EventTarget is JavaScript); the
+ * same-run A/Bs are in BENCHMARKS.md. Most attempts are answered within a
+ * few milliseconds, so the client is watched only once an attempt has run
  * for `WATCH_CLIENT_AFTER_MS`. A client that left before that is still seen
  * at that moment: every runtime reports it once the signal is first read.
  * Measured: on Bun the signal is already aborted; node-server aborts a signal
@@ -21,8 +18,9 @@
  * e2e scenario of a client leaving after 10 ms checks this on all four, and
  * fails on Bun and Node without the `aborted` check.
  */
-import { UpstreamError, type Cancellation, type Platform, type TransportFailure } from "../platform.ts";
+import { type Cancellation, type Platform, UpstreamError } from "../platform.ts";
 import { AttemptCancellation } from "../cancellation.ts";
+import type { TransportFailure } from "../health/schema.ts";
 
 /** The reason an attempt's cancellation carries when the response timeout fired. */
 export const TIMEOUT = Symbol("upstream timeout");
@@ -59,7 +57,7 @@ export interface AttemptAbort {
  * 1.5 s on workerd). During such an upload the client is watched from the start.
  */
 export function attemptAbort(
-  platform: Pick<Platform, "now" | "deadline">,
+  platform: Pick<Platform, "now" | "timer">,
   request: Request,
   timeoutMs: number,
   sent?: Promise<unknown>,
@@ -79,15 +77,15 @@ export function attemptAbort(
   const arm = () => {
     if (settled) return;
     if (watching || timeoutMs <= WATCH_CLIENT_AFTER_MS) {
-      cancelTimer = platform.deadline(timeoutMs, onTimeout);
+      cancelTimer = platform.timer(timeoutMs, onTimeout);
       return;
     }
     // One timer at a time: first the watch, then the rest of the timeout.
     const armedAt = platform.now();
-    cancelTimer = platform.deadline(WATCH_CLIENT_AFTER_MS, () => {
+    cancelTimer = platform.timer(WATCH_CLIENT_AFTER_MS, () => {
       if (settled) return;
       watchClient();
-      if (!abort.aborted) cancelTimer = platform.deadline(Math.max(1, timeoutMs - (platform.now() - armedAt)), onTimeout);
+      if (!abort.aborted) cancelTimer = platform.timer(Math.max(1, timeoutMs - (platform.now() - armedAt)), onTimeout);
     });
   };
   if (sent) {

@@ -10,12 +10,11 @@
  * when the body has been read to its end, failed, or was cancelled (the
  * client went away).
  *
- * Only streamed bodies are watched: relaying a body through a JavaScript
- * stream costs Bun about 45 µs per response (measured: 64 → 110 µs of CPU
- * per request, with a pull source, a TransformStream and a Bun "direct"
- * stream alike), where returning the target's body lets the runtime pipe it
- * natively. A body with a small Content-Length is delivered in the same
- * breath as its headers, so its count ends there.
+ * Only streamed bodies are relayed here: relaying through a JavaScript
+ * stream costs Bun more per response than reading a small body whole
+ * (BENCHMARKS.md), so the upstream clients read a body of known length up to
+ * STREAMED_BODY_BYTES before answering, under the response timeout, and its
+ * count ends with its headers.
  */
 
 import { watchStream } from "./watched-stream.ts";
@@ -45,7 +44,7 @@ export interface BodyGuard {
    */
   readonly readTimeoutMs?: number | undefined;
   readonly now: () => number;
-  readonly deadline: (ms: number, fire: () => void) => () => void;
+  readonly timer: (ms: number, fire: () => void) => () => void;
 }
 
 /** The relay's error when the target stalled or ended short: the client's connection is aborted, never ended cleanly. */
@@ -109,7 +108,7 @@ export function onBodyEnd(
   }
   // One timer per timeout period, not one per chunk: it checks how long the pending read has waited.
   if (guard?.readTimeoutMs !== undefined) {
-    const { readTimeoutMs: limit, now, deadline } = guard;
+    const { readTimeoutMs: limit, now, timer } = guard;
     const check = () => {
       if (ended) return;
       const t = now();
@@ -118,9 +117,9 @@ export function onBodyEnd(
         watched.fail(new BodyBroken("timeout", `no bytes of the target's body for ${limit / 1000}s`));
         return;
       }
-      cancelTimer = deadline(Math.max(1, readingSince >= 0 ? readingSince + limit - t : limit), check);
+      cancelTimer = timer(Math.max(1, readingSince >= 0 ? readingSince + limit - t : limit), check);
     };
-    cancelTimer = deadline(limit, check);
+    cancelTimer = timer(limit, check);
   }
   if (clientGone?.aborted) onClientGone(); // left between the target's headers and here
   else clientGone?.addEventListener("abort", onClientGone, { once: true });

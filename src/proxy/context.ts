@@ -16,7 +16,7 @@ import type { WebSocketConfig } from "./websocket-schema.ts";
 import type { OpenWebSockets } from "./websocket-registry.ts";
 
 export interface ProxyContext extends AttemptDeps {
-  readonly platform: Pick<Platform, "now" | "deadline" | "upstream" | "log" | "fixedLength" | "websocket">;
+  readonly platform: Pick<Platform, "now" | "timer" | "upstream" | "log" | "fixedLength" | "websocket">;
   readonly metrics: Metrics;
   readonly forwarding: ForwardingConfig;
   /** Undefined when access logging is off (the entry is then never built). */

@@ -58,8 +58,7 @@ export async function forward(ctx: ProxyContext, group: TargetGroup, req: Forwar
     const retries = Math.max(0, attempts - 1);
     // Like nginx's access log: written once the response is complete, with the bytes sent and the whole time.
     const requestId = accessLog ? (response.headers.get(forwarding.requestIdHeader) ?? "") : "";
-    const log =
-      accessLog &&
+    const log = accessLog &&
       ((end: number, sent: number) =>
         accessLog({
           time: wallArrived,
@@ -94,7 +93,7 @@ export async function forward(ctx: ProxyContext, group: TargetGroup, req: Forwar
           log?.(platform.now(), length === null ? bytes : bytesOut);
         },
         request.signal,
-        { declaredLength: declared, readTimeoutMs: group.readTimeoutMs, now: platform.now, deadline: platform.deadline },
+        { declaredLength: declared, readTimeoutMs: group.readTimeoutMs, now: platform.now, timer: platform.timer },
       );
       // Where a relayed stream would lose its length (and so hide an early end), the runtime keeps it.
       const body = declared !== undefined && platform.fixedLength ? platform.fixedLength(relayed, declared) : relayed;
@@ -104,7 +103,18 @@ export async function forward(ctx: ProxyContext, group: TargetGroup, req: Forwar
       release();
       log?.(at, bytesOut);
     }
-    metrics.requestFinished(token, { status, totalMs: at - arrived, upstreamMs, bytesIn, bytesOut, retries, error: lastError, target: lastTarget?.metrics, at, open });
+    metrics.requestFinished(token, {
+      status,
+      totalMs: at - arrived,
+      upstreamMs,
+      bytesIn,
+      bytesOut,
+      retries,
+      error: lastError,
+      target: lastTarget?.metrics,
+      at,
+      open,
+    });
     return response;
   };
   try {
@@ -128,10 +138,17 @@ export async function forward(ctx: ProxyContext, group: TargetGroup, req: Forwar
     const noBody = request.method === "GET" || request.method === "HEAD" || request.body === null;
     const { body, replayable, clientFailed, sent } = noBody ? NO_BODY : await replayableBody(request, retries.maxReplayBodyBytes, platform.fixedLength);
     const tried = new Set<PoolTarget>();
-    const question = (attempt: number, now: number) => ({ method: request.method, headers: request.headers, bodyReplayable: replayable, attempt, elapsedMs: now - arrived, config: retries });
+    const question = (attempt: number, now: number) => ({
+      method: request.method,
+      headers: request.headers,
+      bodyReplayable: replayable,
+      attempt,
+      elapsedMs: now - arrived,
+      config: retries,
+    });
     let last: Response | undefined;
 
-    for (let n = 1; ; n++) {
+    for (let n = 1;; n++) {
       // A valid sticky binding wins while its target can take traffic; otherwise the strategy picks (and a new cookie is issued).
       const now0 = n === 1 ? arrived : platform.now();
       const target = pickTarget(group, c, client, n === 1 ? bound : undefined, tried, now0);

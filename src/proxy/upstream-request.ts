@@ -8,7 +8,7 @@ import type { Context } from "hono";
 import type { ForwardingConfig } from "../config/schema.ts";
 import type { TargetGroup } from "../pool/group.ts";
 import type { PoolTarget } from "../pool/target.ts";
-import type { StickyBinding, Stickiness } from "../sticky/affinity.ts";
+import type { Stickiness, StickyBinding } from "../sticky/affinity.ts";
 import type { ClientAddress } from "./client-address.ts";
 import { applyForwarding, ensureRequestId, FORWARDING_HEADERS, stripHopByHop } from "./headers.ts";
 
@@ -24,7 +24,12 @@ export function upstreamHeaders(forwarding: ForwardingConfig, request: Request, 
   stripHopByHop(headers, client.trusted ? undefined : FORWARDING_HEADERS, true);
   const requestId = ensureRequestId(headers, forwarding.requestIdHeader);
   const url = request.url;
-  applyForwarding(headers, { ip: client.peer, realIp: client.client, trusted: client.trusted, proto: url.startsWith("https:") ? "https" : "http", host: request.headers.get("host") }, forwarding, true);
+  applyForwarding(
+    headers,
+    { ip: client.peer, realIp: client.client, trusted: client.trusted, proto: url.startsWith("https:") ? "https" : "http", host: request.headers.get("host") },
+    forwarding,
+    true,
+  );
   return { headers, requestId };
 }
 
@@ -58,6 +63,13 @@ export function stickyBinding(group: TargetGroup, request: Request, headers: Hea
 }
 
 /** A valid sticky binding wins while its target can take traffic; otherwise the strategy picks (skipping targets tried). */
-export function pickTarget(group: TargetGroup, c: Context, client: ClientAddress, bound: PoolTarget | undefined, tried: ReadonlySet<PoolTarget>, now: number): PoolTarget | undefined {
+export function pickTarget(
+  group: TargetGroup,
+  c: Context,
+  client: ClientAddress,
+  bound: PoolTarget | undefined,
+  tried: ReadonlySet<PoolTarget>,
+  now: number,
+): PoolTarget | undefined {
   return bound && !tried.has(bound) && group.canTake(bound, now) ? bound : group.select(c, client.client, tried, now);
 }

@@ -97,4 +97,3 @@ export class StandardEnd extends QueuedEnd {
     return typeof b === "number" ? b : -1;
   }
 }
-

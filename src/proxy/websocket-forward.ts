@@ -20,7 +20,7 @@ import { stripHopByHop } from "./headers.ts";
 import { pickTarget, stickyBinding, upstreamHeaders } from "./upstream-request.ts";
 import type { WebSocketCapability, WsEnd } from "../platform.ts";
 import { SERVICE_RESTART } from "./websocket-registry.ts";
-import { relay, type Relay } from "./websocket-relay.ts";
+import { type Relay, relay } from "./websocket-relay.ts";
 
 /** Is this request an upgrade to WebSocket (RFC 6455 §4.1: GET, `Upgrade: websocket`)? */
 export function isWebSocketUpgrade(request: Request): boolean {
@@ -58,7 +58,9 @@ export function handshakeProblem(headers: Headers): { status: 400 | 426; detail:
   const raw = headers.get("sec-websocket-protocol");
   if (raw !== null) {
     const offered = raw.split(",").map((p) => p.trim());
-    if (offered.some((p) => !TOKEN.test(p)) || new Set(offered).size !== offered.length) return { status: 400, detail: "Sec-WebSocket-Protocol must be distinct tokens" };
+    if (offered.some((p) => !TOKEN.test(p)) || new Set(offered).size !== offered.length) {
+      return { status: 400, detail: "Sec-WebSocket-Protocol must be distinct tokens" };
+    }
   }
   return undefined;
 }
@@ -80,13 +82,22 @@ export async function forwardWebSocket(
   let lastTarget: PoolTarget | undefined;
   let lastError: TransportFailure | undefined;
   const finish = (response: Response, status = response.status): Response => {
-    metrics.requestFinished(token, { status, totalMs: platform.now() - arrived, retries: Math.max(0, attempts - 1), error: lastError, target: lastTarget?.metrics });
+    metrics.requestFinished(token, {
+      status,
+      totalMs: platform.now() - arrived,
+      retries: Math.max(0, attempts - 1),
+      error: lastError,
+      target: lastTarget?.metrics,
+    });
     return response;
   };
 
   const problem = handshakeProblem(request.headers);
   if (problem) {
-    const answer = new Response(`${problem.status} ${problem.status === 426 ? "Upgrade Required" : "Bad Request"}: ${problem.detail}\n`, { status: problem.status, headers: { "content-type": "text/plain; charset=utf-8" } });
+    const answer = new Response(`${problem.status} ${problem.status === 426 ? "Upgrade Required" : "Bad Request"}: ${problem.detail}\n`, {
+      status: problem.status,
+      headers: { "content-type": "text/plain; charset=utf-8" },
+    });
     if (problem.status === 426) answer.headers.set("sec-websocket-version", "13");
     return finish(answer);
   }
@@ -101,9 +112,16 @@ export async function forwardWebSocket(
   let last: Response | undefined;
   const withId = (r: Response) => (r.headers.has(idHeader) ? r : (r.headers.set(idHeader, requestId), r));
   // Nothing has been exchanged with the client before the 101, so any failure may go to another target (tries and budget still bound it).
-  const question = (attempt: number, now: number) => ({ method: "GET", headers: request.headers, bodyReplayable: true, attempt, elapsedMs: now - arrived, config: retries });
+  const question = (attempt: number, now: number) => ({
+    method: "GET",
+    headers: request.headers,
+    bodyReplayable: true,
+    attempt,
+    elapsedMs: now - arrived,
+    config: retries,
+  });
 
-  for (let n = 1; ; n++) {
+  for (let n = 1;; n++) {
     const now0 = n === 1 ? arrived : platform.now();
     const target = pickTarget(group, c, client, n === 1 ? bound : undefined, tried, now0);
     if (!target) return finish(withId(last ?? serviceUnavailable()));
@@ -119,7 +137,13 @@ export async function forwardWebSocket(
     let end: WsEnd | undefined;
     let piped: { readonly protocol: string; response(headers: Headers): Response } | undefined;
     try {
-      const handshake = await capability.connect({ url: target.origin + path, headers, protocols, signal: abort.cancellation.signal, maxMessageBytes: ctx.websocket.maxBufferedBytes });
+      const handshake = await capability.connect({
+        url: target.origin + path,
+        headers,
+        protocols,
+        signal: abort.cancellation.signal,
+        maxMessageBytes: ctx.websocket.maxBufferedBytes,
+      });
       if ("refused" in handshake) {
         // The target answered without upgrading: its answer is final unless the status is one to retry.
         attempt.release();
@@ -184,11 +208,12 @@ export async function forwardWebSocket(
     const labels = { group: group.metrics, target: target.metrics };
     metrics.wsOpened(labels);
     let cancelDrain = () => {};
-    let r: Relay | undefined;
+    // onEnd may run inside relay() itself (a socket already closed), before `r` is assigned.
+    let r: Relay | undefined = undefined;
     r = relay(accepted.end, end, {
       config: ctx.websocket,
       now: platform.now,
-      deadline: platform.deadline,
+      timer: platform.timer,
       onEnd: () => {
         cancelDrain();
         metrics.wsClosed(labels);
@@ -205,7 +230,7 @@ export async function forwardWebSocket(
       target.addSocket(opened);
       // A draining target keeps its sockets until its deadline (ALB deregistration delay), then they are told to reconnect elsewhere.
       const drainAt = target.drainDeadline();
-      if (drainAt !== undefined) cancelDrain = platform.deadline(Math.max(0, drainAt - platform.now()), () => opened.close(SERVICE_RESTART, "target draining"));
+      if (drainAt !== undefined) cancelDrain = platform.timer(Math.max(0, drainAt - platform.now()), () => opened.close(SERVICE_RESTART, "target draining"));
     }
     return finish(accepted.response, 101);
   }

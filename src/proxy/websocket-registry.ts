@@ -21,7 +21,7 @@ export class OpenWebSockets {
 
   delete(relay: Relay): void {
     this.open.delete(relay);
-    if (this.open.size === 0) for (const done of this.emptied.splice(0)) done();
+    if (this.open.size === 0) { for (const done of this.emptied.splice(0)) done(); }
   }
 
   get size(): number {

@@ -46,7 +46,7 @@ export interface RelayOptions {
   /** Monotonic ms. */
   readonly now: () => number;
   /** Timer injected by the platform: call `fire` after `ms`, returns a cancel function. */
-  readonly deadline: (ms: number, fire: () => void) => () => void;
+  readonly timer: (ms: number, fire: () => void) => () => void;
   /** Called once, when the relay ends (either side closed, a bound was hit, or `close` was called). */
   readonly onEnd: (info: { code: number; reason: string; by: "client" | "target" | "balancer" }) => void;
 }
@@ -73,11 +73,13 @@ function largerThan(data: WsData, bound: number): boolean {
 function pingQuietly(end: WsEnd): void {
   try {
     end.ping?.();
-  } catch {}
+  } catch {
+    // a ping to a closing socket is nothing to report
+  }
 }
 
 export function relay(client: WsEnd, target: WsEnd, options: RelayOptions): Relay {
-  const { config, now, deadline, onEnd } = options;
+  const { config, now, timer, onEnd } = options;
   const idleMs = config.idleTimeout * 1000;
   const pingMs = config.pingInterval * 1000;
   const maxBuffered = config.maxBufferedBytes;
@@ -131,7 +133,7 @@ export function relay(client: WsEnd, target: WsEnd, options: RelayOptions): Rela
       }
       wait = Math.min(wait, Math.max(1, Math.max(lastActivity, lastPing) + pingMs - t));
     }
-    cancelTimer = deadline(wait, arm);
+    cancelTimer = timer(wait, arm);
   };
   arm();
 

@@ -6,9 +6,10 @@
  * - `fetchPipe`: Workers, where `fetch` with `Upgrade: websocket` returns
  *   the target's 101 with `response.webSocket` (or its refusal, passed on).
  */
-import { UpstreamError, type TransportFailure } from "../platform.ts";
+import { UpstreamError } from "../platform.ts";
 import type { UpstreamHandshake, WsConnectRequest } from "../platform.ts";
 import { StandardEnd } from "./websocket-end.ts";
+import type { TransportFailure } from "../health/schema.ts";
 
 const toWs = (url: string) => "ws" + url.slice(4);
 

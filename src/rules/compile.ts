@@ -59,7 +59,7 @@ export function compileAction(a: ActionConfig): CompiledAction {
 
 function addTo(map: Map<string, number[]>, key: string, ordinal: number): void {
   let list = map.get(key);
-  if (!list) map.set(key, (list = []));
+  if (!list) map.set(key, list = []);
   // Ordinals are filed in ascending order, so lists stay sorted.
   if (list[list.length - 1] !== ordinal) list.push(ordinal);
 }
@@ -85,12 +85,12 @@ class Bucket {
       if (k.header) header ??= k.header;
       if (k.methods) methods = k.methods;
     }
-    if (bestPaths) for (const p of bestPaths) this.paths.insert(p, ordinal);
+    if (bestPaths) { for (const p of bestPaths) this.paths.insert(p, ordinal); }
     else if (header) {
       let byValue = this.headers.get(header.name);
-      if (!byValue) this.headers.set(header.name, (byValue = new Map()));
+      if (!byValue) this.headers.set(header.name, byValue = new Map());
       for (const value of header.values) addTo(byValue, value, ordinal);
-    } else if (methods) for (const m of methods) addTo(this.methods, m, ordinal);
+    } else if (methods) { for (const m of methods) addTo(this.methods, m, ordinal); }
     else this.rest.push(ordinal);
   }
 
@@ -132,7 +132,7 @@ export function compileRules(rules: readonly RuleConfig[], defaultAction: Action
     if (exactHosts) {
       for (const h of exactHosts) {
         let bucket = byHost.get(h);
-        if (!bucket) byHost.set(h, (bucket = new Bucket()));
+        if (!bucket) byHost.set(h, bucket = new Bucket());
         bucket.file(ordinal, rule.conditions);
       }
     } else if (suffixes) {

@@ -9,7 +9,7 @@
 import { cidrContains, parseCidr } from "../net/ip.ts";
 import type { ConditionConfig } from "./schema.ts";
 import type { RequestView } from "./request-view.ts";
-import { compileWildcards, hasWildcard, literalPrefix, literalSuffix, unescapeLiteral, type StringMatcher } from "./wildcard.ts";
+import { compileWildcards, hasWildcard, literalPrefix, literalSuffix, type StringMatcher, unescapeLiteral } from "./wildcard.ts";
 
 export type Predicate = (view: RequestView) => boolean;
 

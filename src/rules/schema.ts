@@ -18,7 +18,6 @@ import * as v from "valibot";
 import { quote } from "../config/units.ts";
 import { parseCidr } from "../net/ip.ts";
 
-
 /** Keeps exactly one present key of T and types the others as absent. */
 export type OneKeyOf<T> = {
   [K in keyof T]-?: { [P in K]-?: Exclude<T[P], undefined> } & { [P in Exclude<keyof T, K>]?: undefined };
@@ -59,8 +58,7 @@ const conditionValue = (what: string) =>
     v.regex(/^[\x20-\x7e]*$/, (i) => `expected visible ASCII characters, got ${quote(i.input)}`),
   );
 
-const values = <S extends v.GenericSchema>(item: S) =>
-  v.strictObject({ values: v.pipe(v.array(item), v.minLength(1, "expected at least one value")) });
+const values = <S extends v.GenericSchema>(item: S) => v.strictObject({ values: v.pipe(v.array(item), v.minLength(1, "expected at least one value")) });
 
 const headerName = v.pipe(v.string(), v.regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, (i) => `expected a header name, got ${quote(i.input)}`));
 
@@ -114,7 +112,12 @@ export const GroupStickinessSchema = v.strictObject({
    * hour, long enough for a canary session, short enough to follow a weight shift.
    */
   duration: v.optional(
-    v.pipe(v.number(), v.integer("expected whole seconds"), v.minValue(1, "expected seconds from 1 to 604800"), v.maxValue(604800, "expected seconds from 1 to 604800")),
+    v.pipe(
+      v.number(),
+      v.integer("expected whole seconds"),
+      v.minValue(1, "expected seconds from 1 to 604800"),
+      v.maxValue(604800, "expected seconds from 1 to 604800"),
+    ),
     3600,
   ),
   cookieName: v.optional(v.pipe(v.string(), v.regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, (i) => `expected a cookie name, got ${quote(i.input)}`)), "FulcrumTG"),
@@ -126,7 +129,15 @@ export const WeightedForwardSchema = v.strictObject({
       v.strictObject({
         group: groupName,
         /** ALB: 0–999; 0 = no new traffic (sticky clients already there stay unless the weight is 0). */
-        weight: v.optional(v.pipe(v.number(), v.integer("expected an integer weight"), v.minValue(0, "expected a weight from 0 to 999"), v.maxValue(999, "expected a weight from 0 to 999")), 1),
+        weight: v.optional(
+          v.pipe(
+            v.number(),
+            v.integer("expected an integer weight"),
+            v.minValue(0, "expected a weight from 0 to 999"),
+            v.maxValue(999, "expected a weight from 0 to 999"),
+          ),
+          1,
+        ),
       }),
     ),
     v.minLength(1, "expected at least one target group"),
@@ -143,9 +154,7 @@ const ForwardUnion = v.union([groupName, WeightedForwardSchema]);
  * above never hands `undefined` to the getter at run time; to-json-schema
  * calls it with `undefined` to read the shape, and gets the full union.
  */
-const ForwardSchema = v.lazy((input: unknown) =>
-  input === undefined ? ForwardUnion : typeof input === "string" ? groupName : WeightedForwardSchema,
-);
+const ForwardSchema = v.lazy((input: unknown) => input === undefined ? ForwardUnion : typeof input === "string" ? groupName : WeightedForwardSchema);
 
 const PLACEHOLDER = /#\{(protocol|host|port|path|query)\}/g;
 const withoutPlaceholders = (s: string) => s.replace(PLACEHOLDER, "");
@@ -190,7 +199,11 @@ export const RedirectSchema = v.pipe(
       v.pipe(
         v.string(),
         v.maxLength(128, "expected a query of at most 128 characters"),
-        v.check((q) => !q.startsWith("?") && /^[^#\s\x00-\x1f\x7f]*$/.test(withoutPlaceholders(q)), (i) => `expected a query without the leading ?, spaces or #, got ${quote(i.input)}`),
+        v.check(
+          // deno-lint-ignore no-control-regex -- control characters are what it refuses
+          (q) => !q.startsWith("?") && /^[^#\s\x00-\x1f\x7f]*$/.test(withoutPlaceholders(q)),
+          (i) => `expected a query without the leading ?, spaces or #, got ${quote(i.input)}`,
+        ),
         knownPlaceholders,
       ),
     ),
@@ -216,10 +229,19 @@ export const FixedResponseSchema = v.pipe(
     /** ALB allows 2XX, 4XX and 5XX. */
     statusCode: v.pipe(
       v.number(),
-      v.check((n) => Number.isInteger(n) && ((n >= 200 && n <= 299) || (n >= 400 && n <= 599)), (i) => `expected a status code 200-299 or 400-599, got ${quote(i.input)}`),
+      v.check(
+        (n) => Number.isInteger(n) && ((n >= 200 && n <= 299) || (n >= 400 && n <= 599)),
+        (i) => `expected a status code 200-299 or 400-599, got ${quote(i.input)}`,
+      ),
     ),
     contentType: v.optional(
-      v.pipe(v.string(), v.regex(/^[\w!#$&^.+-]+\/[\w!#$&^.+-]+(\s*;\s*[\w!#$&^.+-]+=("[^"]*"|[\w!#$&^.+-]+))*$/, (i) => `expected a media type such as text/plain, got ${quote(i.input)}`)),
+      v.pipe(
+        v.string(),
+        v.regex(
+          /^[\w!#$&^.+-]+\/[\w!#$&^.+-]+(\s*;\s*[\w!#$&^.+-]+=("[^"]*"|[\w!#$&^.+-]+))*$/,
+          (i) => `expected a media type such as text/plain, got ${quote(i.input)}`,
+        ),
+      ),
       "text/plain; charset=utf-8",
     ),
     /** ALB limits the body to 1024 bytes. */
@@ -244,7 +266,12 @@ export const ActionSchema = oneKeyObject(
 
 export const RuleSchema = v.strictObject({
   /** ALB: 1–50000, unique, lower runs first. */
-  priority: v.pipe(v.number(), v.integer("expected an integer priority"), v.minValue(1, "expected a priority from 1 to 50000"), v.maxValue(50000, "expected a priority from 1 to 50000")),
+  priority: v.pipe(
+    v.number(),
+    v.integer("expected an integer priority"),
+    v.minValue(1, "expected a priority from 1 to 50000"),
+    v.maxValue(50000, "expected a priority from 1 to 50000"),
+  ),
   /** AND-ed; values inside one condition are OR-ed. */
   conditions: v.pipe(v.array(ConditionSchema), v.minLength(1, "expected at least one condition")),
   action: ActionSchema,

@@ -11,9 +11,18 @@
  * state (fail static) instead of waiting on storage.
  */
 import type { StateConfig } from "./schema.ts";
-import type { StateOp, StateProtocol } from "./durable-object.ts";
 import { BaseStateStore } from "./store-base.ts";
 import { dataOf, frozenSnapshot, type Snapshot, type SnapshotData } from "./store.ts";
+
+/** The operations isolates send (POST `https://fulcrum-state/<op>` with the JSON body). */
+export interface StateProtocol {
+  load: { request: Record<string, never>; response: { snapshot: Snapshot } };
+  /** `current` is the stored snapshot after the attempt, so a loser retries on fresh data without another round trip. */
+  cas: { request: { expectedVersion: number; data: SnapshotData }; response: { written: Snapshot | null; current: Snapshot } };
+  acquire: { request: { name: string; holder: string; ttlMs: number }; response: { acquired: boolean } };
+  release: { request: { name: string; holder: string }; response: Record<string, never> };
+}
+export type StateOp = keyof StateProtocol;
 
 export type CloudflareStateConfig = Extract<StateConfig, { store: "cloudflare" }>;
 
@@ -33,7 +42,8 @@ export interface CloudflareStoreOptions {
 }
 
 const isNamespace = (x: unknown): x is DurableObjectNamespaceLike =>
-  typeof x === "object" && x !== null && typeof (x as DurableObjectNamespaceLike).idFromName === "function" && typeof (x as DurableObjectNamespaceLike).get === "function";
+  typeof x === "object" && x !== null && typeof (x as DurableObjectNamespaceLike).idFromName === "function" &&
+  typeof (x as DurableObjectNamespaceLike).get === "function";
 
 /** Snapshots arrive as parsed JSON: freeze them like every store does (an older object's may carry fields no longer used). */
 const freeze = (s: Snapshot): Snapshot => frozenSnapshot(s, s.version, s.updatedAt);
@@ -55,7 +65,9 @@ export class CloudflareStateStore extends BaseStateStore {
     const binding = env[config.durableObject];
     if (!isNamespace(binding)) {
       throw new Error(
-        `state.durableObject: expected a Durable Object namespace binding named ${JSON.stringify(config.durableObject)} (wrangler.toml [[durable_objects.bindings]]), got ${binding === undefined ? "no such binding" : typeof binding}`,
+        `state.durableObject: expected a Durable Object namespace binding named ${
+          JSON.stringify(config.durableObject)
+        } (wrangler.toml [[durable_objects.bindings]]), got ${binding === undefined ? "no such binding" : typeof binding}`,
       );
     }
     this.namespace = binding;

@@ -52,7 +52,7 @@ export interface StoredLease {
  * character is Latin-1, else two (UTF-16).
  */
 export function serializedStringBytes(text: string): number {
-  // eslint-disable-next-line no-control-regex
+  // deno-lint-ignore no-control-regex -- Latin-1 is what fits one byte per character
   return /[^\u0000-\u00ff]/.test(text) ? text.length * 2 : text.length;
 }
 

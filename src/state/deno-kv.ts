@@ -181,7 +181,9 @@ export class DenoKvStateStore extends BaseStateStore {
     } catch (error) {
       if (!(error instanceof Error && /database is locked/i.test(error.message))) throw error;
       // Busy every time: not a race but a lock held elsewhere (fail static, not a lost race).
-      if (attempt + 1 >= COMMIT_ATTEMPTS) throw new Error(`database is locked: still busy after ${COMMIT_ATTEMPTS} commits (another connection holds its write lock)`);
+      if (attempt + 1 >= COMMIT_ATTEMPTS) {
+        throw new Error(`database is locked: still busy after ${COMMIT_ATTEMPTS} commits (another connection holds its write lock)`);
+      }
       const backoffMs = this.random() * Math.min(MAX_BUSY_BACKOFF_MS, 2 ** attempt);
       await new Promise((resolve) => setTimeout(resolve, backoffMs));
       return false;
@@ -248,7 +250,11 @@ export class DenoKvStateStore extends BaseStateStore {
  * in ten for two processes). That is the busy case commit() handles too, so
  * the open is retried with the same jittered backoff until the deadline.
  */
-export function openDenoKvStateStore(openKv: (path?: string) => Promise<Kv>, path: string | undefined, options: DenoKvStoreOptions = {}): Promise<DenoKvStateStore> {
+export function openDenoKvStateStore(
+  openKv: (path?: string) => Promise<Kv>,
+  path: string | undefined,
+  options: DenoKvStoreOptions = {},
+): Promise<DenoKvStateStore> {
   const timeoutMs = options.timeoutMs ?? 2000;
   const random = options.random ?? Math.random;
   return new Promise((resolve, reject) => {

@@ -248,7 +248,9 @@ export class RedisStateStore extends BaseStateStore {
   private sha1(source: string): Promise<string> {
     let sha = this.scripts.get(source);
     if (!sha) {
-      sha = crypto.subtle.digest("SHA-1", new TextEncoder().encode(source)).then((d) => [...new Uint8Array(d)].map((b) => b.toString(16).padStart(2, "0")).join(""));
+      sha = crypto.subtle.digest("SHA-1", new TextEncoder().encode(source)).then((d) =>
+        [...new Uint8Array(d)].map((b) => b.toString(16).padStart(2, "0")).join("")
+      );
       this.scripts.set(source, sha);
     }
     return sha;

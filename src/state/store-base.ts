@@ -5,7 +5,7 @@
  * keeps only what is its own: how it compares and sets, holds leases, and
  * learns of other writers (pub/sub, watch, polling).
  */
-import { StateStoreClosedError, updateWithRetry, type Mutator, type Snapshot, type SnapshotData, type StateStore } from "./store.ts";
+import { type Mutator, type Snapshot, type SnapshotData, type StateStore, StateStoreClosedError, updateWithRetry } from "./store.ts";
 
 export type Subscriber = (s: Snapshot) => void;
 

@@ -18,19 +18,17 @@
  * their times are wall-clock epoch milliseconds, because monotonic clocks are
  * not comparable between machines.
  */
-import type { TargetState } from "../health/target-health.ts";
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 
-export type DeepReadonly<T> = T extends (infer U)[]
-  ? ReadonlyArray<DeepReadonly<U>>
-  : T extends object
-    ? { readonly [K in keyof T]: DeepReadonly<T[K]> }
-    : T;
+export type DeepReadonly<T> = T extends (infer U)[] ? ReadonlyArray<DeepReadonly<U>>
+  : T extends object ? { readonly [K in keyof T]: DeepReadonly<T[K]> }
+  : T;
 
 /** Health of one target as published by the instance that observed it. */
 export interface TargetRecord {
-  state: TargetState;
+  /** The active checks' verdict (what the probe lease holder shares); passive holds travel in `downUntil`. */
+  state: "healthy" | "unhealthy";
   /** When `state` began (epoch ms). */
   since: number;
   lastProbe?: { ok: boolean; detail: string; at: number };

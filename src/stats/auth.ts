@@ -30,7 +30,9 @@ export function timingSafeEqual(a: Uint8Array, b: Uint8Array): boolean {
 function secretOf(value: string | undefined, envName: string | undefined, env: Readonly<Record<string, unknown>>, field: string): string {
   if (value !== undefined) return value;
   const fromEnv = env[envName!];
-  if (typeof fromEnv !== "string" || fromEnv === "") throw new Error(`${field}: expected environment variable ${envName} to be set, got ${fromEnv === "" ? "an empty string" : "nothing"}`);
+  if (typeof fromEnv !== "string" || fromEnv === "") {
+    throw new Error(`${field}: expected environment variable ${envName} to be set, got ${fromEnv === "" ? "an empty string" : "nothing"}`);
+  }
   return fromEnv;
 }
 
@@ -59,7 +61,8 @@ function base64Bytes(s: string): Uint8Array<ArrayBuffer> | undefined {
  * @throws when a `passwordEnv`/`tokenEnv` variable is not set
  */
 export function createAuthCheck(auth: AuthConfig, env: Readonly<Record<string, unknown>>, realm: string, field: string): AuthCheck {
-  const basic = auth.basic && encoder.encode(`${auth.basic.username}:${secretOf(auth.basic.password, auth.basic.passwordEnv, env, `${field}.basic.passwordEnv`)}`);
+  const basic = auth.basic &&
+    encoder.encode(`${auth.basic.username}:${secretOf(auth.basic.password, auth.basic.passwordEnv, env, `${field}.basic.passwordEnv`)}`);
   const bearer = auth.bearer && encoder.encode(secretOf(auth.bearer.token, auth.bearer.tokenEnv, env, `${field}.bearer.tokenEnv`));
 
   const key = crypto.subtle.importKey("raw", crypto.getRandomValues(new Uint8Array(32)), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);

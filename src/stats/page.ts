@@ -125,9 +125,13 @@ export function statsPage(o: PageOptions): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>${escapeHtml(o.initial.balancer)} · Fulcrum stats</title><style>${CSS}</style></head>
-<body><header><h1>Fulcrum · <span id="balancer">${escapeHtml(o.initial.balancer)}</span></h1><span class="meta" id="uptime"></span><span class="meta" id="updated"></span></header>
+<body><header><h1>Fulcrum · <span id="balancer">${
+    escapeHtml(o.initial.balancer)
+  }</span></h1><span class="meta" id="uptime"></span><span class="meta" id="updated"></span></header>
 <main id="groups"></main>
-<footer>Counters since this process started (on Workers: this isolate). Refreshes every ${o.refresh} s. JSON: <a href="${escapeHtml(o.statusPath)}">${escapeHtml(o.statusPath)}</a></footer>
+<footer>Counters since this process started (on Workers: this isolate). Refreshes every ${o.refresh} s. JSON: <a href="${escapeHtml(o.statusPath)}">${
+    escapeHtml(o.statusPath)
+  }</a></footer>
 <script type="application/json" id="cfg">${scriptJson(cfg)}</script>
 <script>${SCRIPT}</script></body></html>`;
 }

@@ -10,7 +10,15 @@
 import * as v from "valibot";
 import { quote } from "../config/units.ts";
 
-const path = (fallback: string) => v.optional(v.pipe(v.string(), v.startsWith("/", "expected a path starting with /"), v.check((s) => !s.endsWith("/") || s === "/", (i) => `expected a path without a trailing slash, got ${quote(i.input)}`)), fallback);
+const path = (fallback: string) =>
+  v.optional(
+    v.pipe(
+      v.string(),
+      v.startsWith("/", "expected a path starting with /"),
+      v.check((s) => !s.endsWith("/") || s === "/", (i) => `expected a path without a trailing slash, got ${quote(i.input)}`),
+    ),
+    fallback,
+  );
 const secret = v.pipe(v.string(), v.nonEmpty("expected a non-empty secret"));
 const envName = v.pipe(v.string(), v.regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "expected an environment variable name"));
 
@@ -24,7 +32,11 @@ const exactlyOne = <T extends Record<string, unknown>>(a: keyof T & string, b: k
 export const BasicAuthSchema = v.pipe(
   v.strictObject({
     /** RFC 7617: a user-id cannot contain a colon. */
-    username: v.pipe(v.string(), v.nonEmpty("expected a username"), v.check((s) => !s.includes(":"), (i) => `expected a username without ":", got ${quote(i.input)}`)),
+    username: v.pipe(
+      v.string(),
+      v.nonEmpty("expected a username"),
+      v.check((s) => !s.includes(":"), (i) => `expected a username without ":", got ${quote(i.input)}`),
+    ),
     password: v.optional(secret),
     passwordEnv: v.optional(envName),
   }),

@@ -13,7 +13,7 @@
  */
 import { cookieValues, hasCookie, serializeSetCookie, setCookieDeletes, setCookieName, withoutCookie } from "./cookies.ts";
 import type { StickinessConfig } from "./schema.ts";
-import { base64url, createCookieSigner, importHmacKey, type CookieSigner } from "./signer.ts";
+import { base64url, type CookieSigner, createCookieSigner, importHmacKey } from "./signer.ts";
 
 const encoder = new TextEncoder();
 

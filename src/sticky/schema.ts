@@ -20,17 +20,29 @@
 import * as v from "valibot";
 import { quote } from "../config/units.ts";
 
-
 const cookieName = v.pipe(v.string(), v.regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, (i) => `expected a cookie name (RFC 6265 token), got ${quote(i.input)}`));
 
 const common = {
   /** Seconds the binding lasts (ALB: 1 s to 7 days, default 1 day). */
   duration: v.optional(
-    v.pipe(v.number(), v.integer("expected whole seconds"), v.minValue(1, "expected seconds from 1 to 604800"), v.maxValue(604800, "expected seconds from 1 to 604800")),
+    v.pipe(
+      v.number(),
+      v.integer("expected whole seconds"),
+      v.minValue(1, "expected seconds from 1 to 604800"),
+      v.maxValue(604800, "expected seconds from 1 to 604800"),
+    ),
     86400,
   ),
-  path: v.optional(v.pipe(v.string(), v.regex(/^\/[\x21-\x3a\x3c-\x7e]*$/, (i) => `expected a cookie path starting with / (no ; or spaces), got ${quote(i.input)}`)), "/"),
-  domain: v.optional(v.pipe(v.string(), v.regex(/^\.?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/, (i) => `expected a domain name, got ${quote(i.input)}`))),
+  path: v.optional(
+    v.pipe(v.string(), v.regex(/^\/[\x21-\x3a\x3c-\x7e]*$/, (i) => `expected a cookie path starting with / (no ; or spaces), got ${quote(i.input)}`)),
+    "/",
+  ),
+  domain: v.optional(
+    v.pipe(
+      v.string(),
+      v.regex(/^\.?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/, (i) => `expected a domain name, got ${quote(i.input)}`),
+    ),
+  ),
   secure: v.optional(v.boolean(), false),
   httpOnly: v.optional(v.boolean(), true),
   sameSite: v.optional(v.picklist(["Strict", "Lax", "None"], (i) => `expected Strict, Lax or None, got ${quote(i.input)}`), "Lax"),
@@ -59,8 +71,12 @@ export const StickinessSchema = v.pipe(
     ],
     (i) => `expected type lb_cookie or app_cookie, got ${quote(i.input)}`,
   ),
-  v.check((s) => (s.secret === undefined) !== (s.secretEnv === undefined), (i) =>
-    i.input.secret !== undefined ? "expected either secret or secretEnv, got both" : "expected secret or secretEnv (the HMAC key for the cookie), got neither",
+  v.check(
+    (s) => (s.secret === undefined) !== (s.secretEnv === undefined),
+    (i) =>
+      i.input.secret !== undefined
+        ? "expected either secret or secretEnv, got both"
+        : "expected secret or secretEnv (the HMAC key for the cookie), got neither",
   ),
   // Browsers drop `SameSite=None` cookies without `Secure`.
   v.check((s) => s.sameSite !== "None" || s.secure, "expected secure: true with sameSite None"),

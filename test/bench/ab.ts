@@ -11,13 +11,18 @@
  * interleaved, alternating the order, so that the shared machine's drift reaches every variant
  * alike. Prints req/s and the variant's CPU time per request (its process tree, from /proc) for
  * each round and the medians. For Node and Deno, build each checkout's bundle to a distinct file
- * first: checkouts that share node_modules share its build cache.
+ * first: checkouts that share node_modules share its build cache. `name=workerd:ROOT` runs the
+ * Worker of the checkout at ROOT on bare `workerd serve`, as `npm run bench` does.
  */
 import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { realisticConfig } from "./harness/configs.ts";
+import { workerdBinary } from "./harness/system.ts";
+import { writeWorkerdConfig } from "./harness/workerd.ts";
+
+const ROOT = join(import.meta.dir, "..", "..");
 
 const [roundsArg, secondsArg, ...specs] = process.argv.slice(2);
 const rounds = Number(roundsArg);
@@ -37,17 +42,27 @@ http { access_log off; ${backends.map((p) => `server { listen 127.0.0.1:${p}; lo
 const nginx = spawn("taskset", ["-c", "1", "nginx", "-p", dir, "-c", join(dir, "nginx.conf")], { stdio: "ignore" });
 await Bun.sleep(500);
 
-const variants = specs.map((spec, i) => {
+/** The command line of a `workerd:ROOT` variant: that checkout's Worker, built with its own build.ts, under a name of its own in the build cache. */
+async function workerdVariant(name: string, root: string, config: string, port: number): Promise<string[]> {
+  const { buildWorker } = (await import(join(root, "src/cli/build.ts"))) as { buildWorker(root: string, config: string, name: string): Promise<string> };
+  const bundle = await buildWorker(root, config, `ab-${name}-${port}`);
+  return [workerdBinary(ROOT), "serve", writeWorkerdConfig(dir, name, { bundle, port })];
+}
+
+const variants = await Promise.all(specs.map(async (spec, i) => {
   const name = spec.slice(0, spec.indexOf("="));
   const port = 19200 + i;
   const config = join(dir, `${name}.json`);
   writeFileSync(config, JSON.stringify(realisticConfig(port, backends)));
-  const argv = spec.slice(spec.indexOf("=") + 1).replace("CONFIG", config).replace("PORT", String(port)).split(" ");
+  const command = spec.slice(spec.indexOf("=") + 1);
+  const argv = command.startsWith("workerd:")
+    ? await workerdVariant(name, command.slice("workerd:".length), config, port)
+    : command.replace("CONFIG", config).replace("PORT", String(port)).split(" ");
   const child = spawn("taskset", ["-c", "0", ...argv], { stdio: ["ignore", "ignore", "pipe"] });
   let log = "";
   child.stderr!.on("data", (d) => (log += d));
   return { name, port, child, log: () => log };
-});
+}));
 
 /** utime + stime of a process and its descendants, in clock ticks (100 per second). */
 function ticks(pid: number): number {
@@ -57,13 +72,16 @@ function ticks(pid: number): number {
       const fields = readFileSync(`/proc/${p}/stat`, "utf8").split(") ")[1]!.split(" ");
       total += Number(fields[11]) + Number(fields[12]);
       for (const child of readFileSync(`/proc/${p}/task/${p}/children`, "utf8").trim().split(/\s+/).filter(Boolean)) visit(Number(child));
-    } catch {}
+    } catch {
+      // the process ended meanwhile
+    }
   };
   visit(pid);
   return total;
 }
 
-const wrk = (port: number, s: number) => spawnSync("taskset", ["-c", "1", "wrk", "-t1", "-c64", `-d${s}s`, `http://127.0.0.1:${port}/`], { encoding: "utf8" }).stdout;
+const wrk = (port: number, s: number) =>
+  spawnSync("taskset", ["-c", "1", "wrk", "-t1", "-c64", `-d${s}s`, `http://127.0.0.1:${port}/`], { encoding: "utf8" }).stdout;
 
 for (const v of variants) {
   for (let i = 0; !(await fetch(`http://127.0.0.1:${v.port}/`).then((r) => r.ok, () => false)); i++) {
@@ -84,7 +102,9 @@ for (let r = 0; r < rounds; r++) {
   }
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-for (const [name, rs] of results) console.log(`median ${name}: ${median(rs.map((x) => x.rps)).toFixed(0)} req/s, ${median(rs.map((x) => x.cpuUs)).toFixed(1)} µs CPU/req`);
+for (const [name, rs] of results) {
+  console.log(`median ${name}: ${median(rs.map((x) => x.rps)).toFixed(0)} req/s, ${median(rs.map((x) => x.cpuUs)).toFixed(1)} µs CPU/req`);
+}
 for (const v of variants) v.child.kill("SIGKILL");
 nginx.kill("SIGTERM");
 process.exit(0);

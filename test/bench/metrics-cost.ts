@@ -10,7 +10,7 @@
  * Each measurement: a warm-up, then 7 timed runs; the median is reported.
  * `bun test/bench/metrics-cost.ts` prints a markdown table. Not asserted.
  */
-import type { GroupHealth } from "../../src/metrics/health-provider.ts";
+import type { GroupReport } from "../../src/metrics/health-provider.ts";
 import { renderPrometheus } from "../../src/metrics/prometheus.ts";
 import { createMetrics, type TargetMetrics } from "../../src/metrics/registry.ts";
 import { statusSnapshot } from "../../src/metrics/snapshot.ts";
@@ -44,7 +44,7 @@ function setup(targetCount: number) {
     x = (x * 1103515245 + 12345) & 0x7fffffff;
     latencies[i] = 0.5 * Math.pow(1600, x / 0x7fffffff); // log-uniform 0.5 .. 800 ms
   }
-  const health: GroupHealth[] = [{ group: "app", targets: targets.map((t) => ({ url: t.url, state: "healthy" as const, weight: 1, inflight: 0 })) }];
+  const health: GroupReport[] = [{ group: "app", targets: targets.map((t) => ({ url: t.url, state: "healthy" as const, weight: 1, inflight: 0 })) }];
   return { m, rule, group, targets, latencies, health };
 }
 
@@ -59,7 +59,15 @@ const rows: [string, string][] = [];
   const full = measure(N, (i) => {
     const tok = m.requestStarted(labels);
     const ms = latencies[i & 4095]!;
-    m.requestFinished(tok, { status: i % 50 === 0 ? 502 : 200, totalMs: ms + 0.3, upstreamMs: ms, bytesIn: 0, bytesOut: 1024, retries: 0, target: targets[i % 3]! });
+    m.requestFinished(tok, {
+      status: i % 50 === 0 ? 502 : 200,
+      totalMs: ms + 0.3,
+      upstreamMs: ms,
+      bytesIn: 0,
+      bytesOut: 1024,
+      retries: 0,
+      target: targets[i % 3]!,
+    });
   });
   const oneSketch = measure(N, (i) => {
     const tok = m.requestStarted(labels);
@@ -72,7 +80,16 @@ const rows: [string, string][] = [];
   const withAt = measure(N, (i) => {
     const tok = m.requestStarted(labels);
     const ms = latencies[i & 4095]!;
-    m.requestFinished(tok, { status: i % 50 === 0 ? 502 : 200, totalMs: ms + 0.3, upstreamMs: ms, bytesIn: 0, bytesOut: 1024, retries: 0, target: targets[i % 3]!, at: 5e6 });
+    m.requestFinished(tok, {
+      status: i % 50 === 0 ? 502 : 200,
+      totalMs: ms + 0.3,
+      upstreamMs: ms,
+      bytesIn: 0,
+      bytesOut: 1024,
+      retries: 0,
+      target: targets[i % 3]!,
+      at: 5e6,
+    });
   });
   const clock = measure(N, () => {
     if (performance.now() < 0) throw new Error("unreachable");

@@ -20,7 +20,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFil
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { BACKEND_HEADER, backendNginxConf } from "./harness/peers.ts";
-import { freePort, installCleanup, start, stopAll, type Started } from "./harness/processes.ts";
+import { freePort, installCleanup, start, type Started, stopAll } from "./harness/processes.ts";
 import { bundleNaive } from "./harness/workerd.ts";
 import { runWrk, type WrkResult } from "./harness/wrk.ts";
 
@@ -312,7 +312,12 @@ async function prepare(dir: string): Promise<Contestant[]> {
     { name: "hono-fast", what: "@hono/node-server fast paths (raw incoming, lightweight Response, plain headers) + Pool.request", file: f("hono-fast") },
     { name: "srvx", what: "srvx (node:http, lazy NodeRequest, FastResponse piping a Readable) + Pool.request", file: f("srvx") },
     { name: "raw-request-whole", what: "node:http + undici Pool.request, small body read whole, one end()", file: f("raw-request-whole") },
-    { name: "raw-dispatch-pipelined", what: "raw-dispatch with pipelining 8 over 8 connections per target", file: f("raw-dispatch"), env: { PIPELINING: "8", CONNECTIONS: "8" } },
+    {
+      name: "raw-dispatch-pipelined",
+      what: "raw-dispatch with pipelining 8 over 8 connections per target",
+      file: f("raw-dispatch"),
+      env: { PIPELINING: "8", CONNECTIONS: "8" },
+    },
   ];
   // Pipelining stalled (26 req/s, CPU idle) in one round of the first full run, and is no
   // option for a proxy anyway (head-of-line blocking, unsafe for non-idempotent requests):
@@ -329,7 +334,9 @@ async function waitReady(url: string, proc: Started): Promise<void> {
       const r = await fetch(url, { signal: AbortSignal.timeout(1000) });
       await r.arrayBuffer();
       return;
-    } catch {}
+    } catch {
+      // not answering yet
+    }
     await Bun.sleep(100);
   }
   throw new Error(`${proc.name} not ready on ${url}:\n${proc.log()}`);
@@ -342,7 +349,9 @@ async function checkCorrect(name: string, url: string, backends: readonly number
     const r = await fetch(`${url}/check?i=${i}`, { signal: AbortSignal.timeout(5000) });
     const body = await r.text();
     const port = Number(r.headers.get(BACKEND_HEADER));
-    if (r.status !== 200 || body !== `ok ${port}\n` || !backends.includes(port)) throw new Error(`${name}: got ${r.status} ${JSON.stringify(body)} from ${port}`);
+    if (r.status !== 200 || body !== `ok ${port}\n` || !backends.includes(port)) {
+      throw new Error(`${name}: got ${r.status} ${JSON.stringify(body)} from ${port}`);
+    }
     seen.add(port);
   }
   if (seen.size !== backends.length) throw new Error(`${name}: reached only ${[...seen].join(", ")}`);
@@ -378,7 +387,13 @@ async function main(): Promise<void> {
   const live: { c: Contestant; url: string; proc: Started }[] = [];
   for (const c of contestants) {
     const port = await freePort();
-    const env = { ...c.env, PORT: String(port), TARGETS: targets, NAIVE_PORT: String(port), NAIVE_TARGETS: backends.map((p) => `http://127.0.0.1:${p}`).join(",") };
+    const env = {
+      ...c.env,
+      PORT: String(port),
+      TARGETS: targets,
+      NAIVE_PORT: String(port),
+      NAIVE_TARGETS: backends.map((p) => `http://127.0.0.1:${p}`).join(","),
+    };
     const proc = start(c.name, "node", [c.file], { cpu: "0", logDir: dir, env, cwd: dir });
     const url = `http://127.0.0.1:${port}`;
     await waitReady(url, proc);
@@ -407,7 +422,9 @@ function report(contestants: readonly Contestant[], runs: Map<string, Run[]>): v
   const naive = runs.get("naive");
   const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
   const out = [
-    `Node ${spawnSync("node", ["-v"], { encoding: "utf8" }).stdout.trim()}, ${ROUNDS} interleaved rounds, wrk -t1 -c64 -d${DURATION_S}s after ${WARMUP_S} s warm-up; contestant on CPU 0, wrk + nginx backends on CPU 1.`,
+    `Node ${
+      spawnSync("node", ["-v"], { encoding: "utf8" }).stdout.trim()
+    }, ${ROUNDS} interleaved rounds, wrk -t1 -c64 -d${DURATION_S}s after ${WARMUP_S} s warm-up; contestant on CPU 0, wrk + nginx backends on CPU 1.`,
     "",
     "| stack | req/s (median) | p50 ms | p99 ms | CPU 0 busy | req per CPU-s | x naive (medians) | x naive (per round) | per-round req/s |",
     "|---|---:|---:|---:|---:|---:|---:|---:|---|",
@@ -418,7 +435,11 @@ function report(contestants: readonly Contestant[], runs: Map<string, Run[]>): v
     const ratio = naive ? rps / median(naive.map((r) => r.requestsPerSec)) : NaN;
     const perRound = naive ? rs.map((r, i) => r.requestsPerSec / naive[i]!.requestsPerSec) : [];
     out.push(
-      `| ${c.name}: ${c.what} | ${fmt(rps)} | ${median(rs.map((r) => r.p50)).toFixed(2)} | ${median(rs.map((r) => r.p99)).toFixed(2)} | ${(median(rs.map((r) => r.cpu)) * 100).toFixed(0)} % | ${fmt(median(rs.map((r) => r.requestsPerSec / Math.max(r.cpu, 0.01))))} | ${ratio.toFixed(2)} | ${perRound.length ? `${median(perRound).toFixed(2)} (${Math.min(...perRound).toFixed(2)}–${Math.max(...perRound).toFixed(2)})` : "-"} | ${rs.map((r) => fmt(r.requestsPerSec)).join(" / ")} |`,
+      `| ${c.name}: ${c.what} | ${fmt(rps)} | ${median(rs.map((r) => r.p50)).toFixed(2)} | ${median(rs.map((r) => r.p99)).toFixed(2)} | ${
+        (median(rs.map((r) => r.cpu)) * 100).toFixed(0)
+      } % | ${fmt(median(rs.map((r) => r.requestsPerSec / Math.max(r.cpu, 0.01))))} | ${ratio.toFixed(2)} | ${
+        perRound.length ? `${median(perRound).toFixed(2)} (${Math.min(...perRound).toFixed(2)}–${Math.max(...perRound).toFixed(2)})` : "-"
+      } | ${rs.map((r) => fmt(r.requestsPerSec)).join(" / ")} |`,
     );
   }
   console.log(out.join("\n"));

@@ -17,14 +17,13 @@
  * `bun test/bench/rules-match.ts` prints a markdown table. Not asserted.
  */
 import * as v from "valibot";
-import { compileRules, type RuleRequest, type Router } from "../../src/rules/compile.ts";
-import { ActionSchema, RuleSchema, type RuleConfig } from "../../src/rules/schema.ts";
+import { compileRules, type Router, type RuleRequest } from "../../src/rules/compile.ts";
+import { ActionSchema, type RuleConfig, RuleSchema } from "../../src/rules/schema.ts";
 import { medianNsPerIteration, nowNs } from "./calibrate.ts";
 
 const SIZES = process.env.SIZES ? process.env.SIZES.split(",").map(Number) : [10, 100, 1000];
 const RUNS = 7;
 const RUN_NS = 40e6;
-
 
 interface Built {
   rules: RuleConfig[];
@@ -103,7 +102,14 @@ for (const n of SIZES) {
   const compileMs = (nowNs() - t0) / 1e6;
   const early = hits[0]!;
   const late = hits[n - 4]!; // the last indexed rule (the 3 unindexed ones come after it)
-  const miss: RuleRequest = { method: "GET", host: "svc3.example.com", path: "/static/css/site.css", query: "v=12", headers: baseHeaders(), clientIp: "198.51.100.7" };
+  const miss: RuleRequest = {
+    method: "GET",
+    host: "svc3.example.com",
+    path: "/static/css/site.css",
+    query: "v=12",
+    headers: baseHeaders(),
+    clientIp: "198.51.100.7",
+  };
   // Sanity: the requests do what their labels say.
   if (router.match(early).rule !== 1 || router.match(late).rule !== rules[n - 4]!.priority || router.match(miss).rule !== undefined) {
     throw new Error("bench requests do not match as intended");

@@ -13,15 +13,15 @@ import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { buildWorker } from "../../src/cli/build.ts";
 import { fulcrumConfig, type FulcrumConfigName } from "./harness/configs.ts";
-import { checkReachesAll, contestantList, startContestant, type Env, type Running } from "./harness/contestants.ts";
+import { checkReachesAll, contestantList, type Env, type Running, startContestant } from "./harness/contestants.ts";
 import { memoryOf } from "./harness/memory.ts";
-import { parseOptions, type Options } from "./harness/options.ts";
+import { type Options, parseOptions } from "./harness/options.ts";
 import { backendNginxConf } from "./harness/peers.ts";
 import { capture, freePort, installCleanup, start, stopAll } from "./harness/processes.ts";
 import { profileFulcrum, type ProfileSummary } from "./harness/profile.ts";
-import { renderReport, type BundleSize, type MemoryRow } from "./harness/report.ts";
-import { cpuSeconds, clockTicks } from "./harness/cpu.ts";
-import { checkBars, summarize, type RoundSample } from "./harness/stats.ts";
+import { type BundleSize, findingsOf, type MemoryRow, renderReport } from "./harness/report.ts";
+import { clockTicks, cpuSeconds } from "./harness/cpu.ts";
+import { checkBars, type RoundSample, summarize } from "./harness/stats.ts";
 import { ensurePackages, machine, versions } from "./harness/system.ts";
 import { runWrk, type WrkResult } from "./harness/wrk.ts";
 
@@ -38,7 +38,10 @@ async function distinctPorts(n: number): Promise<number[]> {
 
 async function startBackends(dir: string, o: Options): Promise<number[]> {
   const ports = await distinctPorts(3);
-  const proc = start("backends", "nginx", ["-p", dir, "-e", join(dir, "backends-startup.log"), "-c", backendNginxConf(dir, ports)], { logDir: dir, cpu: o.loadCpu });
+  const proc = start("backends", "nginx", ["-p", dir, "-e", join(dir, "backends-startup.log"), "-c", backendNginxConf(dir, ports)], {
+    logDir: dir,
+    cpu: o.loadCpu,
+  });
   const deadline = Date.now() + 15_000;
   for (const port of ports) {
     for (;;) {
@@ -83,7 +86,14 @@ async function measureMemory(r: Running, o: Options): Promise<MemoryRow> {
   await sampler;
   const after = memoryOf(r.runtimePids());
   if (error) say(`memory ${r.contestant.name}: ${error.slice(0, 300)}`);
-  return { name: r.contestant.name, idleKb: idle.rssKb, loadedKb: Math.max(loaded, after.rssKb), hwmKb: after.hwmKb, rps: result?.requestsPerSec ?? NaN, errors: result?.errors ?? -1 };
+  return {
+    name: r.contestant.name,
+    idleKb: idle.rssKb,
+    loadedKb: Math.max(loaded, after.rssKb),
+    hwmKb: after.hwmKb,
+    rps: result?.requestsPerSec ?? NaN,
+    errors: result?.errors ?? -1,
+  };
 }
 
 async function bundleSizes(env: Env, configs: readonly FulcrumConfigName[]): Promise<BundleSize[]> {
@@ -158,7 +168,11 @@ async function main(): Promise<void> {
         const w = await runWrk({ url, threads: o.threads, connections: o.connections, durationS: o.durationS, cpu: o.loadCpu });
         const cpuUsPerRequest = w.requests > 0 ? ((cpuSeconds(pids, ticks) - cpuBefore) * 1e6) / w.requests : undefined;
         samples.get(r)!.push({ ...w, cpuUsPerRequest });
-        say(`round ${round + 1}/${o.rounds} ${r.contestant.name}: ${Math.round(w.requestsPerSec)} req/s, p50 ${w.p50} ms, p99 ${w.p99} ms, ${cpuUsPerRequest?.toFixed(1)} µs CPU/request, errors ${w.errors}`);
+        say(
+          `round ${round + 1}/${o.rounds} ${r.contestant.name}: ${Math.round(w.requestsPerSec)} req/s, p50 ${w.p50} ms, p99 ${w.p99} ms, ${
+            cpuUsPerRequest?.toFixed(1)
+          } µs CPU/request, errors ${w.errors}`,
+        );
       } catch (e) {
         say(`round ${round + 1} ${r.contestant.name}: ${(e as Error).message.slice(0, 500)}`);
       }
@@ -194,9 +208,10 @@ async function main(): Promise<void> {
   await stopAll();
   const microResults = o.micro ? await micro(o) : [];
 
-  const findingsFile = join(ROOT, "test/bench/FINDINGS.md");
+  // The hand-written findings live in BENCHMARKS.md itself; a run (a --quick one included) carries them over.
+  const previous = join(ROOT, "BENCHMARKS.md");
   const report = renderReport({
-    findings: existsSync(findingsFile) ? readFileSync(findingsFile, "utf8") : undefined,
+    findings: existsSync(previous) ? findingsOf(readFileSync(previous, "utf8")) : undefined,
     options: o,
     machine: mach,
     versions: vers,

@@ -14,8 +14,7 @@ import { hashAlgorithms } from "../../strategies/options.ts";
 import type { PickContext, StrategyTarget } from "../../strategies/types.ts";
 
 const KEYS = Array.from({ length: 100_000 }, (_, k) => `session-${k}-${(k * 2654435761) >>> 0}`);
-const hosts = (n: number): StrategyTarget[] =>
-  Array.from({ length: n }, (_, i) => ({ id: `http://10.1.${i >> 8}.${i & 255}:8080`, weight: 1 }));
+const hosts = (n: number): StrategyTarget[] => Array.from({ length: n }, (_, i) => ({ id: `http://10.1.${i >> 8}.${i & 255}:8080`, weight: 1 }));
 
 function mapping(targets: StrategyTarget[], algorithm: (typeof hashAlgorithms)[number]): string[] {
   const s = hash(targets, { hashAlgorithm: algorithm });
@@ -69,7 +68,9 @@ export function runDisruption(): Row[] {
 
 if (import.meta.main) {
   const f = (x: number) => `${x.toFixed(3)}/N`;
-  console.log("| table | N | moved, mean over removals | moved, worst removal | removed target's own keys, largest | keys moved between survivors, worst | re-add restores |");
+  console.log(
+    "| table | N | moved, mean over removals | moved, worst removal | removed target's own keys, largest | keys moved between survivors, worst | re-add restores |",
+  );
   console.log("|---|---:|---:|---:|---:|---:|---|");
   for (const r of runDisruption()) {
     console.log(`| ${r.algorithm} | ${r.n} | ${f(r.meanMoved)} | ${f(r.maxMoved)} | ${f(r.maxOwned)} | ${f(r.maxBystanders)} | ${r.restored ? "yes" : "no"} |`);

@@ -70,7 +70,6 @@ const SIZES = [3, 100, 10_000];
 const RUNS = 7;
 const RUN_NS = 40e6;
 
-
 function measure(s: Strategy, ctx: BenchCtx, keys: string[], n: number): number {
   const load = ctx.load;
   const hinted = ctx instanceof HintedBenchCtx ? ctx : undefined;
@@ -127,9 +126,10 @@ export function runPickBench(hints: boolean): Row[] {
         seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
         load[i] = seed % 21;
       }
-      if (s.report) for (let i = 0; i < n; i++) s.report(i, { ok: true, latencyMs: 5 + (i % 17), now: i });
-      const keys = Array.from({ length: 1024 }, (_, k) =>
-        v.strategy === "ip_hash" ? `${(k * 37) & 255}.${(k * 91) & 255}.${k & 255}.${k % 7}` : `session-${k * 2654435761}`,
+      if (s.report) { for (let i = 0; i < n; i++) s.report(i, { ok: true, latencyMs: 5 + (i % 17), now: i }); }
+      const keys = Array.from(
+        { length: 1024 },
+        (_, k) => v.strategy === "ip_hash" ? `${(k * 37) & 255}.${(k * 91) & 255}.${k & 255}.${k % 7}` : `session-${k * 2654435761}`,
       );
       const ctx = hints ? new HintedBenchCtx(load, 0x2545f491) : new BenchCtx(load, 0x2545f491);
       row.ns.push(measure(s, ctx, keys, n));
@@ -141,12 +141,16 @@ export function runPickBench(hints: boolean): Row[] {
 
 export function markdownTable(rows: Row[]): string {
   const fmt = (ns: number) => (ns >= 10_000 ? `${(ns / 1000).toFixed(1)} µs` : `${ns.toFixed(0)} ns`);
-  const head = `| strategy | ${SIZES.map((n) => `${n.toLocaleString("en")} targets`).join(" | ")} | build at ${SIZES.map((n) => n.toLocaleString("en")).join(" / ")} |`;
+  const head = `| strategy | ${SIZES.map((n) => `${n.toLocaleString("en")} targets`).join(" | ")} | build at ${
+    SIZES.map((n) => n.toLocaleString("en")).join(" / ")
+  } |`;
   const sep = `|---|${"---:|".repeat(SIZES.length)}---:|`;
   const body = rows.map(
     (r) => `| ${r.name} | ${r.ns.map(fmt).join(" | ")} | ${r.buildMs.map((ms) => `${ms.toFixed(2)} ms`).join(" / ")} |`,
   );
-  const env = `${typeof Bun !== "undefined" ? `Bun ${Bun.version}` : `Node ${process.version}`}, median of ${RUNS} runs of ~${RUN_NS / 1e6} ms after warm-up; ns per pick include the context's callbacks.`;
+  const env = `${typeof Bun !== "undefined" ? `Bun ${Bun.version}` : `Node ${process.version}`}, median of ${RUNS} runs of ~${
+    RUN_NS / 1e6
+  } ms after warm-up; ns per pick include the context's callbacks.`;
   return [head, sep, ...body, "", env].join("\n");
 }
 

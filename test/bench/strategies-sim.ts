@@ -51,7 +51,6 @@ export interface SimResult {
   share: number[];
 }
 
-
 /** Min-heap of completions keyed by time (ties: lower request id first, for determinism). */
 class Heap {
   private t: number[] = [];
@@ -108,7 +107,7 @@ export function simulate(strategy: StrategyName, scenario: Scenario = defaultSce
   const work = mulberry32(scenario.seed);
   const arrivals: number[] = [];
   const jitter: number[] = [];
-  for (let t = 0; ; ) {
+  for (let t = 0;;) {
     t += (-Math.log(1 - work()) / scenario.rate) * 1000;
     if (t >= scenario.durationMs) break;
     arrivals.push(t);
@@ -194,8 +193,7 @@ export function markdownTable(results: SimResult[], scenario: Scenario = default
     (r) =>
       `| ${r.strategy} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.mean.toFixed(1)} | ${r.share.map((x) => `${(x * 100).toFixed(2)} %`).join(" | ")} |`,
   );
-  const note =
-    `${results[0]?.requests ?? 0} requests, Poisson ${scenario.rate} req/s for ${scenario.durationMs / 1000} s, ` +
+  const note = `${results[0]?.requests ?? 0} requests, Poisson ${scenario.rate} req/s for ${scenario.durationMs / 1000} s, ` +
     `${scenario.workers} workers per target, service = base x U[0.5, 1.5); latency_aware floor ${strategyDefaults.latencyFloor}.`;
   return [head, sep, ...rows, "", note].join("\n");
 }

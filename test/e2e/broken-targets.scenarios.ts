@@ -7,8 +7,8 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { connect } from "node:net";
-import { startBrokenUpstream, type BrokenUpstream } from "./broken-upstream.ts";
-import { startBalancer, type Balancer, type Runtime } from "./launch.ts";
+import { type BrokenUpstream, startBrokenUpstream } from "./broken-upstream.ts";
+import { type Balancer, type Runtime, startBalancer } from "./launch.ts";
 import { rawFraming } from "./raw-http.ts";
 
 const cf = (runtime: Runtime) => (runtime === "workerd" ? "CF-Connecting-IP: 127.0.0.1\r\n" : "");
@@ -50,7 +50,8 @@ export function brokenTargetScenarios(runtime: Runtime): void {
       await lb?.stop();
       await up?.close();
     });
-    const get = (path: string, waitMs = 6000) => rawFraming(lb.port, `GET ${path} HTTP/1.1\r\nHost: lb.test\r\n${cf(runtime)}Connection: close\r\n\r\n`, { waitMs });
+    const get = (path: string, waitMs = 6000) =>
+      rawFraming(lb.port, `GET ${path} HTTP/1.1\r\nHost: lb.test\r\n${cf(runtime)}Connection: close\r\n\r\n`, { waitMs });
 
     test("a streamed body that stalls after its headers is cut at timeouts.read: the client sees it broken, the target is let go, /metrics counts it", async () => {
       const closed = up.stallsClosed;
@@ -98,7 +99,11 @@ export function brokenTargetScenarios(runtime: Runtime): void {
     test("an upload the client abandons never reaches the target as a whole request", async () => {
       const before = up.uploads.length;
       await abandonUpload(lb.port, `POST /upload-length HTTP/1.1\r\nHost: lb.test\r\n${cf(runtime)}Content-Length: 100000`, Buffer.alloc(5000, 1));
-      await abandonUpload(lb.port, `POST /upload-chunked HTTP/1.1\r\nHost: lb.test\r\n${cf(runtime)}Transfer-Encoding: chunked`, Buffer.from("1388\r\n" + "x".repeat(5000) + "\r\n"));
+      await abandonUpload(
+        lb.port,
+        `POST /upload-chunked HTTP/1.1\r\nHost: lb.test\r\n${cf(runtime)}Transfer-Encoding: chunked`,
+        Buffer.from("1388\r\n" + "x".repeat(5000) + "\r\n"),
+      );
       await Bun.sleep(1500);
       const seen = up.uploads.slice(before);
       // Each may never have reached the target at all; what did reach it must be incomplete.

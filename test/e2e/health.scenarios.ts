@@ -5,7 +5,7 @@
  * primary is down, draining targets get no new requests.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { startBalancer, type Balancer, type Runtime } from "./launch.ts";
+import { type Balancer, type Runtime, startBalancer } from "./launch.ts";
 import { startUpstream, type Upstream } from "./upstream.ts";
 
 const INTERVAL = 1;
@@ -26,7 +26,20 @@ export function healthScenarios(runtime: Runtime): void {
 
     beforeAll(async () => {
       ups = await Promise.all(["a", "b", "c", "bk", "r1", "r2", "r3", "e1", "e2", "e3", "p1", "p2"].map((n) => startUpstream(n)));
-      const [a, b, c, bk, r1, r2, r3, e1, e2, e3, p1, p2] = ups as Upstream[] as [Upstream, Upstream, Upstream, Upstream, Upstream, Upstream, Upstream, Upstream, Upstream, Upstream, Upstream, Upstream];
+      const [a, b, c, bk, r1, r2, r3, e1, e2, e3, p1, p2] = ups as Upstream[] as [
+        Upstream,
+        Upstream,
+        Upstream,
+        Upstream,
+        Upstream,
+        Upstream,
+        Upstream,
+        Upstream,
+        Upstream,
+        Upstream,
+        Upstream,
+        Upstream,
+      ];
       [active, backup, drain, ramp, passive, noRetryPost] = await Promise.all([
         startBalancer(runtime, {
           listen: { port: 0 },
@@ -45,13 +58,23 @@ export function healthScenarios(runtime: Runtime): void {
         }),
         startBalancer(runtime, {
           listen: { port: 0 },
-          targetGroups: { app: { strategy: "weighted_round_robin", targets: [r1, r2, r3].map((u) => ({ url: u.url })), healthCheck: check, slowStart: 4, slowStartMinWeightPercent: 10 } },
+          targetGroups: {
+            app: {
+              strategy: "weighted_round_robin",
+              targets: [r1, r2, r3].map((u) => ({ url: u.url })),
+              healthCheck: check,
+              slowStart: 4,
+              slowStartMinWeightPercent: 10,
+            },
+          },
           defaultAction: { forward: "app" },
         }),
         startBalancer(runtime, {
           listen: { port: 0 },
           // nginx passive checks with 503 counted as a failure (proxy_next_upstream http_503).
-          targetGroups: { app: { targets: [e1, e2, e3].map((u) => ({ url: u.url })), passive: { maxFails: 1, failTimeout: 5, failOn: ["connect", "timeout", 503] } } },
+          targetGroups: {
+            app: { targets: [e1, e2, e3].map((u) => ({ url: u.url })), passive: { maxFails: 1, failTimeout: 5, failOn: ["connect", "timeout", 503] } },
+          },
           defaultAction: { forward: "app" },
         }),
         startBalancer(runtime, {
@@ -113,7 +136,11 @@ export function healthScenarios(runtime: Runtime): void {
       for (let k = 0; k < 3; k++) {
         const socket = connect(active.port, "127.0.0.1");
         await new Promise<void>((ok) => socket.once("connect", () => ok()));
-        socket.write(`POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked${runtime === "workerd" ? "\r\nCF-Connecting-IP: 127.0.0.1" : ""}\r\n\r\n5\r\nhello\r\n`);
+        socket.write(
+          `POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked${
+            runtime === "workerd" ? "\r\nCF-Connecting-IP: 127.0.0.1" : ""
+          }\r\n\r\n5\r\nhello\r\n`,
+        );
         await Bun.sleep(150);
         socket.destroy();
       }

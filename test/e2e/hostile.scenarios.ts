@@ -6,8 +6,8 @@
  * `fulcrum check` accepts start, or fail in one plain line.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { connect, createServer, type AddressInfo } from "node:net";
-import { serveExpectingExit, startBalancer, type Balancer, type Runtime } from "./launch.ts";
+import { type AddressInfo, connect, createServer } from "node:net";
+import { type Balancer, type Runtime, serveExpectingExit, startBalancer } from "./launch.ts";
 import { rawFraming, rawRequest } from "./raw-http.ts";
 import { startUpstream, type Upstream } from "./upstream.ts";
 
@@ -15,7 +15,11 @@ import { startUpstream, type Upstream } from "./upstream.ts";
 const cf = (runtime: Runtime) => (runtime === "workerd" ? "CF-Connecting-IP: 127.0.0.1\r\n" : "");
 
 /** One upstream ("a") and one balancer in front of it for a describe block: started before its tests, stopped after. */
-function balancerOverUpstream(runtime: Runtime, config: (upstream: string) => unknown, opts: { trustCfConnectingIp?: boolean; args?: readonly string[] } = {}): { readonly up: Upstream; readonly lb: Balancer } {
+function balancerOverUpstream(
+  runtime: Runtime,
+  config: (upstream: string) => unknown,
+  opts: { trustCfConnectingIp?: boolean; args?: readonly string[] } = {},
+): { readonly up: Upstream; readonly lb: Balancer } {
   const fixture = {} as { up: Upstream; lb: Balancer };
   beforeAll(async () => {
     fixture.up = await startUpstream("a");
@@ -80,7 +84,16 @@ export function malformedRequestScenarios(runtime: Runtime): void {
 
     test("two Host fields, or a Host with / ? # @ or a bad port, is 400; the target never sees it", async () => {
       const hits = fixture.up.hits;
-      for (const host of ["Host: a.example\r\nHost: b.example", "Host: a.example?", "Host: a.example/x", "Host: a.example#x", "Host: user@a.example", "Host: a.example:99999"]) {
+      for (
+        const host of [
+          "Host: a.example\r\nHost: b.example",
+          "Host: a.example?",
+          "Host: a.example/x",
+          "Host: a.example#x",
+          "Host: user@a.example",
+          "Host: a.example:99999",
+        ]
+      ) {
         const r = await send(`GET /x HTTP/1.1\r\n${host}\r\n${cf(runtime)}Connection: close`);
         expect(refused(runtime, 400).map((status) => ({ host, status }))).toContainEqual({ host, status: r.status });
       }
@@ -158,7 +171,11 @@ export function startupScenarios(runtime: Runtime): void {
       await new Promise<void>((ok) => busy.listen(0, "127.0.0.1", ok));
       const port = (busy.address() as AddressInfo).port;
       try {
-        const r = await serveExpectingExit(runtime, { listen: { port, host: "127.0.0.1" }, targetGroups: { app: { targets: [{ url: "http://127.0.0.1:1" }] } }, defaultAction: { forward: "app" } }, port);
+        const r = await serveExpectingExit(runtime, {
+          listen: { port, host: "127.0.0.1" },
+          targetGroups: { app: { targets: [{ url: "http://127.0.0.1:1" }] } },
+          defaultAction: { forward: "app" },
+        }, port);
         expect(r.code).toBe(1);
         expect(r.output.trim()).toBe(`fulcrum: listen 127.0.0.1:${port}: address already in use`);
       } finally {
@@ -167,7 +184,11 @@ export function startupScenarios(runtime: Runtime): void {
     }, 90_000);
 
     test.skipIf(runtime === "workerd")("a certificate file that cannot be read is one plain line naming it", async () => {
-      const config = { listen: [{ port: 0 }, { port: 0, protocol: "HTTPS", certificate: { certFile: "/nonexistent/cert.pem", keyFile: "/nonexistent/key.pem" } }], targetGroups: { app: { targets: [{ url: "http://127.0.0.1:1" }] } }, defaultAction: { forward: "app" } };
+      const config = {
+        listen: [{ port: 0 }, { port: 0, protocol: "HTTPS", certificate: { certFile: "/nonexistent/cert.pem", keyFile: "/nonexistent/key.pem" } }],
+        targetGroups: { app: { targets: [{ url: "http://127.0.0.1:1" }] } },
+        defaultAction: { forward: "app" },
+      };
       const r = await serveExpectingExit(runtime, config, 0);
       expect(r.code).toBe(1);
       expect(r.output.trim()).toBe("fulcrum: listen[1].certificate.certFile: cannot read /nonexistent/cert.pem: no such file or directory");
@@ -175,7 +196,11 @@ export function startupScenarios(runtime: Runtime): void {
 
     test("a target group named like an Object.prototype member (toString) serves", async () => {
       const up = await startUpstream("t");
-      const lb = await startBalancer(runtime, { listen: { port: 0 }, targetGroups: { toString: { targets: [{ url: up.url }] }, valueOf: { targets: [{ url: up.url }] } }, defaultAction: { forward: "toString" } });
+      const lb = await startBalancer(runtime, {
+        listen: { port: 0 },
+        targetGroups: { toString: { targets: [{ url: up.url }] }, valueOf: { targets: [{ url: up.url }] } },
+        defaultAction: { forward: "toString" },
+      });
       try {
         const r = await fetch(`${lb.url}/x`, { headers: runtime === "workerd" ? { "cf-connecting-ip": "127.0.0.1" } : {} });
         expect(r.status).toBe(200);
@@ -253,11 +278,20 @@ export function clientTimeoutScenarios(runtime: Runtime): void {
 
 export function pipeliningScenarios(runtime: Runtime): void {
   describe(`pipelined requests on ${runtime}`, () => {
-    const fixture = balancerOverUpstream(runtime, (upstream) => ({ listen: { port: 0 }, targetGroups: { app: { targets: [{ url: upstream }] } }, defaultAction: { forward: "app" } }));
+    const fixture = balancerOverUpstream(
+      runtime,
+      (upstream) => ({ listen: { port: 0 }, targetGroups: { app: { targets: [{ url: upstream }] } }, defaultAction: { forward: "app" } }),
+    );
 
     test("two requests in one write: both answered in order (Bun: none, oven-sh/bun#38128)", async () => {
       const posts = fixture.up.methods.POST ?? 0;
-      const { got } = await exchange(fixture.lb.port, `POST /a HTTP/1.1\r\nHost: lb.test\r\n${cf(runtime)}Content-Length: 5\r\n\r\nhelloGET /b HTTP/1.1\r\nHost: lb.test\r\n${cf(runtime)}Connection: close\r\n\r\n`, 3_000);
+      const { got } = await exchange(
+        fixture.lb.port,
+        `POST /a HTTP/1.1\r\nHost: lb.test\r\n${cf(runtime)}Content-Length: 5\r\n\r\nhelloGET /b HTTP/1.1\r\nHost: lb.test\r\n${
+          cf(runtime)
+        }Connection: close\r\n\r\n`,
+        3_000,
+      );
       if (runtime === "bun") {
         // Bun.serve closes a connection whose next request arrives while an async handler is still
         // running, and drops the answer it was writing: the POST ran at the target, the client got

@@ -3,7 +3,7 @@
  * --runtime R --port P`, waits until its health endpoint answers, and stops it
  * with SIGTERM. Collects its output for failure messages.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -43,7 +43,11 @@ export function writeConfig(config: unknown): string {
  * `trustCfConnectingIp` (workerd; default true): the scenarios give each simulated client its
  * address in CF-Connecting-IP, as Cloudflare's edge would; a local run believes it only when told.
  */
-export async function startBalancer(runtime: Runtime, config: unknown, opts: { port?: number; timeoutMs?: number; trustCfConnectingIp?: boolean; args?: readonly string[] } = {}): Promise<Balancer> {
+export async function startBalancer(
+  runtime: Runtime,
+  config: unknown,
+  opts: { port?: number; timeoutMs?: number; trustCfConnectingIp?: boolean; args?: readonly string[] } = {},
+): Promise<Balancer> {
   const port = opts.port ?? (await freePort());
   const file = writeConfig(config);
   const trust = runtime === "workerd" && (opts.trustCfConnectingIp ?? true) ? ["--trust-cf-connecting-ip"] : [];
@@ -57,7 +61,7 @@ export async function startBalancer(runtime: Runtime, config: unknown, opts: { p
   child.stdout!.on("data", (d) => (out += d));
   child.stderr!.on("data", (d) => (out += d));
   let exited: number | null | undefined;
-  const exit = new Promise<number | null>((ok) => child.on("exit", (code) => ok((exited = code))));
+  const exit = new Promise<number | null>((ok) => child.on("exit", (code) => ok(exited = code)));
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
   const health = (config as { admin?: { healthPath?: string } }).admin?.healthPath ?? "/__fulcrum/health";
@@ -70,7 +74,9 @@ export async function startBalancer(runtime: Runtime, config: unknown, opts: { p
     try {
       const r = await fetch(url + health, { signal: AbortSignal.timeout(1000) });
       if (r.status === 200) break;
-    } catch {}
+    } catch {
+      // not listening yet
+    }
     await Bun.sleep(100);
   }
   return {
@@ -99,14 +105,21 @@ export function peakRssKb(pid: number): number {
       if (m) peak = Math.max(peak, Number(m[1]));
       const children = readFileSync(`/proc/${p}/task/${p}/children`, "utf8").trim();
       for (const c of children.split(/\s+/).filter(Boolean)) visit(Number(c));
-    } catch {}
+    } catch {
+      // the process ended meanwhile
+    }
   };
   visit(pid);
   return peak;
 }
 
 /** `fulcrum serve` that is expected to fail at start: its exit code and everything it printed. */
-export async function serveExpectingExit(runtime: Runtime, config: unknown, port: number, timeoutMs = 60_000): Promise<{ code: number | null; output: string }> {
+export async function serveExpectingExit(
+  runtime: Runtime,
+  config: unknown,
+  port: number,
+  timeoutMs = 60_000,
+): Promise<{ code: number | null; output: string }> {
   const file = writeConfig(config);
   const child = spawn("node", [join(ROOT, "src/cli/fulcrum.mjs"), "serve", "--config", file, "--runtime", runtime, "--port", String(port)], {
     cwd: ROOT,

@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
-import { startBalancer, type Runtime } from "./launch.ts";
+import { type Runtime, startBalancer } from "./launch.ts";
 import { startUpstream, type Upstream } from "./upstream.ts";
 import { FORCE_QUIT_EXIT_CODE, REPEAT_SIGINT_AFTER_MS } from "../../src/runtimes/server/shutdown.ts";
 
@@ -16,7 +16,9 @@ function descendants(pid: number): number[] {
   let children: number[] = [];
   try {
     children = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
-  } catch {}
+  } catch {
+    // the process ended meanwhile
+  }
   return children.flatMap((c) => [c, ...descendants(c)]);
 }
 

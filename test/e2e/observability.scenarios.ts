@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
-import { startBalancer, type Balancer, type Runtime } from "./launch.ts";
+import { type Balancer, type Runtime, startBalancer } from "./launch.ts";
 import { startUpstream, type Upstream } from "./upstream.ts";
 
 const PROMTOOL = "/usr/bin/promtool";
@@ -65,7 +65,10 @@ export function observabilityScenarios(runtime: Runtime): void {
     });
 
     test("status JSON shows every target and follows one going down", async () => {
-      const status = async () => (await (await fetch(`${b.url}/__fulcrum/stats/status.json`, { headers: { ...cf, ...auth } })).json()) as { groups: { name: string; healthyHosts: number; targets: { url: string; state: string }[] }[] };
+      const status = async () =>
+        (await (await fetch(`${b.url}/__fulcrum/stats/status.json`, { headers: { ...cf, ...auth } })).json()) as {
+          groups: { name: string; healthyHosts: number; targets: { url: string; state: string }[] }[];
+        };
       const first = await status();
       const app = first.groups.find((g) => g.name === "app")!;
       expect(app.targets.map((t) => t.url).sort()).toEqual(ups.map((u) => u.url).sort());

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import http from "node:http";
-import { startBalancer, peakRssKb, freePort, type Balancer, type Runtime } from "./launch.ts";
+import { type Balancer, freePort, peakRssKb, type Runtime, startBalancer } from "./launch.ts";
 import { rawRequest } from "./raw-http.ts";
 import { GZIP_BODY, GZIP_LARGE_BODY, pattern, startUpstream, type Upstream } from "./upstream.ts";
 
@@ -30,7 +30,14 @@ export function proxyScenarios(runtime: Runtime): void {
       ups = await Promise.all(["a", "b", "c"].map((n) => startUpstream(n)));
       const deadPort = await freePort();
       // These scenarios test proxying itself: no passive marking down, one attempt (health has its own scenarios).
-      const group = (targets: unknown[], extra: object = {}) => ({ strategy: "round_robin", targets, timeouts: { response: 1.5 }, passive: { maxFails: 0 }, retries: { tries: 1 }, ...extra });
+      const group = (targets: unknown[], extra: object = {}) => ({
+        strategy: "round_robin",
+        targets,
+        timeouts: { response: 1.5 },
+        passive: { maxFails: 0 },
+        retries: { tries: 1 },
+        ...extra,
+      });
       [main, trusted, dead, drained] = await Promise.all([
         startBalancer(runtime, {
           listen: { port: 0 },
@@ -87,7 +94,10 @@ export function proxyScenarios(runtime: Runtime): void {
         "/?",
       ];
       for (const target of targets) {
-        const r = await rawRequest(main.port, `GET ${target} HTTP/1.1\r\nHost: example.test\r\nConnection: close${runtime === "workerd" ? "\r\nCF-Connecting-IP: 127.0.0.1" : ""}`);
+        const r = await rawRequest(
+          main.port,
+          `GET ${target} HTTP/1.1\r\nHost: example.test\r\nConnection: close${runtime === "workerd" ? "\r\nCF-Connecting-IP: 127.0.0.1" : ""}`,
+        );
         expect(r.status).toBe(200);
         expect(JSON.parse(r.body.toString()).url).toBe(target);
       }
@@ -100,7 +110,9 @@ export function proxyScenarios(runtime: Runtime): void {
     test("hop-by-hop headers are removed both ways, including those named in Connection", async () => {
       const r = await rawRequest(
         main.port,
-        `GET /hops HTTP/1.1\r\nHost: h.test\r\nConnection: close, X-Secret-Hop\r\nX-Secret-Hop: 1\r\nKeep-Alive: timeout=9\r\nTE: deflate\r\nProxy-Authorization: Basic eDp5\r\nX-Kept: yes${runtime === "workerd" ? "\r\nCF-Connecting-IP: 127.0.0.1" : ""}`,
+        `GET /hops HTTP/1.1\r\nHost: h.test\r\nConnection: close, X-Secret-Hop\r\nX-Secret-Hop: 1\r\nKeep-Alive: timeout=9\r\nTE: deflate\r\nProxy-Authorization: Basic eDp5\r\nX-Kept: yes${
+          runtime === "workerd" ? "\r\nCF-Connecting-IP: 127.0.0.1" : ""
+        }`,
       );
       const seen = JSON.parse(r.body.toString()).headers as Record<string, string>;
       expect(seen["x-kept"]).toBe("yes");
@@ -108,8 +120,8 @@ export function proxyScenarios(runtime: Runtime): void {
       // `TE: trailers` alone may cross a proxy (RFC 9110 §7.6.1; gRPC needs it). workerd never
       // hands TE to a Worker, so there it cannot be forwarded (README, runtime notes).
       if (runtime !== "workerd") {
-      const trailers = await rawRequest(main.port, `GET /te HTTP/1.1\r\nHost: h.test\r\nConnection: close\r\nTE: trailers`);
-      expect(JSON.parse(trailers.body.toString()).headers.te).toBe("trailers");
+        const trailers = await rawRequest(main.port, `GET /te HTTP/1.1\r\nHost: h.test\r\nConnection: close\r\nTE: trailers`);
+        expect(JSON.parse(trailers.body.toString()).headers.te).toBe("trailers");
       }
       const hop = await fetch(`${main.url}/hop`, { headers: cf });
       expect(await hop.text()).toBe("hop");
@@ -120,7 +132,13 @@ export function proxyScenarios(runtime: Runtime): void {
 
     test("Host is kept by default; forwarding headers are replaced for an untrusted client", async () => {
       const seen = await echo(main, "/fwd", {
-        headers: { "x-forwarded-for": "6.6.6.6", "x-real-ip": "6.6.6.6", "x-forwarded-proto": "https", "x-forwarded-host": "evil.test", forwarded: "for=6.6.6.6" },
+        headers: {
+          "x-forwarded-for": "6.6.6.6",
+          "x-real-ip": "6.6.6.6",
+          "x-forwarded-proto": "https",
+          "x-forwarded-host": "evil.test",
+          forwarded: "for=6.6.6.6",
+        },
       });
       const host = `127.0.0.1:${main.port}`;
       if (runtime !== "workerd") expect(seen.headers.host).toBe(host);
@@ -153,14 +171,23 @@ export function proxyScenarios(runtime: Runtime): void {
     });
 
     test("responses pass through: Set-Cookie twice, gzip bytes, 204, 304, HEAD, redirects not followed", async () => {
-      const cookies = await rawRequest(main.port, `GET /cookies HTTP/1.1\r\nHost: x\r\nConnection: close${runtime === "workerd" ? "\r\nCF-Connecting-IP: 127.0.0.1" : ""}`);
+      const cookies = await rawRequest(
+        main.port,
+        `GET /cookies HTTP/1.1\r\nHost: x\r\nConnection: close${runtime === "workerd" ? "\r\nCF-Connecting-IP: 127.0.0.1" : ""}`,
+      );
       expect(cookies.headers.filter(([k]) => k === "set-cookie").map(([, v]) => v)).toEqual(["a=1; Path=/", "b=2; Path=/; HttpOnly"]);
 
-      const gz = await rawRequest(main.port, `GET /gzip HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\nConnection: close${runtime === "workerd" ? "\r\nCF-Connecting-IP: 127.0.0.1" : ""}`);
+      const gz = await rawRequest(
+        main.port,
+        `GET /gzip HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\nConnection: close${runtime === "workerd" ? "\r\nCF-Connecting-IP: 127.0.0.1" : ""}`,
+      );
       expect(gz.headers.find(([k]) => k === "content-encoding")?.[1]).toBe("gzip");
       expect(Buffer.compare(gz.body, GZIP_BODY)).toBe(0);
       // A body too large to be read whole is relayed as a stream: still the bytes as sent (workerd would decode it when read).
-      const gzLarge = await rawRequest(main.port, `GET /gzip-large HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\nConnection: close${runtime === "workerd" ? "\r\nCF-Connecting-IP: 127.0.0.1" : ""}`);
+      const gzLarge = await rawRequest(
+        main.port,
+        `GET /gzip-large HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\nConnection: close${runtime === "workerd" ? "\r\nCF-Connecting-IP: 127.0.0.1" : ""}`,
+      );
       expect(gzLarge.headers.find(([k]) => k === "content-encoding")?.[1]).toBe("gzip");
       expect(Buffer.compare(gzLarge.body, GZIP_LARGE_BODY)).toBe(0);
 
@@ -255,7 +282,10 @@ export function proxyScenarios(runtime: Runtime): void {
       const expected = createHash("sha256");
       for (let i = 0; i < 100; i++) expected.update(chunk);
       const uploaded = await new Promise<{ bytes: number; sha256: string }>((ok, fail) => {
-        const req = http.request(`${main.url}/upload`, { method: "POST", headers: { ...cf, "content-type": "application/octet-stream", "content-length": size } }, (res) => {
+        const req = http.request(`${main.url}/upload`, {
+          method: "POST",
+          headers: { ...cf, "content-type": "application/octet-stream", "content-length": size },
+        }, (res) => {
           let text = "";
           res.on("data", (d) => (text += d));
           res.on("end", () => ok(JSON.parse(text)));

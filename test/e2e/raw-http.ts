@@ -119,7 +119,9 @@ export function rawFraming(port: number, head: string, opts: { body?: Buffer; wa
         return ok({ status: parsed.status, headers: parsed.headers, framing: "chunked", complete: body !== undefined, bytes: body?.length ?? rest.length });
       }
       const length = get("content-length");
-      if (length !== undefined) return ok({ status: parsed.status, headers: parsed.headers, framing: "length", complete: rest.length >= Number(length), bytes: rest.length });
+      if (length !== undefined) {
+        return ok({ status: parsed.status, headers: parsed.headers, framing: "length", complete: rest.length >= Number(length), bytes: rest.length });
+      }
       return ok({ status: parsed.status, headers: parsed.headers, framing: "close", complete: false, bytes: rest.length });
     };
     const timer = setTimeout(settle, opts.waitMs ?? 15_000);
@@ -127,7 +129,10 @@ export function rawFraming(port: number, head: string, opts: { body?: Buffer; wa
       all = Buffer.concat([all, d]);
       // A complete response ends the wait at once (the connection may stay open for keep-alive).
       const parsed = parseHead(all);
-      if (parsed && completeBody(parsed, all.subarray(parsed.bodyStart), method) !== undefined && !/close/i.test(parsed.headers.find(([k]) => k === "connection")?.[1] ?? "")) settle();
+      if (
+        parsed && completeBody(parsed, all.subarray(parsed.bodyStart), method) !== undefined &&
+        !/close/i.test(parsed.headers.find(([k]) => k === "connection")?.[1] ?? "")
+      ) settle();
     });
     socket.on("error", settle);
     socket.on("close", settle);

@@ -3,7 +3,7 @@
  * every runtime, through the real balancer started with `fulcrum serve`.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { startBalancer, type Balancer, type Runtime } from "./launch.ts";
+import { type Balancer, type Runtime, startBalancer } from "./launch.ts";
 import { rawRequest } from "./raw-http.ts";
 import { startUpstream, type Upstream } from "./upstream.ts";
 
@@ -44,12 +44,26 @@ export function ruleScenarios(runtime: Runtime): void {
           { priority: 50, conditions: [{ queryString: { values: [{ key: "v", value: "2*" }] } }], action: fixed("query") },
           { priority: 60, conditions: [{ pathPattern: { values: ["/src"] } }, { sourceIp: { values: ["127.0.0.0/8", "::1/128"] } }], action: fixed("source") },
           { priority: 61, conditions: [{ pathPattern: { values: ["/src10"] } }, { sourceIp: { values: ["10.0.0.0/8"] } }], action: fixed("source10") },
-          { priority: 70, conditions: [{ pathPattern: { values: ["/canary*"] } }], action: { forward: { targetGroups: [{ group: "blue", weight: 90 }, { group: "canary", weight: 10 }] } } },
-          { priority: 75, conditions: [{ pathPattern: { values: ["/gcanary*"] } }], action: { forward: { targetGroups: [{ group: "blue", weight: 50 }, { group: "canary", weight: 50 }], stickiness: { enabled: true, duration: 600 } } } },
+          {
+            priority: 70,
+            conditions: [{ pathPattern: { values: ["/canary*"] } }],
+            action: { forward: { targetGroups: [{ group: "blue", weight: 90 }, { group: "canary", weight: 10 }] } },
+          },
+          {
+            priority: 75,
+            conditions: [{ pathPattern: { values: ["/gcanary*"] } }],
+            action: {
+              forward: { targetGroups: [{ group: "blue", weight: 50 }, { group: "canary", weight: 50 }], stickiness: { enabled: true, duration: 600 } },
+            },
+          },
           { priority: 80, conditions: [{ pathPattern: { values: ["/sticky*"] } }], action: { forward: "sticky" } },
           { priority: 85, conditions: [{ pathPattern: { values: ["/app*"] } }], action: { forward: "appsticky" } },
           { priority: 90, conditions: [{ pathPattern: { values: ["/redirect*"] } }], action: { redirect: { protocol: "HTTPS", statusCode: 301 } } },
-          { priority: 95, conditions: [{ pathPattern: { values: ["/moved/*"] } }], action: { redirect: { host: "new.example.test", path: "/new/#{path}", statusCode: 302 } } },
+          {
+            priority: 95,
+            conditions: [{ pathPattern: { values: ["/moved/*"] } }],
+            action: { redirect: { host: "new.example.test", path: "/new/#{path}", statusCode: 302 } },
+          },
         ],
         defaultAction: { forward: "green" },
       });
@@ -89,10 +103,16 @@ export function ruleScenarios(runtime: Runtime): void {
 
     test("paths are normalised before matching (/static/../admin, /%61dmin), but forwarded as sent", async () => {
       for (const target of ["/static/../admin", "/%61dmin", "/admin/./x"]) {
-        const r = await rawRequest(b.port, `GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close${runtime === "workerd" ? "\r\nCF-Connecting-IP: 127.0.0.1" : ""}`);
+        const r = await rawRequest(
+          b.port,
+          `GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close${runtime === "workerd" ? "\r\nCF-Connecting-IP: 127.0.0.1" : ""}`,
+        );
         expect([target, r.status]).toEqual([target, 403]);
       }
-      const r = await rawRequest(b.port, `GET /%61bc HTTP/1.1\r\nHost: x\r\nConnection: close${runtime === "workerd" ? "\r\nCF-Connecting-IP: 127.0.0.1" : ""}`);
+      const r = await rawRequest(
+        b.port,
+        `GET /%61bc HTTP/1.1\r\nHost: x\r\nConnection: close${runtime === "workerd" ? "\r\nCF-Connecting-IP: 127.0.0.1" : ""}`,
+      );
       expect(JSON.parse(r.body.toString()).url).toBe("/%61bc");
     });
 

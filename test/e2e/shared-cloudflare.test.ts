@@ -18,7 +18,7 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { sharedStateScenarios, CACHE_TTL } from "./shared-state.scenarios.ts";
+import { CACHE_TTL, sharedStateScenarios } from "./shared-state.scenarios.ts";
 import { freePort, writeConfig } from "./launch.ts";
 import { spawnWorkerd, type WorkerdProcess } from "./workerd-process.ts";
 
@@ -37,7 +37,9 @@ sharedStateScenarios("cloudflare, two Workers on one Durable Object", async (con
   await startStore();
   // Each balancer is on its Miniflare's entry socket, which adds CF-Connecting-IP as Cloudflare's edge does.
   const balancers = await Promise.all(
-    [0, 1].map(async (i) => spawnWorkerd({ configPath, host: HOST, port: await freePort(), name: `fulcrum-balancer-${i}`, devRegistry, stateHost: STATE_HOST })),
+    [0, 1].map(async (i) =>
+      spawnWorkerd({ configPath, host: HOST, port: await freePort(), name: `fulcrum-balancer-${i}`, devRegistry, stateHost: STATE_HOST })
+    ),
   );
 
   return {

@@ -8,7 +8,7 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { sharedStateScenarios, CACHE_TTL } from "./shared-state.scenarios.ts";
+import { CACHE_TTL, sharedStateScenarios } from "./shared-state.scenarios.ts";
 import { startBalancer } from "./launch.ts";
 import { lockKvFile } from "../kv-file-lock.ts";
 

@@ -2,7 +2,7 @@
  * A Bun and a Node balancer sharing one real redis-server (Debian package),
  * started by the test on a free loopback port.
  */
-import { sharedStateScenarios, CACHE_TTL } from "./shared-state.scenarios.ts";
+import { CACHE_TTL, sharedStateScenarios } from "./shared-state.scenarios.ts";
 import { startBalancer } from "./launch.ts";
 import { startRedis } from "../redis-server.ts";
 

@@ -79,8 +79,8 @@ export function sharedStateScenarios(label: string, setup: (config: Record<strin
       return m[1]!;
     };
 
-    /** Milliseconds until `cond` holds on the instance (polled every 50 ms, bounded). */
-    async function timeUntil(i: Instance, cond: () => Promise<boolean>, limitMs: number): Promise<number> {
+    /** Milliseconds until `cond` holds (polled every 50 ms, bounded). */
+    async function timeUntil(cond: () => Promise<boolean>, limitMs: number): Promise<number> {
       const start = Date.now();
       while (Date.now() - start < limitMs) {
         if (await cond()) return Date.now() - start;
@@ -115,12 +115,12 @@ export function sharedStateScenarios(label: string, setup: (config: Record<strin
       const c = ups[2]!;
       c.healthy = false;
       const budget = (INTERVAL * UNHEALTHY + INTERVAL + CACHE_TTL) * 1000 + 500;
-      const out = await Promise.all(s.instances.map((i) => timeUntil(i, async () => (await stateOf(i, c.url)) === "unhealthy", 10_000)));
+      const out = await Promise.all(s.instances.map((i) => timeUntil(async () => (await stateOf(i, c.url)) === "unhealthy", 10_000)));
       for (const ms of out) expect(ms).toBeLessThanOrEqual(budget);
       // Out means no traffic: 15 requests per instance, none served by c.
       for (const i of s.instances) for (let k = 0; k < 15; k++) expect(await served(i)).not.toBe("c");
       c.healthy = true;
-      const back = await Promise.all(s.instances.map((i) => timeUntil(i, async () => (await stateOf(i, c.url)) !== "unhealthy", 10_000)));
+      const back = await Promise.all(s.instances.map((i) => timeUntil(async () => (await stateOf(i, c.url)) !== "unhealthy", 10_000)));
       for (const ms of back) expect(ms).toBeLessThanOrEqual((INTERVAL * HEALTHY + INTERVAL + CACHE_TTL) * 1000 + 500);
       const seen = new Set<string>();
       for (let k = 0; k < 12; k++) seen.add(await served(s.instances[1]));
@@ -132,11 +132,11 @@ export function sharedStateScenarios(label: string, setup: (config: Record<strin
       const port = b.port;
       await b.close();
       const budget = (INTERVAL * UNHEALTHY + INTERVAL + CACHE_TTL) * 1000 + 500;
-      const out = await Promise.all(s.instances.map((i) => timeUntil(i, async () => (await stateOf(i, b.url)) === "unhealthy", 10_000)));
+      const out = await Promise.all(s.instances.map((i) => timeUntil(async () => (await stateOf(i, b.url)) === "unhealthy", 10_000)));
       for (const ms of out) expect(ms).toBeLessThanOrEqual(budget);
       for (const i of s.instances) for (let k = 0; k < 10; k++) expect(await served(i)).not.toMatch(/^status 5/);
       ups[1] = await startUpstream("b", { port });
-      const back = await Promise.all(s.instances.map((i) => timeUntil(i, async () => (await stateOf(i, b.url)) !== "unhealthy", 10_000)));
+      const back = await Promise.all(s.instances.map((i) => timeUntil(async () => (await stateOf(i, b.url)) !== "unhealthy", 10_000)));
       for (const ms of back) expect(ms).toBeLessThanOrEqual((INTERVAL * HEALTHY + INTERVAL + CACHE_TTL) * 1000 + 500);
     }, 30_000);
 
@@ -144,7 +144,7 @@ export function sharedStateScenarios(label: string, setup: (config: Record<strin
       await s.stopStore();
       // Each instance notices at its next failing call: its poll, or (a store that still reads, a
       // locked KV file) its next lease attempt, at the latest when the holder's lease runs out.
-      const noticed = await Promise.all(s.instances.map((i) => timeUntil(i, async () => (await served(i), /state: .* unreachable/.test(i.output())), 10_000)));
+      const noticed = await Promise.all(s.instances.map((i) => timeUntil(async () => (await served(i), /state: .* unreachable/.test(i.output())), 10_000)));
       for (const ms of noticed) expect(ms).toBeLessThan(10_000);
       await Bun.sleep((INTERVAL + CACHE_TTL) * 1000); // long enough to see it flap, if it did
       for (const i of s.instances) {
@@ -156,7 +156,7 @@ export function sharedStateScenarios(label: string, setup: (config: Record<strin
       if (!s.startStore) return;
       await s.startStore();
       // With traffic: a Worker only notices the store is back at its next request.
-      const back = await Promise.all(s.instances.map((i) => timeUntil(i, async () => (await served(i), /reachable again/.test(i.output())), 10_000)));
+      const back = await Promise.all(s.instances.map((i) => timeUntil(async () => (await served(i), /reachable again/.test(i.output())), 10_000)));
       for (const ms of back) expect(ms).toBeLessThan(10_000);
     }, 30_000);
   });

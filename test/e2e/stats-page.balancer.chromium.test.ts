@@ -5,13 +5,22 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
-import { chromium, type Browser } from "playwright-core";
-import { startBalancer, type Balancer } from "./launch.ts";
+import { type Browser, chromium } from "playwright-core";
+import { type Balancer, startBalancer } from "./launch.ts";
 import { observabilityConfig, STATS_CREDS } from "./observability.scenarios.ts";
 import { startUpstream, type Upstream } from "./upstream.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
-const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
+const ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
 
 describe("stats page of the running balancer, in Chromium", () => {
   let ups: Upstream[] = [];

@@ -6,15 +6,24 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
-import { chromium, type Browser, type Page } from "playwright-core";
+import { type Browser, chromium, type Page } from "playwright-core";
 import * as v from "valibot";
 import { statsRoutes } from "../../routes/stats.ts";
-import type { GroupHealth, TargetState } from "../../src/metrics/health-provider.ts";
+import type { GroupReport, ReportedState } from "../../src/metrics/health-provider.ts";
 import { createMetrics, type Metrics } from "../../src/metrics/registry.ts";
 import { StatsSchema } from "../../src/stats/schema.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
-const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
+const ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
 const REFRESH = 0.5;
 const CREDS = { username: "ops", password: "s3cret" };
 
@@ -27,9 +36,9 @@ let browser: Browser;
 let base: string;
 let metrics: Metrics;
 let feeder: ReturnType<typeof setInterval>;
-const states: Record<string, TargetState> = { [A]: "healthy", [B]: "healthy", [C]: "backup" };
+const states: Record<string, ReportedState> = { [A]: "healthy", [B]: "healthy", [C]: "backup" };
 
-const health = (): GroupHealth[] => [
+const health = (): GroupReport[] => [
   {
     group: "app",
     targets: [A, B, C].map((url, i) => ({
@@ -51,7 +60,15 @@ function record(i: number): void {
   const target = metrics.target(group.name, url);
   const tok = metrics.requestStarted({ rule, group });
   const upstreamMs = 2 + (i % 50) + (i % 97 === 0 ? 250 : 0);
-  metrics.requestFinished(tok, { status: i % 23 === 0 ? 502 : 200, totalMs: upstreamMs + 0.4, upstreamMs, bytesIn: 0, bytesOut: 512, retries: i % 23 === 0 ? 1 : 0, target });
+  metrics.requestFinished(tok, {
+    status: i % 23 === 0 ? 502 : 200,
+    totalMs: upstreamMs + 0.4,
+    upstreamMs,
+    bytesIn: 0,
+    bytesOut: 512,
+    retries: i % 23 === 0 ? 1 : 0,
+    target,
+  });
 }
 
 beforeAll(async () => {

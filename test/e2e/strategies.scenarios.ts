@@ -3,7 +3,7 @@
  * distribution check each, chosen so that plain round robin would fail it.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { startBalancer, type Balancer, type Runtime } from "./launch.ts";
+import { type Balancer, type Runtime, startBalancer } from "./launch.ts";
 import { startUpstream, type Upstream } from "./upstream.ts";
 
 type Counts = Record<string, number>;
@@ -66,7 +66,10 @@ export function strategyScenarios(runtime: Runtime): void {
     });
 
     test("least_connections: a response still streaming its body keeps its target busy (nginx counts until the body is relayed)", async () => {
-      const streams = [await fetch(`${b.least_connections!.url}/stream?ms=2500`, { headers: cf }), await fetch(`${b.least_connections!.url}/stream?ms=2500`, { headers: cf })];
+      const streams = [
+        await fetch(`${b.least_connections!.url}/stream?ms=2500`, { headers: cf }),
+        await fetch(`${b.least_connections!.url}/stream?ms=2500`, { headers: cf }),
+      ];
       const streaming = streams.map((r) => r.headers.get("x-served-by")).sort();
       const idle = ["a", "b", "c"].find((t) => !streaming.includes(t))!;
       expect(new Set(streaming).size).toBe(2);

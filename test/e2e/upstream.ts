@@ -41,7 +41,15 @@ export function pattern(size: number): Uint8Array {
 }
 const CHUNK = pattern(64 * 1024);
 
-type State = { hits: number; delayMs: number; healthy: boolean; probes: number; failWith: number | undefined; methods: Record<string, number>; abandoned: number };
+type State = {
+  hits: number;
+  delayMs: number;
+  healthy: boolean;
+  probes: number;
+  failWith: number | undefined;
+  methods: Record<string, number>;
+  abandoned: number;
+};
 
 function handle(name: string, up: State, req: http.IncomingMessage, res: http.ServerResponse): void {
   if (req.url === "/health") {
@@ -156,7 +164,15 @@ function serve(name: string, up: State, req: http.IncomingMessage, res: http.Ser
     hash.update(chunk);
   });
   req.on("end", () => {
-    const body = JSON.stringify({ server: name, method: req.method, url: req.url, headers: req.headers, rawHeaders: req.rawHeaders, bytes, sha256: hash.digest("hex") });
+    const body = JSON.stringify({
+      server: name,
+      method: req.method,
+      url: req.url,
+      headers: req.headers,
+      rawHeaders: req.rawHeaders,
+      bytes,
+      sha256: hash.digest("hex"),
+    });
     res.writeHead(200, { "content-type": "application/json", "x-served-by": name });
     res.end(req.method === "HEAD" ? undefined : body);
   });

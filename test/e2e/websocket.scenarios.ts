@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { connect as tcpConnect } from "node:net";
 import WebSocket from "ws";
-import { peakRssKb, startBalancer, type Balancer, type Runtime } from "./launch.ts";
+import { type Balancer, peakRssKb, type Runtime, startBalancer } from "./launch.ts";
 import { startWsUpstream, type WsUpstream } from "./ws-upstream.ts";
 
 const wsUrl = (b: Balancer, path: string) => `ws://127.0.0.1:${b.port}${path}`;
@@ -35,7 +35,8 @@ async function nextMessages(ws: Client, n: number): Promise<unknown[]> {
   return ws.inbox.splice(0, n);
 }
 
-const closed = (ws: WebSocket) => new Promise<{ code: number; reason: string }>((ok) => ws.once("close", (code: number, reason: Buffer | string) => ok({ code, reason: String(reason) })));
+const closed = (ws: WebSocket) =>
+  new Promise<{ code: number; reason: string }>((ok) => ws.once("close", (code: number, reason: Buffer | string) => ok({ code, reason: String(reason) })));
 const text = (d: unknown) => (typeof d === "string" ? d : Buffer.from(d as ArrayBuffer).toString());
 
 async function until(cond: () => Promise<boolean>, what: string, ms = 30_000): Promise<void> {
@@ -188,7 +189,11 @@ export function websocketScenarios(runtime: Runtime): void {
       const dead = await startWsUpstream("dead");
       const deadUrl = dead.url;
       await dead.close();
-      const b = await startBalancer(runtime, { listen: { port: 0 }, targetGroups: { app: { targets: [{ url: deadUrl }, { url: a.url }] } }, defaultAction: { forward: "app" } });
+      const b = await startBalancer(runtime, {
+        listen: { port: 0 },
+        targetGroups: { app: { targets: [{ url: deadUrl }, { url: a.url }] } },
+        defaultAction: { forward: "app" },
+      });
       try {
         for (let i = 0; i < 4; i++) {
           const ws = await open(wsUrl(b, "/info"), [], cf);
@@ -202,7 +207,12 @@ export function websocketScenarios(runtime: Runtime): void {
 
     if (runtime !== "workerd") {
       test("SIGTERM: open sockets are closed with 1001 at the shutdown deadline and the process exits 0", async () => {
-        const b = await startBalancer(runtime, { listen: { port: 0 }, targetGroups: { app: { targets: [{ url: a.url }] } }, defaultAction: { forward: "app" }, shutdown: { grace: 0, deadline: 1 } });
+        const b = await startBalancer(runtime, {
+          listen: { port: 0 },
+          targetGroups: { app: { targets: [{ url: a.url }] } },
+          defaultAction: { forward: "app" },
+          shutdown: { grace: 0, deadline: 1 },
+        });
         const ws = await open(wsUrl(b, "/echo"));
         const done = closed(ws);
         const exit = b.stop("SIGTERM");
@@ -215,14 +225,21 @@ export function websocketScenarios(runtime: Runtime): void {
     // closed, the flood just stalls; elsewhere the relay closes at maxBufferedBytes.
     test("a client that stops reading: the balancer's memory stays bounded (the relay closes at maxBufferedBytes; workerd's own pump stalls)", async () => {
       const f = await startWsUpstream("flood");
-      const b = await startBalancer(runtime, { listen: { port: 0 }, targetGroups: { app: { targets: [{ url: f.url }] } }, defaultAction: { forward: "app" }, websocket: { maxBufferedBytes: 4 * 1024 * 1024 } });
+      const b = await startBalancer(runtime, {
+        listen: { port: 0 },
+        targetGroups: { app: { targets: [{ url: f.url }] } },
+        defaultAction: { forward: "app" },
+        websocket: { maxBufferedBytes: 4 * 1024 * 1024 },
+      });
       try {
         const base = peakRssKb(b.process.pid!);
         // A raw client: handshake, then never read again (the kernel buffers fill, then the balancer's).
         const sock = tcpConnect(b.port, "127.0.0.1");
         await new Promise<void>((ok) => sock.once("connect", () => ok()));
         const extra = Object.entries(cf).map(([k, v]) => `${k}: ${v}\r\n`).join("");
-        sock.write(`GET /flood HTTP/1.1\r\nHost: 127.0.0.1:${b.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n${extra}\r\n`);
+        sock.write(
+          `GET /flood HTTP/1.1\r\nHost: 127.0.0.1:${b.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n${extra}\r\n`,
+        );
         await new Promise<void>((ok) => sock.once("data", () => ok()));
         sock.pause();
         if (runtime === "workerd") {
@@ -236,10 +253,14 @@ export function websocketScenarios(runtime: Runtime): void {
           return;
         }
         // Without a bound the relay would read from the target forever and the target would never see a close.
-        await until(async () => {
-          const s = await f.stats();
-          return s.total === 1 && s.open === 0;
-        }, "the balancer to close the flooding target", 45_000);
+        await until(
+          async () => {
+            const s = await f.stats();
+            return s.total === 1 && s.open === 0;
+          },
+          "the balancer to close the flooding target",
+          45_000,
+        );
         const { floodBytes } = await f.stats();
         const grownMb = (peakRssKb(b.process.pid!) - base) / 1024;
         console.error(`${runtime}: target sent ${(floodBytes / 1048576).toFixed(0)} MB before the close; balancer peak RSS grew ${grownMb.toFixed(0)} MB`);

@@ -10,7 +10,7 @@
  * Subprotocols: picks `chat.v2` when offered, else none. `GET /stats` (plain
  * HTTP) answers {open, total, floodBytes}.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { ROOT } from "./launch.ts";
 
 const SERVER = String.raw`

@@ -28,6 +28,8 @@ const got = await new Promise<string>((done) => {
   setTimeout(() => socket.destroy(), 3000);
 });
 const answers = got.match(/HTTP\/1\.1 \d{3}/g)?.length ?? 0;
-console.log(answers === 2 ? "ok: both pipelined requests answered" : `bug: ${answers} of 2 pipelined requests answered, then the connection closed (${got.length} bytes)`);
+console.log(
+  answers === 2 ? "ok: both pipelined requests answered" : `bug: ${answers} of 2 pipelined requests answered, then the connection closed (${got.length} bytes)`,
+);
 server.stop(true);
 process.exit(answers === 2 ? 0 : 1);

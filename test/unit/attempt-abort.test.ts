@@ -7,7 +7,7 @@ function clock() {
   const pending = new Set<{ at: number; fire: () => void }>();
   return {
     now: () => t,
-    deadline(ms: number, fire: () => void) {
+    timer(ms: number, fire: () => void) {
       const p = { at: t + ms, fire };
       pending.add(p);
       return () => void pending.delete(p);

@@ -118,7 +118,13 @@ describe("onBodyEnd with a guard", () => {
     );
     return { stream, seen };
   }
-  const clock = { now: () => performance.now(), deadline: (ms: number, fire: () => void) => { const t = setTimeout(fire, ms); return () => clearTimeout(t); } };
+  const clock = {
+    now: () => performance.now(),
+    timer: (ms: number, fire: () => void) => {
+      const t = setTimeout(fire, ms);
+      return () => clearTimeout(t);
+    },
+  };
 
   test("a read that waits longer than the read timeout errors the relay and cancels the target's body", async () => {
     const { stream, seen } = stalling(bytes(3));

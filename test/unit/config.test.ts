@@ -42,6 +42,7 @@ describe("config", () => {
   });
 
   test("every problem is listed with its field path and what was expected", () => {
+    // deno-lint-ignore no-explicit-any -- a config made wrong on purpose, field by field
     const bad = structuredClone(minimal) as Record<string, any>;
     bad.targetGroups.app.targets[2].url = "foo";
     bad.targetGroups.app.targets[1].weight = -1;
@@ -62,7 +63,9 @@ describe("config", () => {
   test("a target URL with a path is refused (the client's path is forwarded as is)", () => {
     const bad = structuredClone(minimal);
     bad.targetGroups.app.targets[0]!.url = "http://127.0.0.1:9001/api";
-    expect(problems(bad)).toEqual(['targetGroups.app.targets[0].url: expected an origin without path or query (scheme://host:port), got "http://127.0.0.1:9001/api"']);
+    expect(problems(bad)).toEqual([
+      'targetGroups.app.targets[0].url: expected an origin without path or query (scheme://host:port), got "http://127.0.0.1:9001/api"',
+    ]);
   });
 
   test("unknown target group in the default action names the valid ones", () => {
@@ -70,13 +73,17 @@ describe("config", () => {
   });
 
   test("reference problems are listed together with schema problems", () => {
-    expect(problems({ ...minimal, listen: {}, defaultAction: { forward: "web" } })).toEqual(["listen.port: required", 'defaultAction.forward: unknown target group "web", expected one of app']);
+    expect(problems({ ...minimal, listen: {}, defaultAction: { forward: "web" } })).toEqual([
+      "listen.port: required",
+      'defaultAction.forward: unknown target group "web", expected one of app',
+    ]);
   });
 
   test("missing required fields and bad CIDRs", () => {
-    expect(problems({ targetGroups: minimal.targetGroups, defaultAction: minimal.defaultAction, forwarding: { trustedProxies: ["10.0.0.0/33"] } }).sort()).toEqual(
-      ["listen: required", 'forwarding.trustedProxies[0]: expected an IPv4/IPv6 address or CIDR, got "10.0.0.0/33"'].sort(),
-    );
+    expect(problems({ targetGroups: minimal.targetGroups, defaultAction: minimal.defaultAction, forwarding: { trustedProxies: ["10.0.0.0/33"] } }).sort())
+      .toEqual(
+        ["listen: required", 'forwarding.trustedProxies[0]: expected an IPv4/IPv6 address or CIDR, got "10.0.0.0/33"'].sort(),
+      );
   });
 
   test("invalid JSON is a config error, not a crash", () => {

@@ -19,7 +19,7 @@ describe("draining", () => {
         if (new URL(req.url).pathname === "/slow") await Bun.sleep(400);
         return new Response(name, { headers: { "x-served-by": name } });
       },
-    }),
+    })
   );
   afterAll(() => servers.forEach((s) => s.stop(true)));
   let clock = 1_000_000;

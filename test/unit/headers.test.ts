@@ -6,7 +6,17 @@ const cfg = { trustedProxies: [], xForwarded: true, forwarded: true, requestIdHe
 
 describe("hop-by-hop", () => {
   test("removes the RFC 9110 set and whatever Connection names", () => {
-    const h = new Headers({ connection: "keep-alive, X-Foo, ,x-bar", "x-foo": "1", "x-bar": "2", "keep-alive": "5", te: "trailers", "transfer-encoding": "chunked", upgrade: "h2c", "proxy-connection": "x", "x-keep": "k" });
+    const h = new Headers({
+      connection: "keep-alive, X-Foo, ,x-bar",
+      "x-foo": "1",
+      "x-bar": "2",
+      "keep-alive": "5",
+      te: "trailers",
+      "transfer-encoding": "chunked",
+      upgrade: "h2c",
+      "proxy-connection": "x",
+      "x-keep": "k",
+    });
     stripHopByHop(h);
     expect([...h.keys()]).toEqual(["x-keep"]);
   });

@@ -7,7 +7,7 @@ import { runServer } from "../server/run.ts";
 import { stateOpeners } from "./stores.ts";
 import { fetchUpstream } from "../upstream/fetch.ts";
 import { bunWebSocket, bunWebSocketHandler } from "./websocket.ts";
-import { coarseDeadlines } from "../server/deadlines.ts";
+import { coarseTimers } from "../server/timers.ts";
 import { errorDetail, internalError } from "../../proxy/errors.ts";
 
 /** Codes of Bun's fetch for a request it will not send (checked before connecting). */
@@ -35,8 +35,16 @@ export function bunIdleSeconds(config: Pick<Config, "timeouts" | "targetGroups">
   const wanted = Math.max(config.timeouts.clientIdle, silent);
   const idle = Math.min(255, Math.ceil(wanted));
   if (idle < wanted) log(`fulcrum (bun): Bun's idle timer stops at 255s, shorter than the ${wanted}s a target may stay silent: such a request is cut at 255s`);
-  else if (idle !== config.timeouts.clientIdle) log(`fulcrum (bun): idle keep-alive connections close after ${idle}s (timeouts.clientIdle is ${config.timeouts.clientIdle}s, but Bun's one idle timer must outlast a target's timeouts)`);
-  if (config.timeouts.clientHeader < 10) log(`fulcrum (bun): timeouts.clientHeader ${config.timeouts.clientHeader}s applies from a connection's second request on; Bun gives the first one 10s for its headers`);
+  else if (idle !== config.timeouts.clientIdle) {
+    log(
+      `fulcrum (bun): idle keep-alive connections close after ${idle}s (timeouts.clientIdle is ${config.timeouts.clientIdle}s, but Bun's one idle timer must outlast a target's timeouts)`,
+    );
+  }
+  if (config.timeouts.clientHeader < 10) {
+    log(
+      `fulcrum (bun): timeouts.clientHeader ${config.timeouts.clientHeader}s applies from a connection's second request on; Bun gives the first one 10s for its headers`,
+    );
+  }
   return idle;
 }
 
@@ -45,7 +53,7 @@ export const bunPlatform: Platform = {
   runtime: "bun",
   upstream: bunUpstream,
   clientAddress: (c) => getConnInfo(c).remote.address,
-  deadline: coarseDeadlines(commonPlatform.now),
+  timer: coarseTimers(commonPlatform.now),
   env: process.env,
   websocket: bunWebSocket,
 };

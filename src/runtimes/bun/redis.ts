@@ -9,7 +9,7 @@
  * No offline queue: while disconnected, commands reject at once (fail static).
  */
 import type { RedisConnection, RedisSubscription, SubscriptionHandlers } from "../../state/redis.ts";
-import { connectionBackoffMs, redact, withTimeout, type RedisConnectOptions } from "../server/redis-connect.ts";
+import { connectionBackoffMs, redact, type RedisConnectOptions, withTimeout } from "../server/redis-connect.ts";
 
 type Client = InstanceType<typeof Bun.RedisClient>;
 

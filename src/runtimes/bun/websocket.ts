@@ -54,7 +54,8 @@ export class BunServerEnd extends QueuedEnd {
 export function bunWebSocketHandler(config: WebSocketConfig): WebSocketHandler<BunServerEnd> {
   return {
     open: (ws) => ws.data.opened(ws),
-    message: (ws, message) => ws.data.emitMessage(typeof message === "string" ? message : new Uint8Array(message.buffer, message.byteOffset, message.byteLength)),
+    message: (ws, message) =>
+      ws.data.emitMessage(typeof message === "string" ? message : new Uint8Array(message.buffer, message.byteOffset, message.byteLength)),
     close: (ws, code, reason) => ws.data.emitClose(code, reason),
     maxPayloadLength: Math.min(config.maxBufferedBytes, MAX_U32),
     // No limit in Bun (past it send() drops frames silently); the relay bounds the buffer and closes instead.

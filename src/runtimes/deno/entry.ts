@@ -17,7 +17,7 @@ import { runServer } from "../server/run.ts";
 import { serveNodeHttp } from "../node/http.ts";
 import { nodeWebSocket } from "../node/websocket.ts";
 import { stateOpeners } from "./stores.ts";
-import { coarseDeadlines } from "../server/deadlines.ts";
+import { coarseTimers } from "../server/timers.ts";
 import { undiciUpstream } from "../upstream/undici.ts";
 import { StandardEnd } from "../../proxy/websocket-end.ts";
 import { constructorConnect, type WebSocketWithHeaders } from "../../proxy/websocket-standard.ts";
@@ -55,7 +55,7 @@ export const denoPlatform: Platform = {
   runtime: "deno",
   upstream: undiciUpstream,
   clientAddress: (c) => getConnInfo(c).remote.address,
-  deadline: coarseDeadlines(commonPlatform.now),
+  timer: coarseTimers(commonPlatform.now),
   env: Deno.env.toObject(),
   websocket: {
     // Deno 2's WebSocket takes { headers, protocols } (checked on 2.9).
@@ -91,7 +91,10 @@ await runServer({
     if (viaNodeHttp) return serveNodeHttp(app, listeners, config.timeouts, exit, "deno").hooks;
     const servers = listeners.map((l, i) => {
       try {
-        return Deno.serve({ port: l.port, hostname: l.host, ...l.tls, onListen: (addr) => console.error(listening("deno", l, addr.port)) }, (req, info) => app.balancer.listenerApps[i]!.fetch(req, info));
+        return Deno.serve(
+          { port: l.port, hostname: l.host, ...l.tls, onListen: (addr) => console.error(listening("deno", l, addr.port)) },
+          (req, info) => app.balancer.listenerApps[i]!.fetch(req, info),
+        );
       } catch (error) {
         console.error(listenFailure(l, l.port, error));
         return exit(1);

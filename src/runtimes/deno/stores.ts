@@ -1,5 +1,5 @@
 /** The shared-state stores this runtime can open (`state.store`); memory is always available. */
-import { openDenoKvStateStore, type Kv } from "../../state/deno-kv.ts";
+import { type Kv, openDenoKvStateStore } from "../../state/deno-kv.ts";
 import type { StateOpeners } from "../../state/open.ts";
 
 /** The slice of the Deno namespace used here (the project typechecks with tsc, not deno check). */

@@ -4,7 +4,7 @@ import { getConnInfo } from "@hono/node-server/conninfo";
 import { commonPlatform, type Platform } from "../../platform.ts";
 import { runServer } from "../server/run.ts";
 import { stateOpeners } from "./stores.ts";
-import { coarseDeadlines } from "../server/deadlines.ts";
+import { coarseTimers } from "../server/timers.ts";
 import { serveNodeHttp } from "./http.ts";
 import { undiciUpstream } from "../upstream/undici.ts";
 import { nodeWebSocket } from "./websocket.ts";
@@ -14,7 +14,7 @@ export const nodePlatform: Platform = {
   runtime: "node",
   upstream: undiciUpstream,
   clientAddress: (c) => getConnInfo(c).remote.address,
-  deadline: coarseDeadlines(commonPlatform.now),
+  timer: coarseTimers(commonPlatform.now),
   env: process.env,
   websocket: nodeWebSocket,
 };

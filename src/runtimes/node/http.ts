@@ -20,7 +20,7 @@ import { createServer as createHttpsServer } from "node:https";
 import { serve } from "@hono/node-server";
 import type { BalancerApp } from "../../app/balancer.ts";
 import type { ClientTimeoutsConfig } from "../../config/schema.ts";
-import { listenFailure, listening, type BootListener } from "../server/boot.ts";
+import { type BootListener, listenFailure, listening } from "../server/boot.ts";
 import type { ShutdownHooks } from "../server/shutdown.ts";
 import { nodeUpgradeListener } from "./websocket.ts";
 import { UpstreamError } from "../../platform.ts";
@@ -47,7 +47,13 @@ function quietExpectedBodyErrors(): void {
   };
 }
 
-export function serveNodeHttp(app: BalancerApp, listeners: readonly BootListener[], timeouts: ClientTimeoutsConfig, exit: (code: number) => never, runtime: "node" | "deno" = "node"): NodeHttpServers {
+export function serveNodeHttp(
+  app: BalancerApp,
+  listeners: readonly BootListener[],
+  timeouts: ClientTimeoutsConfig,
+  exit: (code: number) => never,
+  runtime: "node" | "deno" = "node",
+): NodeHttpServers {
   quietExpectedBodyErrors();
   const headerMs = timeouts.clientHeader * 1000;
   const serverOptions = {

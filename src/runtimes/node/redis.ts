@@ -6,7 +6,7 @@
  * Loaded with a dynamic import so that balancers without Redis do not load it.
  */
 import type { RedisConnection, RedisSubscription, SubscriptionHandlers } from "../../state/redis.ts";
-import { connectionBackoffMs, redact, withTimeout, type RedisConnectOptions } from "../server/redis-connect.ts";
+import { connectionBackoffMs, redact, type RedisConnectOptions, withTimeout } from "../server/redis-connect.ts";
 
 export async function openNodeRedis(url: string, options: RedisConnectOptions): Promise<RedisConnection> {
   const { createClient } = await import("redis");

@@ -9,7 +9,11 @@ declare module "ws" {
     static readonly OPEN: 1;
     static readonly CLOSING: 2;
     static readonly CLOSED: 3;
-    constructor(url: string, protocols?: string | string[], options?: { headers?: Record<string, string>; perMessageDeflate?: boolean; maxPayload?: number; followRedirects?: boolean });
+    constructor(
+      url: string,
+      protocols?: string | string[],
+      options?: { headers?: Record<string, string>; perMessageDeflate?: boolean; maxPayload?: number; followRedirects?: boolean },
+    );
     readonly readyState: 0 | 1 | 2 | 3;
     readonly protocol: string;
     readonly bufferedAmount: number;
@@ -22,7 +26,15 @@ declare module "ws" {
     resume(): void;
   }
   export class WebSocketServer extends EventEmitter {
-    constructor(options: { noServer?: boolean; port?: number; perMessageDeflate?: boolean; maxPayload?: number; handleProtocols?: (protocols: Set<string>, request: IncomingMessage) => string | false });
+    constructor(
+      options: {
+        noServer?: boolean;
+        port?: number;
+        perMessageDeflate?: boolean;
+        maxPayload?: number;
+        handleProtocols?: (protocols: Set<string>, request: IncomingMessage) => string | false;
+      },
+    );
     handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer, callback: (ws: WebSocket, request: IncomingMessage) => void): void;
     close(cb?: () => void): void;
   }

@@ -9,7 +9,7 @@
  */
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
-import { WebSocket, WebSocketServer, type RawData } from "ws";
+import { type RawData, WebSocket, WebSocketServer } from "ws";
 import type { Context } from "hono";
 import { UpstreamError } from "../../platform.ts";
 import type { UpstreamHandshake, WebSocketCapability, WsConnectRequest, WsData } from "../../platform.ts";

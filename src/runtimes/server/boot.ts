@@ -3,9 +3,9 @@
  * the config, build the balancer, and print problems the way `fulcrum check`
  * does before exiting 1. Each runtime passes in its own file reader and exit.
  */
-import { createBalancer, type BalancerApp } from "../../app/balancer.ts";
+import { type BalancerApp, createBalancer } from "../../app/balancer.ts";
 import { ConfigError, parseConfig } from "../../config/load.ts";
-import { listenersOf, type Config, type ListenerConfig } from "../../config/schema.ts";
+import { type Config, type ListenerConfig, listenersOf } from "../../config/schema.ts";
 import type { Platform } from "../../platform.ts";
 import { openStateStore, type StateOpeners } from "../../state/open.ts";
 import { parseEntryArgs } from "./args.ts";

@@ -37,7 +37,10 @@ export interface ShutdownHooks {
   exit(code: number): void;
 }
 
-export function onShutdownSignal(balancer: Pick<Balancer, "config" | "platform" | "shuttingDown" | "stopHealthChecks" | "sockets">, hooks: ShutdownHooks): (signal: ShutdownSignal) => void {
+export function onShutdownSignal(
+  balancer: Pick<Balancer, "config" | "platform" | "shuttingDown" | "stopHealthChecks" | "sockets">,
+  hooks: ShutdownHooks,
+): (signal: ShutdownSignal) => void {
   const { grace, deadline } = balancer.config.shutdown;
   const log = balancer.platform.log;
   const now = balancer.platform.now;

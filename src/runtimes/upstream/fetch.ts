@@ -4,8 +4,9 @@
  * runtimes ignore the member). Failures become `UpstreamError`s of the kind
  * the runtime reports, `reset` when it cannot tell.
  */
-import { MalformedRequestError, UpstreamError, type TransportFailure, type UpstreamRequest } from "../../platform.ts";
+import { MalformedRequestError, UpstreamError, type UpstreamRequest } from "../../platform.ts";
 import { SMALL_BODY } from "./undici-dispatch.ts";
+import type { TransportFailure } from "../../health/schema.ts";
 
 /**
  * `classify` defaults to "reset": when the runtime cannot tell that nothing

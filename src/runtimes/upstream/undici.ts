@@ -1,14 +1,14 @@
 /**
  * Upstream client for Node and Deno, on undici's `Pool.dispatch`.
- * - Node 20's global `fetch` costs ~0.4 ms of CPU per call, and `Pool.request`'s
- *   wrapper (a Readable and a parsed header object per response) was the next
- *   bottleneck (test/bench/node-stacks.ts); `dispatch` with a handler that builds
+ * - Node 20's global `fetch` costs many times a request's own work in CPU, and
+ *   `Pool.request`'s wrapper (a Readable and a parsed header object per
+ *   response) was the next bottleneck (test/bench/node-stacks.ts, BENCHMARKS.md); `dispatch` with a handler that builds
  *   the web Response itself skips both (src/runtimes/undici-dispatch.ts).
  * - Deno's `fetch` always decompresses bodies and ignores `Host`
  *   (denoland/deno#12291); undici over `node:net` sends and returns raw bytes.
  * Nothing here decompresses or follows redirects: `dispatch` has no interceptors.
  */
-import { Pool, errors } from "undici";
+import { errors, Pool } from "undici";
 import { MalformedRequestError, UpstreamError, type UpstreamRequest } from "../../platform.ts";
 import { ResponseExchange } from "./undici-dispatch.ts";
 

@@ -61,7 +61,9 @@ export class KvConfigSource {
     try {
       text = await kv.get(CONFIG_KV_KEY, "text");
     } catch (error) {
-      this.log(`config: reading ${CONFIG_KV_BINDING}/${CONFIG_KV_KEY} failed (${error instanceof Error ? error.message : String(error)}); keeping the config in use`);
+      this.log(
+        `config: reading ${CONFIG_KV_BINDING}/${CONFIG_KV_KEY} failed (${error instanceof Error ? error.message : String(error)}); keeping the config in use`,
+      );
       return undefined;
     }
     const next = text ?? undefined;

@@ -9,7 +9,7 @@
  */
 import config from "fulcrum-config";
 import { CloudflareStateStore } from "../../state/cloudflare.ts";
-import { defineFulcrumState } from "../../state/durable-object.ts";
+import { defineFulcrumState } from "./durable-object.ts";
 import { createWorker } from "./worker.ts";
 
 export default createWorker(config, { cloudflare: (cfg, env) => new CloudflareStateStore(cfg, env) });

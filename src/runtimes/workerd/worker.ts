@@ -7,7 +7,7 @@
  * client sent under `wrangler dev`).
  */
 import { getConnInfo } from "hono/cloudflare-workers";
-import { createBalancer, type BalancerApp } from "../../app/balancer.ts";
+import { type BalancerApp, createBalancer } from "../../app/balancer.ts";
 import { validateConfig } from "../../config/load.ts";
 import type { Config } from "../../config/schema.ts";
 import { KvConfigSource } from "./kv-config.ts";
@@ -93,8 +93,7 @@ export function createWorker(configInput: unknown, stores: WorkerStores = {}) {
 
   let live: Live | undefined;
   let first: Promise<Live> | undefined;
-  const liveFor = (env: Record<string, unknown>): Promise<Live> =>
-    (first ??= source.refresh(env).then(() => (live = build(source.config, env))));
+  const liveFor = (env: Record<string, unknown>): Promise<Live> => (first ??= source.refresh(env).then(() => (live = build(source.config, env))));
   /**
    * A changed config in KV: the isolate's balancer reloads it, keeping what it
    * knows of every target the new config still lists (health, in-flight
@@ -106,7 +105,9 @@ export function createWorker(configInput: unknown, stores: WorkerStores = {}) {
       if (!next || !live) return;
       const before = live.app.balancer.config;
       if (JSON.stringify([before.state, before.admin]) === JSON.stringify([next.config.state, next.config.admin])) {
-        await live.app.balancer.reload(next.config).catch((error: unknown) => log(`fulcrum: config from KV not applied: ${error instanceof Error ? error.message : String(error)}`));
+        await live.app.balancer.reload(next.config).catch((error: unknown) =>
+          log(`fulcrum: config from KV not applied: ${error instanceof Error ? error.message : String(error)}`)
+        );
         return;
       }
       const fresh = build(next.config, env);

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { buildWorker } from "../../../src/cli/build.ts";
 import { fulcrumConfig, type FulcrumConfigName } from "./configs.ts";
 import { descendants, processTree } from "./memory.ts";
-import { caddyfile, haproxyConf, nginxBalancerConf, BACKEND_HEADER } from "./peers.ts";
+import { BACKEND_HEADER, caddyfile, haproxyConf, nginxBalancerConf } from "./peers.ts";
 import { freePort, start, type Started } from "./processes.ts";
 import { workerdBinary } from "./system.ts";
 import { bundleNaive, writeWorkerdConfig } from "./workerd.ts";
@@ -88,9 +88,9 @@ export async function startContestant(c: Contestant, env: Env): Promise<Running>
       const naiveEnv = { NAIVE_TARGETS: targets, NAIVE_PORT: String(port) };
       const dir = join(env.root, "test/bench/harness/naive");
       if (c.runtime === "bun") proc = start(name, join(env.root, "node_modules/.bin/bun"), [join(dir, "bun.ts")], { ...base, env: naiveEnv });
-      else if (c.runtime === "deno")
+      else if (c.runtime === "deno") {
         proc = start(name, join(env.root, "node_modules/.bin/deno"), ["run", "--quiet", "-A", join(dir, "deno.ts")], { ...base, env: naiveEnv });
-      else if (c.runtime === "node") proc = start(name, "node", [await bundleNaive(env.root, "node", env.dir)], { ...base, env: naiveEnv });
+      } else if (c.runtime === "node") proc = start(name, "node", [await bundleNaive(env.root, "node", env.dir)], { ...base, env: naiveEnv });
       else {
         const bundle = await bundleNaive(env.root, "workerd", env.dir);
         const capnp = writeWorkerdConfig(env.dir, name, { bundle, port, textBindings: { NAIVE_TARGETS: targets } });
@@ -119,7 +119,9 @@ async function waitReady(r: Running, timeoutS: number): Promise<void> {
       const res = await fetch(`${r.url}/`, { signal: AbortSignal.timeout(2000) });
       await res.arrayBuffer();
       if (res.status === 200 && res.headers.get(BACKEND_HEADER)) return;
-    } catch {}
+    } catch {
+      // not answering yet
+    }
     await Bun.sleep(150);
   }
 }

@@ -29,7 +29,9 @@ export function cpuSeconds(pids: readonly number[], ticksPerSecond: number): num
   for (const pid of pids) {
     try {
       ticks += parseCpuTicks(readFileSync(`/proc/${pid}/stat`, "utf8"));
-    } catch {}
+    } catch {
+      // the process ended: nothing more to count
+    }
   }
   return ticks / ticksPerSecond;
 }

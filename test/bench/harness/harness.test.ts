@@ -5,7 +5,7 @@ import { parseOptions } from "./options.ts";
 import { readFileSync } from "node:fs";
 import { parseCpuTicks } from "./cpu.ts";
 import { summarizeProfile } from "./profile.ts";
-import { nestHeadings } from "./report.ts";
+import { FINDINGS_END, FINDINGS_START, findingsOf, nestHeadings } from "./report.ts";
 import { checkBars, median, summarize } from "./stats.ts";
 import { parseDuration, parseWrk } from "./wrk.ts";
 
@@ -183,6 +183,12 @@ describe("options and report pieces", () => {
     expect(parseOptions(["--only", "nginx, Bun"], {}, "/repo").only).toEqual(["nginx", "bun"]);
     expect(() => parseOptions(["--rounds", "0"], {}, "/repo")).toThrow("expected a positive number");
     expect(() => parseOptions(["--fast"], {}, "/repo")).toThrow("unknown flag --fast");
+  });
+
+  test("the hand-written findings block of BENCHMARKS.md is carried over by a run, markers aside", () => {
+    const previous = ["# Benchmarks", "numbers", FINDINGS_START, "", "## Investigating", "by hand", "", FINDINGS_END, "## Profiles"].join("\n");
+    expect(findingsOf(previous)).toBe("## Investigating\nby hand");
+    expect(findingsOf("# Benchmarks\nno block")).toBeUndefined();
   });
 
   test("pasted markdown's headings nest under ours", () => {

@@ -16,7 +16,9 @@ export async function inspectorTarget(port: number, timeoutMs = 20_000): Promise
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
-      const list = (await (await fetch(`http://127.0.0.1:${port}/json/list`, { signal: AbortSignal.timeout(1000) })).json()) as { webSocketDebuggerUrl?: string }[];
+      const list = (await (await fetch(`http://127.0.0.1:${port}/json/list`, { signal: AbortSignal.timeout(1000) })).json()) as {
+        webSocketDebuggerUrl?: string;
+      }[];
       const url = list.find((t) => t.webSocketDebuggerUrl)?.webSocketDebuggerUrl;
       if (url) return url;
     } catch {
@@ -32,7 +34,11 @@ export async function inspectorTarget(port: number, timeoutMs = 20_000): Promise
  * interval; 1 ms like `node --cpu-prof`'s default keeps the profiler's own cost
  * small next to a request's tens of microseconds.
  */
-export async function profileOverInspector<T>(wsUrl: string, during: () => Promise<T>, intervalUs = 1000): Promise<{ profile: InspectorCpuProfile; result: T }> {
+export async function profileOverInspector<T>(
+  wsUrl: string,
+  during: () => Promise<T>,
+  intervalUs = 1000,
+): Promise<{ profile: InspectorCpuProfile; result: T }> {
   const ws = new WebSocket(wsUrl);
   const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   let nextId = 0;

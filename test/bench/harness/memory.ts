@@ -19,7 +19,9 @@ function childrenByParent(): Map<number, number[]> {
       const list = map.get(ppid) ?? [];
       list.push(Number(entry));
       map.set(ppid, list);
-    } catch {}
+    } catch {
+      // the process ended meanwhile
+    }
   }
   return map;
 }
@@ -52,7 +54,9 @@ export function memoryOf(pids: readonly number[]): Memory {
       rssKb += Number(/^VmRSS:\s+(\d+)/m.exec(status)?.[1] ?? 0);
       hwmKb += Number(/^VmHWM:\s+(\d+)/m.exec(status)?.[1] ?? 0);
       seen.push(pid);
-    } catch {}
+    } catch {
+      // the process ended meanwhile
+    }
   }
   return { rssKb, hwmKb, pids: seen };
 }

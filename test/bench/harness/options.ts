@@ -35,7 +35,23 @@ export const USAGE = `usage: bun test/bench/run.ts [--quick] [--rounds N] [--dur
     [--profile | --no-profile] [--out FILE] [--deadline S]
 env: BENCH_ROUNDS, BENCH_DURATION, BENCH_WARMUP, BENCH_CONNECTIONS, BENCH_DEADLINE, BENCH_CPU_BALANCER (0), BENCH_CPU_LOAD (1)`;
 
-const KNOWN = ["quick", "rounds", "duration", "warmup", "connections", "memory-connections", "memory-duration", "only", "no-micro", "no-memory", "profile", "no-profile", "out", "deadline", "help"];
+const KNOWN = [
+  "quick",
+  "rounds",
+  "duration",
+  "warmup",
+  "connections",
+  "memory-connections",
+  "memory-duration",
+  "only",
+  "no-micro",
+  "no-memory",
+  "profile",
+  "no-profile",
+  "out",
+  "deadline",
+  "help",
+];
 
 export function parseOptions(argv: readonly string[], env: Record<string, string | undefined>, root: string): Options {
   const flags = new Map<string, string>();

@@ -61,7 +61,7 @@ export function nginxBalancerConf(dir: string, port: number, backends: readonly 
       "    keepalive 64;\n  }\n" +
       "  server {\n" +
       `    listen 127.0.0.1:${port};\n` +
-      "    location / {\n      proxy_pass http://backends;\n      proxy_http_version 1.1;\n      proxy_set_header Connection \"\";\n    }\n" +
+      '    location / {\n      proxy_pass http://backends;\n      proxy_http_version 1.1;\n      proxy_set_header Connection "";\n    }\n' +
       "  }\n}\n",
   );
   return file;

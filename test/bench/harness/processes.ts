@@ -5,7 +5,7 @@
  * killed on normal exit, on errors, on SIGINT/SIGTERM and at the global
  * deadline.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, openSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 
@@ -88,7 +88,9 @@ function killGroup(pid: number, signal: NodeJS.Signals): void {
   if (pid <= 0) return;
   try {
     process.kill(-pid, signal);
-  } catch {}
+  } catch {
+    // already gone
+  }
 }
 
 export async function stopAll(): Promise<void> {

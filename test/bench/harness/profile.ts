@@ -7,10 +7,10 @@
 import { mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { buildDenoEntry, buildNodeEntry, buildWorker } from "../../../src/cli/build.ts";
-import { inspectorTarget, profileOverInspector, type InspectorCpuProfile } from "./inspector-profile.ts";
+import { type InspectorCpuProfile, inspectorTarget, profileOverInspector } from "./inspector-profile.ts";
 import { workerdBinary } from "./system.ts";
 import { writeWorkerdConfig } from "./workerd.ts";
-import { fulcrumConfigFile, type Env } from "./contestants.ts";
+import { type Env, fulcrumConfigFile } from "./contestants.ts";
 import type { FulcrumConfigName } from "./configs.ts";
 import { freePort, start } from "./processes.ts";
 import { runWrk } from "./wrk.ts";
@@ -154,15 +154,27 @@ export async function profileFulcrum(
   const spawn = { logDir: env.dir, cpu: env.balancerCpu, cwd: env.root };
   const inspectorPort = runtime === "deno" || runtime === "workerd" ? await freePort() : 0;
   const name = `profile-${runtime}`;
-  const proc =
-    runtime === "bun"
-      ? start(name, join(env.root, "node_modules/.bin/bun"), ["--cpu-prof", `--cpu-prof-dir=${dir}`, join(env.root, "src/runtimes/bun/entry.ts"), ...args], spawn)
-      : runtime === "node"
-        ? start(name, "node", ["--cpu-prof", `--cpu-prof-dir=${dir}`, await buildNodeEntry(env.root), ...args], spawn)
-        : runtime === "deno"
-          ? // The flags `fulcrum serve --runtime deno` passes (src/cli/main.ts), plus the inspector.
-            start(name, join(env.root, "node_modules/.bin/deno"), ["run", "--quiet", "-A", "--unstable-kv", "--unstable-no-legacy-abort", `--inspect=127.0.0.1:${inspectorPort}`, await buildDenoEntry(env.root), ...args], spawn)
-          : start(name, workerdBinary(env.root), ["serve", writeWorkerdConfig(dir, name, { bundle: await buildWorker(env.root, configFile, `profile-${config}`, false), port }), `--inspector-addr=127.0.0.1:${inspectorPort}`], spawn);
+  const proc = runtime === "bun"
+    ? start(name, join(env.root, "node_modules/.bin/bun"), ["--cpu-prof", `--cpu-prof-dir=${dir}`, join(env.root, "src/runtimes/bun/entry.ts"), ...args], spawn)
+    : runtime === "node"
+    ? start(name, "node", ["--cpu-prof", `--cpu-prof-dir=${dir}`, await buildNodeEntry(env.root), ...args], spawn)
+    : runtime === "deno"
+    // The flags `fulcrum serve --runtime deno` passes (src/cli/main.ts), plus the inspector.
+    ? start(name, join(env.root, "node_modules/.bin/deno"), [
+      "run",
+      "--quiet",
+      "-A",
+      "--unstable-kv",
+      "--unstable-no-legacy-abort",
+      `--inspect=127.0.0.1:${inspectorPort}`,
+      await buildDenoEntry(env.root),
+      ...args,
+    ], spawn)
+    : start(name, workerdBinary(env.root), [
+      "serve",
+      writeWorkerdConfig(dir, name, { bundle: await buildWorker(env.root, configFile, `profile-${config}`, false), port }),
+      `--inspector-addr=127.0.0.1:${inspectorPort}`,
+    ], spawn);
   try {
     const url = `http://127.0.0.1:${port}/`;
     const deadline = Date.now() + 30_000;

@@ -20,7 +20,7 @@ export interface BundleSize {
 }
 
 export interface Report {
-  /** Hand-written investigation notes (test/bench/FINDINGS.md), kept across runs. */
+  /** Hand-written investigation notes, kept across runs (the findings block of the previous BENCHMARKS.md). */
   readonly findings?: string;
   readonly options: Options;
   readonly machine: Machine;
@@ -52,6 +52,17 @@ export function nestHeadings(markdown: string, level: number): string {
   return markdown.replace(/^(#{1,6}) /gm, (_, h: string) => `${"#".repeat(Math.min(6, h.length + shift))} `);
 }
 
+/** The hand-written part of BENCHMARKS.md lies between these lines; a run keeps it as it is. */
+export const FINDINGS_START = "<!-- findings: written by hand, kept by `npm run bench` when it rewrites this file -->";
+export const FINDINGS_END = "<!-- /findings -->";
+
+/** The findings block of a BENCHMARKS.md, without its marker lines; undefined when it has none. */
+export function findingsOf(report: string): string | undefined {
+  const start = report.indexOf(FINDINGS_START);
+  const end = report.indexOf(FINDINGS_END);
+  return start < 0 || end < start ? undefined : report.slice(start + FINDINGS_START.length, end).trim();
+}
+
 export function renderReport(r: Report): string {
   const o = r.options;
   const out: string[] = [];
@@ -70,7 +81,7 @@ export function renderReport(r: Report): string {
     "",
     `- Three backends: one nginx worker answering a 13-byte \`200\` on three loopback ports (upstream keep-alive never cut by the backend). Everything on 127.0.0.1.`,
     `- Each balancer does round robin over the three with upstream keep-alive and is pinned to CPU ${o.balancerCpu} (\`taskset -c ${o.balancerCpu}\`); wrk and the backends run on CPU ${o.loadCpu}.`,
-    "  nginx: `worker_processes 1`, `upstream { keepalive 64; }`, `proxy_http_version 1.1`, `proxy_set_header Connection \"\"`. " +
+    '  nginx: `worker_processes 1`, `upstream { keepalive 64; }`, `proxy_http_version 1.1`, `proxy_set_header Connection ""`. ' +
       "HAProxy: `nbthread 1`, `balance roundrobin`, `http-reuse always`. Caddy: `GOMAXPROCS=1`, `reverse_proxy … { lb_policy round_robin }`, admin off.",
     "- Fulcrum on Bun, Deno and Node is started as a user would, `node src/cli/fulcrum.mjs serve --config F --runtime R --port P` (the runtime inherits the pinning). " +
       "On workerd it is the Worker bundle (config inlined, `buildWorker`) on bare `workerd serve` with a generated capnp config (an `internet` network service that allows loopback as the global outbound), not `wrangler dev`.",
@@ -106,7 +117,9 @@ export function renderReport(r: Report): string {
     const c = s.contestant;
     const naive = c.kind === "fulcrum" ? naiveOf(r.summaries, c.runtime) : undefined;
     out.push(
-      `| ${c.name} | ${fmt(s.rps)} | ${ms(s.p50)} | ${ms(s.p99)} | ${ratio(s.rps, nginx?.rps)} | ${c.kind === "fulcrum" ? ratio(s.rps, naive?.rps) : ""} | ${us(s.cpuUs)} | ${c.kind === "fulcrum" && naive ? ratio(naive.cpuUs, s.cpuUs) : ""} | ${s.errors} | ${s.allRps.map((x) => fmt(x)).join(", ")} |`,
+      `| ${c.name} | ${fmt(s.rps)} | ${ms(s.p50)} | ${ms(s.p99)} | ${ratio(s.rps, nginx?.rps)} | ${c.kind === "fulcrum" ? ratio(s.rps, naive?.rps) : ""} | ${
+        us(s.cpuUs)
+      } | ${c.kind === "fulcrum" && naive ? ratio(naive.cpuUs, s.cpuUs) : ""} | ${s.errors} | ${s.allRps.map((x) => fmt(x)).join(", ")} |`,
     );
   }
   for (const f of r.failures) out.push(`| ${f.name} | not run: ${f.reason.replace(/\n/g, " ").replace(/\|/g, "\\|").slice(0, 300)} | | | | | | | | |`);
@@ -120,7 +133,12 @@ export function renderReport(r: Report): string {
     out.push("");
   }
 
-  out.push("## Worker bundle size", "", "`buildWorker(root, config, name, minify = true)`, gzipped in-process (zlib level 9); the config is part of the bundle.", "");
+  out.push(
+    "## Worker bundle size",
+    "",
+    "`buildWorker(root, config, name, minify = true)`, gzipped in-process (zlib level 9); the config is part of the bundle.",
+    "",
+  );
   if (r.bundles.length === 0) out.push("Not measured in this run.", "");
   else {
     out.push("| config | minified | gzipped |", "|---|---:|---:|");
@@ -132,13 +150,15 @@ export function renderReport(r: Report): string {
   out.push("## The bar", "", "The bars set in issue 8, against this run's medians.", "", "| bar | result | measured |", "|---|---|---|");
   for (const b of bars) out.push(`| ${b.bar} | ${b.met === undefined ? "not measured" : b.met ? "**met**" : "**not met**"} | ${b.measured} |`);
   out.push("");
-  if (r.findings) out.push(nestHeadings(r.findings.trim(), 2), "");
+  if (r.findings) out.push(FINDINGS_START, "", r.findings.trim(), "", FINDINGS_END, "");
 
   if (r.profiles.length || r.profileErrors.length) {
     out.push(
       "## Profiles",
       "",
-      `${o.profile === "always" ? "Requested with `--profile`" : "A bar was missed"}, so Fulcrum's hot path was profiled under the same load (Bun and Node \`--cpu-prof\`; Deno \`--inspect\` and workerd \`--inspector-addr\` with the V8 profiler driven over the inspector protocol at a 1 ms interval; ${o.profileS} s of \`wrk -c${o.connections}\`, runtime entry started directly, Node and Deno on the bundles \`fulcrum serve\` runs; a frame in a bundle is listed under its source module, with the bundle line). ` +
+      `${
+        o.profile === "always" ? "Requested with `--profile`" : "A bar was missed"
+      }, so Fulcrum's hot path was profiled under the same load (Bun and Node \`--cpu-prof\`; Deno \`--inspect\` and workerd \`--inspector-addr\` with the V8 profiler driven over the inspector protocol at a 1 ms interval; ${o.profileS} s of \`wrk -c${o.connections}\`, runtime entry started directly, Node and Deno on the bundles \`fulcrum serve\` runs; a frame in a bundle is listed under its source module, with the bundle line). ` +
         "Self time: the share of samples in which that function was the one on the CPU. `(idle)` is time the runtime's thread waited (on workerd that includes waits for its I/O threads).",
       "",
     );

@@ -70,7 +70,11 @@ export function checkBars(summaries: readonly Summary[], bundleGzipBytes: number
     const n = naiveOf(summaries, runtime);
     bars.push(
       f && n
-        ? { bar: `${runtime}: ${cfg} ≥ 0.9× naive forwarder`, met: f.rps >= 0.9 * n.rps, measured: `${rps(f.rps)} vs ${rps(n.rps)} req/s = ${x(f.rps / n.rps)}${note}` }
+        ? {
+          bar: `${runtime}: ${cfg} ≥ 0.9× naive forwarder`,
+          met: f.rps >= 0.9 * n.rps,
+          measured: `${rps(f.rps)} vs ${rps(n.rps)} req/s = ${x(f.rps / n.rps)}${note}`,
+        }
         : { bar: `${runtime}: realistic ≥ 0.9× naive forwarder`, met: undefined, measured: "not measured" },
     );
   }
@@ -79,25 +83,39 @@ export function checkBars(summaries: readonly Summary[], bundleGzipBytes: number
   const nginx = peerOf(summaries, "nginx");
   bars.push(
     bun && caddy
-      ? { bar: "Bun ≥ 2× Caddy's throughput", met: bun.rps >= 2 * caddy.rps, measured: `${rps(bun.rps)} vs ${rps(caddy.rps)} req/s = ${x(bun.rps / caddy.rps)}${note}` }
+      ? {
+        bar: "Bun ≥ 2× Caddy's throughput",
+        met: bun.rps >= 2 * caddy.rps,
+        measured: `${rps(bun.rps)} vs ${rps(caddy.rps)} req/s = ${x(bun.rps / caddy.rps)}${note}`,
+      }
       : { bar: "Bun ≥ 2× Caddy's throughput", met: undefined, measured: "not measured" },
   );
   bars.push(
     bun && nginx
-      ? { bar: "Bun p99 within 2× of nginx's", met: bun.p99 <= 2 * nginx.p99, measured: `${bun.p99.toFixed(2)} vs ${nginx.p99.toFixed(2)} ms = ${x(bun.p99 / nginx.p99)}${note}` }
+      ? {
+        bar: "Bun p99 within 2× of nginx's",
+        met: bun.p99 <= 2 * nginx.p99,
+        measured: `${bun.p99.toFixed(2)} vs ${nginx.p99.toFixed(2)} ms = ${x(bun.p99 / nginx.p99)}${note}`,
+      }
       : { bar: "Bun p99 within 2× of nginx's", met: undefined, measured: "not measured" },
   );
   const node = fulcrumOf(summaries, "node", cfg);
   const naiveNode = naiveOf(summaries, "node");
   bars.push(
     node && naiveNode
-      ? { bar: "Node ≥ 5× the naive fetch forwarder", met: node.rps >= 5 * naiveNode.rps, measured: `${rps(node.rps)} vs ${rps(naiveNode.rps)} req/s = ${x(node.rps / naiveNode.rps)}${note}` }
+      ? {
+        bar: "Node ≥ 5× the naive fetch forwarder",
+        met: node.rps >= 5 * naiveNode.rps,
+        measured: `${rps(node.rps)} vs ${rps(naiveNode.rps)} req/s = ${x(node.rps / naiveNode.rps)}${note}`,
+      }
       : { bar: "Node ≥ 5× the naive fetch forwarder", met: undefined, measured: "not measured" },
   );
   bars.push(
-    bundleGzipBytes === undefined
-      ? { bar: "Worker bundle < 100 KB gzipped", met: undefined, measured: "not measured" }
-      : { bar: "Worker bundle < 100 KB gzipped", met: bundleGzipBytes < 100_000, measured: `${bundleGzipBytes.toLocaleString("en-US")} bytes (${(bundleGzipBytes / 1000).toFixed(1)} KB)` },
+    bundleGzipBytes === undefined ? { bar: "Worker bundle < 100 KB gzipped", met: undefined, measured: "not measured" } : {
+      bar: "Worker bundle < 100 KB gzipped",
+      met: bundleGzipBytes < 100_000,
+      measured: `${bundleGzipBytes.toLocaleString("en-US")} bytes (${(bundleGzipBytes / 1000).toFixed(1)} KB)`,
+    },
   );
   return bars;
 }

@@ -39,9 +39,12 @@ describe("rejectAtEdge (RFC 9112)", () => {
 });
 
 describe("hostProblem (RFC 9112 §3.2, RFC 3986 §3.2.2)", () => {
-  test.each(["a.example", "a.example:8080", "127.0.0.1", "127.0.0.1:80", "[::1]", "[::1]:443", "a.example:", "xn--bcher-kva.example", "A.EXAMPLE."])("%p is valid", (host) => {
-    expect(hostProblem(host)).toBeUndefined();
-  });
+  test.each(["a.example", "a.example:8080", "127.0.0.1", "127.0.0.1:80", "[::1]", "[::1]:443", "a.example:", "xn--bcher-kva.example", "A.EXAMPLE."])(
+    "%p is valid",
+    (host) => {
+      expect(hostProblem(host)).toBeUndefined();
+    },
+  );
   test.each([
     ["a, b", "more than one Host"],
     ["a.example, a.example", "more than one Host"],

@@ -1,4 +1,4 @@
-import { parseHealthSettings, type HealthSettingsInput } from "../../../src/health/schema.ts";
+import { type HealthSettingsInput, parseHealthSettings } from "../../../src/health/schema.ts";
 import { HealthTable, type Transition } from "../../../src/health/table.ts";
 
 export const S = 1000;

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { createProber, MAX_PROBE_BODY_BYTES, probeUrl, type ProberOptions } from "../../../src/health/prober.ts";
-import { parseHealthSettings, type HealthSettingsInput } from "../../../src/health/schema.ts";
+import { createProber, MAX_PROBE_BODY_BYTES, type ProberOptions, probeUrl } from "../../../src/health/prober.ts";
+import { type HealthSettingsInput, parseHealthSettings } from "../../../src/health/schema.ts";
 import { FakeTimers } from "./fake-timers.ts";
 import { S, table } from "./helpers.ts";
 
@@ -55,8 +55,9 @@ describe("prober", () => {
 
   test("a 503 with the app's JSON health body is a failed probe, and takes the target down", async () => {
     const body = JSON.stringify({ status: "shutting down", checks: { db: "ok" } });
-    const { clock, results, prober } = setup({ ...fast, unhealthyThreshold: 2 }, async () =>
-      new Response(body, { status: 503, headers: { "content-type": "application/json" } }),
+    const { clock, results, prober } = setup(
+      { ...fast, unhealthyThreshold: 2 },
+      async () => new Response(body, { status: 503, headers: { "content-type": "application/json" } }),
     );
     const { t } = table(2, { healthCheck: { ...fast, unhealthyThreshold: 2 } });
     const probeInto = () => results.splice(0).forEach((r) => t.recordProbe(r.i, r.ok, r.detail, r.at));
@@ -108,8 +109,7 @@ describe("prober", () => {
             cancelled = true;
           },
         }),
-      ),
-    );
+      ));
     await prober.probeAllOnce();
     expect(results[0]!.ok).toBe(false);
     expect(cancelled).toBe(true);
@@ -143,7 +143,7 @@ describe("prober", () => {
         signal.addEventListener("abort", () => {
           inflight--;
           reject(signal.reason);
-        }),
+        })
       );
     });
     prober.start();

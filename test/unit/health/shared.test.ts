@@ -5,9 +5,9 @@
  * Deno KV, Durable Objects) run the same flow in e2e.
  */
 import { describe, expect, test } from "bun:test";
-import { createBalancer, type BalancerApp } from "../../../src/app/balancer.ts";
+import { type BalancerApp, createBalancer } from "../../../src/app/balancer.ts";
 import { validateConfig } from "../../../src/config/load.ts";
-import { commonPlatform, UpstreamError, type Platform, type UpstreamRequest } from "../../../src/platform.ts";
+import { commonPlatform, type Platform, UpstreamError, type UpstreamRequest } from "../../../src/platform.ts";
 import { MemoryStateStore } from "../../../src/state/memory.ts";
 import type { StateStore } from "../../../src/state/store.ts";
 
@@ -160,7 +160,7 @@ describe("health shared through a state store", () => {
     for (let i = 0; i < 4; i++) await w.two.fetch(new Request("http://lb.test/x"));
     expect(w.stateOf(w.two, B)).toBe("unhealthy");
     await Bun.sleep(0); // the publish is fire-and-forget
-    await w.one.balancer.stateView.refresh();
+    await w.one.balancer.snapshots.refresh();
     expect(w.stateOf(w.one, B)).toBe("unhealthy");
     const snap = await w.memory.load();
     expect(snap.groups.app!.targets[B]!.downUntil).toBeGreaterThan(Date.now() + 29_000);

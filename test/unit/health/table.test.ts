@@ -59,12 +59,14 @@ describe("outlier detection (Envoy consecutive 5xx)", () => {
   });
 
   test("maxEjectionPercent: eject only while the ejected share is below it (10 % of 10 = 1, of 20 = 2)", () => {
-    for (const [n, expected] of [
-      [10, 1],
-      [20, 2],
-      [5, 1],
-      [1, 0], // a single target is never taken out by passive checks
-    ] as const) {
+    for (
+      const [n, expected] of [
+        [10, 1],
+        [20, 2],
+        [5, 1],
+        [1, 0], // a single target is never taken out by passive checks
+      ] as const
+    ) {
       const { t } = table(n, { outlierDetection: {}, passive: { maxFails: 0 } });
       for (let i = 0; i < n; i++) fiveXX(t, i, 5, 0);
       expect(t.statuses(0).filter((s) => s.state === "ejected").length).toBe(expected);
@@ -234,7 +236,12 @@ describe("panic threshold (Envoy healthy_panic_threshold)", () => {
 describe("O(1) counters", () => {
   test("allEligible and counts agree with a brute-force scan under random operations", () => {
     const op = fc.oneof(
-      fc.record({ k: fc.constant("attempt" as const), i: fc.nat(4), kind: fc.constantFrom("ok", "connect", "status" as const), status: fc.constantFrom(200, 500, 503) }),
+      fc.record({
+        k: fc.constant("attempt" as const),
+        i: fc.nat(4),
+        kind: fc.constantFrom("ok", "connect", "status" as const),
+        status: fc.constantFrom(200, 500, 503),
+      }),
       fc.record({ k: fc.constant("begin" as const), i: fc.nat(4) }),
       fc.record({ k: fc.constant("probe" as const), i: fc.nat(4), ok: fc.boolean() }),
       fc.record({ k: fc.constant("drain" as const), i: fc.nat(4), on: fc.boolean() }),

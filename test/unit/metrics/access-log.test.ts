@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import * as v from "valibot";
-import { clfEscape, clfTime, createAccessLog, formatCommon, formatJson, type AccessLogEntry } from "../../../src/metrics/access-log.ts";
+import { type AccessLogEntry, clfEscape, clfTime, createAccessLog, formatCommon, formatJson } from "../../../src/metrics/access-log.ts";
 import { AccessLogSchema } from "../../../src/metrics/schema.ts";
 
 const entry = (over: Partial<AccessLogEntry> = {}): AccessLogEntry => ({
@@ -41,7 +41,9 @@ describe("access log", () => {
 
   test("common log format, as Apache's example line", () => {
     expect(formatCommon(entry())).toBe('203.0.113.7 - - [10/Oct/2000:13:55:36 +0000] "GET /a/b?x=1 HTTP/1.1" 200 2326');
-    expect(formatCommon(entry({ client: undefined, bytesOut: 0, status: 204, protocol: "HTTP/2" }))).toBe('- - - [10/Oct/2000:13:55:36 +0000] "GET /a/b?x=1 HTTP/2" 204 -');
+    expect(formatCommon(entry({ client: undefined, bytesOut: 0, status: 204, protocol: "HTTP/2" }))).toBe(
+      '- - - [10/Oct/2000:13:55:36 +0000] "GET /a/b?x=1 HTTP/2" 204 -',
+    );
     expect(clfTime(Date.UTC(2024, 0, 5, 3, 4, 5))).toBe("[05/Jan/2024:03:04:05 +0000]");
   });
 

@@ -1,6 +1,6 @@
 /** A registry with a controllable clock, fed with a few real recorded requests. */
 import { createMetrics, type Metrics } from "../../../src/metrics/registry.ts";
-import type { GroupHealth } from "../../../src/metrics/health-provider.ts";
+import type { GroupReport } from "../../../src/metrics/health-provider.ts";
 
 export interface Clock {
   t: number;
@@ -30,11 +30,17 @@ export function fedMetrics(c: Clock = clock()): Metrics {
   return m;
 }
 
-export const appHealth = (bState: GroupHealth["targets"][number]["state"] = "healthy"): GroupHealth[] => [
+export const appHealth = (bState: GroupReport["targets"][number]["state"] = "healthy"): GroupReport[] => [
   {
     group: "app",
     targets: [
-      { url: "http://10.0.0.1:9001", state: "healthy", weight: 1, inflight: 2, lastCheck: { ok: true, at: Date.UTC(2025, 0, 2, 3, 4, 0), detail: "200 in 3 ms" } },
+      {
+        url: "http://10.0.0.1:9001",
+        state: "healthy",
+        weight: 1,
+        inflight: 2,
+        lastCheck: { ok: true, at: Date.UTC(2025, 0, 2, 3, 4, 0), detail: "200 in 3 ms" },
+      },
       { url: "http://10.0.0.2:9002", state: bState, weight: 3, inflight: 0 },
     ],
   },

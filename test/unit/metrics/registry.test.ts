@@ -72,7 +72,9 @@ describe("metrics registry", () => {
     const t = m.target("g", "http://a:1");
     const values: number[] = [];
     for (let i = 0; i < 5000; i++) values.push(0.2 + ((i * 7919) % 5000) * 0.37); // 0.2 .. ~1850 ms, shuffled
-    for (const v of values) m.requestFinished(m.requestStarted({ rule: m.rule("d"), group: m.group("g") }), { status: 200, totalMs: v, upstreamMs: v / 2, retries: 0, target: t });
+    for (const v of values) {
+      m.requestFinished(m.requestStarted({ rule: m.rule("d"), group: m.group("g") }), { status: 200, totalMs: v, upstreamMs: v / 2, retries: 0, target: t });
+    }
     const sorted = [...values].sort((a, b) => a - b);
     const exact = (q: number) => sorted[Math.floor(q * (sorted.length - 1))]!;
     const snap = statusSnapshot(m, []).groups[0]!.targets[0]!;
@@ -86,7 +88,8 @@ describe("metrics registry", () => {
     const c = clock(0);
     const m = createMetrics({ now: c.now, window: { bucketMs: 1000, buckets: 3 } });
     const t = m.target("g", "http://a:1");
-    const record = (ms: number) => m.requestFinished(m.requestStarted({ rule: m.rule("d"), group: m.group("g") }), { status: 200, totalMs: ms, retries: 0, target: t });
+    const record = (ms: number) =>
+      m.requestFinished(m.requestStarted({ rule: m.rule("d"), group: m.group("g") }), { status: 200, totalMs: ms, retries: 0, target: t });
     record(1000);
     c.t = 1500;
     record(10);

@@ -16,29 +16,46 @@ describe("redirect", () => {
 
   test("unspecified port follows a scheme change; an explicit or unchanged one is kept", () => {
     expect(redirectLocation(redirect({ protocol: "HTTPS", statusCode: 301 }), { url: "http://example.com:8080/", proto: "http" })).toBe("https://example.com/");
-    expect(redirectLocation(redirect({ protocol: "HTTPS", port: "#{port}", statusCode: 301 }), { url: "http://example.com:8080/", proto: "http" })).toBe("https://example.com:8080/");
-    expect(redirectLocation(redirect({ protocol: "HTTPS", port: 8443, statusCode: 302 }), { url: "http://example.com/", proto: "http" })).toBe("https://example.com:8443/");
-    expect(redirectLocation(redirect({ protocol: "HTTPS", port: "443", statusCode: 302 }), { url: "http://example.com/", proto: "http" })).toBe("https://example.com/");
-    expect(redirectLocation(redirect({ host: "new.example.com", statusCode: 308 }), { url: "http://old.example.com:8080/p", proto: "http" })).toBe("http://new.example.com:8080/p");
+    expect(redirectLocation(redirect({ protocol: "HTTPS", port: "#{port}", statusCode: 301 }), { url: "http://example.com:8080/", proto: "http" })).toBe(
+      "https://example.com:8080/",
+    );
+    expect(redirectLocation(redirect({ protocol: "HTTPS", port: 8443, statusCode: 302 }), { url: "http://example.com/", proto: "http" })).toBe(
+      "https://example.com:8443/",
+    );
+    expect(redirectLocation(redirect({ protocol: "HTTPS", port: "443", statusCode: 302 }), { url: "http://example.com/", proto: "http" })).toBe(
+      "https://example.com/",
+    );
+    expect(redirectLocation(redirect({ host: "new.example.com", statusCode: 308 }), { url: "http://old.example.com:8080/p", proto: "http" })).toBe(
+      "http://new.example.com:8080/p",
+    );
   });
 
   test("a trusted X-Forwarded-Proto decides the request scheme", () => {
     // Behind a TLS terminator: the URL says http, the client used https.
-    expect(redirectLocation(redirect({ host: "www.#{host}", statusCode: 301 }), { url: "http://example.com/x", proto: "https" })).toBe("https://www.example.com/x");
+    expect(redirectLocation(redirect({ host: "www.#{host}", statusCode: 301 }), { url: "http://example.com/x", proto: "https" })).toBe(
+      "https://www.example.com/x",
+    );
   });
 
   test("placeholders: #{path} has no leading slash (ALB), all five reusable", () => {
     const r = redirect({ host: "#{host}.eu", path: "/new/#{path}", query: "#{query}&from=#{protocol}-#{port}", statusCode: 302 });
     expect(redirectLocation(r, { url: "http://example.com/old/page?a=1", proto: "http" })).toBe("http://example.com.eu/new/old/page?a=1&from=http-80");
-    expect(redirectLocation(redirect({ path: "/moved", statusCode: 307 }), { url: "https://example.com/x?q=1", proto: "https" })).toBe("https://example.com/moved?q=1");
-    expect(redirectLocation(redirect({ path: "/moved", query: "", statusCode: 307 }), { url: "https://example.com/x?q=1", proto: "https" })).toBe("https://example.com/moved");
-    expect(redirectLocation(redirect({ path: "/#{path}", query: "#{query}", host: "b.com", statusCode: 301 }), { url: "http://a.com/", proto: "http" })).toBe("http://b.com/");
+    expect(redirectLocation(redirect({ path: "/moved", statusCode: 307 }), { url: "https://example.com/x?q=1", proto: "https" })).toBe(
+      "https://example.com/moved?q=1",
+    );
+    expect(redirectLocation(redirect({ path: "/moved", query: "", statusCode: 307 }), { url: "https://example.com/x?q=1", proto: "https" })).toBe(
+      "https://example.com/moved",
+    );
+    expect(redirectLocation(redirect({ path: "/#{path}", query: "#{query}", host: "b.com", statusCode: 301 }), { url: "http://a.com/", proto: "http" })).toBe(
+      "http://b.com/",
+    );
     expect(redirectLocation(redirect({ path: "/v2/#{path}", statusCode: 301 }), { url: "http://[::1]:8080/x", proto: "http" })).toBe("http://[::1]:8080/v2/x");
   });
 });
 
 describe("fixedResponse", () => {
-  const fixed = (f: Record<string, unknown>) => v.parse(ActionSchema, { fixedResponse: f }) as { fixedResponse: NonNullable<v.InferOutput<typeof ActionSchema>["fixedResponse"]> };
+  const fixed = (f: Record<string, unknown>) =>
+    v.parse(ActionSchema, { fixedResponse: f }) as { fixedResponse: NonNullable<v.InferOutput<typeof ActionSchema>["fixedResponse"]> };
 
   test("status, content type and body", async () => {
     const res = fixedResponse(fixed({ statusCode: 503, contentType: "application/json", messageBody: '{"error":"maintenance"}' }));
@@ -56,7 +73,6 @@ describe("fixedResponse", () => {
     expect(none.body).toBeNull();
   });
 });
-
 
 describe("weighted forward", () => {
   const action = (groups: { group: string; weight?: number }[], stickiness?: Record<string, unknown>) => {

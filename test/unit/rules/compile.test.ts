@@ -4,7 +4,7 @@ import * as v from "valibot";
 import { compileRules, type RuleRequest } from "../../../src/rules/compile.ts";
 import { compileCondition } from "../../../src/rules/conditions.ts";
 import { RequestView } from "../../../src/rules/request-view.ts";
-import { ActionSchema, RuleSchema, type RuleConfig } from "../../../src/rules/schema.ts";
+import { ActionSchema, type RuleConfig, RuleSchema } from "../../../src/rules/schema.ts";
 
 const parseRules = (rules: unknown[]): RuleConfig[] => rules.map((r) => v.parse(RuleSchema, r));
 const forward = (group: string) => ({ forward: group });
@@ -100,7 +100,11 @@ describe("conditions (ALB semantics)", () => {
 
   test("conditions in a rule are AND-ed", () => {
     const route = routeOf([
-      { priority: 5, conditions: [{ hostHeader: { values: ["a.com"] } }, { pathPattern: { values: ["/x/*"] } }, { httpRequestMethod: { values: ["GET"] } }], action: forward("hit") },
+      {
+        priority: 5,
+        conditions: [{ hostHeader: { values: ["a.com"] } }, { pathPattern: { values: ["/x/*"] } }, { httpRequestMethod: { values: ["GET"] } }],
+        action: forward("hit"),
+      },
     ]);
     expect(route(req({ host: "a.com", path: "/x/1" }))).toBe("hit");
     expect(route(req({ host: "a.com", path: "/y/1" }))).toBe("default");
@@ -137,7 +141,8 @@ describe("router", () => {
     const m = router.match(req());
     expect(m.rule).toBeUndefined();
     expect(m.action).toEqual({ kind: "fixedResponse", fixedResponse: { statusCode: 503, contentType: "text/plain; charset=utf-8", messageBody: "down" } });
-    const w = compileRules([], v.parse(ActionSchema, { forward: { targetGroups: [{ group: "a", weight: 3 }, { group: "b" }], stickiness: { duration: 60 } } })).match(req());
+    const w = compileRules([], v.parse(ActionSchema, { forward: { targetGroups: [{ group: "a", weight: 3 }, { group: "b" }], stickiness: { duration: 60 } } }))
+      .match(req());
     expect(w.action).toEqual({
       kind: "forward",
       targetGroups: [{ group: "a", weight: 3 }, { group: "b", weight: 1 }],
@@ -152,7 +157,13 @@ describe("router", () => {
       fc.subarray(hosts, { minLength: 1 }).map((values) => ({ hostHeader: { values } })),
       fc.subarray(paths, { minLength: 1 }).map((values) => ({ pathPattern: { values } })),
       fc.subarray(["GET", "POST"], { minLength: 1 }).map((values) => ({ httpRequestMethod: { values } })),
-      fc.constantFrom({ httpHeader: { name: "x-v", values: ["1"] } }, { httpHeader: { name: "X-V", values: ["?", "2"] } }, { httpHeader: { name: "x-w", values: ["1", "3"] } }, { queryString: { values: [{ key: "v", value: "2" }] } }, { sourceIp: { values: ["10.0.0.0/8"] } }),
+      fc.constantFrom(
+        { httpHeader: { name: "x-v", values: ["1"] } },
+        { httpHeader: { name: "X-V", values: ["?", "2"] } },
+        { httpHeader: { name: "x-w", values: ["1", "3"] } },
+        { queryString: { values: [{ key: "v", value: "2" }] } },
+        { sourceIp: { values: ["10.0.0.0/8"] } },
+      ),
     );
     const rule = fc.record({ conditions: fc.array(condition, { minLength: 1, maxLength: 3 }) });
     const request = fc.record({
@@ -169,7 +180,14 @@ describe("router", () => {
         const router = compileRules(rules, defaultAction);
         const byPriority = [...rules].sort((x, y) => x.priority - y.priority);
         for (const q of requests) {
-          const r = req({ host: q.host, path: q.path, method: q.method, query: q.query, clientIp: q.clientIp, headers: q.canary ? { "x-v": "1", "x-w": "3" } : {} });
+          const r = req({
+            host: q.host,
+            path: q.path,
+            method: q.method,
+            query: q.query,
+            clientIp: q.clientIp,
+            headers: q.canary ? { "x-v": "1", "x-w": "3" } : {},
+          });
           const view = new RequestView(r);
           const expected = byPriority.find((rule) => rule.conditions.every((c) => compileCondition(c)(view)));
           expect(router.match(r).rule).toBe(expected?.priority);

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import * as v from "valibot";
-import { ActionSchema, RuleSchema, ruleProblems } from "../../../src/rules/schema.ts";
+import { ActionSchema, ruleProblems, RuleSchema } from "../../../src/rules/schema.ts";
 
 /** Issues as `path: message` lines, like the config loader prints them. */
 function issues(schema: v.GenericSchema, input: unknown): string[] {
@@ -9,7 +9,12 @@ function issues(schema: v.GenericSchema, input: unknown): string[] {
   return r.issues.map((i) => `${(i.path ?? []).map((p) => (typeof p.key === "number" ? `[${p.key}]` : `.${String(p.key)}`)).join("")}: ${i.message}`);
 }
 
-const rule = (over: Record<string, unknown> = {}) => ({ priority: 10, conditions: [{ pathPattern: { values: ["/api/*"] } }], action: { forward: "app" }, ...over });
+const rule = (over: Record<string, unknown> = {}) => ({
+  priority: 10,
+  conditions: [{ pathPattern: { values: ["/api/*"] } }],
+  action: { forward: "app" },
+  ...over,
+});
 
 describe("rule and action schema", () => {
   test("the existing defaultAction form stays valid", () => {
@@ -27,16 +32,19 @@ describe("rule and action schema", () => {
   });
 
   test("every condition type parses", () => {
-    const r = v.parse(RuleSchema, rule({
-      conditions: [
-        { pathPattern: { values: ["/a/*"] } },
-        { hostHeader: { values: ["*.example.com"] } },
-        { httpHeader: { name: "User-Agent", values: ["*Mobile*"] } },
-        { httpRequestMethod: { values: ["GET", "HEAD"] } },
-        { queryString: { values: [{ key: "version", value: "v1" }, { value: "*example*" }] } },
-        { sourceIp: { values: ["192.0.2.0/24", "2001:db8::/32"] } },
-      ],
-    }));
+    const r = v.parse(
+      RuleSchema,
+      rule({
+        conditions: [
+          { pathPattern: { values: ["/a/*"] } },
+          { hostHeader: { values: ["*.example.com"] } },
+          { httpHeader: { name: "User-Agent", values: ["*Mobile*"] } },
+          { httpRequestMethod: { values: ["GET", "HEAD"] } },
+          { queryString: { values: [{ key: "version", value: "v1" }, { value: "*example*" }] } },
+          { sourceIp: { values: ["192.0.2.0/24", "2001:db8::/32"] } },
+        ],
+      }),
+    );
     expect(r.conditions).toHaveLength(6);
   });
 
@@ -46,17 +54,29 @@ describe("rule and action schema", () => {
       ": expected exactly one action (forward, redirect, fixedResponse), got forward and fixedResponse",
     ]);
     expect(issues(ActionSchema, { forward: 5 })).toEqual([".forward: expected a target group name or { targetGroups: [...] }, got 5"]);
-    expect(issues(ActionSchema, { forward: { targetGroups: [{ group: "a", weight: 1000 }] } })).toEqual([".forward.targetGroups[0].weight: expected a weight from 0 to 999"]);
-    expect(issues(ActionSchema, { redirect: { statusCode: 303, protocol: "HTTPS" } })).toEqual([".redirect.statusCode: expected 301, 302, 307 or 308, got 303"]);
-    expect(issues(ActionSchema, { redirect: { statusCode: 301, path: "x" } })).toEqual([".redirect.path: expected a path starting with /, got \"x\""]);
-    expect(issues(ActionSchema, { redirect: { statusCode: 301, port: 70000 } })).toEqual([".redirect.port: expected a port from 1 to 65535 or \"#{port}\", got 70000"]);
+    expect(issues(ActionSchema, { forward: { targetGroups: [{ group: "a", weight: 1000 }] } })).toEqual([
+      ".forward.targetGroups[0].weight: expected a weight from 0 to 999",
+    ]);
+    expect(issues(ActionSchema, { redirect: { statusCode: 303, protocol: "HTTPS" } })).toEqual([
+      ".redirect.statusCode: expected 301, 302, 307 or 308, got 303",
+    ]);
+    expect(issues(ActionSchema, { redirect: { statusCode: 301, path: "x" } })).toEqual(['.redirect.path: expected a path starting with /, got "x"']);
+    expect(issues(ActionSchema, { redirect: { statusCode: 301, port: 70000 } })).toEqual([
+      '.redirect.port: expected a port from 1 to 65535 or "#{port}", got 70000',
+    ]);
     expect(issues(ActionSchema, { redirect: { statusCode: 301, path: "/#{path}" } })[0]).toContain("a redirect to the same URL loops");
     expect(issues(ActionSchema, { redirect: { statusCode: 301, host: "#{hots}" } })).toEqual([
       '.redirect.host: expected only the placeholders #{protocol}, #{host}, #{port}, #{path}, #{query}, got "#{hots}"',
     ]);
-    expect(issues(ActionSchema, { redirect: { statusCode: 301, query: "?a=1" } })).toEqual(['.redirect.query: expected a query without the leading ?, spaces or #, got "?a=1"']);
-    expect(issues(ActionSchema, { fixedResponse: { statusCode: 302 } })).toEqual([".fixedResponse.statusCode: expected a status code 200-299 or 400-599, got 302"]);
-    expect(issues(ActionSchema, { fixedResponse: { statusCode: 200, messageBody: "é".repeat(513) } })).toEqual([".fixedResponse.messageBody: expected a message body of at most 1024 bytes"]);
+    expect(issues(ActionSchema, { redirect: { statusCode: 301, query: "?a=1" } })).toEqual([
+      '.redirect.query: expected a query without the leading ?, spaces or #, got "?a=1"',
+    ]);
+    expect(issues(ActionSchema, { fixedResponse: { statusCode: 302 } })).toEqual([
+      ".fixedResponse.statusCode: expected a status code 200-299 or 400-599, got 302",
+    ]);
+    expect(issues(ActionSchema, { fixedResponse: { statusCode: 200, messageBody: "é".repeat(513) } })).toEqual([
+      ".fixedResponse.messageBody: expected a message body of at most 1024 bytes",
+    ]);
     expect(issues(ActionSchema, { fixedResponse: { statusCode: 200, messageBody: "x".repeat(1024) } })).toEqual([]);
     expect(issues(RuleSchema, rule({ priority: 0 }))).toEqual([".priority: expected a priority from 1 to 50000"]);
     expect(issues(RuleSchema, rule({ conditions: [] }))).toEqual([".conditions: expected at least one condition"]);
@@ -64,10 +84,10 @@ describe("rule and action schema", () => {
       ".conditions[0]: expected exactly one condition (pathPattern, hostHeader, httpHeader, httpRequestMethod, queryString, sourceIp), got pathPattern and hostHeader",
     ]);
     expect(issues(RuleSchema, rule({ conditions: [{ httpRequestMethod: { values: ["get"] } }] }))).toEqual([
-      ".conditions[0].httpRequestMethod.values[0]: expected an upper-case method name such as GET, got \"get\"",
+      '.conditions[0].httpRequestMethod.values[0]: expected an upper-case method name such as GET, got "get"',
     ]);
     expect(issues(RuleSchema, rule({ conditions: [{ sourceIp: { values: ["10.0.0.0/33"] } }] }))).toEqual([
-      ".conditions[0].sourceIp.values[0]: expected an IPv4/IPv6 address or CIDR, got \"10.0.0.0/33\"",
+      '.conditions[0].sourceIp.values[0]: expected an IPv4/IPv6 address or CIDR, got "10.0.0.0/33"',
     ]);
     expect(issues(RuleSchema, rule({ conditions: [{ httpHeader: { name: "Host", values: ["a"] } }] }))).toEqual([
       ".conditions[0].httpHeader.name: expected a header other than Host (use hostHeader)",

@@ -5,7 +5,7 @@
  * mapped. deno-kv.test.ts covers the same against a locked real KV file.
  */
 import { describe, expect, test } from "bun:test";
-import { CallDeadline, STUCK_LIMIT_TIMEOUTS, type CallState } from "../../../src/state/call-deadline.ts";
+import { CallDeadline, type CallState, STUCK_LIMIT_TIMEOUTS } from "../../../src/state/call-deadline.ts";
 import { StateStoreClosedError } from "../../../src/state/store.ts";
 
 class Unavailable extends Error {}

@@ -6,7 +6,7 @@
  * requests like the balancer keeps its own).
  */
 import { CloudflareStateStore } from "../../../src/state/cloudflare.ts";
-import { defineFulcrumState } from "../../../src/state/durable-object.ts";
+import { defineFulcrumState } from "../../../src/runtimes/workerd/durable-object.ts";
 import { emptyGroup } from "../../../src/state/store.ts";
 
 // No health checks: the object never sets an alarm here.
@@ -39,7 +39,7 @@ export default {
     const ttl = Number(url.searchParams.get("ttl") ?? "1");
     const key = `${prefix}/${ttl}`;
     let store = stores.get(key);
-    if (!store) stores.set(key, (store = new CloudflareStateStore({ store: "cloudflare", durableObject: "FULCRUM_STATE", prefix, cacheTtl: ttl }, env)));
+    if (!store) stores.set(key, store = new CloudflareStateStore({ store: "cloudflare", durableObject: "FULCRUM_STATE", prefix, cacheTtl: ttl }, env));
     try {
       switch (url.pathname) {
         case "/load":

@@ -17,10 +17,10 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { workerBuildOptions } from "../../../src/cli/build.ts";
-import { startWorkerd, COMPATIBILITY_DATE, COMPATIBILITY_FLAGS, type WorkerdInstances } from "../../../src/cli/serve-workerd.ts";
+import { COMPATIBILITY_DATE, COMPATIBILITY_FLAGS, startWorkerd, type WorkerdInstances } from "../../../src/cli/serve-workerd.ts";
 import { CloudflareStateStore, type DurableObjectNamespaceLike } from "../../../src/state/cloudflare.ts";
-import { defineFulcrumState, type DurableObjectContext } from "../../../src/state/durable-object.ts";
-import { emptyGroup, emptySnapshotData, StateStoreClosedError, type StateStore } from "../../../src/state/store.ts";
+import { defineFulcrumState, type DurableObjectContext } from "../../../src/runtimes/workerd/durable-object.ts";
+import { emptyGroup, emptySnapshotData, type StateStore, StateStoreClosedError } from "../../../src/state/store.ts";
 import { describeStateStore } from "./conformance.ts";
 import { freePort } from "../../e2e/launch.ts";
 
@@ -237,7 +237,9 @@ describeStateStore("cloudflare (Durable Object through Miniflare)", async () => 
 
 describe("cloudflare store: failures reject, never hang", () => {
   const on = (binding: string, timeoutMs?: number) =>
-    new CloudflareStateStore({ store: "cloudflare", durableObject: "FULCRUM_STATE", prefix: "x", cacheTtl: 1 }, { FULCRUM_STATE: (env as Record<string, unknown>)[binding] }, { timeoutMs });
+    new CloudflareStateStore({ store: "cloudflare", durableObject: "FULCRUM_STATE", prefix: "x", cacheTtl: 1 }, {
+      FULCRUM_STATE: (env as Record<string, unknown>)[binding],
+    }, { timeoutMs });
 
   beforeAll(async () => {
     env.THROWING = await mf.getDurableObjectNamespace("THROWING", "a");
@@ -277,9 +279,14 @@ describe("cloudflare store: an object whose storage holds an older version's sna
       storage: { get: async () => structuredClone(old), put: async (_key: string, value: unknown) => void puts.push(value) },
       blockConcurrencyWhile: <T>(fn: () => Promise<T>) => fn(),
     } as unknown as DurableObjectContext;
-    const State = defineFulcrumState({ listen: { port: 8080 }, targetGroups: { app: { targets: [{ url: "http://127.0.0.1:9" }] } }, defaultAction: { forward: "app" } });
+    const State = defineFulcrumState({
+      listen: { port: 8080 },
+      targetGroups: { app: { targets: [{ url: "http://127.0.0.1:9" }] } },
+      defaultAction: { forward: "app" },
+    });
     const object = new State(ctx, {});
-    const call = async (op: string, body: unknown) => (await object.fetch(new Request(`https://fulcrum-state/${op}`, { method: "POST", body: JSON.stringify(body) }))).json();
+    const call = async (op: string, body: unknown) =>
+      (await object.fetch(new Request(`https://fulcrum-state/${op}`, { method: "POST", body: JSON.stringify(body) }))).json();
     const current = { groups: {}, actions: { default: { forward: "green" } }, version: 3, updatedAt: 5 };
     expect(await call("load", {})).toEqual({ snapshot: current });
     const write = await call("cas", { expectedVersion: 3, data: { ...old, forwardWeights: { "10": { blue: 50, green: 50 } } } });

@@ -5,7 +5,7 @@
  * instance); stores without one use `store` for both sides.
  */
 import { describe, expect, test } from "bun:test";
-import { emptyGroup, emptySnapshotData, groupDraft, StateStoreClosedError, type Snapshot, type StateStore } from "../../../src/state/store.ts";
+import { emptyGroup, emptySnapshotData, groupDraft, type Snapshot, type StateStore, StateStoreClosedError } from "../../../src/state/store.ts";
 
 export interface StoreUnderTest {
   store: StateStore;

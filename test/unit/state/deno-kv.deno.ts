@@ -4,8 +4,8 @@
  * a test that leaves a watch stream, timer or KV handle open.
  */
 import assert from "node:assert/strict";
-import { DenoKvStateStore, MAX_SNAPSHOT_BYTES, StateSnapshotTooLargeError, type Kv } from "../../../src/state/deno-kv.ts";
-import { emptyGroup, emptySnapshotData, StateStoreClosedError, type Snapshot } from "../../../src/state/store.ts";
+import { DenoKvStateStore, type Kv, MAX_SNAPSHOT_BYTES, StateSnapshotTooLargeError } from "../../../src/state/deno-kv.ts";
+import { emptyGroup, emptySnapshotData, type Snapshot, StateStoreClosedError } from "../../../src/state/store.ts";
 
 declare const Deno: {
   test(name: string, fn: () => Promise<void>): void;

@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { DenoKvUnavailableError, openDenoKvStateStore, type Kv } from "../../../src/state/deno-kv.ts";
+import { DenoKvUnavailableError, type Kv, openDenoKvStateStore } from "../../../src/state/deno-kv.ts";
 
 const root = join(import.meta.dir, "..", "..", "..");
 const deno = join(root, "node_modules", ".bin", "deno");
@@ -119,7 +119,10 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe("deno-kv state store on a real Deno KV file", () => {
   test("the StateStore contract in one deno process (deno test --unstable-kv)", () => {
-    const run = Bun.spawnSync([deno, "test", "--quiet", "--unstable-kv", "--allow-read", "--allow-write", join(here, "deno-kv.deno.ts")], { env: denoEnv, cwd: root });
+    const run = Bun.spawnSync([deno, "test", "--quiet", "--unstable-kv", "--allow-read", "--allow-write", join(here, "deno-kv.deno.ts")], {
+      env: denoEnv,
+      cwd: root,
+    });
     const output = `${run.stdout.toString()}\n${run.stderr.toString()}`;
     if (run.exitCode !== 0) throw new Error(`deno test failed (exit ${run.exitCode}):\n${output}`);
     expect(output).toMatch(/ok \| 11 passed \| 0 failed/);
@@ -142,7 +145,7 @@ describe("deno-kv state store on a real Deno KV file", () => {
 
     // Both processes update at once, 10 writes each: none is lost.
     const writes = [a, b].flatMap((peer, p) =>
-      Array.from({ length: 10 }, (_, i) => peer.ok({ op: "setWeight", group: "app", target: `http://10.1.${p}.${i}`, weight: i })),
+      Array.from({ length: 10 }, (_, i) => peer.ok({ op: "setWeight", group: "app", target: `http://10.1.${p}.${i}`, weight: i }))
     );
     await Promise.all(writes);
     const final = await a.ok({ op: "load" });
@@ -182,7 +185,9 @@ describe("deno-kv state store on a real Deno KV file", () => {
     expect(secondLoad.error).toMatch(/DenoKvUnavailableError: deno-kv store: load: the database has not answered an earlier call yet/);
     // The process that had it open keeps reading (SQLite WAL readers are not blocked): it serves on what it knows.
     expect(await a.ok({ op: "load" })).toEqual({ version: 1, weights: { "http://10.0.0.1": 1 } });
-    console.log(`deno-kv with the file locked: update rejected after ${write.ms} ms, lease after ${lease.ms} ms; new process: first load ${firstLoad.ms} ms, next ${secondLoad.ms} ms`);
+    console.log(
+      `deno-kv with the file locked: update rejected after ${write.ms} ms, lease after ${lease.ms} ms; new process: first load ${firstLoad.ms} ms, next ${secondLoad.ms} ms`,
+    );
 
     await lock.release();
     let recovered: Answer | undefined;
@@ -230,7 +235,7 @@ describe("deno-kv opener", () => {
     expect(calls).toBe(3);
 
     calls = 0;
-    const denied = () => (++calls, Promise.reject(new Error("Requires write access to \"state.sqlite\"")));
+    const denied = () => (++calls, Promise.reject(new Error('Requires write access to "state.sqlite"')));
     await expect(openDenoKvStateStore(denied, "state.sqlite", { timeoutMs: 1000 })).rejects.toThrow("Requires write access");
     expect(calls).toBe(1);
 

@@ -5,7 +5,7 @@
  * alarm's normal life runs on real Miniflare in cloudflare.test.ts.
  */
 import { expect, test } from "bun:test";
-import { defineFulcrumState, type DurableObjectContext } from "../../../src/state/durable-object.ts";
+import { defineFulcrumState, type DurableObjectContext } from "../../../src/runtimes/workerd/durable-object.ts";
 
 test("a failed getAlarm is logged and retried on the next call, not remembered as done", async () => {
   const logs: string[] = [];

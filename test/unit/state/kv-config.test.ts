@@ -105,3 +105,36 @@ test("the Durable Object follows the config in KV: its alarm probes the new targ
     await m.dispose();
   }
 }, 30_000);
+
+test("a config swap keeps what the isolate knows of the targets it still lists: a target taken out stays out, a new one joins", async () => {
+  const c = await startUpstream("c");
+  // nginx passive checks: one failed attempt (here a 502) takes a target out for a minute.
+  const configOf = (targets: Upstream[]) => ({
+    listen: { port: 0 },
+    targetGroups: {
+      app: { targets: targets.map((u) => ({ url: u.url })), passive: { maxFails: 1, failTimeout: 60, failOn: ["connect", "reset", "timeout", 502] } },
+    },
+    defaultAction: { forward: "app" },
+  });
+  const m = await miniflare(writeConfig(configOf([a, b])), "kv-config-swap");
+  try {
+    a.failWith = 502;
+    for (let i = 0; i < 4; i++) await servedBy(m); // round robin reaches a, which fails once (the retry answers from b)
+    a.failWith = undefined;
+    for (let i = 0; i < 4; i++) expect(await servedBy(m)).toBe("b");
+    const kv = (await m.getKVNamespace("FULCRUM_KV")) as unknown as { put(k: string, v: string): Promise<void> };
+    await kv.put("config", JSON.stringify(configOf([a, b, c])));
+    let joined = false;
+    for (let i = 0; i < 50 && !joined; i++) {
+      joined = (await servedBy(m)) === "c";
+      await Bun.sleep(100);
+    }
+    expect(joined).toBe(true);
+    const seen = new Set<string>();
+    for (let i = 0; i < 12; i++) seen.add(await servedBy(m));
+    expect([...seen].sort()).toEqual(["b", "c"]); // a is still out under the new config
+  } finally {
+    await m.dispose();
+    await c.close();
+  }
+}, 30_000);

@@ -2,7 +2,15 @@ import { describe, expect, test } from "bun:test";
 import { SnapshotCache } from "../../../src/state/cache.ts";
 import { MemoryStateStore } from "../../../src/state/memory.ts";
 import { describeStateStore } from "./conformance.ts";
-import { emptyGroup, emptySnapshotData, groupDraft, StateConflictError, StateStoreClosedError, updateWithRetry, type Snapshot } from "../../../src/state/store.ts";
+import {
+  emptyGroup,
+  emptySnapshotData,
+  groupDraft,
+  type Snapshot,
+  StateConflictError,
+  StateStoreClosedError,
+  updateWithRetry,
+} from "../../../src/state/store.ts";
 
 function store() {
   let now = 1_700_000_000_000;
@@ -123,7 +131,13 @@ describe("memory state store", () => {
   });
 
   test("started from a stored snapshot (an older version's, with forwardWeights): loads it without that field, persists every write before subscribers hear of it", async () => {
-    const stored = { groups: {}, forwardWeights: { "10": { blue: 90, green: 10 } }, actions: { default: { forward: "green" } }, version: 7, updatedAt: 5 } as unknown as Snapshot;
+    const stored = {
+      groups: {},
+      forwardWeights: { "10": { blue: 90, green: 10 } },
+      actions: { default: { forward: "green" } },
+      version: 7,
+      updatedAt: 5,
+    } as unknown as Snapshot;
     const order: string[] = [];
     const s = new MemoryStateStore({ stored, persist: (w) => order.push(`persist ${w.version}`) });
     s.subscribe((w) => order.push(`subscriber ${w.version}`));

@@ -11,8 +11,8 @@ import { openBunRedis } from "../../../src/runtimes/bun/redis.ts";
 import { openNodeRedis } from "../../../src/runtimes/node/redis.ts";
 import { openStateStore } from "../../../src/state/open.ts";
 import { RedisStateStore, type RedisStoreOptions } from "../../../src/state/redis.ts";
-import { StateStoreClosedError, type Snapshot } from "../../../src/state/store.ts";
-import { startRedis, type RedisServer } from "../../redis-server.ts";
+import { type Snapshot, StateStoreClosedError } from "../../../src/state/store.ts";
+import { type RedisServer, startRedis } from "../../redis-server.ts";
 import { describeStateStore, eventually } from "./conformance.ts";
 
 const CLIENTS = { bun: openBunRedis, node: openNodeRedis } as const;
@@ -33,11 +33,13 @@ async function open(client: ClientName, prefix: string, options: Partial<RedisSt
   return new RedisStateStore(await CLIENTS[client](redis.url, CONNECT), { prefix, ...options });
 }
 
-for (const [a, b] of [
-  ["bun", "bun"],
-  ["node", "node"],
-  ["bun", "node"],
-] as const) {
+for (
+  const [a, b] of [
+    ["bun", "bun"],
+    ["node", "node"],
+    ["bun", "node"],
+  ] as const
+) {
   describeStateStore(a === b ? `redis on ${a}'s client` : `redis shared by ${a} and ${b} clients`, async () => {
     const prefix = freshPrefix();
     const store = await open(a, prefix);

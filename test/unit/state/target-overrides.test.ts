@@ -4,7 +4,7 @@
  * shared stores run the same path through their subscriptions and polls).
  */
 import { describe, expect, test } from "bun:test";
-import { createBalancer, type BalancerApp } from "../../../src/app/balancer.ts";
+import { type BalancerApp, createBalancer } from "../../../src/app/balancer.ts";
 import { validateConfig } from "../../../src/config/load.ts";
 import { commonPlatform, type Platform, type UpstreamRequest } from "../../../src/platform.ts";
 import { MemoryStateStore } from "../../../src/state/memory.ts";
@@ -16,7 +16,7 @@ const C = "http://10.0.0.3:80";
 function world(strategy = "round_robin") {
   const store = new MemoryStateStore();
   const hits: string[] = [];
-  let clock = 1_000;
+  const clock = 1_000;
   const upstream = async (req: UpstreamRequest): Promise<Response> => {
     hits.push(req.origin);
     return new Response("ok");
@@ -27,7 +27,16 @@ function world(strategy = "round_robin") {
     defaultAction: { forward: "app" },
   });
   const make = (): BalancerApp => {
-    const platform: Platform = { ...commonPlatform, runtime: "bun", upstream, clientAddress: () => "127.0.0.1", env: {}, now: () => clock, log: () => {}, state: store };
+    const platform: Platform = {
+      ...commonPlatform,
+      runtime: "bun",
+      upstream,
+      clientAddress: () => "127.0.0.1",
+      env: {},
+      now: () => clock,
+      log: () => {},
+      state: store,
+    };
     return createBalancer(config, platform);
   };
   const apps = [make(), make()] as const;
@@ -97,7 +106,15 @@ describe("groups named like Object.prototype members", () => {
       defaultAction: { forward: "toString" },
     });
     const errors: string[] = [];
-    const platform: Platform = { ...commonPlatform, runtime: "bun", upstream, clientAddress: () => "127.0.0.1", env: {}, log: (line) => errors.push(line), state: store };
+    const platform: Platform = {
+      ...commonPlatform,
+      runtime: "bun",
+      upstream,
+      clientAddress: () => "127.0.0.1",
+      env: {},
+      log: (line) => errors.push(line),
+      state: store,
+    };
     const app = createBalancer(config, platform);
     await app.balancer.ready();
     await app.balancer.control.setTargetWeight("hasOwnProperty", C, 0);

@@ -1,13 +1,13 @@
 import { describe, expect, test } from "bun:test";
 import * as v from "valibot";
 import { statsRoutes } from "../../../routes/stats.ts";
-import type { GroupHealth } from "../../../src/metrics/health-provider.ts";
+import type { GroupReport } from "../../../src/metrics/health-provider.ts";
 import { MetricsEndpointSchema, StatsSchema } from "../../../src/stats/schema.ts";
 import { appHealth, fedMetrics } from "../metrics/fixtures.ts";
 
 const auth = { authorization: `Basic ${btoa("ops:pw")}` };
 
-function app(metricsAuth = false, health: () => GroupHealth[] = () => appHealth()) {
+function app(metricsAuth = false, health: () => GroupReport[] = () => appHealth()) {
   return statsRoutes({
     metrics: fedMetrics(),
     health,
@@ -43,16 +43,19 @@ describe("stats routes", () => {
   });
 
   test("a target URL cannot break out of the embedded JSON", async () => {
-    const evil: GroupHealth[] = [{ group: "g", targets: [{ url: "http://x/</script><script>alert(1)</script>", state: "healthy", weight: 1, inflight: 0 }] }];
+    const evil: GroupReport[] = [{ group: "g", targets: [{ url: "http://x/</script><script>alert(1)</script>", state: "healthy", weight: 1, inflight: 0 }] }];
     const html = await (await app(false, () => evil).request("/__fulcrum/stats", { headers: auth })).text();
     expect(html).not.toContain("</script><script>alert(1)");
     expect(html).toContain("\\u003c/script>");
   });
 
   test("status.json has the snapshot, live from the health provider", async () => {
-    let state: GroupHealth["targets"][number]["state"] = "healthy";
+    let state: GroupReport["targets"][number]["state"] = "healthy";
     const a = app(false, () => appHealth(state));
-    const read = async () => (await (await a.request("/__fulcrum/stats/status.json", { headers: auth })).json()) as { groups: { healthyHosts: number; targets: { url: string; state: string }[] }[] };
+    const read = async () =>
+      (await (await a.request("/__fulcrum/stats/status.json", { headers: auth })).json()) as {
+        groups: { healthyHosts: number; targets: { url: string; state: string }[] }[];
+      };
     expect((await read()).groups[0]!.healthyHosts).toBe(2);
     state = "unhealthy";
     const s = await read();

@@ -30,7 +30,9 @@ describe("stats config", () => {
       "basic: expected exactly one of password, passwordEnv, got both",
       "bearer: expected exactly one of token, tokenEnv, got neither",
     ]);
-    expect(problems(AuthSchema, { basic: { username: "a", password: "x", passwordEnv: "P" } })).toEqual(["basic: expected exactly one of password, passwordEnv, got both"]);
+    expect(problems(AuthSchema, { basic: { username: "a", password: "x", passwordEnv: "P" } })).toEqual([
+      "basic: expected exactly one of password, passwordEnv, got both",
+    ]);
     expect(problems(AuthSchema, { bearer: {} })).toEqual(["bearer: expected exactly one of token, tokenEnv, got neither"]);
     expect(problems(MetricsEndpointSchema, { path: "/m/" })).toEqual(['path: expected a path without a trailing slash, got "/m/"']);
     expect(problems(StatsSchema, { auth: { basic: { username: "a", password: "b" } }, extra: 1 })).toHaveLength(1);
@@ -71,7 +73,9 @@ describe("stats auth", () => {
   });
 
   test("a missing secret variable fails at startup, naming the field", () => {
-    expect(() => createAuthCheck({ bearer: { tokenEnv: "NOPE" } }, {}, "r", "admin.metrics.auth")).toThrow("admin.metrics.auth.bearer.tokenEnv: expected environment variable NOPE to be set, got nothing");
+    expect(() => createAuthCheck({ bearer: { tokenEnv: "NOPE" } }, {}, "r", "admin.metrics.auth")).toThrow(
+      "admin.metrics.auth.bearer.tokenEnv: expected environment variable NOPE to be set, got nothing",
+    );
     expect(() => createAuthCheck({ basic: { username: "u", passwordEnv: "E" } }, { E: "" }, "r", "a")).toThrow("got an empty string");
   });
 });

@@ -20,7 +20,16 @@ describe("sticky schema", () => {
 
   test("ALB-like defaults", () => {
     expect(config()).toEqual({
-      type: "lb_cookie", cookieName: "FulcrumLB", duration: 86400, path: "/", secure: false, httpOnly: true, sameSite: "Lax", indirect: false, nocache: false, secret: SECRET,
+      type: "lb_cookie",
+      cookieName: "FulcrumLB",
+      duration: 86400,
+      path: "/",
+      secure: false,
+      httpOnly: true,
+      sameSite: "Lax",
+      indirect: false,
+      nocache: false,
+      secret: SECRET,
     });
     const app = v.parse(StickinessSchema, { type: "app_cookie", appCookieName: "JSESSIONID", secretEnv: "FULCRUM_STICKY_SECRET" });
     expect(app.cookieName).toBe("FulcrumAPP");
@@ -42,7 +51,13 @@ describe("lb_cookie affinity", () => {
   test("cookie string carries every attribute, and only an opaque id", async () => {
     const s = await createStickiness(config({ domain: "example.com", secure: true, sameSite: "Strict", duration: 3600 }), targets, {});
     const set = await s.cookieFor(1, NOW);
-    expect(set).toMatch(new RegExp(`^FulcrumLB=[A-Za-z0-9_.-]+; Max-Age=3600; Expires=${new Date((NOW + 3600) * 1000).toUTCString()}; Path=/; Domain=example.com; Secure; HttpOnly; SameSite=Strict$`));
+    expect(set).toMatch(
+      new RegExp(
+        `^FulcrumLB=[A-Za-z0-9_.-]+; Max-Age=3600; Expires=${
+          new Date((NOW + 3600) * 1000).toUTCString()
+        }; Path=/; Domain=example.com; Secure; HttpOnly; SameSite=Strict$`,
+      ),
+    );
     // Nothing about the target leaks: not the URL, host, port or index, in clear or base64.
     const decoded = atob(cookieValue(set).split(".")[0]!.replace(/-/g, "+").replace(/_/g, "/"));
     for (const leak of ["10.0.0.2", "9002", "http"]) {

@@ -5,8 +5,7 @@ import type { StrategyOptionsInput } from "../../../strategies/options.ts";
 import type { StrategyTarget } from "../../../strategies/types.ts";
 import { makeCtx, mulberry32, shares, targetsOf, weightShares } from "./helpers.ts";
 
-const hosts = (n: number): StrategyTarget[] =>
-  Array.from({ length: n }, (_, i) => ({ id: `http://10.1.${i >> 8}.${i & 255}:8080`, weight: 1 }));
+const hosts = (n: number): StrategyTarget[] => Array.from({ length: n }, (_, i) => ({ id: `http://10.1.${i >> 8}.${i & 255}:8080`, weight: 1 }));
 
 const KEYS = Array.from({ length: 100_000 }, (_, k) => `session-${k}-${(k * 2654435761) >>> 0}`);
 
@@ -266,5 +265,4 @@ describe("hash", () => {
       expect(hintCalls).toBe(20_000); // the hint was used, not the O(n) pass
     }
   });
-
 });

@@ -36,7 +36,7 @@ export function makeCtx(o: CtxOptions = {}): TestCtx {
   const rnd = mulberry32(o.seed ?? 1);
   const load: number[] = [];
   const inflightFn = typeof o.inflight === "function" ? o.inflight : undefined;
-  if (o.inflight !== undefined && typeof o.inflight !== "function") for (let i = 0; i < o.inflight.length; i++) load[i] = o.inflight[i]!;
+  if (o.inflight !== undefined && typeof o.inflight !== "function") { for (let i = 0; i < o.inflight.length; i++) load[i] = o.inflight[i]!; }
   const ctx: TestCtx = {
     key: o.key,
     triedSet: new Set(o.tried ?? []),
@@ -61,8 +61,7 @@ export function makeCtx(o: CtxOptions = {}): TestCtx {
   return ctx;
 }
 
-export const targetsOf = (...weights: number[]): StrategyTarget[] =>
-  weights.map((weight, i) => ({ id: `http://t${i}.test:80`, weight }));
+export const targetsOf = (...weights: number[]): StrategyTarget[] => weights.map((weight, i) => ({ id: `http://t${i}.test:80`, weight }));
 
 /** Pick `count` times, returning the sequence. */
 export function picks(s: { pick(c: PickContext): number }, ctx: PickContext, count: number): number[] {

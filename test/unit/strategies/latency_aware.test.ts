@@ -75,11 +75,13 @@ describe("latency_aware (peak EWMA + P2C + floor)", () => {
   });
 
   test("floor: every eligible target gets at least latencyFloor x its weight share, however slow", () => {
-    for (const [floor, weights] of [
-      [0.02, [1, 1, 1, 1]],
-      [0.05, [1, 2, 3, 4]],
-      [0.1, [5, 1]],
-    ] as const) {
+    for (
+      const [floor, weights] of [
+        [0.02, [1, 1, 1, 1]],
+        [0.05, [1, 2, 3, 4]],
+        [0.1, [5, 1]],
+      ] as const
+    ) {
       const s = latencyAware(targetsOf(...weights), { latencyFloor: floor });
       const slow = weights.length - 1;
       weights.forEach((_, i) => s.report!(i, ok(i === slow ? 10_000 : 1, 0)));

@@ -103,11 +103,20 @@ describe("least_connections (nginx least_conn)", () => {
         for (let step = 0; step < 400; step++) {
           // Now and then a retry (tried), an outage or a slow-start moment forces the O(n) path.
           const disturb = rnd();
-          plain.triedSet.clear(); hinted.triedSet.clear(); plain.down.clear(); hinted.down.clear();
+          plain.triedSet.clear();
+          hinted.triedSet.clear();
+          plain.down.clear();
+          hinted.down.clear();
           eligible = true;
-          if (disturb < 0.05) { const t = Math.floor(rnd() * n); plain.triedSet.add(t); hinted.triedSet.add(t); }
-          else if (disturb < 0.08) { const t = Math.floor(rnd() * n); plain.down.add(t); hinted.down.add(t); }
-          else if (disturb < 0.1) eligible = false;
+          if (disturb < 0.05) {
+            const t = Math.floor(rnd() * n);
+            plain.triedSet.add(t);
+            hinted.triedSet.add(t);
+          } else if (disturb < 0.08) {
+            const t = Math.floor(rnd() * n);
+            plain.down.add(t);
+            hinted.down.add(t);
+          } else if (disturb < 0.1) eligible = false;
           const i = plainStrategy.pick(plain);
           expect(fast.pick(hinted)).toBe(i);
           if (i >= 0) change(i, 1);

@@ -185,7 +185,10 @@ describe("weighted_round_robin (nginx smooth WRR)", () => {
         fc.array(
           fc.record({
             // mostly calm steps (everything up, no failure) so the fast path runs in long stretches
-            down: fc.oneof({ weight: 4, arbitrary: fc.constant<number[]>([]) }, { weight: 1, arbitrary: fc.array(fc.integer({ min: 0, max: 8 }), { maxLength: 3 }) }),
+            down: fc.oneof({ weight: 4, arbitrary: fc.constant<number[]>([]) }, {
+              weight: 1,
+              arbitrary: fc.array(fc.integer({ min: 0, max: 8 }), { maxLength: 3 }),
+            }),
             fail: fc.oneof({ weight: 6, arbitrary: fc.constant(-1) }, { weight: 1, arbitrary: fc.integer({ min: 0, max: 8 }) }),
             hint: fc.boolean(), // false = the balancer does not know (always allowed)
           }),

@@ -215,7 +215,13 @@ export const cases: Record<string, Case> = {
       },
       async (origin) => {
         const bytes = new Uint8Array(100_000).map((_, i) => i % 251);
-        const a = await upstream(request(origin, { method: "POST", headers: new Headers({ host: "h", "content-length": "100000" }), body: bytes as unknown as ReadableStream<Uint8Array> }));
+        const a = await upstream(
+          request(origin, {
+            method: "POST",
+            headers: new Headers({ host: "h", "content-length": "100000" }),
+            body: bytes as unknown as ReadableStream<Uint8Array>,
+          }),
+        );
         const expected = bytes.reduce((s, b) => (s + b) % 65521, 0);
         assert.equal(await a.text(), `100000:${expected}:100000`);
         let sent = 0;
@@ -237,7 +243,9 @@ export const cases: Record<string, Case> = {
     await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
     const port = (server.address() as AddressInfo).port;
     await new Promise<void>((ok) => server.close(() => ok()));
-    const error = await rejection(upstream(request(`http://127.0.0.1:${port}`, { method: "POST", body: new Uint8Array([1]) as unknown as ReadableStream<Uint8Array> })));
+    const error = await rejection(
+      upstream(request(`http://127.0.0.1:${port}`, { method: "POST", body: new Uint8Array([1]) as unknown as ReadableStream<Uint8Array> })),
+    );
     assert.ok(error instanceof UpstreamError, String(error));
     assert.equal(error.kind, "connect");
   },

@@ -40,7 +40,16 @@ beforeAll(async () => {
   if (!(blackholePort > 0)) throw new Error("python3 could not open the black-hole listener");
   // Inside the repo so that Node resolves `undici` from node_modules.
   bundle = join(ROOT, `node_modules/.cache/upstream-unit/driver.${process.pid}.mjs`);
-  await build({ entryPoints: [DRIVER], bundle: true, platform: "node", format: "esm", target: "node20", packages: "external", outfile: bundle, logLevel: "error" });
+  await build({
+    entryPoints: [DRIVER],
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "node20",
+    packages: "external",
+    outfile: bundle,
+    logLevel: "error",
+  });
 });
 
 afterAll(() => {
@@ -56,10 +65,9 @@ interface Outcome {
 }
 
 async function runDriver(runtime: "node" | "deno"): Promise<Map<string, Outcome>> {
-  const cmd =
-    runtime === "node"
-      ? ["node", bundle]
-      : [join(BIN, "deno"), "run", "--quiet", "--allow-net", "--allow-env", "--allow-read", "--allow-sys", DRIVER];
+  const cmd = runtime === "node"
+    ? ["node", bundle]
+    : [join(BIN, "deno"), "run", "--quiet", "--allow-net", "--allow-env", "--allow-read", "--allow-sys", DRIVER];
   const proc = Bun.spawn(cmd, { cwd: ROOT, env: { ...process.env, BLACKHOLE_PORT: String(blackholePort) }, stdout: "pipe", stderr: "pipe" });
   const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
   const outcomes = new Map<string, Outcome>();

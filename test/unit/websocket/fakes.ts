@@ -5,7 +5,7 @@
  */
 import * as v from "valibot";
 import type { WsData, WsEnd, WsEvents } from "../../../src/platform.ts";
-import { relay, type Relay, type RelayOptions } from "../../../src/proxy/websocket-relay.ts";
+import { type Relay, relay, type RelayOptions } from "../../../src/proxy/websocket-relay.ts";
 import { WebSocketSchema } from "../../../src/proxy/websocket-schema.ts";
 
 export interface FakeEndOptions {
@@ -33,11 +33,12 @@ export class FakeEnd implements WsEnd {
   private early: Array<{ message: WsData } | { close: [number, string] }> = [];
 
   constructor(private readonly options: FakeEndOptions = {}) {
-    if (options.ping ?? true)
+    if (options.ping ?? true) {
       this.ping = () => {
         this.pings++;
         if (options.pingThrows) throw new Error("InvalidStateError: The object is in an invalid state.");
       };
+    }
   }
 
   send(data: WsData): void {
@@ -79,7 +80,7 @@ export class FakeEnd implements WsEnd {
   }
 }
 
-/** Manual monotonic clock and the `deadline` the platform would inject. */
+/** Manual monotonic clock and the `timer` the platform would inject. */
 export class FakeClock {
   private t = 0;
   private seq = 0;
@@ -87,7 +88,7 @@ export class FakeClock {
 
   readonly now = (): number => this.t;
 
-  readonly deadline = (ms: number, fire: () => void): (() => void) => {
+  readonly timer = (ms: number, fire: () => void): () => void => {
     const id = ++this.seq;
     this.timers.push({ id, at: this.t + ms, fire });
     return () => {
@@ -134,7 +135,7 @@ export function setup(
   const r: Relay = relay(client, target, {
     config: v.parse(WebSocketSchema, config),
     now: clock.now,
-    deadline: clock.deadline,
+    timer: clock.timer,
     onEnd: (info) => void ended.push(info),
   });
   return { clock, client, target, ended, relay: r };

@@ -6,9 +6,9 @@
  * A Durable Object runs one event at a time, so compare-and-set is a plain
  * comparison: no other request can interleave between the check and the set.
  *
- * Its alarm runs the active health checks: a Balancer built from the same
- * bundled config, whose store is this object's own state, probes every
- * interval and publishes through `update()`. Isolates therefore never probe
+ * Its alarm runs the active health checks (src/app/probing.ts: the config's
+ * groups and checks, no request path), whose store is this object's own
+ * state: they probe every interval and publish through `update()`. Isolates therefore never probe
  * while the alarm keeps renewing the `probe:<group>` leases (N isolates would
  * otherwise send N probes per interval, envoy#10498).
  *
@@ -18,24 +18,15 @@
  * resolve, while a fetch handler works on a plain class in workerd, Miniflare
  * and through Miniflare's Node-side namespace proxy (which the unit tests use).
  */
-import { createBalancer, type BalancerApp } from "../app/balancer.ts";
-import { validateConfig } from "../config/load.ts";
-import type { Config } from "../config/schema.ts";
-import { commonPlatform, type Platform } from "../platform.ts";
-import { fetchUpstream } from "../runtimes/upstream/fetch.ts";
-import { KvConfigSource } from "../runtimes/workerd/kv-config.ts";
-import { MemoryStateStore } from "./memory.ts";
-import type { Mutator, Snapshot, SnapshotData, StateStore } from "./store.ts";
-
-/** The operations isolates send (POST `https://fulcrum-state/<op>` with the JSON body). */
-export interface StateProtocol {
-  load: { request: Record<string, never>; response: { snapshot: Snapshot } };
-  /** `current` is the stored snapshot after the attempt, so a loser retries on fresh data without another round trip. */
-  cas: { request: { expectedVersion: number; data: SnapshotData }; response: { written: Snapshot | null; current: Snapshot } };
-  acquire: { request: { name: string; holder: string; ttlMs: number }; response: { acquired: boolean } };
-  release: { request: { name: string; holder: string }; response: Record<string, never> };
-}
-export type StateOp = keyof StateProtocol;
+import { createProbing, type Probing } from "../../app/probing.ts";
+import { validateConfig } from "../../config/load.ts";
+import type { Config } from "../../config/schema.ts";
+import { commonPlatform, type Platform } from "../../platform.ts";
+import { fetchUpstream } from "../upstream/fetch.ts";
+import { KvConfigSource } from "./kv-config.ts";
+import { MemoryStateStore } from "../../state/memory.ts";
+import type { StateOp, StateProtocol } from "../../state/cloudflare.ts";
+import type { Mutator, Snapshot, SnapshotData, StateStore } from "../../state/store.ts";
 
 /** The parts of workerd's `DurableObjectState` used here (no @cloudflare/workers-types in this repo). */
 export interface DurableObjectContext {
@@ -156,7 +147,7 @@ export function defineFulcrumState(configInput: unknown, options: FulcrumStateOp
 
   return class FulcrumState {
     private register!: SnapshotRegister;
-    private balancer: BalancerApp | undefined;
+    private probing: Probing | undefined;
     /** When this object last checked that its alarm is set (monotonic enough: Date.now in a Durable Object). */
     private alarmCheckedAt = Number.NEGATIVE_INFINITY;
 
@@ -168,7 +159,8 @@ export function defineFulcrumState(configInput: unknown, options: FulcrumStateOp
       void ctx.blockConcurrencyWhile(async () => {
         const stored = await ctx.storage.get<Snapshot>(SNAPSHOT_KEY);
         // Output gates hold every response until this write is durable, so an isolate never sees a version that could be lost.
-        const persist = (s: Snapshot) => void ctx.storage.put(SNAPSHOT_KEY, s).catch((e: unknown) => log(`state: durable object write failed: ${errorMessage(e)}`));
+        const persist = (s: Snapshot) =>
+          void ctx.storage.put(SNAPSHOT_KEY, s).catch((e: unknown) => log(`state: durable object write failed: ${errorMessage(e)}`));
         this.register = new SnapshotRegister(stored, persist, now, log);
       });
     }
@@ -210,7 +202,7 @@ export function defineFulcrumState(configInput: unknown, options: FulcrumStateOp
       // Re-arm first: a round that throws must not end probing (workerd retries a failed alarm only a few times).
       await this.ctx.storage.setAlarm(now() + intervalMs);
       try {
-        await this.ownBalancer().balancer.healthChecks.runAll();
+        await this.ownProbing().checks.runAll();
       } catch (error) {
         log(`state: health-check round failed: ${errorMessage(error)}`);
       }
@@ -232,13 +224,14 @@ export function defineFulcrumState(configInput: unknown, options: FulcrumStateOp
       }
     }
 
-    /** Re-read the KV config when due; a changed one gets a new balancer at the next round. */
+    /** Re-read the KV config when due; a changed one gets new checks at the next round. */
     private async followConfig(): Promise<void> {
-      if (source.due(this.env) && (await source.refresh(this.env))) this.balancer = undefined;
+      if (source.due(this.env) && (await source.refresh(this.env))) this.probing = undefined;
     }
 
-    private ownBalancer(): BalancerApp {
-      if (this.balancer) return this.balancer;
+    /** The checks of the current config: its groups and health tables, nothing of a balancer's request path. */
+    private ownProbing(): Probing {
+      if (this.probing) return this.probing;
       const platform: Platform = {
         ...commonPlatform,
         runtime: "workerd",
@@ -249,9 +242,9 @@ export function defineFulcrumState(configInput: unknown, options: FulcrumStateOp
         log,
         state: new DurableObjectLocalStore(this.register),
       };
-      this.balancer = createBalancer(source.config, platform);
-      this.balancer.balancer.ready().catch((e: unknown) => log(`state: durable object balancer start-up: ${errorMessage(e)}`));
-      return this.balancer;
+      this.probing = createProbing(source.config, platform);
+      this.probing.ready().catch((e: unknown) => log(`state: durable object checks start-up: ${errorMessage(e)}`));
+      return this.probing;
     }
   };
 }

@@ -1,7 +1,8 @@
 /**
  * Response timeouts for the server runtimes without a timer per request: one
  * interval sweeps the pending deadlines every `tickMs` (a per-request
- * setTimeout + clearTimeout cost ~5 % of a proxied request on Bun). Deadlines
+ * setTimeout + clearTimeout was a measurable share of a proxied request on
+ * Bun, BENCHMARKS.md). Deadlines
  * fire up to one tick late, which is fine for timeouts measured in seconds.
  * Workers keep per-request setTimeout: an isolate has no timers of its own.
  *
@@ -10,11 +11,10 @@
  * long-lived collection loses an entry per request. The first version kept
  * the pending deadlines in one `Set`, one add and one delete per request.
  * On Bun (JavaScriptCore) the values of deleted Set and Map entries stay
- * reachable to young-generation collections until a full one: a 64-live
- * add/delete loop made each eden GC visit ~3 MB instead of 54 KB (V8 shows no
- * difference). Under load that was ~1 MB visited per eden GC and 1-3 ms pauses
- * instead of ~0.6 ms, and 2.5 times as many full collections (BUN_JSC_logGC;
- * BENCHMARKS.md, "Bun: the p99 tail").
+ * reachable to young-generation collections until a full one (V8 shows no
+ * difference), so every young collection under load visited far more and
+ * paused longer, and full collections came more often: Bun's p99 tail
+ * (BUN_JSC_logGC; BENCHMARKS.md, "Bun: the p99 tail").
  */
 interface Pending {
   /** Cleared when the deadline fires or is cancelled, so a cancelled entry holds nothing. */
@@ -46,9 +46,9 @@ const realInterval: Interval = {
 };
 
 /** Sets a deadline and returns its cancel; `held` counts the entries the wheel still holds, cancelled ones included (for tests). */
-export type CoarseDeadlines = ((ms: number, fire: () => void) => () => void) & { readonly held: number };
+export type CoarseTimers = ((ms: number, fire: () => void) => () => void) & { readonly held: number };
 
-export function coarseDeadlines(now: () => number, tickMs = 50, interval: Interval = realInterval): CoarseDeadlines {
+export function coarseTimers(now: () => number, tickMs = 50, interval: Interval = realInterval): CoarseTimers {
   /** Tick number → the deadlines due in it. */
   const wheel = new Map<number, Bucket>();
   /** Deadlines neither fired nor cancelled: the sweep stops at zero. */
@@ -95,7 +95,7 @@ export function coarseDeadlines(now: () => number, tickMs = 50, interval: Interv
     // The first tick that starts at or after the deadline, and never one already swept.
     const tick = Math.max(Math.ceil((t + ms) / tickMs), swept + 1);
     let bucket = wheel.get(tick);
-    if (bucket === undefined) wheel.set(tick, (bucket = { tick, live: 0, due: [] }));
+    if (bucket === undefined) wheel.set(tick, bucket = { tick, live: 0, due: [] });
     const p: Pending = { fire, bucket };
     bucket.due.push(p);
     bucket.live++;
@@ -110,5 +110,5 @@ export function coarseDeadlines(now: () => number, tickMs = 50, interval: Interv
   };
   return Object.defineProperty(deadline, "held", {
     get: () => [...wheel.values()].reduce((n, b) => n + b.due.length, 0),
-  }) as CoarseDeadlines;
+  }) as CoarseTimers;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { coarseDeadlines, type Interval } from "../../src/runtimes/server/deadlines.ts";
+import { coarseTimers, type Interval } from "../../src/runtimes/server/timers.ts";
 import { reportedErrors } from "./reported-errors.ts";
 
 /** A manual clock and an interval that sweeps only when the test says so. */
@@ -18,7 +18,7 @@ function harness(tickMs = 50) {
       sweep = undefined;
     },
   };
-  const deadline = coarseDeadlines(() => t, tickMs, interval);
+  const deadline = coarseTimers(() => t, tickMs, interval);
   return {
     deadline,
     /** Move the clock on by `ms`, sweeping once per tick as the interval would. */
@@ -38,7 +38,7 @@ function harness(tickMs = 50) {
   };
 }
 
-describe("coarseDeadlines: one interval for every response timeout", () => {
+describe("coarseTimers: one interval for every response timeout", () => {
   test("a deadline fires once, never early, and at most one tick late", () => {
     const h = harness();
     const fired: number[] = [];
@@ -132,7 +132,7 @@ describe("coarseDeadlines: one interval for every response timeout", () => {
   });
 
   test("the real interval: a deadline fires on its own, not early", async () => {
-    const deadline = coarseDeadlines(() => performance.now(), 5);
+    const deadline = coarseTimers(() => performance.now(), 5);
     const fired = await new Promise<number>((resolve) => {
       const start = performance.now();
       deadline(20, () => resolve(performance.now() - start));
