@@ -73,7 +73,8 @@ export interface Platform {
    * redirects, must send the given `host` header where the runtime allows it.
    * The Response's headers are mutable (the core edits them in place), and a
    * body of known length up to 64 KiB has been read whole when it resolves,
-   * so the response timeout covers it.
+   * so the response timeout covers it (not on workerd: upstream/fetch.ts,
+   * `passSmallBodies`).
    * Rejects with an `UpstreamError` when the kind of failure is known, and
    * with a `MalformedRequestError` when the client refuses the request itself.
    */

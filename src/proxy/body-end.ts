@@ -14,7 +14,8 @@
  * stream costs Bun more per response than reading a small body whole
  * (BENCHMARKS.md), so the upstream clients read a body of known length up to
  * STREAMED_BODY_BYTES before answering, under the response timeout, and its
- * count ends with its headers.
+ * count ends with its headers. workerd hands such bodies on unread
+ * (upstream/fetch.ts, `passSmallBodies`): there they are not watched either.
  */
 
 import { watchStream } from "./watched-stream.ts";

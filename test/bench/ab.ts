@@ -83,9 +83,17 @@ function ticks(pid: number): number {
 const wrk = (port: number, s: number) =>
   spawnSync("taskset", ["-c", "1", "wrk", "-t1", "-c64", `-d${s}s`, `http://127.0.0.1:${port}/`], { encoding: "utf8" }).stdout;
 
+const stopAll = () => {
+  for (const v of variants) v.child.kill("SIGKILL");
+  nginx.kill("SIGTERM");
+};
 for (const v of variants) {
   for (let i = 0; !(await fetch(`http://127.0.0.1:${v.port}/`).then((r) => r.ok, () => false)); i++) {
-    if (i > 300) throw new Error(`${v.name} did not start:\n${v.log()}`);
+    if (v.child.exitCode !== null || i > 300) {
+      // A variant that did not start must not leave the others listening (the next run would measure them).
+      stopAll();
+      throw new Error(`${v.name} did not start:\n${v.log()}`);
+    }
     await Bun.sleep(100);
   }
   wrk(v.port, 2); // warm-up
@@ -105,6 +113,5 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 for (const [name, rs] of results) {
   console.log(`median ${name}: ${median(rs.map((x) => x.rps)).toFixed(0)} req/s, ${median(rs.map((x) => x.cpuUs)).toFixed(1)} µs CPU/req`);
 }
-for (const v of variants) v.child.kill("SIGKILL");
-nginx.kill("SIGTERM");
+stopAll();
 process.exit(0);

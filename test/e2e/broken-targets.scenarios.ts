@@ -69,7 +69,9 @@ export function brokenTargetScenarios(runtime: Runtime): void {
       expect(metrics).toMatch(/fulcrum_target_response_body_errors_total\{[^}]*kind="timeout"\} 2\b/);
     });
 
-    test("a small body that stalls is 504 once timeouts.response has passed, and the target is let go", async () => {
+    // workerd passes small bodies on as they come (reading them whole cost a tenth of its CPU per
+    // request): there a small body that stalls is bounded by Cloudflare's limits (README).
+    test.skipIf(runtime === "workerd")("a small body that stalls is 504 once timeouts.response has passed, and the target is let go", async () => {
       const closed = up.stallsClosed;
       const r = await get("/stall?declared=1000&send=10");
       expect(r.status).toBe(504);
@@ -84,8 +86,11 @@ export function brokenTargetScenarios(runtime: Runtime): void {
       const large = await get("/short?declared=200000&send=5000");
       expect([200, 0, 500]).toContain(large.status);
       if (large.status === 200) expect(large.complete).toBe(false);
-      // A small body is read whole before the answer: cut short, it is the target's failure.
-      expect((await get("/short?declared=10000&send=100")).status).toBe(502);
+      // A small body is read whole before the answer: cut short, it is the target's failure. workerd
+      // passes it on with its length, so the client sees it cut.
+      const small = await get("/short?declared=10000&send=100");
+      if (runtime === "workerd") expect([small.status, small.complete]).toEqual([200, false]);
+      else expect(small.status).toBe(502);
     });
 
     // workerd ends every chunked body it relays with the last chunk, even one its source broke

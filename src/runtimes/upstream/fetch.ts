@@ -28,26 +28,43 @@ export interface FetchQuirks {
    * which a Response made with this one as its init sends on unchanged.
    */
   readonly decodesBodies?: boolean;
+  /**
+   * Hand small bodies on as the runtime streams them instead of reading them
+   * whole first (workerd): there reading one cost about a tenth of a request's
+   * CPU in same-run A/Bs (BENCHMARKS.md), and the runtime keeps the body's
+   * length, so one cut short still shows as cut. A small body that stalls is
+   * then bounded by the platform's limits, not by `timeouts.response`.
+   */
+  readonly passSmallBodies?: boolean;
+}
+
+/** Statuses whose responses carry no body, which a Response must be built without (Fetch: null body status). */
+function bodyless(method: string, status: number): boolean {
+  return method === "HEAD" || status === 204 || status === 205 || status === 304 || status < 200;
 }
 
 export function fetchUpstream(classify: (error: unknown) => TransportFailure | "malformed" = () => "reset", quirks: FetchQuirks = {}) {
   return async function upstream(req: UpstreamRequest): Promise<Response> {
     const { signal } = req.cancellation;
+    const init = {
+      method: req.method,
+      headers: req.headers,
+      body: req.body,
+      redirect: "manual",
+      signal,
+      decompress: false,
+      encodeResponseBody: quirks.decodesBodies ? "manual" : "automatic",
+    };
     try {
-      const response = await fetch(req.origin + req.path, {
-        method: req.method,
-        headers: req.headers,
-        body: req.body,
-        redirect: "manual",
-        signal,
-        decompress: false,
-        ...(quirks.decodesBodies ? { encodeResponseBody: "manual" } : {}),
-      } as RequestInit);
+      const response = await fetch(req.origin + req.path, init as RequestInit);
       // A small body is read whole before the answer, as the undici client does (nginx's proxy
       // buffers): the response timeout then covers it, and one that stalls or ends short is the
-      // target's failure (504/502), not a client left waiting on a body that never comes.
-      const length = response.body === null ? null : response.headers.get("content-length");
-      if (length === null || !(Number(length) <= SMALL_BODY)) return quirks.immutableResponses ? new Response(response.body, response) : response;
+      // target's failure (504/502), not a client left waiting on a body that never comes. Decided
+      // from the headers alone, without touching `.body` (same-run A/B on Bun: BENCHMARKS.md).
+      const length = response.headers.get("content-length");
+      if (quirks.passSmallBodies || length === null || !(Number(length) <= SMALL_BODY) || bodyless(req.method, response.status)) {
+        return quirks.immutableResponses ? new Response(response.body, response) : response;
+      }
       return new Response(await response.arrayBuffer(), response);
     } catch (error) {
       if (signal.aborted) throw error;

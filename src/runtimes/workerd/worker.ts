@@ -64,7 +64,7 @@ export function createWorker(configInput: unknown, stores: WorkerStores = {}) {
     const platform: Platform = {
       ...commonPlatform,
       runtime: "workerd",
-      upstream: fetchUpstream(undefined, { immutableResponses: true, decodesBodies: true }),
+      upstream: fetchUpstream(undefined, { immutableResponses: true, decodesBodies: true, passSmallBodies: true }),
       // CF-Connecting-IP: Cloudflare's edge sets it; a local run believes it only when told to (serve-workerd.ts, LOCAL_CLIENT_IP).
       clientAddress: env[LOCAL_CLIENT_IP] === "unknown" ? () => undefined : (c) => getConnInfo(c).remote.address,
       fixedLength,
