@@ -1,13 +1,17 @@
 /**
  * The balancer as it lives across configs: the platform, the metrics, the
- * target pool, the shared state store and its overrides, the open
- * WebSockets, and the current generation (generation.ts), swapped whole by
- * `reload`. Runtime adapters (src/runtimes/) build it with `createBalancer`
- * and serve its listener apps (listener.ts); nothing here knows which
+ * target pool, the shared state store and its overrides, the change log, the
+ * open WebSockets, and the current generation (generation.ts), swapped whole
+ * when the config is reloaded or the store changes the target list. Runtime
+ * adapters (src/runtimes/) build it with `createBalancer`, bind its listeners
+ * and serve each one's app through `handler`; nothing here knows which
  * runtime it runs on.
  */
-import type { Hono } from "hono";
-import type { Config } from "../config/schema.ts";
+import { Hono } from "hono";
+import type { ReloadResult, Status } from "../admin/api-schema.ts";
+import { AdminError } from "../admin/ops.ts";
+import { ConfigError } from "../config/load.ts";
+import { type Config, listenerKey, listenersOf } from "../config/schema.ts";
 import type { HealthChecks } from "../health/checks.ts";
 import { createMetrics, type Metrics } from "../metrics/registry.ts";
 import type { Platform } from "../platform.ts";
@@ -19,38 +23,92 @@ import { OpenWebSockets, SERVICE_RESTART } from "../proxy/websocket-registry.ts"
 import { SnapshotCache } from "../state/cache.ts";
 import { MemoryStateStore } from "../state/memory.ts";
 import type { Snapshot, StateStore } from "../state/store.ts";
+import { ChangeLog } from "./change-log.ts";
+import { type ConfigSource, fixedConfigSource, type LoadedConfig } from "./config-source.ts";
 import { actionOverridesOf, type Control, createControl } from "./control.ts";
 import { type ActionOverrides, buildGeneration, type Generation, withActions } from "./generation.ts";
 import { healthView } from "./health-view.ts";
-import { listenerApps } from "./listener.ts";
+import { apiMode, listenerApps } from "./listener.ts";
+import { overlay } from "./overlay.ts";
 import { healthChecksFor } from "./probing.ts";
+import { difference, planOverrides, restartOnly } from "./reload-plan.ts";
+import { rulesOf, statusOf } from "./status.ts";
+
+/** How a runtime binds a config's listeners on a reload (servers; Workers have none). */
+export interface ListenerHost {
+  /**
+   * Bind the listeners `config` adds (serving through `Balancer.handler`),
+   * before it becomes current; rejects, having bound nothing, when one cannot
+   * be. `commit` then stops the ones it drops, after their in-flight requests.
+   */
+  prepare(config: Config): Promise<{ readonly added: string[]; readonly removed: string[]; commit(): Promise<void>; abort(): void }>;
+}
+
+export interface ReloadOptions {
+  /** The config to serve, already read (default: read the source). */
+  readonly config?: LoadedConfig;
+  /** Only when its version differs from the one served (a periodic re-read); resolves undefined otherwise. */
+  readonly ifChanged?: boolean;
+  /** Another instance's reload asked for it: do not ask the others again. */
+  readonly fromOtherInstance?: boolean;
+}
+
+export interface BalancerOptions {
+  /** Where the config came from, to re-read on reload. Default: the given config, fixed. */
+  readonly source?: ConfigSource;
+  /** The given config's version (`ConfigSource.read`). */
+  readonly version?: string;
+  /** Whether the runtime can give the admin API a port of its own (not Workers or Deno Deploy). Default true. */
+  readonly secondPort?: boolean;
+  /** This instance's name in the change log and status. Default: the runtime and a random id. */
+  readonly instance?: string;
+}
 
 export class Balancer {
   readonly metrics: Metrics;
   readonly pool: TargetPool;
   /** Every relay open on this balancer (graceful shutdown closes them). */
   readonly sockets = new OpenWebSockets();
-  /** Where runtime overrides persist (blue/green, canary weights, drains): in memory unless the platform shares one. */
+  /** Where runtime overrides persist (blue/green, canary weights, drains, targets): in memory unless the platform shares one. */
   readonly state: StateStore;
   /** The newest snapshot seen (pushed by the store, polled every cacheTtl by the health checks). */
   readonly snapshots: SnapshotCache;
   /** Set by the adapter when a shutdown starts; the health endpoint turns 503. */
   shuttingDown = false;
-  /** One Hono app per listener of the first config, in config order (adapters serve listener i with listenerApps[i]). */
-  readonly listenerApps: readonly Hono[];
-  /** Blue/green and canary changes, drains and weights, through the state store (control.ts). */
+  /** Every change through the admin API, reloads and health verdicts (change-log.ts). */
+  readonly changeLog: ChangeLog;
+  /** Blue/green and canary changes, drains, weights, targets and reloads, through the state store (control.ts). */
   readonly control: Control;
+  readonly source: ConfigSource;
 
+  private file: LoadedConfig & { readonly loadedAt: number };
   private gen: Generation;
+  /** A generation being prepared (its new listeners may take requests before it is current). */
+  private pending: Generation | undefined;
+  /** The apps of listeners a reload dropped, until they have stopped. */
+  private readonly closing = new Map<string, Hono>();
   private checks: HealthChecks;
   private checking = false;
   private actions: ActionOverrides = new Map();
   private readonly overrides: TargetOverrides;
   private readonly instanceId = crypto.randomUUID();
+  private readonly secondPort: boolean;
+  private host: ListenerHost | undefined;
+  /** Generation builds run one at a time (reloads, target list changes). */
+  private queue: Promise<unknown> = Promise.resolve();
+  private cancelOverlayTimer = () => {};
+  /** When the target list changes by itself next (a removal's time), for `due`. */
+  private overlayDueAt: number | undefined;
+  /** Generation builds queued or running. */
+  private jobs = 0;
+  /** This instance is raising the store's reload count (its own reload, not another's to follow). */
+  private announcing = false;
+  private reloadsSeen: number | undefined;
 
   constructor(
     config: Config,
     readonly platform: Platform,
+    options: BalancerOptions = {},
   ) {
     this.metrics = createMetrics({ now: platform.now });
     this.pool = new TargetPool(this.metrics);
@@ -60,12 +118,16 @@ export class Balancer {
       const closed = target.closeSockets(SERVICE_RESTART, "target draining");
       if (closed > 0) platform.log(`drain: group=${target.group} target=${target.url}: deadline reached, ${closed} WebSocket(s) closed with 1012`);
     });
-    this.gen = buildGeneration(config, this, this.actions);
-    for (const g of this.gen.groups.values()) g.activate(true);
+    this.source = options.source ?? fixedConfigSource(config);
+    this.secondPort = options.secondPort ?? true;
+    this.file = { config, version: options.version ?? "", loadedAt: Date.now() };
+    this.changeLog = new ChangeLog(() => this.state, options.instance ?? `${platform.runtime}-${this.instanceId.slice(0, 8)}`, platform.log);
+    this.control = createControl(this);
+    apiMode(config, this.secondPort);
+    this.gen = this.build(config);
+    this.activate(this.gen, true);
     this.checks = this.healthChecksFor(this.gen);
     this.snapshots.onChange((snapshot) => this.applySnapshot(snapshot));
-    this.control = createControl(this);
-    this.listenerApps = listenerApps(this, config);
   }
 
   /** The generation serving now. */
@@ -73,8 +135,14 @@ export class Balancer {
     return this.gen;
   }
 
+  /** The config served: the file's with the targets added and removed at run time. */
   get config(): Config {
     return this.gen.config;
+  }
+
+  /** The config as its source has it. */
+  get fileConfig(): Config {
+    return this.file.config;
   }
 
   /** Active health checks of the current config (started by server adapters; run from requests and cron on Workers). */
@@ -89,22 +157,75 @@ export class Balancer {
   /** Every group and target as the stats page and gauges show them. */
   readonly healthProvider = () => healthView(this.gen.groups.values(), this.checks, this.platform.now);
 
-  /** Resolves when start-up work is done (sticky cookie keys imported); rejects on a bad secret. */
+  /** The rules' actions and the change log, for the stats page. */
+  readonly pageExtras = {
+    rules: () => rulesOf(this.file.config, this.snapshots.get()),
+    events: () => this.changeLog.recent(20),
+  };
+
+  /** The listener keys of the current config in config order, then the admin API's own listener if it has one. */
+  listenerKeys(): string[] {
+    return [...this.gen.apps.keys()];
+  }
+
+  /** The fetch handler of the listener `key`: whatever app the current config gives it. */
+  handler(key: string): (request: Request, env?: unknown, ctx?: unknown) => Response | Promise<Response> {
+    return (request, env, ctx) => {
+      const app = this.gen.apps.get(key) ?? this.pending?.apps.get(key) ?? this.closing.get(key);
+      if (!app) return new Response("listener closing\n", { status: 503, headers: { connection: "close", "retry-after": "1" } });
+      return app.fetch(request, env as never, ctx as never);
+    };
+  }
+
+  /** The first traffic listener's app (Workers serve one). */
+  readonly fetch = (request: Request, env?: unknown, ctx?: unknown): Response | Promise<Response> => {
+    const first = listenerKey(listenersOf(this.gen.config)[0]!, 0);
+    return this.gen.apps.get(first)!.fetch(request, env as never, ctx as never);
+  };
+
+  /** Resolves when start-up work is done (sticky keys imported, the store's overrides applied); rejects on a bad secret. */
   async ready(): Promise<void> {
     await readyGroups(this.gen);
     await this.snapshots.refresh();
+    await this.settled();
+  }
+
+  /** Resolves when the generation builds asked for so far are done. */
+  settled(): Promise<void> {
+    return this.queue.then(() => {}, () => {});
+  }
+
+  /** A runtime's listeners, for reloads that change them. */
+  attachListeners(host: ListenerHost): void {
+    this.host = host;
+  }
+
+  status(): Status {
+    return statusOf({
+      instance: this.changeLog.instance,
+      runtime: this.platform.runtime,
+      file: { location: this.source.location, ...this.file },
+      groups: this.gen.groups,
+      report: this.healthProvider(),
+      snapshot: this.snapshots.get(),
+      store: { kind: this.gen.config.state.store, reachable: this.checks.storeReachable },
+      now: this.platform.now(),
+      wallNow: Date.now(),
+    });
   }
 
   /**
-   * Serve `config` from now on, keeping what the pool knows of every target
-   * it still lists: build its generation while the current one serves, wait
-   * for its stickiness keys, then swap in one synchronous step. Throws, and
-   * changes nothing, when the new config's stickiness cannot start.
+   * Re-read the config and serve it (nginx `-s reload`): validated first,
+   * then built while the current one serves, then swapped in one step.
+   * Targets that remain keep what the pool knows of them; new ones start per
+   * `initialState`; removed ones finish what runs on them. Nothing changes
+   * when the config is invalid or needs a restart (AdminError 422, with every
+   * problem), or when a new listener cannot bind.
    */
-  async reload(config: Config): Promise<void> {
-    const next = buildGeneration(config, this, this.actions);
-    await readyGroups(next);
-    this.swap(next);
+  reload(by: string, options: ReloadOptions & { ifChanged: true }): Promise<ReloadResult | undefined>;
+  reload(by: string, options?: ReloadOptions): Promise<ReloadResult>;
+  reload(by: string, options: ReloadOptions = {}): Promise<ReloadResult | undefined> {
+    return this.serially(() => this.reloadNow(by, options));
   }
 
   /** Start the health checks (servers; Workers run them from requests and the cron trigger instead). */
@@ -118,10 +239,150 @@ export class Balancer {
     this.checks.stop();
   }
 
+  private async reloadNow(by: string, options: ReloadOptions): Promise<ReloadResult | undefined> {
+    let loaded: LoadedConfig;
+    try {
+      loaded = options.config ?? await this.source.read();
+    } catch (error) {
+      if (error instanceof ConfigError) throw new AdminError(422, `${this.source.location}: invalid, nothing changed`, error.problems);
+      throw new AdminError(422, `${error instanceof Error ? error.message : String(error)}; nothing changed`);
+    }
+    if (options.ifChanged && loaded.version === this.file.version) return undefined;
+    const fromOtherInstance = options.fromOtherInstance ?? false;
+    const refused = restartOnly(this.file.config, loaded.config, this.host !== undefined);
+    try {
+      apiMode(loaded.config, this.secondPort);
+    } catch (error) {
+      refused.push((error as Error).message);
+    }
+    if (refused.length) throw new AdminError(422, `${this.source.location}: cannot be reloaded, nothing changed`, refused);
+    const snapshot = this.snapshots.get();
+    const plan = planOverrides(loaded.config, snapshot);
+    const before = this.gen;
+    let next: Generation;
+    try {
+      next = this.build(loaded.config);
+      await readyGroups(next);
+    } catch (error) {
+      throw new AdminError(422, `${this.source.location}: ${(error as Error).message}; nothing changed`);
+    }
+    this.pending = next;
+    let listeners: Awaited<ReturnType<ListenerHost["prepare"]>> | undefined;
+    try {
+      listeners = await this.host?.prepare(next.config);
+    } catch (error) {
+      throw new AdminError(422, `${(error as Error).message}; nothing changed`);
+    } finally {
+      this.pending = undefined;
+    }
+    const previousVersion = this.file.version;
+    this.file = { ...loaded, loadedAt: Date.now() };
+    for (const [key, app] of before.apps) if (!next.apps.has(key)) this.closing.set(key, app);
+    this.swap(next);
+    void listeners?.commit().finally(() => {
+      for (const key of listeners!.removed) this.closing.delete(key);
+    });
+    if (plan.prune) {
+      await this.state.update(plan.prune).then(
+        (s) => this.snapshots.offer(s),
+        (error: unknown) => this.platform.log(`reload: stale overrides not dropped: ${errorDetail(error)}`),
+      );
+    }
+    if (this.source.shared && !fromOtherInstance) {
+      // The other instances re-read the shared config now, not at their next refresh.
+      this.announcing = true;
+      await this.state.update((d) => void (d.reloads = (d.reloads ?? 0) + 1)).then((s) => this.snapshots.offer(s), () => {});
+      this.announcing = false;
+    }
+    const urls = (g: Generation) => [...g.groups.values()].flatMap((group) => group.targets.map((t) => `${group.name}/${t.url}`));
+    const targets = difference(urls(before), urls(this.gen));
+    const result: ReloadResult = {
+      message: `reloaded ${this.source.location} (version ${
+        previousVersion || "?"
+      } -> ${loaded.version}): ${targets.added.length} target(s) added, ${targets.removed.length} removed; ${plan.kept.length} override(s) kept, ${plan.dropped.length} dropped`,
+      version: loaded.version,
+      previousVersion,
+      targets,
+      listeners: { added: listeners?.added ?? [], removed: listeners?.removed ?? [] },
+      overrides: { kept: plan.kept, dropped: plan.dropped },
+    };
+    const detail = [plan.kept.length ? `kept: ${plan.kept.join("; ")}` : "", plan.dropped.length ? `dropped: ${plan.dropped.join("; ")}` : ""].filter(Boolean);
+    await this.changeLog.record({
+      source: by,
+      kind: "reload",
+      subject: "config",
+      before: previousVersion,
+      after: loaded.version,
+      ...(detail.length ? { detail: detail.join("; ") } : {}),
+    });
+    return result;
+  }
+
+  /** The generation of `file` with the store's target changes laid over it, its listener apps included. */
+  private build(file: Config): Generation {
+    const laid = overlay(file, this.snapshots.get(), Date.now());
+    const gen = buildGeneration(laid.config, this, this.actions);
+    return { ...gen, overlayKey: laid.key, apps: listenerApps(this, laid.config, this.secondPort) };
+  }
+
+  /**
+   * Keep the target list in step with the store: a snapshot whose targets added or removed
+   * differ from the current generation's rebuilds it, and a removal still to come sets a
+   * timer for its time, since nothing else may change then.
+   */
+  private followOverlay(snapshot: Snapshot | undefined): void {
+    const laid = overlay(this.file.config, snapshot, Date.now());
+    if (laid.key !== this.gen.overlayKey) this.rebuild();
+    this.cancelOverlayTimer();
+    this.cancelOverlayTimer = () => {};
+    this.overlayDueAt = laid.nextChangeAt;
+    if (laid.nextChangeAt !== undefined) {
+      this.cancelOverlayTimer = this.platform.timer(Math.max(0, laid.nextChangeAt - Date.now()) + 10, () => this.followOverlay(this.snapshots.get()));
+    }
+  }
+
+  private serially<T>(work: () => Promise<T>): Promise<T> {
+    // Idle: run now, so that no request waits on a promise of another one (on Workers a request's
+    // promises end with it, and one chained on them would never settle).
+    const run = this.jobs === 0 ? work() : this.queue.then(work, work);
+    this.jobs++;
+    this.queue = run.catch(() => {}).finally(() => void this.jobs--);
+    return run;
+  }
+
+  /**
+   * Work a Worker must keep its request alive for (no timers outside requests there): a
+   * removed target whose time has come, and rebuilds still running. Servers have timers.
+   */
+  due(): Promise<void> | undefined {
+    if (this.overlayDueAt !== undefined && Date.now() >= this.overlayDueAt) {
+      this.overlayDueAt = undefined;
+      this.followOverlay(this.snapshots.get());
+    }
+    return this.jobs > 0 ? this.settled() : undefined;
+  }
+
+  /** The store changed the target list (added, removed, a removal came due): the same file, a new generation. */
+  private rebuild(): void {
+    void this.serially(async () => {
+      const next = this.build(this.file.config);
+      if (next.overlayKey === this.gen.overlayKey) return;
+      await readyGroups(next);
+      this.swap(next);
+    }).catch((error: unknown) => this.platform.log(`state: target list change not applied: ${errorDetail(error)}`));
+  }
+
+  private activate(gen: Generation, fresh: boolean): void {
+    for (const g of gen.groups.values()) {
+      g.activate(fresh);
+      g.health.onTransition((t) => this.changeLog.health(g.name, g.config.targets[t.index]?.name ?? g.targets[t.index]!.url, t));
+    }
+  }
+
   private swap(next: Generation): void {
     const before = this.gen;
     this.gen = next;
-    for (const g of next.groups.values()) g.activate(false);
+    this.activate(next, false);
     const listed = new Set([...next.groups.values()].flatMap((g) => g.targets));
     const retired = this.pool.retireAllBut(listed);
     this.checks.close();
@@ -139,7 +400,7 @@ export class Balancer {
     return healthChecksFor(gen.config, gen.groups.values(), this.platform, this.state, this.snapshots, this.instanceId);
   }
 
-  /** A snapshot from the store (written by this or another instance): rule actions, weights and drains. */
+  /** A snapshot from the store (written by this or another instance): rule actions, weights, drains, the target list. */
   private applySnapshot(snapshot: Snapshot): void {
     const actions = actionOverridesOf(snapshot, (line) => this.platform.log(line));
     if (!sameActions(actions, this.actions)) {
@@ -147,6 +408,14 @@ export class Balancer {
       this.gen = withActions(this.gen, actions);
     }
     this.overrides.apply(snapshot, this.gen.groups.values());
+    this.followOverlay(snapshot);
+    const reloads = snapshot.reloads ?? 0;
+    if (this.source.shared && this.reloadsSeen !== undefined && reloads > this.reloadsSeen && !this.announcing) {
+      void this.reload("a reload on another instance", { fromOtherInstance: true }).catch((error: unknown) =>
+        this.platform.log(`reload: ${errorDetail(error)}`)
+      );
+    }
+    this.reloadsSeen = Math.max(this.reloadsSeen ?? 0, reloads);
   }
 }
 
@@ -163,7 +432,10 @@ function sameActions(a: ActionOverrides, b: ActionOverrides): boolean {
 
 export type BalancerApp = Hono & { readonly balancer: Balancer };
 
-export function createBalancer(config: Config, platform: Platform): BalancerApp {
-  const balancer = new Balancer(config, platform);
-  return Object.assign(balancer.listenerApps[0]!, { balancer });
+/** The balancer and, as a Hono app, its first listener (what Workers serve and tests call). */
+export function createBalancer(config: Config, platform: Platform, options: BalancerOptions = {}): BalancerApp {
+  const balancer = new Balancer(config, platform, options);
+  const app = new Hono();
+  app.fetch = (request, env, ctx) => balancer.fetch(request, env, ctx);
+  return Object.assign(app, { balancer });
 }

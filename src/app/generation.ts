@@ -10,6 +10,7 @@
  * Runtime overrides of rule actions (blue/green, canary weights) make a new
  * generation too (`withActions`), sharing the groups: only the routers change.
  */
+import type { Hono } from "hono";
 import { type Config, listenersOf } from "../config/schema.ts";
 import { createAccessLog } from "../metrics/access-log.ts";
 import type { Metrics, RuleMetrics } from "../metrics/registry.ts";
@@ -26,7 +27,12 @@ import type { ActionConfig } from "../rules/schema.ts";
 export type ActionOverrides = ReadonlyMap<number | "default", ActionConfig>;
 
 export interface Generation {
+  /** The config it serves: the file's, with the targets added and removed at run time (overlay.ts). */
   readonly config: Config;
+  /** overlay.ts's key of those run-time targets: a snapshot with another key needs a new generation. */
+  readonly overlayKey: string;
+  /** The Hono app of each listener, by listener key (listener.ts). */
+  readonly apps: ReadonlyMap<string, Hono>;
   /** By name; a Map, so no group name can collide with Object.prototype. */
   readonly groups: ReadonlyMap<string, TargetGroup>;
   /** One router per listener, in config order. */
@@ -54,8 +60,8 @@ function routersFor(config: Config, actions: ActionOverrides): Router[] {
   return listenersOf(config).map((l) => compileRules(rules, l.defaultAction ?? defaultAction));
 }
 
-/** Compile `config` over the pool's targets. Its groups still need `activate` (see Balancer.swap) before it serves. */
-export function buildGeneration(config: Config, deps: GenerationDeps, actions: ActionOverrides): Generation {
+/** Compile `config` over the pool's targets. Its groups still need `activate` (see Balancer.swap) before it serves; the balancer adds the apps. */
+export function buildGeneration(config: Config, deps: GenerationDeps, actions: ActionOverrides): Omit<Generation, "apps" | "overlayKey"> {
   const { platform, metrics } = deps;
   const groups = new Map(Object.entries(config.targetGroups).map(([name, g]) => [name, new TargetGroup(name, g, deps.pool, platform, metrics)]));
   const rules = new Map<number | undefined, RuleMetrics>([

@@ -15,8 +15,10 @@ export function healthView(groups: Iterable<TargetGroup>, checks: HealthChecks, 
       const s = g.health.status(i, now);
       const state = g.config.targets[i]!.backup && s.state === "healthy" ? "backup" : s.state;
       const probe = s.lastProbe;
+      const name = g.config.targets[i]!.name;
       return {
         url: t.url,
+        ...(name === undefined ? {} : { name }),
         state,
         weight: t.weight,
         inflight: t.inflight,

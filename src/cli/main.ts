@@ -2,6 +2,8 @@
  * `fulcrum check --config FILE` validates like `nginx -t`.
  * `fulcrum serve --config FILE [--runtime bun|deno|node|workerd] [--port N]` runs the balancer.
  * `fulcrum demo [--port N]` runs three demo backends with the balancer in front (npm start).
+ * `fulcrum status|route|drain|ready|weight|target|reload|events` change and read a running
+ * balancer through its admin API (commands.ts).
  */
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
@@ -10,6 +12,9 @@ import { ConfigError, parseConfig, summarize } from "../config/load.ts";
 import { listenersOf } from "../config/schema.ts";
 import { buildDenoEntry, buildNodeEntry } from "./build.ts";
 import { serveWorkerd } from "./serve-workerd.ts";
+import { watchParent } from "../runtimes/server/parent.ts";
+import { adminTarget, CommandError } from "./admin-client.ts";
+import { type CommandFlags, CONTROL_USAGE, runCommand } from "./commands.ts";
 
 const RUNTIMES = ["bun", "deno", "node", "workerd"] as const;
 type Runtime = (typeof RUNTIMES)[number];
@@ -18,7 +23,10 @@ const USAGE = `usage:
   fulcrum serve --config FILE [--runtime bun|deno|node|workerd] [--port N]
                 [--deno-server deno|node (deno)] [--trust-cf-connecting-ip (workerd)]
   fulcrum check --config FILE
-  fulcrum demo [--port N]`;
+  fulcrum demo [--port N]
+${CONTROL_USAGE}`;
+
+const CONTROL_COMMANDS = new Set(["status", "route", "drain", "ready", "weight", "target", "reload", "events"]);
 
 interface Flags {
   config?: string;
@@ -53,18 +61,26 @@ function bin(root: string, name: string): string {
   return existsSync(local) ? local : name;
 }
 
-/** Run a child with our stdio and pass termination signals to it (graceful shutdown is its job). */
+/**
+ * Run a child with our stdio. Signals sent to this process go on to it: SIGTERM and SIGINT
+ * (graceful shutdown is its job) and SIGHUP (a reload). It learns our pid, to shut down
+ * should we vanish without passing one on (server/parent.ts); and if our own parent goes
+ * (`npx` exits on SIGTERM without waiting for us), it gets SIGTERM: one graceful shutdown,
+ * never a balancer left serving behind a stopped command.
+ */
 function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   return new Promise((done) => {
-    const child = spawn(cmd, args, { stdio: "inherit", env });
-    const forward = (signal: NodeJS.Signals) => child.kill(signal);
-    process.on("SIGTERM", forward);
-    process.on("SIGINT", forward);
+    const child = spawn(cmd, args, { stdio: "inherit", env: { ...env, FULCRUM_SUPERVISOR_PID: String(process.pid) } });
+    for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"] as const) process.on(signal, () => child.kill(signal));
+    const stopWatching = watchParent(process.ppid, () => process.ppid, () => child.kill("SIGTERM"));
     child.on("error", (e) => {
       console.error(`fulcrum: cannot start ${cmd}: ${e.message}`);
       done(1);
     });
-    child.on("exit", (code, signal) => done(code ?? (signal ? 128 + 15 : 1)));
+    child.on("exit", (code, signal) => {
+      stopWatching();
+      done(code ?? (signal ? 128 + 15 : 1));
+    });
   });
 }
 
@@ -136,8 +152,38 @@ async function serve(root: string, flags: Flags): Promise<number> {
   }
 }
 
+/** A control command's words and flags (`--admin`, `--token`, `--json`, `--name`, `--weight`, `--backup`, `--config`). */
+function parseControl(argv: readonly string[]): { args: string[]; admin?: string; token?: string; flags: CommandFlags } {
+  const args: string[] = [];
+  const out: { admin?: string; token?: string; flags: CommandFlags } = { flags: {} };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const m = /^--(admin|token|name|weight)(?:=(.*))?$/.exec(arg);
+    if (m) {
+      const value = m[2] ?? argv[++i];
+      if (value === undefined) throw new CommandError(`--${m[1]} needs a value`);
+      if (m[1] === "admin" || m[1] === "token") out[m[1]] = value;
+      else out.flags[m[1] as "name" | "weight"] = value;
+    } else if (arg === "--json" || arg === "--backup" || arg === "--config") out.flags[arg.slice(2) as "json" | "backup" | "config"] = true;
+    else if (arg.startsWith("--")) throw new CommandError(`unknown option ${JSON.stringify(arg)}`);
+    else args.push(arg);
+  }
+  return { args, ...out };
+}
+
 export async function main(argv: string[], root: string): Promise<number> {
   const [command, ...rest] = argv;
+  if (command !== undefined && CONTROL_COMMANDS.has(command)) {
+    try {
+      const { args, admin, token, flags } = parseControl(rest);
+      console.log(await runCommand(adminTarget({ admin, token }, process.env), command, args, flags));
+      return 0;
+    } catch (e) {
+      if (!(e instanceof CommandError)) throw e;
+      console.error(`fulcrum ${command}: ${e.message}`);
+      return 1;
+    }
+  }
   try {
     switch (command) {
       case "check": {

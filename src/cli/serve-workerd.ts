@@ -14,7 +14,8 @@ import { createServer } from "node:net";
 import type { Readable } from "node:stream";
 import { parseConfig } from "../config/load.ts";
 import { buildWorker } from "./build.ts";
-import { LOCAL_CLIENT_IP } from "../runtimes/workerd/bindings.ts";
+import { CONFIG_FILE_BINDING, CONFIG_PATH_BINDING, LOCAL_CLIENT_IP } from "../runtimes/workerd/bindings.ts";
+import { watchParent } from "../runtimes/server/parent.ts";
 
 /** The newest date the workerd bundled with the pinned wrangler/miniflare supports. */
 export const COMPATIBILITY_DATE = "2026-04-20";
@@ -55,6 +56,38 @@ export interface WorkerdOptions {
    * overwrites it, so anyone could choose their address (LOCAL_CLIENT_IP).
    */
   readonly trustCfConnectingIp?: boolean;
+}
+
+/** The config file's text for the Worker (kv-config.ts); a file that cannot be read is a 500 with the reason. */
+function configFileResponse(path: string): Response {
+  try {
+    return new Response(readFileSync(path, "utf8"));
+  } catch (error) {
+    return new Response(`cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, { status: 500 });
+  }
+}
+
+/**
+ * The environment variables the config names for its secrets (`tokenEnv`,
+ * `passwordEnv`, `secretEnv`), as Worker bindings: what `wrangler secret put`
+ * gives a deployed Worker. Only those, and only when set.
+ */
+function secretsFor(configPath: string): Record<string, string> {
+  const names = new Set<string>();
+  const visit = (x: unknown): void => {
+    if (Array.isArray(x)) return x.forEach(visit);
+    if (typeof x !== "object" || x === null) return;
+    for (const [k, value] of Object.entries(x)) {
+      if (/Env$/.test(k) && typeof value === "string") names.add(value);
+      else visit(value);
+    }
+  };
+  try {
+    visit(JSON.parse(readFileSync(configPath, "utf8")));
+  } catch {
+    // a bad config fails later, with its own message
+  }
+  return Object.fromEntries([...names].flatMap((n) => (process.env[n] === undefined ? [] : [[n, process.env[n]!]])));
 }
 
 /** The state binding's name from the config (a bad config fails later with its own message). */
@@ -107,7 +140,13 @@ export async function startWorkerd(
       modulesRoot: "/",
       compatibilityDate: COMPATIBILITY_DATE,
       compatibilityFlags: COMPATIBILITY_FLAGS,
-      bindings: { [LOCAL_CLIENT_IP]: options.trustCfConnectingIp ? "cf-connecting-ip" : "unknown" },
+      bindings: {
+        ...secretsFor(configPath),
+        [LOCAL_CLIENT_IP]: options.trustCfConnectingIp ? "cf-connecting-ip" : "unknown",
+        [CONFIG_PATH_BINDING]: configPath,
+      },
+      // `fulcrum reload` re-reads the file through this, as a deployed Worker re-reads Workers KV.
+      serviceBindings: { [CONFIG_FILE_BINDING]: () => configFileResponse(configPath) },
       durableObjects: { [binding]: { className: "FulcrumState", useSQLite: true, ...(names[i] !== stateHost ? { scriptName: stateHost } : {}) } },
       ...(i > 0 ? { unsafeDirectSockets: [{ host, port }] } : {}),
     })),
@@ -168,9 +207,41 @@ export async function serveWorkerd(
     console.error(`fulcrum: workerd failed to start: ${(e as Error).message}`);
     return 1;
   }
+  // SIGHUP reloads through the admin API, as the other runtimes do by themselves.
+  process.on("SIGHUP", () => void reloadThroughApi(configPath, instances.urls[0]!));
   return new Promise((done) => {
     const stop = () => void instances.dispose().finally(() => done(0));
     process.once("SIGTERM", stop);
     process.once("SIGINT", stop);
+    // A parent that went (`npx` on SIGTERM) takes this with it, as for the other runtimes.
+    watchParent(process.ppid, () => process.ppid, stop);
   });
+}
+
+/** `fulcrum reload` on the Worker's own admin API path, with the config's credentials. */
+async function reloadThroughApi(configPath: string, url: string): Promise<void> {
+  let api: unknown;
+  try {
+    api = parseConfig(readFileSync(configPath, "utf8"), configPath).admin.api;
+  } catch (error) {
+    console.error(`fulcrum (workerd): SIGHUP: ${(error as Error).message}`);
+    return;
+  }
+  const spec = api as
+    | { path?: string; auth?: { bearer?: { token?: string; tokenEnv?: string } | { token?: string; tokenEnv?: string }[] } }
+    | false
+    | undefined;
+  if (!spec || spec.path === undefined) {
+    console.error("fulcrum (workerd): SIGHUP: a reload goes through the admin API, which this config has off (admin.api: { path, auth })");
+    return;
+  }
+  const bearer = Array.isArray(spec.auth?.bearer) ? spec.auth!.bearer[0] : spec.auth?.bearer;
+  const token = bearer?.token ?? (bearer?.tokenEnv ? process.env[bearer.tokenEnv] : undefined);
+  try {
+    const r = await fetch(`${url}${spec.path}/v1/reload`, { method: "POST", headers: token ? { authorization: `Bearer ${token}` } : {} });
+    const body = (await r.json()) as { message?: string; error?: string; problems?: string[] };
+    console.error(`fulcrum (workerd): SIGHUP: ${body.message ?? `reload failed: ${body.error}${body.problems ? `\n  ${body.problems.join("\n  ")}` : ""}`}`);
+  } catch (error) {
+    console.error(`fulcrum (workerd): SIGHUP: reload failed: ${(error as Error).message}`);
+  }
 }

@@ -7,6 +7,7 @@ import * as v from "valibot";
 import { ruleProblems } from "../rules/schema.ts";
 import { type Config, ConfigSchema, listenersOf } from "./schema.ts";
 import { parseJsonText } from "./json-text.ts";
+import { DEFAULT_API_HOST, DEFAULT_API_PORT } from "../admin/schema.ts";
 
 export class ConfigError extends Error {
   constructor(readonly problems: readonly string[], source = "config") {
@@ -69,8 +70,16 @@ function references(input: unknown): string[] {
   };
   if (isRecord(input.defaultAction)) checkGroup("defaultAction.forward", input.defaultAction.forward);
   problems.push(...ruleProblems(input, groups));
+  problems.push(...targetDuplicates(input.targetGroups));
   const listeners = Array.isArray(input.listen) ? input.listen : [input.listen];
-  problems.push(...listenerConflicts(listeners));
+  const labelled = listeners.map((l, i) => ({ at: `listen[${i}]`, l }));
+  const api = isRecord(input.admin) && isRecord(input.admin.api) ? input.admin.api : undefined;
+  if (api && !("path" in api)) {
+    const listen = isRecord(api.listen) ? api.listen : {};
+    labelled.push({ at: "admin.api.listen", l: { port: listen.port ?? DEFAULT_API_PORT, host: listen.host ?? DEFAULT_API_HOST } });
+  }
+  problems.push(...listenerConflicts(labelled));
+  if (api && typeof api.path === "string") problems.push(...apiPathOverlaps(api.path, input.admin as Record<string, unknown>));
   listeners.forEach((l, i) => {
     const path = Array.isArray(input.listen) ? `listen[${i}]` : "listen";
     if (isRecord(l) && l.protocol === "HTTPS" && !isRecord(l.certificate)) {
@@ -92,20 +101,61 @@ const ANY = new Set(["0.0.0.0", "::", "[::]"]);
  * EADDRINUSE), unless both name different specific addresses. Port 0 asks the
  * system for a free port, so it never conflicts.
  */
-function listenerConflicts(listeners: readonly unknown[]): string[] {
+function listenerConflicts(listeners: readonly { readonly at: string; readonly l: unknown }[]): string[] {
   const problems: string[] = [];
-  const seen: { port: number; host: string; index: number }[] = [];
-  listeners.forEach((l, i) => {
-    if (!isRecord(l) || typeof l.port !== "number" || l.port === 0) return;
+  const seen: { port: number; host: string; at: string }[] = [];
+  for (const { at, l } of listeners) {
+    if (!isRecord(l) || typeof l.port !== "number" || l.port === 0) continue;
     const host = typeof l.host === "string" ? l.host : "0.0.0.0";
     const clash = seen.find((o) => o.port === l.port && (o.host === host || ANY.has(o.host) || ANY.has(host)));
     if (clash) {
-      problems.push(
-        `listen[${i}].port: ${l.port} is also the port of listen[${clash.index}] (${clash.host}:${clash.port}); one address and port can have one listener`,
-      );
+      problems.push(`${at}.port: ${l.port} is also the port of ${clash.at} (${clash.host}:${clash.port}); one address and port can have one listener`);
     }
-    seen.push({ port: l.port, host, index: i });
-  });
+    seen.push({ port: l.port, host, at });
+  }
+  return problems;
+}
+
+/** The API's path must not take over the other admin paths, nor they its routes. */
+function apiPathOverlaps(path: string, admin: Record<string, unknown>): string[] {
+  const under = (a: string, b: string) => a === b || a.startsWith(b + "/");
+  const others: [string, unknown][] = [
+    ["admin.healthPath", admin.healthPath ?? "/__fulcrum/health"],
+    ["admin.stats.path", isRecord(admin.stats) ? admin.stats.path ?? "/__fulcrum/stats" : undefined],
+    ["admin.metrics.path", isRecord(admin.metrics) ? admin.metrics.path ?? "/__fulcrum/metrics" : undefined],
+  ];
+  return others
+    .filter(([, p]) => typeof p === "string" && (under(p, path) || under(path, p)))
+    .map(([at, p]) => `admin.api.path: ${JSON.stringify(path)} overlaps ${at} (${JSON.stringify(p)}); give the API a path of its own`);
+}
+
+/**
+ * A target listed twice in one group (the same origin, however written) would
+ * be one target in the pool under two entries; a name used twice could not
+ * say which one a command means.
+ */
+function targetDuplicates(groups: Record<string, unknown>): string[] {
+  const problems: string[] = [];
+  for (const [group, g] of Object.entries(groups)) {
+    if (!isRecord(g) || !Array.isArray(g.targets)) continue;
+    const origins = new Map<string, number>();
+    const names = new Map<string, number>();
+    g.targets.forEach((t: unknown, i: number) => {
+      if (!isRecord(t)) return;
+      const at = `targetGroups.${group}.targets[${i}]`;
+      const origin = typeof t.url === "string" && URL.canParse(t.url) ? new URL(t.url).origin : undefined;
+      if (origin !== undefined) {
+        const first = origins.get(origin);
+        if (first !== undefined) problems.push(`${at}.url: the same target as targets[${first}] (${origin}); list a target once (its weight sets its share)`);
+        else origins.set(origin, i);
+      }
+      if (typeof t.name === "string") {
+        const first = names.get(t.name);
+        if (first !== undefined) problems.push(`${at}.name: ${JSON.stringify(t.name)} is also the name of targets[${first}]; names are unique in a group`);
+        else names.set(t.name, i);
+      }
+    });
+  }
   return problems;
 }
 
@@ -122,11 +172,23 @@ function reservedKeys(value: unknown, path = ""): string[] {
   });
 }
 
+/** Valibot's issues as `field.path: what was expected, got what` lines, unions flattened to the branch meant. */
+export function problemsOf(issues: readonly Issue[], prefix = ""): string[] {
+  return [
+    ...new Set(
+      issues.flatMap(leaves).map((i) => {
+        const path = pathOf(i);
+        return `${prefix && path === "(root)" ? prefix : prefix ? `${prefix}.${path}` : path}: ${describe(i)}`;
+      }),
+    ),
+  ];
+}
+
 /** `textProblems`: what reading the file found (duplicate keys), reported with the rest. */
 export function validateConfig(input: unknown, source?: string, textProblems: readonly string[] = []): Config {
   const result = v.safeParse(ConfigSchema, input);
   const problems = [...textProblems, ...reservedKeys(input)];
-  if (!result.success) problems.push(...new Set(result.issues.flatMap(leaves).map((i) => `${pathOf(i)}: ${describe(i)}`)));
+  if (!result.success) problems.push(...problemsOf(result.issues));
   problems.push(...references(input));
   if (problems.length || !result.success) throw new ConfigError([...new Set(problems)], source);
   return result.output;

@@ -9,29 +9,15 @@ import { StateSchema } from "../state/schema.ts";
 import { WebSocketSchema } from "../proxy/websocket-schema.ts";
 import { strategyNames } from "../../strategies/index.ts";
 import { strategyOptionEntries } from "../../strategies/options.ts";
-import { parseCidr, parseIp } from "../net/ip.ts";
-import { quote, seconds } from "./units.ts";
+import { parseCidr } from "../net/ip.ts";
+import { isBindableHost } from "../net/host.ts";
+import { NAME, port, quote, seconds } from "./units.ts";
 import { ActionSchema, RuleSchema } from "../rules/schema.ts";
 import { StickinessSchema } from "../sticky/schema.ts";
 import { healthEntries } from "../health/schema.ts";
 import { AccessLogSchema } from "../metrics/schema.ts";
 import { MetricsEndpointSchema, StatsSchema } from "../stats/schema.ts";
-
-const port = v.pipe(
-  v.number(),
-  v.integer("expected an integer port"),
-  v.minValue(0, "expected a port from 0 to 65535"),
-  v.maxValue(65535, "expected a port from 0 to 65535"),
-);
-
-const LABEL = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
-
-/** An IP literal, or a DNS name (RFC 1123 labels); a dotted all-digit name must be a valid IPv4 address (`256.1.1.1` is not). */
-export function isBindableHost(host: string): boolean {
-  if (parseIp(host) !== undefined) return true;
-  if (host.length === 0 || host.length > 253 || /^[0-9.]+$/.test(host)) return false;
-  return host.split(".").every((label) => LABEL.test(label));
-}
+import { ApiSchema } from "../admin/schema.ts";
 
 export const httpUrl = v.pipe(
   v.string(),
@@ -51,6 +37,8 @@ const cidr = v.pipe(
 );
 
 export const TargetSchema = v.strictObject({
+  /** What commands and the stats page call it (HAProxy's server name, `app1`); unique in its group. Default: its URL. */
+  name: v.optional(v.pipe(v.string(), v.regex(NAME, (i) => `expected a name of letters, digits, _ . - (up to 64), got ${quote(i.input)}`))),
   /** Origin of the target; a path prefix is not supported (the client's path is forwarded as is). */
   url: v.pipe(
     httpUrl,
@@ -151,6 +139,8 @@ export const AdminSchema = v.strictObject({
   stats: v.optional(StatsSchema),
   /** Prometheus text exposition. Off unless configured. */
   metrics: v.optional(MetricsEndpointSchema),
+  /** The admin API (`fulcrum status`, `route`, `drain`, ...): its own loopback port by default on servers, `false` to turn it off. */
+  api: v.optional(ApiSchema),
 });
 
 /**
@@ -186,7 +176,7 @@ export const ConfigSchema = v.strictObject({
     "expected a listener object or a list of listeners",
   ),
   targetGroups: v.pipe(
-    v.record(v.pipe(v.string(), v.regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, "expected a name of letters, digits, _ . -")), TargetGroupSchema),
+    v.record(v.pipe(v.string(), v.regex(NAME, "expected a name of letters, digits, _ . -")), TargetGroupSchema),
     v.check((r) => Object.keys(r).length > 0, "expected at least one target group"),
   ),
   /** ALB listener rules: lowest priority first; the first match's action runs. */
@@ -213,6 +203,15 @@ export type TargetConfig = v.InferOutput<typeof TargetSchema>;
 export type HashKeyConfig = v.InferOutput<typeof HashKeySchema>;
 export type ForwardingConfig = v.InferOutput<typeof ForwardingSchema>;
 export type ClientTimeoutsConfig = v.InferOutput<typeof ClientTimeoutsSchema>;
+
+/**
+ * What identifies a listener across reloads: the address it binds. Port 0
+ * (the system picks one) is only ever the same listener by its position.
+ */
+export function listenerKey(l: Pick<ListenerConfig, "host" | "port">, index = 0): string {
+  const host = l.host.includes(":") ? `[${l.host}]` : l.host;
+  return l.port === 0 ? `${host}:0#${index}` : `${host}:${l.port}`;
+}
 
 /** The listeners as a list, whichever form the file used. */
 export function listenersOf(config: Pick<Config, "listen">): readonly ListenerConfig[] {

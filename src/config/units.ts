@@ -28,3 +28,13 @@ export const percent = v.pipe(
   v.minValue(0, "expected a percentage from 0 to 100"),
   v.maxValue(100, "expected a percentage from 0 to 100"),
 );
+
+export const port = v.pipe(
+  v.number(),
+  v.integer("expected an integer port"),
+  v.minValue(0, "expected a port from 0 to 65535"),
+  v.maxValue(65535, "expected a port from 0 to 65535"),
+);
+
+/** Names an operator gives (target groups, targets, tokens): they appear in commands, paths and logs. */
+export const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;

@@ -28,6 +28,12 @@ export interface Transition {
   /** Why, in a few words ("2 consecutive failed probes: 503", "ejection ended", ...). */
   readonly reason: string;
   readonly at: number;
+  /**
+   * Another instance's verdict (a shared probe result or passive hold),
+   * applied here, or its end: that instance reports it (the change log
+   * records each verdict once, where it was reached).
+   */
+  readonly shared: boolean;
 }
 
 /** Everything the stats page shows about one target. */
@@ -210,7 +216,7 @@ export class HealthTable {
     if (t.activeHealthy === healthy) return;
     t.activeHealthy = healthy;
     if (healthy) this.startSlowStart(t, now);
-    this.refresh(i, now, `shared probe verdict: ${lastProbe?.detail ?? (healthy ? "healthy" : "unhealthy")}`);
+    this.refresh(i, now, `shared probe verdict: ${lastProbe?.detail ?? (healthy ? "healthy" : "unhealthy")}`, true);
   }
 
   /** Keep target i out until `until`: passive failures another instance saw (nginx max_fails, shared). */
@@ -219,7 +225,7 @@ export class HealthTable {
     const t = this.targets[i]!;
     if (until <= t.sharedDownUntil || until <= now) return;
     t.sharedDownUntil = until;
-    this.refresh(i, now, `failures seen by another instance, out for ${Math.round((until - now) / 1000)} s`);
+    this.refresh(i, now, `failures seen by another instance, out for ${Math.round((until - now) / 1000)} s`, true);
   }
 
   /** Start (deadline = when in-flight requests may be cut) or stop (undefined) draining target i. */
@@ -298,7 +304,7 @@ export class HealthTable {
   }
 
   /** Recompute target i's derived fields and the counters; emit a transition when its state changed. */
-  private refresh(i: number, now: number, reason: string | undefined): void {
+  private refresh(i: number, now: number, reason: string | undefined, shared = false): void {
     const t = this.targets[i]!;
     if (t.ejectionPending && !t.ejected(now)) {
       t.ejectionPending = false;
@@ -332,10 +338,13 @@ export class HealthTable {
 
     if (state !== t.state) {
       const from = t.state;
+      // A state another instance's word put it in, left by time alone (the shared hold expired), is that instance's too.
+      const fromShared = shared || (t.stateShared && reason === undefined);
       t.state = state;
       t.since = now;
+      t.stateShared = shared;
       const why = reason ?? (from === "slow_start" && state === "healthy" ? "slow start complete" : "time");
-      for (const cb of this.listeners) cb({ index: i, from, to: state, reason: why, at: now });
+      for (const cb of this.listeners) cb({ index: i, from, to: state, reason: why, at: now, shared: fromShared });
     }
   }
 

@@ -56,6 +56,8 @@ export class TargetHealth {
 
   // Derived: `state` and `since` maintained by the table, the rest by its tally (tally.ts).
   state: TargetState = "healthy";
+  /** `state` was reached on another instance's word (a shared probe verdict or shared passive hold). */
+  stateShared = false;
   since: number;
   unavailable = false;
   impaired = false;

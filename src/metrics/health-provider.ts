@@ -17,6 +17,7 @@ export interface HealthCheckResult {
 
 export interface TargetReport {
   readonly url: string;
+  readonly name?: string;
   readonly state: ReportedState;
   readonly weight: number;
   readonly inflight: number;

@@ -21,6 +21,8 @@ export interface LatencySnapshot {
 
 export interface TargetSnapshot {
   url: string;
+  /** Its name in the config (`targets[].name`), when it has one. */
+  name?: string;
   /** `unknown` when the health provider does not list this target. */
   state: ReportedState | "unknown";
   weight: number | null;
@@ -86,6 +88,7 @@ function targetSnapshot(t: TargetMetrics | undefined, url: string, h: GroupRepor
   const responses = t?.responses ?? new Float64Array(STATUS_CLASSES.length);
   return {
     url,
+    ...(h?.name === undefined ? {} : { name: h.name }),
     state: h?.state ?? "unknown",
     weight: h?.weight ?? null,
     inflight: h?.inflight ?? 0,

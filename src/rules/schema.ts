@@ -145,7 +145,8 @@ export const WeightedForwardSchema = v.strictObject({
   stickiness: v.optional(GroupStickinessSchema),
 }, (i) => `expected a target group name or { targetGroups: [...] }, got ${quote(i.input)}`);
 
-const ForwardUnion = v.union([groupName, WeightedForwardSchema]);
+/** Either forward form; what JSON Schema generators name (the lazy schema below resolves to it). */
+export const ForwardUnion = v.union([groupName, WeightedForwardSchema]);
 
 /**
  * `"group"` or `{ targetGroups, stickiness? }`. Dispatching on the input's

@@ -12,7 +12,7 @@
  */
 import type { StateConfig } from "./schema.ts";
 import { BaseStateStore } from "./store-base.ts";
-import { dataOf, frozenSnapshot, type Snapshot, type SnapshotData } from "./store.ts";
+import { type ChangeEvent, dataOf, frozenSnapshot, type Snapshot, type SnapshotData, wellFormedEvents } from "./store.ts";
 
 /** The operations isolates send (POST `https://fulcrum-state/<op>` with the JSON body). */
 export interface StateProtocol {
@@ -21,6 +21,8 @@ export interface StateProtocol {
   cas: { request: { expectedVersion: number; data: SnapshotData }; response: { written: Snapshot | null; current: Snapshot } };
   acquire: { request: { name: string; holder: string; ttlMs: number }; response: { acquired: boolean } };
   release: { request: { name: string; holder: string }; response: Record<string, never> };
+  event: { request: { event: ChangeEvent }; response: Record<string, never> };
+  events: { request: { limit: number }; response: { events: ChangeEvent[] } };
 }
 export type StateOp = keyof StateProtocol;
 
@@ -106,6 +108,16 @@ export class CloudflareStateStore extends BaseStateStore {
   async releaseLease(name: string, holder: string): Promise<void> {
     this.assertOpen();
     await this.call("release", { name, holder });
+  }
+
+  async appendEvent(event: ChangeEvent): Promise<void> {
+    this.assertOpen();
+    await this.call("event", { event });
+  }
+
+  async recentEvents(limit: number): Promise<ChangeEvent[]> {
+    this.assertOpen();
+    return wellFormedEvents((await this.call("events", { limit })).events);
   }
 
   protected override dispose(): void {

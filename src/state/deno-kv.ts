@@ -6,6 +6,8 @@
  * JSON text in one value: deno-kv-values.ts):
  * - `[prefix, "snapshot"]` -> `{ version, updatedAt, data }`.
  * - `[prefix, "lease", name]` -> `{ holder, expiresAt }`.
+ * - `[prefix, "events", at, id]` -> one change-log entry; the newest
+ *   CHANGE_LOG_SIZE are kept (the writer trims after adding).
  *
  * Compare-and-set is `atomic().check({ key, versionstamp })`: the versionstamp
  * of the entry we read must still be current when the write commits, so two
@@ -20,7 +22,7 @@
  * snapshots learned by `load()` are delivered to subscribers as well.
  */
 import { BaseStateStore } from "./store-base.ts";
-import type { Snapshot, SnapshotData } from "./store.ts";
+import { CHANGE_LOG_SIZE, type ChangeEvent, type Snapshot, type SnapshotData, wellFormedEvents } from "./store.ts";
 import { CallDeadline } from "./call-deadline.ts";
 import type { Kv, KvAtomicOperation, KvEntryMaybe, KvKey } from "./deno-kv-types.ts";
 import { decodeSnapshot, leaseOf, snapshotJson, StateSnapshotTooLargeError, type StoredLease, type StoredSnapshot } from "./deno-kv-values.ts";
@@ -154,6 +156,26 @@ export class DenoKvStateStore extends BaseStateStore {
         // If someone took it over in between, the check fails and theirs stays.
         if (await this.commit(this.kv.atomic().check({ key, versionstamp: entry.versionstamp }).delete(key), attempt)) return;
       }
+    });
+  }
+
+  appendEvent(event: ChangeEvent): Promise<void> {
+    return this.deadline.run("appendEvent", async () => {
+      const events = [this.prefix, "events"];
+      await this.kv.set([...events, event.at, crypto.randomUUID()], event);
+      let kept = 0;
+      for await (const entry of this.kv.list({ prefix: events }, { reverse: true })) {
+        if (++kept > CHANGE_LOG_SIZE) await this.kv.delete(entry.key);
+      }
+    });
+  }
+
+  recentEvents(limit: number): Promise<ChangeEvent[]> {
+    return this.deadline.run("recentEvents", async () => {
+      if (limit <= 0) return [];
+      const values: unknown[] = [];
+      for await (const entry of this.kv.list({ prefix: [this.prefix, "events"] }, { reverse: true, limit })) values.push(entry.value);
+      return wellFormedEvents(values).reverse();
     });
   }
 

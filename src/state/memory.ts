@@ -10,7 +10,7 @@
  * with it on the object's single thread.
  */
 import { BaseStateStore } from "./store-base.ts";
-import { dataOf, emptySnapshot, frozenSnapshot, type Snapshot, type SnapshotData } from "./store.ts";
+import { CHANGE_LOG_SIZE, type ChangeEvent, dataOf, emptySnapshot, frozenSnapshot, type Snapshot, type SnapshotData, wellFormedEvents } from "./store.ts";
 
 export interface MemoryStoreOptions {
   /** Wall-clock epoch milliseconds (lease expiry, `updatedAt`). Default `Date.now`. */
@@ -21,11 +21,16 @@ export interface MemoryStoreOptions {
   readonly stored?: Snapshot;
   /** Called with every snapshot written, before subscribers hear of it, to keep it durable. Default: nothing. */
   readonly persist?: (s: Snapshot) => void;
+  /** The change log to start from, as read back from durable storage. Default: empty. */
+  readonly storedEvents?: readonly unknown[];
+  /** Called with the whole change log after each entry added, to keep it durable. Default: nothing. */
+  readonly persistEvents?: (events: readonly ChangeEvent[]) => void;
 }
 
 export class MemoryStateStore extends BaseStateStore {
   private current: Snapshot;
   private readonly leases = new Map<string, { holder: string; expiresAt: number }>();
+  private events: ChangeEvent[];
   private readonly now: () => number;
 
   constructor(private readonly options: MemoryStoreOptions = {}) {
@@ -34,10 +39,16 @@ export class MemoryStateStore extends BaseStateStore {
     const { stored } = options;
     // Stored snapshots come back from storage unfrozen, and hold whatever fields their writer knew.
     this.current = stored ? frozenSnapshot(stored, stored.version, stored.updatedAt) : emptySnapshot();
+    this.events = wellFormedEvents(options.storedEvents ?? []).slice(-CHANGE_LOG_SIZE);
   }
 
   async load(): Promise<Snapshot> {
     this.assertOpen();
+    return this.current;
+  }
+
+  /** The snapshot now, without waiting (the Durable Object's own reads). */
+  get latest(): Snapshot {
     return this.current;
   }
 
@@ -66,6 +77,18 @@ export class MemoryStateStore extends BaseStateStore {
   async releaseLease(name: string, holder: string): Promise<void> {
     this.assertOpen();
     if (this.leases.get(name)?.holder === holder) this.leases.delete(name);
+  }
+
+  async appendEvent(event: ChangeEvent): Promise<void> {
+    this.assertOpen();
+    this.events.push(structuredClone(event));
+    if (this.events.length > CHANGE_LOG_SIZE) this.events.splice(0, this.events.length - CHANGE_LOG_SIZE);
+    this.options.persistEvents?.(this.events);
+  }
+
+  async recentEvents(limit: number): Promise<ChangeEvent[]> {
+    this.assertOpen();
+    return limit > 0 ? structuredClone(this.events.slice(-limit)) : [];
   }
 
   protected override dispose(): void {

@@ -9,6 +9,8 @@
  * - `<prefix>:snapshot`: a hash { version, updatedAt, data (JSON) }.
  * - `<prefix>:lease:<name>`: the holder's id, with a PX expiry.
  * - `<prefix>:changed`: the channel that carries each new version.
+ * - `<prefix>:events`: the change log, a list of JSON entries, newest first,
+ *   trimmed to CHANGE_LOG_SIZE in the same script that pushes.
  *
  * Writes are compare-and-set in one Lua script (check the version, write,
  * PUBLISH), so a notification is never lost between the write and the publish
@@ -23,7 +25,7 @@
  * and resubscribes on its own when Redis comes back.
  */
 import { BaseStateStore } from "./store-base.ts";
-import { dataOf, emptySnapshot, frozenSnapshot, type Snapshot, type SnapshotData } from "./store.ts";
+import { CHANGE_LOG_SIZE, type ChangeEvent, dataOf, emptySnapshot, frozenSnapshot, type Snapshot, type SnapshotData, wellFormedEvents } from "./store.ts";
 
 /** What the store needs from a Redis client; each runtime adapts its own. */
 export interface RedisConnection {
@@ -107,6 +109,12 @@ const RELEASE_LEASE = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`;
 
+/** Push an entry and keep the newest N. KEYS: events; ARGV: entry JSON, N. */
+const APPEND_EVENT = `
+redis.call('LPUSH', KEYS[1], ARGV[1])
+redis.call('LTRIM', KEYS[1], 0, tonumber(ARGV[2]) - 1)
+return 1`;
+
 export class RedisStateStore extends BaseStateStore {
   private readonly snapshotKey: string;
   private readonly channel: string;
@@ -182,6 +190,25 @@ export class RedisStateStore extends BaseStateStore {
   async releaseLease(name: string, holder: string): Promise<void> {
     this.assertOpen();
     await this.script(RELEASE_LEASE, [this.leaseKey(name)], [holder]);
+  }
+
+  async appendEvent(event: ChangeEvent): Promise<void> {
+    this.assertOpen();
+    await this.script(APPEND_EVENT, [`${this.options.prefix}:events`], [JSON.stringify(event), String(CHANGE_LOG_SIZE)]);
+  }
+
+  async recentEvents(limit: number): Promise<ChangeEvent[]> {
+    this.assertOpen();
+    if (limit <= 0) return [];
+    const reply = await this.send(["LRANGE", `${this.options.prefix}:events`, "0", String(limit - 1)]);
+    const parsed = (Array.isArray(reply) ? reply : []).map((x) => {
+      try {
+        return JSON.parse(String(x)) as unknown;
+      } catch {
+        return undefined;
+      }
+    });
+    return wellFormedEvents(parsed).reverse();
   }
 
   protected override async dispose(): Promise<void> {

@@ -5,7 +5,7 @@
  * keeps only what is its own: how it compares and sets, holds leases, and
  * learns of other writers (pub/sub, watch, polling).
  */
-import { type Mutator, type Snapshot, type SnapshotData, type StateStore, StateStoreClosedError, updateWithRetry } from "./store.ts";
+import { type ChangeEvent, type Mutator, type Snapshot, type SnapshotData, type StateStore, StateStoreClosedError, updateWithRetry } from "./store.ts";
 
 export type Subscriber = (s: Snapshot) => void;
 
@@ -84,6 +84,8 @@ export abstract class BaseStateStore implements StateStore {
   abstract compareAndSet(expectedVersion: number, next: SnapshotData): Promise<Snapshot | undefined>;
   abstract tryAcquireLease(name: string, holder: string, ttlMs: number): Promise<boolean>;
   abstract releaseLease(name: string, holder: string): Promise<void>;
+  abstract appendEvent(event: ChangeEvent): Promise<void>;
+  abstract recentEvents(limit: number): Promise<ChangeEvent[]>;
 
   update(mutator: Mutator): Promise<Snapshot> {
     return updateWithRetry(this, mutator);

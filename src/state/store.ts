@@ -45,6 +45,17 @@ export interface GroupRecord {
   weights: Record<string, number>;
   /** Drain marks by target URL; `deadline` is when in-flight requests may be cut (epoch ms). */
   drains: Record<string, { deadline: number }>;
+  /** Targets added at run time (`fulcrum target add`), by URL; absent in older snapshots. */
+  added?: Record<string, AddedTarget>;
+  /** Targets removed at run time (`fulcrum target remove`), by URL: they drain until `at` (epoch ms), then leave the group. */
+  removed?: Record<string, { at: number }>;
+}
+
+/** A target an operator added to a group at run time: what the config file would say of it. */
+export interface AddedTarget {
+  name?: string;
+  weight: number;
+  backup: boolean;
 }
 
 /**
@@ -57,6 +68,12 @@ export interface SnapshotData {
   groups: Record<string, GroupRecord>;
   /** Blue/green flips: rule priority as a string, or "default" -> the action to use instead (config JSON). */
   actions: Record<string, JsonValue>;
+  /**
+   * Raised by a reload through the API where instances read one shared config
+   * (Workers KV): each instance that sees it rise re-reads the config at once
+   * instead of at its next refresh. Absent in older snapshots.
+   */
+  reloads?: number;
 }
 
 export interface SnapshotMeta {
@@ -71,6 +88,42 @@ export type Snapshot = DeepReadonly<SnapshotData & SnapshotMeta>;
 
 /** A mutator edits the draft in place or returns a replacement. It may run more than once (on conflicts), so it must not have side effects. */
 export type Mutator = (draft: SnapshotData) => SnapshotData | void;
+
+/**
+ * One entry of the change log (`fulcrum events`): who changed what, when, on
+ * which instance. Kept in the store so that every instance shows the same log.
+ */
+export interface ChangeEvent {
+  /** Epoch ms. */
+  at: number;
+  /** The instance that made the change or saw it (health). */
+  instance: string;
+  /** Who asked: `api 127.0.0.1 (token ci)`, `SIGHUP`, `health checks`. */
+  source: string;
+  kind: ChangeKind;
+  /** What it applies to: `rule 10`, `rule default`, `app/app1`, `config`. */
+  subject: string;
+  before?: JsonValue;
+  after?: JsonValue;
+  /** What the rest does not say (the overrides a reload kept and dropped). */
+  detail?: string;
+}
+
+export const CHANGE_KINDS = ["route", "drain", "ready", "weight", "target add", "target remove", "reload", "health"] as const;
+export type ChangeKind = (typeof CHANGE_KINDS)[number];
+
+/** Entries the change log keeps (the oldest go first), like a bounded audit ring. */
+export const CHANGE_LOG_SIZE = 200;
+
+/** Entries read back from a store (JSON any version or tool may have written): the well-formed ones. */
+export function wellFormedEvents(values: readonly unknown[]): ChangeEvent[] {
+  return values.filter((e): e is ChangeEvent => {
+    if (typeof e !== "object" || e === null) return false;
+    const x = e as Record<string, unknown>;
+    return typeof x.at === "number" && typeof x.instance === "string" && typeof x.source === "string" &&
+      (CHANGE_KINDS as readonly unknown[]).includes(x.kind) && typeof x.subject === "string";
+  });
+}
 
 export interface StateStore {
   /** The latest snapshot. Not for the request path: keep a local copy. */
@@ -91,6 +144,10 @@ export interface StateStore {
   tryAcquireLease(name: string, holder: string, ttlMs: number): Promise<boolean>;
   /** Give the lease up early (only its holder can). */
   releaseLease(name: string, holder: string): Promise<void>;
+  /** Add an entry to the change log; beyond CHANGE_LOG_SIZE the oldest go. */
+  appendEvent(event: ChangeEvent): Promise<void>;
+  /** The newest `limit` entries of the change log, oldest first. */
+  recentEvents(limit: number): Promise<ChangeEvent[]>;
   close(): Promise<void>;
 }
 
@@ -113,7 +170,7 @@ export function emptySnapshotData(): SnapshotData {
 }
 
 export function emptyGroup(): GroupRecord {
-  return { targets: {}, weights: {}, drains: {} };
+  return { targets: {}, weights: {}, drains: {}, added: {}, removed: {} };
 }
 
 /**
@@ -127,8 +184,12 @@ export function own<T>(record: Readonly<Record<string, T>>, key: string): T | un
 }
 
 /** A draft's record of group `name`, added when it has none. */
-export function groupDraft(draft: SnapshotData, name: string): GroupRecord {
-  return own(draft.groups, name) ?? (draft.groups[name] = emptyGroup());
+export function groupDraft(draft: SnapshotData, name: string): Required<GroupRecord> {
+  const group = own(draft.groups, name) ?? (draft.groups[name] = emptyGroup());
+  // Written by an older version: without the fields it did not know.
+  group.added ??= {};
+  group.removed ??= {};
+  return group as Required<GroupRecord>;
 }
 
 /**
@@ -136,7 +197,7 @@ export function groupDraft(draft: SnapshotData, name: string): GroupRecord {
  * place that lists them, so a field added to SnapshotData reaches every store.
  */
 export function dataOf<T extends DeepReadonly<SnapshotData>>(s: T): Pick<T, keyof SnapshotData> {
-  return { groups: s.groups, actions: s.actions };
+  return s.reloads === undefined ? { groups: s.groups, actions: s.actions } : { groups: s.groups, actions: s.actions, reloads: s.reloads };
 }
 
 /**

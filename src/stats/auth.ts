@@ -13,6 +13,8 @@ import type { AuthConfig } from "./schema.ts";
 export interface AuthCheck {
   /** True when the request carries valid credentials. */
   verify(req: Request): Promise<boolean>;
+  /** Who the credentials are (`user alice`, `token deploy-bot`, `token`), or undefined when they are not valid. */
+  identify(req: Request): Promise<string | undefined>;
   /** `WWW-Authenticate` challenges for a 401, one per configured scheme. */
   readonly challenges: readonly string[];
 }
@@ -60,37 +62,45 @@ function base64Bytes(s: string): Uint8Array<ArrayBuffer> | undefined {
  * @param field config path for error messages, e.g. `admin.stats.auth`
  * @throws when a `passwordEnv`/`tokenEnv` variable is not set
  */
-export function createAuthCheck(auth: AuthConfig, env: Readonly<Record<string, unknown>>, realm: string, field: string): AuthCheck {
+/** A bearer token as the config gives it: one, or several with names (the admin API's `admin.api.auth`). */
+type BearerConfig = { readonly name?: string | undefined; readonly token?: string | undefined; readonly tokenEnv?: string | undefined };
+export type AuthInput = Omit<AuthConfig, "bearer"> & { readonly bearer?: BearerConfig | readonly BearerConfig[] | undefined };
+
+export function createAuthCheck(auth: AuthInput, env: Readonly<Record<string, unknown>>, realm: string, field: string): AuthCheck {
   const basic = auth.basic &&
     encoder.encode(`${auth.basic.username}:${secretOf(auth.basic.password, auth.basic.passwordEnv, env, `${field}.basic.passwordEnv`)}`);
-  const bearer = auth.bearer && encoder.encode(secretOf(auth.bearer.token, auth.bearer.tokenEnv, env, `${field}.bearer.tokenEnv`));
+  const list = auth.bearer === undefined ? [] : Array.isArray(auth.bearer) ? auth.bearer : [auth.bearer as BearerConfig];
+  const tokens = list.map((t, i) => ({
+    who: t.name === undefined ? "token" : `token ${t.name}`,
+    secret: encoder.encode(secretOf(t.token, t.tokenEnv, env, `${field}.bearer${Array.isArray(auth.bearer) ? `[${i}]` : ""}.tokenEnv`)),
+  }));
 
   const key = crypto.subtle.importKey("raw", crypto.getRandomValues(new Uint8Array(32)), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
   const mac = async (data: Uint8Array<ArrayBuffer>) => new Uint8Array(await crypto.subtle.sign("HMAC", await key, data));
   const expectedBasic = basic && mac(basic);
-  const expectedBearer = bearer && mac(bearer);
+  const expectedTokens = tokens.map((t) => ({ who: t.who, digest: mac(t.secret) }));
 
   const quotedRealm = `"${realm.replace(/["\\]/g, "\\$&")}"`;
   const challenges = [
     ...(basic ? [`Basic realm=${quotedRealm}, charset="UTF-8"`] : []),
-    ...(bearer ? [`Bearer realm=${quotedRealm}`] : []),
+    ...(tokens.length ? [`Bearer realm=${quotedRealm}`] : []),
   ];
 
-  return {
-    challenges,
-    async verify(req) {
-      if (expectedBasic) {
-        const raw = credentials(req, "basic");
-        const bytes = raw === undefined ? undefined : base64Bytes(raw);
-        if (bytes && timingSafeEqual(await mac(bytes), await expectedBasic)) return true;
-      }
-      if (expectedBearer) {
-        const raw = credentials(req, "bearer");
-        if (raw !== undefined && timingSafeEqual(await mac(encoder.encode(raw)), await expectedBearer)) return true;
-      }
-      return false;
-    },
+  const identify = async (req: Request): Promise<string | undefined> => {
+    if (expectedBasic) {
+      const raw = credentials(req, "basic");
+      const bytes = raw === undefined ? undefined : base64Bytes(raw);
+      if (bytes && timingSafeEqual(await mac(bytes), await expectedBasic)) return `user ${auth.basic!.username}`;
+    }
+    const raw = credentials(req, "bearer");
+    if (raw === undefined || expectedTokens.length === 0) return undefined;
+    const presented = await mac(encoder.encode(raw));
+    // Every token is compared, the match or not, so the time taken does not say which one matched.
+    let who: string | undefined;
+    for (const t of expectedTokens) if (timingSafeEqual(presented, await t.digest)) who ??= t.who;
+    return who;
   };
+  return { challenges, identify, verify: async (req) => (await identify(req)) !== undefined };
 }
 
 /** 401 with one `WWW-Authenticate` per scheme (RFC 9110 §11.6.1). */

@@ -6,17 +6,38 @@
  * keeps the last points in the browser for the sparklines (request rate from
  * counter deltas, p50/p99 from the server's sliding-window quantiles).
  *
+ * Where the admin API is served on the same origin (its own listener, or a
+ * path on this listener) and accepts the viewer's credentials, the page also
+ * offers HAProxy's `stats admin` actions: drain or return each target, set
+ * its weight. Below the groups: the rules with the action each one runs, and
+ * the newest entries of the change log.
+ *
  * Tests find things by data attributes: `[data-group]`, `[data-target][data-state]`,
- * `svg[data-chart]`, `#updated[data-renders]` (renders so far, the embedded snapshot being the first).
+ * `svg[data-chart]`, `#updated[data-renders]` (renders so far, the embedded snapshot being the first),
+ * `button[data-act=drain|ready]`, `input[data-weight]`, `#actions[data-enabled]`, `[data-rule]`, `[data-event]`.
  */
 import type { StatusSnapshot } from "../metrics/snapshot.ts";
+import type { ChangeEvent } from "../state/store.ts";
+
+/** A rule as the page shows it (the admin API's RuleStatus). */
+export interface PageRule {
+  readonly rule: number | "default";
+  readonly action: unknown;
+  readonly configAction: unknown;
+  readonly overridden: boolean;
+}
+
+/** What status.json carries: the metrics snapshot, the rules' actions and the change log's newest entries. */
+export type PageData = StatusSnapshot & { readonly ruleActions: readonly PageRule[]; readonly events: readonly ChangeEvent[] };
 
 export interface PageOptions {
   /** URL path of the JSON endpoint (`<stats path>/status.json`). */
   statusPath: string;
   /** Seconds between polls. */
   refresh: number;
-  initial: StatusSnapshot;
+  /** The admin API's base path on this origin ("" on its own listener); undefined: no actions. */
+  api: string | undefined;
+  initial: PageData;
 }
 
 const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -42,6 +63,10 @@ tr[data-state=unhealthy] td,tr[data-state=ejected] td{background:#fef2f2}.err{co
 svg.spark{display:block;background:#f8fafc;border-bottom:1px solid var(--line)}svg.spark polyline{fill:none;stroke-width:1.5;vector-effect:non-scaling-stroke}
 .rate polyline{stroke:#2563eb}.p50{stroke:#16a34a}.p99{stroke:#dc2626}
 .check-ok{color:var(--ok)}.check-fail{color:var(--bad)}footer{padding:0 24px 16px;color:var(--mute);font-size:12px}
+button{font:inherit;font-size:12px;padding:2px 8px;border:1px solid var(--line);border-radius:4px;background:#fff;cursor:pointer}
+input[data-weight]{width:56px;font:inherit;font-size:12px;padding:1px 4px}.over{color:var(--warn);font-weight:600}
+section.box{background:var(--card);border:1px solid var(--line);border-radius:8px;overflow:hidden}section.box h2{font-size:15px;margin:0;padding:10px 16px;border-bottom:1px solid var(--line)}
+#notice{color:var(--bad);padding:0 24px}#groups{display:grid;gap:16px}
 `;
 
 /* The browser script. Plain ES2017 in a string (no template literals inside, so the TS template stays simple). */
@@ -74,7 +99,38 @@ const SCRIPT = `
     return '<svg class="spark ' + kind + '" data-chart="' + kind + '" width="' + w + '" height="' + hgt + '" viewBox="0 0 ' + w + " " + hgt + '" role="img" aria-label="' + (kind === "rate" ? "request rate" : "latency p50 and p99") + '">' + body + "</svg>";
   }
   function rateOf(h) { return h.rate.length ? h.rate[h.rate.length - 1].toFixed(1) + "/s" : "<span class=mute>–</span>"; }
+  var actions = false;
+  function action(g, x) {
+    if (!actions) return "";
+    var act = x.state === "draining" ? "ready" : "drain";
+    return '<td class="l"><button data-act="' + act + '" data-group="' + esc(g) + '" data-url="' + esc(x.url) + '">' + act + "</button> " +
+      '<input data-weight data-group="' + esc(g) + '" data-url="' + esc(x.url) + '" value="' + (x.weight == null ? "" : x.weight) + '" inputmode="numeric" aria-label="weight"> ' +
+      '<button data-act="weight" data-group="' + esc(g) + '" data-url="' + esc(x.url) + '">set</button></td>';
+  }
+  function describe(a) {
+    if (a && typeof a.forward === "string") return "forward " + a.forward;
+    if (a && a.forward && a.forward.targetGroups) return "forward " + a.forward.targetGroups.map(function (t) { return t.group + "=" + (t.weight == null ? 1 : t.weight); }).join(" ");
+    if (a && a.redirect) return "redirect " + a.redirect.statusCode;
+    if (a && a.fixedResponse) return "fixed response " + a.fixedResponse.statusCode;
+    return JSON.stringify(a);
+  }
+  function shown(x) { return x == null ? "–" : typeof x === "string" ? x : JSON.stringify(x); }
+  function renderRules(s) {
+    var rows = (s.ruleActions || []).map(function (r) {
+      return '<tr data-rule="' + esc(r.rule) + '"><td class="l">' + esc(r.rule) + '</td><td class="l">' + esc(describe(r.action)) + "</td>" +
+        '<td class="l">' + (r.overridden ? '<span class="over">overridden</span> (config: ' + esc(describe(r.configAction)) + ")" : '<span class="mute">config file</span>') + "</td></tr>";
+    }).join("");
+    document.getElementById("rules").innerHTML = '<h2>Rules</h2><table><thead><tr><th class="l">rule</th><th class="l">action</th><th class="l">source</th></tr></thead><tbody>' + rows + "</tbody></table>";
+    var events = (s.events || []).slice().reverse().map(function (e) {
+      return '<tr data-event="' + esc(e.kind) + '"><td class="l">' + esc(new Date(e.at).toLocaleTimeString()) + '</td><td class="l">' + esc(e.kind) + '</td><td class="l">' + esc(e.subject) + "</td>" +
+        '<td class="l">' + esc(shown(e.before)) + " → " + esc(shown(e.after)) + '</td><td class="l">' + esc(e.source) + '</td><td class="l mute">' + esc(e.instance) + (e.detail ? " · " + esc(e.detail) : "") + "</td></tr>";
+    }).join("");
+    document.getElementById("events").innerHTML = '<h2>Changes</h2><table><thead><tr><th class="l">time</th><th class="l">change</th><th class="l">of</th><th class="l">from → to</th><th class="l">by</th><th class="l">instance</th></tr></thead><tbody>' +
+      (events || '<tr><td class="l mute" colspan="6">none yet</td></tr>') + "</tbody></table>";
+  }
   function render(s) {
+    // A weight being typed survives the re-render.
+    var focused = document.activeElement && document.activeElement.hasAttribute("data-weight") ? { g: document.activeElement.dataset.group, u: document.activeElement.dataset.url, v: document.activeElement.value } : null;
     var t = Date.now(), now = Date.parse(s.time);
     document.getElementById("balancer").textContent = s.balancer;
     document.getElementById("uptime").textContent = "up " + Math.floor(s.uptimeSeconds) + " s · latency window " + s.windowSeconds + " s";
@@ -84,12 +140,12 @@ const SCRIPT = `
         var h = push("t:" + g.name + ":" + x.url, x.requests, x.latency.p50, x.latency.p99, t);
         var c = x.lastCheck;
         return '<tr data-target="' + esc(x.url) + '" data-group="' + esc(g.name) + '" data-state="' + esc(x.state) + '">' +
-          '<td class="l url">' + esc(x.url) + '</td><td class="l"><span class="badge s-' + esc(x.state) + '">' + esc(x.state.replace("_", " ")) + "</span></td>" +
+          '<td class="l url">' + (x.name ? esc(x.name) + ' <span class="mute">' + esc(x.url) + "</span>" : esc(x.url)) + '</td><td class="l"><span class="badge s-' + esc(x.state) + '">' + esc(x.state.replace("_", " ")) + "</span></td>" +
           "<td>" + (x.weight == null ? "–" : x.weight) + "</td><td>" + x.inflight + "</td><td>" + num(x.requests) + "</td><td>" + rateOf(h) + "</td>" +
           "<td>" + spark("rate", h, 90, 22) + "</td>" +
           '<td class="' + (x.errorRate > 0.01 ? "err" : "") + '">' + pct(x.errorRate, x.requests) + "</td>" +
           "<td>" + ms(x.latency.p50) + "</td><td>" + ms(x.latency.p99) + "</td><td>" + spark("latency", h, 90, 22) + "</td>" +
-          '<td class="l">' + (c ? '<span class="' + (c.ok ? "check-ok" : "check-fail") + '">' + (c.ok ? "✔ " : "✘ ") + esc(c.detail) + '</span> <span class="mute">' + ago(c.at, now) + "</span>" : '<span class="mute">–</span>') + "</td></tr>";
+          '<td class="l">' + (c ? '<span class="' + (c.ok ? "check-ok" : "check-fail") + '">' + (c.ok ? "✔ " : "✘ ") + esc(c.detail) + '</span> <span class="mute">' + ago(c.at, now) + "</span>" : '<span class="mute">–</span>') + "</td>" + action(g.name, x) + "</tr>";
       }).join("");
       return '<section class="group" data-group="' + esc(g.name) + '"><div class="ghead"><h2>' + esc(g.name) + "</h2>" +
         '<div class="kpi"><b data-kpi="healthy">' + g.healthyHosts + " / " + g.totalHosts + "</b><span>healthy</span></div>" +
@@ -100,10 +156,15 @@ const SCRIPT = `
         '<div class="kpi"><b>' + g.activeRequests + " · " + g.activeWebSockets + "</b><span>active http · ws</span></div>" +
         '<div class="charts"><div class="chart">' + spark("rate", gh, 160, 36) + "req/s</div>" +
         '<div class="chart">' + spark("latency", gh, 160, 36) + '<span><span style="color:#16a34a">p50</span> · <span style="color:#dc2626">p99</span></span></div></div></div>' +
-        '<table><thead><tr><th class="l">target</th><th class="l">state</th><th>weight</th><th>in-flight</th><th>requests</th><th>rate</th><th></th><th>5xx</th><th>p50</th><th>p99</th><th></th><th class="l">last check</th></tr></thead><tbody>' +
+        '<table><thead><tr><th class="l">target</th><th class="l">state</th><th>weight</th><th>in-flight</th><th>requests</th><th>rate</th><th></th><th>5xx</th><th>p50</th><th>p99</th><th></th><th class="l">last check</th>' + (actions ? '<th class="l">actions</th>' : "") + "</tr></thead><tbody>" +
         rows + "</tbody></table></section>";
     }).join("");
     document.getElementById("groups").innerHTML = html || '<p class="mute">No target groups.</p>';
+    if (focused) {
+      var again = [].slice.call(document.querySelectorAll("input[data-weight]")).filter(function (i) { return i.dataset.group === focused.g && i.dataset.url === focused.u; })[0];
+      if (again) { again.value = focused.v; again.focus(); }
+    }
+    renderRules(s);
     var u = document.getElementById("updated");
     u.textContent = "updated " + new Date(t).toLocaleTimeString(); u.className = "";
     u.dataset.renders = String(++polls);
@@ -113,22 +174,54 @@ const SCRIPT = `
       .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
       .then(render)
       .catch(function (e) { var u = document.getElementById("updated"); u.textContent = "update failed: " + e.message; u.className = "stale"; })
-      .then(function () { setTimeout(poll, cfg.refresh * 1000); });
+      .then(function () { clearTimeout(timer); timer = setTimeout(poll, cfg.refresh * 1000); });
   }
+  function notice(text) { document.getElementById("notice").textContent = text; }
+  function act(b) {
+    var g = b.dataset.group, u = b.dataset.url, body;
+    if (b.dataset.act === "weight") {
+      var input = [].slice.call(document.querySelectorAll("input[data-weight]")).filter(function (i) { return i.dataset.group === g && i.dataset.url === u; })[0];
+      var w = input ? input.value.trim() : "";
+      body = { weight: w === "config" ? "config" : Number(w) };
+    } else body = { drain: b.dataset.act === "drain" };
+    b.disabled = true;
+    fetch(cfg.api + "/v1/groups/" + encodeURIComponent(g) + "/targets/" + encodeURIComponent(u), {
+      method: "PATCH", credentials: "same-origin", headers: { "content-type": "application/json" }, body: JSON.stringify(body),
+    }).then(function (r) { return r.json().then(function (j) { if (!r.ok) throw new Error(j.error + (j.problems ? ": " + j.problems.join("; ") : "")); notice(""); }); })
+      .catch(function (e) { notice(e.message); })
+      .then(function () { b.disabled = false; refreshNow(); });
+  }
+  var timer = null;
+  function refreshNow() { clearTimeout(timer); poll(); }
+  document.addEventListener("click", function (e) { var b = e.target.closest ? e.target.closest("button[data-act]") : null; if (b) act(b); });
+  document.addEventListener("keydown", function (e) {
+    if (e.key === "Enter" && e.target.hasAttribute && e.target.hasAttribute("data-weight")) {
+      var b = e.target.parentNode.querySelector('button[data-act="weight"]'); if (b) act(b);
+    }
+  });
   render(cfg.initial);
-  setTimeout(poll, cfg.refresh * 1000);
+  timer = setTimeout(poll, cfg.refresh * 1000);
+  // Actions only for a viewer the admin API accepts.
+  if (cfg.api != null) {
+    fetch(cfg.api + "/v1/status", { credentials: "same-origin", cache: "no-store" }).then(function (r) {
+      actions = r.ok;
+      document.getElementById("actions").dataset.enabled = String(actions);
+      if (actions) refreshNow();
+    }, function () {});
+  }
 })();
 `;
 
 export function statsPage(o: PageOptions): string {
-  const cfg = { statusPath: o.statusPath, refresh: o.refresh, initial: o.initial };
+  const cfg = { statusPath: o.statusPath, refresh: o.refresh, api: o.api ?? null, initial: o.initial };
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>${escapeHtml(o.initial.balancer)} · Fulcrum stats</title><style>${CSS}</style></head>
 <body><header><h1>Fulcrum · <span id="balancer">${
     escapeHtml(o.initial.balancer)
   }</span></h1><span class="meta" id="uptime"></span><span class="meta" id="updated"></span></header>
-<main id="groups"></main>
+<p id="notice" role="status"></p><span id="actions" data-enabled="false" hidden></span>
+<main><div id="groups"></div><section class="box" id="rules"></section><section class="box" id="events"></section></main>
 <footer>Counters since this process started (on Workers: this isolate). Refreshes every ${o.refresh} s. JSON: <a href="${escapeHtml(o.statusPath)}">${
     escapeHtml(o.statusPath)
   }</a></footer>

@@ -20,10 +20,10 @@ const path = (fallback: string) =>
     fallback,
   );
 const secret = v.pipe(v.string(), v.nonEmpty("expected a non-empty secret"));
-const envName = v.pipe(v.string(), v.regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "expected an environment variable name"));
+export const envName = v.pipe(v.string(), v.regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "expected an environment variable name"));
 
 /** `expected exactly one of a, b, got both|neither`, reported at the object's path. */
-const exactlyOne = <T extends Record<string, unknown>>(a: keyof T & string, b: keyof T & string) =>
+export const exactlyOne = <T extends Record<string, unknown>>(a: keyof T & string, b: keyof T & string) =>
   v.check(
     (o: T) => (o[a] === undefined) !== (o[b] === undefined),
     (i: v.CheckIssue<T>) => `expected exactly one of ${a}, ${b}, got ${i.input[a] === undefined ? "neither" : "both"}`,
@@ -43,14 +43,14 @@ export const BasicAuthSchema = v.pipe(
   exactlyOne("password", "passwordEnv"),
 );
 
-export const BearerAuthSchema = v.pipe(
-  v.strictObject({
-    /** RFC 6750 token (b64token characters). */
-    token: v.optional(v.pipe(secret, v.regex(/^[A-Za-z0-9\-._~+/]+=*$/, "expected a token of letters, digits and -._~+/="))),
-    tokenEnv: v.optional(envName),
-  }),
-  exactlyOne("token", "tokenEnv"),
-);
+/** A bearer token, or the environment variable that holds it. */
+export const bearerEntries = {
+  /** RFC 6750 token (b64token characters). */
+  token: v.optional(v.pipe(secret, v.regex(/^[A-Za-z0-9\-._~+/]+=*$/, "expected a token of letters, digits and -._~+/="))),
+  tokenEnv: v.optional(envName),
+};
+
+export const BearerAuthSchema = v.pipe(v.strictObject(bearerEntries), exactlyOne("token", "tokenEnv"));
 
 export const AuthSchema = v.pipe(
   v.strictObject({

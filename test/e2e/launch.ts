@@ -27,9 +27,30 @@ export async function freePort(): Promise<number> {
 export interface Balancer {
   readonly url: string;
   readonly port: number;
+  /** The admin API's base URL: its own listener (a free port, unless the config says otherwise), or its path on the traffic listener. */
+  readonly adminUrl: string | undefined;
+  /** The config file it was started with (edit it, then reload). */
+  readonly configFile: string;
   readonly process: ChildProcess;
   output(): string;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/**
+ * The config with the admin API on a free loopback port when it says nothing of it: its default,
+ * 127.0.0.1:9901, is one per host, and the suite starts many balancers (workerd has no second port,
+ * so there it stays off unless the config puts it on a path).
+ */
+export async function withAdminPort(runtime: Runtime, config: unknown): Promise<{ config: unknown; adminUrl: string | undefined }> {
+  const c = config as { admin?: { api?: false | { path?: string; listen?: { port?: number; host?: string } } } };
+  const api = c.admin?.api;
+  if (api === false) return { config, adminUrl: undefined };
+  if (api?.path !== undefined) return { config, adminUrl: api.path };
+  if (runtime === "workerd") return { config, adminUrl: undefined };
+  if (api?.listen?.port !== undefined) return { config, adminUrl: `http://${api.listen.host ?? "127.0.0.1"}:${api.listen.port}` };
+  const port = await freePort();
+  const listen = { ...api?.listen, port };
+  return { config: { ...c, admin: { ...c.admin, api: { ...api, listen } } }, adminUrl: `http://${listen.host ?? "127.0.0.1"}:${port}` };
 }
 
 export function writeConfig(config: unknown): string {
@@ -37,6 +58,28 @@ export function writeConfig(config: unknown): string {
   const file = join(dir, "fulcrum.json");
   writeFileSync(file, JSON.stringify(config, null, 2));
   return file;
+}
+
+/**
+ * Run the `fulcrum` command as a user does (`node src/cli/fulcrum.mjs ...`), against
+ * `admin` (the API's base URL) with `token` in FULCRUM_ADMIN_TOKEN when given.
+ */
+export async function fulcrumCommand(
+  args: readonly string[],
+  opts: { admin?: string; token?: string } = {},
+): Promise<{ code: number | null; out: string; err: string }> {
+  const env: Record<string, string | undefined> = { ...process.env, NO_COLOR: "1", FULCRUM_ADMIN: opts.admin, FULCRUM_ADMIN_TOKEN: opts.token };
+  if (opts.admin === undefined) delete env.FULCRUM_ADMIN;
+  if (opts.token === undefined) delete env.FULCRUM_ADMIN_TOKEN;
+  const child = spawn("node", [join(ROOT, "src/cli/fulcrum.mjs"), ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env });
+  let out = "";
+  let err = "";
+  child.stdout!.on("data", (d) => (out += d));
+  child.stderr!.on("data", (d) => (err += d));
+  const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+  const code = await new Promise<number | null>((ok) => child.on("exit", (c) => ok(c)));
+  clearTimeout(timer);
+  return { code, out, err };
 }
 
 /**
@@ -49,7 +92,8 @@ export async function startBalancer(
   opts: { port?: number; timeoutMs?: number; trustCfConnectingIp?: boolean; args?: readonly string[] } = {},
 ): Promise<Balancer> {
   const port = opts.port ?? (await freePort());
-  const file = writeConfig(config);
+  const admin = await withAdminPort(runtime, config);
+  const file = writeConfig(admin.config);
   const trust = runtime === "workerd" && (opts.trustCfConnectingIp ?? true) ? ["--trust-cf-connecting-ip"] : [];
   trust.push(...(opts.args ?? []));
   const child = spawn("node", [join(ROOT, "src/cli/fulcrum.mjs"), "serve", "--config", file, "--runtime", runtime, "--port", String(port), ...trust], {
@@ -82,6 +126,8 @@ export async function startBalancer(
   return {
     url,
     port,
+    adminUrl: admin.adminUrl?.startsWith("/") ? url + admin.adminUrl : admin.adminUrl,
+    configFile: file,
     process: child,
     output: () => out,
     async stop(signal: NodeJS.Signals = "SIGTERM") {
@@ -120,7 +166,7 @@ export async function serveExpectingExit(
   port: number,
   timeoutMs = 60_000,
 ): Promise<{ code: number | null; output: string }> {
-  const file = writeConfig(config);
+  const file = writeConfig((await withAdminPort(runtime, config)).config);
   const child = spawn("node", [join(ROOT, "src/cli/fulcrum.mjs"), "serve", "--config", file, "--runtime", runtime, "--port", String(port)], {
     cwd: ROOT,
     stdio: ["ignore", "pipe", "pipe"],

@@ -1,3 +1,4 @@
+import { controlScenarios } from "./control.scenarios.ts";
 import { websocketScenarios } from "./websocket.scenarios.ts";
 import { observabilityScenarios } from "./observability.scenarios.ts";
 import { ruleScenarios } from "./rules.scenarios.ts";
@@ -19,3 +20,4 @@ observabilityScenarios("node");
 websocketScenarios("node");
 hostileScenarios("node");
 brokenTargetScenarios("node");
+controlScenarios("node");

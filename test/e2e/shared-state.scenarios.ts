@@ -14,6 +14,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { startUpstream, type Upstream } from "./upstream.ts";
+import { fulcrumCommand } from "./launch.ts";
 
 export const INTERVAL = 1;
 export const UNHEALTHY = 2;
@@ -55,7 +56,7 @@ export function sharedStateScenarios(label: string, setup: (config: Record<strin
           },
         },
         defaultAction: { forward: "app" },
-        admin: { stats: { path: "/__stats", auth: { bearer: { token: TOKEN } } } },
+        admin: { stats: { path: "/__stats", auth: { bearer: { token: TOKEN } } }, api: { path: "/__fulcrum/api", auth: { bearer: { token: TOKEN } } } },
       });
     }, 120_000);
 
@@ -138,6 +139,23 @@ export function sharedStateScenarios(label: string, setup: (config: Record<strin
       ups[1] = await startUpstream("b", { port });
       const back = await Promise.all(s.instances.map((i) => timeUntil(async () => (await stateOf(i, b.url)) !== "unhealthy", 10_000)));
       for (const ms of back) expect(ms).toBeLessThanOrEqual((INTERVAL * HEALTHY + INTERVAL + CACHE_TTL) * 1000 + 500);
+    }, 30_000);
+
+    test("a drain sent to one instance's admin API applies on the other within one cacheTtl; ready on the other returns it on both", async () => {
+      const [one, two] = s.instances;
+      const c = ups[2]!;
+      const cli = (i: Instance, ...args: string[]) => fulcrumCommand(args, { admin: `${i.url}/__fulcrum/api`, token: TOKEN });
+      const drained = await cli(one, "drain", "app", c.url);
+      expect([drained.code, drained.err]).toEqual([0, ""]);
+      const seen = await timeUntil(async () => (await stateOf(two, c.url)) === "draining", 10_000);
+      expect(seen).toBeLessThanOrEqual(CACHE_TTL * 1000 + 1500);
+      for (let k = 0; k < 15; k++) expect(await served(two)).not.toBe("c");
+      expect((await cli(two, "ready", "app", c.url)).code).toBe(0);
+      const back = await timeUntil(async () => (await stateOf(one, c.url)) !== "draining", 10_000);
+      expect(back).toBeLessThanOrEqual(CACHE_TTL * 1000 + 1500);
+      // Both instances show the change log the store keeps.
+      const events = JSON.parse((await cli(two, "events", "--json")).out) as { kind: string }[];
+      expect(events.filter((e) => e.kind === "drain" || e.kind === "ready").length).toBe(2);
     }, 30_000);
 
     test("with the store stopped, both instances keep serving on their last state and log it once", async () => {

@@ -1,3 +1,4 @@
+import { controlScenarios } from "./control.scenarios.ts";
 import { websocketScenarios } from "./websocket.scenarios.ts";
 import { observabilityScenarios } from "./observability.scenarios.ts";
 import { ruleScenarios } from "./rules.scenarios.ts";
@@ -15,3 +16,4 @@ observabilityScenarios("workerd");
 websocketScenarios("workerd");
 hostileScenarios("workerd");
 brokenTargetScenarios("workerd");
+controlScenarios("workerd");

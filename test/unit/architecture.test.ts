@@ -20,6 +20,7 @@ const LAYERS: readonly [string, (f: string) => boolean][] = [
   ["runtimes", (f) => f.startsWith("src/runtimes/")],
   ["app", (f) => f.startsWith("src/app/")],
   ["routes", (f) => f.startsWith("routes/")],
+  ["admin", (f) => f.startsWith("src/admin/") && !isSchema(f)],
   ["edge", (f) => f.startsWith("src/edge/")],
   ["proxy", (f) => f.startsWith("src/proxy/") && !isSchema(f)],
   ["pool", (f) => f.startsWith("src/pool/")],

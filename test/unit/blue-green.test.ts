@@ -56,7 +56,7 @@ describe("blue/green", () => {
     await two.balancer.control.setAction(10, { forward: { targetGroups: [{ group: "blue", weight: 0 }, { group: "green", weight: 100 }] } });
     expect(await ask(one, "/api/x")).toBe("green");
     await expect(one.balancer.control.setAction(10, { forward: "purple" })).rejects.toThrow('unknown target group "purple"');
-    await expect(one.balancer.control.setAction(99, { forward: "blue" })).rejects.toThrow("no rule with priority 99");
+    await expect(one.balancer.control.setAction(99, { forward: "blue" })).rejects.toThrow('no rule "99"; rules: 10, default');
     expect(await ask(one, "/api/x")).toBe("green");
   });
 });

@@ -2,7 +2,7 @@
 import { getConnInfo } from "hono/bun";
 import type { Config } from "../../config/schema.ts";
 import { commonPlatform, type Platform } from "../../platform.ts";
-import { listenFailure, listening } from "../server/boot.ts";
+import { hostname } from "node:os";
 import { runServer } from "../server/run.ts";
 import { stateOpeners } from "./stores.ts";
 import { fetchUpstream } from "../upstream/fetch.ts";
@@ -59,44 +59,39 @@ export const bunPlatform: Platform = {
 };
 
 if (import.meta.main) {
+  // Computed once (it says where Bun cannot keep the configured timeouts); client timeouts are restart-only.
+  let idle: number | undefined;
   await runServer({
     argv: Bun.argv.slice(2),
     readText: (p) => Bun.file(p).text(),
     platform: bunPlatform,
     stores: stateOpeners,
     exit: (code) => process.exit(code),
+    instance: `${hostname()}:${process.pid}`,
+    parentPid: () => process.ppid,
     onSignal: (signal, handler) => void process.on(signal, handler),
-    serve(app, listeners, config) {
-      const idle = bunIdleSeconds(config, (line) => console.error(line));
-      const servers = listeners.map((l, i) => {
-        let server: ReturnType<typeof Bun.serve>;
-        try {
-          server = Bun.serve({
-            port: l.port,
-            hostname: l.host,
-            fetch: app.balancer.listenerApps[i]!.fetch,
-            websocket: bunWebSocketHandler(config.websocket),
-            idleTimeout: idle,
-            maxRequestBodySize: Number.MAX_SAFE_INTEGER,
-            // Bun's development mode answers an error with an HTML page carrying the stack trace; a client never sees one.
-            development: false,
-            error(error) {
-              app.balancer.platform.log(`internal error: ${errorDetail(error)}`);
-              return internalError();
-            },
-            ...(l.tls ? { tls: l.tls } : {}),
-          });
-        } catch (error) {
-          console.error(listenFailure(l, l.port, error));
-          return process.exit(1);
-        }
-        console.error(listening("bun", l, server.port ?? l.port));
-        return server;
+    bind(l, fetch, config) {
+      idle ??= bunIdleSeconds(config, (line) => console.error(line));
+      const server = Bun.serve({
+        port: l.port,
+        hostname: l.host,
+        fetch: fetch as (request: Request) => Response | Promise<Response>,
+        websocket: bunWebSocketHandler(config.websocket),
+        idleTimeout: idle,
+        maxRequestBodySize: Number.MAX_SAFE_INTEGER,
+        // Bun's development mode answers an error with an HTML page carrying the stack trace; a client never sees one.
+        development: false,
+        error(error) {
+          bunPlatform.log(`internal error: ${errorDetail(error)}`);
+          return internalError();
+        },
+        ...(l.tls ? { tls: l.tls } : {}),
       });
       return {
+        port: server.port ?? l.port,
         // Bun's stop() without force resolves once in-flight requests have completed.
-        stopAccepting: async () => void (await Promise.all(servers.map((s) => s.stop(false)))),
-        forceClose: () => servers.forEach((s) => void s.stop(true)),
+        stop: () => server.stop(false),
+        forceClose: () => void server.stop(true),
       };
     },
   });

@@ -12,9 +12,8 @@
 import { getConnInfo } from "hono/deno";
 import { getConnInfo as getNodeConnInfo } from "@hono/node-server/conninfo";
 import { commonPlatform, type Platform } from "../../platform.ts";
-import { listenFailure, listening } from "../server/boot.ts";
 import { runServer } from "../server/run.ts";
-import { serveNodeHttp } from "../node/http.ts";
+import { bindNodeHttp } from "../node/http.ts";
 import { nodeWebSocket } from "../node/websocket.ts";
 import { stateOpeners } from "./stores.ts";
 import { coarseTimers } from "../server/timers.ts";
@@ -25,14 +24,17 @@ import { constructorConnect, type WebSocketWithHeaders } from "../../proxy/webso
 /** The slice of the Deno namespace this adapter uses (the project typechecks with tsc, not deno check). */
 declare const Deno: {
   args: string[];
+  pid: number;
+  ppid: number;
+  hostname(): string;
   readTextFile(path: string): Promise<string>;
   exit(code: number): never;
   env: { toObject(): Record<string, string> };
-  addSignalListener(signal: "SIGTERM" | "SIGINT", handler: () => void): void;
+  addSignalListener(signal: "SIGTERM" | "SIGINT" | "SIGHUP", handler: () => void): void;
   serve(
     options: { port: number; hostname: string; cert?: string; key?: string; onListen?: (addr: { port: number }) => void },
     handler: (req: Request, info: unknown) => Response | Promise<Response>,
-  ): { shutdown(): Promise<void>; finished: Promise<void> };
+  ): { shutdown(): Promise<void>; finished: Promise<void>; addr: { port: number } };
   upgradeWebSocket(request: Request, options: { protocol?: string; idleTimeout?: number }): { socket: WebSocket; response: Response };
 };
 
@@ -79,33 +81,33 @@ export const denoPlatform: Platform = {
 
 const exit = (code: number) => Deno.exit(code);
 
+let warned = false;
+
 await runServer({
   argv: Deno.args,
   readText: (p) => Deno.readTextFile(p),
   platform: viaNodeHttp ? { ...denoPlatform, clientAddress: (c) => getNodeConnInfo(c).remote.address, websocket: nodeWebSocket } : denoPlatform,
   stores: stateOpeners,
   exit,
+  instance: `${Deno.hostname()}:${Deno.pid}`,
+  parentPid: () => Deno.ppid,
+  // Deno Deploy serves one port: the admin API is a path there (admin.api.path).
+  secondPort: denoPlatform.env.DENO_DEPLOYMENT_ID === undefined,
   onSignal: (signal, handler) => Deno.addSignalListener(signal, handler),
-  serve(app, listeners, config) {
+  bind(l, fetch, config) {
     denoPingSeconds = config.websocket.pingInterval;
-    if (viaNodeHttp) return serveNodeHttp(app, listeners, config.timeouts, exit, "deno").hooks;
-    const servers = listeners.map((l, i) => {
-      try {
-        return Deno.serve(
-          { port: l.port, hostname: l.host, ...l.tls, onListen: (addr) => console.error(listening("deno", l, addr.port)) },
-          (req, info) => app.balancer.listenerApps[i]!.fetch(req, info),
-        );
-      } catch (error) {
-        console.error(listenFailure(l, l.port, error));
-        return exit(1);
-      }
-    });
-    console.error(
-      "fulcrum (deno): Deno.serve has no client timeouts (denoland/deno#34172): timeouts.clientHeader and timeouts.clientIdle are not kept; for a listener that faces the internet use --deno-server node, or a proxy in front",
-    );
+    if (viaNodeHttp) return bindNodeHttp(l, fetch, config);
+    if (!warned) {
+      warned = true;
+      console.error(
+        "fulcrum (deno): Deno.serve has no client timeouts (denoland/deno#34172): timeouts.clientHeader and timeouts.clientIdle are not kept; for a listener that faces the internet use --deno-server node, or a proxy in front",
+      );
+    }
+    const server = Deno.serve({ port: l.port, hostname: l.host, ...l.tls, onListen: () => {} }, (req, info) => fetch(req, info));
     return {
+      port: server.addr.port,
       // Deno's shutdown() stops listening and resolves when in-flight requests are done.
-      stopAccepting: async () => void (await Promise.all(servers.map((s) => s.shutdown()))),
+      stop: () => server.shutdown(),
       forceClose: () => exit(0),
     };
   },

@@ -5,7 +5,8 @@ import { commonPlatform, type Platform } from "../../platform.ts";
 import { runServer } from "../server/run.ts";
 import { stateOpeners } from "./stores.ts";
 import { coarseTimers } from "../server/timers.ts";
-import { serveNodeHttp } from "./http.ts";
+import { bindNodeHttp } from "./http.ts";
+import { hostname } from "node:os";
 import { undiciUpstream } from "../upstream/undici.ts";
 import { nodeWebSocket } from "./websocket.ts";
 
@@ -25,6 +26,8 @@ await runServer({
   platform: nodePlatform,
   stores: stateOpeners,
   exit: (code) => process.exit(code),
+  instance: `${hostname()}:${process.pid}`,
+  parentPid: () => process.ppid,
   onSignal: (signal, handler) => void process.on(signal, handler),
-  serve: (app, listeners, config) => serveNodeHttp(app, listeners, config.timeouts, (code) => process.exit(code)).hooks,
+  bind: bindNodeHttp,
 });

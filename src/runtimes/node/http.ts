@@ -16,21 +16,14 @@
  *     timeouts bound the target's side.
  */
 import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { createServer as createHttpsServer } from "node:https";
 import { serve } from "@hono/node-server";
-import type { BalancerApp } from "../../app/balancer.ts";
-import type { ClientTimeoutsConfig } from "../../config/schema.ts";
-import { type BootListener, listenFailure, listening } from "../server/boot.ts";
-import type { ShutdownHooks } from "../server/shutdown.ts";
+import type { Config } from "../../config/schema.ts";
+import type { BootListener, Bound, Handler } from "../server/listeners.ts";
 import { nodeUpgradeListener } from "./websocket.ts";
 import { UpstreamError } from "../../platform.ts";
 import { BodyBroken } from "../../proxy/body-end.ts";
-
-export interface NodeHttpServers {
-  readonly servers: readonly Server[];
-  /** For onShutdownSignal. */
-  readonly hooks: Omit<ShutdownHooks, "exit">;
-}
 
 /**
  * @hono/node-server prints a response body's error with console.error, stack
@@ -47,46 +40,39 @@ function quietExpectedBodyErrors(): void {
   };
 }
 
-export function serveNodeHttp(
-  app: BalancerApp,
-  listeners: readonly BootListener[],
-  timeouts: ClientTimeoutsConfig,
-  exit: (code: number) => never,
-  runtime: "node" | "deno" = "node",
-): NodeHttpServers {
-  quietExpectedBodyErrors();
-  const headerMs = timeouts.clientHeader * 1000;
+let quieted = false;
+
+/** Bind one listener on node:http (or node:https); resolves once it listens, rejects with the OS's error. */
+export function bindNodeHttp(listener: BootListener, fetch: Handler, config: Pick<Config, "timeouts" | "websocket">): Promise<Bound> {
+  if (!quieted) quietExpectedBodyErrors();
+  quieted = true;
+  const headerMs = config.timeouts.clientHeader * 1000;
   const serverOptions = {
     headersTimeout: headerMs,
-    keepAliveTimeout: timeouts.clientIdle * 1000,
+    keepAliveTimeout: config.timeouts.clientIdle * 1000,
     requestTimeout: 0,
     connectionsCheckingInterval: Math.min(1000, headerMs),
   };
-  const servers = listeners.map((l, i) => {
-    const fetch = app.balancer.listenerApps[i]!.fetch;
-    const tls = l.tls ? { createServer: createHttpsServer, serverOptions: { ...serverOptions, ...l.tls, handshakeTimeout: headerMs } } : { serverOptions };
-    const server = serve({ fetch, port: l.port, hostname: l.host, ...tls }, (info) => console.error(listening(runtime, l, info.port))) as Server;
+  const l = listener;
+  const tls = l.tls ? { createServer: createHttpsServer, serverOptions: { ...serverOptions, ...l.tls, handshakeTimeout: headerMs } } : { serverOptions };
+  return new Promise((resolve, reject) => {
+    const server = serve({ fetch: fetch as never, port: l.port, hostname: l.host, ...tls }) as Server;
     // Also as properties: not every one is a createServer option on every Node version.
     server.headersTimeout = serverOptions.headersTimeout;
     server.keepAliveTimeout = serverOptions.keepAliveTimeout;
     server.requestTimeout = 0;
     // A failed bind is an 'error' event; unhandled, it prints a stack trace.
-    const failed = (error: Error) => {
-      console.error(listenFailure(l, l.port, error));
-      exit(1);
-    };
-    server.once("error", failed);
-    server.once("listening", () => server.off("error", failed));
-    server.on("upgrade", nodeUpgradeListener(fetch as never, app.balancer.config.websocket));
-    return server;
+    server.once("error", reject);
+    server.once("listening", () => {
+      server.off("error", reject);
+      resolve({
+        port: (server.address() as AddressInfo).port,
+        stop: () => drain(server),
+        forceClose: () => server.closeAllConnections(),
+      });
+    });
+    server.on("upgrade", nodeUpgradeListener(fetch as never, config.websocket));
   });
-  return {
-    servers,
-    hooks: {
-      stopAccepting: async () => void (await Promise.all(servers.map(drain))),
-      forceClose: () => servers.forEach((s) => s.closeAllConnections()),
-    },
-  };
 }
 
 function drain(server: Server): Promise<void> {

@@ -1,15 +1,23 @@
 /**
  * What Bun, Deno and Node do alike with a balancer: boot it (read and check
  * the config, open the state store), bind its listeners (each runtime its own
- * way), start the health checks, and turn SIGTERM and SIGINT into one
- * graceful shutdown (shutdown.ts). Each entry passes only what differs.
+ * way, listeners.ts), start the health checks, and handle signals: SIGTERM
+ * and SIGINT start one graceful shutdown (shutdown.ts), SIGHUP reloads the
+ * config (nginx's `-s reload` signal). A balancer started by `fulcrum serve`
+ * also never outlives that launcher: when it goes, without passing a signal
+ * on, the balancer shuts down as on SIGTERM (parent.ts).
  */
 import type { BalancerApp } from "../../app/balancer.ts";
 import type { Config } from "../../config/schema.ts";
 import type { Platform } from "../../platform.ts";
 import type { StateOpeners } from "../../state/open.ts";
-import { boot, type BootListener } from "./boot.ts";
-import { onShutdownSignal, type ShutdownHooks, type ShutdownSignal } from "./shutdown.ts";
+import { AdminError } from "../../admin/ops.ts";
+import { boot } from "./boot.ts";
+import { BindError, type BootListener, type Bound, type Handler, ListenerSet } from "./listeners.ts";
+import { watchParent } from "./parent.ts";
+import { onShutdownSignal } from "./shutdown.ts";
+
+export type ServerSignal = "SIGTERM" | "SIGINT" | "SIGHUP";
 
 export interface ServerRuntime {
   readonly argv: readonly string[];
@@ -17,17 +25,50 @@ export interface ServerRuntime {
   readonly platform: Platform;
   readonly stores: StateOpeners;
   readonly exit: (code: number) => never;
-  /** Bind every listener (a failed bind prints its one line and exits); returns how to stop them. */
-  serve(app: BalancerApp, listeners: readonly BootListener[], config: Config): Omit<ShutdownHooks, "exit">;
-  onSignal(signal: ShutdownSignal, handler: () => void): void;
+  /** This instance's name in the change log (`host:pid`). */
+  readonly instance: string;
+  /** The parent's pid now (it changes when the parent exits), to follow the launcher that started this one. */
+  readonly parentPid?: () => number;
+  /** Whether a second port can be bound for the admin API (Deno Deploy serves one). Default true. */
+  readonly secondPort?: boolean;
+  /** Bind one listener; throws or rejects with the OS's error when it cannot. */
+  bind(listener: BootListener, handler: Handler, config: Config): Bound | Promise<Bound>;
+  onSignal(signal: ServerSignal, handler: () => void): void;
 }
 
 export async function runServer(rt: ServerRuntime): Promise<BalancerApp> {
-  const { app, config, listeners } = await boot(rt.argv, rt.readText, rt.platform, rt.exit, rt.stores);
-  const hooks = rt.serve(app, listeners, config);
-  app.balancer.startHealthChecks();
-  const shutdown = onShutdownSignal(app.balancer, { ...hooks, exit: rt.exit });
+  const secondPort = rt.secondPort ?? true;
+  const { app } = await boot(rt.argv, rt.readText, rt.platform, rt.exit, { stores: rt.stores, secondPort, instance: rt.instance });
+  const balancer = app.balancer;
+  const log = (line: string) => console.error(line);
+  const listeners = new ListenerSet({ runtime: rt.platform.runtime, readText: rt.readText, log, secondPort, bind: rt.bind }, (key) => balancer.handler(key));
+  try {
+    await listeners.start(balancer.config);
+  } catch (error) {
+    log(error instanceof BindError ? error.message : `fulcrum: ${(error as Error).message}`);
+    return rt.exit(1);
+  }
+  balancer.attachListeners(listeners);
+  balancer.startHealthChecks();
+  const shutdown = onShutdownSignal(balancer, { stopAccepting: () => listeners.stopAccepting(), forceClose: () => listeners.forceClose(), exit: rt.exit });
   rt.onSignal("SIGTERM", () => shutdown("SIGTERM"));
   rt.onSignal("SIGINT", () => shutdown("SIGINT"));
+  rt.onSignal("SIGHUP", () => {
+    log("fulcrum: SIGHUP: reloading the config");
+    balancer.reload("SIGHUP").then(
+      (r) => log(`fulcrum: ${r.message}`),
+      (error: unknown) => {
+        const problems = error instanceof AdminError && error.problems?.length ? `\n  ${error.problems.join("\n  ")}` : "";
+        log(`fulcrum: reload failed: ${(error as Error).message}${problems}`);
+      },
+    );
+  });
+  const supervisor = Number(rt.platform.env.FULCRUM_SUPERVISOR_PID);
+  if (rt.parentPid && Number.isInteger(supervisor) && supervisor > 0) {
+    watchParent(supervisor, rt.parentPid, () => {
+      log("fulcrum: the fulcrum serve process that started this balancer is gone; shutting down");
+      shutdown("SIGTERM");
+    });
+  }
   return app;
 }

@@ -11,3 +11,12 @@
  * could choose their address for `sourceIp` rules and `ip_hash`.
  */
 export const LOCAL_CLIENT_IP = "FULCRUM_LOCAL_CLIENT_IP";
+
+/**
+ * The launcher's config file, as a service binding (a function in the
+ * `fulcrum serve` process that reads the file): the Worker re-reads it on
+ * `fulcrum reload`, where a deployed Worker reads Workers KV (kv-config.ts).
+ */
+export const CONFIG_FILE_BINDING = "FULCRUM_CONFIG_FILE";
+/** That file's path, for status and messages. */
+export const CONFIG_PATH_BINDING = "FULCRUM_CONFIG_PATH";

@@ -19,6 +19,7 @@
  * and through Miniflare's Node-side namespace proxy (which the unit tests use).
  */
 import { createProbing, type Probing } from "../../app/probing.ts";
+import { overlay } from "../../app/overlay.ts";
 import { validateConfig } from "../../config/load.ts";
 import type { Config } from "../../config/schema.ts";
 import { commonPlatform, type Platform } from "../../platform.ts";
@@ -26,7 +27,7 @@ import { fetchUpstream } from "../upstream/fetch.ts";
 import { KvConfigSource } from "./kv-config.ts";
 import { MemoryStateStore } from "../../state/memory.ts";
 import type { StateOp, StateProtocol } from "../../state/cloudflare.ts";
-import type { Mutator, Snapshot, SnapshotData, StateStore } from "../../state/store.ts";
+import { type ChangeEvent, type Mutator, type Snapshot, type SnapshotData, type StateStore, wellFormedEvents } from "../../state/store.ts";
 
 /** The parts of workerd's `DurableObjectState` used here (no @cloudflare/workers-types in this repo). */
 export interface DurableObjectContext {
@@ -41,6 +42,7 @@ export interface DurableObjectContext {
 }
 
 const SNAPSHOT_KEY = "snapshot";
+const EVENTS_KEY = "events";
 
 /**
  * The authoritative snapshot and leases: a memory store (memory.ts) that
@@ -50,8 +52,21 @@ const SNAPSHOT_KEY = "snapshot";
  * alarm takes the lease back.
  */
 export class SnapshotRegister extends MemoryStateStore {
-  constructor(stored: Snapshot | undefined, persist: (s: Snapshot) => void, now: () => number = Date.now, log: (line: string) => void = () => {}) {
-    super({ stored, persist, now, onSubscriberError: (error) => log(`state: subscriber failed: ${errorMessage(error)}`) });
+  constructor(
+    stored: Snapshot | undefined,
+    persist: (s: Snapshot) => void,
+    now: () => number = Date.now,
+    log: (line: string) => void = () => {},
+    events: { readonly stored?: readonly unknown[]; readonly persist?: (events: readonly ChangeEvent[]) => void } = {},
+  ) {
+    super({
+      stored,
+      persist,
+      now,
+      onSubscriberError: (error) => log(`state: subscriber failed: ${errorMessage(error)}`),
+      ...(events.stored ? { storedEvents: events.stored } : {}),
+      ...(events.persist ? { persistEvents: events.persist } : {}),
+    });
   }
 }
 
@@ -80,6 +95,12 @@ export class DurableObjectLocalStore implements StateStore {
   }
   releaseLease(name: string, holder: string): Promise<void> {
     return this.register.releaseLease(name, holder);
+  }
+  appendEvent(event: ChangeEvent): Promise<void> {
+    return this.register.appendEvent(event);
+  }
+  recentEvents(limit: number): Promise<ChangeEvent[]> {
+    return this.register.recentEvents(limit);
   }
   async close(): Promise<void> {}
 }
@@ -114,8 +135,14 @@ function parseRequest(op: string, body: unknown): { [K in StateOp]: { op: K; bod
     case "release":
       if (!str("name") || !str("holder")) return "expected { name, holder }";
       return { op, body: body as StateProtocol["release"]["request"] };
+    case "event":
+      if (wellFormedEvents([body.event]).length !== 1) return "expected { event } with at, instance, source, kind and subject";
+      return { op, body: body as StateProtocol["event"]["request"] };
+    case "events":
+      if (!Number.isInteger(body.limit)) return "expected { limit }";
+      return { op, body: body as StateProtocol["events"]["request"] };
     default:
-      return `unknown operation ${JSON.stringify(op)}, expected load, cas, acquire or release`;
+      return `unknown operation ${JSON.stringify(op)}, expected load, cas, acquire, release, event or events`;
   }
 }
 
@@ -148,6 +175,7 @@ export function defineFulcrumState(configInput: unknown, options: FulcrumStateOp
   return class FulcrumState {
     private register!: SnapshotRegister;
     private probing: Probing | undefined;
+    private overlayKey = "";
     /** When this object last checked that its alarm is set (monotonic enough: Date.now in a Durable Object). */
     private alarmCheckedAt = Number.NEGATIVE_INFINITY;
 
@@ -158,10 +186,14 @@ export function defineFulcrumState(configInput: unknown, options: FulcrumStateOp
       // No event is delivered before the stored snapshot is in memory.
       void ctx.blockConcurrencyWhile(async () => {
         const stored = await ctx.storage.get<Snapshot>(SNAPSHOT_KEY);
+        const storedEvents = await ctx.storage.get<unknown[]>(EVENTS_KEY);
         // Output gates hold every response until this write is durable, so an isolate never sees a version that could be lost.
-        const persist = (s: Snapshot) =>
-          void ctx.storage.put(SNAPSHOT_KEY, s).catch((e: unknown) => log(`state: durable object write failed: ${errorMessage(e)}`));
-        this.register = new SnapshotRegister(stored, persist, now, log);
+        const put = (key: string, value: unknown) =>
+          void ctx.storage.put(key, value).catch((e: unknown) => log(`state: durable object write failed: ${errorMessage(e)}`));
+        this.register = new SnapshotRegister(stored, (s) => put(SNAPSHOT_KEY, s), now, log, {
+          ...(Array.isArray(storedEvents) ? { stored: storedEvents } : {}),
+          persist: (events) => put(EVENTS_KEY, events),
+        });
       });
     }
 
@@ -191,12 +223,18 @@ export function defineFulcrumState(configInput: unknown, options: FulcrumStateOp
         case "release":
           await this.register.releaseLease(parsed.body.name, parsed.body.holder);
           return Response.json({} satisfies StateProtocol["release"]["response"]);
+        case "event":
+          await this.register.appendEvent(parsed.body.event);
+          return Response.json({} satisfies StateProtocol["event"]["response"]);
+        case "events":
+          return Response.json({ events: await this.register.recentEvents(parsed.body.limit) } satisfies StateProtocol["events"]["response"]);
       }
     }
 
     /** One round of active checks, then the next alarm one interval after this one began. */
     async alarm(): Promise<void> {
       await this.followConfig();
+      await this.followTargets();
       const intervalMs = probeIntervalMs(source.config);
       if (intervalMs === undefined) return;
       // Re-arm first: a round that throws must not end probing (workerd retries a failed alarm only a few times).
@@ -229,6 +267,13 @@ export function defineFulcrumState(configInput: unknown, options: FulcrumStateOp
       if (source.due(this.env) && (await source.refresh(this.env))) this.probing = undefined;
     }
 
+    /** Targets operators added or removed (the snapshot's overlay): the checks follow the same target list as the isolates. */
+    private async followTargets(): Promise<void> {
+      const key = overlay(source.config, await this.register.load(), Date.now()).key;
+      if (key !== this.overlayKey) this.probing = undefined;
+      this.overlayKey = key;
+    }
+
     /** The checks of the current config: its groups and health tables, nothing of a balancer's request path. */
     private ownProbing(): Probing {
       if (this.probing) return this.probing;
@@ -242,7 +287,7 @@ export function defineFulcrumState(configInput: unknown, options: FulcrumStateOp
         log,
         state: new DurableObjectLocalStore(this.register),
       };
-      this.probing = createProbing(source.config, platform);
+      this.probing = createProbing(overlay(source.config, this.register.latest, Date.now()).config, platform);
       this.probing.ready().catch((e: unknown) => log(`state: durable object checks start-up: ${errorMessage(e)}`));
       return this.probing;
     }

@@ -2,16 +2,23 @@
  * On Workers, the config may live in Workers KV (binding `FULCRUM_KV`, key
  * `config`) instead of the bundle, so that a config change needs no
  * redeploy: `wrangler kv key put --binding FULCRUM_KV config "$(cat fulcrum.json)"`.
+ * Under `fulcrum serve --runtime workerd` the config file itself takes that
+ * place, through a service binding of the launcher (FULCRUM_CONFIG_FILE),
+ * so that `fulcrum reload` reads the edited file as on the other runtimes.
  *
  * Read at an isolate's first request, then at most every
  * `FULCRUM_CONFIG_REFRESH` seconds (a Worker variable; default 60, since KV
  * is eventually consistent and a write takes up to a minute to reach every
- * location anyway). No binding or no key: the bundled config. An invalid
- * config is logged once per distinct text with its problems, and the config
- * in use is kept (nginx keeps its old configuration when a reload fails).
+ * location anyway), and at once on `fulcrum reload`. No binding or no key:
+ * the bundled config. An invalid config is logged once per distinct text
+ * with its problems, and the config in use is kept (nginx keeps its old
+ * configuration when a reload fails); a reload through the API gets the
+ * problems back.
  */
+import { configVersion } from "../../app/config-source.ts";
 import { ConfigError, parseConfig } from "../../config/load.ts";
 import type { Config } from "../../config/schema.ts";
+import { CONFIG_FILE_BINDING, CONFIG_PATH_BINDING } from "./bindings.ts";
 
 export const CONFIG_KV_BINDING = "FULCRUM_KV";
 export const CONFIG_KV_KEY = "config";
@@ -21,10 +28,44 @@ interface KvNamespaceLike {
   get(key: string, type: "text"): Promise<string | null>;
 }
 
+interface FetcherLike {
+  fetch(input: string): Promise<Response>;
+}
+
 export interface ConfigVersion {
   readonly config: Config;
-  /** The KV text it came from; undefined for the bundled config. */
+  /** The text it came from; undefined for the bundled config. */
   readonly text: string | undefined;
+  /** A digest of that text (of the bundled config's JSON for it). */
+  readonly version: string;
+}
+
+/** Where a text config can come from on this Worker: KV, the launcher's file, or nowhere (the bundle). */
+interface TextSource {
+  readonly location: string;
+  read(): Promise<string | null>;
+}
+
+function textSourceOf(env: Readonly<Record<string, unknown>>): TextSource | undefined {
+  const kv = env[CONFIG_KV_BINDING] as Partial<KvNamespaceLike> | undefined;
+  if (kv && typeof kv.get === "function") {
+    return {
+      location: `${CONFIG_KV_BINDING}/${CONFIG_KV_KEY}`,
+      read: () => (kv as KvNamespaceLike).get(CONFIG_KV_KEY, "text"),
+    };
+  }
+  const file = env[CONFIG_FILE_BINDING] as Partial<FetcherLike> | undefined;
+  if (file && typeof file.fetch === "function") {
+    return {
+      location: typeof env[CONFIG_PATH_BINDING] === "string" ? env[CONFIG_PATH_BINDING] : "the config file",
+      read: async () => {
+        const r = await (file as FetcherLike).fetch("http://config-file/");
+        if (!r.ok) throw new Error(await r.text());
+        return r.text();
+      },
+    };
+  }
+  return undefined;
 }
 
 export class KvConfigSource {
@@ -39,60 +80,83 @@ export class KvConfigSource {
     /** Extra check a config must pass to be used here (e.g. a store this runtime can open); returns a problem or undefined. */
     private readonly acceptable: (config: Config) => string | undefined = () => undefined,
     private readonly now: () => number = Date.now,
+    private readonly bundledVersion = "bundled",
   ) {
-    this.current = { config: bundled, text: undefined };
+    this.current = { config: bundled, text: undefined, version: bundledVersion };
+  }
+
+  /** The bundled config with the version of its JSON (call once; the constructor cannot await). */
+  static async create(bundled: Config, log: (line: string) => void, acceptable?: (config: Config) => string | undefined): Promise<KvConfigSource> {
+    return new KvConfigSource(bundled, log, acceptable, Date.now, await configVersion(JSON.stringify(bundled)));
   }
 
   get config(): Config {
     return this.current.config;
   }
 
-  /** Is a re-read due (the binding exists and the refresh interval has passed)? */
-  due(env: Readonly<Record<string, unknown>>): boolean {
-    return kvOf(env) !== undefined && this.now() - this.lastRead >= refreshMs(env);
+  get version(): string {
+    return this.current.version;
   }
 
-  /** Read KV now; resolves to the new version when the config in use changed, undefined otherwise. */
-  async refresh(env: Readonly<Record<string, unknown>>): Promise<ConfigVersion | undefined> {
-    const kv = kvOf(env);
+  /** Where the config is read from on this Worker, for status and messages. */
+  location(env: Readonly<Record<string, unknown>>): string {
+    return textSourceOf(env)?.location ?? "bundled config";
+  }
+
+  /** Whether other isolates read the same config (KV, the launcher's file). */
+  shared(env: Readonly<Record<string, unknown>>): boolean {
+    return textSourceOf(env) !== undefined;
+  }
+
+  /** Is a re-read due (a source exists and the refresh interval has passed)? */
+  due(env: Readonly<Record<string, unknown>>): boolean {
+    return textSourceOf(env) !== undefined && this.now() - this.lastRead >= refreshMs(env);
+  }
+
+  /**
+   * Read now; resolves to the new version when the config in use changed,
+   * undefined otherwise. `strict`: an invalid config (or one that cannot be
+   * read) throws its problems instead of only being logged.
+   */
+  async refresh(env: Readonly<Record<string, unknown>>, options: { strict?: boolean } = {}): Promise<ConfigVersion | undefined> {
+    const source = textSourceOf(env);
     this.lastRead = this.now();
-    if (!kv) return undefined;
+    if (!source) return undefined;
     let text: string | null;
     try {
-      text = await kv.get(CONFIG_KV_KEY, "text");
+      text = await source.read();
     } catch (error) {
-      this.log(
-        `config: reading ${CONFIG_KV_BINDING}/${CONFIG_KV_KEY} failed (${error instanceof Error ? error.message : String(error)}); keeping the config in use`,
-      );
+      const why = `reading ${source.location} failed (${error instanceof Error ? error.message : String(error)})`;
+      this.log(`config: ${why}; keeping the config in use`);
+      if (options.strict) throw new Error(why);
       return undefined;
     }
     const next = text ?? undefined;
-    if (next === this.current.text || next === this.rejected) return undefined;
+    if (next === this.current.text) return undefined;
+    if (next === this.rejected && !options.strict) return undefined;
     if (next === undefined) {
       // The key was deleted: back to the bundled config.
-      this.current = { config: this.bundled, text: undefined };
-      this.log(`config: no ${CONFIG_KV_BINDING}/${CONFIG_KV_KEY}; using the bundled config`);
+      this.current = { config: this.bundled, text: undefined, version: this.bundledVersion };
+      this.log(`config: no ${source.location}; using the bundled config`);
       return this.current;
     }
     try {
-      const config = parseConfig(next, `${CONFIG_KV_BINDING}/${CONFIG_KV_KEY}`);
+      const config = parseConfig(next, source.location);
       const problem = this.acceptable(config);
-      if (problem) throw new ConfigError([problem], `${CONFIG_KV_BINDING}/${CONFIG_KV_KEY}`);
-      this.current = { config, text: next };
+      if (problem) throw new ConfigError([problem], source.location);
+      this.current = { config, text: next, version: await configVersion(next) };
       this.rejected = undefined;
-      this.log(`config: now from ${CONFIG_KV_BINDING}/${CONFIG_KV_KEY}`);
+      this.log(`config: now from ${source.location}`);
       return this.current;
     } catch (error) {
+      if (next !== this.rejected) {
+        this.log(`config: ignoring ${source.location}, keeping the config in use: ${error instanceof Error ? error.message : String(error)}`);
+      }
       this.rejected = next;
-      this.log(`config: ignoring ${CONFIG_KV_BINDING}/${CONFIG_KV_KEY}, keeping the config in use: ${error instanceof Error ? error.message : String(error)}`);
+      if (options.strict) throw error;
       return undefined;
     }
   }
-}
-
-function kvOf(env: Readonly<Record<string, unknown>>): KvNamespaceLike | undefined {
-  const kv = env[CONFIG_KV_BINDING] as Partial<KvNamespaceLike> | undefined;
-  return kv && typeof kv.get === "function" ? (kv as KvNamespaceLike) : undefined;
 }
 
 function refreshMs(env: Readonly<Record<string, unknown>>): number {

@@ -11,6 +11,8 @@ import { type BalancerApp, createBalancer } from "../../app/balancer.ts";
 import { validateConfig } from "../../config/load.ts";
 import type { Config } from "../../config/schema.ts";
 import { KvConfigSource } from "./kv-config.ts";
+import type { ConfigSource } from "../../app/config-source.ts";
+import { apiMode } from "../../app/listener.ts";
 import { LOCAL_CLIENT_IP } from "./bindings.ts";
 import { storeUnavailable } from "../../state/open.ts";
 import { commonPlatform, type Platform } from "../../platform.ts";
@@ -56,8 +58,22 @@ export function createWorker(configInput: unknown, stores: WorkerStores = {}) {
   };
   const problem = storeProblem(bundled);
   if (problem) throw new Error(`bundled config: ${problem}`);
+  // A Worker has one port: an admin API with a listener of its own is a config error here.
+  apiMode(bundled, false);
   const log = (line: string) => console.log(line);
-  const source = new KvConfigSource(bundled, log, storeProblem);
+  // Made in the first request: a Worker's global scope may not hash or draw random numbers.
+  let source: KvConfigSource;
+  let instance: string;
+
+  /** What a reload through the API reads: KV (or the launcher's file) now, its problems thrown. */
+  const configSource = (env: Record<string, unknown>): ConfigSource => ({
+    location: source.location(env),
+    shared: source.shared(env),
+    async read() {
+      await source.refresh(env, { strict: true });
+      return { config: source.config, version: source.version };
+    },
+  });
 
   // One balancer per isolate: health, counters and sticky keys live as long as the isolate.
   const build = (config: Config, env: Record<string, unknown>): Live => {
@@ -75,7 +91,7 @@ export function createWorker(configInput: unknown, stores: WorkerStores = {}) {
       log,
       ...(config.state.store === "cloudflare" ? { state: stores.cloudflare!(config.state, env) } : {}),
     };
-    const app = createBalancer(config, platform);
+    const app = createBalancer(config, platform, { source: configSource(env), version: source.version, secondPort: false, instance });
     const live: Live = {
       app,
       // A Worker has no start-up to fail: a store that cannot be read yet leaves the config's state (fail static).
@@ -93,20 +109,24 @@ export function createWorker(configInput: unknown, stores: WorkerStores = {}) {
 
   let live: Live | undefined;
   let first: Promise<Live> | undefined;
-  const liveFor = (env: Record<string, unknown>): Promise<Live> => (first ??= source.refresh(env).then(() => (live = build(source.config, env))));
+  const liveFor = (env: Record<string, unknown>): Promise<Live> => (first ??= (async () => {
+    source = await KvConfigSource.create(bundled, log, storeProblem);
+    instance = `workerd-${crypto.randomUUID().slice(0, 8)}`;
+    await source.refresh(env);
+    return (live = build(source.config, env));
+  })());
   /**
    * A changed config in KV: the isolate's balancer reloads it, keeping what it
    * knows of every target the new config still lists (health, in-flight
    * counts); requests in flight finish on the config they started with. Only a
-   * change of the state store or of the admin endpoints needs a new balancer.
+   * change of the state store needs a new balancer.
    */
   const reload = (env: Record<string, unknown>) =>
     source.refresh(env).then(async (next) => {
       if (!next || !live) return;
-      const before = live.app.balancer.config;
-      if (JSON.stringify([before.state, before.admin]) === JSON.stringify([next.config.state, next.config.admin])) {
-        await live.app.balancer.reload(next.config).catch((error: unknown) =>
-          log(`fulcrum: config from KV not applied: ${error instanceof Error ? error.message : String(error)}`)
+      if (JSON.stringify(live.app.balancer.fileConfig.state) === JSON.stringify(next.config.state)) {
+        await live.app.balancer.reload(`${source.location(env)} refresh`, { config: next, ifChanged: true }).catch((error: unknown) =>
+          log(`fulcrum: config from ${source.location(env)} not applied: ${error instanceof Error ? error.message : String(error)}`)
         );
         return;
       }
@@ -116,9 +136,13 @@ export function createWorker(configInput: unknown, stores: WorkerStores = {}) {
     });
 
   const serve = (l: Live, request: Request, env: Record<string, unknown>, ctx: ExecutionContext): Response | Promise<Response> => {
-    // No timers outside a request on Workers: probes that are due run after the response.
-    const probing = l.app.balancer.healthChecks.enabled ? l.app.balancer.healthChecks.runDue() : undefined;
-    if (probing) ctx.waitUntil(probing);
+    // No timers outside a request on Workers: probes that are due run after the response, and what
+    // they set off (a target list a snapshot changed, a removal that came due) with them.
+    const balancer = l.app.balancer;
+    const probing = balancer.healthChecks.enabled ? balancer.healthChecks.runDue() : undefined;
+    if (probing) ctx.waitUntil(probing.finally(() => balancer.settled()));
+    const due = balancer.due();
+    if (due) ctx.waitUntil(due);
     if (source.due(env)) ctx.waitUntil(reload(env));
     return l.started ? l.app.fetch(request, env, ctx) : l.ready.then(() => l.app.fetch(request, env, ctx));
   };

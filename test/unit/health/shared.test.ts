@@ -25,6 +25,8 @@ function switchable(inner: StateStore) {
     subscribe: (cb) => inner.subscribe((s) => !state.down && cb(s)),
     tryAcquireLease: (n, h, t) => guard(() => inner.tryAcquireLease(n, h, t)),
     releaseLease: (n, h) => guard(() => inner.releaseLease(n, h)),
+    appendEvent: (e) => guard(() => inner.appendEvent(e)),
+    recentEvents: (n) => guard(() => inner.recentEvents(n)),
     close: () => inner.close(),
   };
   return { store, state };

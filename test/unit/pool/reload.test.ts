@@ -60,7 +60,7 @@ describe("reload keeps the pool", () => {
     w.hits.length = 0;
     for (let i = 0; i < 4; i++) await w.send();
     expect(new Set(w.hits)).toEqual(new Set(["http://10.0.0.2"]));
-    await w.app.balancer.reload(w.configOf([A, B, C]));
+    await w.app.balancer.reload("test", { config: { config: w.configOf([A, B, C]), version: "next" } });
     w.hits.length = 0;
     for (let i = 0; i < 6; i++) await w.send();
     expect(new Set(w.hits)).toEqual(new Set(["http://10.0.0.2", "http://10.0.0.3"]));
@@ -72,7 +72,7 @@ describe("reload keeps the pool", () => {
     const first = w.send("/hold"); // least_connections: to A (ties go to the first)
     await Bun.sleep(1);
     expect(w.held.get("http://10.0.0.1")?.length).toBe(1);
-    await w.app.balancer.reload(w.configOf([A, B]));
+    await w.app.balancer.reload("test", { config: { config: w.configOf([A, B]), version: "next" } });
     w.hits.length = 0;
     await w.send(); // A has one in flight, B none: B
     expect(w.hits).toEqual(["http://10.0.0.2"]);
@@ -88,7 +88,7 @@ describe("reload keeps the pool", () => {
     const onA = w.send("/hold");
     await Bun.sleep(1);
     const targetA = w.app.balancer.group("app").targets[0]!;
-    await w.app.balancer.reload(w.configOf([B]));
+    await w.app.balancer.reload("test", { config: { config: w.configOf([B]), version: "next" } });
     expect(w.app.balancer.pool.targetsOf("app").map((t) => t.url)).toEqual([A, B]); // still running on A
     expect(targetA.binding).toBeUndefined(); // takes nothing new
     w.hits.length = 0;
@@ -111,7 +111,7 @@ describe("reload keeps the pool", () => {
     };
     await w.app.balancer.ready();
     for (let i = 0; i < 40; i++) await w.send();
-    await w.app.balancer.reload(w.configOf([A, B]));
+    await w.app.balancer.reload("test", { config: { config: w.configOf([A, B]), version: "next" } });
     // The new strategy starts with the estimates (ms), not unmeasured (which would send the next requests to A to find out).
     const learnt = w.app.balancer.group("app").targets.map((t) =>
       (t.binding!.tier as Tier).strategy.exportLearned?.(t.binding!.tierIndex) as { ewma: number } | undefined

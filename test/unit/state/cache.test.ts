@@ -15,6 +15,8 @@ test("the cache follows a store that lost its data (versions restart from 1) and
     subscribe: () => () => {},
     tryAcquireLease: () => Promise.resolve(true),
     releaseLease: () => Promise.resolve(),
+    appendEvent: () => Promise.resolve(),
+    recentEvents: () => Promise.resolve([]),
     close: () => Promise.resolve(),
   };
   const cache = new SnapshotCache(facade);

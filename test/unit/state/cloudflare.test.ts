@@ -212,6 +212,8 @@ function polled(inner: CloudflareStateStore): StateStore {
     update: (m) => inner.update(m),
     tryAcquireLease: (n, h, ttl) => inner.tryAcquireLease(n, h, ttl),
     releaseLease: (n, h) => inner.releaseLease(n, h),
+    appendEvent: (e) => inner.appendEvent(e),
+    recentEvents: (n) => inner.recentEvents(n),
     subscribe(cb) {
       const off = inner.subscribe(cb);
       const timer = setInterval(() => void inner.load().catch(() => {}), 20);

@@ -5,7 +5,16 @@
  * instance); stores without one use `store` for both sides.
  */
 import { describe, expect, test } from "bun:test";
-import { emptyGroup, emptySnapshotData, groupDraft, type Snapshot, type StateStore, StateStoreClosedError } from "../../../src/state/store.ts";
+import {
+  CHANGE_LOG_SIZE,
+  type ChangeEvent,
+  emptyGroup,
+  emptySnapshotData,
+  groupDraft,
+  type Snapshot,
+  type StateStore,
+  StateStoreClosedError,
+} from "../../../src/state/store.ts";
 
 export interface StoreUnderTest {
   store: StateStore;
@@ -161,6 +170,29 @@ export function describeStateStore(name: string, make: () => Promise<StoreUnderT
         expect(await s.tryAcquireLease("probe:app", "a", 100)).toBe(false);
       }));
 
+    test("the change log: entries from both clients, oldest first, the newest CHANGE_LOG_SIZE kept", () =>
+      withStores(async (s, o) => {
+        const entry = (i: number): ChangeEvent => ({
+          at: 1000 + i,
+          instance: "a",
+          source: "test",
+          kind: "drain",
+          subject: `app/t${i}`,
+          after: { deadline: i },
+        });
+        expect(await s.recentEvents(10)).toEqual([]);
+        await s.appendEvent(entry(1));
+        await o.appendEvent(entry(2));
+        expect(await o.recentEvents(10)).toEqual([entry(1), entry(2)]);
+        expect(await s.recentEvents(1)).toEqual([entry(2)]);
+        expect(await s.recentEvents(0)).toEqual([]);
+        for (let i = 3; i <= CHANGE_LOG_SIZE + 5; i++) await s.appendEvent(entry(i));
+        const all = await o.recentEvents(1000);
+        expect(all.length).toBe(CHANGE_LOG_SIZE);
+        expect(all[0]).toEqual(entry(6));
+        expect(all.at(-1)).toEqual(entry(CHANGE_LOG_SIZE + 5));
+      }));
+
     test("a closed store refuses work; the other client carries on", () =>
       withStores(async (s, o) => {
         await s.close();
@@ -169,6 +201,7 @@ export function describeStateStore(name: string, make: () => Promise<StoreUnderT
         await expect(s.compareAndSet(0, emptySnapshotData())).rejects.toBeInstanceOf(StateStoreClosedError);
         await expect(s.tryAcquireLease("x", "a", 1000)).rejects.toBeInstanceOf(StateStoreClosedError);
         await expect(s.releaseLease("x", "a")).rejects.toBeInstanceOf(StateStoreClosedError);
+        await expect(s.appendEvent({ at: 1, instance: "a", source: "test", kind: "reload", subject: "config" })).rejects.toBeInstanceOf(StateStoreClosedError);
         await s.close(); // twice is fine
         if (o !== s) expect((await o.update(() => {})).version).toBe(1);
       }));

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { DenoKvStateStore, type Kv, MAX_SNAPSHOT_BYTES, StateSnapshotTooLargeError } from "../../../src/state/deno-kv.ts";
-import { emptyGroup, emptySnapshotData, type Snapshot, StateStoreClosedError } from "../../../src/state/store.ts";
+import { CHANGE_LOG_SIZE, type ChangeEvent, emptyGroup, emptySnapshotData, type Snapshot, StateStoreClosedError } from "../../../src/state/store.ts";
 
 declare const Deno: {
   test(name: string, fn: () => Promise<void>): void;
@@ -206,6 +206,20 @@ Deno.test("a foreign value at the snapshot key is a clear error", () =>
     await kv.atomic().set(["test", "snapshot"], "not a snapshot").commit();
     kv.close();
     await assert.rejects((await open()).load(), /is not a Fulcrum snapshot/);
+  }));
+
+Deno.test("the change log: entries from two handles, oldest first, the newest CHANGE_LOG_SIZE kept", () =>
+  withKv(async (open) => {
+    const [a, b] = [await open(), await open()];
+    const entry = (i: number): ChangeEvent => ({ at: 1000 + i, instance: "a", source: "test", kind: "weight", subject: `app/t${i}`, after: i });
+    await a.appendEvent(entry(1));
+    await b.appendEvent(entry(2));
+    assert.deepEqual(await b.recentEvents(10), [entry(1), entry(2)]);
+    assert.deepEqual(await a.recentEvents(1), [entry(2)]);
+    for (let i = 3; i <= CHANGE_LOG_SIZE + 5; i++) await a.appendEvent(entry(i));
+    const all = await b.recentEvents(1000);
+    assert.equal(all.length, CHANGE_LOG_SIZE);
+    assert.deepEqual([all[0], all.at(-1)], [entry(6), entry(CHANGE_LOG_SIZE + 5)]);
   }));
 
 Deno.test("a closed store refuses work", () =>

@@ -86,8 +86,8 @@ describe("runtime target overrides through the state store", () => {
   test("unknown groups, targets and bad weights are refused with what was expected", async () => {
     const w = world();
     const b = w.apps[0].balancer.control;
-    await expect(b.setTargetDrain("nope", A, true)).rejects.toThrow(/unknown target group "nope", expected one of app/);
-    await expect(b.setTargetWeight("app", "http://10.9.9.9:80", 1)).rejects.toThrow(/no target "http:\/\/10.9.9.9:80" in group app, expected one of/);
+    await expect(b.setTargetDrain("nope", A, true)).rejects.toThrow(/no target group "nope"; groups: app/);
+    await expect(b.setTargetWeight("app", "http://10.9.9.9:80", 1)).rejects.toThrow(/no target "http:\/\/10.9.9.9:80" in group app; its targets: /);
     await expect(b.setTargetWeight("app", A, 1.5)).rejects.toThrow(/expected an integer from 0 to 1000/);
   });
 });
