@@ -58,9 +58,10 @@ const problem = (status: number, error: string, problems?: readonly string[]) =>
 const json = (schema: v.GenericSchema) => ({ "application/json": { schema: resolver(schema, { options: { definitions: { Forward: ForwardUnion } } }) } });
 
 /** OpenAPI description of one operation: its summary, body and answers. */
-const described = (summary: string, ok: v.GenericSchema, body?: v.GenericSchema, status = 200) =>
+const described = (summary: string, ok: v.GenericSchema, body?: v.GenericSchema, status = 200, extra: Parameters<typeof describeRoute>[0] = {}) =>
   describeRoute({
     summary,
+    ...extra,
     ...(body ? { requestBody: { required: true, content: json(body) } } : {}),
     responses: {
       [status]: { description: "done", content: json(ok) },
@@ -112,7 +113,13 @@ export function adminApi(deps: AdminApiDeps): AdminApi {
     async (c) => c.json(await ops.status(), 200, noStore),
   );
 
-  app.get(`${base}/events`, described("The change log, oldest first", EventsSchema), async (c) => {
+  const limitParameter = {
+    name: "limit",
+    in: "query" as const,
+    description: `How many of the newest entries (default 50, at most ${CHANGE_LOG_SIZE})`,
+    schema: { type: "integer" as const, minimum: 1, maximum: CHANGE_LOG_SIZE },
+  };
+  app.get(`${base}/events`, described("The change log, oldest first", EventsSchema, undefined, 200, { parameters: [limitParameter] }), async (c) => {
     const asked = Number(c.req.query("limit") ?? 50);
     const limit = Number.isInteger(asked) && asked > 0 ? Math.min(asked, CHANGE_LOG_SIZE) : 50;
     return c.json({ events: await ops.events(limit) }, 200, noStore);
@@ -144,9 +151,13 @@ export function adminApi(deps: AdminApiDeps): AdminApi {
     return c.json(await ops.addTarget(c.req.param("group"), target, c.var.by), 201, noStore);
   });
 
-  app.delete(`${base}/groups/:group/targets/:target`, described("Drain a target, then remove it after deregistrationDelay", TargetChangeSchema), async (c) => {
-    return c.json(await ops.removeTarget(c.req.param("group"), c.req.param("target"), c.var.by), 202, noStore);
-  });
+  app.delete(
+    `${base}/groups/:group/targets/:target`,
+    described("Drain a target, then remove it after deregistrationDelay", TargetChangeSchema, undefined, 202),
+    async (c) => {
+      return c.json(await ops.removeTarget(c.req.param("group"), c.req.param("target"), c.var.by), 202, noStore);
+    },
+  );
 
   app.post(`${base}/reload`, described("Re-read the config (invalid: nothing changes)", ReloadResultSchema), async (c) => {
     return c.json(await ops.reload(c.var.by), 200, noStore);
@@ -159,6 +170,8 @@ export function adminApi(deps: AdminApiDeps): AdminApi {
         openapi: "3.1.0",
         info: { title: "Fulcrum admin API", version: "1", description: "Change a running Fulcrum balancer. Every change goes through the state store." },
         components: { securitySchemes: { bearer: { type: "http", scheme: "bearer" }, basic: { type: "http", scheme: "basic" } } },
+        // Either scheme where auth is configured; none on a loopback API without it (`{}`).
+        security: [{ bearer: [] }, { basic: [] }, {}],
       },
     }),
   );

@@ -4,7 +4,7 @@
  * schemas (routes/admin-api.ts), so the three cannot drift.
  */
 import * as v from "valibot";
-import { httpUrl } from "../config/schema.ts";
+import { originUrl } from "../config/schema.ts";
 import { NAME, quote } from "../config/units.ts";
 import { REPORTED_STATES } from "../metrics/health-provider.ts";
 import { CHANGE_KINDS, type ChangeEvent, type JsonValue } from "../state/store.ts";
@@ -34,13 +34,7 @@ export const TargetPatchSchema = v.pipe(
 
 /** POST a target to a group (an origin, as in the config file). */
 export const TargetAddSchema = v.strictObject({
-  url: v.pipe(
-    httpUrl,
-    v.check((s) => {
-      const u = new URL(s);
-      return (u.pathname === "/" || u.pathname === "") && !u.search;
-    }, (i) => `expected an origin without path or query (scheme://host:port), got ${quote(i.input)}`),
-  ),
+  url: originUrl,
   name: v.optional(name),
   weight: v.optional(weight, 1),
   backup: v.optional(v.boolean(), false),

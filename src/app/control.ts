@@ -182,7 +182,11 @@ export function createControl(b: Controlled): Control {
         });
         const after = patch.weight === "config" ? fileWeight : patch.weight;
         await record({ source: by, kind: "weight", subject: name, before, after, ...(patch.weight === "config" ? { detail: "back to the config's" } : {}) });
-        messages.push(`${name} weight ${after}${patch.weight === "config" ? " (the config's)" : ""}, was ${before}`);
+        // Plain rotation only tells 0 from the rest (HAProxy static-rr with equal weights); say so rather than let the change look applied.
+        const ignored = group.config.strategy === "round_robin" && after > 0
+          ? ` (strategy round_robin ignores weights other than 0; weighted_round_robin honours them)`
+          : "";
+        messages.push(`${name} weight ${after}${patch.weight === "config" ? " (the config's)" : ""}, was ${before}${ignored}`);
       }
       return changed(groupName, config.url, messages.join("; "));
     },
@@ -214,13 +218,17 @@ export function createControl(b: Controlled): Control {
       if (staying.length === 0) throw new AdminError(409, `${name} is the last target of group ${groupName}; a group keeps at least one`);
       const delay = group.config.deregistrationDelay;
       const at = Date.now() + delay * 1000;
+      const before = targetNow(groupName, config.url);
       await write((d) => {
         const rec = groupDraft(d, groupName);
         rec.drains[config.url] ??= { deadline: at };
         rec.removed[config.url] = { at: rec.drains[config.url]!.deadline };
       });
       await record({ source: by, kind: "target remove", subject: name, before: "in service", after: "removed", detail: `drains, leaves after ${delay}s` });
-      return { message: `${name} draining, removed in ${delay}s`, group: groupName, target: targetNow(groupName, config.url) };
+      // With deregistrationDelay 0 it has already left: the answer shows it as it was, marked removed.
+      const now = b.status().groups.find((g) => g.name === groupName)?.targets.find((t) => t.url === config.url);
+      const target = now ?? { ...before, draining: true, removeAt: at, overridden: [...new Set([...before.overridden, "removed" as const])] };
+      return { message: delay > 0 ? `${name} draining, removed in ${delay}s` : `${name} removed`, group: groupName, target };
     },
 
     async reload(by) {

@@ -5,7 +5,7 @@
  * metrics, the admin API where it is a path), then the reserved admin space
  * and the proxy route, which reads the current generation on each request.
  * Where the runtime has a second port, the admin API has a listener of its
- * own (ADMIN_LISTENER), which also serves the stats page with its actions.
+ * own (adminListenerKey), which also serves the stats page with its actions.
  */
 import type { Context, Hono as HonoApp } from "hono";
 import { Hono } from "hono";
@@ -15,7 +15,7 @@ import { proxyRoute } from "../../routes/proxy.ts";
 import { type PageExtras, statsPageRoutes, statsRoutes } from "../../routes/stats.ts";
 import { apiAccess } from "../admin/access.ts";
 import type { AdminOps } from "../admin/ops.ts";
-import type { ApiConfig } from "../admin/schema.ts";
+import { type ApiConfig, DEFAULT_API_HOST, DEFAULT_API_PORT } from "../admin/schema.ts";
 import { type Config, listenerKey, listenersOf } from "../config/schema.ts";
 import { type AdminPaths, adminSpace } from "../edge/admin-space.ts";
 import { rejectAtEdge } from "../edge/request-guard.ts";
@@ -25,8 +25,16 @@ import type { Platform } from "../platform.ts";
 import { errorDetail, internalError } from "../proxy/errors.ts";
 import type { Generation } from "./generation.ts";
 
-/** The key of the admin API's own listener among a generation's apps. */
-export const ADMIN_LISTENER = "admin";
+/**
+ * The key of the admin API's own listener among a generation's apps and bound listeners. Its
+ * address is part of it, as a traffic listener's is, so that a reload moving the API (say from
+ * 0.0.0.0 to loopback, dropping its credentials) binds the new address and closes the old one,
+ * rather than serving the new access rules on the old socket.
+ */
+export function adminListenerKey(api: ApiConfig): string {
+  const { port, host } = api.listen ?? { port: DEFAULT_API_PORT, host: DEFAULT_API_HOST };
+  return `admin ${host}:${port}`;
+}
 
 /** What the listener apps need of the balancer. */
 export interface Served {
@@ -55,7 +63,7 @@ export function apiMode(config: Config, secondPort: boolean): { readonly listen:
     if (api === undefined) return undefined;
     throw new Error('admin.api.listen: this runtime serves one port (Workers, Deno Deploy); use admin.api: { "path": "/__fulcrum/api", "auth": ... }');
   }
-  return { listen: api ?? { listen: { port: 9901, host: "127.0.0.1" } } };
+  return { listen: api ?? { listen: { port: DEFAULT_API_PORT, host: DEFAULT_API_HOST } } };
 }
 
 /** The paths the balancer answers itself; no other spelling of them is forwarded (edge/admin-space.ts). */
@@ -110,8 +118,8 @@ export function listenerApps(served: Served, config: Config, secondPort: boolean
   if (mode && "listen" in mode) {
     const access = apiAccess(mode.listen, platform.env);
     // The API answers its own errors (AdminError: 4xx with the reason); only the edge checks are added.
-    const app = guarded(api("", mode.listen) as unknown as Hono, platform, false);
-    // Its own stats page, with actions: same origin as the API, same credentials.
+    const app = guarded(new Hono(), platform, false);
+    // Its own stats page, with actions: same origin as the API, same credentials. Before the API, whose 404 takes the rest.
     statsPageRoutes(app, { metrics: served.metrics, health: served.healthProvider, extras: served.pageExtras }, {
       path: "/",
       refresh: config.admin.stats?.refresh ?? 2,
@@ -121,7 +129,8 @@ export function listenerApps(served: Served, config: Config, secondPort: boolean
       },
       api: "",
     });
-    apps.set(ADMIN_LISTENER, app);
+    app.route("/", api("", mode.listen) as unknown as Hono);
+    apps.set(adminListenerKey(mode.listen), app);
   }
   return apps;
 }

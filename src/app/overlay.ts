@@ -20,8 +20,6 @@ export interface Overlaid {
   readonly nextChangeAt: number | undefined;
 }
 
-const originOf = (url: string) => (URL.canParse(url) ? new URL(url).origin : url);
-
 export function overlay(file: Config, snapshot: Snapshot | undefined, wallNow: number): Overlaid {
   if (!snapshot) return { config: file, key: "", nextChangeAt: undefined };
   const groups: Record<string, Config["targetGroups"][string]> = {};
@@ -35,10 +33,10 @@ export function overlay(file: Config, snapshot: Snapshot | undefined, wallNow: n
       groups[name] = group;
       continue;
     }
-    const listed = new Set(group.targets.map((t) => originOf(t.url)));
+    const listed = new Set(group.targets.map((t) => t.url));
     const targets: TargetConfig[] = [
       ...group.targets,
-      ...added.filter(([url]) => !listed.has(originOf(url))).map(([url, a]) => ({
+      ...added.filter(([url]) => !listed.has(url)).map(([url, a]) => ({
         url,
         weight: a.weight,
         backup: a.backup,

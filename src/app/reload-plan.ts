@@ -44,8 +44,6 @@ export interface OverridePlan {
   readonly prune: ((draft: SnapshotData) => void) | undefined;
 }
 
-const originOf = (url: string) => (URL.canParse(url) ? new URL(url).origin : url);
-
 export function planOverrides(file: Config, snapshot: Snapshot | undefined): OverridePlan {
   const kept: string[] = [];
   const dropped: string[] = [];
@@ -69,16 +67,16 @@ export function planOverrides(file: Config, snapshot: Snapshot | undefined): Ove
 
   for (const [group, rec] of Object.entries(snapshot.groups)) {
     const g = own(file.targetGroups, group);
-    const inFile = new Set(g?.targets.map((t) => originOf(t.url)) ?? []);
+    const inFile = new Set(g?.targets.map((t) => t.url) ?? []);
     const added = new Set(Object.keys(rec.added ?? {}));
-    const exists = (url: string) => g !== undefined && (inFile.has(originOf(url)) || added.has(url));
+    const exists = (url: string) => g !== undefined && (inFile.has(url) || added.has(url));
     // A target added at run time that the file now lists: its drain and removal were of the added one.
-    const adopted = (url: string) => g !== undefined && added.has(url) && inFile.has(originOf(url));
+    const adopted = (url: string) => g !== undefined && added.has(url) && inFile.has(url);
     const listed = "the config file lists it now";
     const entries: [string, Record<string, unknown> | undefined, string, (url: string) => string | undefined][] = [
       ["weights", rec.weights, "weight", (url) => (exists(url) ? undefined : "no such target any more")],
       ["drains", rec.drains, "drain", (url) => (adopted(url) ? listed : exists(url) ? undefined : "no such target any more")],
-      ["added", rec.added, "added", (url) => (g === undefined ? "no such group any more" : inFile.has(originOf(url)) ? listed : undefined)],
+      ["added", rec.added, "added", (url) => (g === undefined ? "no such group any more" : inFile.has(url) ? listed : undefined)],
       [
         "removed",
         rec.removed,

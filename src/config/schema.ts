@@ -31,6 +31,20 @@ export const httpUrl = v.pipe(
   }, (i) => `expected an http(s) URL, got ${quote(i.input)}`),
 );
 
+/**
+ * A target: an origin only (the client's path is forwarded as is), kept in its one spelling
+ * (`http://10.0.0.2:80/` is `http://10.0.0.2`), because a target's URL is its identity: the pool,
+ * its health and the state store's overrides are keyed by it, across reloads and instances.
+ */
+export const originUrl = v.pipe(
+  httpUrl,
+  v.check((s) => {
+    const u = URL.canParse(s) ? new URL(s) : undefined;
+    return !u || ((u.pathname === "/" || u.pathname === "") && !u.search);
+  }, (i) => `expected an origin without path or query (scheme://host:port), got ${quote(i.input)}`),
+  v.transform((s) => new URL(s).origin),
+);
+
 const cidr = v.pipe(
   v.string(),
   v.check((s) => parseCidr(s) !== undefined, (i) => `expected an IPv4/IPv6 address or CIDR, got ${quote(i.input)}`),
@@ -40,13 +54,7 @@ export const TargetSchema = v.strictObject({
   /** What commands and the stats page call it (HAProxy's server name, `app1`); unique in its group. Default: its URL. */
   name: v.optional(v.pipe(v.string(), v.regex(NAME, (i) => `expected a name of letters, digits, _ . - (up to 64), got ${quote(i.input)}`))),
   /** Origin of the target; a path prefix is not supported (the client's path is forwarded as is). */
-  url: v.pipe(
-    httpUrl,
-    v.check((s) => {
-      const u = URL.canParse(s) ? new URL(s) : undefined;
-      return !u || ((u.pathname === "/" || u.pathname === "") && !u.search);
-    }, (i) => `expected an origin without path or query (scheme://host:port), got ${quote(i.input)}`),
-  ),
+  url: originUrl,
   /** Relative share of new traffic (nginx `weight=`, default 1). 0 = no new traffic. */
   weight: v.optional(
     v.pipe(

@@ -10,7 +10,7 @@
  * token. Both use the same token here, so every command is run alike.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import WebSocket from "ws";
 import { type Balancer, fulcrumCommand, type Runtime, startBalancer } from "./launch.ts";
 import { startUpstream, type Upstream } from "./upstream.ts";
@@ -86,10 +86,11 @@ export function controlScenarios(runtime: Runtime): void {
     let lb: Balancer;
     let config: Record<string, unknown>;
     const cli = (...args: string[]) => fulcrumCommand(args, { admin: lb.adminUrl!, token: TOKEN });
-    const status = async () =>
-      JSON.parse((await cli("status", "--json")).out) as {
-        groups: { name: string; targets: { name?: string; url: string; state: string; weight: number }[] }[];
-      };
+    const status = async () => {
+      const r = await cli("status", "--json");
+      if (r.code !== 0) throw new Error(`fulcrum status --json: exit ${r.code}: ${r.err}\n${lb.output().slice(-3000)}`);
+      return JSON.parse(r.out) as { groups: { name: string; targets: { name?: string; url: string; state: string; weight: number }[] }[] };
+    };
     const targetsOf = async (group: string) => (await status()).groups.find((g) => g.name === group)!.targets;
 
     beforeAll(async () => {
@@ -110,6 +111,8 @@ export function controlScenarios(runtime: Runtime): void {
         admin: { api: api(runtime) },
       };
       lb = await startBalancer(runtime, config);
+      // As written (with the admin API's port the launcher chose): the edits below start from it.
+      config = JSON.parse(readFileSync(lb.configFile, "utf8"));
     }, 120_000);
 
     afterAll(async () => {
@@ -312,10 +315,15 @@ export function controlScenarios(runtime: Runtime): void {
       const ws = new WebSocket(`ws://127.0.0.1:${lb.port}/echo`, [], { headers: { ...cf, cookie: sticky.cookie } });
       await new Promise((ok, fail) => (ws.once("open", ok), ws.once("error", fail)));
       const closed = new Promise<number>((ok) => ws.once("close", (code: number) => ok(code)));
+      // A request in flight on a when the drain starts completes there.
+      const inFlight = fetch(`${lb.url}/d?delay=1500`, { headers: { ...cf, cookie: sticky.cookie } });
+      await Bun.sleep(200);
       const drained = await cli("drain", "app", "a");
       expect([drained.code, drained.out.trim()]).toEqual([0, "app/a draining: no new requests; sticky clients and WebSockets move within 3s"]);
       const started = Date.now();
       for (let i = 0; i < 20; i++) expect((await who()).name).toBe("b");
+      const slow = await inFlight;
+      expect([slow.status, ((await slow.json()) as { name: string }).name]).toEqual([200, "a"]);
       expect((await who({ cookie: sticky.cookie })).name).toBe("a");
       if (closesSockets) {
         expect(await closed).toBe(1012);

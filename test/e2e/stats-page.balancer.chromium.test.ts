@@ -2,6 +2,8 @@
  * The stats page of the real balancer (`fulcrum serve` on Bun) in Debian's
  * headless Chromium: it renders the targets of the config, follows a target
  * going down within a refresh, and refuses a browser without credentials.
+ * On the admin listener, with the admin API's credentials, it offers HAProxy's
+ * `stats admin` actions: drain, ready and weight per target, which act.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
@@ -65,4 +67,71 @@ describe("stats page of the running balancer, in Chromium", () => {
     ups[2]!.healthy = true;
     await context.close();
   }, 20_000);
+});
+
+describe("stats page actions on the admin listener, in Chromium", () => {
+  const ADMIN = { username: "ops", password: "correct horse battery staple" };
+  let ups: Upstream[] = [];
+  let b: Balancer;
+  let browser: Browser;
+  beforeAll(async () => {
+    ups = await Promise.all(["a", "b"].map((n) => startUpstream(n)));
+    b = await startBalancer("bun", {
+      listen: { port: 0 },
+      targetGroups: { app: { targets: ups.map((u) => ({ url: u.url, name: u.name })), deregistrationDelay: 0 } },
+      rules: [{ priority: 10, conditions: [{ pathPattern: { values: ["/api/*"] } }], action: { forward: "app" } }],
+      defaultAction: { forward: "app" },
+      admin: { api: { auth: { basic: ADMIN } } },
+    });
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  }, 60_000);
+  afterAll(async () => {
+    await browser?.close();
+    await b?.stop();
+    await Promise.all(ups.map((u) => u.close()));
+  });
+  const status = async () => {
+    const res = await fetch(`${b.adminUrl}/v1/status`, { headers: { authorization: `Basic ${btoa(`${ADMIN.username}:${ADMIN.password}`)}` } });
+    return (await res.json()) as { groups: { targets: { name: string; state: string; weight: number; overridden: string[] }[] }[] };
+  };
+  const target = async (name: string) => (await status()).groups[0]!.targets.find((t) => t.name === name)!;
+
+  test("drain, ready and weight from the page change the running balancer; rules and the change log are shown", async () => {
+    const context = await browser.newContext({ httpCredentials: ADMIN, viewport: { width: 1360, height: 800 } });
+    const page = await context.newPage();
+    const errors: string[] = [];
+    page.on("pageerror", (e) => errors.push(e.message));
+    expect((await page.goto(`${b.adminUrl}/`))?.status()).toBe(200);
+    await page.waitForSelector("#actions[data-enabled=true]", { state: "attached", timeout: 5000 });
+    expect(await page.locator("[data-rule]").count()).toBe(2);
+
+    const a = ups[0]!.url;
+    await page.click(`button[data-act=drain][data-url="${a}"]`);
+    await page.waitForSelector(`tr[data-target="${a}"][data-state=draining]`, { timeout: 5000 });
+    expect((await target("a")).state).toBe("draining");
+    await page.click(`button[data-act=ready][data-url="${a}"]`);
+    await page.waitForSelector(`tr[data-target="${a}"][data-state=healthy]`, { timeout: 5000 });
+
+    await page.fill(`input[data-weight][data-url="${a}"]`, "7");
+    await page.press(`input[data-weight][data-url="${a}"]`, "Enter");
+    for (let i = 0; i < 50 && (await target("a")).weight !== 7; i++) await Bun.sleep(100);
+    const weighted = await target("a");
+    expect([weighted.weight, weighted.overridden]).toEqual([7, ["weight"]]);
+
+    // The change log on the page names the page's user (the Basic user) as who made each change.
+    await page.waitForFunction(() => document.querySelectorAll("[data-event]").length >= 3, undefined, { timeout: 5000 });
+    expect(await page.locator("[data-event]").first().innerText()).toContain("weight");
+    await page.screenshot({ path: "/tmp/fulcrum-stats-actions.png", fullPage: true });
+    expect(errors).toEqual([]);
+    await context.close();
+  }, 30_000);
+
+  test("a viewer without the admin API's credentials gets no page and no actions", async () => {
+    const context = await browser.newContext({ httpCredentials: { username: ADMIN.username, password: "wrong" } });
+    const page = await context.newPage();
+    const outcome = await page.goto(`${b.adminUrl}/`).then((r) => String(r?.status()), (e: Error) => e.message);
+    expect(outcome).toMatch(/^401$|ERR_INVALID_AUTH_CREDENTIALS/);
+    expect(await page.locator("button[data-act]").count()).toBe(0);
+    await context.close();
+  });
 });

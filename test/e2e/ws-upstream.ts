@@ -7,8 +7,8 @@
  * - `/flood`: binary 64 KiB frames for as long as the connection lives (a slow reader's opposite);
  * - `/close?code=N&reason=R`: closes at once with that code and reason;
  * - `/refuse`: answers the handshake with 403.
- * Subprotocols: picks `chat.v2` when offered, else none. `GET /stats` (plain
- * HTTP) answers {open, total, floodBytes}.
+ * Subprotocols: picks `chat.v2` when offered, else none. Plain HTTP (any path)
+ * answers {name, open, total, floodBytes}, after `?delay=MS` when given.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { ROOT } from "./launch.ts";
@@ -20,8 +20,11 @@ const name = process.argv[1];
 const FRAME = Buffer.alloc(64 * 1024, 7);
 let open = 0, total = 0, floodBytes = 0;
 const server = http.createServer((req, res) => {
-  res.writeHead(200, { "content-type": "application/json" });
-  res.end(JSON.stringify({ name, open, total, floodBytes }));
+  const delay = Number(new URL(req.url, "http://x").searchParams.get("delay") ?? 0);
+  setTimeout(() => {
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end(JSON.stringify({ name, open, total, floodBytes }));
+  }, delay);
 });
 const wss = new WebSocketServer({
   noServer: true,

@@ -97,13 +97,14 @@ await runServer({
   bind(l, fetch, config) {
     denoPingSeconds = config.websocket.pingInterval;
     if (viaNodeHttp) return bindNodeHttp(l, fetch, config);
+    const server = Deno.serve({ port: l.port, hostname: l.host, ...l.tls, onListen: () => {} }, (req, info) => fetch(req, info));
+    // Once something is listening: a port in use stays the one line start-up prints.
     if (!warned) {
       warned = true;
       console.error(
         "fulcrum (deno): Deno.serve has no client timeouts (denoland/deno#34172): timeouts.clientHeader and timeouts.clientIdle are not kept; for a listener that faces the internet use --deno-server node, or a proxy in front",
       );
     }
-    const server = Deno.serve({ port: l.port, hostname: l.host, ...l.tls, onListen: () => {} }, (req, info) => fetch(req, info));
     return {
       port: server.addr.port,
       // Deno's shutdown() stops listening and resolves when in-flight requests are done.

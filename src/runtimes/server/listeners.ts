@@ -7,7 +7,8 @@
  * their connections are done). Each runtime binds one listener its own way.
  */
 import type { ListenerHost } from "../../app/balancer.ts";
-import { ADMIN_LISTENER, apiMode } from "../../app/listener.ts";
+import { adminListenerKey, apiMode } from "../../app/listener.ts";
+import { DEFAULT_API_HOST, DEFAULT_API_PORT } from "../../admin/schema.ts";
 import { type Config, type ListenerConfig, listenerKey, listenersOf } from "../../config/schema.ts";
 import { listenFailure, osReason } from "./boot.ts";
 
@@ -38,6 +39,8 @@ export interface ListenerRuntime {
 
 interface Wanted {
   readonly key: string;
+  /** The admin API's own listener, not traffic. */
+  readonly admin: boolean;
   readonly listener: ListenerConfig;
   /** What a failure names: `listen[1]`, `admin.api.listen`. */
   readonly at: string;
@@ -94,11 +97,11 @@ export class ListenerSet implements ListenerHost {
   }
 
   private wanted(config: Config): Wanted[] {
-    const out: Wanted[] = listenersOf(config).map((l, i) => ({ key: listenerKey(l, i), listener: l, at: `listen[${i}]` }));
+    const out: Wanted[] = listenersOf(config).map((l, i) => ({ key: listenerKey(l, i), admin: false, listener: l, at: `listen[${i}]` }));
     const mode = apiMode(config, this.rt.secondPort);
     if (mode && "listen" in mode) {
-      const { port, host } = mode.listen.listen ?? { port: 9901, host: "127.0.0.1" };
-      out.push({ key: ADMIN_LISTENER, listener: { port, host, protocol: "HTTP" }, at: "admin.api.listen" });
+      const { port, host } = mode.listen.listen ?? { port: DEFAULT_API_PORT, host: DEFAULT_API_HOST };
+      out.push({ key: adminListenerKey(mode.listen), admin: true, listener: { port, host, protocol: "HTTP" }, at: "admin.api.listen" });
     }
     return out;
   }
@@ -116,7 +119,7 @@ export class ListenerSet implements ListenerHost {
         const scheme = w.listener.protocol === "HTTPS" ? "https" : "http";
         const host = w.listener.host === "0.0.0.0" || w.listener.host === "::" ? "127.0.0.1" : w.listener.host;
         this.rt.log(
-          w.key === ADMIN_LISTENER
+          w.admin
             ? `fulcrum (${this.rt.runtime}) admin API on http://${host}:${handle.port} (fulcrum status --admin http://${host}:${handle.port})`
             : `fulcrum (${this.rt.runtime}) listening on ${scheme}://${host}:${handle.port}`,
         );
@@ -125,7 +128,7 @@ export class ListenerSet implements ListenerHost {
         if (error instanceof BindError) throw error;
         const line = listenFailure(w.listener, w.listener.port, error);
         throw new BindError(
-          w.key === ADMIN_LISTENER
+          w.admin
             ? `${line.replace(/^fulcrum: listen/, "fulcrum: admin.api.listen")} (another balancer on this host? set admin.api.listen.port, or admin.api: false)`
             : line,
         );

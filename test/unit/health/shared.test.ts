@@ -11,8 +11,8 @@ import { commonPlatform, type Platform, UpstreamError, type UpstreamRequest } fr
 import { MemoryStateStore } from "../../../src/state/memory.ts";
 import type { StateStore } from "../../../src/state/store.ts";
 
-const A = "http://10.0.0.1:80";
-const B = "http://10.0.0.2:80";
+const A = "http://10.0.0.1";
+const B = "http://10.0.0.2";
 
 /** A store that can be switched off: every call rejects while `down`. */
 function switchable(inner: StateStore) {

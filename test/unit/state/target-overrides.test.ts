@@ -9,9 +9,9 @@ import { validateConfig } from "../../../src/config/load.ts";
 import { commonPlatform, type Platform, type UpstreamRequest } from "../../../src/platform.ts";
 import { MemoryStateStore } from "../../../src/state/memory.ts";
 
-const A = "http://10.0.0.1:80";
-const B = "http://10.0.0.2:80";
-const C = "http://10.0.0.3:80";
+const A = "http://10.0.0.1";
+const B = "http://10.0.0.2";
+const C = "http://10.0.0.3";
 
 function world(strategy = "round_robin") {
   const store = new MemoryStateStore();
