@@ -129,13 +129,14 @@ export function ruleScenarios(runtime: Runtime): void {
       expect(await closed.text()).toBe("admin is closed");
     });
 
-    test("a 90/10 canary split holds within ±2% over 10,000 requests", async () => {
+    test("a 90/10 canary split holds within ±2% over 4,000 requests", async () => {
+      // ±2% is over 4 standard deviations of a fair 10% draw at this count (0.47%).
       let canary = 0;
-      for (let i = 0; i < 10_000; i++) {
+      for (let i = 0; i < 4_000; i++) {
         if ((await servedBy("/canary")).by === "canary") canary++;
       }
-      expect(canary).toBeGreaterThanOrEqual(800);
-      expect(canary).toBeLessThanOrEqual(1200);
+      expect(canary).toBeGreaterThanOrEqual(320);
+      expect(canary).toBeLessThanOrEqual(480);
     }, 120_000);
 
     test("group stickiness keeps a client on the group it was first given", async () => {

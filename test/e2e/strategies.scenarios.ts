@@ -58,7 +58,7 @@ export function strategyScenarios(runtime: Runtime): void {
     });
 
     test("least_connections: with a and b busy, every short request goes to idle c", async () => {
-      const busy = [fetch(`${b.least_connections!.url}/slow?ms=2500`, { headers: cf }), fetch(`${b.least_connections!.url}/slow?ms=2500`, { headers: cf })];
+      const busy = [fetch(`${b.least_connections!.url}/slow?ms=1200`, { headers: cf }), fetch(`${b.least_connections!.url}/slow?ms=1200`, { headers: cf })];
       await Bun.sleep(400);
       expect(await send(b.least_connections!, 8)).toEqual({ c: 8 });
       const busyServedBy = (await Promise.all(busy)).map((r) => r.headers.get("x-served-by")).sort();
@@ -67,8 +67,8 @@ export function strategyScenarios(runtime: Runtime): void {
 
     test("least_connections: a response still streaming its body keeps its target busy (nginx counts until the body is relayed)", async () => {
       const streams = [
-        await fetch(`${b.least_connections!.url}/stream?ms=2500`, { headers: cf }),
-        await fetch(`${b.least_connections!.url}/stream?ms=2500`, { headers: cf }),
+        await fetch(`${b.least_connections!.url}/stream?ms=1200`, { headers: cf }),
+        await fetch(`${b.least_connections!.url}/stream?ms=1200`, { headers: cf }),
       ];
       const streaming = streams.map((r) => r.headers.get("x-served-by")).sort();
       const idle = ["a", "b", "c"].find((t) => !streaming.includes(t))!;
@@ -107,7 +107,7 @@ export function strategyScenarios(runtime: Runtime): void {
     });
 
     test("least_request: power of two choices favours the idle target (round robin would give 1/3)", async () => {
-      const busy = [fetch(`${b.least_request!.url}/slow?ms=3000`, { headers: cf }), fetch(`${b.least_request!.url}/slow?ms=3000`, { headers: cf })];
+      const busy = [fetch(`${b.least_request!.url}/slow?ms=2000`, { headers: cf }), fetch(`${b.least_request!.url}/slow?ms=2000`, { headers: cf })];
       await Bun.sleep(400);
       const served = await send(b.least_request!, 60);
       const busyTargets = new Set((await Promise.all(busy)).map((r) => r.headers.get("x-served-by")));

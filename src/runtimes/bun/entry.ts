@@ -58,11 +58,12 @@ export const bunPlatform: Platform = {
   websocket: bunWebSocket,
 };
 
-if (import.meta.main) {
+/** `fulcrum serve` on Bun with these arguments (`--config FILE [--port N]`); the demo runs it too. */
+export function serveOnBun(argv: readonly string[]): ReturnType<typeof runServer> {
   // Computed once (it says where Bun cannot keep the configured timeouts); client timeouts are restart-only.
   let idle: number | undefined;
-  await runServer({
-    argv: Bun.argv.slice(2),
+  return runServer({
+    argv,
     readText: (p) => Bun.file(p).text(),
     platform: bunPlatform,
     stores: stateOpeners,
@@ -96,3 +97,5 @@ if (import.meta.main) {
     },
   });
 }
+
+if (import.meta.main) await serveOnBun(Bun.argv.slice(2));

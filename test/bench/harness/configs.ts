@@ -53,6 +53,13 @@ export function realisticConfig(port: number, backends: readonly number[]): Reco
   };
 }
 
-export function fulcrumConfig(name: FulcrumConfigName, port: number, backends: readonly number[]): Record<string, unknown> {
-  return name === "minimal" ? minimalConfig(port, backends) : realisticConfig(port, backends);
+/**
+ * `adminPort`: the admin API's own port (Bun, Deno, Node). Without it the API is off: several
+ * balancers run at once and would all want its default 127.0.0.1:9901; it is not on the
+ * request path either way (a listener of its own).
+ */
+export function fulcrumConfig(name: FulcrumConfigName, port: number, backends: readonly number[], adminPort?: number): Record<string, unknown> {
+  const config = name === "minimal" ? minimalConfig(port, backends) : realisticConfig(port, backends);
+  const api = adminPort === undefined ? false : { listen: { port: adminPort } };
+  return { ...config, admin: { ...(config.admin as object | undefined), api } };
 }

@@ -41,9 +41,9 @@ export interface Running {
 
 const slug = (s: string) => s.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "");
 
-export function fulcrumConfigFile(env: Env, config: FulcrumConfigName, port: number): string {
+export function fulcrumConfigFile(env: Env, config: FulcrumConfigName, port: number, adminPort?: number): string {
   const file = join(env.dir, `fulcrum-${config}-${port}.json`);
-  writeFileSync(file, JSON.stringify(fulcrumConfig(config, port, env.backends), null, 2));
+  writeFileSync(file, JSON.stringify(fulcrumConfig(config, port, env.backends, adminPort), null, 2));
   return file;
 }
 
@@ -70,7 +70,8 @@ export async function startContestant(c: Contestant, env: Env): Promise<Running>
       }
       break;
     case "fulcrum": {
-      const config = fulcrumConfigFile(env, c.config, port);
+      // The admin API on as in production, on a port of its own (Workers have none).
+      const config = fulcrumConfigFile(env, c.config, port, c.runtime === "workerd" ? undefined : await freePort());
       if (c.runtime === "workerd") {
         const bundle = await buildWorker(env.root, config, `bench-${c.config}`, false);
         const capnp = writeWorkerdConfig(env.dir, name, { bundle, port });
