@@ -2,12 +2,14 @@
  * The balancer's own lifecycle on the server runtimes (Bun, Deno, Node):
  * SIGTERM turns health 503, the grace period keeps serving, then listening
  * stops, in-flight requests complete, and the process exits 0; a second
- * Ctrl-C forces the exit. (Workers have no signals: Cloudflare drains
+ * Ctrl-C forces the exit; and a balancer never outlives the `fulcrum serve`
+ * that started it. (Workers have no signals: Cloudflare drains
  * isolates itself.)
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
-import { type Runtime, startBalancer } from "./launch.ts";
+import { spawn } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { freePort, ROOT, type Runtime, startBalancer, writeConfig } from "./launch.ts";
 import { startUpstream, type Upstream } from "./upstream.ts";
 import { FORCE_QUIT_EXIT_CODE, REPEAT_SIGINT_AFTER_MS } from "../../src/runtimes/server/shutdown.ts";
 
@@ -81,6 +83,40 @@ export function lifecycleScenarios(runtime: Exclude<Runtime, "workerd">): void {
       expect(await exit).toBe(FORCE_QUIT_EXIT_CODE);
       expect(await inflight).toBe("cut");
       expect(b.output()).toContain("second SIGINT");
+    }, 60_000);
+
+    test("a fulcrum serve killed outright (SIGKILL, OOM) takes its balancer with it: nothing keeps serving", async () => {
+      const b = await balancerWithShutdown({ grace: 0, deadline: 5 });
+      const runtimePids = descendants(b.process.pid!);
+      expect(runtimePids.length).toBeGreaterThan(0);
+      b.process.kill("SIGKILL");
+      // The runtime notices its parent is gone within a second, then shuts down as on SIGTERM.
+      const alive = () => runtimePids.filter((pid) => existsSync(`/proc/${pid}`) && !readFileSync(`/proc/${pid}/stat`, "utf8").includes(") Z "));
+      for (let i = 0; i < 100 && alive().length > 0; i++) await Bun.sleep(100);
+      expect(alive()).toEqual([]);
+      const after = await fetch(`${b.url}/__fulcrum/health`, { signal: AbortSignal.timeout(2000) }).then((r) => r.status, () => "refused");
+      expect(after).toBe("refused");
+    }, 30_000);
+
+    // The chain is the same whatever the runtime: npx, npm exec, the launcher, the runtime.
+    test.skipIf(runtime !== "bun")("SIGTERM to `npx fulcrum serve` (what a container's CMD gets) shuts the whole chain down", async () => {
+      const port = await freePort();
+      const config = writeConfig({
+        listen: { port, host: "127.0.0.1" },
+        targetGroups: { app: { targets: [{ url: up.url }] } },
+        defaultAction: { forward: "app" },
+        admin: { api: false },
+      });
+      const npx = spawn("npx", ["fulcrum", "serve", "--config", config], { cwd: ROOT, stdio: "ignore" });
+      const health = () => fetch(`http://127.0.0.1:${port}/__fulcrum/health`, { signal: AbortSignal.timeout(1000) }).then((r) => r.status, () => "refused");
+      for (let i = 0; i < 300 && (await health()) !== 200; i++) await Bun.sleep(100);
+      const chain = descendants(npx.pid!);
+      expect(chain.length).toBeGreaterThan(0);
+      npx.kill("SIGTERM");
+      const alive = () => chain.filter((pid) => existsSync(`/proc/${pid}`) && !readFileSync(`/proc/${pid}/stat`, "utf8").includes(") Z "));
+      for (let i = 0; i < 100 && alive().length > 0; i++) await Bun.sleep(100);
+      expect(alive()).toEqual([]);
+      expect(await health()).toBe("refused");
     }, 60_000);
   });
 }
