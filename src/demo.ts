@@ -38,8 +38,8 @@ const healthCheck = { path: "/health", interval: 2, timeout: 1 };
 const config = {
   listen: { port },
   targetGroups: {
-    blue: { strategy: "weighted_round_robin", targets: [target(0), target(1)], healthCheck, deregistrationDelay: 5 },
-    green: { strategy: "weighted_round_robin", targets: [target(2)], healthCheck, deregistrationDelay: 5 },
+    blue: { targets: [target(0), target(1)], healthCheck, deregistrationDelay: 5 },
+    green: { targets: [target(2)], healthCheck, deregistrationDelay: 5 },
   },
   defaultAction: { forward: "blue" },
   // admin.api is on by default on 127.0.0.1:9901, with the stats page at its root.

@@ -6,7 +6,6 @@
  */
 import type { Strategy, StrategyTarget } from "./types.ts";
 import type { StrategyOptions, StrategyOptionsInput } from "./options.ts";
-import { roundRobin } from "./round_robin.ts";
 import { weightedRoundRobin } from "./weighted_round_robin.ts";
 import { leastConnections } from "./least_connections.ts";
 import { leastRequest } from "./least_request.ts";
@@ -23,7 +22,9 @@ export { strategyDefaults, strategyOptionEntries } from "./options.ts";
 export type StrategyFactory = (targets: readonly StrategyTarget[], options: StrategyOptions) => Strategy;
 
 export const strategies = {
-  round_robin: roundRobin,
+  // Weighted, as nginx's and HAProxy's round robin are (nginx smooth WRR); equal weights rotate.
+  round_robin: weightedRoundRobin,
+  // The same strategy under the name earlier configs used.
   weighted_round_robin: weightedRoundRobin,
   least_connections: leastConnections,
   least_request: leastRequest,

@@ -1,5 +1,6 @@
 /**
- * `weighted_round_robin`: nginx's smooth weighted round robin, step for step
+ * `round_robin` (alias `weighted_round_robin`): nginx's smooth weighted round
+ * robin, step for step; with equal weights it is plain rotation
  * (ngx_http_upstream_round_robin.c, ngx_http_upstream_get_peer):
  *
  *   for each eligible peer:

@@ -182,11 +182,7 @@ export function createControl(b: Controlled): Control {
         });
         const after = patch.weight === "config" ? fileWeight : patch.weight;
         await record({ source: by, kind: "weight", subject: name, before, after, ...(patch.weight === "config" ? { detail: "back to the config's" } : {}) });
-        // Plain rotation only tells 0 from the rest (HAProxy static-rr with equal weights); say so rather than let the change look applied.
-        const ignored = group.config.strategy === "round_robin" && after > 0
-          ? ` (strategy round_robin ignores weights other than 0; weighted_round_robin honours them)`
-          : "";
-        messages.push(`${name} weight ${after}${patch.weight === "config" ? " (the config's)" : ""}, was ${before}${ignored}`);
+        messages.push(`${name} weight ${after}${patch.weight === "config" ? " (the config's)" : ""}, was ${before}`);
       }
       return changed(groupName, config.url, messages.join("; "));
     },

@@ -60,7 +60,7 @@ export function healthScenarios(runtime: Runtime): void {
           listen: { port: 0 },
           targetGroups: {
             app: {
-              strategy: "weighted_round_robin",
+              // The default strategy (round_robin): slow start works with it (it ignored slow start once).
               targets: [r1, r2, r3].map((u) => ({ url: u.url })),
               healthCheck: check,
               slowStart: 4,

@@ -25,7 +25,7 @@ export function strategyScenarios(runtime: Runtime): void {
       });
       const three = ups.map((u) => ({ url: u.url }));
       const configs: Record<string, object> = {
-        weighted_round_robin: group("weighted_round_robin", [{ url: ups[0]!.url, weight: 5 }, { url: ups[1]!.url }, { url: ups[2]!.url }]),
+        round_robin: group("round_robin", [{ url: ups[0]!.url, weight: 5 }, { url: ups[1]!.url, weight: 3 }, { url: ups[2]!.url }]),
         least_connections: group("least_connections", three),
         least_request: group("least_request", three),
         random: group("random", three),
@@ -53,8 +53,8 @@ export function strategyScenarios(runtime: Runtime): void {
       return counts;
     }
 
-    test("weighted_round_robin: weights 5,1,1 -> exactly 50/10/10 of 70 (nginx smooth WRR)", async () => {
-      expect(await send(b.weighted_round_robin!, 70)).toEqual({ a: 50, b: 10, c: 10 });
+    test("round_robin honours weights as nginx's and HAProxy's do: 5,3,1 -> exactly 50/30/10 of 90 (smooth WRR)", async () => {
+      expect(await send(b.round_robin!, 90)).toEqual({ a: 50, b: 30, c: 10 });
     });
 
     test("least_connections: with a and b busy, every short request goes to idle c", async () => {
