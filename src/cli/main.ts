@@ -9,10 +9,13 @@ import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { ConfigError, parseConfig, summarize } from "../config/load.ts";
-import { listenersOf } from "../config/schema.ts";
+import { parseJsonText } from "../config/json-text.ts";
+import { type Config, listenersOf } from "../config/schema.ts";
+import { type CheckRuntime, preflight } from "./preflight.ts";
 import { buildDenoEntry, buildNodeEntry } from "./build.ts";
 import { serveWorkerd } from "./serve-workerd.ts";
 import { watchParent } from "../runtimes/server/parent.ts";
+import { osReason } from "../runtimes/server/boot.ts";
 import { adminTarget, CommandError } from "./admin-client.ts";
 import { type CommandFlags, CONTROL_USAGE, runCommand } from "./commands.ts";
 
@@ -20,9 +23,9 @@ const RUNTIMES = ["bun", "deno", "node", "workerd"] as const;
 type Runtime = (typeof RUNTIMES)[number];
 
 const USAGE = `usage:
-  fulcrum serve --config FILE [--runtime bun|deno|node|workerd] [--port N]
+  fulcrum serve [--config FILE] [--runtime bun|deno|node|workerd] [--port N]
                 [--deno-server deno|node (deno)] [--trust-cf-connecting-ip (workerd)]
-  fulcrum check --config FILE
+  fulcrum check [--config FILE] [--runtime bun|deno|node|workerd]
   fulcrum demo [--port N]
 ${CONTROL_USAGE}`;
 
@@ -84,16 +87,32 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env):
   });
 }
 
-function loadOrReport(path: string): ReturnType<typeof parseConfig> | undefined {
+/**
+ * The config file: `--config`, else `$FULCRUM_CONFIG`, else `fulcrum.json` here (as the runtimes
+ * look for it).
+ */
+function configPathOf(flags: Flags, command: string): string {
+  const path = flags.config ?? process.env.FULCRUM_CONFIG ?? (existsSync("fulcrum.json") ? "fulcrum.json" : undefined);
+  if (path === undefined) throw new Error(`${command}: no config: pass --config FILE, set FULCRUM_CONFIG, or run where fulcrum.json is`);
+  return resolve(path);
+}
+
+/**
+ * The config, checked as `nginx -t` would for `runtime` (schema, then what would stop it starting:
+ * certificates, secrets from the environment, keys a Worker ignores), or undefined after printing
+ * every problem.
+ */
+function loadOrReport(path: string, runtime: CheckRuntime): { config: Config; notes: string[] } | undefined {
   let text: string;
   try {
     text = readFileSync(path, "utf8");
   } catch (e) {
-    console.error(`fulcrum: cannot read ${path}: ${(e as Error).message}`);
+    console.error(`fulcrum: cannot read ${path}: ${osReason(e)}`);
     return undefined;
   }
+  let config: Config;
   try {
-    return parseConfig(text, path);
+    config = parseConfig(text, path);
   } catch (e) {
     if (e instanceof ConfigError) {
       console.error(e.message);
@@ -101,12 +120,23 @@ function loadOrReport(path: string): ReturnType<typeof parseConfig> | undefined 
     }
     throw e;
   }
+  const { problems, notes } = preflight(config, parseJsonText(text).value, runtime, process.env);
+  if (problems.length > 0) {
+    console.error(new ConfigError(problems, path).message);
+    return undefined;
+  }
+  return { config, notes };
+}
+
+function runtimeOf(flags: Flags): Runtime {
+  const runtime = (flags.runtime ?? "bun") as Runtime;
+  if (!RUNTIMES.includes(runtime)) throw new Error(`--runtime: expected one of ${RUNTIMES.join(", ")}, got ${JSON.stringify(flags.runtime)}`);
+  return runtime;
 }
 
 async function serve(root: string, flags: Flags): Promise<number> {
-  if (!flags.config) throw new Error("serve needs --config FILE");
-  const runtime = (flags.runtime ?? "bun") as Runtime;
-  if (!RUNTIMES.includes(runtime)) throw new Error(`--runtime: expected one of ${RUNTIMES.join(", ")}, got ${JSON.stringify(flags.runtime)}`);
+  const configPath = configPathOf(flags, "serve");
+  const runtime = runtimeOf(flags);
   if (flags.trustCfConnectingIp && runtime !== "workerd") {
     throw new Error("--trust-cf-connecting-ip is for --runtime workerd only (the other runtimes take the socket's address)");
   }
@@ -114,9 +144,9 @@ async function serve(root: string, flags: Flags): Promise<number> {
   if (flags.denoServer !== undefined && flags.denoServer !== "deno" && flags.denoServer !== "node") {
     throw new Error(`--deno-server: expected deno or node, got ${JSON.stringify(flags.denoServer)}`);
   }
-  const configPath = resolve(flags.config);
-  const config = loadOrReport(configPath);
-  if (!config) return 1;
+  const loaded = loadOrReport(configPath, runtime);
+  if (!loaded) return 1;
+  const { config } = loaded;
   const first = listenersOf(config)[0]!;
   const port = flags.port ?? String(first.port);
   const entryArgs = ["--config", configPath, "--port", port];
@@ -188,10 +218,9 @@ export async function main(argv: string[], root: string): Promise<number> {
     switch (command) {
       case "check": {
         const flags = parseFlags(rest);
-        if (!flags.config) throw new Error("check needs --config FILE");
-        const config = loadOrReport(resolve(flags.config));
-        if (!config) return 1;
-        console.log(summarize(config));
+        const loaded = loadOrReport(configPathOf(flags, "check"), runtimeOf(flags));
+        if (!loaded) return 1;
+        console.log([summarize(loaded.config), ...loaded.notes.map((n) => `  note: ${n}`)].join("\n"));
         return 0;
       }
       case "serve":

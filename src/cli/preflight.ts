@@ -1,0 +1,101 @@
+/**
+ * What `fulcrum check` (and `serve`, before it starts a runtime) finds out
+ * about a valid config beyond its schema: what would stop it starting or make
+ * a key do nothing on the runtime it is meant for. `nginx -t` opens the
+ * certificate files; so does this, and it parses them. Each problem is one
+ * line with its field path, like the schema's.
+ */
+import { createPrivateKey, X509Certificate } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { type Config, listenersOf } from "../config/schema.ts";
+import { osReason } from "../runtimes/server/boot.ts";
+
+export type CheckRuntime = "bun" | "deno" | "node" | "workerd";
+
+export interface Preflight {
+  readonly problems: string[];
+  /** Worth saying, not wrong. */
+  readonly notes: string[];
+}
+
+/**
+ * `raw` is the config as written (to tell a key given from a default); `env` the environment the
+ * balancer will see (on Workers secrets are bindings, not visible here, so they are not checked).
+ */
+export function preflight(config: Config, raw: unknown, runtime: CheckRuntime, env: Record<string, string | undefined>): Preflight {
+  const problems: string[] = [];
+  const notes: string[] = [];
+  if (runtime === "workerd") workerListen(raw, problems, notes);
+  else {
+    listenersOf(config).forEach((l, i) => {
+      if (!l.certificate) return;
+      const at = Array.isArray(config.listen) ? `listen[${i}].certificate` : "listen.certificate";
+      certificateProblems(at, l.certificate.certFile, l.certificate.keyFile, problems);
+    });
+    for (const [path, name] of envReferences(raw)) {
+      if (!env[name]) problems.push(`${path}: environment variable ${name} is not set (or is empty)`);
+    }
+  }
+  return { problems, notes };
+}
+
+function certificateProblems(at: string, certFile: string, keyFile: string, problems: string[]): void {
+  const read = (field: string, file: string) => {
+    try {
+      return readFileSync(resolve(file), "utf8");
+    } catch (error) {
+      problems.push(`${at}.${field}: cannot read ${file}: ${osReason(error)}`);
+      return undefined;
+    }
+  };
+  const cert = read("certFile", certFile);
+  const key = read("keyFile", keyFile);
+  let x509: X509Certificate | undefined;
+  if (cert !== undefined) {
+    try {
+      x509 = new X509Certificate(cert);
+      if (Date.parse(x509.validTo) < Date.now()) problems.push(`${at}.certFile: ${certFile} expired on ${x509.validTo}`);
+    } catch {
+      problems.push(`${at}.certFile: ${certFile} is not a PEM certificate`);
+    }
+  }
+  if (key !== undefined) {
+    try {
+      const k = createPrivateKey(key);
+      if (x509 && !x509.checkPrivateKey(k)) problems.push(`${at}.keyFile: ${keyFile} is not the key of ${certFile}`);
+    } catch {
+      problems.push(`${at}.keyFile: ${keyFile} is not a PEM private key (or it is encrypted)`);
+    }
+  }
+}
+
+/** Every `…Env` key of the config as written, with its path: the secrets it reads from the environment. */
+function envReferences(raw: unknown, path = ""): [string, string][] {
+  if (Array.isArray(raw)) return raw.flatMap((x, i) => envReferences(x, `${path}[${i}]`));
+  if (raw === null || typeof raw !== "object") return [];
+  return Object.entries(raw).flatMap(([k, v]): [string, string][] => {
+    const at = path ? `${path}.${k}` : k;
+    if (k.endsWith("Env") && typeof v === "string") return [[at, v]];
+    return envReferences(v, at);
+  });
+}
+
+/** Cloudflare's edge owns ports and TLS: of `listen`, nothing but a port is tolerated on Workers, and that is unused. */
+function workerListen(raw: unknown, problems: string[], notes: string[]): void {
+  const listen = (raw as { listen?: unknown } | null)?.listen;
+  const list = Array.isArray(listen) ? listen : [listen];
+  if (Array.isArray(listen) && listen.length > 1) {
+    problems.push("listen: a Worker has one listener, Cloudflare's; the other listeners would do nothing (use the first's defaultAction, or rules)");
+  }
+  list.forEach((l, i) => {
+    if (l === null || typeof l !== "object") return;
+    const at = Array.isArray(listen) ? `listen[${i}]` : "listen";
+    for (const key of Object.keys(l)) {
+      if (key === "port") continue;
+      if (key === "defaultAction" && i === 0) continue;
+      problems.push(`${at}.${key}: does nothing on Workers (Cloudflare's edge owns addresses, ports and TLS); remove it`);
+    }
+  });
+  notes.push("listen.port is not used on Workers");
+}
