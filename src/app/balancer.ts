@@ -26,7 +26,7 @@ import type { Snapshot, StateStore } from "../state/store.ts";
 import { ChangeLog } from "./change-log.ts";
 import { type ConfigSource, fixedConfigSource, type LoadedConfig } from "./config-source.ts";
 import { actionOverridesOf, type Control, createControl } from "./control.ts";
-import { type ActionOverrides, buildGeneration, type Generation, withActions } from "./generation.ts";
+import { type ActionOverrides, buildGeneration, type Generation, unusableActions, withActions } from "./generation.ts";
 import { healthView } from "./health-view.ts";
 import { apiMode, listenerApps } from "./listener.ts";
 import { overlay } from "./overlay.ts";
@@ -90,6 +90,8 @@ export class Balancer {
   private checks: HealthChecks;
   private checking = false;
   private actions: ActionOverrides = new Map();
+  /** The last line reportUnusable logged, so that it says each change once. */
+  private unusableReported = "";
   private readonly overrides: TargetOverrides;
   private readonly instanceId = crypto.randomUUID();
   private readonly secondPort: boolean;
@@ -379,8 +381,12 @@ export class Balancer {
     }
   }
 
-  private swap(next: Generation): void {
+  private swap(built: Generation): void {
     const before = this.gen;
+    // Compiled with the actions of when its build began; one that came in meanwhile (a blue/green
+    // switch during a reload's bind) must not be lost with the old generation.
+    const next = withActions(built, this.actions);
+    this.reportUnusable(next.config);
     this.gen = next;
     this.activate(next, false);
     const listed = new Set([...next.groups.values()].flatMap((g) => g.targets));
@@ -396,6 +402,15 @@ export class Balancer {
     );
   }
 
+  /** Overrides this config cannot run (they name a group it lacks) are not applied; say so once per change. */
+  private reportUnusable(config: Config): void {
+    const unusable = [...unusableActions(config, this.actions)].map(([rule, why]) => `rule ${rule} (${why})`).join(", ");
+    if (unusable && unusable !== this.unusableReported) {
+      this.platform.log(`state: action overrides not applied here, the rule keeps its config action: ${unusable}`);
+    }
+    this.unusableReported = unusable;
+  }
+
   private healthChecksFor(gen: Generation): HealthChecks {
     return healthChecksFor(gen.config, gen.groups.values(), this.platform, this.state, this.snapshots, this.instanceId);
   }
@@ -406,6 +421,7 @@ export class Balancer {
     if (!sameActions(actions, this.actions)) {
       this.actions = actions;
       this.gen = withActions(this.gen, actions);
+      this.reportUnusable(this.gen.config);
     }
     this.overrides.apply(snapshot, this.gen.groups.values());
     this.followOverlay(snapshot);

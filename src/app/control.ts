@@ -142,14 +142,17 @@ export function createControl(b: Controlled): Control {
       if (patch.drain === false && group.targets[index]!.drainedBy === "config") {
         throw new AdminError(409, `${name} is drained by the config file (targetGroups.${groupName}.targets[].drain); edit the file and reload`);
       }
+      // Both parts in one store write: a store failing between two would leave half a change behind a "nothing changed".
+      const mutators: Mutator[] = [];
+      const entries: Entry[] = [];
       if (patch.drain !== undefined) {
         const shared = own(b.snapshots.get()?.groups ?? {}, groupName);
         const draining = shared !== undefined && own(shared.drains, config.url) !== undefined;
         const removing = shared?.removed !== undefined && own(shared.removed, config.url) !== undefined;
         if (patch.drain && !draining) {
           const deadline = Date.now() + group.config.deregistrationDelay * 1000;
-          await write((d) => void (groupDraft(d, groupName).drains[config.url] = { deadline }));
-          await record({
+          mutators.push((d) => void (groupDraft(d, groupName).drains[config.url] = { deadline }));
+          entries.push({
             source: by,
             kind: "drain",
             subject: name,
@@ -159,12 +162,12 @@ export function createControl(b: Controlled): Control {
           });
           messages.push(`${name} draining: no new requests; sticky clients and WebSockets move within ${group.config.deregistrationDelay}s`);
         } else if (!patch.drain && (draining || removing)) {
-          await write((d) => {
+          mutators.push((d) => {
             const rec = groupDraft(d, groupName);
             delete rec.drains[config.url];
             delete rec.removed[config.url];
           });
-          await record({ source: by, kind: "ready", subject: name, before: removing ? "removing" : "draining", after: "in service" });
+          entries.push({ source: by, kind: "ready", subject: name, before: removing ? "removing" : "draining", after: "in service" });
           messages.push(
             `${name} back in service${group.config.slowStart > 0 ? ` (slow start ${group.config.slowStart}s)` : ""}${
               removing ? "; its removal is cancelled" : ""
@@ -174,16 +177,17 @@ export function createControl(b: Controlled): Control {
       }
       if (patch.weight !== undefined) {
         const before = group.targets[index]!.weight;
-        const fileWeight = config.weight;
-        await write((d) => {
+        const after = patch.weight === "config" ? config.weight : patch.weight;
+        mutators.push((d) => {
           const rec = groupDraft(d, groupName);
           if (patch.weight === "config") delete rec.weights[config.url];
           else rec.weights[config.url] = patch.weight!;
         });
-        const after = patch.weight === "config" ? fileWeight : patch.weight;
-        await record({ source: by, kind: "weight", subject: name, before, after, ...(patch.weight === "config" ? { detail: "back to the config's" } : {}) });
+        entries.push({ source: by, kind: "weight", subject: name, before, after, ...(patch.weight === "config" ? { detail: "back to the config's" } : {}) });
         messages.push(`${name} weight ${after}${patch.weight === "config" ? " (the config's)" : ""}, was ${before}`);
       }
+      if (mutators.length > 0) await write((d) => mutators.forEach((m) => m(d)));
+      for (const entry of entries) await record(entry);
       return changed(groupName, config.url, messages.join("; "));
     },
 

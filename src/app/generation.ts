@@ -52,8 +52,31 @@ export interface GenerationDeps {
   readonly sockets: OpenWebSockets;
 }
 
-/** The routers of a config with `actions` in place of the rules' and the default's own. */
-function routersFor(config: Config, actions: ActionOverrides): Router[] {
+/**
+ * The overrides of `actions` that `config` cannot run, each with why: one forwarding to a group
+ * it does not have (written by an instance whose config has it, or before a reload removed it).
+ * They are left out of the routers, so the rule keeps the file's action, rather than failing
+ * every request it matches.
+ */
+export function unusableActions(config: Config, actions: ActionOverrides): Map<number | "default", string> {
+  const out = new Map<number | "default", string>();
+  for (const [rule, action] of actions) {
+    const missing = forwardGroups(action).find((g) => !Object.hasOwn(config.targetGroups, g));
+    if (missing !== undefined) out.set(rule, `no target group ${missing}`);
+  }
+  return out;
+}
+
+function forwardGroups(action: ActionConfig): string[] {
+  const f = action.forward;
+  if (f === undefined) return [];
+  return typeof f === "string" ? [f] : f.targetGroups.map((t) => t.group);
+}
+
+/** The routers of a config with `actions` in place of the rules' and the default's own (those it can run). */
+function routersFor(config: Config, given: ActionOverrides): Router[] {
+  const unusable = unusableActions(config, given);
+  const actions = unusable.size ? new Map([...given].filter(([rule]) => !unusable.has(rule))) : given;
   const rules = config.rules.map((r) => ({ ...r, action: actions.get(r.priority) ?? r.action }));
   const defaultAction = actions.get("default") ?? config.defaultAction;
   // A listener's own default action (e.g. :80 redirecting to HTTPS) is its own; an override of "default" does not replace it.

@@ -56,12 +56,17 @@ export function planOverrides(file: Config, snapshot: Snapshot | undefined): Ove
     const named = namedGroups(action);
     const missing = named.find((g) => !groups.has(g));
     const what = `rule ${rule}: ${JSON.stringify(action)}`;
+    // Dropped only if still what was planned on: a change made meanwhile (this reload waited on
+    // its listeners, another instance wrote) is the operator's newer word.
+    const drop = (d: SnapshotData) => {
+      if (same(d.actions[rule], action)) delete d.actions[rule];
+    };
     if (rule !== "default" && !rules.has(rule)) {
       dropped.push(`${what} (no rule ${rule} any more)`);
-      drops.push((d) => void delete d.actions[rule]);
+      drops.push(drop);
     } else if (missing !== undefined) {
       dropped.push(`${what} (no target group ${missing} any more)`);
-      drops.push((d) => void delete d.actions[rule]);
+      drops.push(drop);
     } else kept.push(what);
   }
 
@@ -93,7 +98,7 @@ export function planOverrides(file: Config, snapshot: Snapshot | undefined): Ove
           dropped.push(`${what} (${why})`);
           drops.push((d) => {
             const r = own(d.groups, group) as Record<string, Record<string, unknown> | undefined> | undefined;
-            if (r?.[field]) delete r[field][url];
+            if (r?.[field] && same(r[field][url], value)) delete r[field][url];
           });
         }
       }
@@ -101,6 +106,8 @@ export function planOverrides(file: Config, snapshot: Snapshot | undefined): Ove
   }
   return { kept, dropped, prune: drops.length ? (d) => drops.forEach((drop) => drop(d)) : undefined };
 }
+
+const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 
 /** The groups an action (config JSON, as stored) forwards to. */
 function namedGroups(action: unknown): string[] {

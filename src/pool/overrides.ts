@@ -30,7 +30,9 @@ export class TargetOverrides {
   apply(snapshot: Snapshot, groups: Iterable<TargetGroup>): void {
     const now = this.platform.now();
     const wall = this.wallNow();
+    const seen = new Set<PoolTarget>();
     for (const group of groups) {
+      for (const target of group.targets) seen.add(target);
       const shared = own(snapshot.groups, group.name);
       if (group.applyWeights(shared?.weights ?? {})) {
         this.platform.log(`state: group=${group.name} weights now ${group.targets.map((t) => `${t.url}=${t.weight}`).join(" ")}`);
@@ -60,6 +62,12 @@ export class TargetOverrides {
           }
         }
       });
+    }
+    // A target no group lists any more (removed, or gone with a reload) keeps no timer or entry here.
+    for (const [target, mine] of this.applied) {
+      if (seen.has(target)) continue;
+      mine.cancel();
+      this.applied.delete(target);
     }
   }
 }

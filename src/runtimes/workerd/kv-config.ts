@@ -114,11 +114,22 @@ export class KvConfigSource {
   }
 
   /**
-   * Read now; resolves to the new version when the config in use changed,
-   * undefined otherwise. `strict`: an invalid config (or one that cannot be
-   * read) throws its problems instead of only being logged.
+   * Read now and take what changed into use (the Durable Object's path: it has nothing that could
+   * refuse it). Resolves to the new version, or undefined when nothing changed.
    */
   async refresh(env: Readonly<Record<string, unknown>>, options: { strict?: boolean } = {}): Promise<ConfigVersion | undefined> {
+    const next = await this.read(env, options);
+    if (next) this.commit(next, env);
+    return next;
+  }
+
+  /**
+   * Read now; resolves to a config that differs from the one in use, without taking it into use:
+   * a balancer may still refuse it (a reload of a restart-only key), and then the source must not
+   * claim it (`commit` once it is served, `reject` if it will not be). `strict`: an invalid config
+   * (or one that cannot be read) throws its problems instead of only being logged.
+   */
+  async read(env: Readonly<Record<string, unknown>>, options: { strict?: boolean } = {}): Promise<ConfigVersion | undefined> {
     const source = textSourceOf(env);
     this.lastRead = this.now();
     if (!source) return undefined;
@@ -134,28 +145,34 @@ export class KvConfigSource {
     const next = text ?? undefined;
     if (next === this.current.text) return undefined;
     if (next === this.rejected && !options.strict) return undefined;
-    if (next === undefined) {
-      // The key was deleted: back to the bundled config.
-      this.current = { config: this.bundled, text: undefined, version: this.bundledVersion };
-      this.log(`config: no ${source.location}; using the bundled config`);
-      return this.current;
-    }
+    // The key was deleted: back to the bundled config.
+    if (next === undefined) return { config: this.bundled, text: undefined, version: this.bundledVersion };
     try {
       const config = parseConfig(next, source.location);
       const problem = this.acceptable(config);
       if (problem) throw new ConfigError([problem], source.location);
-      this.current = { config, text: next, version: await configVersion(next) };
-      this.rejected = undefined;
-      this.log(`config: now from ${source.location}`);
-      return this.current;
+      return { config, text: next, version: await configVersion(next) };
     } catch (error) {
-      if (next !== this.rejected) {
-        this.log(`config: ignoring ${source.location}, keeping the config in use: ${error instanceof Error ? error.message : String(error)}`);
-      }
-      this.rejected = next;
+      this.reject({ text: next }, error, source.location);
       if (options.strict) throw error;
       return undefined;
     }
+  }
+
+  /** `next` (from `read`) is what the balancer serves now. */
+  commit(next: ConfigVersion, env: Readonly<Record<string, unknown>>): void {
+    if (next.version === this.current.version && next.text === this.current.text) return;
+    this.current = next;
+    this.rejected = undefined;
+    this.log(next.text === undefined ? `config: no ${this.location(env)}; using the bundled config` : `config: now from ${this.location(env)}`);
+  }
+
+  /** `next` will not be served: logged once, and not read again until the text changes. */
+  reject(next: Pick<ConfigVersion, "text">, error: unknown, location: string): void {
+    if (next.text !== this.rejected) {
+      this.log(`config: ignoring ${location}, keeping the config in use: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    this.rejected = next.text;
   }
 }
 

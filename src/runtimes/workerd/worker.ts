@@ -70,8 +70,9 @@ export function createWorker(configInput: unknown, stores: WorkerStores = {}) {
     location: source.location(env),
     shared: source.shared(env),
     async read() {
-      await source.refresh(env, { strict: true });
-      return { config: source.config, version: source.version };
+      // Not taken into use here: the balancer may still refuse it; the next refresh commits what it serves.
+      const next = await source.read(env, { strict: true });
+      return next ? { config: next.config, version: next.version } : { config: source.config, version: source.version };
     },
   });
 
@@ -122,17 +123,21 @@ export function createWorker(configInput: unknown, stores: WorkerStores = {}) {
    * change of the state store needs a new balancer.
    */
   const reload = (env: Record<string, unknown>) =>
-    source.refresh(env).then(async (next) => {
+    source.read(env).then(async (next) => {
       if (!next || !live) return;
       if (JSON.stringify(live.app.balancer.fileConfig.state) === JSON.stringify(next.config.state)) {
-        await live.app.balancer.reload(`${source.location(env)} refresh`, { config: next, ifChanged: true }).catch((error: unknown) =>
-          log(`fulcrum: config from ${source.location(env)} not applied: ${error instanceof Error ? error.message : String(error)}`)
+        // Already served when `fulcrum reload` applied it (ifChanged: nothing to do); the source only learns it here.
+        const applied = await live.app.balancer.reload(`${source.location(env)} refresh`, { config: next, ifChanged: true }).then(
+          () => true,
+          (error: unknown) => (source.reject(next, error, source.location(env)), false),
         );
+        if (applied) source.commit(next, env);
         return;
       }
       const fresh = build(next.config, env);
       await fresh.ready;
       live = fresh;
+      source.commit(next, env);
     });
 
   const serve = (l: Live, request: Request, env: Record<string, unknown>, ctx: ExecutionContext): Response | Promise<Response> => {
@@ -141,8 +146,8 @@ export function createWorker(configInput: unknown, stores: WorkerStores = {}) {
     const balancer = l.app.balancer;
     const probing = balancer.healthChecks.enabled ? balancer.healthChecks.runDue() : undefined;
     if (probing) ctx.waitUntil(probing.finally(() => balancer.settled()));
-    const due = balancer.due();
-    if (due) ctx.waitUntil(due);
+    // After this request's own synchronous work: a rebuild that came due is not its to wait for.
+    ctx.waitUntil(Promise.resolve().then(() => balancer.due()));
     if (source.due(env)) ctx.waitUntil(reload(env));
     return l.started ? l.app.fetch(request, env, ctx) : l.ready.then(() => l.app.fetch(request, env, ctx));
   };
