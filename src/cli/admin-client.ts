@@ -6,6 +6,8 @@
  * act on. The URL is the API's base: `https://lb.example/__fulcrum/api` where
  * the API is a path (Workers).
  */
+import { isLoopback } from "../net/host.ts";
+
 export const DEFAULT_ADMIN = "http://127.0.0.1:9901";
 
 export interface AdminTarget {
@@ -21,7 +23,13 @@ export function adminTarget(flags: { admin?: string | undefined; token?: string 
   if (!URL.canParse(base) || !/^https?:$/.test(new URL(base).protocol)) {
     throw new CommandError(`--admin: expected the admin API's URL (http://127.0.0.1:9901, https://lb.example/__fulcrum/api), got ${JSON.stringify(base)}`);
   }
-  return { base, token: flags.token ?? (env.FULCRUM_ADMIN_TOKEN || undefined) };
+  const token = flags.token ?? (env.FULCRUM_ADMIN_TOKEN || undefined);
+  const url = new URL(base);
+  if (token && url.protocol === "http:" && !isLoopback(url.hostname)) {
+    // The admin listener speaks plain HTTP; past this host the token should travel inside TLS or a tunnel.
+    console.error(`fulcrum: warning: sending the admin token in the clear to ${url.host}; use https (a TLS proxy in front) or an ssh tunnel to its loopback`);
+  }
+  return { base, token };
 }
 
 /** One call; resolves to the JSON answer of a 2xx, throws a CommandError with the API's reason otherwise. */
