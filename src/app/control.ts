@@ -110,12 +110,8 @@ export function createControl(b: Controlled): Control {
     async route(ruleRef, action, by) {
       const file = b.fileConfig;
       const rule = ruleRef === "default" ? "default" : Number(ruleRef);
-      if (rule !== "default" && !file.rules.some((r) => r.priority === rule)) {
-        throw new AdminError(
-          404,
-          `no rule ${JSON.stringify(ruleRef)}; rules: ${[...file.rules.map((r) => r.priority).sort((x, y) => x - y), "default"].join(", ")}`,
-        );
-      }
+      const rules = rulesOf(file, undefined).map((r) => r.rule);
+      if (!rules.includes(rule)) throw new AdminError(404, `no rule ${JSON.stringify(ruleRef)}; rules: ${rules.join(", ") || "none"}`);
       if (action) checkAction(action, [...b.current.groups.keys()]);
       const key = String(rule);
       const before = rulesOf(file, b.snapshots.get()).find((r) => String(r.rule) === key)!;

@@ -11,7 +11,7 @@
  * generation too (`withActions`), sharing the groups: only the routers change.
  */
 import type { Hono } from "hono";
-import { type Config, listenersOf } from "../config/schema.ts";
+import { allRules, type Config, listenerRules, listenersOf } from "../config/schema.ts";
 import { createAccessLog } from "../metrics/access-log.ts";
 import type { Metrics, RuleMetrics } from "../metrics/registry.ts";
 import type { Platform } from "../platform.ts";
@@ -21,7 +21,7 @@ import { clientAddressing, type ClientAddressOf } from "../proxy/client-address.
 import type { ProxyContext } from "../proxy/context.ts";
 import type { OpenWebSockets } from "../proxy/websocket-registry.ts";
 import { compileRules, type Router } from "../rules/compile.ts";
-import type { ActionConfig } from "../rules/schema.ts";
+import type { ActionConfig, RuleConfig } from "../rules/schema.ts";
 
 /** Rule action overrides from the state store: a rule's priority, or "default", to the action to run instead. */
 export type ActionOverrides = ReadonlyMap<number | "default", ActionConfig>;
@@ -77,10 +77,11 @@ function forwardGroups(action: ActionConfig): string[] {
 function routersFor(config: Config, given: ActionOverrides): Router[] {
   const unusable = unusableActions(config, given);
   const actions = unusable.size ? new Map([...given].filter(([rule]) => !unusable.has(rule))) : given;
-  const rules = config.rules.map((r) => ({ ...r, action: actions.get(r.priority) ?? r.action }));
+  const overridden = (rules: readonly RuleConfig[]) => rules.map((r) => ({ ...r, action: actions.get(r.priority) ?? r.action }));
   const defaultAction = actions.get("default") ?? config.defaultAction;
   // A listener's own default action (e.g. :80 redirecting to HTTPS) is its own; an override of "default" does not replace it.
-  return listenersOf(config).map((l) => compileRules(rules, l.defaultAction ?? defaultAction));
+  // Validation guarantees every listener one or the other.
+  return listenersOf(config).map((l) => compileRules(overridden(listenerRules(l, config)), (l.defaultAction ?? defaultAction)!));
 }
 
 /** Compile `config` over the pool's targets. Its groups still need `activate` (see Balancer.swap) before it serves; the balancer adds the apps. */
@@ -89,7 +90,7 @@ export function buildGeneration(config: Config, deps: GenerationDeps, actions: A
   const groups = new Map(Object.entries(config.targetGroups).map(([name, g]) => [name, new TargetGroup(name, g, deps.pool, platform, metrics)]));
   const rules = new Map<number | undefined, RuleMetrics>([
     [undefined, metrics.rule("default")],
-    ...config.rules.map((r) => [r.priority, metrics.rule(String(r.priority))] as const),
+    ...allRules(config).map((r) => [r.priority, metrics.rule(String(r.priority))] as const),
   ]);
   const proxy: ProxyContext = {
     platform,

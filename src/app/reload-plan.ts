@@ -9,7 +9,7 @@
  * drops the others (a rule that is gone, a group it named that is gone, a
  * target added at run time that the file now lists itself), and says which.
  */
-import { type Config, listenerKey, listenersOf } from "../config/schema.ts";
+import { allRules, type Config, listenerKey, listenersOf } from "../config/schema.ts";
 import { own, type Snapshot, type SnapshotData } from "../state/store.ts";
 
 /**
@@ -50,7 +50,7 @@ export function planOverrides(file: Config, snapshot: Snapshot | undefined): Ove
   const drops: ((d: SnapshotData) => void)[] = [];
   if (!snapshot) return { kept, dropped, prune: undefined };
   const groups = new Set(Object.keys(file.targetGroups));
-  const rules = new Set(file.rules.map((r) => String(r.priority)));
+  const rules = new Set([...allRules(file).map((r) => String(r.priority)), ...(file.defaultAction ? ["default"] : [])]);
 
   for (const [rule, action] of Object.entries(snapshot.actions)) {
     const named = namedGroups(action);
@@ -61,7 +61,7 @@ export function planOverrides(file: Config, snapshot: Snapshot | undefined): Ove
     const drop = (d: SnapshotData) => {
       if (same(d.actions[rule], action)) delete d.actions[rule];
     };
-    if (rule !== "default" && !rules.has(rule)) {
+    if (!rules.has(rule)) {
       dropped.push(`${what} (no rule ${rule} any more)`);
       drops.push(drop);
     } else if (missing !== undefined) {

@@ -5,7 +5,7 @@
  * glance what a file edit would not show).
  */
 import type { GroupStatus, RuleStatus, Status, TargetStatus } from "../admin/api-schema.ts";
-import type { Config } from "../config/schema.ts";
+import { allRules, type Config } from "../config/schema.ts";
 import type { GroupReport } from "../metrics/health-provider.ts";
 import type { TargetGroup } from "../pool/group.ts";
 import type { ActionConfig } from "../rules/schema.ts";
@@ -48,7 +48,9 @@ export function rulesOf(file: Config, snapshot: Snapshot | undefined): RuleStatu
       overridden: override !== undefined,
     };
   };
-  return [...[...file.rules].sort((a, b) => a.priority - b.priority).map((r) => rule(r.priority, r.action)), rule("default", file.defaultAction)];
+  const rules = allRules(file).sort((a, b) => a.priority - b.priority).map((r) => rule(r.priority, r.action));
+  // Without a config-wide default action every listener has its own, which no override replaces.
+  return file.defaultAction ? [...rules, rule("default", file.defaultAction)] : rules;
 }
 
 function groupStatus(v: StatusView, report: GroupReport): GroupStatus {

@@ -93,7 +93,7 @@ function workerListen(raw: unknown, problems: string[], notes: string[]): void {
     const at = Array.isArray(listen) ? `listen[${i}]` : "listen";
     for (const key of Object.keys(l)) {
       if (key === "port") continue;
-      if (key === "defaultAction" && i === 0) continue;
+      if ((key === "defaultAction" || key === "rules") && i === 0) continue;
       problems.push(`${at}.${key}: does nothing on Workers (Cloudflare's edge owns addresses, ports and TLS); remove it`);
     }
   });

@@ -5,7 +5,7 @@
  */
 import * as v from "valibot";
 import { ruleProblems } from "../rules/schema.ts";
-import { type Config, ConfigSchema, listenersOf } from "./schema.ts";
+import { allRules, type Config, ConfigSchema, listenersOf } from "./schema.ts";
 import { parseJsonText } from "./json-text.ts";
 import { DEFAULT_API_HOST, DEFAULT_API_PORT } from "../admin/schema.ts";
 
@@ -60,17 +60,20 @@ const isRecord = (x: unknown): x is Record<string, unknown> => typeof x === "obj
  * raw input defensively, so they are reported together with schema problems.
  */
 function references(input: unknown): string[] {
-  if (!isRecord(input) || !isRecord(input.targetGroups)) return [];
-  const groups = Object.keys(input.targetGroups);
+  if (!isRecord(input)) return [];
+  const targetGroups = isRecord(input.targetGroups) ? input.targetGroups : {};
+  const groups = Object.keys(targetGroups);
   const problems: string[] = [];
   const checkGroup = (path: string, name: unknown) => {
-    if (typeof name === "string" && name !== "" && !Object.hasOwn(input.targetGroups as object, name)) {
-      problems.push(`${path}: unknown target group ${JSON.stringify(name)}, expected one of ${groups.join(", ")}`);
+    if (typeof name === "string" && name !== "" && !Object.hasOwn(targetGroups, name)) {
+      problems.push(
+        `${path}: unknown target group ${JSON.stringify(name)}, ${groups.length ? `expected one of ${groups.join(", ")}` : "and targetGroups has none"}`,
+      );
     }
   };
   if (isRecord(input.defaultAction)) checkGroup("defaultAction.forward", input.defaultAction.forward);
   problems.push(...ruleProblems(input, groups));
-  problems.push(...targetDuplicates(input.targetGroups));
+  problems.push(...targetDuplicates(targetGroups));
   const listeners = Array.isArray(input.listen) ? input.listen : [input.listen];
   const labelled = listeners.map((l, i) => ({ at: `listen[${i}]`, l }));
   const api = isRecord(input.admin) && isRecord(input.admin.api) ? input.admin.api : undefined;
@@ -89,7 +92,62 @@ function references(input: unknown): string[] {
       checkGroup(`${path}.defaultAction.forward`, l.defaultAction.forward);
       problems.push(...ruleProblems({ defaultAction: l.defaultAction }, groups).map((p) => p.replace(/^defaultAction/, `${path}.defaultAction`)));
     }
+    if (isRecord(l) && Array.isArray(l.rules)) {
+      problems.push(...ruleProblems({ rules: l.rules }, groups).map((p) => p.replace(/^rules/, `${path}.rules`)));
+    }
   });
+  problems.push(...listenerRuleProblems(input, listeners));
+  return problems;
+}
+
+/**
+ * Which listener runs which rules (ALB: rules belong to a listener): its own `rules`, none when it
+ * has only its own `defaultAction`, else the config's. So every listener needs a default action
+ * from somewhere, a config-wide list or default that no listener uses is a mistake to name, and
+ * a priority names one rule in the whole config (`fulcrum route 10`).
+ */
+function listenerRuleProblems(input: Record<string, unknown>, listeners: unknown[]): string[] {
+  const problems: string[] = [];
+  // A listen that is not there or not an object is the schema's to report.
+  if (listeners.length === 0 || !listeners.every(isRecord)) return problems;
+  const listed = Array.isArray(input.listen);
+  const at = (i: number) => (listed ? `listen[${i}]` : "listen");
+  let sharedRulesUsed = false;
+  let sharedDefaultUsed = false;
+  listeners.forEach((l, i) => {
+    if (!isRecord(l)) return;
+    const ownDefault = isRecord(l.defaultAction);
+    if (!Array.isArray(l.rules) && !ownDefault) sharedRulesUsed = true;
+    if (!ownDefault) {
+      sharedDefaultUsed = true;
+      if (input.defaultAction === undefined) problems.push(`${at(i)}.defaultAction: required, since the config has no top-level defaultAction`);
+    }
+  });
+  if (Array.isArray(input.rules) && input.rules.length > 0 && !sharedRulesUsed) {
+    problems.push("rules: no listener runs these: each has rules or a defaultAction of its own (move them into listen[].rules)");
+  }
+  if (input.defaultAction !== undefined && !sharedDefaultUsed) {
+    problems.push("defaultAction: no listener runs it: each has a defaultAction of its own");
+  }
+  // Priorities across the lists: the top level's, then each listener's.
+  const first = new Map<number, string>();
+  const lists: [string, unknown][] = [
+    ["rules", input.rules],
+    ...listeners.map((l, i) => [`${at(i)}.rules`, isRecord(l) ? l.rules : undefined] as [string, unknown]),
+  ];
+  for (const [path, rules] of lists) {
+    if (!Array.isArray(rules)) continue;
+    const mine = new Set<number>();
+    rules.forEach((r, j) => {
+      const p = isRecord(r) ? r.priority : undefined;
+      if (typeof p !== "number" || mine.has(p)) return; // a duplicate within one list is ruleProblems'
+      mine.add(p);
+      const seen = first.get(p);
+      if (seen !== undefined) {
+        problems.push(`${path}[${j}].priority: duplicate priority ${p}, also used by ${seen} (a priority names one rule: fulcrum route ${p})`);
+      } else first.set(p, `${path}[${j}]`);
+    });
+  }
   return problems;
 }
 
@@ -207,11 +265,14 @@ export function summarize(config: Config): string {
   );
   const listen = listenersOf(config).map((l) => `${l.protocol === "HTTPS" ? "https" : "http"} :${l.port}`).join(" + ");
   const d = config.defaultAction;
-  const action = d.forward !== undefined
+  const action = d === undefined
+    ? "each listener's own"
+    : d.forward !== undefined
     ? `forward ${typeof d.forward === "string" ? d.forward : d.forward.targetGroups.map((g) => `${g.group}:${g.weight}`).join("/")}`
     : d.redirect
     ? "redirect"
     : "fixed response";
-  const rules = config.rules.length ? `, ${config.rules.length} rule${config.rules.length === 1 ? "" : "s"}` : "";
+  const count = allRules(config).length;
+  const rules = count ? `, ${count} rule${count === 1 ? "" : "s"}` : "";
   return `config ok: listen ${listen}, ${groups.length} target group${groups.length === 1 ? "" : "s"}: ${groups.join(", ")}${rules}; default action ${action}`;
 }

@@ -12,7 +12,7 @@ import { strategyOptionEntries } from "../../strategies/options.ts";
 import { parseCidr } from "../net/ip.ts";
 import { isBindableHost } from "../net/host.ts";
 import { NAME, port, quote, seconds } from "./units.ts";
-import { ActionSchema, RuleSchema } from "../rules/schema.ts";
+import { ActionSchema, type RuleConfig, RuleSchema } from "../rules/schema.ts";
 import { StickinessSchema } from "../sticky/schema.ts";
 import { healthEntries } from "../health/schema.ts";
 import { AccessLogSchema } from "../metrics/schema.ts";
@@ -121,6 +121,12 @@ export const ListenerSchema = v.strictObject({
   protocol: v.optional(v.picklist(["HTTP", "HTTPS"]), "HTTP"),
   /** PEM files, required for HTTPS. */
   certificate: v.optional(v.strictObject({ certFile: v.pipe(v.string(), v.nonEmpty()), keyFile: v.pipe(v.string(), v.nonEmpty()) })),
+  /**
+   * This listener's own rules (in ALB rules belong to a listener). Without them a listener uses
+   * the config's `rules`, unless it has its own `defaultAction`: then it runs only that (a `:80`
+   * that redirects to HTTPS redirects everything).
+   */
+  rules: v.optional(v.array(RuleSchema)),
   /** This listener's own default action (e.g. :80 redirecting to HTTPS); the config's `defaultAction` otherwise. */
   defaultAction: v.optional(ActionSchema),
 });
@@ -183,13 +189,12 @@ export const ConfigSchema = v.strictObject({
     [ListenerSchema, v.pipe(v.array(ListenerSchema), v.minLength(1, "expected at least one listener"))],
     "expected a listener object or a list of listeners",
   ),
-  targetGroups: v.pipe(
-    v.record(v.pipe(v.string(), v.regex(NAME, "expected a name of letters, digits, _ . -")), TargetGroupSchema),
-    v.check((r) => Object.keys(r).length > 0, "expected at least one target group"),
-  ),
-  /** ALB listener rules: lowest priority first; the first match's action runs. */
+  /** None at all is a config that only redirects or answers itself. */
+  targetGroups: v.optional(v.record(v.pipe(v.string(), v.regex(NAME, "expected a name of letters, digits, _ . -")), TargetGroupSchema), {}),
+  /** ALB rules of the listeners that have neither rules nor a defaultAction of their own: lowest priority first; the first match's action runs. */
   rules: v.optional(v.array(RuleSchema), []),
-  defaultAction: ActionSchema,
+  /** What those listeners run when no rule matches (`fulcrum route default` changes it). */
+  defaultAction: v.optional(ActionSchema),
   forwarding: v.optional(ForwardingSchema, {}),
   admin: v.optional(AdminSchema, {}),
   shutdown: v.optional(ShutdownSchema, {}),
@@ -219,6 +224,16 @@ export type ClientTimeoutsConfig = v.InferOutput<typeof ClientTimeoutsSchema>;
 export function listenerKey(l: Pick<ListenerConfig, "host" | "port">, index = 0): string {
   const host = l.host.includes(":") ? `[${l.host}]` : l.host;
   return l.port === 0 ? `${host}:0#${index}` : `${host}:${l.port}`;
+}
+
+/** The rules a listener runs: its own, none when it has its own default action only, else the config's. */
+export function listenerRules(l: ListenerConfig, config: Pick<Config, "rules">): readonly RuleConfig[] {
+  return l.rules ?? (l.defaultAction ? [] : config.rules);
+}
+
+/** Every rule of the config, the listeners' own included (priorities are unique across them). */
+export function allRules(config: Pick<Config, "rules" | "listen">): RuleConfig[] {
+  return [...config.rules, ...listenersOf(config).flatMap((l) => l.rules ?? [])];
 }
 
 /** The listeners as a list, whichever form the file used. */

@@ -54,6 +54,8 @@ export function listenerScenarios(runtime: Exclude<Runtime, "workerd">): void {
           { port: redirectPort, defaultAction: { redirect: { protocol: "HTTPS", port: String(httpsPort), statusCode: 301 } } },
         ],
         targetGroups: { app: { targets: [{ url: up.url }] } },
+        // The config's rules: the redirecting listener must not run them (it once served /api/* over plain HTTP).
+        rules: [{ priority: 10, conditions: [{ pathPattern: { values: ["/api/*"] } }], action: { forward: "app" } }],
         defaultAction: { forward: "app" },
       });
     }, 60_000);
@@ -86,6 +88,10 @@ export function listenerScenarios(runtime: Exclude<Runtime, "workerd">): void {
       expect(r.headers.get("location")).toBe(`https://127.0.0.1:${httpsPort}/a/b?c=1`);
       const followed = await fetch(r.headers.get("location")!, { tls: { rejectUnauthorized: false } } as RequestInit);
       expect(followed.status).toBe(200);
+      // Every path, those the config's rules match included: only the other listeners run those.
+      const api = await fetch(`http://127.0.0.1:${redirectPort}/api/orders`, { redirect: "manual" });
+      expect([api.status, api.headers.get("location")]).toEqual([301, `https://127.0.0.1:${httpsPort}/api/orders`]);
+      expect((await fetch(`${b.url}/api/orders`)).status).toBe(200);
     });
   });
 }

@@ -79,7 +79,7 @@ test("the config in KV replaces the bundled one without a redeploy; an invalid o
   for (let i = 0; i < 5; i++) expect(await servedBy()).toBe("b"); // kept
   const out = lines.join("\n");
   expect(out).toContain("config: ignoring FULCRUM_KV/config, keeping the config in use");
-  expect(out).toContain("targetGroups: expected at least one target group"); // the problems, by field path
+  expect(out).toContain('defaultAction.forward: unknown target group "nope", and targetGroups has none'); // the problems, by field path
 
   await kv.delete("config");
   expect(await until("a")).toBe(true);
