@@ -227,7 +227,24 @@ export class Balancer {
   reload(by: string, options: ReloadOptions & { ifChanged: true }): Promise<ReloadResult | undefined>;
   reload(by: string, options?: ReloadOptions): Promise<ReloadResult>;
   reload(by: string, options: ReloadOptions = {}): Promise<ReloadResult | undefined> {
-    return this.serially(() => this.reloadNow(by, options));
+    return this.serially(() =>
+      this.reloadNow(by, options).catch(async (error: unknown) => {
+        // Refused (nothing changed): in the log and the change log too, not only in the answer to whoever asked.
+        const problems = error instanceof AdminError && error.problems?.length ? error.problems : [];
+        // An AdminError is a reason worded for the operator: its message, never a stack.
+        const why = error instanceof AdminError ? error.message : errorDetail(error);
+        this.platform.log(`reload by ${by} refused: ${why}${problems.length ? `\n  ${problems.join("\n  ")}` : ""}`);
+        await this.changeLog.record({
+          source: by,
+          kind: "reload",
+          subject: "config",
+          before: this.file.version,
+          after: "refused",
+          detail: [why, ...problems].join("; "),
+        });
+        throw error;
+      })
+    );
   }
 
   /** Start the health checks (servers; Workers run them from requests and the cron trigger instead). */
@@ -301,7 +318,11 @@ export class Balancer {
     const result: ReloadResult = {
       message: `reloaded ${this.source.location} (version ${
         previousVersion || "?"
-      } -> ${loaded.version}): ${targets.added.length} target(s) added, ${targets.removed.length} removed; ${plan.kept.length} override(s) kept, ${plan.dropped.length} dropped`,
+      } -> ${loaded.version}): ${targets.added.length} target(s) added, ${targets.removed.length} removed; ${plan.kept.length} override(s) kept, ${plan.dropped.length} dropped${
+        listeners && listeners.added.length + listeners.removed.length > 0
+          ? `; listeners ${[...listeners.added.map((k) => `+${k}`), ...listeners.removed.map((k) => `-${k}`)].join(" ")}`
+          : ""
+      }`,
       version: loaded.version,
       previousVersion,
       targets,

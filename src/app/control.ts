@@ -88,7 +88,11 @@ export function createControl(b: Controlled): Control {
     await b.settled();
     return written;
   };
-  const record = (entry: Entry) => b.changeLog.record(entry);
+  // Setting what already is changes nothing: no entry (the change log is for changes).
+  const record = async (entry: Entry) => {
+    if (entry.before !== undefined && JSON.stringify(entry.before) === JSON.stringify(entry.after)) return;
+    await b.changeLog.record(entry);
+  };
   const targetNow = (group: string, url: string) => {
     const found = b.status().groups.find((g) => g.name === group)?.targets.find((t) => t.url === url);
     if (!found) throw new AdminError(409, `target ${url} left group ${group} meanwhile`);
@@ -199,7 +203,11 @@ export function createControl(b: Controlled): Control {
       await write((d) => {
         const rec = groupDraft(d, groupName);
         rec.added[add.url] = { weight: add.weight, backup: add.backup, ...(add.name === undefined ? {} : { name: add.name }) };
+        // A target added again after its removal starts in service (HAProxy add server, ALB register-targets):
+        // what was left of its drain and weight belonged to the target that left.
         delete rec.removed[add.url];
+        delete rec.drains[add.url];
+        delete rec.weights[add.url];
       });
       const name = `${groupName}/${add.name ?? add.url}`;
       await record({ source: by, kind: "target add", subject: name, after: { url: add.url, weight: add.weight, backup: add.backup } });

@@ -69,6 +69,8 @@ export async function call<T>(target: AdminTarget, method: string, path: string,
     );
   }
   const problem = json as { error?: string; problems?: string[] } | undefined;
+  // A request body the API refused names the command's own arguments (weight, url, name), on one line.
+  if (problem?.error === "invalid body" && problem.problems?.length) throw new CommandError(problem.problems.map((p) => p.replace(/^body\./, "")).join("; "));
   if (problem?.error) throw new CommandError(`${problem.error}${problem.problems?.length ? `\n  ${problem.problems.join("\n  ")}` : ""}`);
   throw new CommandError(`the admin API at ${target.base} answered ${response.status} to ${method} ${url}${text ? `: ${text.slice(0, 200).trim()}` : ""}`);
 }

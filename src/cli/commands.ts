@@ -81,7 +81,7 @@ export async function runCommand(target: AdminTarget, command: string, args: rea
     case "weight": {
       need(args, 3, "weight GROUP TARGET N|config");
       const [group, t, w] = args as [string, string, string];
-      if (w !== "config" && !/^\d+$/.test(w)) throw new CommandError(`expected a weight from 0 to 1000, or config, got ${JSON.stringify(w)}`);
+      if (w !== "config" && !/^\d+$/.test(w)) throw new CommandError(`weight: expected a weight from 0 to 1000, or config, got ${JSON.stringify(w)}`);
       return (await call<TargetChange>(target, "PATCH", `/groups/${enc(group)}/targets/${enc(t)}`, { weight: w === "config" ? "config" : Number(w) })).message;
     }
     case "target": {

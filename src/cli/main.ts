@@ -76,15 +76,33 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env):
     const child = spawn(cmd, args, { stdio: "inherit", env: { ...env, FULCRUM_SUPERVISOR_PID: String(process.pid) } });
     for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"] as const) process.on(signal, () => child.kill(signal));
     const stopWatching = watchParent(process.ppid, () => process.ppid, () => child.kill("SIGTERM"));
+    // Under npx there is a shell between npm and us: npm ending on a signal it does not pass on
+    // (SIGHUP) leaves the shell, our parent, alive; its own parent changing says npm is gone.
+    const grandparent = parentOf(process.ppid);
+    const stopWatchingNpm = grandparent !== undefined && grandparent > 1
+      ? watchParent(grandparent, () => parentOf(process.ppid) ?? 0, () => child.kill("SIGTERM"))
+      : () => {};
     child.on("error", (e) => {
       console.error(`fulcrum: cannot start ${cmd}: ${e.message}`);
       done(1);
     });
     child.on("exit", (code, signal) => {
       stopWatching();
+      stopWatchingNpm();
       done(code ?? (signal ? 128 + 15 : 1));
     });
   });
+}
+
+/** A process's parent pid from /proc (Linux); undefined where there is no /proc or it is gone. */
+function parentOf(pid: number): number | undefined {
+  try {
+    // The command name (field 2) is in parentheses and may hold spaces: the ppid is the 2nd field after its ")".
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -149,7 +167,8 @@ async function serve(root: string, flags: Flags): Promise<number> {
   const { config } = loaded;
   const first = listenersOf(config)[0]!;
   const port = flags.port ?? String(first.port);
-  const entryArgs = ["--config", configPath, "--port", port];
+  // --port only when given: it pins the first listener's port, which a reload could then not move.
+  const entryArgs = ["--config", configPath, ...(flags.port ? ["--port", flags.port] : [])];
   switch (runtime) {
     case "bun":
       return run(bin(root, "bun"), [join(root, "src/runtimes/bun/entry.ts"), ...entryArgs]);

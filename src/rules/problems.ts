@@ -19,7 +19,11 @@ export function ruleProblems(rawInput: unknown, groupNames: readonly string[]): 
   const known = new Set(groupNames);
   const checkGroup = (path: string, name: unknown) => {
     if (typeof name === "string" && name !== "" && !known.has(name)) {
-      problems.push(`${path}: unknown target group ${JSON.stringify(name)}, expected one of ${groupNames.join(", ")}`);
+      problems.push(
+        `${path}: unknown target group ${JSON.stringify(name)}, ${
+          groupNames.length ? `expected one of ${groupNames.join(", ")}` : "and targetGroups has none"
+        }`,
+      );
     }
   };
   const checkAction = (path: string, action: unknown, plainForward: boolean) => {

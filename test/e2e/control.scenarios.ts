@@ -242,6 +242,10 @@ export function controlScenarios(runtime: Runtime): void {
       expect(bad.err).toContain("listen.port: expected number");
       expect(bad.err).toContain('defaultAction.forward: unknown target group "purple"');
       expect((await targetsOf("blue")).length).toBe(3);
+      // Refused, and on the record: the balancer's log and the change log say so, not only the command.
+      expect(lb.output()).toContain("refused: ");
+      const events = JSON.parse((await cli("events", "--json")).out) as { kind: string; after?: unknown }[];
+      expect(events.some((e) => e.kind === "reload" && e.after === "refused")).toBe(true);
       writeFileSync(lb.configFile, JSON.stringify(config));
       expect((await cli("route", "default", "--config")).code).toBe(0);
     }, 90_000);
@@ -255,8 +259,9 @@ export function controlScenarios(runtime: Runtime): void {
       expect(lb.output()).toContain("fulcrum: SIGHUP: reloading the config");
       writeFileSync(lb.configFile, JSON.stringify({ ...edited, targetGroups: {} }));
       lb.process.kill("SIGHUP");
-      await until("the failed reload is logged", () => lb.output().includes("fulcrum: reload failed:"));
-      expect(lb.output()).toContain("targetGroups: expected at least one target group");
+      await until("the failed reload is logged", () => lb.output().includes("reload by SIGHUP refused:"));
+      expect(lb.output()).toContain('rules[0].action.forward: unknown target group "blue", and targetGroups has none');
+      expect(lb.output()).not.toContain("    at ");
       expect((await targetsOf("green")).length).toBe(2);
       writeFileSync(lb.configFile, JSON.stringify(config));
     }, 60_000);

@@ -99,24 +99,29 @@ export function lifecycleScenarios(runtime: Exclude<Runtime, "workerd">): void {
     }, 30_000);
 
     // The chain is the same whatever the runtime: npx, npm exec, the launcher, the runtime.
-    test.skipIf(runtime !== "bun")("SIGTERM to `npx fulcrum serve` (what a container's CMD gets) shuts the whole chain down", async () => {
-      const port = await freePort();
-      const config = writeConfig({
-        listen: { port, host: "127.0.0.1" },
-        targetGroups: { app: { targets: [{ url: up.url }] } },
-        defaultAction: { forward: "app" },
-        admin: { api: false },
-      });
-      const npx = spawn("npx", ["fulcrum", "serve", "--config", config], { cwd: ROOT, stdio: "ignore" });
-      const health = () => fetch(`http://127.0.0.1:${port}/__fulcrum/health`, { signal: AbortSignal.timeout(1000) }).then((r) => r.status, () => "refused");
-      for (let i = 0; i < 300 && (await health()) !== 200; i++) await Bun.sleep(100);
-      const chain = descendants(npx.pid!);
-      expect(chain.length).toBeGreaterThan(0);
-      npx.kill("SIGTERM");
-      const alive = () => chain.filter((pid) => existsSync(`/proc/${pid}`) && !readFileSync(`/proc/${pid}/stat`, "utf8").includes(") Z "));
-      for (let i = 0; i < 100 && alive().length > 0; i++) await Bun.sleep(100);
-      expect(alive()).toEqual([]);
-      expect(await health()).toBe("refused");
-    }, 60_000);
+    // SIGTERM is what a container's CMD gets; SIGHUP npm does not pass on, and ends of it: the balancer must not stay behind.
+    test.skipIf(runtime !== "bun").each(["SIGTERM", "SIGHUP"] as const)(
+      "%s to `npx fulcrum serve` shuts the whole chain down, nothing left serving",
+      async (signal) => {
+        const port = await freePort();
+        const config = writeConfig({
+          listen: { port, host: "127.0.0.1" },
+          targetGroups: { app: { targets: [{ url: up.url }] } },
+          defaultAction: { forward: "app" },
+          admin: { api: false },
+        });
+        const npx = spawn("npx", ["fulcrum", "serve", "--config", config], { cwd: ROOT, stdio: "ignore" });
+        const health = () => fetch(`http://127.0.0.1:${port}/__fulcrum/health`, { signal: AbortSignal.timeout(1000) }).then((r) => r.status, () => "refused");
+        for (let i = 0; i < 300 && (await health()) !== 200; i++) await Bun.sleep(100);
+        const chain = descendants(npx.pid!);
+        expect(chain.length).toBeGreaterThan(0);
+        npx.kill(signal);
+        const alive = () => chain.filter((pid) => existsSync(`/proc/${pid}`) && !readFileSync(`/proc/${pid}/stat`, "utf8").includes(") Z "));
+        for (let i = 0; i < 100 && alive().length > 0; i++) await Bun.sleep(100);
+        expect(alive()).toEqual([]);
+        expect(await health()).toBe("refused");
+      },
+      60_000,
+    );
   });
 }

@@ -11,7 +11,6 @@ import type { BalancerApp } from "../../app/balancer.ts";
 import type { Config } from "../../config/schema.ts";
 import type { Platform } from "../../platform.ts";
 import type { StateOpeners } from "../../state/open.ts";
-import { AdminError } from "../../admin/ops.ts";
 import { boot } from "./boot.ts";
 import { BindError, type BootListener, type Bound, type Handler, ListenerSet } from "./listeners.ts";
 import { watchParent } from "./parent.ts";
@@ -55,13 +54,8 @@ export async function runServer(rt: ServerRuntime): Promise<BalancerApp> {
   rt.onSignal("SIGINT", () => shutdown("SIGINT"));
   rt.onSignal("SIGHUP", () => {
     log("fulcrum: SIGHUP: reloading the config");
-    balancer.reload("SIGHUP").then(
-      (r) => log(`fulcrum: ${r.message}`),
-      (error: unknown) => {
-        const problems = error instanceof AdminError && error.problems?.length ? `\n  ${error.problems.join("\n  ")}` : "";
-        log(`fulcrum: reload failed: ${(error as Error).message}${problems}`);
-      },
-    );
+    // A refusal is logged by the balancer, with its problems.
+    balancer.reload("SIGHUP").then((r) => log(`fulcrum: ${r.message}`), () => {});
   });
   const supervisor = Number(rt.platform.env.FULCRUM_SUPERVISOR_PID);
   if (rt.parentPid && Number.isInteger(supervisor) && supervisor > 0) {

@@ -172,6 +172,23 @@ describe("the served config follows targets added and removed through the API, o
     }
   });
 
+  test("a target added again after its removal is in service at once, not drained by what was left of the removal", async () => {
+    const w = world(30);
+    await Promise.all(w.apps.map((a) => a.balancer.ready()));
+    setSystemTime(new Date(NOW));
+    await w.apps[0].balancer.control.patchTarget("app", B, { weight: 5 }, "test");
+    await w.apps[0].balancer.control.removeTarget("app", B, "test");
+    setSystemTime(new Date(NOW + 30_000));
+    for (const app of w.apps) await app.balancer.due();
+    await w.apps[0].balancer.control.addTarget("app", { url: B, name: "b", weight: 1, backup: false }, "test");
+    for (const app of w.apps) {
+      await app.balancer.settled();
+      const b = app.balancer.status().groups[0]!.targets.find((t) => t.url === B)!;
+      expect([b.state, b.draining, b.weight]).toEqual(["healthy", false, 1]);
+      expect((await w.send(app, 6)).has(B)).toBe(true);
+    }
+  });
+
   test("an added target removed again leaves the config, then the store: nothing is left of it", async () => {
     const w = world(30);
     await Promise.all(w.apps.map((a) => a.balancer.ready()));
