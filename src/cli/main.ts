@@ -120,7 +120,7 @@ function configPathOf(flags: Flags, command: string): string {
  * certificates, secrets from the environment, keys a Worker ignores), or undefined after printing
  * every problem.
  */
-function loadOrReport(path: string, runtime: CheckRuntime): { config: Config; notes: string[] } | undefined {
+function loadOrReport(path: string, runtime: CheckRuntime, local = false): { config: Config; notes: string[] } | undefined {
   let text: string;
   try {
     text = readFileSync(path, "utf8");
@@ -138,7 +138,7 @@ function loadOrReport(path: string, runtime: CheckRuntime): { config: Config; no
     }
     throw e;
   }
-  const { problems, notes } = preflight(config, parseJsonText(text).value, runtime, process.env);
+  const { problems, notes } = preflight(config, parseJsonText(text).value, runtime, process.env, local);
   if (problems.length > 0) {
     console.error(new ConfigError(problems, path).message);
     return undefined;
@@ -162,7 +162,7 @@ async function serve(root: string, flags: Flags): Promise<number> {
   if (flags.denoServer !== undefined && flags.denoServer !== "deno" && flags.denoServer !== "node") {
     throw new Error(`--deno-server: expected deno or node, got ${JSON.stringify(flags.denoServer)}`);
   }
-  const loaded = loadOrReport(configPath, runtime);
+  const loaded = loadOrReport(configPath, runtime, true);
   if (!loaded) return 1;
   const { config } = loaded;
   const first = listenersOf(config)[0]!;

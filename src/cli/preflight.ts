@@ -23,16 +23,25 @@ export interface Preflight {
  * `raw` is the config as written (to tell a key given from a default); `env` the environment the
  * balancer will see (on Workers secrets are bindings, not visible here, so they are not checked).
  */
-export function preflight(config: Config, raw: unknown, runtime: CheckRuntime, env: Record<string, string | undefined>): Preflight {
+export function preflight(
+  config: Config,
+  raw: unknown,
+  runtime: CheckRuntime,
+  env: Record<string, string | undefined>,
+  /** `fulcrum serve --runtime workerd`: a local workerd, which binds the first listener's address and takes secrets from this environment. */
+  local = false,
+): Preflight {
   const problems: string[] = [];
   const notes: string[] = [];
-  if (runtime === "workerd") workerListen(raw, problems, notes);
-  else {
+  if (runtime === "workerd" && !local) workerListen(raw, problems, notes);
+  if (runtime !== "workerd") {
     listenersOf(config).forEach((l, i) => {
       if (!l.certificate) return;
       const at = Array.isArray(config.listen) ? `listen[${i}].certificate` : "listen.certificate";
       certificateProblems(at, l.certificate.certFile, l.certificate.keyFile, problems);
     });
+  }
+  if (runtime !== "workerd" || local) {
     for (const [path, name] of envReferences(raw)) {
       if (!env[name]) problems.push(`${path}: environment variable ${name} is not set (or is empty)`);
     }

@@ -13,15 +13,23 @@ export type Runtime = "bun" | "deno" | "node" | "workerd";
 export const RUNTIMES: readonly Runtime[] = ["bun", "deno", "node", "workerd"];
 export const ROOT = join(import.meta.dir, "..", "..");
 
+/** Ports handed out in this run: balancers started side by side must not get the same one (the OS may offer it twice once closed). */
+const handedOut = new Set<number>();
+
 export async function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const s = createServer();
-    s.once("error", fail);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => ok(port));
+  for (;;) {
+    const port = await new Promise<number>((ok, fail) => {
+      const s = createServer();
+      s.once("error", fail);
+      s.listen(0, "127.0.0.1", () => {
+        const port = (s.address() as { port: number }).port;
+        s.close(() => ok(port));
+      });
     });
-  });
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
+    return port;
+  }
 }
 
 export interface Balancer {
