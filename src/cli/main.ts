@@ -12,6 +12,7 @@ import { ConfigError, parseConfig, summarize } from "../config/load.ts";
 import { parseJsonText } from "../config/json-text.ts";
 import { type Config, listenersOf } from "../config/schema.ts";
 import { type CheckRuntime, preflight } from "./preflight.ts";
+import { HELP } from "./help.ts";
 import { buildDenoEntry, buildNodeEntry } from "./build.ts";
 import { serveWorkerd } from "./serve-workerd.ts";
 import { watchParent } from "../runtimes/server/parent.ts";
@@ -27,7 +28,9 @@ const USAGE = `usage:
                 [--deno-server deno|node (deno)] [--trust-cf-connecting-ip (workerd)]
   fulcrum check [--config FILE] [--runtime bun|deno|node|workerd]
   fulcrum demo [--port N]
-${CONTROL_USAGE}`;
+${CONTROL_USAGE}
+  fulcrum --version
+  fulcrum COMMAND --help                      each option of COMMAND, with an example`;
 
 const CONTROL_COMMANDS = new Set(["status", "route", "drain", "ready", "weight", "target", "reload", "events"]);
 
@@ -222,6 +225,19 @@ function parseControl(argv: readonly string[]): { args: string[]; admin?: string
 
 export async function main(argv: string[], root: string): Promise<number> {
   const [command, ...rest] = argv;
+  if (command === "--version" || command === "-V" || command === "version") {
+    const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { version: string };
+    console.log(`fulcrum ${pkg.version}`);
+    return 0;
+  }
+  if (command !== undefined && Object.hasOwn(HELP, command) && rest.some((a) => a === "--help" || a === "-h")) {
+    console.log(HELP[command]);
+    return 0;
+  }
+  if (command === "help" && rest[0] !== undefined && Object.hasOwn(HELP, rest[0])) {
+    console.log(HELP[rest[0]]);
+    return 0;
+  }
   if (command !== undefined && CONTROL_COMMANDS.has(command)) {
     try {
       const { args, admin, token, flags } = parseControl(rest);

@@ -97,8 +97,11 @@ export const HealthCheckSchema = v.pipe(
     enabled: v.optional(v.boolean(), true),
     /** ALB 30 s. ALB allows 5-300; 1 s is accepted so that tests and small setups can probe fast. */
     interval: v.optional(seconds(1, 300), 30),
-    /** ALB 5 s; must be below `interval` (ALB's rule), so probes never overlap. */
-    timeout: v.optional(seconds(0.001, 120), 5),
+    /**
+     * ALB 5 s; must be below `interval` (ALB's rule), so probes never overlap. Unset, it is 5 s or
+     * half the interval when that is shorter, so that `interval: 5` alone is valid.
+     */
+    timeout: v.optional(seconds(0.001, 120)),
     path: v.optional(v.pipe(v.string(), v.startsWith("/", "expected a path starting with /")), "/"),
     method: v.optional(v.picklist(["GET", "HEAD"], (i) => `expected GET or HEAD, got ${quote(i.input)}`), "GET"),
     headers: v.optional(v.record(headerName, v.string()), {}),
@@ -129,7 +132,7 @@ export const HealthCheckSchema = v.pipe(
   v.forward(
     v.partialCheck(
       [["interval"], ["timeout"]],
-      (c) => c.timeout < c.interval,
+      (c) => c.timeout === undefined || c.timeout < c.interval,
       (i) =>
         `expected a timeout below the interval (${quote((i.input as { interval?: unknown }).interval)} s), got ${
           quote((i.input as { timeout?: unknown }).timeout)
@@ -145,6 +148,7 @@ export const HealthCheckSchema = v.pipe(
     ),
     ["matcher", "body"],
   ),
+  v.transform((c) => ({ ...c, timeout: c.timeout ?? Math.min(5, c.interval / 2) })),
 );
 
 /** Retries to another target (nginx `proxy_next_upstream`, HAProxy `retries`/`redispatch`). */

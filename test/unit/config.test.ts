@@ -26,6 +26,16 @@ function problems(input: unknown): string[] {
 }
 
 describe("config", () => {
+  test("a health check interval alone is valid: the timeout defaults to 5 s or half the interval, whichever is shorter", () => {
+    const timeoutFor = (healthCheck: object) =>
+      validateConfig({ ...minimal, targetGroups: { app: { ...minimal.targetGroups.app, healthCheck } } }).targetGroups.app!.healthCheck!.timeout;
+    expect([timeoutFor({ interval: 5 }), timeoutFor({ interval: 30 }), timeoutFor({}), timeoutFor({ interval: 5, timeout: 1 })]).toEqual([2.5, 5, 5, 1]);
+    // One the user wrote is still checked against the interval.
+    expect(problems({ ...minimal, targetGroups: { app: { ...minimal.targetGroups.app, healthCheck: { interval: 5, timeout: 5 } } } })).toEqual([
+      "targetGroups.app.healthCheck.timeout: expected a timeout below the interval (5 s), got 5",
+    ]);
+  });
+
   test("the issue's minimal example is valid, with defaults filled in", () => {
     const c = validateConfig(minimal);
     expect(c.targetGroups.app!.targets[0]).toEqual({ url: "http://127.0.0.1:9001", weight: 1, backup: false, drain: false });
