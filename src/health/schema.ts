@@ -8,7 +8,7 @@
  * says why Fulcrum departs from it (see /work/shared/reference/peers.md).
  */
 import * as v from "valibot";
-import { integer, percent, quote, seconds } from "../config/units.ts";
+import { bytes, integer, percent, quote, seconds } from "../config/units.ts";
 import { isStatusList } from "./status-matcher.ts";
 
 const httpStatus = integer(100, 599, "an HTTP status");
@@ -168,7 +168,7 @@ export const RetriesSchema = v.strictObject({
    * Request bodies up to this size are buffered so they can be replayed;
    * larger ones stream and are never retried once sent. 0 = never buffer.
    */
-  maxReplayBodyBytes: v.optional(integer(0, 16 * 1024 * 1024, "a byte count"), 64 * 1024),
+  maxReplayBodyBytes: v.optional(bytes(0, 16 * 1024 * 1024), 64 * 1024),
 });
 
 export const healthEntries = {

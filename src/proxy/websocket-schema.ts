@@ -3,7 +3,7 @@
  * seed's nginx `/ws` location (a long read timeout) and ALB's idle timeout.
  */
 import * as v from "valibot";
-import { integer, seconds } from "../config/units.ts";
+import { bytes, seconds } from "../config/units.ts";
 
 export const WebSocketSchema = v.strictObject({
   /** Close a WebSocket after this many seconds without a frame either way (nginx proxy_read_timeout for /ws; ALB idle timeout). */
@@ -11,7 +11,7 @@ export const WebSocketSchema = v.strictObject({
   /** Send a ping to both sides after this many idle seconds so intermediaries keep the socket; 0 = never. */
   pingInterval: v.optional(seconds(0, 3600), 0),
   /** Bytes buffered towards a slow reader before the relay closes with 1009/1011 (bounds memory per socket). */
-  maxBufferedBytes: v.optional(integer(65536, 1 << 30, "bytes"), 64 * 1024 * 1024),
+  maxBufferedBytes: v.optional(bytes(65536, 1 << 30), 64 * 1024 * 1024),
 });
 
 export type WebSocketConfig = v.InferOutput<typeof WebSocketSchema>;

@@ -36,6 +36,22 @@ describe("config", () => {
     ]);
   });
 
+  test("durations and sizes also as strings with units, as nginx, HAProxy and Caddy take them; a bad one echoes what was written", () => {
+    const app = (extra: object) => ({ ...minimal, targetGroups: { app: { ...minimal.targetGroups.app, ...extra } } });
+    const c = validateConfig(app({ healthCheck: { interval: "30s", timeout: "250ms" }, deregistrationDelay: "5m", retries: { maxReplayBodyBytes: "64KiB" } }));
+    const g = c.targetGroups.app!;
+    expect([g.healthCheck!.interval, g.healthCheck!.timeout, g.deregistrationDelay, g.retries.maxReplayBodyBytes]).toEqual([30, 0.25, 300, 65536]);
+    expect(validateConfig({ ...minimal, websocket: { maxBufferedBytes: "1MiB", idleTimeout: "1h" } }).websocket).toMatchObject({
+      maxBufferedBytes: 1048576,
+      idleTimeout: 3600,
+    });
+    expect(problems(app({ deregistrationDelay: "5 minutes", retries: { maxReplayBodyBytes: "lots" } }))).toEqual([
+      'targetGroups.app.retries.maxReplayBodyBytes: expected a size from 0 to 16777216 bytes: a number, or a size like "64KiB", "1MiB", "64k", got "lots"',
+      'targetGroups.app.deregistrationDelay: expected seconds from 0 to 3600: a number, or a duration like "250ms", "30s", "5m", got "5 minutes"',
+    ]);
+    expect(problems(app({ deregistrationDelay: "2h" }))).toEqual(["targetGroups.app.deregistrationDelay: expected seconds from 0 to 3600, got 7200"]);
+  });
+
   test("the issue's minimal example is valid, with defaults filled in", () => {
     const c = validateConfig(minimal);
     expect(c.targetGroups.app!.targets[0]).toEqual({ url: "http://127.0.0.1:9001", weight: 1, backup: false, drain: false });

@@ -63,7 +63,7 @@ describe("health schema", () => {
     expect(problems({ healthCheck: { interval: 1 } })).toEqual([]);
     expect(problems({ healthCheck: { interval: 1, timeout: 1 } })).toEqual(["healthCheck.timeout: expected a timeout below the interval (1 s), got 1"]);
     expect(problems({ healthCheck: { interval: 1, timeout: 0.5 } })).toEqual([]);
-    expect(problems({ healthCheck: { interval: 0.5, timeout: 0.1 } })).toEqual(["healthCheck.interval: expected seconds from 1 to 300"]);
+    expect(problems({ healthCheck: { interval: 0.5, timeout: 0.1 } })).toEqual(["healthCheck.interval: expected seconds from 1 to 300, got 0.5"]);
   });
 });
 
