@@ -7,6 +7,7 @@ import * as v from "valibot";
 import { ruleProblems } from "../rules/schema.ts";
 import { allRules, type Config, ConfigSchema, listenersOf } from "./schema.ts";
 import { parseJsonText } from "./json-text.ts";
+import { unknownKeys } from "./unknown-keys.ts";
 import { DEFAULT_API_HOST, DEFAULT_API_PORT } from "../admin/schema.ts";
 
 export class ConfigError extends Error {
@@ -35,8 +36,12 @@ function pathOf(issue: Issue): string {
  */
 function leaves(issue: Issue): Issue[] {
   if (issue.type === "union" && issue.issues?.length) {
-    // Branch issues carry paths relative to the union.
-    const deeper = issue.issues.filter((i) => i.path?.length).map((i) => ({ ...i, path: [...(issue.path ?? []), ...i.path!] }) as Issue);
+    // Branch issues carry paths relative to the union. For a list, only the list branch's (an
+    // item's), for an object only the object branch's: `listen: [...]` is not a listener missing its port.
+    const list = Array.isArray(issue.input);
+    const deeper = issue.issues
+      .filter((i) => i.path?.length && (typeof i.path[0]!.key === "number") === list)
+      .map((i) => ({ ...i, path: [...(issue.path ?? []), ...i.path!] }) as Issue);
     return deeper.length ? deeper.flatMap(leaves) : [issue];
   }
   return [issue];
@@ -246,7 +251,10 @@ export function problemsOf(issues: readonly Issue[], prefix = ""): string[] {
 export function validateConfig(input: unknown, source?: string, textProblems: readonly string[] = []): Config {
   const result = v.safeParse(ConfigSchema, input);
   const problems = [...textProblems, ...reservedKeys(input)];
-  if (!result.success) problems.push(...problemsOf(result.issues));
+  if (!result.success) {
+    // Unknown keys: every one with a suggestion (valibot names the first of each object only).
+    problems.push(...problemsOf(result.issues).filter((p) => !p.endsWith(": unknown key")), ...unknownKeys(ConfigSchema, input));
+  }
   problems.push(...references(input));
   if (problems.length || !result.success) throw new ConfigError([...new Set(problems)], source);
   return result.output;

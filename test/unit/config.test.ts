@@ -52,6 +52,33 @@ describe("config", () => {
     expect(problems(app({ deregistrationDelay: "2h" }))).toEqual(["targetGroups.app.deregistrationDelay: expected seconds from 0 to 3600, got 7200"]);
   });
 
+  test("every unknown key is named, each with a did-you-mean: typos and nginx or HAProxy words", () => {
+    const raw = {
+      listen: [{ port: 8080, hots: "127.0.0.1" }],
+      targetGroups: {
+        app: {
+          targets: [{ url: "http://127.0.0.1:9001", wieght: 3 }],
+          healtCheck: { interval: 5 },
+          max_fails: 3,
+          passes: 2,
+          healthCheck: { uri: "/h" },
+        },
+      },
+      defaultAction: { forward: "app" },
+      admin: { stats: { auth: { basic: { user: "a", password: "b" } } } },
+    };
+    expect(problems(raw).sort()).toEqual([
+      "admin.stats.auth.basic.user: unknown key; did you mean username?",
+      "admin.stats.auth.basic.username: required",
+      "listen[0].hots: unknown key; did you mean host?",
+      "targetGroups.app.healtCheck: unknown key; did you mean healthCheck?",
+      "targetGroups.app.healthCheck.uri: unknown key; did you mean path?",
+      "targetGroups.app.max_fails: unknown key; did you mean passive.maxFails?",
+      "targetGroups.app.passes: unknown key; did you mean healthCheck.healthyThreshold?",
+      "targetGroups.app.targets[0].wieght: unknown key; did you mean weight?",
+    ]);
+  });
+
   test("the issue's minimal example is valid, with defaults filled in", () => {
     const c = validateConfig(minimal);
     expect(c.targetGroups.app!.targets[0]).toEqual({ url: "http://127.0.0.1:9001", weight: 1, backup: false, drain: false });
@@ -81,7 +108,7 @@ describe("config", () => {
         'targetGroups.app.targets[2].url: expected an http(s) URL, got "foo"',
         "targetGroups.app.targets[1].weight: expected a weight from 0 to 1000",
         'targetGroups.app.strategy: expected one of round_robin, weighted_round_robin, least_connections, least_request, random, ip_hash, hash, latency_aware, got "fastest"',
-        "targetGroups.app.tagets: unknown key",
+        "targetGroups.app.tagets: unknown key; did you mean targets?",
       ].sort(),
     );
   });
