@@ -86,7 +86,13 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env):
       ? watchParent(grandparent, () => parentOf(process.ppid) ?? 0, () => child.kill("SIGTERM"))
       : () => {};
     child.on("error", (e) => {
-      console.error(`fulcrum: cannot start ${cmd}: ${e.message}`);
+      const name = cmd.split("/").pop()!;
+      const missing = (e as NodeJS.ErrnoException).code === "ENOENT" && (name === "bun" || name === "deno");
+      console.error(
+        missing
+          ? `fulcrum: cannot start ${name}: it is not installed (npm ci --omit=dev leaves out the runtimes, which are devDependencies): install ${name} (or npm ci with dev dependencies), or run with --runtime node`
+          : `fulcrum: cannot start ${cmd}: ${e.message}`,
+      );
       done(1);
     });
     child.on("exit", (code, signal) => {
