@@ -26,6 +26,14 @@ ${CONFIG_OPTION}
 ${CONFIG_OPTION}
   --runtime R    where it will run: workerd names listen keys a Worker ignores: --runtime workerd
   Example: fulcrum check --config fulcrum.json`,
+  build: `fulcrum build workers [--config FILE] --out DIR [--name NAME]
+  A ready wrangler project for Cloudflare Workers in DIR: the config checked (a bad one fails the build
+  with its field paths), bundled into worker.mjs, and a wrangler.toml (cron for health checks, the
+  Durable Object when state.store is cloudflare). Literal secrets in the config are named as warnings.
+${CONFIG_OPTION}
+  --out DIR      the folder to write: --out deploy/workers
+  --name NAME    the Worker's name (default fulcrum): --name lb-prod
+  Example: fulcrum build workers --config fulcrum.json --out deploy/workers && cd deploy/workers && npx wrangler deploy`,
   demo: `fulcrum demo [--port N]
   Three demo backends behind the balancer (npm start), with the admin API on 127.0.0.1:9901.
   --port N       the balancer's port (default $PORT, else 8080): --port 8081

@@ -13,6 +13,7 @@ import { parseJsonText } from "../config/json-text.ts";
 import { type Config, listenersOf } from "../config/schema.ts";
 import { type CheckRuntime, preflight } from "./preflight.ts";
 import { HELP } from "./help.ts";
+import { buildWorkersProject } from "./build-workers.ts";
 import { buildDenoEntry, buildNodeEntry } from "./build.ts";
 import { serveWorkerd } from "./serve-workerd.ts";
 import { watchParent } from "../runtimes/server/parent.ts";
@@ -28,6 +29,7 @@ const USAGE = `usage:
                 [--deno-server deno|node (deno)] [--trust-cf-connecting-ip (workerd)]
   fulcrum check [--config FILE] [--runtime bun|deno|node|workerd]
   fulcrum demo [--port N]
+  fulcrum build workers [--config FILE] --out DIR [--name NAME]
 ${CONTROL_USAGE}
   fulcrum --version
   fulcrum COMMAND --help                      each option of COMMAND, with an example`;
@@ -42,6 +44,9 @@ interface Flags {
   trustCfConnectingIp?: boolean;
   /** deno only: `deno` (Deno.serve) or `node` (Deno's node:http, which keeps the client timeouts). */
   denoServer?: string;
+  /** build workers: the folder to write the wrangler project to, and the Worker's name. */
+  out?: string;
+  name?: string;
 }
 
 function parseFlags(argv: readonly string[]): Flags {
@@ -52,12 +57,12 @@ function parseFlags(argv: readonly string[]): Flags {
       flags.trustCfConnectingIp = true;
       continue;
     }
-    const m = /^--(config|runtime|port|deno-server)(?:=(.*))?$/.exec(arg);
+    const m = /^--(config|runtime|port|deno-server|out|name)(?:=(.*))?$/.exec(arg);
     if (!m) throw new Error(`unknown argument ${JSON.stringify(arg)}`);
     const value = m[2] ?? argv[++i];
     if (value === undefined) throw new Error(`--${m[1]} needs a value`);
     if (m[1] === "deno-server") flags.denoServer = value;
-    else flags[m[1] as "config" | "runtime" | "port"] = value;
+    else flags[m[1] as "config" | "runtime" | "port" | "out" | "name"] = value;
   }
   return flags;
 }
@@ -129,7 +134,7 @@ function configPathOf(flags: Flags, command: string): string {
  * certificates, secrets from the environment, keys a Worker ignores), or undefined after printing
  * every problem.
  */
-function loadOrReport(path: string, runtime: CheckRuntime, local = false): { config: Config; notes: string[] } | undefined {
+function loadOrReport(path: string, runtime: CheckRuntime, local = false): { config: Config; raw: unknown; notes: string[] } | undefined {
   let text: string;
   try {
     text = readFileSync(path, "utf8");
@@ -147,12 +152,13 @@ function loadOrReport(path: string, runtime: CheckRuntime, local = false): { con
     }
     throw e;
   }
-  const { problems, notes } = preflight(config, parseJsonText(text).value, runtime, process.env, local);
+  const raw = parseJsonText(text).value;
+  const { problems, notes } = preflight(config, raw, runtime, process.env, local);
   if (problems.length > 0) {
     console.error(new ConfigError(problems, path).message);
     return undefined;
   }
-  return { config, notes };
+  return { config, raw, notes };
 }
 
 function runtimeOf(flags: Flags): Runtime {
@@ -266,6 +272,26 @@ export async function main(argv: string[], root: string): Promise<number> {
       }
       case "serve":
         return await serve(root, parseFlags(rest));
+      case "build": {
+        const [what, ...options] = rest;
+        if (what !== "workers") throw new Error(`build: expected build workers --config FILE --out DIR [--name NAME], got ${JSON.stringify(what ?? "")}`);
+        const flags = parseFlags(options);
+        if (!flags.out) throw new Error("build workers: --out DIR is required (the folder to write the wrangler project to)");
+        const configPath = configPathOf(flags, "build workers");
+        const loaded = loadOrReport(configPath, "workerd");
+        if (!loaded) return 1;
+        const name = flags.name ?? "fulcrum";
+        const project = await buildWorkersProject(root, configPath, loaded.config, loaded.raw, flags.out, name);
+        for (const w of project.warnings) console.error(`fulcrum: warning: ${w}`);
+        console.log(
+          [
+            `wrote ${project.dir} (wrangler.toml, worker.mjs with the config inside) for Worker ${JSON.stringify(name)}`,
+            ...project.secrets.map((s) => `  then: npx wrangler secret put ${s}`),
+            `  deploy: cd ${project.dir} && npx wrangler deploy`,
+          ].join("\n"),
+        );
+        return 0;
+      }
       case "demo": {
         const flags = parseFlags(rest);
         return await run(bin(root, "bun"), [join(root, "src/demo.ts"), ...(flags.port ? ["--port", flags.port] : [])]);
