@@ -170,7 +170,7 @@ const SCRIPT = `
     u.dataset.renders = String(++polls);
   }
   function poll() {
-    fetch(cfg.statusPath, { cache: "no-store", credentials: "same-origin" })
+    fetch(location.origin + cfg.statusPath, { cache: "no-store", credentials: "same-origin" })
       .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
       .then(render)
       .catch(function (e) { var u = document.getElementById("updated"); u.textContent = "update failed: " + e.message; u.className = "stale"; })
@@ -185,7 +185,7 @@ const SCRIPT = `
       body = { weight: w === "config" ? "config" : Number(w) };
     } else body = { drain: b.dataset.act === "drain" };
     b.disabled = true;
-    fetch(cfg.api + "/v1/groups/" + encodeURIComponent(g) + "/targets/" + encodeURIComponent(u), {
+    fetch(location.origin + cfg.api + "/v1/groups/" + encodeURIComponent(g) + "/targets/" + encodeURIComponent(u), {
       method: "PATCH", credentials: "same-origin", headers: { "content-type": "application/json" }, body: JSON.stringify(body),
     }).then(function (r) { return r.json().then(function (j) { if (!r.ok) throw new Error(j.error + (j.problems ? ": " + j.problems.join("; ") : "")); notice(""); }); })
       .catch(function (e) { notice(e.message); })
@@ -203,7 +203,7 @@ const SCRIPT = `
   timer = setTimeout(poll, cfg.refresh * 1000);
   // Actions only for a viewer the admin API accepts.
   if (cfg.api != null) {
-    fetch(cfg.api + "/v1/status", { credentials: "same-origin", cache: "no-store" }).then(function (r) {
+    fetch(location.origin + cfg.api + "/v1/status", { credentials: "same-origin", cache: "no-store" }).then(function (r) {
       actions = r.ok;
       document.getElementById("actions").dataset.enabled = String(actions);
       if (actions) refreshNow();
@@ -213,6 +213,8 @@ const SCRIPT = `
 `;
 
 export function statsPage(o: PageOptions): string {
+  // Requests name the origin: a page opened as http://user:pass@host/… resolves a relative URL with the
+  // credentials in it, which fetch refuses ("Request cannot be constructed from a URL that includes credentials").
   const cfg = { statusPath: o.statusPath, refresh: o.refresh, api: o.api ?? null, initial: o.initial };
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">

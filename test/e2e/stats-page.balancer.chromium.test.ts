@@ -67,6 +67,23 @@ describe("stats page of the running balancer, in Chromium", () => {
     ups[2]!.healthy = true;
     await context.close();
   }, 20_000);
+
+  test("opened with the credentials in its URL, the page still refreshes (they are not in the URLs it fetches)", async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const errors: string[] = [];
+    page.on("pageerror", (e) => errors.push(e.message));
+    page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
+    const url = new URL(`${b.url}/__fulcrum/stats`);
+    url.username = STATS_CREDS.username;
+    url.password = STATS_CREDS.password;
+    expect((await page.goto(url.href))?.status()).toBe(200);
+    // A refresh after the embedded snapshot (refresh 0.5 s), and not a failed one.
+    await page.waitForFunction(() => Number((document.getElementById("updated") as HTMLElement | null)?.dataset.renders) >= 2, undefined, { timeout: 5000 });
+    expect(await page.locator("#updated").innerText()).not.toContain("update failed");
+    expect(errors).toEqual([]);
+    await context.close();
+  }, 20_000);
 });
 
 describe("stats page actions on the admin listener, in Chromium", () => {
