@@ -36,7 +36,7 @@ const target = (i: number) => ({ name: ["alpha", "beta", "gamma"][i], url: `http
 const healthCheck = { path: "/health", interval: 2, timeout: 1 };
 
 const config = {
-  listen: { port },
+  listen: { port, host: "127.0.0.1" },
   targetGroups: {
     blue: { targets: [target(0), target(1)], healthCheck, deregistrationDelay: 5 },
     green: { targets: [target(2)], healthCheck, deregistrationDelay: 5 },

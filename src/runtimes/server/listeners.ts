@@ -121,7 +121,9 @@ export class ListenerSet implements ListenerHost {
         this.rt.log(
           w.admin
             ? `fulcrum (${this.rt.runtime}) admin API on http://${host}:${handle.port} (fulcrum status --admin http://${host}:${handle.port})`
-            : `fulcrum (${this.rt.runtime}) listening on ${scheme}://${host}:${handle.port}`,
+            : `fulcrum (${this.rt.runtime}) listening on ${scheme}://${host}:${handle.port}${
+              host === w.listener.host ? "" : ` (bound to ${w.listener.host.includes(":") ? `[${w.listener.host}]` : w.listener.host}:${handle.port})`
+            }`,
         );
       } catch (error) {
         for (const d of done.values()) d.handle.forceClose();

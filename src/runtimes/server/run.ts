@@ -8,7 +8,7 @@
  * on, the balancer shuts down as on SIGTERM (parent.ts).
  */
 import type { BalancerApp } from "../../app/balancer.ts";
-import type { Config } from "../../config/schema.ts";
+import { type Config, listenersOf } from "../../config/schema.ts";
 import type { Platform } from "../../platform.ts";
 import type { StateOpeners } from "../../state/open.ts";
 import { boot } from "./boot.ts";
@@ -48,6 +48,7 @@ export async function runServer(rt: ServerRuntime): Promise<BalancerApp> {
     return rt.exit(1);
   }
   balancer.attachListeners(listeners);
+  for (const line of startupSummary(balancer, rt.platform.runtime)) log(line);
   balancer.startHealthChecks();
   const shutdown = onShutdownSignal(balancer, { stopAccepting: () => listeners.stopAccepting(), forceClose: () => listeners.forceClose(), exit: rt.exit });
   rt.onSignal("SIGTERM", () => shutdown("SIGTERM"));
@@ -65,4 +66,32 @@ export async function runServer(rt: ServerRuntime): Promise<BalancerApp> {
     });
   }
   return app;
+}
+
+/**
+ * What start-up says beside the listeners: the config it serves, each group with its targets,
+ * and where the balancer's own endpoints are (nginx -T and HAProxy's start-up say as much).
+ */
+export function startupSummary(balancer: BalancerApp["balancer"], runtime: string): string[] {
+  const status = balancer.status();
+  const config = balancer.config;
+  const first = listenersOf(config)[0]!;
+  // Port 0 (the system chose): the listener line above has the port; here the paths alone.
+  const base = first.port === 0
+    ? ""
+    : `${first.protocol === "HTTPS" ? "https" : "http"}://${first.host === "0.0.0.0" || first.host === "::" ? "127.0.0.1" : first.host}:${first.port}`;
+  const own = [
+    `health ${base}${config.admin.healthPath}`,
+    ...(config.admin.stats ? [`stats ${base}${config.admin.stats.path}`] : []),
+    ...(config.admin.metrics ? [`metrics ${base}${config.admin.metrics.path}`] : []),
+  ];
+  return [
+    `fulcrum (${runtime}) config ${status.config.location} (version ${status.config.version}), state store ${status.store.kind}`,
+    ...status.groups.map((g) => {
+      const shown = g.targets.slice(0, 10).map((t) => (t.name ? `${t.name} ${t.url}` : t.url));
+      const more = g.targets.length > 10 ? `, and ${g.targets.length - 10} more (fulcrum status)` : "";
+      return `fulcrum (${runtime}) group ${g.name} (${g.strategy}): ${shown.join(", ")}${more}`;
+    }),
+    `fulcrum (${runtime}) ${own.join(", ")}`,
+  ];
 }
