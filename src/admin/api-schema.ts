@@ -65,6 +65,12 @@ export const TargetStatusSchema = v.object({
   removeAt: v.optional(v.number()),
   /** What the state store overrides of the config file here. */
   overridden: v.array(v.picklist(["weight", "drain", "added", "removed"])),
+  /** When the target entered its state (epoch ms). */
+  since: v.optional(v.number()),
+  /** Why it takes no traffic, when it takes none: the failed check, the failed attempts, the ejection. */
+  reason: v.optional(v.string()),
+  /** When it is tried again (a trial request after passive failures, the end of an ejection; epoch ms). */
+  retryAt: v.optional(v.number()),
 });
 
 export const GroupStatusSchema = v.object({

@@ -7,6 +7,7 @@
 import type { GroupStatus, RuleStatus, Status, TargetStatus } from "../admin/api-schema.ts";
 import { allRules, type Config } from "../config/schema.ts";
 import type { GroupReport } from "../metrics/health-provider.ts";
+import type { TargetStatus as HealthStatus } from "../health/table.ts";
 import type { TargetGroup } from "../pool/group.ts";
 import type { ActionConfig } from "../rules/schema.ts";
 import { type JsonValue, own, type Snapshot } from "../state/store.ts";
@@ -70,6 +71,9 @@ function groupStatus(v: StatusView, report: GroupReport): GroupStatus {
       const removeAt = shared?.removed && own(shared.removed, t.url)?.at;
       if (removeAt !== undefined) overridden.push("removed");
       const deadline = group?.targets[i]?.drainDeadline();
+      const health = group?.health.status(i, v.now);
+      const wall = (at: number) => Math.round(v.wallNow + (at - v.now));
+      const why = health && whyOut(health, t.state);
       return {
         ...(config?.name === undefined ? {} : { name: config.name }),
         url: t.url,
@@ -82,9 +86,23 @@ function groupStatus(v: StatusView, report: GroupReport): GroupStatus {
         ...(deadline === undefined ? {} : { drainEndsAt: Math.round(v.wallNow + (deadline - v.now)) }),
         ...(removeAt === undefined ? {} : { removeAt }),
         overridden,
+        ...(health ? { since: wall(health.since) } : {}),
+        ...(why?.reason === undefined ? {} : { reason: why.reason }),
+        ...(why?.retryAt === undefined ? {} : { retryAt: wall(why.retryAt) }),
       };
     }),
   };
+}
+
+/** Why a target takes no new traffic, and when it is tried again, from its health (what an operator asks first in an incident). */
+function whyOut(h: HealthStatus, state: string): { reason?: string; retryAt?: number } | undefined {
+  if (h.ejectedUntil !== undefined) {
+    return { reason: `ejected by outlier detection (${h.ejections} time${h.ejections === 1 ? "" : "s"})`, retryAt: h.ejectedUntil };
+  }
+  if (h.downUntil !== undefined) return { reason: `${h.fails} failed attempt${h.fails === 1 ? "" : "s"} (passive)`, retryAt: h.downUntil };
+  if (state === "unhealthy" && h.lastProbe && !h.lastProbe.ok) return { reason: `health check failed: ${h.lastProbe.detail}` };
+  if (state === "unhealthy") return { reason: "failed attempts (passive); back after a trial request succeeds" };
+  return undefined;
 }
 
 /** `forward green`, `forward blue=90 green=10`, `redirect 301`, `fixed response 503`: an action in one phrase. */

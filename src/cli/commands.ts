@@ -150,6 +150,9 @@ export function formatStatus(s: Status): string {
             ? `drain ends ${time(t.drainEndsAt)}${t.overridden.includes("drain") ? "*" : ""}`
             : "",
           t.backup ? "backup" : "",
+          t.reason
+            ? `${t.reason}${t.since !== undefined ? `, since ${time(t.since)}` : ""}${t.retryAt !== undefined ? `, retried at ${time(t.retryAt)}` : ""}`
+            : "",
         ].filter(Boolean);
         const weight = `${t.weight}${t.overridden.includes("weight") ? `* (config: ${t.configWeight ?? "-"})` : ""}`;
         return [`  ${t.name ?? "-"}`, t.url, t.state, weight, String(t.inflight), notes.join(", ")];

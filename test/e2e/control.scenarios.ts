@@ -219,6 +219,9 @@ export function controlScenarios(runtime: Runtime): void {
       // b2 fails its checks and is out before the reload; the reload keeps it out.
       b2.healthy = false;
       await until("b2 unhealthy", async () => (await targetsOf("blue")).find((t) => t.name === "b2")!.state === "unhealthy");
+      // status says why, and since when, first thing an operator asks.
+      const why = await cli("status");
+      expect(why.out).toMatch(/b2\s.*unhealthy.*health check failed: 503.*since \d{4}-/);
       expect((await cli("route", "default", "green")).code).toBe(0);
       const edited = structuredClone(config) as { targetGroups: { blue: { targets: unknown[] } } };
       edited.targetGroups.blue.targets.push({ url: x1.url, name: "x1" });
