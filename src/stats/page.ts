@@ -76,6 +76,7 @@ const SCRIPT = `
   var POINTS = 60, history = {}, polls = 0;
   function esc(s) { return String(s).replace(/[&<>"']/g, function (c) { return "&#" + c.charCodeAt(0) + ";"; }); }
   function ms(x) { return x == null ? "<span class=mute>–</span>" : x < 10 ? x.toFixed(2) + " ms" : x < 1000 ? x.toFixed(1) + " ms" : (x / 1000).toFixed(2) + " s"; }
+  function share4xx(x) { var r = x.responses || {}; return x.requests ? (r["4xx"] || 0) / x.requests : 0; }
   function pct(x, n) { return n === 0 ? "<span class=mute>–</span>" : (x * 100).toFixed(x < 0.01 && x > 0 ? 2 : 1) + "%"; }
   function num(x) { return x >= 1e6 ? (x / 1e6).toFixed(1) + "M" : x >= 1e4 ? (x / 1e3).toFixed(1) + "k" : String(x); }
   function ago(at, now) { var s = Math.max(0, Math.round((now - at) / 1000)); return s < 60 ? s + "s ago" : Math.round(s / 60) + "m ago"; }
@@ -144,19 +145,22 @@ const SCRIPT = `
           "<td>" + (x.weight == null ? "–" : x.weight) + "</td><td>" + x.inflight + "</td><td>" + num(x.requests) + "</td><td>" + rateOf(h) + "</td>" +
           "<td>" + spark("rate", h, 90, 22) + "</td>" +
           '<td class="' + (x.errorRate > 0.01 ? "err" : "") + '">' + pct(x.errorRate, x.requests) + "</td>" +
-          "<td>" + ms(x.latency.p50) + "</td><td>" + ms(x.latency.p99) + "</td><td>" + spark("latency", h, 90, 22) + "</td>" +
+          "<td data-col=4xx>" + pct(share4xx(x), x.requests) + "</td>" +
+          "<td>" + ms(x.latency.p50) + "</td><td data-col=p95>" + ms(x.latency.p95) + "</td><td>" + ms(x.latency.p99) + "</td><td>" + spark("latency", h, 90, 22) + "</td>" +
           '<td class="l">' + (c ? '<span class="' + (c.ok ? "check-ok" : "check-fail") + '">' + (c.ok ? "✔ " : "✘ ") + esc(c.detail) + '</span> <span class="mute">' + ago(c.at, now) + "</span>" : '<span class="mute">–</span>') + "</td>" + action(g.name, x) + "</tr>";
       }).join("");
       return '<section class="group" data-group="' + esc(g.name) + '"><div class="ghead"><h2>' + esc(g.name) + "</h2>" +
         '<div class="kpi"><b data-kpi="healthy">' + g.healthyHosts + " / " + g.totalHosts + "</b><span>healthy</span></div>" +
         '<div class="kpi"><b>' + rateOf(gh) + "</b><span>req/s</span></div>" +
         '<div class="kpi"><b class="' + (g.errorRate > 0.01 ? "err" : "") + '">' + pct(g.errorRate, g.requests) + "</b><span>5xx</span></div>" +
+        '<div class="kpi"><b>' + pct(share4xx(g), g.requests) + "</b><span>4xx</span></div>" +
         '<div class="kpi"><b>' + ms(g.latency.p50) + "</b><span>p50</span></div>" +
+        '<div class="kpi"><b>' + ms(g.latency.p95) + "</b><span>p95</span></div>" +
         '<div class="kpi"><b>' + ms(g.latency.p99) + "</b><span>p99</span></div>" +
         '<div class="kpi"><b>' + g.activeRequests + " · " + g.activeWebSockets + "</b><span>active http · ws</span></div>" +
         '<div class="charts"><div class="chart">' + spark("rate", gh, 160, 36) + "req/s</div>" +
         '<div class="chart">' + spark("latency", gh, 160, 36) + '<span><span style="color:#16a34a">p50</span> · <span style="color:#dc2626">p99</span></span></div></div></div>' +
-        '<table><thead><tr><th class="l">target</th><th class="l">state</th><th>weight</th><th>in-flight</th><th>requests</th><th>rate</th><th></th><th>5xx</th><th>p50</th><th>p99</th><th></th><th class="l">last check</th>' + (actions ? '<th class="l">actions</th>' : "") + "</tr></thead><tbody>" +
+        '<table><thead><tr><th class="l">target</th><th class="l">state</th><th>weight</th><th>in-flight</th><th>requests</th><th>rate</th><th></th><th>5xx</th><th>4xx</th><th>p50</th><th>p95</th><th>p99</th><th></th><th class="l">last check</th>' + (actions ? '<th class="l">actions</th>' : "") + "</tr></thead><tbody>" +
         rows + "</tbody></table></section>";
     }).join("");
     document.getElementById("groups").innerHTML = html || '<p class="mute">No target groups.</p>';

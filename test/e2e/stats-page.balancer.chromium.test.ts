@@ -56,8 +56,13 @@ describe("stats page of the running balancer, in Chromium", () => {
     const errors: string[] = [];
     page.on("pageerror", (e) => errors.push(e.message));
     for (let i = 0; i < 20; i++) await (await fetch(`${b.url}/traffic/${i}`)).arrayBuffer();
+    // One in four is a 404: the page shows 4xx beside 5xx, and p95 beside p50 and p99, from its first render.
+    for (let i = 0; i < 12; i++) await (await fetch(`${b.url}/status/404`)).arrayBuffer();
     const res = await page.goto(`${b.url}/__fulcrum/stats`);
     expect(res?.status()).toBe(200);
+    const cells = await page.locator("td[data-col='4xx']").allInnerTexts();
+    expect(cells.some((c) => /^\d+(\.\d+)?%$/.test(c) && parseFloat(c) > 0)).toBe(true);
+    expect((await page.locator("td[data-col=p95]").allInnerTexts()).some((c) => /ms/.test(c))).toBe(true);
     for (const u of ups) expect(await page.locator(`tr[data-target="${u.url}"]`).getAttribute("data-state")).toBe("healthy");
     ups[2]!.healthy = false;
     // Probes every 1 s, down after 2 failures; the page polls every 0.5 s.
