@@ -26,23 +26,15 @@ import type { Snapshot, StateStore } from "../state/store.ts";
 import { ChangeLog } from "./change-log.ts";
 import { type ConfigSource, fixedConfigSource, type LoadedConfig } from "./config-source.ts";
 import { actionOverridesOf, type Control, createControl } from "./control.ts";
+import { type Handler, type ListenerHost, ServedApps } from "./served-apps.ts";
+import { SerialQueue } from "./serial-queue.ts";
 import { type ActionOverrides, buildGeneration, type Generation, unusableActions, withActions } from "./generation.ts";
 import { healthView } from "./health-view.ts";
 import { apiMode, listenerApps } from "./listener.ts";
 import { overlay } from "./overlay.ts";
 import { healthChecksFor } from "./probing.ts";
-import { difference, planOverrides, restartOnly } from "./reload-plan.ts";
+import { difference, planOverrides, reloadResult, restartOnly } from "./reload-plan.ts";
 import { rulesOf, statusOf } from "./status.ts";
-
-/** How a runtime binds a config's listeners on a reload (servers; Workers have none). */
-export interface ListenerHost {
-  /**
-   * Bind the listeners `config` adds (serving through `Balancer.handler`),
-   * before it becomes current; rejects, having bound nothing, when one cannot
-   * be. `commit` then stops the ones it drops, after their in-flight requests.
-   */
-  prepare(config: Config): Promise<{ readonly added: string[]; readonly removed: string[]; commit(): Promise<void>; abort(): void }>;
-}
 
 export interface ReloadOptions {
   /** The config to serve, already read (default: read the source). */
@@ -83,10 +75,8 @@ export class Balancer {
 
   private file: LoadedConfig & { readonly loadedAt: number };
   private gen: Generation;
-  /** A generation being prepared (its new listeners may take requests before it is current). */
-  private pending: Generation | undefined;
-  /** The apps of listeners a reload dropped, until they have stopped. */
-  private readonly closing = new Map<string, Hono>();
+  /** Which app answers each listener, across reloads (served-apps.ts). */
+  private readonly apps = new ServedApps(() => this.gen);
   private checks: HealthChecks;
   private checking = false;
   private actions: ActionOverrides = new Map();
@@ -95,14 +85,11 @@ export class Balancer {
   private readonly overrides: TargetOverrides;
   private readonly instanceId = crypto.randomUUID();
   private readonly secondPort: boolean;
-  private host: ListenerHost | undefined;
   /** Generation builds run one at a time (reloads, target list changes). */
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly builds = new SerialQueue();
   private cancelOverlayTimer = () => {};
   /** When the target list changes by itself next (a removal's time), for `due`. */
   private overlayDueAt: number | undefined;
-  /** Generation builds queued or running. */
-  private jobs = 0;
   /** This instance is raising the store's reload count (its own reload, not another's to follow). */
   private announcing = false;
   private reloadsSeen: number | undefined;
@@ -171,12 +158,8 @@ export class Balancer {
   }
 
   /** The fetch handler of the listener `key`: whatever app the current config gives it. */
-  handler(key: string): (request: Request, env?: unknown, ctx?: unknown) => Response | Promise<Response> {
-    return (request, env, ctx) => {
-      const app = this.gen.apps.get(key) ?? this.pending?.apps.get(key) ?? this.closing.get(key);
-      if (!app) return new Response("listener closing\n", { status: 503, headers: { connection: "close", "retry-after": "1" } });
-      return app.fetch(request, env as never, ctx as never);
-    };
+  handler(key: string): Handler {
+    return this.apps.handler(key);
   }
 
   /** The first traffic listener's app (Workers serve one). */
@@ -194,12 +177,12 @@ export class Balancer {
 
   /** Resolves when the generation builds asked for so far are done. */
   settled(): Promise<void> {
-    return this.queue.then(() => {}, () => {});
+    return this.builds.settled();
   }
 
   /** A runtime's listeners, for reloads that change them. */
   attachListeners(host: ListenerHost): void {
-    this.host = host;
+    this.apps.attach(host);
   }
 
   status(): Status {
@@ -227,7 +210,7 @@ export class Balancer {
   reload(by: string, options: ReloadOptions & { ifChanged: true }): Promise<ReloadResult | undefined>;
   reload(by: string, options?: ReloadOptions): Promise<ReloadResult>;
   reload(by: string, options: ReloadOptions = {}): Promise<ReloadResult | undefined> {
-    return this.serially(() =>
+    return this.builds.run(() =>
       this.reloadNow(by, options).catch(async (error: unknown) => {
         // Refused (nothing changed): in the log and the change log too, not only in the answer to whoever asked.
         const problems = error instanceof AdminError && error.problems?.length ? error.problems : [];
@@ -268,7 +251,7 @@ export class Balancer {
     }
     if (options.ifChanged && loaded.version === this.file.version) return undefined;
     const fromOtherInstance = options.fromOtherInstance ?? false;
-    const refused = restartOnly(this.file.config, loaded.config, this.host !== undefined);
+    const refused = restartOnly(this.file.config, loaded.config, this.apps.bindsListeners);
     try {
       apiMode(loaded.config, this.secondPort);
     } catch (error) {
@@ -285,22 +268,16 @@ export class Balancer {
     } catch (error) {
       throw new AdminError(422, `${this.source.location}: ${(error as Error).message}; nothing changed`);
     }
-    this.pending = next;
-    let listeners: Awaited<ReturnType<ListenerHost["prepare"]>> | undefined;
+    let listeners: Awaited<ReturnType<ServedApps["prepare"]>>;
     try {
-      listeners = await this.host?.prepare(next.config);
+      listeners = await this.apps.prepare(next);
     } catch (error) {
       throw new AdminError(422, `${(error as Error).message}; nothing changed`);
-    } finally {
-      this.pending = undefined;
     }
     const previousVersion = this.file.version;
     this.file = { ...loaded, loadedAt: Date.now() };
-    for (const [key, app] of before.apps) if (!next.apps.has(key)) this.closing.set(key, app);
     this.swap(next);
-    void listeners?.commit().finally(() => {
-      for (const key of listeners!.removed) this.closing.delete(key);
-    });
+    this.apps.retire(before, this.gen, listeners);
     if (plan.prune) {
       await this.state.update(plan.prune).then(
         (s) => this.snapshots.offer(s),
@@ -314,21 +291,14 @@ export class Balancer {
       this.announcing = false;
     }
     const urls = (g: Generation) => [...g.groups.values()].flatMap((group) => group.targets.map((t) => `${group.name}/${t.url}`));
-    const targets = difference(urls(before), urls(this.gen));
-    const result: ReloadResult = {
-      message: `reloaded ${this.source.location} (version ${
-        previousVersion || "?"
-      } -> ${loaded.version}): ${targets.added.length} target(s) added, ${targets.removed.length} removed; ${plan.kept.length} override(s) kept, ${plan.dropped.length} dropped${
-        listeners && listeners.added.length + listeners.removed.length > 0
-          ? `; listeners ${[...listeners.added.map((k) => `+${k}`), ...listeners.removed.map((k) => `-${k}`)].join(" ")}`
-          : ""
-      }`,
-      version: loaded.version,
+    const result = reloadResult({
+      location: this.source.location,
       previousVersion,
-      targets,
+      version: loaded.version,
+      targets: difference(urls(before), urls(this.gen)),
       listeners: { added: listeners?.added ?? [], removed: listeners?.removed ?? [] },
-      overrides: { kept: plan.kept, dropped: plan.dropped },
-    };
+      plan,
+    });
     const detail = [plan.kept.length ? `kept: ${plan.kept.join("; ")}` : "", plan.dropped.length ? `dropped: ${plan.dropped.join("; ")}` : ""].filter(Boolean);
     await this.changeLog.record({
       source: by,
@@ -364,15 +334,6 @@ export class Balancer {
     }
   }
 
-  private serially<T>(work: () => Promise<T>): Promise<T> {
-    // Idle: run now, so that no request waits on a promise of another one (on Workers a request's
-    // promises end with it, and one chained on them would never settle).
-    const run = this.jobs === 0 ? work() : this.queue.then(work, work);
-    this.jobs++;
-    this.queue = run.catch(() => {}).finally(() => void this.jobs--);
-    return run;
-  }
-
   /**
    * Work a Worker must keep its request alive for (no timers outside requests there): a
    * removed target whose time has come, and rebuilds still running. Servers have timers.
@@ -382,12 +343,12 @@ export class Balancer {
       this.overlayDueAt = undefined;
       this.followOverlay(this.snapshots.get());
     }
-    return this.jobs > 0 ? this.settled() : undefined;
+    return this.builds.busy ? this.settled() : undefined;
   }
 
   /** The store changed the target list (added, removed, a removal came due): the same file, a new generation. */
   private rebuild(): void {
-    void this.serially(async () => {
+    void this.builds.run(async () => {
       const next = this.build(this.file.config);
       if (next.overlayKey === this.gen.overlayKey) return;
       await readyGroups(next);

@@ -10,6 +10,7 @@
  * target added at run time that the file now lists itself), and says which.
  */
 import { allRules, type Config, listenerKey, listenersOf } from "../config/schema.ts";
+import type { ReloadResult } from "../admin/api-schema.ts";
 import { own, type Snapshot, type SnapshotData } from "../state/store.ts";
 
 /**
@@ -122,4 +123,28 @@ export function difference(before: Iterable<string>, after: Iterable<string>): {
   const a = new Set(before);
   const b = new Set(after);
   return { added: [...b].filter((x) => !a.has(x)), removed: [...a].filter((x) => !b.has(x)) };
+}
+
+/** What a reload answers (the API, `fulcrum reload`, SIGHUP's log line): one line, and the lists behind it. */
+export function reloadResult(r: {
+  location: string;
+  previousVersion: string;
+  version: string;
+  targets: { added: string[]; removed: string[] };
+  listeners: { added: string[]; removed: string[] };
+  plan: Pick<OverridePlan, "kept" | "dropped">;
+}): ReloadResult {
+  const listeners = [...r.listeners.added.map((k) => `+${k}`), ...r.listeners.removed.map((k) => `-${k}`)];
+  return {
+    message: `reloaded ${r.location} (version ${
+      r.previousVersion || "?"
+    } -> ${r.version}): ${r.targets.added.length} target(s) added, ${r.targets.removed.length} removed; ${r.plan.kept.length} override(s) kept, ${r.plan.dropped.length} dropped${
+      listeners.length ? `; listeners ${listeners.join(" ")}` : ""
+    }`,
+    version: r.version,
+    previousVersion: r.previousVersion,
+    targets: r.targets,
+    listeners: r.listeners,
+    overrides: { kept: r.plan.kept, dropped: r.plan.dropped },
+  };
 }

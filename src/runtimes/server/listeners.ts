@@ -6,7 +6,7 @@
  * finish (nginx keeps the sockets a reload keeps and closes the others once
  * their connections are done). Each runtime binds one listener its own way.
  */
-import type { ListenerHost } from "../../app/balancer.ts";
+import type { ListenerHost } from "../../app/served-apps.ts";
 import { adminListenerKey, apiMode } from "../../app/listener.ts";
 import { DEFAULT_API_HOST, DEFAULT_API_PORT } from "../../admin/schema.ts";
 import { type Config, type ListenerConfig, listenerKey, listenersOf } from "../../config/schema.ts";
