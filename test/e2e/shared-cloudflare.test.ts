@@ -19,8 +19,8 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CACHE_TTL, sharedStateScenarios } from "./shared-state.scenarios.ts";
-import { freePort, writeConfig } from "./launch.ts";
-import { spawnWorkerd, type WorkerdProcess } from "./workerd-process.ts";
+import { writeConfig } from "./launch.ts";
+import { spawnWorkerdOnFreePort, type WorkerdProcess } from "./workerd-process.ts";
 
 /** The Worker that hosts the object; the balancers name it as their binding's `scriptName`. */
 const STATE_HOST = "fulcrum-state";
@@ -32,14 +32,12 @@ sharedStateScenarios("cloudflare, two Workers on one Durable Object", async (con
 
   let store: WorkerdProcess | undefined;
   const startStore = async () => {
-    store = await spawnWorkerd({ configPath, host: HOST, port: await freePort(), name: STATE_HOST, devRegistry });
+    store = await spawnWorkerdOnFreePort({ configPath, host: HOST, name: STATE_HOST, devRegistry });
   };
   await startStore();
   // Each balancer is on its Miniflare's entry socket, which adds CF-Connecting-IP as Cloudflare's edge does.
   const balancers = await Promise.all(
-    [0, 1].map(async (i) =>
-      spawnWorkerd({ configPath, host: HOST, port: await freePort(), name: `fulcrum-balancer-${i}`, devRegistry, stateHost: STATE_HOST })
-    ),
+    [0, 1].map(async (i) => spawnWorkerdOnFreePort({ configPath, host: HOST, name: `fulcrum-balancer-${i}`, devRegistry, stateHost: STATE_HOST })),
   );
 
   return {

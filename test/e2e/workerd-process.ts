@@ -19,7 +19,7 @@ import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { cacheDir } from "../../src/cli/build.ts";
 import type { WorkerdProcessArgs } from "./workerd-process.node.ts";
-import { ROOT } from "./launch.ts";
+import { freePort, ROOT } from "./launch.ts";
 
 export interface WorkerdProcess {
   /** `http://host:port` of its Worker. */
@@ -47,6 +47,20 @@ function entry(): Promise<string> {
     return outfile;
   })();
   return built;
+}
+
+/**
+ * spawnWorkerd on a port freePort picks. A port that was free a moment ago may be taken by then
+ * (Miniflare binds loopback ports of its own): then once more on another, up to three times.
+ */
+export async function spawnWorkerdOnFreePort(args: Omit<WorkerdProcessArgs, "root" | "port">): Promise<WorkerdProcess> {
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await spawnWorkerd({ ...args, port: await freePort() });
+    } catch (error) {
+      if (attempt >= 3 || !/Address already in use/.test(String(error))) throw error;
+    }
+  }
 }
 
 export async function spawnWorkerd(args: Omit<WorkerdProcessArgs, "root">, timeoutMs = 60_000): Promise<WorkerdProcess> {
