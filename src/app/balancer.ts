@@ -349,6 +349,8 @@ export class Balancer {
   /** The store changed the target list (added, removed, a removal came due): the same file, a new generation. */
   private rebuild(): void {
     void this.builds.run(async () => {
+      // Not on the caller's synchronous path (a Worker's `due()` runs in a request): the build starts after it.
+      await Promise.resolve();
       const next = this.build(this.file.config);
       if (next.overlayKey === this.gen.overlayKey) return;
       await readyGroups(next);

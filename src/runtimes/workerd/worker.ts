@@ -146,8 +146,9 @@ export function createWorker(configInput: unknown, stores: WorkerStores = {}) {
     const balancer = l.app.balancer;
     const probing = balancer.healthChecks.enabled ? balancer.healthChecks.runDue() : undefined;
     if (probing) ctx.waitUntil(probing.finally(() => balancer.settled()));
-    // After this request's own synchronous work: a rebuild that came due is not its to wait for.
-    ctx.waitUntil(Promise.resolve().then(() => balancer.due()));
+    // A rebuild that came due starts after this request's own synchronous work (Balancer.rebuild); it is kept alive here.
+    const due = balancer.due();
+    if (due) ctx.waitUntil(due);
     if (source.due(env)) ctx.waitUntil(reload(env));
     return l.started ? l.app.fetch(request, env, ctx) : l.ready.then(() => l.app.fetch(request, env, ctx));
   };
