@@ -13,6 +13,9 @@ import { allRules, type Config, listenerKey, listenersOf } from "../config/schem
 import type { ReloadResult } from "../admin/api-schema.ts";
 import { own, type Snapshot, type SnapshotData } from "../state/store.ts";
 
+/** Config values compared as JSON (they come from JSON). */
+const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+
 /**
  * Settings a running process cannot take over (they are bound into its
  * servers and store at start): a reload that changes one is refused, naming
@@ -21,7 +24,6 @@ import { own, type Snapshot, type SnapshotData } from "../state/store.ts";
  */
 export function restartOnly(before: Config, after: Config, bindsListeners: boolean): string[] {
   const problems: string[] = [];
-  const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
   if (!same(before.state, after.state)) problems.push("state: the state store is opened at start; restart to change it");
   // Where the runtime owns the listeners (Workers), nothing else is bound at start.
   if (!bindsListeners) return problems;
@@ -107,8 +109,6 @@ export function planOverrides(file: Config, snapshot: Snapshot | undefined): Ove
   }
   return { kept, dropped, prune: drops.length ? (d) => drops.forEach((drop) => drop(d)) : undefined };
 }
-
-const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 
 /** The groups an action (config JSON, as stored) forwards to. */
 function namedGroups(action: unknown): string[] {

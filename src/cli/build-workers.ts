@@ -11,6 +11,7 @@ import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Config } from "../config/schema.ts";
 import { buildWorker } from "./build.ts";
+import { envReferences } from "./preflight.ts";
 
 /** The Worker settings Fulcrum's own wrangler.toml uses (compatibility date of the pinned workerd, request signal). */
 const COMPATIBILITY_DATE = "2026-04-20";
@@ -26,7 +27,8 @@ export async function buildWorkersProject(root: string, configPath: string, conf
   mkdirSync(dir, { recursive: true });
   copyFileSync(await buildWorker(root, configPath, `build-${name}`, true), join(dir, "worker.mjs"));
   writeFileSync(join(dir, "wrangler.toml"), wranglerToml(name, config));
-  return { dir, warnings: literalSecrets(raw), secrets: envSecrets(raw) };
+  // The environment variables the config reads its secrets from: each a `wrangler secret put`.
+  return { dir, warnings: literalSecrets(raw), secrets: [...new Set(envReferences(raw).map(([, name]) => name))] };
 }
 
 function wranglerToml(name: string, config: Config): string {
@@ -79,20 +81,4 @@ function literalSecrets(raw: unknown, path = ""): string[] {
     if (SECRET_KEYS.has(k) && typeof x === "string") return [`${at}: a literal secret goes into the Worker bundle; use ${k}Env and npx wrangler secret put`];
     return literalSecrets(x, at);
   });
-}
-
-/** The environment variables the config reads its secrets from: each a `wrangler secret put`. */
-function envSecrets(raw: unknown): string[] {
-  const out = new Set<string>();
-  const walk = (x: unknown) => {
-    if (Array.isArray(x)) x.forEach(walk);
-    else if (x !== null && typeof x === "object") {
-      for (const [k, v] of Object.entries(x)) {
-        if (k.endsWith("Env") && typeof v === "string") out.add(v);
-        else walk(v);
-      }
-    }
-  };
-  walk(raw);
-  return [...out];
 }

@@ -8,8 +8,7 @@
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { ConfigError, parseConfig, summarize } from "../config/load.ts";
-import { parseJsonText } from "../config/json-text.ts";
+import { ConfigError, parseConfigText, summarize } from "../config/load.ts";
 import { type Config, listenersOf } from "../config/schema.ts";
 import { type CheckRuntime, preflight } from "./preflight.ts";
 import { HELP } from "./help.ts";
@@ -143,8 +142,9 @@ function loadOrReport(path: string, runtime: CheckRuntime, local = false): { con
     return undefined;
   }
   let config: Config;
+  let raw: unknown;
   try {
-    config = parseConfig(text, path);
+    ({ config, raw } = parseConfigText(text, path));
   } catch (e) {
     if (e instanceof ConfigError) {
       console.error(e.message);
@@ -152,7 +152,6 @@ function loadOrReport(path: string, runtime: CheckRuntime, local = false): { con
     }
     throw e;
   }
-  const raw = parseJsonText(text).value;
   const { problems, notes } = preflight(config, raw, runtime, process.env, local);
   if (problems.length > 0) {
     console.error(new ConfigError(problems, path).message);

@@ -80,7 +80,7 @@ function certificateProblems(at: string, certFile: string, keyFile: string, prob
 }
 
 /** Every `…Env` key of the config as written, with its path: the secrets it reads from the environment. */
-function envReferences(raw: unknown, path = ""): [string, string][] {
+export function envReferences(raw: unknown, path = ""): [string, string][] {
   if (Array.isArray(raw)) return raw.flatMap((x, i) => envReferences(x, `${path}[${i}]`));
   if (raw === null || typeof raw !== "object") return [];
   return Object.entries(raw).flatMap(([k, v]): [string, string][] => {

@@ -261,9 +261,14 @@ export function validateConfig(input: unknown, source?: string, textProblems: re
 }
 
 export function parseConfig(text: string, source?: string): Config {
+  return parseConfigText(text, source).config;
+}
+
+/** The config and the JSON it was written as (for checks that tell a key given from a default). */
+export function parseConfigText(text: string, source?: string): { config: Config; raw: unknown } {
   const json = parseJsonText(text);
   if (json.value === undefined) throw new ConfigError(json.problems, source);
-  return validateConfig(json.value, source, json.problems);
+  return { config: validateConfig(json.value, source, json.problems), raw: json.value };
 }
 
 /** One line for `fulcrum check`, like `nginx -t`'s "syntax is ok". */

@@ -24,3 +24,8 @@ export function isLoopback(host: string): boolean {
   if (ip.length === 4) return ip[0] === 127;
   return ip.subarray(0, 15).every((b) => b === 0) && ip[15] === 1;
 }
+
+/** The address to reach a listener bound to `host` from this machine: loopback for a wildcard bind. */
+export function dialHost(host: string): string {
+  return host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host;
+}

@@ -9,6 +9,7 @@
 import type { ListenerHost } from "../../app/served-apps.ts";
 import { adminListenerKey, apiMode } from "../../app/listener.ts";
 import { DEFAULT_API_HOST, DEFAULT_API_PORT } from "../../admin/schema.ts";
+import { dialHost } from "../../net/host.ts";
 import { type Config, type ListenerConfig, listenerKey, listenersOf } from "../../config/schema.ts";
 import { listenFailure, osReason } from "./boot.ts";
 
@@ -117,7 +118,7 @@ export class ListenerSet implements ListenerHost {
         const handle = await this.rt.bind(listener, this.handler(w.key), config);
         done.set(w.key, { at: w.at, handle });
         const scheme = w.listener.protocol === "HTTPS" ? "https" : "http";
-        const host = w.listener.host === "0.0.0.0" || w.listener.host === "::" ? "127.0.0.1" : w.listener.host;
+        const host = dialHost(w.listener.host);
         this.rt.log(
           w.admin
             ? `fulcrum (${this.rt.runtime}) admin API on http://${host}:${handle.port} (fulcrum status --admin http://${host}:${handle.port})`

@@ -9,6 +9,7 @@
  */
 import type { BalancerApp } from "../../app/balancer.ts";
 import { type Config, listenersOf } from "../../config/schema.ts";
+import { dialHost } from "../../net/host.ts";
 import type { Platform } from "../../platform.ts";
 import type { StateOpeners } from "../../state/open.ts";
 import { boot } from "./boot.ts";
@@ -77,9 +78,7 @@ export function startupSummary(balancer: BalancerApp["balancer"], runtime: strin
   const config = balancer.config;
   const first = listenersOf(config)[0]!;
   // Port 0 (the system chose): the listener line above has the port; here the paths alone.
-  const base = first.port === 0
-    ? ""
-    : `${first.protocol === "HTTPS" ? "https" : "http"}://${first.host === "0.0.0.0" || first.host === "::" ? "127.0.0.1" : first.host}:${first.port}`;
+  const base = first.port === 0 ? "" : `${first.protocol === "HTTPS" ? "https" : "http"}://${dialHost(first.host)}:${first.port}`;
   const own = [
     `health ${base}${config.admin.healthPath}`,
     ...(config.admin.stats ? [`stats ${base}${config.admin.stats.path}`] : []),
