@@ -6,33 +6,20 @@
  * `stats admin` actions: drain, ready and weight per target, which act.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync } from "node:fs";
-import { type Browser, chromium } from "playwright-core";
+import type { Browser } from "playwright-core";
+import { launchChromium } from "./chromium.ts";
 import { type Balancer, startBalancer } from "./launch.ts";
 import { observabilityConfig, STATS_CREDS } from "./observability.scenarios.ts";
 import { startUpstream, type Upstream } from "./upstream.ts";
-
-const CHROMIUM = "/usr/bin/chromium";
-const ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 
 describe("stats page of the running balancer, in Chromium", () => {
   let ups: Upstream[] = [];
   let b: Balancer;
   let browser: Browser;
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} missing: apt-get install -y chromium`);
     ups = await Promise.all(["a", "b", "c"].map((n) => startUpstream(n)));
     b = await startBalancer("bun", observabilityConfig(ups));
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+    browser = await launchChromium();
   }, 60_000);
   afterAll(async () => {
     await browser?.close();
@@ -105,7 +92,7 @@ describe("stats page actions on the admin listener, in Chromium", () => {
       defaultAction: { forward: "app" },
       admin: { api: { auth: { basic: ADMIN } } },
     });
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+    browser = await launchChromium();
   }, 60_000);
   afterAll(async () => {
     await browser?.close();

@@ -5,25 +5,14 @@
  * Leaves a screenshot at /tmp/stats.png for a person to look at.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync } from "node:fs";
-import { type Browser, chromium, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
+import { launchChromium } from "./chromium.ts";
 import * as v from "valibot";
 import { statsRoutes } from "../../routes/stats.ts";
 import type { GroupReport, ReportedState } from "../../src/metrics/health-provider.ts";
 import { createMetrics, type Metrics } from "../../src/metrics/registry.ts";
 import { StatsSchema } from "../../src/stats/schema.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
-const ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 const REFRESH = 0.5;
 const CREDS = { username: "ops", password: "s3cret" };
 
@@ -72,7 +61,6 @@ function record(i: number): void {
 }
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} missing: apt-get install -y chromium`);
   metrics = createMetrics({ now: () => performance.now(), balancer: "edge-1" });
   for (const [g, urls] of [["app", [A, B, C]], ["api", ["http://10.0.1.1:8080"]]] as const) for (const u of urls) metrics.target(g, u);
   for (let i = 1; i <= 400; i++) record(i);
@@ -89,7 +77,7 @@ beforeAll(async () => {
   });
   server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: app.fetch });
   base = `http://127.0.0.1:${server.port}`;
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {

@@ -9,7 +9,8 @@ import { type BalancerApp, createBalancer } from "../../../src/app/balancer.ts";
 import { overlay } from "../../../src/app/overlay.ts";
 import { validateConfig } from "../../../src/config/load.ts";
 import type { Config } from "../../../src/config/schema.ts";
-import { commonPlatform, type UpstreamRequest } from "../../../src/platform.ts";
+import { type UpstreamRequest } from "../../../src/platform.ts";
+import { quietPlatform } from "../quiet-platform.ts";
 import { MemoryStateStore } from "../../../src/state/memory.ts";
 import { emptyGroup, frozenSnapshot, type GroupRecord, type Snapshot } from "../../../src/state/store.ts";
 
@@ -119,15 +120,11 @@ describe("the served config follows targets added and removed through the API, o
     });
     const make = (): BalancerApp =>
       createBalancer(config, {
-        ...commonPlatform,
-        runtime: "bun",
+        ...quietPlatform,
         upstream: async (req: UpstreamRequest) => {
           hits.push(req.origin);
           return new Response("ok");
         },
-        clientAddress: () => "127.0.0.1",
-        env: {},
-        log: () => {},
         state: store,
       });
     const apps = [make(), make()] as const;

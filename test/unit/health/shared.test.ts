@@ -7,7 +7,8 @@
 import { describe, expect, test } from "bun:test";
 import { type BalancerApp, createBalancer } from "../../../src/app/balancer.ts";
 import { validateConfig } from "../../../src/config/load.ts";
-import { commonPlatform, type Platform, UpstreamError, type UpstreamRequest } from "../../../src/platform.ts";
+import { type Platform, UpstreamError, type UpstreamRequest } from "../../../src/platform.ts";
+import { quietPlatform } from "../quiet-platform.ts";
 import { MemoryStateStore } from "../../../src/state/memory.ts";
 import type { StateStore } from "../../../src/state/store.ts";
 
@@ -58,16 +59,7 @@ function world() {
     state: { store: "redis", cacheTtl: 1 },
   });
   const make = (name: string): BalancerApp => {
-    const platform: Platform = {
-      ...commonPlatform,
-      runtime: "bun",
-      upstream,
-      clientAddress: () => "127.0.0.1",
-      env: {},
-      now: () => clock,
-      log: (line) => logs.push(`${name}: ${line}`),
-      state: store,
-    };
+    const platform: Platform = { ...quietPlatform, upstream, now: () => clock, log: (line) => logs.push(`${name}: ${line}`), state: store };
     return createBalancer(config, platform);
   };
   const one = make("one");

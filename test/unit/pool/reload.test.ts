@@ -7,7 +7,8 @@
 import { describe, expect, test } from "bun:test";
 import { createBalancer } from "../../../src/app/balancer.ts";
 import { validateConfig } from "../../../src/config/load.ts";
-import { commonPlatform, type Platform, type UpstreamRequest } from "../../../src/platform.ts";
+import { type Platform, type UpstreamRequest } from "../../../src/platform.ts";
+import { quietPlatform } from "../quiet-platform.ts";
 import type { Tier } from "../../../src/pool/tier.ts";
 
 const A = "http://10.0.0.1";
@@ -39,7 +40,7 @@ function world(strategy: string) {
       },
       defaultAction: { forward: "app" },
     });
-  const platform: Platform = { ...commonPlatform, runtime: "bun", upstream, clientAddress: () => "127.0.0.1", env: {}, now: () => clock, log: () => {} };
+  const platform: Platform = { ...quietPlatform, upstream, now: () => clock };
   const app = createBalancer(configOf([A, B]), platform);
   const send = async (path = "/") => {
     const r = await app.fetch(new Request(`http://lb.test${path}`));

@@ -6,7 +6,8 @@
 import { describe, expect, test } from "bun:test";
 import { type BalancerApp, createBalancer } from "../../../src/app/balancer.ts";
 import { validateConfig } from "../../../src/config/load.ts";
-import { commonPlatform, type Platform, type UpstreamRequest } from "../../../src/platform.ts";
+import { type Platform, type UpstreamRequest } from "../../../src/platform.ts";
+import { quietPlatform } from "../quiet-platform.ts";
 import { MemoryStateStore } from "../../../src/state/memory.ts";
 
 const A = "http://10.0.0.1";
@@ -27,16 +28,7 @@ function world(strategy = "round_robin") {
     defaultAction: { forward: "app" },
   });
   const make = (): BalancerApp => {
-    const platform: Platform = {
-      ...commonPlatform,
-      runtime: "bun",
-      upstream,
-      clientAddress: () => "127.0.0.1",
-      env: {},
-      now: () => clock,
-      log: () => {},
-      state: store,
-    };
+    const platform: Platform = { ...quietPlatform, upstream, now: () => clock, state: store };
     return createBalancer(config, platform);
   };
   const apps = [make(), make()] as const;
@@ -106,15 +98,7 @@ describe("groups named like Object.prototype members", () => {
       defaultAction: { forward: "toString" },
     });
     const errors: string[] = [];
-    const platform: Platform = {
-      ...commonPlatform,
-      runtime: "bun",
-      upstream,
-      clientAddress: () => "127.0.0.1",
-      env: {},
-      log: (line) => errors.push(line),
-      state: store,
-    };
+    const platform: Platform = { ...quietPlatform, upstream, log: (line) => errors.push(line), state: store };
     const app = createBalancer(config, platform);
     await app.balancer.ready();
     await app.balancer.control.setTargetWeight("hasOwnProperty", C, 0);
