@@ -11,6 +11,8 @@ export interface MetricsRouteDeps {
   health: HealthProvider;
   /** The shared state store's status, when the balancer has one. */
   state?: () => StateStatus;
+  /** Client connections open now, where the runtime counts them. */
+  connections?: () => number;
   config: MetricsEndpointConfig;
   env: Readonly<Record<string, unknown>>;
 }
@@ -20,7 +22,7 @@ export function metricsRoute(deps: MetricsRouteDeps) {
   const auth = deps.config.auth && createAuthCheck(deps.config.auth, deps.env, "fulcrum metrics", "admin.metrics.auth");
   return async function metrics(c: Context): Promise<Response> {
     if (auth && !(await auth.verify(c.req.raw))) return unauthorized(auth);
-    return new Response(renderPrometheus(deps.metrics, deps.health(), deps.state?.()), {
+    return new Response(renderPrometheus(deps.metrics, deps.health(), deps.state?.(), deps.connections?.()), {
       headers: { "content-type": PROMETHEUS_CONTENT_TYPE, "cache-control": "no-store" },
     });
   };

@@ -28,6 +28,8 @@ export interface StatsDeps {
   health: HealthProvider;
   /** The shared state store's status (for /metrics). */
   state?: () => StateStatus;
+  /** Client connections open now, where the runtime counts them (for /metrics). */
+  connections?: () => number;
   /** `config.admin` (its `stats` and `metrics` keys). */
   config: { readonly stats?: StatsConfig; readonly metrics?: MetricsEndpointConfig };
   env: Readonly<Record<string, unknown>>;

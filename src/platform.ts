@@ -98,6 +98,11 @@ export interface Platform {
    * stream is given its declared length, so a body cut short stays visibly cut.
    */
   fixedLength?(body: ReadableStream<Uint8Array>, length: number): ReadableStream<Uint8Array>;
+  /**
+   * Client connections open now on this process's listeners, where the runtime lets them be
+   * counted (node:http; Bun.serve, Deno.serve and Workers expose no connection events).
+   */
+  clientConnections?(): number;
   /** Shared balancing state (overrides, health); in memory for one process when absent. */
   readonly state?: StateStore;
   /**

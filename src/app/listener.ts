@@ -96,6 +96,7 @@ export function listenerApps(served: Served, config: Config, secondPort: boolean
     metrics: served.metrics,
     health: served.healthProvider,
     state: () => ({ store: served.current.config.state.store, reachable: served.healthChecks.storeReachable }),
+    connections: platform.clientConnections,
     config: config.admin,
     env: platform.env,
     extras: served.pageExtras,

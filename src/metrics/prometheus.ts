@@ -1,16 +1,15 @@
 /**
  * Prometheus text exposition format 0.0.4 (`text/plain; version=0.0.4`).
  *
- * Latency is exposed as a **summary**, not a histogram: the registry already
- * holds DDSketches whose quantiles are within 1 % of the truth at any
- * latency, whereas a histogram's quantiles are only as good as its fixed
- * bucket layout (a p99 of 180 ms between buckets 100 ms and 250 ms is a
- * linear guess). The cost is that summary quantiles cannot be aggregated
- * across instances (nor across Workers isolates); `_sum` and `_count` are
- * cumulative, so fleet-wide mean latency still aggregates with
- * `rate(_sum)/rate(_count)`. Quantiles cover the sliding window of
- * latency-sketch.ts (client_golang's `MaxAge`), NaN when it is empty, as
- * client_golang does.
+ * Latency is exposed twice, for two questions:
+ *   - a **summary** (`…_latency_seconds`): this instance's quantiles from the
+ *     DDSketches, within 1 % of the truth at any latency, over the sliding
+ *     window of latency-sketch.ts (client_golang's `MaxAge`), NaN when it is
+ *     empty, as client_golang does. Summary quantiles cannot be aggregated.
+ *   - a **histogram** (`…_request_duration_seconds`, histogram.ts): fixed
+ *     buckets that add up across instances, isolates and workers, so
+ *     `histogram_quantile` gives a fleet's p99, as precise as the buckets
+ *     (a p99 between 100 ms and 250 ms is interpolated).
  *
  * Every series carries `balancer`; error rates are left to PromQL
  * (`rate(fulcrum_target_requests_total{class="5xx"}[1m]) / rate(…[1m])`),
@@ -21,11 +20,12 @@
 import { type GroupReport, isHealthy, REPORTED_STATES, type StateStatus, type TargetReport } from "./health-provider.ts";
 import { type LatencySketch, quantilesOf } from "./latency-sketch.ts";
 import { labelPairs } from "./labels.ts";
+import { cumulative, LATENCY_BUCKETS, type LatencyHistogram } from "./histogram.ts";
 import { type Metrics, STATUS_CLASSES, type TargetMetrics } from "./registry.ts";
 
 export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 
-type Type = "counter" | "gauge" | "summary";
+type Type = "counter" | "gauge" | "summary" | "histogram";
 
 class Exposition {
   private readonly lines: string[] = [];
@@ -62,12 +62,22 @@ function summary(out: Exposition, name: string, labels: string, sketches: readon
   out.sample(`${name}_count`, labels, sketches.reduce((s, k) => s + k.count, 0));
 }
 
+/** Histograms added together, as one histogram series in seconds. */
+function histogram(out: Exposition, name: string, labels: string, histograms: readonly LatencyHistogram[]): void {
+  const counts = cumulative(histograms);
+  LATENCY_BUCKETS.forEach((le, i) => out.sample(`${name}_bucket`, `${labels},le="${le}"`, counts[i]!));
+  out.sample(`${name}_bucket`, `${labels},le="+Inf"`, counts[counts.length - 1]!);
+  out.sample(`${name}_sum`, labels, histograms.reduce((s, h) => s + h.sum, 0) / 1000);
+  out.sample(`${name}_count`, labels, counts[counts.length - 1]!);
+}
+
 function byClass(out: Exposition, name: string, labels: string, responses: Float64Array): void {
   STATUS_CLASSES.forEach((c, i) => out.sample(name, `${labels},class="${c}"`, responses[i]!));
 }
 
 /** Every family is written even when it has no series yet, so dashboards see the names. */
-export function renderPrometheus(metrics: Metrics, health: readonly GroupReport[], state?: StateStatus): string {
+/** `connections`: client connections open now, where the runtime counts them (absent: no such family). */
+export function renderPrometheus(metrics: Metrics, health: readonly GroupReport[], state?: StateStatus, connections?: number): string {
   const out = new Exposition();
   const epoch = metrics.epoch();
   const base = labelPairs({ balancer: metrics.balancer });
@@ -77,6 +87,15 @@ export function renderPrometheus(metrics: Metrics, health: readonly GroupReport[
 
   out.family("fulcrum_uptime_seconds", "gauge", "Seconds since this process (on Workers: this isolate) started counting.");
   out.sample("fulcrum_uptime_seconds", base, (metrics.now() - metrics.startedAt) / 1000);
+
+  if (connections !== undefined) {
+    out.family(
+      "fulcrum_client_connections",
+      "gauge",
+      "Client connections open now on this process's listeners (keep-alive idle ones and WebSockets included).",
+    );
+    out.sample("fulcrum_client_connections", base, connections);
+  }
 
   out.family("fulcrum_rule_requests_total", "counter", "Requests matched by a listener rule, by response status class.");
   for (const r of rules) byClass(out, "fulcrum_rule_requests_total", r.labels, r.responses);
@@ -93,6 +112,12 @@ export function renderPrometheus(metrics: Metrics, health: readonly GroupReport[
   for (const g of groups) out.sample("fulcrum_group_retries_total", g.labels, g.retries);
   out.family("fulcrum_group_latency_seconds", "summary", "Client-observed latency of requests served by a group's targets (quantiles over a sliding window).");
   for (const g of groups) summary(out, "fulcrum_group_latency_seconds", g.labels, g.targets.map((t) => t.total), epoch);
+  out.family(
+    "fulcrum_group_request_duration_seconds",
+    "histogram",
+    "Client-observed latency of requests served by a group's targets, in buckets that aggregate across instances.",
+  );
+  for (const g of groups) histogram(out, "fulcrum_group_request_duration_seconds", g.labels, [g.histogram]);
 
   out.family("fulcrum_group_healthy_hosts", "gauge", "Targets of a group passing health checks and able to take new requests.");
   for (const h of health) {
@@ -139,6 +164,12 @@ export function renderPrometheus(metrics: Metrics, health: readonly GroupReport[
     "Client-observed latency of requests whose last attempt went to a target (quantiles over a sliding window).",
   );
   for (const t of targets) summary(out, "fulcrum_target_latency_seconds", t.labels, [t.total], epoch);
+  out.family(
+    "fulcrum_target_request_duration_seconds",
+    "histogram",
+    "Client-observed latency of requests whose last attempt went to a target, in buckets that aggregate across instances.",
+  );
+  for (const t of targets) histogram(out, "fulcrum_target_request_duration_seconds", t.labels, [t.histogram]);
   out.family("fulcrum_target_upstream_latency_seconds", "summary", "Time to a target's response headers (quantiles over a sliding window).");
   for (const t of targets) summary(out, "fulcrum_target_upstream_latency_seconds", t.labels, [t.upstream], epoch);
 

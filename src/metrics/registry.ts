@@ -18,6 +18,7 @@
  */
 import { DEFAULT_WINDOW, LatencySketch, type Window } from "./latency-sketch.ts";
 import { labelPairs } from "./labels.ts";
+import { LatencyHistogram } from "./histogram.ts";
 
 import type { TransportFailure } from "../health/schema.ts";
 /** How a target broke a response body mid-way: stalled past `timeouts.read`, ended short of its Content-Length, or failed. */
@@ -60,6 +61,8 @@ export class TargetMetrics {
   readonly total: LatencySketch;
   /** Time to upstream response headers of those attempts, ms. */
   readonly upstream: LatencySketch;
+  /** The client-observed latency again, as bucket counts that add up across instances. */
+  readonly histogram = new LatencyHistogram();
   constructor(
     readonly group: GroupMetrics,
     readonly url: string,
@@ -78,6 +81,12 @@ export class GroupMetrics {
   active = 0;
   retries = 0;
   wsActive = 0;
+  /**
+   * Client-observed latency of requests served by the group's targets. The group's own, not
+   * the sum of its targets': a target a reload removes takes its counts along, and a counter
+   * that shrinks would read as a reset.
+   */
+  readonly histogram = new LatencyHistogram();
   readonly targets: TargetMetrics[] = [];
   constructor(
     readonly name: string,
@@ -231,6 +240,8 @@ export class Metrics {
     if (o.error !== undefined) t.errors[o.error]++;
     const epoch = Math.floor((o.at ?? this.now()) / this.window.bucketMs);
     t.total.record(o.totalMs, epoch);
+    t.histogram.record(o.totalMs);
+    group.histogram.record(o.totalMs);
     if (o.upstreamMs !== undefined) t.upstream.record(o.upstreamMs, epoch);
   }
 

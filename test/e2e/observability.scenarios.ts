@@ -62,6 +62,13 @@ export function observabilityScenarios(runtime: Runtime): void {
       expect(twoxx.reduce((a, n) => a + n, 0)).toBeGreaterThanOrEqual(30);
       expect(text).toMatch(/^fulcrum_target_requests_total\{[^}]*class="5xx"[^}]*\} 1$/m);
       expect(text).toMatch(/fulcrum_target_latency_seconds\{[^}]*quantile="0.99"/);
+      // The histograms count every request that reached a target, 503 included.
+      const served = [...text.matchAll(/^fulcrum_target_request_duration_seconds_bucket\{[^}]*le="\+Inf"\} (\d+)/gm)].map((m) => Number(m[1]));
+      expect(served.reduce((a, n) => a + n, 0)).toBeGreaterThanOrEqual(31);
+      // node:http counts connections (at least the scrape's own); Bun.serve, Deno.serve and workerd cannot.
+      const connections = text.match(/^fulcrum_client_connections\{[^}]*\} (\d+)$/m);
+      if (runtime === "node") expect(Number(connections?.[1])).toBeGreaterThanOrEqual(1);
+      else expect(connections).toBeNull();
     });
 
     test("status JSON shows every target and follows one going down", async () => {

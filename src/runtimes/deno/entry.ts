@@ -13,7 +13,7 @@ import { getConnInfo } from "hono/deno";
 import { getConnInfo as getNodeConnInfo } from "@hono/node-server/conninfo";
 import { commonPlatform, type Platform } from "../../platform.ts";
 import { runServer } from "../server/run.ts";
-import { bindNodeHttp } from "../node/http.ts";
+import { bindNodeHttp, clientConnections } from "../node/http.ts";
 import { nodeWebSocket } from "../node/websocket.ts";
 import { stateOpeners } from "./stores.ts";
 import { coarseTimers } from "../server/timers.ts";
@@ -86,7 +86,9 @@ let warned = false;
 await runServer({
   argv: Deno.args,
   readText: (p) => Deno.readTextFile(p),
-  platform: viaNodeHttp ? { ...denoPlatform, clientAddress: (c) => getNodeConnInfo(c).remote.address, websocket: nodeWebSocket } : denoPlatform,
+  platform: viaNodeHttp
+    ? { ...denoPlatform, clientAddress: (c) => getNodeConnInfo(c).remote.address, websocket: nodeWebSocket, clientConnections }
+    : denoPlatform,
   stores: stateOpeners,
   exit,
   instance: `${Deno.hostname()}:${Deno.pid}`,

@@ -5,7 +5,7 @@ import { commonPlatform, type Platform } from "../../platform.ts";
 import { runServer } from "../server/run.ts";
 import { stateOpeners } from "./stores.ts";
 import { coarseTimers } from "../server/timers.ts";
-import { bindNodeHttp } from "./http.ts";
+import { bindNodeHttp, clientConnections } from "./http.ts";
 import { hostname } from "node:os";
 import { undiciUpstream } from "../upstream/undici.ts";
 import { nodeWebSocket } from "./websocket.ts";
@@ -18,6 +18,7 @@ export const nodePlatform: Platform = {
   timer: coarseTimers(commonPlatform.now),
   env: process.env,
   websocket: nodeWebSocket,
+  clientConnections,
 };
 
 await runServer({

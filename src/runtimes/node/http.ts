@@ -16,7 +16,7 @@
  *     timeouts bound the target's side.
  */
 import type { Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import { createServer as createHttpsServer } from "node:https";
 import { serve } from "@hono/node-server";
 import type { Config } from "../../config/schema.ts";
@@ -41,6 +41,10 @@ function quietExpectedBodyErrors(): void {
 }
 
 let quieted = false;
+let connections = 0;
+
+/** Client connections open on every listener bound here (TLS ones included): the `fulcrum_client_connections` gauge. */
+export const clientConnections = (): number => connections;
 
 /** Bind one listener on node:http (or node:https); resolves once it listens, rejects with the OS's error. */
 export function bindNodeHttp(listener: BootListener, fetch: Handler, config: Pick<Config, "timeouts" | "websocket">): Promise<Bound> {
@@ -70,6 +74,10 @@ export function bindNodeHttp(listener: BootListener, fetch: Handler, config: Pic
         stop: () => drain(server),
         forceClose: () => server.closeAllConnections(),
       });
+    });
+    server.on("connection", (socket: Socket) => {
+      connections++;
+      socket.once("close", () => connections--);
     });
     server.on("upgrade", nodeUpgradeListener(fetch as never, config.websocket));
   });

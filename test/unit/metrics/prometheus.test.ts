@@ -92,6 +92,28 @@ describe("prometheus exposition", () => {
     expect(s.get(`fulcrum_group_latency_seconds_count{balancer="edge",group="app"}`)).toBe("101");
   });
 
+  test("histograms: cumulative bucket counts in seconds, +Inf equal to the count", () => {
+    const s = samples(renderPrometheus(fedMetrics(), appHealth("healthy")));
+    const a = 'balancer="edge",group="app",target="http://10.0.0.1:9001"';
+    // totalMs were 2..101 ms: how many are ≤ each bound.
+    const expected: Record<string, string> = {
+      "0.001": "0",
+      "0.0025": "1",
+      "0.005": "4",
+      "0.01": "9",
+      "0.025": "24",
+      "0.05": "49",
+      "0.1": "99",
+      "0.25": "100",
+      "+Inf": "100",
+    };
+    for (const [le, n] of Object.entries(expected)) expect([le, s.get(`fulcrum_target_request_duration_seconds_bucket{${a},le="${le}"}`)]).toEqual([le, n]);
+    expect(s.get(`fulcrum_target_request_duration_seconds_count{${a}}`)).toBe("100");
+    expect(Number(s.get(`fulcrum_target_request_duration_seconds_sum{${a}}`))).toBeCloseTo(5.15, 9);
+    // The group's own histogram counts the requests of both targets.
+    expect(s.get(`fulcrum_group_request_duration_seconds_bucket{balancer="edge",group="app",le="+Inf"}`)).toBe("101");
+  });
+
   test("label values are escaped (backslash, quote, line feed) and still parse", () => {
     expect(escapeLabelValue('a\\b"c\nd')).toBe('a\\\\b\\"c\\nd');
     const m = createMetrics({ now: () => 0, balancer: 'we"ird\\name\nx' });
