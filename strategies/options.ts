@@ -51,70 +51,84 @@ export const hashAlgorithms = ["ketama", "maglev"] as const;
 
 const quote = (x: unknown) => JSON.stringify(x) ?? String(x);
 
+// Descriptions are piped outside each `v.optional` (which keeps the key optional
+// and its default): units.ts's `described` lives in a layer strategies may not import.
 export const strategyOptionEntries = {
-  /**
-   * `hash`: "ketama" (default) = consistent-hash ring, 160 points per unit of
-   * weight (nginx `hash $key consistent`): removing a target remaps only its
-   * own keys, shares vary ~8 % around the weight share. "maglev" = Envoy's
-   * MAGLEV table (`hashTableSize`): near-exact shares, O(1) lookup, but a
-   * rebuild also moves some keys between surviving targets (~1.6/N at N=100).
-   */
-  hashAlgorithm: v.optional(
-    v.picklist(hashAlgorithms, (i) => `expected one of ${hashAlgorithms.join(", ")}, got ${quote(i.input)}`),
-    strategyDefaults.hashAlgorithm,
-  ),
-  /** `hash` with `hashAlgorithm: "maglev"`: lookup table size; must be prime (Envoy `table_size`). */
-  hashTableSize: v.optional(
-    v.pipe(
-      v.number("expected a number"),
-      v.integer("expected an integer"),
-      v.minValue(3, "expected at least 3"),
-      v.maxValue(MAX_TABLE_SIZE, `expected at most ${MAX_TABLE_SIZE}`),
-      v.check(isPrime, "expected a prime number (e.g. 65537, 131071, 655373)"),
+  hashAlgorithm: v.pipe(
+    v.optional(
+      v.picklist(hashAlgorithms, (i) => `expected one of ${hashAlgorithms.join(", ")}, got ${quote(i.input)}`),
+      strategyDefaults.hashAlgorithm,
     ),
-    strategyDefaults.hashTableSize,
-  ),
-  /**
-   * `hash`: consistent hashing with bounded loads. No target takes a new request
-   * while its in-flight count is at ceil(factor x weighted average). A multiplier
-   * (1.25 = 25 % headroom); HAProxy `hash-balance-factor` and Envoy
-   * `hash_balance_factor` spell the same thing as a percentage (125).
-   * Absent = unbounded.
-   */
-  hashBalanceFactor: v.optional(
-    v.pipe(
-      v.number("expected a number"),
-      v.finite("expected a finite number"),
-      v.minValue(1, "expected a factor >= 1 (e.g. 1.25 for 25 % headroom)"),
+    v.description(
+      'Table behind the hash strategy. "ketama": consistent-hash ring, 160 points per unit of weight (nginx hash $key consistent); removing a target remaps only its own keys, shares vary about 8 % around the weight share. "maglev": Envoy\'s MAGLEV table (hashTableSize); near-exact shares and O(1) lookup, but a rebuild also moves some keys between surviving targets. Default "ketama".',
     ),
   ),
-  /** `least_request`: number of distinct random candidates compared (Envoy `choice_count`). */
-  choiceCount: v.optional(
-    v.pipe(
-      v.number("expected a number"),
-      v.integer("expected an integer"),
-      v.minValue(2, "expected at least 2 choices"),
-      v.maxValue(64, "expected at most 64 choices"),
+  hashTableSize: v.pipe(
+    v.optional(
+      v.pipe(
+        v.number("expected a number"),
+        v.integer("expected an integer"),
+        v.minValue(3, "expected at least 3"),
+        v.maxValue(MAX_TABLE_SIZE, `expected at most ${MAX_TABLE_SIZE}`),
+        v.check(isPrime, "expected a prime number (e.g. 65537, 131071, 655373)"),
+      ),
+      strategyDefaults.hashTableSize,
     ),
-    strategyDefaults.choiceCount,
+    v.description(
+      `Maglev lookup table size (hash with hashAlgorithm "maglev"; Envoy table_size): a prime, at least 100 x the targets for even shares, at most ${MAX_TABLE_SIZE}. Default ${strategyDefaults.hashTableSize}.`,
+    ),
   ),
-  /** `latency_aware`: peak-EWMA time constant, seconds (like every duration in the config). */
-  latencyDecay: v.optional(
-    v.pipe(
-      v.number("expected a number of seconds"),
-      v.finite("expected a finite number of seconds"),
-      v.gtValue(0, "expected a positive number of seconds"),
+  hashBalanceFactor: v.pipe(
+    v.optional(
+      v.pipe(
+        v.number("expected a number"),
+        v.finite("expected a finite number"),
+        v.minValue(1, "expected a factor >= 1 (e.g. 1.25 for 25 % headroom)"),
+      ),
     ),
-    strategyDefaults.latencyDecay,
+    v.description(
+      "Bounded loads for the hash strategy: no target takes a new request while its in-flight count is at ceil(factor x the weighted average). A multiplier, at least 1 (1.25 = 25 % headroom); HAProxy hash-balance-factor and Envoy hash_balance_factor write it as a percentage (125). Default: unbounded.",
+    ),
   ),
-  /** `latency_aware`: guaranteed fraction of each target's weight share, in [0, 1]. */
-  latencyFloor: v.optional(
-    v.pipe(
-      v.number("expected a number between 0 and 1"),
-      v.minValue(0, "expected a number between 0 and 1"),
-      v.maxValue(1, "expected a number between 0 and 1"),
+  choiceCount: v.pipe(
+    v.optional(
+      v.pipe(
+        v.number("expected a number"),
+        v.integer("expected an integer"),
+        v.minValue(2, "expected at least 2 choices"),
+        v.maxValue(64, "expected at most 64 choices"),
+      ),
+      strategyDefaults.choiceCount,
     ),
-    strategyDefaults.latencyFloor,
+    v.description(
+      `Number of distinct random targets the least_request strategy compares, 2 to 64 (Envoy choice_count). Default ${strategyDefaults.choiceCount}.`,
+    ),
+  ),
+  latencyDecay: v.pipe(
+    v.optional(
+      v.pipe(
+        v.number("expected a number of seconds"),
+        v.finite("expected a finite number of seconds"),
+        v.gtValue(0, "expected a positive number of seconds"),
+      ),
+      strategyDefaults.latencyDecay,
+    ),
+    v.description(
+      `Time constant in seconds of the latency_aware strategy's peak-EWMA latency estimate (Finagle decayTime): how fast good news wins back traffic after a slow spell. Default ${strategyDefaults.latencyDecay}.`,
+    ),
+  ),
+  latencyFloor: v.pipe(
+    v.optional(
+      v.pipe(
+        v.number("expected a number between 0 and 1"),
+        v.minValue(0, "expected a number between 0 and 1"),
+        v.maxValue(1, "expected a number between 0 and 1"),
+      ),
+      strategyDefaults.latencyFloor,
+    ),
+    v.description(
+      `Fraction of its weight share, 0 to 1, that latency_aware hands every target regardless of latency, so none starves and its latency estimate stays fresh. Default ${strategyDefaults.latencyFloor}.`,
+    ),
   ),
 } as const;
 

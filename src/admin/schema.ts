@@ -9,7 +9,7 @@
  */
 import * as v from "valibot";
 import { isBindableHost, isLoopback } from "../net/host.ts";
-import { NAME, port, quote } from "../config/units.ts";
+import { described, NAME, port, quote } from "../config/units.ts";
 import { BasicAuthSchema, bearerEntries, exactlyOne } from "../stats/schema.ts";
 
 export const DEFAULT_API_PORT = 9901;
@@ -18,7 +18,10 @@ export const DEFAULT_API_HOST = "127.0.0.1";
 /** A bearer token with a name the change log records (`api 10.0.0.5 (token deploy-bot)`). */
 const NamedTokenSchema = v.pipe(
   v.strictObject({
-    name: v.optional(v.pipe(v.string(), v.regex(NAME, (i) => `expected a name of letters, digits, _ . -, got ${quote(i.input)}`))),
+    name: described(
+      v.optional(v.pipe(v.string(), v.regex(NAME, (i) => `expected a name of letters, digits, _ . -, got ${quote(i.input)}`))),
+      'Name of whoever uses this token, recorded in the change log as "token <name>" (e.g. deploy-bot): letters, digits, _ . -. Default: just "token".',
+    ),
     ...bearerEntries,
   }),
   exactlyOne("token", "tokenEnv"),
@@ -26,10 +29,14 @@ const NamedTokenSchema = v.pipe(
 
 export const ApiAuthSchema = v.pipe(
   v.strictObject({
-    /** For people and for the stats page's actions: the browser sends what it was asked for. */
-    basic: v.optional(BasicAuthSchema),
-    /** For `fulcrum` commands and scripts (`FULCRUM_ADMIN_TOKEN`); several, each with its name, for several callers. */
-    bearer: v.optional(v.union([NamedTokenSchema, v.pipe(v.array(NamedTokenSchema), v.minLength(1, "expected at least one token"))])),
+    basic: described(
+      v.optional(BasicAuthSchema),
+      "HTTP Basic credentials, for people and for the stats page's actions: the browser sends what it was asked for.",
+    ),
+    bearer: described(
+      v.optional(v.union([NamedTokenSchema, v.pipe(v.array(NamedTokenSchema), v.minLength(1, "expected at least one token"))])),
+      "Bearer token(s) for fulcrum commands and scripts (FULCRUM_ADMIN_TOKEN): one, or a list with a name each, for several callers.",
+    ),
   }),
   v.check((o) => o.basic !== undefined || o.bearer !== undefined, "expected basic or bearer, got neither"),
 );
@@ -45,19 +52,29 @@ export const ApiSchema = v.union(
     v.literal(false),
     v.pipe(
       v.strictObject({
-        /** Its own port (Bun, Deno, Node). Default 127.0.0.1:9901. */
-        listen: v.optional(
-          v.strictObject({
-            port: v.optional(port, DEFAULT_API_PORT),
-            host: v.optional(
-              v.pipe(v.string(), v.check(isBindableHost, (i) => `expected an IP address or a host name, got ${quote(i.input)}`)),
-              DEFAULT_API_HOST,
-            ),
-          }),
+        listen: described(
+          v.optional(
+            v.strictObject({
+              port: described(v.optional(port, DEFAULT_API_PORT), `Port of the admin API. Default ${DEFAULT_API_PORT}.`),
+              host: described(
+                v.optional(
+                  v.pipe(v.string(), v.check(isBindableHost, (i) => `expected an IP address or a host name, got ${quote(i.input)}`)),
+                  DEFAULT_API_HOST,
+                ),
+                `Address to bind; anything but loopback requires auth. Default ${DEFAULT_API_HOST}.`,
+              ),
+            }),
+          ),
+          `The API's own port (Bun, Deno, Node). Default ${DEFAULT_API_HOST}:${DEFAULT_API_PORT}. Not with path.`,
         ),
-        /** A path on the traffic listeners instead (Workers, Deno Deploy: no second port), e.g. `/__fulcrum/api`. Needs `auth`. */
-        path: v.optional(apiPath),
-        auth: v.optional(ApiAuthSchema),
+        path: described(
+          v.optional(apiPath),
+          "A path on the traffic listeners instead of a port (Workers, Deno Deploy: no second port), e.g. /__fulcrum/api. Requires auth.",
+        ),
+        auth: described(
+          v.optional(ApiAuthSchema),
+          "Credentials the API requires: basic, bearer, or both. Required with path or a non-loopback host: whoever reaches the API can move all traffic.",
+        ),
       }),
       v.check((o) => o.listen === undefined || o.path === undefined, "expected listen or path, got both"),
       v.forward(

@@ -11,7 +11,7 @@ import { strategyNames } from "../../strategies/index.ts";
 import { strategyOptionEntries } from "../../strategies/options.ts";
 import { parseCidr } from "../net/ip.ts";
 import { isBindableHost } from "../net/host.ts";
-import { NAME, port, quote, seconds } from "./units.ts";
+import { described, NAME, port, quote, seconds } from "./units.ts";
 import { ActionSchema, type RuleConfig, RuleSchema } from "../rules/schema.ts";
 import { StickinessSchema } from "../sticky/schema.ts";
 import { healthEntries } from "../health/schema.ts";
@@ -51,58 +51,78 @@ const cidr = v.pipe(
 );
 
 export const TargetSchema = v.strictObject({
-  /** What commands and the stats page call it (HAProxy's server name, `app1`); unique in its group. Default: its URL. */
-  name: v.optional(v.pipe(v.string(), v.regex(NAME, (i) => `expected a name of letters, digits, _ . - (up to 64), got ${quote(i.input)}`))),
-  /** Origin of the target; a path prefix is not supported (the client's path is forwarded as is). */
-  url: originUrl,
-  /** Relative share of new traffic (nginx `weight=`, default 1). 0 = no new traffic. */
-  weight: v.optional(
-    v.pipe(
-      v.number(),
-      v.integer("expected an integer weight"),
-      v.minValue(0, "expected a weight from 0 to 1000"),
-      v.maxValue(1000, "expected a weight from 0 to 1000"),
-    ),
-    1,
+  name: described(
+    v.optional(v.pipe(v.string(), v.regex(NAME, (i) => `expected a name of letters, digits, _ . - (up to 64), got ${quote(i.input)}`))),
+    "What commands, logs and the stats page call the target (HAProxy's server name, e.g. app1): letters, digits, _ . -, unique in its group. Default: its URL.",
   ),
-  /** Used only when no primary target is available (nginx/HAProxy `backup`). */
-  backup: v.optional(v.boolean(), false),
-  /** Draining: no new requests or sessions; sticky clients stay until `deregistrationDelay` passes. */
-  drain: v.optional(v.boolean(), false),
+  url: described(
+    originUrl,
+    "The target's origin, scheme://host:port (e.g. http://10.0.0.2:8080), without path or query: the client's path is forwarded as is.",
+  ),
+  weight: described(
+    v.optional(
+      v.pipe(
+        v.number(),
+        v.integer("expected an integer weight"),
+        v.minValue(0, "expected a weight from 0 to 1000"),
+        v.maxValue(1000, "expected a weight from 0 to 1000"),
+      ),
+      1,
+    ),
+    "Relative share of new traffic, 0 to 1000 (nginx weight=); 0 = no new traffic. Default 1.",
+  ),
+  backup: described(v.optional(v.boolean(), false), "Use this target only when no primary target is available (nginx and HAProxy backup). Default false."),
+  drain: described(
+    v.optional(v.boolean(), false),
+    "Drain the target: no new requests or sessions; sticky clients stay until the group's deregistrationDelay passes. Default false.",
+  ),
 });
+
+const hashKeyName = (what: string) => described(v.pipe(v.string(), v.nonEmpty(`expected a ${what} name`)), `Name of the ${what} whose value is the key.`);
 
 /** Where the `hash` strategy takes its key from. */
 export const HashKeySchema = v.variant("source", [
-  v.strictObject({ source: v.literal("header"), name: v.pipe(v.string(), v.nonEmpty("expected a header name")) }),
-  v.strictObject({ source: v.literal("cookie"), name: v.pipe(v.string(), v.nonEmpty("expected a cookie name")) }),
-  v.strictObject({ source: v.literal("query"), name: v.pipe(v.string(), v.nonEmpty("expected a query parameter name")) }),
-  v.strictObject({ source: v.literal("path") }),
-  v.strictObject({ source: v.literal("client_ip") }),
+  v.strictObject({ source: described(v.literal("header"), "Hash a request header's value."), name: hashKeyName("header") }),
+  v.strictObject({ source: described(v.literal("cookie"), "Hash a request cookie's value."), name: hashKeyName("cookie") }),
+  v.strictObject({ source: described(v.literal("query"), "Hash a query parameter's value."), name: hashKeyName("query parameter") }),
+  v.strictObject({ source: described(v.literal("path"), "Hash the request path (without the query).") }),
+  v.strictObject({ source: described(v.literal("client_ip"), "Hash the client's address (after trusted-proxy handling).") }),
 ]);
 
 export const TimeoutsSchema = v.strictObject({
-  /** Time to establish the upstream connection where the runtime can tell it apart (Node, Deno). */
-  connect: v.optional(seconds(0.001, 3600), 5),
-  /** Time from the end of the request (its body sent) to the upstream's response headers (nginx `proxy_read_timeout` 60 s). */
-  response: v.optional(seconds(0.001, 86400), 60),
-  /**
-   * Longest wait for the next bytes of the response body once it streams
-   * (nginx `proxy_read_timeout` between two reads, HAProxy `timeout server`);
-   * then the client's connection is aborted. Default: `response`.
-   */
-  read: v.optional(seconds(0.001, 86400)),
+  connect: described(
+    v.optional(seconds(0.001, 3600), 5),
+    "Seconds to establish the connection to a target, where the runtime can tell it apart (Node, Deno). Default 5.",
+  ),
+  response: described(
+    v.optional(seconds(0.001, 86400), 60),
+    "Seconds from the end of the request (its body sent) to the target's response headers (nginx proxy_read_timeout). Default 60.",
+  ),
+  read: described(
+    v.optional(seconds(0.001, 86400)),
+    "Longest wait in seconds for the next bytes of a streaming response body (nginx proxy_read_timeout between two reads, HAProxy timeout server); then the client's connection is aborted. Default: the response timeout.",
+  ),
 });
 
 export const TargetGroupSchema = v.strictObject({
-  strategy: v.optional(v.picklist(strategyNames, (i) => `expected one of ${strategyNames.join(", ")}, got ${quote(i.input)}`), "round_robin"),
-  targets: v.pipe(v.array(TargetSchema), v.minLength(1, "expected at least one target")),
-  /** `preserve` sends the client's Host (HAProxy, ALB); `target` sends the target's host (nginx `$proxy_host`). */
-  hostHeader: v.optional(v.picklist(["preserve", "target"]), "preserve"),
-  /** Key for the `hash` strategy (default: client IP). */
-  hashKey: v.optional(HashKeySchema, { source: "client_ip" }),
-  timeouts: v.optional(TimeoutsSchema, {}),
-  /** Sticky sessions (ALB lb_cookie / app_cookie, HAProxy cookie insert). */
-  stickiness: v.optional(StickinessSchema),
+  strategy: described(
+    v.optional(v.picklist(strategyNames, (i) => `expected one of ${strategyNames.join(", ")}, got ${quote(i.input)}`), "round_robin"),
+    "How a target is picked: round_robin (weighted, nginx's smooth round robin; weighted_round_robin is the same), least_connections (nginx least_conn), least_request (Envoy, power of two choices), random, ip_hash (nginx ip_hash), hash (consistent hash of hashKey), latency_aware (peak EWMA latency). Default round_robin.",
+  ),
+  targets: described(
+    v.pipe(v.array(TargetSchema), v.minLength(1, "expected at least one target")),
+    "The group's targets (nginx upstream servers, HAProxy backend servers); at least one.",
+  ),
+  hostHeader: described(
+    v.optional(v.picklist(["preserve", "target"]), "preserve"),
+    'Host header sent to the target: "preserve" sends the client\'s Host (HAProxy, ALB); "target" sends the target\'s host (nginx $proxy_host). Default "preserve".',
+  ),
+  hashKey: described(
+    v.optional(HashKeySchema, { source: "client_ip" }),
+    "Where the hash strategy takes its key from: a header, cookie or query parameter (with name), the path, or the client IP. A request without the key goes to a random target. Default: the client IP.",
+  ),
+  timeouts: described(v.optional(TimeoutsSchema, {}), "Timeouts towards the targets, in seconds: connect, response headers, body reads."),
+  stickiness: described(v.optional(StickinessSchema), "Sticky sessions by cookie (ALB lb_cookie / app_cookie, HAProxy cookie insert). Absent = off."),
   /** Passive and active health, retries, slow start, draining, panic (src/health/schema.ts). */
   ...healthEntries,
   ...strategyOptionEntries,
@@ -115,58 +135,75 @@ export const TargetGroupSchema = v.strictObject({
  * listeners are ignored.
  */
 export const ListenerSchema = v.strictObject({
-  port,
-  /** Address to bind (Bun, Deno, Node): an IPv4 or IPv6 address, or a host name. Ignored on Workers. */
-  host: v.optional(v.pipe(v.string(), v.check(isBindableHost, (i) => `expected an IP address or a host name, got ${quote(i.input)}`)), "0.0.0.0"),
-  protocol: v.optional(v.picklist(["HTTP", "HTTPS"]), "HTTP"),
-  /** PEM files, required for HTTPS. */
-  certificate: v.optional(v.strictObject({ certFile: v.pipe(v.string(), v.nonEmpty()), keyFile: v.pipe(v.string(), v.nonEmpty()) })),
-  /**
-   * This listener's own rules (in ALB rules belong to a listener). Without them a listener uses
-   * the config's `rules`, unless it has its own `defaultAction`: then it runs only that (a `:80`
-   * that redirects to HTTPS redirects everything).
-   */
-  rules: v.optional(v.array(RuleSchema)),
-  /** This listener's own default action (e.g. :80 redirecting to HTTPS); the config's `defaultAction` otherwise. */
-  defaultAction: v.optional(ActionSchema),
+  port: described(port, "Port to listen on (Bun, Deno, Node); 0 lets the system pick a free one. Ignored on Workers."),
+  host: described(
+    v.optional(v.pipe(v.string(), v.check(isBindableHost, (i) => `expected an IP address or a host name, got ${quote(i.input)}`)), "0.0.0.0"),
+    "Address to bind (Bun, Deno, Node): an IPv4 or IPv6 address, or a host name. Ignored on Workers. Default 0.0.0.0 (every IPv4 address).",
+  ),
+  protocol: described(
+    v.optional(v.picklist(["HTTP", "HTTPS"]), "HTTP"),
+    "HTTP, or HTTPS to terminate TLS with certificate (HAProxy bind ... ssl crt). Default HTTP.",
+  ),
+  certificate: described(
+    v.optional(
+      v.strictObject({
+        certFile: described(v.pipe(v.string(), v.nonEmpty()), "Path of the PEM certificate file."),
+        keyFile: described(v.pipe(v.string(), v.nonEmpty()), "Path of the PEM private key file."),
+      }),
+    ),
+    "PEM certificate and key files; required for HTTPS.",
+  ),
+  rules: described(
+    v.optional(v.array(RuleSchema)),
+    "This listener's own rules (in ALB rules belong to a listener). Without them the listener runs the config's rules, unless it has its own defaultAction: then it runs only that (a :80 that redirects to HTTPS redirects everything).",
+  ),
+  defaultAction: described(
+    v.optional(ActionSchema),
+    "This listener's own default action (e.g. :80 redirecting to HTTPS); the config's defaultAction otherwise.",
+  ),
 });
 
 export const ForwardingSchema = v.strictObject({
-  /**
-   * Peers whose X-Forwarded-* / Forwarded / X-Real-IP headers are believed
-   * and appended to (Envoy `xff_num_trusted_hops`, Caddy `trusted_proxies`).
-   * From anyone else those headers are replaced, not appended to.
-   */
-  trustedProxies: v.optional(v.array(cidr), []),
-  /** Send X-Forwarded-For/-Proto/-Host and X-Real-IP (nginx's usual set). */
-  xForwarded: v.optional(v.boolean(), true),
-  /** Also send the RFC 7239 `Forwarded` header. */
-  forwarded: v.optional(v.boolean(), false),
-  /** Request id header: forwarded when present, generated when absent, echoed on the response. */
-  requestIdHeader: v.optional(v.pipe(v.string(), v.regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, "expected a header name")), "X-Request-Id"),
+  trustedProxies: described(
+    v.optional(v.array(cidr), []),
+    "Addresses or CIDRs of the proxies whose X-Forwarded-*, Forwarded and X-Real-IP headers are believed and appended to (Envoy xff_num_trusted_hops, Caddy trusted_proxies). From anyone else those headers are replaced. Default: none.",
+  ),
+  xForwarded: described(
+    v.optional(v.boolean(), true),
+    "Send X-Forwarded-For, X-Forwarded-Proto, X-Forwarded-Host and X-Real-IP to targets (nginx's usual set). Default true.",
+  ),
+  forwarded: described(v.optional(v.boolean(), false), "Also send the RFC 7239 Forwarded header. Default false."),
+  requestIdHeader: described(
+    v.optional(v.pipe(v.string(), v.regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, "expected a header name")), "X-Request-Id"),
+    "Request id header: forwarded when present, generated when absent, echoed on the response. Default X-Request-Id.",
+  ),
 });
 
 export const AdminSchema = v.strictObject({
-  /** The balancer's own health endpoint (not forwarded): 200, or 503 while shutting down. */
-  healthPath: v.optional(v.pipe(v.string(), v.startsWith("/", "expected a path starting with /")), "/__fulcrum/health"),
-  /** HAProxy `stats uri` + `stats auth`: live HTML page and JSON status. Off unless configured (it shows internal addresses). */
-  stats: v.optional(StatsSchema),
-  /** Prometheus text exposition. Off unless configured. */
-  metrics: v.optional(MetricsEndpointSchema),
-  /** The admin API (`fulcrum status`, `route`, `drain`, ...): its own loopback port by default on servers, `false` to turn it off. */
-  api: v.optional(ApiSchema),
+  healthPath: described(
+    v.optional(v.pipe(v.string(), v.startsWith("/", "expected a path starting with /")), "/__fulcrum/health"),
+    "Path of the balancer's own health endpoint (answered, not forwarded): 200, or 503 while shutting down. Default /__fulcrum/health.",
+  ),
+  stats: described(
+    v.optional(StatsSchema),
+    "Live HTML stats page and JSON status (HAProxy stats uri and stats auth). Off unless configured, since it shows internal addresses.",
+  ),
+  metrics: described(v.optional(MetricsEndpointSchema), "Prometheus metrics endpoint (text exposition format). Off unless configured."),
+  api: described(
+    v.optional(ApiSchema),
+    "The admin API used by fulcrum status, route, drain, ...: on Bun, Deno and Node its own loopback port (127.0.0.1:9901) by default; false turns it off.",
+  ),
 });
 
-/**
- * Graceful shutdown on SIGTERM/SIGINT (Bun, Deno, Node): the health endpoint
- * turns 503 at once; new connections are still accepted for `grace` seconds
- * so that whatever balances in front notices (Kubernetes preStop, ALB
- * deregistration); then listening stops and in-flight requests get up to
- * `deadline` seconds to finish (nginx `worker_shutdown_timeout`).
- */
 export const ShutdownSchema = v.strictObject({
-  grace: v.optional(seconds(0, 3600), 0),
-  deadline: v.optional(seconds(0, 3600), 30),
+  grace: described(
+    v.optional(seconds(0, 3600), 0),
+    "Seconds after SIGTERM/SIGINT during which the health endpoint already answers 503 but new connections are still accepted, so that whatever balances in front notices (Kubernetes preStop, ALB deregistration). Default 0.",
+  ),
+  deadline: described(
+    v.optional(seconds(0, 3600), 30),
+    "Seconds in-flight requests get to finish once listening stops; then remaining connections are closed (nginx worker_shutdown_timeout). Default 30.",
+  ),
 });
 
 /**
@@ -175,37 +212,50 @@ export const ShutdownSchema = v.strictObject({
  * hold a connection open for good by sending half a request, or nothing.
  */
 export const ClientTimeoutsSchema = v.strictObject({
-  /** A request's headers must arrive within this (nginx `client_header_timeout` 60 s, HAProxy `timeout http-request`). Also the TLS handshake's limit. */
-  clientHeader: v.optional(seconds(1, 3600), 60),
-  /** A keep-alive connection with no request is closed after this (nginx `keepalive_timeout` 75 s, HAProxy `timeout http-keep-alive`). */
-  clientIdle: v.optional(seconds(1, 3600), 75),
+  clientHeader: described(
+    v.optional(seconds(1, 3600), 60),
+    "Seconds within which a request's headers must arrive, also the TLS handshake's limit (nginx client_header_timeout, HAProxy timeout http-request). Default 60.",
+  ),
+  clientIdle: described(
+    v.optional(seconds(1, 3600), 75),
+    "Seconds after which a keep-alive connection with no request is closed (nginx keepalive_timeout, HAProxy timeout http-keep-alive). Default 75.",
+  ),
 });
 
 export const ConfigSchema = v.strictObject({
-  /** Editors' JSON Schema reference; ignored. */
-  $schema: v.optional(v.string()),
-  /** One listener, or a list (e.g. :80 redirecting to :443). */
-  listen: v.union(
-    [ListenerSchema, v.pipe(v.array(ListenerSchema), v.minLength(1, "expected at least one listener"))],
-    "expected a listener object or a list of listeners",
+  $schema: described(v.optional(v.string()), "The JSON Schema editors check this file against; ignored by Fulcrum."),
+  listen: described(
+    v.union(
+      [ListenerSchema, v.pipe(v.array(ListenerSchema), v.minLength(1, "expected at least one listener"))],
+      "expected a listener object or a list of listeners",
+    ),
+    "One listener, or a list of them (e.g. :80 redirecting to :443).",
   ),
-  /** None at all is a config that only redirects or answers itself. */
-  targetGroups: v.optional(v.record(v.pipe(v.string(), v.regex(NAME, "expected a name of letters, digits, _ . -")), TargetGroupSchema), {}),
-  /** ALB rules of the listeners that have neither rules nor a defaultAction of their own: lowest priority first; the first match's action runs. */
-  rules: v.optional(v.array(RuleSchema), []),
-  /** What those listeners run when no rule matches (`fulcrum route default` changes it). */
-  defaultAction: v.optional(ActionSchema),
-  forwarding: v.optional(ForwardingSchema, {}),
-  admin: v.optional(AdminSchema, {}),
-  shutdown: v.optional(ShutdownSchema, {}),
-  /** One JSON (or common log format) line per request, off or sampled. */
-  accessLog: v.optional(AccessLogSchema, {}),
-  /** Shared state between instances (health, passive failures, overrides): memory, redis, deno-kv or cloudflare. */
-  state: v.optional(StateSchema, { store: "memory" }),
-  /** Client header and keep-alive timeouts (the targets' timeouts are per target group). */
-  timeouts: v.optional(ClientTimeoutsSchema, {}),
-  /** WebSocket relay: idle timeout, keep-alive pings, buffer bound. */
-  websocket: v.optional(WebSocketSchema, {}),
+  targetGroups: described(
+    v.optional(v.record(v.pipe(v.string(), v.regex(NAME, "expected a name of letters, digits, _ . -")), TargetGroupSchema), {}),
+    "Target groups by name (nginx upstream, HAProxy backend, ALB target group). None at all is a config that only redirects or answers itself.",
+  ),
+  rules: described(
+    v.optional(v.array(RuleSchema), []),
+    "ALB listener rules for the listeners that have neither rules nor a defaultAction of their own: by ascending priority, the first rule that matches runs its action. Default: none.",
+  ),
+  defaultAction: described(
+    v.optional(ActionSchema),
+    "What those listeners run when no rule matches (fulcrum route default changes it); required unless every listener has its own.",
+  ),
+  forwarding: described(v.optional(ForwardingSchema, {}), "Headers that tell targets about the client: trusted proxies, X-Forwarded-*, Forwarded, request id."),
+  admin: described(v.optional(AdminSchema, {}), "The balancer's own endpoints: health, stats page, Prometheus metrics, admin API."),
+  shutdown: described(v.optional(ShutdownSchema, {}), "Graceful shutdown on SIGTERM/SIGINT (Bun, Deno, Node): grace, then deadline, in seconds."),
+  accessLog: described(v.optional(AccessLogSchema, {}), "One JSON (or common log format) line per request; off by default, optionally sampled."),
+  state: described(
+    v.optional(StateSchema, { store: "memory" }),
+    'What instances share (health, passive failures, runtime overrides): "memory" for one process, or a "redis", "deno-kv" or "cloudflare" store. Default memory.',
+  ),
+  timeouts: described(
+    v.optional(ClientTimeoutsSchema, {}),
+    "How long the balancer waits on its clients: header and keep-alive timeouts (the targets' timeouts are per target group).",
+  ),
+  websocket: described(v.optional(WebSocketSchema, {}), "WebSocket relay: idle timeout, keep-alive pings, buffer bound."),
 });
 
 export type Config = v.InferOutput<typeof ConfigSchema>;

@@ -6,6 +6,26 @@
  */
 import * as v from "valibot";
 
+/**
+ * `schema` with a description for operators: editors show it on hover, from the
+ * JSON Schema generated from the config schema (src/config/json-schema.ts).
+ * Parsing is unchanged (valibot skips metadata), and an optional field stays
+ * optional with its default: describe the `v.optional(...)` itself.
+ *
+ * In a pipe the description goes right after its first schema: the generator
+ * reads a pipe only up to its first transform (it converts the input type),
+ * so one appended after `seconds()`'s or `originUrl`'s transform would be lost.
+ */
+export function described<const S extends v.GenericSchema>(
+  schema: S,
+  text: string,
+): v.SchemaWithPipe<readonly [S, v.DescriptionAction<v.InferOutput<S>, string>]> {
+  const note = v.description(text);
+  const pipe = (schema as { readonly pipe?: readonly unknown[] }).pipe;
+  const items = pipe ? [pipe[0], note, ...pipe.slice(1)] : [schema, note];
+  return (v.pipe as (...items: unknown[]) => never)(...items);
+}
+
 /** A value as the user wrote it, for `got …` in messages. */
 export const quote = (x: unknown): string => JSON.stringify(x) ?? String(x);
 

@@ -15,7 +15,7 @@
  * weights) need the whole config: see `ruleProblems` in ./problems.ts.
  */
 import * as v from "valibot";
-import { quote } from "../config/units.ts";
+import { described, quote } from "../config/units.ts";
 import { parseCidr } from "../net/ip.ts";
 
 /** Keeps exactly one present key of T and types the others as absent. */
@@ -58,42 +58,70 @@ const conditionValue = (what: string) =>
     v.regex(/^[\x20-\x7e]*$/, (i) => `expected visible ASCII characters, got ${quote(i.input)}`),
   );
 
-const values = <S extends v.GenericSchema>(item: S) => v.strictObject({ values: v.pipe(v.array(item), v.minLength(1, "expected at least one value")) });
+/** `{ values: [...] }`, `text` describing the list. */
+const values = <S extends v.GenericSchema>(item: S, text: string) =>
+  v.strictObject({ values: described(v.pipe(v.array(item), v.minLength(1, "expected at least one value")), text) });
 
 const headerName = v.pipe(v.string(), v.regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, (i) => `expected a header name, got ${quote(i.input)}`));
 
 export const ConditionSchema = oneKeyObject(
   {
-    /** Path without the query, normalised first (see normalize-path.ts); case-sensitive; `*` and `?`. */
-    pathPattern: v.optional(values(conditionValue("path pattern"))),
-    /** Host header without its port; case-insensitive; `*` and `?`. */
-    hostHeader: v.optional(values(conditionValue("host pattern"))),
-    /** Any header but Host; values case-insensitive with `*` and `?`. */
-    httpHeader: v.optional(
-      v.strictObject({
-        name: v.pipe(
-          headerName,
-          v.check((n) => n.toLowerCase() !== "host", "expected a header other than Host (use hostHeader)"),
-        ),
-        values: v.pipe(v.array(conditionValue("header value pattern")), v.minLength(1, "expected at least one value")),
-      }),
+    // The normal form: see normalize-path.ts.
+    pathPattern: described(
+      v.optional(values(conditionValue("path pattern"), "Path patterns (up to 128 characters each); the condition matches when any of them does.")),
+      "Matches the request path without the query, normalised first (duplicate slashes merged, dot segments removed, unreserved %-escapes decoded): case-sensitive, * matches any characters and ? one (ALB path-pattern).",
     ),
-    /** Exact, case-sensitive method names (ALB: A-Z, `-`, `_`). */
-    httpRequestMethod: v.optional(
-      values(v.pipe(v.string(), v.regex(/^[A-Z_-]{1,40}$/, (i) => `expected an upper-case method name such as GET, got ${quote(i.input)}`))),
+    hostHeader: described(
+      v.optional(values(conditionValue("host pattern"), "Host patterns (up to 128 characters each); the condition matches when any of them does.")),
+      "Matches the Host header without its port: case-insensitive, * matches any characters and ? one (ALB host-header).",
     ),
-    /** Percent-decoded key/value pairs, case-insensitive, `*` and `?` (escape with `\`); no key = any key. */
-    queryString: v.optional(
-      values(
+    httpHeader: described(
+      v.optional(
         v.strictObject({
-          key: v.optional(conditionValue("query key pattern")),
-          value: conditionValue("query value pattern"),
+          name: described(
+            v.pipe(
+              headerName,
+              v.check((n) => n.toLowerCase() !== "host", "expected a header other than Host (use hostHeader)"),
+            ),
+            "The header's name (any header but Host: use hostHeader for that).",
+          ),
+          values: described(
+            v.pipe(v.array(conditionValue("header value pattern")), v.minLength(1, "expected at least one value")),
+            "Value patterns (up to 128 characters each): case-insensitive, * and ?; the condition matches when any of them does.",
+          ),
         }),
       ),
+      "Matches a request header's value (ALB http-header).",
     ),
-    /** Client address (after trusted-proxy handling) in any of these IPv4/IPv6 CIDRs. */
-    sourceIp: v.optional(
-      values(v.pipe(v.string(), v.check((s) => parseCidr(s) !== undefined, (i) => `expected an IPv4/IPv6 address or CIDR, got ${quote(i.input)}`))),
+    httpRequestMethod: described(
+      v.optional(
+        values(
+          v.pipe(v.string(), v.regex(/^[A-Z_-]{1,40}$/, (i) => `expected an upper-case method name such as GET, got ${quote(i.input)}`)),
+          "Method names such as GET or POST; the condition matches when any of them does.",
+        ),
+      ),
+      "Matches the request method: exact, case-sensitive names (ALB http-request-method: A-Z, - and _).",
+    ),
+    queryString: described(
+      v.optional(
+        values(
+          v.strictObject({
+            key: described(v.optional(conditionValue("query key pattern")), "Key pattern (* and ?, escape with \\); absent = any key."),
+            value: described(conditionValue("query value pattern"), "Value pattern (* and ?, escape with \\)."),
+          }),
+          "Key/value pairs; the condition matches when any of them does.",
+        ),
+      ),
+      "Matches query parameters, percent-decoded and case-insensitive (ALB query-string).",
+    ),
+    sourceIp: described(
+      v.optional(
+        values(
+          v.pipe(v.string(), v.check((s) => parseCidr(s) !== undefined, (i) => `expected an IPv4/IPv6 address or CIDR, got ${quote(i.input)}`)),
+          "IPv4 or IPv6 addresses or CIDRs (e.g. 10.0.0.0/8); the condition matches when any of them does.",
+        ),
+      ),
+      "Matches the client's address, after trusted-proxy handling (ALB source-ip).",
     ),
   },
   "condition",
@@ -105,44 +133,55 @@ const groupName = v.pipe(v.string(), v.nonEmpty("expected a target group name"))
 
 /** Group-level stickiness of a weighted forward (ALB `TargetGroupStickinessConfig`, cookie `AWSALBTG`). */
 export const GroupStickinessSchema = v.strictObject({
-  enabled: v.optional(v.boolean(), true),
-  /**
-   * Seconds a client stays on the group it was sent to (ALB: 1 s to 7 days).
-   * ALB's API has no default (it is required when enabled); Fulcrum uses one
-   * hour, long enough for a canary session, short enough to follow a weight shift.
-   */
-  duration: v.optional(
-    v.pipe(
-      v.number(),
-      v.integer("expected whole seconds"),
-      v.minValue(1, "expected seconds from 1 to 604800"),
-      v.maxValue(604800, "expected seconds from 1 to 604800"),
+  enabled: described(v.optional(v.boolean(), true), "Keep each client on the target group it was first sent to. Default true."),
+  // ALB's API has no default (it is required when enabled); an hour is long
+  // enough for a canary session, short enough to follow a weight shift.
+  duration: described(
+    v.optional(
+      v.pipe(
+        v.number(),
+        v.integer("expected whole seconds"),
+        v.minValue(1, "expected seconds from 1 to 604800"),
+        v.maxValue(604800, "expected seconds from 1 to 604800"),
+      ),
+      3600,
     ),
-    3600,
+    "Whole seconds a client stays on the group it was sent to, 1 to 604800 (7 days, as in ALB). Default 3600.",
   ),
-  cookieName: v.optional(v.pipe(v.string(), v.regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, (i) => `expected a cookie name, got ${quote(i.input)}`)), "FulcrumTG"),
+  cookieName: described(
+    v.optional(v.pipe(v.string(), v.regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, (i) => `expected a cookie name, got ${quote(i.input)}`)), "FulcrumTG"),
+    "Name of the cookie naming the client's group (ALB's AWSALBTG). Default FulcrumTG.",
+  ),
 });
 
 export const WeightedForwardSchema = v.strictObject({
-  targetGroups: v.pipe(
-    v.array(
-      v.strictObject({
-        group: groupName,
-        /** ALB: 0–999; 0 = no new traffic (sticky clients already there stay unless the weight is 0). */
-        weight: v.optional(
-          v.pipe(
-            v.number(),
-            v.integer("expected an integer weight"),
-            v.minValue(0, "expected a weight from 0 to 999"),
-            v.maxValue(999, "expected a weight from 0 to 999"),
+  targetGroups: described(
+    v.pipe(
+      v.array(
+        v.strictObject({
+          group: described(groupName, "Name of a target group (a key of targetGroups)."),
+          weight: described(
+            v.optional(
+              v.pipe(
+                v.number(),
+                v.integer("expected an integer weight"),
+                v.minValue(0, "expected a weight from 0 to 999"),
+                v.maxValue(999, "expected a weight from 0 to 999"),
+              ),
+              1,
+            ),
+            "Relative share of the traffic, 0 to 999 (ALB); 0 sends nothing to this group, sticky clients included. Default 1.",
           ),
-          1,
-        ),
-      }),
+        }),
+      ),
+      v.minLength(1, "expected at least one target group"),
     ),
-    v.minLength(1, "expected at least one target group"),
+    "The target groups to split traffic between, by weight (blue/green, canary).",
   ),
-  stickiness: v.optional(GroupStickinessSchema),
+  stickiness: described(
+    v.optional(GroupStickinessSchema),
+    "Group-level stickiness by cookie (ALB target group stickiness): a client stays on its group while that group's weight is above 0.",
+  ),
 }, (i) => `expected a target group name or { targetGroups: [...] }, got ${quote(i.input)}`);
 
 /** Either forward form; what JSON Schema generators name (the lazy schema below resolves to it). */
@@ -184,31 +223,49 @@ const placeholderText = (what: string) =>
  */
 export const RedirectSchema = v.pipe(
   v.strictObject({
-    protocol: v.optional(v.picklist(["HTTP", "HTTPS", "#{protocol}"], (i) => `expected HTTP, HTTPS or #{protocol}, got ${quote(i.input)}`)),
-    host: v.optional(placeholderText("host")),
-    port: v.optional(
-      v.pipe(
-        v.union([v.number(), v.string()]),
-        v.check(
-          (p) => p === "#{port}" || (/^[1-9][0-9]{0,4}$/.test(String(p)) && Number(p) <= 65535),
-          (i) => `expected a port from 1 to 65535 or "#{port}", got ${quote(i.input)}`,
+    protocol: described(
+      v.optional(v.picklist(["HTTP", "HTTPS", "#{protocol}"], (i) => `expected HTTP, HTTPS or #{protocol}, got ${quote(i.input)}`)),
+      "HTTP, HTTPS, or #{protocol} to keep the request's. Default #{protocol}.",
+    ),
+    host: described(
+      v.optional(placeholderText("host")),
+      "Host name, up to 128 characters; may use #{host} and the other placeholders. Default #{host} (the request's).",
+    ),
+    port: described(
+      v.optional(
+        v.pipe(
+          v.union([v.number(), v.string()]),
+          v.check(
+            (p) => p === "#{port}" || (/^[1-9][0-9]{0,4}$/.test(String(p)) && Number(p) <= 65535),
+            (i) => `expected a port from 1 to 65535 or "#{port}", got ${quote(i.input)}`,
+          ),
         ),
       ),
+      "Port from 1 to 65535, or #{port} to keep the request's. Default: the request's port, or the new scheme's default port when protocol changes it.",
     ),
-    path: v.optional(v.pipe(placeholderText("path"), v.startsWith("/", (i) => `expected a path starting with /, got ${quote(i.input)}`))),
-    query: v.optional(
-      v.pipe(
-        v.string(),
-        v.maxLength(128, "expected a query of at most 128 characters"),
-        v.check(
-          // deno-lint-ignore no-control-regex -- control characters are what it refuses
-          (q) => !q.startsWith("?") && /^[^#\s\x00-\x1f\x7f]*$/.test(withoutPlaceholders(q)),
-          (i) => `expected a query without the leading ?, spaces or #, got ${quote(i.input)}`,
+    path: described(
+      v.optional(v.pipe(placeholderText("path"), v.startsWith("/", (i) => `expected a path starting with /, got ${quote(i.input)}`))),
+      "Path starting with /, up to 128 characters; #{path} is the request's path without its leading /. Default /#{path}.",
+    ),
+    query: described(
+      v.optional(
+        v.pipe(
+          v.string(),
+          v.maxLength(128, "expected a query of at most 128 characters"),
+          v.check(
+            // deno-lint-ignore no-control-regex -- control characters are what it refuses
+            (q) => !q.startsWith("?") && /^[^#\s\x00-\x1f\x7f]*$/.test(withoutPlaceholders(q)),
+            (i) => `expected a query without the leading ?, spaces or #, got ${quote(i.input)}`,
+          ),
+          knownPlaceholders,
         ),
-        knownPlaceholders,
       ),
+      'Query without the leading ?, up to 128 characters; "" drops it. Default #{query} (the request\'s).',
     ),
-    statusCode: v.picklist([301, 302, 307, 308], (i) => `expected 301, 302, 307 or 308, got ${quote(i.input)}`),
+    statusCode: described(
+      v.picklist([301, 302, 307, 308], (i) => `expected 301, 302, 307 or 308, got ${quote(i.input)}`),
+      "301 or 308 (permanent), 302 or 307 (temporary); 307 and 308 keep the method and body.",
+    ),
   }),
   // ALB: "you must modify at least one component to avoid a redirect loop".
   v.check(
@@ -227,26 +284,33 @@ const utf8 = new TextEncoder();
 /** ALB `FixedResponseActionConfig`. */
 export const FixedResponseSchema = v.pipe(
   v.strictObject({
-    /** ALB allows 2XX, 4XX and 5XX. */
-    statusCode: v.pipe(
-      v.number(),
-      v.check(
-        (n) => Number.isInteger(n) && ((n >= 200 && n <= 299) || (n >= 400 && n <= 599)),
-        (i) => `expected a status code 200-299 or 400-599, got ${quote(i.input)}`,
-      ),
-    ),
-    contentType: v.optional(
+    statusCode: described(
       v.pipe(
-        v.string(),
-        v.regex(
-          /^[\w!#$&^.+-]+\/[\w!#$&^.+-]+(\s*;\s*[\w!#$&^.+-]+=("[^"]*"|[\w!#$&^.+-]+))*$/,
-          (i) => `expected a media type such as text/plain, got ${quote(i.input)}`,
+        v.number(),
+        v.check(
+          (n) => Number.isInteger(n) && ((n >= 200 && n <= 299) || (n >= 400 && n <= 599)),
+          (i) => `expected a status code 200-299 or 400-599, got ${quote(i.input)}`,
         ),
       ),
-      "text/plain; charset=utf-8",
+      "Status code of the answer: 200-299 or 400-599 (as in ALB).",
     ),
-    /** ALB limits the body to 1024 bytes. */
-    messageBody: v.optional(v.pipe(v.string(), v.check((s) => utf8.encode(s).length <= 1024, "expected a message body of at most 1024 bytes"))),
+    contentType: described(
+      v.optional(
+        v.pipe(
+          v.string(),
+          v.regex(
+            /^[\w!#$&^.+-]+\/[\w!#$&^.+-]+(\s*;\s*[\w!#$&^.+-]+=("[^"]*"|[\w!#$&^.+-]+))*$/,
+            (i) => `expected a media type such as text/plain, got ${quote(i.input)}`,
+          ),
+        ),
+        "text/plain; charset=utf-8",
+      ),
+      "Content-Type of the answer. Default text/plain; charset=utf-8.",
+    ),
+    messageBody: described(
+      v.optional(v.pipe(v.string(), v.check((s) => utf8.encode(s).length <= 1024, "expected a message body of at most 1024 bytes"))),
+      "Body of the answer, at most 1024 bytes in UTF-8 (as in ALB); none with 204 or 205. Default: empty.",
+    ),
   }),
   v.check((f) => !(f.messageBody && (f.statusCode === 204 || f.statusCode === 205)), "expected no messageBody with status 204 or 205"),
 );
@@ -258,24 +322,34 @@ export const FixedResponseSchema = v.pipe(
  */
 export const ActionSchema = oneKeyObject(
   {
-    forward: v.optional(ForwardSchema),
-    redirect: v.optional(RedirectSchema),
-    fixedResponse: v.optional(FixedResponseSchema),
+    forward: described(
+      v.optional(ForwardSchema),
+      'Send the request to a target group: its name ("app"), or { targetGroups: [{ group, weight }], stickiness } to split by weight.',
+    ),
+    redirect: described(
+      v.optional(RedirectSchema),
+      "Answer with a redirect (ALB redirect action): parts not given keep the request's, and #{protocol}, #{host}, #{port}, #{path} and #{query} reuse them; at least one part must change.",
+    ),
+    fixedResponse: described(v.optional(FixedResponseSchema), "Answer directly with a status, content type and short body (ALB fixed-response action)."),
   },
   "action",
 );
 
 export const RuleSchema = v.strictObject({
-  /** ALB: 1–50000, unique, lower runs first. */
-  priority: v.pipe(
-    v.number(),
-    v.integer("expected an integer priority"),
-    v.minValue(1, "expected a priority from 1 to 50000"),
-    v.maxValue(50000, "expected a priority from 1 to 50000"),
+  priority: described(
+    v.pipe(
+      v.number(),
+      v.integer("expected an integer priority"),
+      v.minValue(1, "expected a priority from 1 to 50000"),
+      v.maxValue(50000, "expected a priority from 1 to 50000"),
+    ),
+    "1 to 50000, unique across the config; lower runs first (as in ALB). Also the rule's name in commands (fulcrum route 10).",
   ),
-  /** AND-ed; values inside one condition are OR-ed. */
-  conditions: v.pipe(v.array(ConditionSchema), v.minLength(1, "expected at least one condition")),
-  action: ActionSchema,
+  conditions: described(
+    v.pipe(v.array(ConditionSchema), v.minLength(1, "expected at least one condition")),
+    "All must match (AND); the values inside one condition are alternatives (OR). Each is an object with one key.",
+  ),
+  action: described(ActionSchema, "What runs when the rule matches: forward, redirect or fixedResponse (one key)."),
 });
 
 export type RuleConfig = v.InferOutput<typeof RuleSchema>;

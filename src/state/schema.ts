@@ -5,42 +5,49 @@
  * fleets, Deno KV on Deno Deploy, a Durable Object (+ KV) on Cloudflare.
  */
 import * as v from "valibot";
-import { seconds } from "../config/units.ts";
+import { described, seconds } from "../config/units.ts";
 
-const prefix = v.optional(
-  v.pipe(v.string(), v.regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/, "expected a key prefix of letters, digits, _ . : -")),
-  "fulcrum",
+const prefix = described(
+  v.optional(
+    v.pipe(v.string(), v.regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/, "expected a key prefix of letters, digits, _ . : -")),
+    "fulcrum",
+  ),
+  "Namespace of this balancer's keys in the store: instances with the same prefix share state; another prefix keeps a separate fleet apart. Default fulcrum.",
 );
-/**
- * How stale a snapshot may be on the request path (seconds): instances re-read
- * the store at least this often even when no change notification arrives, so
- * a change made elsewhere is seen within one TTL (Cloudflare's "read through
- * with a short local cache").
- */
-const cacheTtl = v.optional(seconds(0.1, 60), 1);
+// Cloudflare's "read through with a short local cache".
+const cacheTtl = described(
+  v.optional(seconds(0.1, 60), 1),
+  "How stale shared state may be on the request path, in seconds (0.1 to 60): instances re-read the store at least this often even without a change notification. Default 1.",
+);
 
 export const StateSchema = v.variant(
   "store",
   [
-    v.strictObject({ store: v.literal("memory") }),
+    v.strictObject({ store: described(v.literal("memory"), "In this process only: nothing is shared (one instance).") }),
     v.strictObject({
-      store: v.literal("redis"),
-      /** `redis://[user:password@]host:port[/db]`; `rediss://` for TLS. */
-      url: v.optional(v.pipe(v.string(), v.regex(/^rediss?:\/\/\S+$/, "expected a redis:// or rediss:// URL")), "redis://127.0.0.1:6379"),
+      store: described(v.literal("redis"), "A Redis server all instances reach (Bun and Node fleets)."),
+      url: described(
+        v.optional(v.pipe(v.string(), v.regex(/^rediss?:\/\/\S+$/, "expected a redis:// or rediss:// URL")), "redis://127.0.0.1:6379"),
+        "redis://[user:password@]host:port[/db], or rediss:// for TLS. Default redis://127.0.0.1:6379.",
+      ),
       prefix,
       cacheTtl,
     }),
     v.strictObject({
-      store: v.literal("deno-kv"),
-      /** A local KV file; absent = Deno Deploy's KV (or Deno's default local database). */
-      path: v.optional(v.pipe(v.string(), v.minLength(1, "expected a file path"))),
+      store: described(v.literal("deno-kv"), "Deno KV (Deno, Deno Deploy)."),
+      path: described(
+        v.optional(v.pipe(v.string(), v.minLength(1, "expected a file path"))),
+        "A local KV database file. Default: Deno Deploy's KV, or Deno's default local database.",
+      ),
       prefix,
       cacheTtl,
     }),
     v.strictObject({
-      store: v.literal("cloudflare"),
-      /** Durable Object namespace binding (wrangler.toml `[[durable_objects.bindings]]`). */
-      durableObject: v.optional(v.string(), "FULCRUM_STATE"),
+      store: described(v.literal("cloudflare"), "A Durable Object (Cloudflare Workers)."),
+      durableObject: described(
+        v.optional(v.string(), "FULCRUM_STATE"),
+        "Name of the Durable Object namespace binding (wrangler.toml [[durable_objects.bindings]]). Default FULCRUM_STATE.",
+      ),
       prefix,
       cacheTtl,
     }),

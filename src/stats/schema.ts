@@ -8,16 +8,19 @@
  * (`passwordEnv`, `tokenEnv`) so they stay out of the config file.
  */
 import * as v from "valibot";
-import { quote } from "../config/units.ts";
+import { described, quote } from "../config/units.ts";
 
-const path = (fallback: string) =>
-  v.optional(
-    v.pipe(
-      v.string(),
-      v.startsWith("/", "expected a path starting with /"),
-      v.check((s) => !s.endsWith("/") || s === "/", (i) => `expected a path without a trailing slash, got ${quote(i.input)}`),
+const path = (fallback: string, text: string) =>
+  described(
+    v.optional(
+      v.pipe(
+        v.string(),
+        v.startsWith("/", "expected a path starting with /"),
+        v.check((s) => !s.endsWith("/") || s === "/", (i) => `expected a path without a trailing slash, got ${quote(i.input)}`),
+      ),
+      fallback,
     ),
-    fallback,
+    `${text} Default ${fallback}.`,
   );
 const secret = v.pipe(v.string(), v.nonEmpty("expected a non-empty secret"));
 export const envName = v.pipe(v.string(), v.regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "expected an environment variable name"));
@@ -31,48 +34,64 @@ export const exactlyOne = <T extends Record<string, unknown>>(a: keyof T & strin
 
 export const BasicAuthSchema = v.pipe(
   v.strictObject({
-    /** RFC 7617: a user-id cannot contain a colon. */
-    username: v.pipe(
-      v.string(),
-      v.nonEmpty("expected a username"),
-      v.check((s) => !s.includes(":"), (i) => `expected a username without ":", got ${quote(i.input)}`),
+    // RFC 7617: a user-id cannot contain a colon.
+    username: described(
+      v.pipe(
+        v.string(),
+        v.nonEmpty("expected a username"),
+        v.check((s) => !s.includes(":"), (i) => `expected a username without ":", got ${quote(i.input)}`),
+      ),
+      "User name for HTTP Basic authentication (no colon).",
     ),
-    password: v.optional(secret),
-    passwordEnv: v.optional(envName),
+    password: described(v.optional(secret), "The password. Exactly one of password and passwordEnv."),
+    passwordEnv: described(
+      v.optional(envName),
+      "Name of the environment variable (or Worker binding) holding the password, to keep it out of this file. Exactly one of password and passwordEnv.",
+    ),
   }),
   exactlyOne("password", "passwordEnv"),
 );
 
 /** A bearer token, or the environment variable that holds it. */
 export const bearerEntries = {
-  /** RFC 6750 token (b64token characters). */
-  token: v.optional(v.pipe(secret, v.regex(/^[A-Za-z0-9\-._~+/]+=*$/, "expected a token of letters, digits and -._~+/="))),
-  tokenEnv: v.optional(envName),
+  token: described(
+    v.optional(v.pipe(secret, v.regex(/^[A-Za-z0-9\-._~+/]+=*$/, "expected a token of letters, digits and -._~+/="))),
+    "The token (RFC 6750 characters: letters, digits, -._~+/ and trailing =). Exactly one of token and tokenEnv.",
+  ),
+  tokenEnv: described(
+    v.optional(envName),
+    "Name of the environment variable (or Worker binding) holding the token, to keep it out of this file. Exactly one of token and tokenEnv.",
+  ),
 };
 
 export const BearerAuthSchema = v.pipe(v.strictObject(bearerEntries), exactlyOne("token", "tokenEnv"));
 
 export const AuthSchema = v.pipe(
   v.strictObject({
-    /** For people: browsers prompt for it and resend it to status.json by themselves. */
-    basic: v.optional(BasicAuthSchema),
-    /** For scripts and scrapers: `Authorization: Bearer <token>`. */
-    bearer: v.optional(BearerAuthSchema),
+    basic: described(
+      v.optional(BasicAuthSchema),
+      "HTTP Basic credentials, for people: browsers prompt for them and resend them to status.json by themselves.",
+    ),
+    bearer: described(v.optional(BearerAuthSchema), "A token sent as Authorization: Bearer <token>, for scripts and scrapers."),
   }),
   v.check((o) => o.basic !== undefined || o.bearer !== undefined, "expected basic or bearer, got neither"),
 );
 
 export const StatsSchema = v.strictObject({
-  /** The page; its JSON is at `<path>/status.json`. */
-  path: path("/__fulcrum/stats"),
-  auth: AuthSchema,
-  /** Seconds between the page's polls (HAProxy `stats refresh`). */
-  refresh: v.optional(v.pipe(v.number(), v.minValue(0.5, "expected seconds from 0.5 to 3600"), v.maxValue(3600, "expected seconds from 0.5 to 3600")), 2),
+  path: path("/__fulcrum/stats", "Path of the stats page (HAProxy stats uri); its JSON is at <path>/status.json."),
+  auth: described(AuthSchema, "Credentials the page requires (HAProxy stats auth): basic, bearer, or both (either is accepted)."),
+  refresh: described(
+    v.optional(v.pipe(v.number(), v.minValue(0.5, "expected seconds from 0.5 to 3600"), v.maxValue(3600, "expected seconds from 0.5 to 3600")), 2),
+    "Seconds between the page's polls, 0.5 to 3600 (HAProxy stats refresh). Default 2.",
+  ),
 });
 
 export const MetricsEndpointSchema = v.strictObject({
-  path: path("/__fulcrum/metrics"),
-  auth: v.optional(AuthSchema),
+  path: path("/__fulcrum/metrics", "Path of the Prometheus endpoint."),
+  auth: described(
+    v.optional(AuthSchema),
+    "Credentials the endpoint requires: basic, bearer, or both, either accepted (Prometheus basic_auth and authorization scrape options). Absent = open.",
+  ),
 });
 
 export type AuthConfig = v.InferOutput<typeof AuthSchema>;

@@ -18,54 +18,82 @@
  * secret, or each rejects the others' cookies.
  */
 import * as v from "valibot";
-import { quote } from "../config/units.ts";
+import { described, quote } from "../config/units.ts";
 
 const cookieName = v.pipe(v.string(), v.regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, (i) => `expected a cookie name (RFC 6265 token), got ${quote(i.input)}`));
 
 const common = {
-  /** Seconds the binding lasts (ALB: 1 s to 7 days, default 1 day). */
-  duration: v.optional(
-    v.pipe(
-      v.number(),
-      v.integer("expected whole seconds"),
-      v.minValue(1, "expected seconds from 1 to 604800"),
-      v.maxValue(604800, "expected seconds from 1 to 604800"),
+  duration: described(
+    v.optional(
+      v.pipe(
+        v.number(),
+        v.integer("expected whole seconds"),
+        v.minValue(1, "expected seconds from 1 to 604800"),
+        v.maxValue(604800, "expected seconds from 1 to 604800"),
+      ),
+      86400,
     ),
-    86400,
+    "Whole seconds the binding lasts (the cookie's Max-Age and the signed expiry), 1 to 604800 (7 days, as in ALB). Default 86400 (1 day).",
   ),
-  path: v.optional(
-    v.pipe(v.string(), v.regex(/^\/[\x21-\x3a\x3c-\x7e]*$/, (i) => `expected a cookie path starting with / (no ; or spaces), got ${quote(i.input)}`)),
-    "/",
-  ),
-  domain: v.optional(
-    v.pipe(
-      v.string(),
-      v.regex(/^\.?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/, (i) => `expected a domain name, got ${quote(i.input)}`),
+  path: described(
+    v.optional(
+      v.pipe(v.string(), v.regex(/^\/[\x21-\x3a\x3c-\x7e]*$/, (i) => `expected a cookie path starting with / (no ; or spaces), got ${quote(i.input)}`)),
+      "/",
     ),
+    "The cookie's Path attribute. Default /.",
   ),
-  secure: v.optional(v.boolean(), false),
-  httpOnly: v.optional(v.boolean(), true),
-  sameSite: v.optional(v.picklist(["Strict", "Lax", "None"], (i) => `expected Strict, Lax or None, got ${quote(i.input)}`), "Lax"),
-  /** HAProxy `indirect`: remove the binding cookie from the request before it reaches the target. */
-  indirect: v.optional(v.boolean(), false),
-  /** HAProxy `nocache`: mark responses that set the cookie `Cache-Control: private`, so a shared cache never hands one client's binding to others. */
-  nocache: v.optional(v.boolean(), false),
-  /** HMAC key for the cookie (at least 32 characters). */
-  secret: v.optional(v.pipe(v.string(), v.minLength(32, "expected a secret of at least 32 characters"))),
-  /** Name of the environment variable (or Worker binding) holding the secret. */
-  secretEnv: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z_][A-Za-z0-9_]*$/, (i) => `expected an environment variable name, got ${quote(i.input)}`))),
+  domain: described(
+    v.optional(
+      v.pipe(
+        v.string(),
+        v.regex(
+          /^\.?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/,
+          (i) => `expected a domain name, got ${quote(i.input)}`,
+        ),
+      ),
+    ),
+    "The cookie's Domain attribute, to share the binding across subdomains. Default: none (the request's host only).",
+  ),
+  secure: described(v.optional(v.boolean(), false), "Set the cookie's Secure attribute (sent over HTTPS only); required with sameSite None. Default false."),
+  httpOnly: described(v.optional(v.boolean(), true), "Set the cookie's HttpOnly attribute (hidden from page scripts). Default true."),
+  sameSite: described(
+    v.optional(v.picklist(["Strict", "Lax", "None"], (i) => `expected Strict, Lax or None, got ${quote(i.input)}`), "Lax"),
+    "The cookie's SameSite attribute: Strict, Lax or None (None needs secure). Default Lax.",
+  ),
+  indirect: described(
+    v.optional(v.boolean(), false),
+    "Remove the binding cookie from the request before it reaches the target (HAProxy indirect). Default false.",
+  ),
+  nocache: described(
+    v.optional(v.boolean(), false),
+    "Mark responses that set the cookie Cache-Control: private, so a shared cache never hands one client's binding to others (HAProxy nocache). Default false.",
+  ),
+  secret: described(
+    v.optional(v.pipe(v.string(), v.minLength(32, "expected a secret of at least 32 characters"))),
+    "HMAC key that signs the cookie, at least 32 characters; the same on every replica. Exactly one of secret and secretEnv.",
+  ),
+  secretEnv: described(
+    v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z_][A-Za-z0-9_]*$/, (i) => `expected an environment variable name, got ${quote(i.input)}`))),
+    "Name of the environment variable (or Worker binding) holding the secret, to keep it out of this file. Exactly one of secret and secretEnv.",
+  ),
 };
 
 export const StickinessSchema = v.pipe(
   v.variant(
     "type",
     [
-      v.strictObject({ type: v.literal("lb_cookie"), cookieName: v.optional(cookieName, "FulcrumLB"), ...common }),
       v.strictObject({
-        type: v.literal("app_cookie"),
-        /** The application's own session cookie, whose presence keeps the binding alive. */
-        appCookieName: cookieName,
-        cookieName: v.optional(cookieName, "FulcrumAPP"),
+        type: described(v.literal("lb_cookie"), "The balancer issues its own cookie binding the client to a target (ALB lb_cookie, HAProxy cookie insert)."),
+        cookieName: described(v.optional(cookieName, "FulcrumLB"), "Name of the binding cookie. Default FulcrumLB."),
+        ...common,
+      }),
+      v.strictObject({
+        type: described(
+          v.literal("app_cookie"),
+          "Bind only clients of an application session (ALB app_cookie): the binding cookie is issued when the application sets appCookieName, and honoured only while the client also sends it.",
+        ),
+        appCookieName: described(cookieName, "The application's own session cookie, whose presence keeps the binding alive."),
+        cookieName: described(v.optional(cookieName, "FulcrumAPP"), "Name of the binding cookie; must differ from appCookieName. Default FulcrumAPP."),
         ...common,
       }),
     ],

@@ -3,6 +3,10 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ConfigError, parseConfig, summarize, validateConfig } from "../../src/config/load.ts";
 import { configJsonSchema } from "../../src/config/json-schema.ts";
+import { originUrl } from "../../src/config/schema.ts";
+import { described, seconds } from "../../src/config/units.ts";
+import { toJsonSchema } from "@valibot/to-json-schema";
+import * as v from "valibot";
 
 const minimal = {
   listen: { port: 8080 },
@@ -146,5 +150,46 @@ describe("config", () => {
   test("the committed JSON Schema matches the valibot schema (npm run schema)", () => {
     const committed = JSON.parse(readFileSync(join(import.meta.dir, "../../src/config/fulcrum.schema.json"), "utf8"));
     expect(committed).toEqual(JSON.parse(JSON.stringify(configJsonSchema())));
+  });
+
+  test("every property of the JSON Schema has a description (editors show it on hover)", () => {
+    const undocumented: string[] = [];
+    let properties = 0;
+    const walk = (node: unknown, path: string): void => {
+      if (Array.isArray(node)) return node.forEach((x, i) => walk(x, `${path}[${i}]`));
+      if (node === null || typeof node !== "object") return;
+      for (const [key, child] of Object.entries(node)) {
+        if (key === "properties" && child !== null && typeof child === "object") {
+          for (const [name, property] of Object.entries(child)) {
+            properties++;
+            const text = (property as { description?: unknown }).description;
+            if (typeof text !== "string" || text.trim() === "") undocumented.push(`${path}.properties.${name}`);
+            walk(property, `${path}.properties.${name}`);
+          }
+        } else walk(child, `${path}.${key}`);
+      }
+    };
+    walk(configJsonSchema(), "#");
+    expect(properties).toBeGreaterThan(300);
+    expect(undocumented).toEqual([]);
+  });
+
+  test("a description keeps an optional key optional, with its default, even after a transform", () => {
+    const schema = v.strictObject({
+      after: described(v.optional(seconds(0, 10), 5), "seconds after a transform"),
+      url: described(originUrl, "an origin, transformed"),
+    });
+    expect(v.parse(schema, { url: "http://a:80/" })).toEqual({ after: 5, url: "http://a" });
+    expect(v.parse(schema, { url: "http://a", after: "2s" })).toEqual({ after: 2, url: "http://a" });
+    expect(v.safeParse(schema, { url: "http://a", after: "soon" }).issues?.[0]?.message).toBe(
+      'expected seconds from 0 to 10: a number, or a duration like "250ms", "30s", "5m", got "soon"',
+    );
+    expect(toJsonSchema(schema, { errorMode: "ignore", typeMode: "input" })).toMatchObject({
+      properties: {
+        after: { default: 5, description: "seconds after a transform" },
+        url: { type: "string", description: "an origin, transformed" },
+      },
+      required: ["url"],
+    });
   });
 });
