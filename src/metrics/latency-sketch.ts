@@ -69,13 +69,53 @@ export class LatencySketch {
       return;
     }
     const slot = epoch % this.span.buckets;
-    // The slot holds an expired bucket (or none yet): start it afresh.
-    const sketch = newSketch();
+    // The slot holds this epoch's bucket already (absorbed), or an expired one (or none yet): start it afresh.
+    const sketch = this.epochs[slot] === epoch ? this.ring[slot]! : newSketch();
     this.ring[slot] = sketch;
     this.epochs[slot] = epoch;
     this.current = sketch;
     this.currentEpoch = epoch;
     sketch.accept(v);
+  }
+
+  /** The buckets still inside the window ending at `epoch`, as plain data (another process merges them with `absorb`). */
+  exportWindow(epoch: number): SketchExport {
+    const buckets: { epoch: number; zero: number; bins: number[] }[] = [];
+    for (let i = 0; i < this.ring.length; i++) {
+      const s = this.ring[i];
+      const e = this.epochs[i]!;
+      if (s === undefined || e > epoch || e <= epoch - this.span.buckets) continue;
+      const bins: number[] = [];
+      s.store.bins.forEach((count, index) => {
+        if (count > 0) bins.push(index + s.store.offset, count);
+      });
+      buckets.push({ epoch: e, zero: s.zeroCount, bins });
+    }
+    return { sum: this.sum, count: this.count, buckets };
+  }
+
+  /**
+   * Add another series' export (a worker process's) to this one: its cumulative sum and count,
+   * and each of its buckets into the bucket of the same epoch, bin by bin, which is exact
+   * (DDSketches with one mapping merge without loss).
+   */
+  absorb(x: SketchExport): void {
+    this.sum += x.sum;
+    this.count += x.count;
+    for (const b of x.buckets) {
+      const slot = b.epoch % this.span.buckets;
+      if (this.epochs[slot] !== b.epoch) {
+        if (this.epochs[slot]! > b.epoch) continue;
+        this.ring[slot] = newSketch();
+        this.epochs[slot] = b.epoch;
+      }
+      const sketch = this.ring[slot]!;
+      for (let i = 0; i < b.bins.length; i += 2) sketch.store.add(b.bins[i]!, b.bins[i + 1]!);
+      sketch.zeroCount += b.zero;
+      sketch.count += b.zero + countOf(b.bins);
+    }
+    // The next `record` finds its bucket through the ring again.
+    this.currentEpoch = -1;
   }
 
   /** Merge of the buckets still inside the window ending at `epoch`, or undefined if none. */
@@ -90,6 +130,19 @@ export class LatencySketch {
     }
     return merged;
   }
+}
+
+/** A series' window as plain data: `bins` holds key, count pairs of each bucket's sketch. */
+export interface SketchExport {
+  readonly sum: number;
+  readonly count: number;
+  readonly buckets: readonly { readonly epoch: number; readonly zero: number; readonly bins: readonly number[] }[];
+}
+
+function countOf(pairs: readonly number[]): number {
+  let n = 0;
+  for (let i = 1; i < pairs.length; i += 2) n += pairs[i]!;
+  return n;
 }
 
 /** Quantiles of several series' windows merged (a group's targets, say). */
