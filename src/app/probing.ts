@@ -25,8 +25,14 @@ export function healthChecksFor(
   cache: SnapshotCache,
   instanceId: string,
 ): HealthChecks {
-  const shared = config.state.store === "memory" ? undefined : config.state;
-  return new HealthChecks(groups, platform, shared && { store, cache, cacheTtlMs: shared.cacheTtl * 1000, instanceId, what: `${shared.store} store` });
+  const state = config.state;
+  // A memory store is shared when a host's workers reach it through their primary (`--workers`): it pushes every change, so one second is only the fallback.
+  const shared = state.store !== "memory"
+    ? { cacheTtl: state.cacheTtl, what: `${state.store} store` }
+    : store.shared
+    ? { cacheTtl: 1, what: "primary's store" }
+    : undefined;
+  return new HealthChecks(groups, platform, shared && { store, cache, cacheTtlMs: shared.cacheTtl * 1000, instanceId, what: shared.what });
 }
 
 export interface Probing {

@@ -25,6 +25,8 @@ export interface MemoryStoreOptions {
   readonly storedEvents?: readonly unknown[];
   /** Called with the whole change log after each entry added, to keep it durable. Default: nothing. */
   readonly persistEvents?: (events: readonly ChangeEvent[]) => void;
+  /** Other balancers reach it too (a host's worker processes, through the primary that holds it). Default false. */
+  readonly shared?: boolean;
 }
 
 export class MemoryStateStore extends BaseStateStore {
@@ -32,9 +34,11 @@ export class MemoryStateStore extends BaseStateStore {
   private readonly leases = new Map<string, { holder: string; expiresAt: number }>();
   private events: ChangeEvent[];
   private readonly now: () => number;
+  readonly shared: boolean;
 
   constructor(private readonly options: MemoryStoreOptions = {}) {
     super(options.onSubscriberError);
+    this.shared = options.shared ?? false;
     this.now = options.now ?? Date.now;
     const { stored } = options;
     // Stored snapshots come back from storage unfrozen, and hold whatever fields their writer knew.

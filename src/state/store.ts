@@ -109,7 +109,7 @@ export interface ChangeEvent {
   detail?: string;
 }
 
-export const CHANGE_KINDS = ["route", "drain", "ready", "weight", "target add", "target remove", "reload", "health"] as const;
+export const CHANGE_KINDS = ["route", "drain", "ready", "weight", "target add", "target remove", "reload", "restart", "health"] as const;
 export type ChangeKind = (typeof CHANGE_KINDS)[number];
 
 /** Entries the change log keeps (the oldest go first), like a bounded audit ring. */
@@ -126,6 +126,11 @@ export function wellFormedEvents(values: readonly unknown[]): ChangeEvent[] {
 }
 
 export interface StateStore {
+  /**
+   * Other balancers read and write this store too, whatever the config's `state.store` says:
+   * the worker processes of one host share the primary's store, memory included (`--workers`).
+   */
+  readonly shared?: boolean;
   /** The latest snapshot. Not for the request path: keep a local copy. */
   load(): Promise<Snapshot>;
   /**
