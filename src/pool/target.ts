@@ -48,6 +48,12 @@ export class PoolTarget {
   readonly host: string;
   /** Requests and WebSockets in flight at this target right now (counted by the balancer). */
   inflight = 0;
+  /**
+   * In flight at this target on the host's other worker processes (`--workers`), as they last
+   * said (every 250 ms): the strategies count it with `inflight`, so least_connections weighs
+   * the host's load, not one worker's share of it.
+   */
+  elsewhere = 0;
   /** Its last attempt failed at the transport level: errors are logged once per transition. */
   failing = false;
   /** The weight in use: the config's, or a runtime override from the state store. */
@@ -78,15 +84,24 @@ export class PoolTarget {
   begin(): void {
     this.inflight++;
     const b = this.binding;
-    if (b !== undefined) b.tier.counted(b.tierIndex, this.inflight, 1);
+    if (b !== undefined) b.tier.counted(b.tierIndex, this.inflight + this.elsewhere, 1);
   }
 
   /** ...and ends. */
   end(): void {
     this.inflight--;
     const b = this.binding;
-    if (b !== undefined) b.tier.counted(b.tierIndex, this.inflight, -1);
+    if (b !== undefined) b.tier.counted(b.tierIndex, this.inflight + this.elsewhere, -1);
     else if (this.idle) this.onIdle?.();
+  }
+
+  /** The other workers' count at this target changed (see `elsewhere`). */
+  shareElsewhere(n: number): void {
+    const delta = n - this.elsewhere;
+    if (delta === 0) return;
+    this.elsewhere = n;
+    const b = this.binding;
+    if (b !== undefined) b.tier.counted(b.tierIndex, this.inflight + n, delta);
   }
 
   /** Nothing runs on it: no request in flight, no WebSocket open. */

@@ -52,7 +52,8 @@ class TierContext implements PickContext {
     return this.health.available(this.rows[i]!, this.nowMs);
   }
   inflight(i: number): number {
-    return this.targets[i]!.inflight;
+    const t = this.targets[i]!;
+    return t.inflight + t.elsewhere;
   }
   now(): number {
     return this.nowMs;
@@ -103,10 +104,11 @@ export class Tier implements TierSlot {
     this.targets.forEach((t, i) => {
       const l = learnt(t, i);
       if (l !== undefined) next.importLearned?.(i, l);
-      this.ctx.inflights[i] = t.inflight;
-      if (t.inflight > 0) next.inflightChanged?.(i, t.inflight);
+      const n = t.inflight + t.elsewhere;
+      this.ctx.inflights[i] = n;
+      if (n > 0) next.inflightChanged?.(i, n);
     });
-    this.ctx.total = this.targets.reduce((n, t) => n + t.inflight, 0);
+    this.ctx.total = this.targets.reduce((n, t) => n + t.inflight + t.elsewhere, 0);
     return next;
   }
 
