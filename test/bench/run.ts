@@ -24,6 +24,7 @@ import { clockTicks, cpuSeconds } from "./harness/cpu.ts";
 import { checkBars, type RoundSample, summarize } from "./harness/stats.ts";
 import { ensurePackages, machine, versions } from "./harness/system.ts";
 import { runWrk, type WrkResult } from "./harness/wrk.ts";
+import { measureWorkers } from "./harness/workers.ts";
 
 const ROOT = join(import.meta.dir, "..", "..");
 const MICRO = ["test/bench/strategies-pick.ts", "test/bench/rules-match.ts", "test/bench/metrics-cost.ts"];
@@ -187,8 +188,9 @@ async function main(): Promise<void> {
       memory.push(await measureMemory(r, o));
     }
   }
-  // The backends stay up for the profiles.
+  // The backends stay up for the profiles and the workers comparison.
   await Promise.all(running.map((r) => r.proc.stop()));
+  const workers = o.workers ? await measureWorkers(env, o, ticks, say) : [];
 
   const bundles = await bundleSizes(env, realistic.runnable ? ["minimal", "realistic"] : ["minimal"]);
   const bars = checkBars(summaries, bundles[0]?.gzipped, realistic.runnable);
@@ -220,6 +222,7 @@ async function main(): Promise<void> {
     failures,
     realistic,
     memory,
+    workers,
     bundles,
     profiles,
     profileErrors,

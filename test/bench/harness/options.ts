@@ -20,6 +20,8 @@ export interface Options {
   readonly profile: "auto" | "always" | "never";
   readonly micro: boolean;
   readonly memory: boolean;
+  /** Fulcrum with 1 and 2 worker processes beside nginx with 2 (harness/workers.ts). */
+  readonly workers: boolean;
   /** Only contestants whose name contains one of these (case-insensitive); empty = all. */
   readonly only: readonly string[];
   readonly out: string;
@@ -31,7 +33,7 @@ export interface Options {
 }
 
 export const USAGE = `usage: bun test/bench/run.ts [--quick] [--rounds N] [--duration S] [--warmup S] [--connections N]
-    [--memory-connections N] [--memory-duration S] [--only name,name] [--no-micro] [--no-memory]
+    [--memory-connections N] [--memory-duration S] [--only name,name] [--no-micro] [--no-memory] [--no-workers]
     [--profile | --no-profile] [--out FILE] [--deadline S]
 env: BENCH_ROUNDS, BENCH_DURATION, BENCH_WARMUP, BENCH_CONNECTIONS, BENCH_DEADLINE, BENCH_CPU_BALANCER (0), BENCH_CPU_LOAD (1)`;
 
@@ -46,6 +48,7 @@ const KNOWN = [
   "only",
   "no-micro",
   "no-memory",
+  "no-workers",
   "profile",
   "no-profile",
   "out",
@@ -60,7 +63,7 @@ export function parseOptions(argv: readonly string[], env: Record<string, string
     const m = /^--([a-z-]+)(?:=(.*))?$/.exec(a);
     if (!m) throw new Error(`unknown argument ${JSON.stringify(a)}\n${USAGE}`);
     if (!KNOWN.includes(m[1]!)) throw new Error(`unknown flag --${m[1]}\n${USAGE}`);
-    const boolean = ["quick", "no-micro", "no-memory", "profile", "no-profile", "help"].includes(m[1]!);
+    const boolean = ["quick", "no-micro", "no-memory", "no-workers", "profile", "no-profile", "help"].includes(m[1]!);
     const value = boolean ? "1" : (m[2] ?? argv[++i]);
     if (value === undefined) throw new Error(`--${m[1]} needs a value\n${USAGE}`);
     flags.set(m[1]!, value);
@@ -91,6 +94,7 @@ export function parseOptions(argv: readonly string[], env: Record<string, string
     profile: flags.has("no-profile") ? "never" : flags.has("profile") ? "always" : "auto",
     micro: !flags.has("no-micro"),
     memory: !flags.has("no-memory"),
+    workers: !flags.has("no-workers"),
     only: (flags.get("only") ?? "").split(",").map((s) => s.trim().toLowerCase()).filter((s) => s !== ""),
     out: flags.get("out") ?? (quick ? join(tmpdir(), "BENCHMARKS.quick.md") : join(root, "BENCHMARKS.md")),
     deadlineS: num("deadline", "BENCH_DEADLINE", quick ? 900 : 3600),

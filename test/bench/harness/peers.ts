@@ -16,14 +16,14 @@ import { join } from "node:path";
 /** The header each backend adds with its own port, used by the correctness check. */
 export const BACKEND_HEADER = "X-Backend-Port";
 
-function nginxPaths(dir: string, name: string): string {
+function nginxPaths(dir: string, name: string, workers = 1): string {
   const tmp = join(dir, `${name}-temp`);
   mkdirSync(tmp, { recursive: true });
   return [
     `pid ${join(dir, `${name}.pid`)};`,
     `error_log ${join(dir, `${name}-error.log`)} warn;`,
     "daemon off;",
-    "worker_processes 1;",
+    `worker_processes ${workers};`,
     "worker_rlimit_nofile 65536;",
     "events { worker_connections 16384; multi_accept on; }",
   ].join("\n") +
@@ -51,11 +51,13 @@ export function backendNginxConf(dir: string, ports: readonly number[]): string 
   return file;
 }
 
-export function nginxBalancerConf(dir: string, port: number, backends: readonly number[]): string {
-  const file = join(dir, "nginx-lb.conf");
+/** `workers`: nginx's `worker_processes` (1 for the per-core table, 2 beside Fulcrum's `--workers 2`). */
+export function nginxBalancerConf(dir: string, port: number, backends: readonly number[], workers = 1): string {
+  const name = workers === 1 ? "nginx-lb" : `nginx-lb-${workers}w`;
+  const file = join(dir, `${name}.conf`);
   writeFileSync(
     file,
-    nginxPaths(dir, "nginx-lb") +
+    nginxPaths(dir, name, workers) +
       "  upstream backends {\n" +
       backends.map((p) => `    server 127.0.0.1:${p};\n`).join("") +
       "    keepalive 64;\n  }\n" +

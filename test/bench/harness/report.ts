@@ -3,6 +3,7 @@ import type { Options } from "./options.ts";
 import type { ProfileSummary } from "./profile.ts";
 import { checkBars, naiveOf, peerOf, type Summary } from "./stats.ts";
 import type { Machine } from "./system.ts";
+import type { WorkersRow } from "./workers.ts";
 
 export interface MemoryRow {
   readonly name: string;
@@ -31,6 +32,8 @@ export interface Report {
   readonly failures: readonly { name: string; reason: string }[];
   readonly realistic: { runnable: boolean; reason: string };
   readonly memory: readonly MemoryRow[];
+  /** Fulcrum with 1 and 2 worker processes beside nginx with 2; empty when not measured. */
+  readonly workers: readonly WorkersRow[];
   readonly bundles: readonly BundleSize[];
   readonly profiles: readonly ProfileSummary[];
   readonly profileErrors: readonly string[];
@@ -130,6 +133,25 @@ export function renderReport(r: Report): string {
   else {
     out.push("| Fulcrum | idle RSS | RSS under load (max sample) | peak RSS (VmHWM) | req/s at that load | errors |", "|---|---:|---:|---:|---:|---:|");
     for (const m of r.memory) out.push(`| ${m.name} | ${mib(m.idleKb)} | ${mib(m.loadedKb)} | ${mib(m.hwmKb)} | ${fmt(m.rps)} | ${m.errors} |`);
+    out.push("");
+  }
+
+  out.push("## Every core: `--workers`", "");
+  if (r.workers.length === 0) out.push("Not measured in this run.", "");
+  else {
+    out.push(
+      `Realistic config, wrk \`-t${o.threads} -c${o.connections} -d${o.durationS}s\`, median of ${o.rounds} interleaved round(s). Nothing pinned: ` +
+        "the balancer may use both cores, and wrk and the backends share them with it, so req/s shows what a second worker gains when the load generator " +
+        "competes for the same two cores, not what two cores of its own would give. CPU/req (every process of the balancer, Fulcrum's primary included) " +
+        "does not depend on that: 1 s ÷ CPU/req is what one core serves, and a machine with N cores for the balancer serves about N times that " +
+        "(the primary only answers the workers' state calls, the admin API and the probes).",
+      "",
+      "| balancer | workers | req/s | p99 | CPU/req | one core at that CPU/req | errors |",
+      "|---|---:|---:|---:|---:|---:|---:|",
+    );
+    for (const w of r.workers) {
+      out.push(`| ${w.name} | ${w.workers} | ${fmt(w.rps)} | ${ms(w.p99)} | ${us(w.cpuUsPerRequest)} | ${fmt(1e6 / w.cpuUsPerRequest)} req/s | ${w.errors} |`);
+    }
     out.push("");
   }
 

@@ -16,7 +16,8 @@ export interface WrkOptions {
   readonly threads: number;
   readonly connections: number;
   readonly durationS: number;
-  readonly cpu: string;
+  /** `taskset -c` list; undefined: wherever the kernel puts it (the workers comparison). */
+  readonly cpu: string | undefined;
 }
 
 const UNIT_MS: Record<string, number> = { us: 0.001, ms: 1, s: 1000, m: 60_000 };
@@ -42,7 +43,7 @@ export function parseWrk(out: string): WrkResult {
 
 export async function runWrk(o: WrkOptions): Promise<WrkResult> {
   const args = [`-t${o.threads}`, `-c${o.connections}`, `-d${o.durationS}s`, "--latency", "--timeout", "10s", o.url];
-  const r = await capture("wrk", args, { cpu: o.cpu, timeoutS: o.durationS + 30 });
+  const r = await capture("wrk", args, { ...(o.cpu === undefined ? {} : { cpu: o.cpu }), timeoutS: o.durationS + 30 });
   if (r.code !== 0) throw new Error(`wrk ${args.join(" ")} exited ${r.code}: ${r.stderr}${r.stdout}`);
   return parseWrk(r.stdout);
 }
