@@ -29,6 +29,7 @@ import {
   EventsSchema,
   ProblemSchema,
   ReloadResultSchema,
+  RestartResultSchema,
   RuleChangeSchema,
   StatusSchema,
   TargetAddSchema,
@@ -162,6 +163,14 @@ export function adminApi(deps: AdminApiDeps): AdminApi {
   app.post(`${base}/reload`, described("Re-read the config (invalid: nothing changes)", ReloadResultSchema), async (c) => {
     return c.json(await ops.reload(c.var.by), 200, noStore);
   });
+
+  app.post(
+    `${base}/restart`,
+    described("Replace the worker processes one by one, each new one serving before the one it replaces stops (--workers)", RestartResultSchema),
+    async (c) => {
+      return c.json(await ops.restart(c.var.by), 200, noStore);
+    },
+  );
 
   app.get(
     `${base}/openapi.json`,

@@ -3,6 +3,7 @@ import type { Context } from "hono";
 import type { HealthProvider, StateStatus } from "../src/metrics/health-provider.ts";
 import { PROMETHEUS_CONTENT_TYPE, renderPrometheus } from "../src/metrics/prometheus.ts";
 import type { Metrics } from "../src/metrics/registry.ts";
+import { hostMetricsView, type HostWorkers, type MetricsView } from "../src/metrics/export.ts";
 import { createAuthCheck, unauthorized } from "../src/stats/auth.ts";
 import type { MetricsEndpointConfig } from "../src/stats/schema.ts";
 
@@ -13,6 +14,8 @@ export interface MetricsRouteDeps {
   state?: () => StateStatus;
   /** Client connections open now, where the runtime counts them. */
   connections?: () => number;
+  /** The host's workers, when this process is one of them (or their primary): the numbers are the host's. */
+  host?: HostWorkers;
   config: MetricsEndpointConfig;
   env: Readonly<Record<string, unknown>>;
 }
@@ -22,8 +25,20 @@ export function metricsRoute(deps: MetricsRouteDeps) {
   const auth = deps.config.auth && createAuthCheck(deps.config.auth, deps.env, "fulcrum metrics", "admin.metrics.auth");
   return async function metrics(c: Context): Promise<Response> {
     if (auth && !(await auth.verify(c.req.raw))) return unauthorized(auth);
-    return new Response(renderPrometheus(deps.metrics, deps.health(), deps.state?.(), deps.connections?.()), {
+    const view = await metricsView(deps);
+    return new Response(renderPrometheus(view.metrics, view.health, deps.state?.(), view.connections, view.host), {
       headers: { "content-type": PROMETHEUS_CONTENT_TYPE, "cache-control": "no-store" },
     });
   };
+}
+
+/** This process's numbers, or the host's when it has workers (this process's alone if the primary does not answer). */
+export async function metricsView(deps: Pick<MetricsRouteDeps, "metrics" | "health" | "connections" | "host">): Promise<MetricsView> {
+  const own = { metrics: deps.metrics, health: deps.health(), ...(deps.connections ? { connections: deps.connections() } : {}) };
+  if (!deps.host) return own;
+  try {
+    return hostMetricsView(await deps.host.view(), own.health, { now: deps.metrics.now, balancer: deps.metrics.balancer });
+  } catch {
+    return own;
+  }
 }

@@ -14,7 +14,8 @@ import { createAuthCheck, unauthorized } from "../src/stats/auth.ts";
 import { statsPage } from "../src/stats/page.ts";
 import type { MetricsEndpointConfig, StatsConfig } from "../src/stats/schema.ts";
 import type { ChangeEvent } from "../src/state/store.ts";
-import { metricsRoute } from "./metrics.ts";
+import { metricsRoute, metricsView } from "./metrics.ts";
+import type { HostWorkers } from "../src/metrics/export.ts";
 
 /** What the page shows beyond the metrics: the rules' actions and the change log. */
 export interface PageExtras {
@@ -30,6 +31,8 @@ export interface StatsDeps {
   state?: () => StateStatus;
   /** Client connections open now, where the runtime counts them (for /metrics). */
   connections?: () => number;
+  /** The host's workers, when this process is one of them (or their primary): the numbers shown are the host's. */
+  host?: HostWorkers;
   /** `config.admin` (its `stats` and `metrics` keys). */
   config: { readonly stats?: StatsConfig; readonly metrics?: MetricsEndpointConfig };
   env: Readonly<Record<string, unknown>>;
@@ -50,15 +53,19 @@ export interface StatsPageOptions {
 }
 
 /** The page and its status.json at `options.path`. */
-export function statsPageRoutes(app: Hono, deps: Pick<StatsDeps, "metrics" | "health" | "extras">, options: StatsPageOptions): void {
+export function statsPageRoutes(app: Hono, deps: Pick<StatsDeps, "metrics" | "health" | "extras" | "host">, options: StatsPageOptions): void {
   const extras = deps.extras ?? { rules: () => [], events: async () => [] };
   const statusPath = `${options.path === "/" ? "" : options.path}/status.json`;
   const guard = (handler: (c: Context) => Response | Promise<Response>) => async (c: Context) => (await options.access(c.req.raw)) ?? handler(c);
-  const status = async () => ({
-    ...statusSnapshot(deps.metrics, deps.health()),
-    ruleActions: extras.rules(),
-    events: await extras.events().catch(() => []),
-  });
+  const status = async () => {
+    const view = await metricsView(deps);
+    return {
+      ...statusSnapshot(view.metrics, view.health),
+      ...(view.host ? { workers: view.host.workers } : {}),
+      ruleActions: extras.rules(),
+      events: await extras.events().catch(() => []),
+    };
+  };
   app.get(
     options.path,
     guard(async (c) =>

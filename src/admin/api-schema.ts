@@ -128,6 +128,12 @@ export const ReloadResultSchema = v.object({
   overrides: v.object({ kept: v.array(v.string()), dropped: v.array(v.string()) }),
 });
 
+export const RestartResultSchema = v.object({
+  /** The one line `fulcrum restart` prints. */
+  message: v.string(),
+});
+export type RestartResult = v.InferOutput<typeof RestartResultSchema>;
+
 /** What a change answers: the line the command prints and the changed resource as it is now. */
 export const RuleChangeSchema = v.object({ message: v.string(), rule: RuleStatusSchema });
 export const TargetChangeSchema = v.object({ message: v.string(), group: v.string(), target: TargetStatusSchema });

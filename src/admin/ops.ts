@@ -6,7 +6,7 @@
  */
 import type { ActionConfig } from "../rules/schema.ts";
 import type { ChangeEvent } from "../state/store.ts";
-import type { ReloadResult, RuleChange, Status, TargetAdd, TargetChange, TargetPatch } from "./api-schema.ts";
+import type { ReloadResult, RestartResult, RuleChange, Status, TargetAdd, TargetChange, TargetPatch } from "./api-schema.ts";
 
 export interface AdminOps {
   status(): Promise<Status>;
@@ -20,6 +20,8 @@ export interface AdminOps {
   removeTarget(group: string, target: string, by: string): Promise<TargetChange>;
   /** Re-read the config; throws AdminError 422 with its problems when it is invalid (nothing changes). */
   reload(by: string): Promise<ReloadResult>;
+  /** Replace the worker processes one by one (`--workers`); AdminError 409 without workers, 422 when a new one cannot start. */
+  restart(by: string): Promise<RestartResult>;
 }
 
 export type AdminStatus = 400 | 404 | 409 | 422 | 503;

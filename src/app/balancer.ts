@@ -15,6 +15,7 @@ import { type Config, listenerKey, listenersOf } from "../config/schema.ts";
 import type { HealthChecks } from "../health/checks.ts";
 import { createMetrics, type Metrics } from "../metrics/registry.ts";
 import type { Platform } from "../platform.ts";
+import type { HostWorkers } from "../metrics/export.ts";
 import type { TargetGroup } from "../pool/group.ts";
 import { TargetOverrides } from "../pool/overrides.ts";
 import { TargetPool } from "../pool/pool.ts";
@@ -54,6 +55,11 @@ export interface BalancerOptions {
   readonly secondPort?: boolean;
   /** This instance's name in the change log and status. Default: the runtime and a random id. */
   readonly instance?: string;
+  /**
+   * Present where this process is one of a host's workers, or their primary (`--workers`): the
+   * host as a whole, for /metrics, the stats page and `fulcrum restart`.
+   */
+  readonly workers?: HostWorkers;
 }
 
 export class Balancer {
@@ -72,6 +78,8 @@ export class Balancer {
   /** Blue/green and canary changes, drains, weights, targets and reloads, through the state store (control.ts). */
   readonly control: Control;
   readonly source: ConfigSource;
+  /** The host's worker processes, when this is one of them or their primary. */
+  readonly workers: HostWorkers | undefined;
 
   private file: LoadedConfig & { readonly loadedAt: number };
   private gen: Generation;
@@ -109,6 +117,7 @@ export class Balancer {
     });
     this.source = options.source ?? fixedConfigSource(config);
     this.secondPort = options.secondPort ?? true;
+    this.workers = options.workers;
     this.file = { config, version: options.version ?? "", loadedAt: Date.now() };
     this.changeLog = new ChangeLog(() => this.state, options.instance ?? `${platform.runtime}-${this.instanceId.slice(0, 8)}`, platform.log);
     this.control = createControl(this);
@@ -300,6 +309,8 @@ export class Balancer {
       plan,
     });
     const detail = [plan.kept.length ? `kept: ${plan.kept.join("; ")}` : "", plan.dropped.length ? `dropped: ${plan.dropped.join("; ")}` : ""].filter(Boolean);
+    // One reload is one entry: the instance that was asked records it, those following it (a host's workers) do not.
+    if (fromOtherInstance) return result;
     await this.changeLog.record({
       source: by,
       kind: "reload",

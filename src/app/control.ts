@@ -12,6 +12,8 @@
  * `backend/server`.
  */
 import * as v from "valibot";
+import type { HostWorkers } from "../metrics/export.ts";
+import { errorDetail } from "../proxy/errors.ts";
 import type { ReloadResult, Status, TargetAdd, TargetChange, TargetPatch } from "../admin/api-schema.ts";
 import { AdminError, type AdminOps } from "../admin/ops.ts";
 import type { Config, TargetConfig } from "../config/schema.ts";
@@ -44,6 +46,8 @@ export interface Controlled {
   readonly changeLog: ChangeLog;
   status(): Status;
   reload(by: string): Promise<ReloadResult>;
+  /** The host's worker processes, when there are (`--workers`). */
+  readonly workers: HostWorkers | undefined;
   /** Resolves when the snapshot just offered has been applied (a target list change rebuilds the groups). */
   settled(): Promise<void>;
 }
@@ -233,6 +237,22 @@ export function createControl(b: Controlled): Control {
       const now = b.status().groups.find((g) => g.name === groupName)?.targets.find((t) => t.url === config.url);
       const target = now ?? { ...before, draining: true, removeAt: at, overridden: [...new Set([...before.overridden, "removed" as const])] };
       return { message: delay > 0 ? `${name} draining, removed in ${delay}s` : `${name} removed`, group: groupName, target };
+    },
+
+    async restart(by) {
+      const workers = b.workers;
+      if (!workers) {
+        throw new AdminError(409, "this balancer runs as one process: a restart without a gap replaces worker processes (serve with --workers N)");
+      }
+      let message: string;
+      try {
+        message = await workers.restart(by);
+      } catch (error) {
+        await record({ source: by, kind: "restart", subject: "workers", after: "refused", detail: errorDetail(error) });
+        throw new AdminError(422, errorDetail(error));
+      }
+      await record({ source: by, kind: "restart", subject: "workers", after: "restarted", detail: message });
+      return { message };
     },
 
     async reload(by) {

@@ -21,6 +21,7 @@ import { type AdminPaths, adminSpace } from "../edge/admin-space.ts";
 import { rejectAtEdge } from "../edge/request-guard.ts";
 import type { HealthProvider } from "../metrics/health-provider.ts";
 import type { Metrics } from "../metrics/registry.ts";
+import type { HostWorkers } from "../metrics/export.ts";
 import type { Platform } from "../platform.ts";
 import { errorDetail, internalError } from "../proxy/errors.ts";
 import type { Generation } from "./generation.ts";
@@ -46,6 +47,8 @@ export interface Served {
   readonly healthChecks: { readonly storeReachable: boolean };
   readonly control: AdminOps;
   readonly pageExtras: PageExtras;
+  /** The host's worker processes (`--workers`): /metrics and the stats page show the host. */
+  readonly workers: HostWorkers | undefined;
 }
 
 /**
@@ -97,6 +100,7 @@ export function listenerApps(served: Served, config: Config, secondPort: boolean
     health: served.healthProvider,
     state: () => ({ store: served.current.config.state.store, reachable: served.healthChecks.storeReachable }),
     connections: platform.clientConnections,
+    ...(served.workers ? { host: served.workers } : {}),
     config: config.admin,
     env: platform.env,
     extras: served.pageExtras,
@@ -121,7 +125,12 @@ export function listenerApps(served: Served, config: Config, secondPort: boolean
     // The API answers its own errors (AdminError: 4xx with the reason); only the edge checks are added.
     const app = guarded(new Hono(), platform, false);
     // Its own stats page, with actions: same origin as the API, same credentials. Before the API, whose 404 takes the rest.
-    statsPageRoutes(app, { metrics: served.metrics, health: served.healthProvider, extras: served.pageExtras }, {
+    statsPageRoutes(app, {
+      metrics: served.metrics,
+      health: served.healthProvider,
+      extras: served.pageExtras,
+      ...(served.workers ? { host: served.workers } : {}),
+    }, {
       path: "/",
       refresh: config.admin.stats?.refresh ?? 2,
       access: async (req) => {

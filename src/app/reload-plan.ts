@@ -29,6 +29,9 @@ export function restartOnly(before: Config, after: Config, bindsListeners: boole
   if (!bindsListeners) return problems;
   if (!same(before.timeouts, after.timeouts)) problems.push("timeouts: client timeouts are set on the listeners at start; restart to change them");
   if (!same(before.websocket, after.websocket)) problems.push("websocket: the WebSocket settings are bound at start; restart to change them");
+  if (before.workers !== after.workers) {
+    problems.push("workers: the worker processes are started with the primary; stop and start the balancer to change how many");
+  }
   const bound = new Map(listenersOf(before).map((l, i) => [listenerKey(l, i), l]));
   listenersOf(after).forEach((l, i) => {
     const was = bound.get(listenerKey(l, i));

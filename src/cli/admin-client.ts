@@ -33,7 +33,7 @@ export function adminTarget(flags: { admin?: string | undefined; token?: string 
 }
 
 /** One call; resolves to the JSON answer of a 2xx, throws a CommandError with the API's reason otherwise. */
-export async function call<T>(target: AdminTarget, method: string, path: string, body?: unknown): Promise<T> {
+export async function call<T>(target: AdminTarget, method: string, path: string, body?: unknown, timeoutMs = 30_000): Promise<T> {
   const url = `${target.base}/v1${path}`;
   let response: Response;
   try {
@@ -44,11 +44,11 @@ export async function call<T>(target: AdminTarget, method: string, path: string,
         ...(body === undefined ? {} : { "content-type": "application/json" }),
       },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      signal: AbortSignal.timeout(30_000),
+      signal: AbortSignal.timeout(timeoutMs),
     });
   } catch (error) {
     const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).name;
-    const why = cause === "ECONNREFUSED" ? "connection refused" : cause === "TimeoutError" ? "no answer within 30s" : (error as Error).message;
+    const why = cause === "ECONNREFUSED" ? "connection refused" : cause === "TimeoutError" ? `no answer within ${timeoutMs / 1000}s` : (error as Error).message;
     throw new CommandError(
       `cannot reach the admin API at ${target.base} (${why}): is the balancer running with its admin API on? (--admin URL or FULCRUM_ADMIN)`,
     );

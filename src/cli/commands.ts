@@ -5,7 +5,7 @@
  * the valid ones) and exits 1. `status` and `events` print tables, or the
  * API's JSON with `--json`.
  */
-import type { ReloadResult, RuleChange, RuleStatus, Status, TargetChange } from "../admin/api-schema.ts";
+import type { ReloadResult, RestartResult, RuleChange, RuleStatus, Status, TargetChange } from "../admin/api-schema.ts";
 import type { ChangeEvent } from "../state/store.ts";
 import { describeAction } from "../app/status.ts";
 import { type AdminTarget, call, CommandError } from "./admin-client.ts";
@@ -20,6 +20,7 @@ export const CONTROL_USAGE = `  fulcrum status [--json]                     grou
   fulcrum target add GROUP URL [--name N] [--weight W] [--backup]
   fulcrum target remove GROUP TARGET          drains first, removed after deregistrationDelay
   fulcrum reload                              re-read the config (invalid: nothing changes)
+  fulcrum restart                             replace the worker processes one by one (--workers)
   fulcrum events [--json]                     the change log
     (each takes --admin URL, default $FULCRUM_ADMIN or http://127.0.0.1:9901, and --token T, default $FULCRUM_ADMIN_TOKEN)`;
 
@@ -99,6 +100,11 @@ export async function runCommand(target: AdminTarget, command: string, args: rea
         return (await call<TargetChange>(target, "DELETE", `/groups/${enc(group)}/targets/${enc(ref)}`)).message;
       }
       throw new CommandError("usage: fulcrum target add GROUP URL [--name N] [--weight W] [--backup] | fulcrum target remove GROUP TARGET");
+    }
+    case "restart": {
+      need(args, 0, "restart");
+      // Each worker is replaced only once its successor serves: minutes for many workers.
+      return (await call<RestartResult>(target, "POST", "/restart", undefined, 600_000)).message;
     }
     case "reload": {
       need(args, 0, "reload");

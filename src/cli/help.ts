@@ -16,10 +16,13 @@ export const HELP: Readonly<Record<string, string>> = {
 ${CONFIG_OPTION}
   --runtime R    bun (default), deno, node, or workerd (a local Workers runtime for development): --runtime node
   --port N       the first listener's port instead of the config's: --port 9000
+  --workers N|auto  (bun, deno, node) N worker processes share the listeners under a primary that holds the
+                 state and serves the admin API; auto = one per CPU. Default: the config's workers, else one process: --workers auto
   --deno-server deno|node   (deno) Deno.serve, or Deno's node:http with client timeouts: --deno-server node
   --trust-cf-connecting-ip  (workerd) believe the CF-Connecting-IP a client sends (local tests of sourceIp rules)
-  Signals: SIGHUP reloads the config; SIGTERM and SIGINT shut down gracefully.
-  Example: fulcrum serve --config fulcrum.json --runtime node`,
+  Signals: SIGHUP reloads the config; SIGTERM and SIGINT shut down gracefully; SIGUSR2 replaces the workers one by one.
+  Examples: fulcrum serve --config fulcrum.json --runtime node
+            fulcrum serve --config fulcrum.json --workers auto`,
   check: `fulcrum check [--config FILE] [--runtime bun|deno|node|workerd]
   Validate like nginx -t: every problem by field path; certificate and key files opened and parsed,
   secrets from the environment present; exit 0 with a summary, or 1.
@@ -33,7 +36,10 @@ ${CONFIG_OPTION}
 ${CONFIG_OPTION}
   --out DIR      the folder to write: --out deploy/workers
   --name NAME    the Worker's name (default fulcrum): --name lb-prod
-  Example: fulcrum build workers --config fulcrum.json --out deploy/workers && cd deploy/workers && npx wrangler deploy`,
+  Example: fulcrum build workers --config fulcrum.json --out deploy/workers && cd deploy/workers && npx wrangler deploy
+fulcrum build entry node|deno
+  Rebuild the bundle fulcrum serve runs on Node or Deno (node_modules/.cache/fulcrum); fulcrum restart runs it.
+  Example: fulcrum build entry node`,
   demo: `fulcrum demo [--port N]
   Three demo backends behind the balancer (npm start), with the admin API on 127.0.0.1:9901.
   --port N       the balancer's port (default $PORT, else 8080): --port 8081
@@ -71,6 +77,11 @@ ${CONFIG_OPTION}
   Re-read the config file the balancer started with; invalid: nothing changes, problems listed, exit 1.
   Overrides whose rule or target remain are kept; the answer says which were dropped.${ADMIN_OPTIONS}
   Example: fulcrum reload`,
+  restart: `fulcrum restart
+  Replace the worker processes one by one (a balancer serving with --workers): each new worker serves
+  before the one it replaces stops accepting and finishes its requests; on Node and Deno the bundle is
+  rebuilt first, so new files on disk become the new code. A new worker that cannot start stops it there.${ADMIN_OPTIONS}
+  Example: fulcrum restart`,
   events: `fulcrum events [--json]
   The change log: API commands, reloads and health transitions, with who, where and before -> after.
   --json         the API's JSON instead of a table${ADMIN_OPTIONS}

@@ -17,6 +17,7 @@ import { buildDenoEntry, buildNodeEntry } from "./build.ts";
 import { serveWorkerd } from "./serve-workerd.ts";
 import { watchParent } from "../runtimes/server/parent.ts";
 import { osReason } from "../runtimes/server/boot.ts";
+import { parseWorkers } from "../runtimes/server/args.ts";
 import { adminTarget, CommandError } from "./admin-client.ts";
 import { type CommandFlags, CONTROL_USAGE, runCommand } from "./commands.ts";
 
@@ -24,21 +25,24 @@ const RUNTIMES = ["bun", "deno", "node", "workerd"] as const;
 type Runtime = (typeof RUNTIMES)[number];
 
 const USAGE = `usage:
-  fulcrum serve [--config FILE] [--runtime bun|deno|node|workerd] [--port N]
+  fulcrum serve [--config FILE] [--runtime bun|deno|node|workerd] [--port N] [--workers N|auto]
                 [--deno-server deno|node (deno)] [--trust-cf-connecting-ip (workerd)]
   fulcrum check [--config FILE] [--runtime bun|deno|node|workerd]
   fulcrum demo [--port N]
   fulcrum build workers [--config FILE] --out DIR [--name NAME]
+  fulcrum build entry node|deno               rebuild what a Node or Deno server runs (fulcrum restart does)
 ${CONTROL_USAGE}
   fulcrum --version
   fulcrum COMMAND --help                      each option of COMMAND, with an example`;
 
-const CONTROL_COMMANDS = new Set(["status", "route", "drain", "ready", "weight", "target", "reload", "events"]);
+const CONTROL_COMMANDS = new Set(["status", "route", "drain", "ready", "weight", "target", "reload", "restart", "events"]);
 
 interface Flags {
   config?: string;
   runtime?: string;
   port?: string;
+  /** Worker processes under a primary (bun, deno, node). */
+  workers?: string;
   /** workerd only: believe a client's CF-Connecting-IP (see src/runtimes/workerd/bindings.ts). */
   trustCfConnectingIp?: boolean;
   /** deno only: `deno` (Deno.serve) or `node` (Deno's node:http, which keeps the client timeouts). */
@@ -56,12 +60,12 @@ function parseFlags(argv: readonly string[]): Flags {
       flags.trustCfConnectingIp = true;
       continue;
     }
-    const m = /^--(config|runtime|port|deno-server|out|name)(?:=(.*))?$/.exec(arg);
+    const m = /^--(config|runtime|port|workers|deno-server|out|name)(?:=(.*))?$/.exec(arg);
     if (!m) throw new Error(`unknown argument ${JSON.stringify(arg)}`);
     const value = m[2] ?? argv[++i];
     if (value === undefined) throw new Error(`--${m[1]} needs a value`);
     if (m[1] === "deno-server") flags.denoServer = value;
-    else flags[m[1] as "config" | "runtime" | "port" | "out" | "name"] = value;
+    else flags[m[1] as "config" | "runtime" | "port" | "workers" | "out" | "name"] = value;
   }
   return flags;
 }
@@ -81,7 +85,7 @@ function bin(root: string, name: string): string {
 function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   return new Promise((done) => {
     const child = spawn(cmd, args, { stdio: "inherit", env: { ...env, FULCRUM_SUPERVISOR_PID: String(process.pid) } });
-    for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"] as const) process.on(signal, () => child.kill(signal));
+    for (const signal of ["SIGTERM", "SIGINT", "SIGHUP", "SIGUSR2"] as const) process.on(signal, () => child.kill(signal));
     const stopWatching = watchParent(process.ppid, () => process.ppid, () => child.kill("SIGTERM"));
     // Under npx there is a shell between npm and us: npm ending on a signal it does not pass on
     // (SIGHUP) leaves the shell, our parent, alive; its own parent changing says npm is gone.
@@ -176,22 +180,30 @@ async function serve(root: string, flags: Flags): Promise<number> {
   if (flags.denoServer !== undefined && flags.denoServer !== "deno" && flags.denoServer !== "node") {
     throw new Error(`--deno-server: expected deno or node, got ${JSON.stringify(flags.denoServer)}`);
   }
+  const workers = flags.workers === undefined ? undefined : parseWorkers(flags.workers);
+  if (workers !== undefined && runtime === "workerd") throw new Error("--workers is for bun, deno and node (Cloudflare runs as many isolates as it needs)");
   const loaded = loadOrReport(configPath, runtime, true);
   if (!loaded) return 1;
   const { config } = loaded;
   const first = listenersOf(config)[0]!;
   const port = flags.port ?? String(first.port);
   // --port only when given: it pins the first listener's port, which a reload could then not move.
-  const entryArgs = ["--config", configPath, ...(flags.port ? ["--port", flags.port] : [])];
+  const entryArgs = ["--config", configPath, ...(flags.port ? ["--port", flags.port] : []), ...(flags.workers ? ["--workers", flags.workers] : [])];
+  // A rolling restart (`fulcrum restart`, SIGUSR2) rebuilds the bundle first, so new files on disk become the workers' code.
+  const rebuild = (name: "node" | "deno") => ({
+    ...process.env,
+    FULCRUM_REBUILD_COMMAND: JSON.stringify([process.execPath, join(root, "src/cli/fulcrum.mjs"), "build", "entry", name]),
+  });
   switch (runtime) {
     case "bun":
       return run(bin(root, "bun"), [join(root, "src/runtimes/bun/entry.ts"), ...entryArgs]);
     case "deno": {
+      const deno = bin(root, "deno");
       // A local Deno KV file (and SQLite's -wal/-shm beside it) needs write access to its directory, and nothing else does.
       const kvFile = config.state.store === "deno-kv" && config.state.path ? resolve(config.state.path) : undefined;
       const write = kvFile ? [`--allow-write=${dirname(kvFile)}`] : [];
       const server = flags.denoServer ? ["--deno-server", flags.denoServer] : [];
-      return run(bin(root, "deno"), [
+      const flagsOf = (extra: string[]) => [
         "run",
         "--quiet",
         "--allow-net",
@@ -199,15 +211,20 @@ async function serve(root: string, flags: Flags): Promise<number> {
         "--allow-env",
         "--allow-sys",
         ...write,
+        ...extra,
         "--unstable-kv",
+        "--unstable-net",
         "--unstable-no-legacy-abort",
-        await buildDenoEntry(root),
-        ...entryArgs,
-        ...server,
-      ]);
+      ];
+      const entry = await buildDenoEntry(root);
+      const rest = [entry, ...entryArgs, ...server];
+      if ((workers ?? config.workers) === undefined) return run(deno, [...flagsOf([]), ...rest]);
+      // The primary starts the workers (this command without --allow-run) and the rebuild (Node).
+      const env = { ...rebuild("deno"), FULCRUM_WORKER_COMMAND: JSON.stringify([deno, ...flagsOf([]), ...rest]) };
+      return run(deno, [...flagsOf([`--allow-run=${deno},${process.execPath}`]), ...rest], env);
     }
     case "node":
-      return run(process.execPath, [await buildNodeEntry(root), ...entryArgs]);
+      return run(process.execPath, [await buildNodeEntry(root), ...entryArgs], rebuild("node"));
     case "workerd":
       return serveWorkerd(root, configPath, first.host === "0.0.0.0" ? "127.0.0.1" : first.host, Number(port), {
         trustCfConnectingIp: flags.trustCfConnectingIp ?? false,
@@ -273,6 +290,10 @@ export async function main(argv: string[], root: string): Promise<number> {
         return await serve(root, parseFlags(rest));
       case "build": {
         const [what, ...options] = rest;
+        if (what === "entry" && (options[0] === "node" || options[0] === "deno")) {
+          console.log(options[0] === "node" ? await buildNodeEntry(root) : await buildDenoEntry(root));
+          return 0;
+        }
         if (what !== "workers") throw new Error(`build: expected build workers --config FILE --out DIR [--name NAME], got ${JSON.stringify(what ?? "")}`);
         const flags = parseFlags(options);
         if (!flags.out) throw new Error("build workers: --out DIR is required (the folder to write the wrangler project to)");

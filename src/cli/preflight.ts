@@ -107,4 +107,7 @@ function workerListen(raw: unknown, problems: string[], notes: string[]): void {
     }
   });
   notes.push("listen.port is not used on Workers");
+  if ((raw as { workers?: unknown } | null)?.workers !== undefined) {
+    problems.push("workers: does nothing on Workers (Cloudflare runs as many isolates as it needs); remove it");
+  }
 }

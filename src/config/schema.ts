@@ -256,6 +256,15 @@ export const ConfigSchema = v.strictObject({
     "How long the balancer waits on its clients: header and keep-alive timeouts (the targets' timeouts are per target group).",
   ),
   websocket: described(v.optional(WebSocketSchema, {}), "WebSocket relay: idle timeout, keep-alive pings, buffer bound."),
+  workers: described(
+    v.optional(
+      v.union(
+        [v.literal("auto"), v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(256))],
+        (i) => `expected a number of worker processes from 1 to 256, or "auto", got ${quote(i.input)}`,
+      ),
+    ),
+    'Worker processes sharing the listeners under one primary (Bun, Deno, Node; nginx worker_processes): a number, or "auto" for one per CPU. Unset: one process serves alone. --workers overrides it.',
+  ),
 });
 
 export type Config = v.InferOutput<typeof ConfigSchema>;

@@ -22,6 +22,7 @@ import { type LatencySketch, quantilesOf } from "./latency-sketch.ts";
 import { labelPairs } from "./labels.ts";
 import { cumulative, LATENCY_BUCKETS, type LatencyHistogram } from "./histogram.ts";
 import { type Metrics, STATUS_CLASSES, type TargetMetrics } from "./registry.ts";
+import type { HostView } from "./export.ts";
 
 export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -76,8 +77,11 @@ function byClass(out: Exposition, name: string, labels: string, responses: Float
 }
 
 /** Every family is written even when it has no series yet, so dashboards see the names. */
-/** `connections`: client connections open now, where the runtime counts them (absent: no such family). */
-export function renderPrometheus(metrics: Metrics, health: readonly GroupReport[], state?: StateStatus, connections?: number): string {
+/**
+ * `connections`: client connections open now, where the runtime counts them (absent: no such
+ * family). `host`: the host's workers, when `metrics` is their merged registry (`--workers`).
+ */
+export function renderPrometheus(metrics: Metrics, health: readonly GroupReport[], state?: StateStatus, connections?: number, host?: HostView): string {
   const out = new Exposition();
   const epoch = metrics.epoch();
   const base = labelPairs({ balancer: metrics.balancer });
@@ -88,6 +92,7 @@ export function renderPrometheus(metrics: Metrics, health: readonly GroupReport[
   out.family("fulcrum_uptime_seconds", "gauge", "Seconds since this process (on Workers: this isolate) started counting.");
   out.sample("fulcrum_uptime_seconds", base, (metrics.now() - metrics.startedAt) / 1000);
 
+  if (host) renderWorkers(out, base, host);
   if (connections !== undefined) {
     out.family(
       "fulcrum_client_connections",
@@ -207,4 +212,22 @@ function renderHealth(out: Exposition, metrics: Metrics, base: string, health: r
   for (const { labels, t } of rows) if (t.lastCheck) out.sample("fulcrum_target_last_check_success", labels, t.lastCheck.ok ? 1 : 0);
   out.family("fulcrum_target_last_check_timestamp_seconds", "gauge", "Wall-clock time of a target's last active health check.");
   for (const { labels, t } of rows) if (t.lastCheck) out.sample("fulcrum_target_last_check_timestamp_seconds", labels, t.lastCheck.at / 1000);
+}
+
+/** The host's worker processes: how many serve, how often each died, and each one's share of the requests. */
+function renderWorkers(out: Exposition, base: string, host: HostView): void {
+  out.family("fulcrum_workers", "gauge", "Worker processes serving on this host (--workers); every other series is the sum over them.");
+  out.sample("fulcrum_workers", base, host.workers.length);
+  out.family("fulcrum_worker_crashes_total", "counter", "Times a worker process died and the primary started another in its place.");
+  for (const w of host.workers) out.sample("fulcrum_worker_crashes_total", `${base},${labelPairs({ worker: String(w.slot) })}`, w.crashes);
+  out.family("fulcrum_worker_rolling_restarts_total", "counter", "Rolling restarts (fulcrum restart, SIGUSR2) completed since the primary started.");
+  out.sample("fulcrum_worker_rolling_restarts_total", base, host.restarts);
+  out.family("fulcrum_worker_requests_total", "counter", "Requests a worker process answered since it started (it restarts from 0 when replaced).");
+  const slotOf = new Map(host.workers.map((w) => [w.pid, w.slot]));
+  for (const x of host.exports) {
+    const slot = slotOf.get(Number(x.instance.split(":").pop()));
+    if (slot === undefined) continue;
+    const requests = x.rules.reduce((n, r) => n + r.responses.reduce((a, b) => a + b, 0), 0);
+    out.sample("fulcrum_worker_requests_total", `${base},${labelPairs({ worker: String(slot) })}`, requests);
+  }
 }

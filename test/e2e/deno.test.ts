@@ -1,4 +1,5 @@
 import { controlScenarios } from "./control.scenarios.ts";
+import { workerScenarios } from "./workers.scenarios.ts";
 import { websocketScenarios } from "./websocket.scenarios.ts";
 import { observabilityScenarios } from "./observability.scenarios.ts";
 import { ruleScenarios } from "./rules.scenarios.ts";
@@ -21,3 +22,4 @@ websocketScenarios("deno");
 hostileScenarios("deno");
 brokenTargetScenarios("deno");
 controlScenarios("deno");
+workerScenarios("deno");

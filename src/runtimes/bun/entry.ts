@@ -2,12 +2,13 @@
 import { getConnInfo } from "hono/bun";
 import type { Config } from "../../config/schema.ts";
 import { commonPlatform, type Platform } from "../../platform.ts";
-import { hostname } from "node:os";
+import { availableParallelism, hostname } from "node:os";
 import { runServer } from "../server/run.ts";
 import { stateOpeners } from "./stores.ts";
 import { fetchUpstream } from "../upstream/fetch.ts";
 import { bunWebSocket, bunWebSocketHandler } from "./websocket.ts";
 import { coarseTimers } from "../server/timers.ts";
+import { childProcessWorkers } from "../server/workers/spawn.ts";
 import { errorDetail, internalError } from "../../proxy/errors.ts";
 
 /** Codes of Bun's fetch for a request it will not send (checked before connecting). */
@@ -71,11 +72,15 @@ export function serveOnBun(argv: readonly string[]): ReturnType<typeof runServer
     instance: `${hostname()}:${process.pid}`,
     parentPid: () => process.ppid,
     onSignal: (signal, handler) => void process.on(signal, handler),
-    bind(l, fetch, config) {
+    cpus: availableParallelism,
+    // Each worker runs this entry again and binds the shared ports itself (SO_REUSEPORT).
+    spawnWorker: childProcessWorkers([process.execPath, ...process.argv.slice(1)], process.env),
+    bind(l, fetch, config, shared) {
       idle ??= bunIdleSeconds(config, (line) => console.error(line));
       const server = Bun.serve({
         port: l.port,
         hostname: l.host,
+        reusePort: shared,
         fetch: fetch as (request: Request) => Response | Promise<Response>,
         websocket: bunWebSocketHandler(config.websocket),
         idleTimeout: idle,

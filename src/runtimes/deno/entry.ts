@@ -17,6 +17,7 @@ import { bindNodeHttp, clientConnections } from "../node/http.ts";
 import { nodeWebSocket } from "../node/websocket.ts";
 import { stateOpeners } from "./stores.ts";
 import { coarseTimers } from "../server/timers.ts";
+import { childProcessWorkers } from "../server/workers/spawn.ts";
 import { undiciUpstream } from "../upstream/undici.ts";
 import { StandardEnd } from "../../proxy/websocket-end.ts";
 import { constructorConnect, type WebSocketWithHeaders } from "../../proxy/websocket-standard.ts";
@@ -30,9 +31,11 @@ declare const Deno: {
   readTextFile(path: string): Promise<string>;
   exit(code: number): never;
   env: { toObject(): Record<string, string> };
-  addSignalListener(signal: "SIGTERM" | "SIGINT" | "SIGHUP", handler: () => void): void;
+  addSignalListener(signal: "SIGTERM" | "SIGINT" | "SIGHUP" | "SIGUSR2", handler: () => void): void;
+  execPath(): string;
+  mainModule: string;
   serve(
-    options: { port: number; hostname: string; cert?: string; key?: string; onListen?: (addr: { port: number }) => void },
+    options: { port: number; hostname: string; cert?: string; key?: string; reusePort?: boolean; onListen?: (addr: { port: number }) => void },
     handler: (req: Request, info: unknown) => Response | Promise<Response>,
   ): { shutdown(): Promise<void>; finished: Promise<void>; addr: { port: number } };
   upgradeWebSocket(request: Request, options: { protocol?: string; idleTimeout?: number }): { socket: WebSocket; response: Response };
@@ -81,6 +84,28 @@ export const denoPlatform: Platform = {
 
 const exit = (code: number) => Deno.exit(code);
 
+/**
+ * How a worker is started: the command `fulcrum serve` gives (its flags and the bundle), or
+ * this entry again with the permissions the README documents. Workers share the ports through
+ * SO_REUSEPORT, which Deno.serve offers behind `--unstable-net`.
+ */
+function workerCommand(): string[] {
+  const given = denoPlatform.env.FULCRUM_WORKER_COMMAND;
+  if (typeof given === "string" && given !== "") return JSON.parse(given) as string[];
+  return [
+    Deno.execPath(),
+    "run",
+    "--allow-net",
+    "--allow-read",
+    "--allow-env",
+    "--allow-sys",
+    "--unstable-kv",
+    "--unstable-net",
+    Deno.mainModule,
+    ...Deno.args,
+  ];
+}
+
 let warned = false;
 
 await runServer({
@@ -96,12 +121,19 @@ await runServer({
   // Deno Deploy serves one port: the admin API is a path there (admin.api.path).
   secondPort: denoPlatform.env.DENO_DEPLOYMENT_ID === undefined,
   onSignal: (signal, handler) => Deno.addSignalListener(signal, handler),
-  bind(l, fetch, config) {
+  cpus: () => navigator.hardwareConcurrency,
+  // Deno's node:http cannot share a port between processes.
+  ...(viaNodeHttp ? {} : { spawnWorker: childProcessWorkers(workerCommand(), denoPlatform.env as Record<string, string>) }),
+  bind(l, fetch, config, shared) {
     denoPingSeconds = config.websocket.pingInterval;
     if (viaNodeHttp) return bindNodeHttp(l, fetch, config);
-    const server = Deno.serve({ port: l.port, hostname: l.host, ...l.tls, onListen: () => {} }, (req, info) => fetch(req, info));
+    const server = Deno.serve(
+      { port: l.port, hostname: l.host, ...l.tls, ...(shared ? { reusePort: true } : {}), onListen: () => {} },
+      (req, info) => fetch(req, info),
+    );
     // Once something is listening: a port in use stays the one line start-up prints.
-    if (!warned) {
+    // Said once per host: by the primary, not again by each worker.
+    if (!warned && !shared) {
       warned = true;
       console.error(
         "fulcrum (deno): Deno.serve has no client timeouts (denoland/deno#34172): timeouts.clientHeader and timeouts.clientIdle are not kept; for a listener that faces the internet use --deno-server node, or a proxy in front",

@@ -6,7 +6,8 @@ import { runServer } from "../server/run.ts";
 import { stateOpeners } from "./stores.ts";
 import { coarseTimers } from "../server/timers.ts";
 import { bindNodeHttp, clientConnections } from "./http.ts";
-import { hostname } from "node:os";
+import { availableParallelism, hostname } from "node:os";
+import { clusterWorkers } from "./cluster.ts";
 import { undiciUpstream } from "../upstream/undici.ts";
 import { nodeWebSocket } from "./websocket.ts";
 
@@ -30,5 +31,7 @@ await runServer({
   instance: `${hostname()}:${process.pid}`,
   parentPid: () => process.ppid,
   onSignal: (signal, handler) => void process.on(signal, handler),
+  cpus: availableParallelism,
+  spawnWorker: clusterWorkers,
   bind: bindNodeHttp,
 });

@@ -10,7 +10,9 @@ import { ConfigError, parseConfig } from "../../config/load.ts";
 import { type Config, type ListenerConfig, listenersOf } from "../../config/schema.ts";
 import type { Platform } from "../../platform.ts";
 import { openStateStore, type StateOpeners } from "../../state/open.ts";
-import { parseEntryArgs } from "./args.ts";
+import type { StateStore } from "../../state/store.ts";
+import type { HostWorkers } from "../../metrics/export.ts";
+import { type EntryArgs, parseEntryArgs } from "./args.ts";
 
 export interface Boot {
   readonly config: Config;
@@ -38,11 +40,15 @@ export function listenFailure(listener: ListenerConfig, port: number, error: unk
   return `fulcrum: listen ${host}:${port}: ${reason}`;
 }
 
-/** The config file, read again on each reload; `--port` replaces the first listener's port every time. */
-export function fileSource(path: string, readText: (path: string) => Promise<string>, port: number | undefined): ConfigSource {
+/**
+ * The config file, read again on each reload; `--port` replaces the first listener's port every
+ * time. `shared`: other processes serve the same file (a host's workers), so a reload here asks
+ * them to reload too (through the state store, as Workers KV instances do).
+ */
+export function fileSource(path: string, readText: (path: string) => Promise<string>, port: number | undefined, shared = false): ConfigSource {
   return {
     location: path,
-    shared: false,
+    shared,
     async read(): Promise<LoadedConfig> {
       let text: string;
       try {
@@ -66,25 +72,48 @@ export interface BootOptions {
   readonly secondPort?: boolean;
   /** This instance's name in the change log and status (`host:pid`). */
   readonly instance?: string;
+  /** The store to use instead of opening the config's (a worker's, reached through its primary). */
+  readonly store?: (config: Config) => Promise<StateStore>;
+  /** Other processes serve the same file (a host's workers and their primary). Default false. */
+  readonly sharedSource?: boolean;
+  /** The host's worker processes, when this is one of them or their primary. */
+  readonly workers?: HostWorkers;
 }
 
-export async function boot(
+/** The command line and the config it names, read and checked; exits 1 with the problems otherwise. */
+export async function readStartConfig(
   argv: readonly string[],
+  readText: (path: string) => Promise<string>,
+  platform: Platform,
+  exit: (code: number) => never,
+): Promise<{ readonly args: EntryArgs; readonly loaded: LoadedConfig }> {
+  try {
+    const args = parseEntryArgs(argv, platform.env as Record<string, string | undefined>);
+    return { args, loaded: await fileSource(args.config, readText, args.port).read() };
+  } catch (error) {
+    platform.log(error instanceof ConfigError ? error.message : `fulcrum: ${(error as Error).message}`);
+    return exit(1);
+  }
+}
+
+/** Open the state store and build the balancer for a config read by `readStartConfig`; exits 1 with why it cannot. */
+export async function boot(
+  start: { readonly args: EntryArgs; readonly loaded: LoadedConfig },
   readText: (path: string) => Promise<string>,
   platform: Platform,
   exit: (code: number) => never,
   options: BootOptions = {},
 ): Promise<Boot> {
   try {
-    const args = parseEntryArgs(argv, platform.env as Record<string, string | undefined>);
-    const source = fileSource(args.config, readText, args.port);
-    const { config, version } = await source.read();
-    const state = await openStateStore(config.state, options.stores ?? {}, platform, platform.runtime);
+    const { config, version } = start.loaded;
+    const source = fileSource(start.args.config, readText, start.args.port, options.sharedSource);
+    const state = options.store ? await options.store(config) : await openStateStore(config.state, options.stores ?? {}, platform, platform.runtime);
     const app = createBalancer(config, { ...platform, state }, {
       source,
       version,
       secondPort: options.secondPort ?? true,
       ...(options.instance ? { instance: options.instance } : {}),
+      ...(options.workers ? { workers: options.workers } : {}),
     });
     await app.balancer.ready();
     return { config, app };

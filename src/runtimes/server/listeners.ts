@@ -34,6 +34,8 @@ export interface ListenerRuntime {
   readonly log: (line: string) => void;
   /** Whether it can bind a second port for the admin API (not on Deno Deploy). */
   readonly secondPort: boolean;
+  /** Which listeners this process binds: a host's workers the traffic ones, its primary the admin API's. Default all. */
+  readonly only?: "all" | "traffic" | "admin";
   /** Bind one listener; rejects (or throws) with the OS's error when it cannot. */
   bind(listener: BootListener, handler: Handler, config: Config): Bound | Promise<Bound>;
 }
@@ -104,7 +106,8 @@ export class ListenerSet implements ListenerHost {
       const { port, host } = mode.listen.listen ?? { port: DEFAULT_API_PORT, host: DEFAULT_API_HOST };
       out.push({ key: adminListenerKey(mode.listen), admin: true, listener: { port, host, protocol: "HTTP" }, at: "admin.api.listen" });
     }
-    return out;
+    const only = this.rt.only ?? "all";
+    return only === "all" ? out : out.filter((w) => w.admin === (only === "admin"));
   }
 
   /** Bind each of `wanted`; on the first failure close the ones bound here and reject with its one line. */

@@ -61,6 +61,7 @@ const OPERATIONS = [
   "post /v1/groups/{group}/targets",
   "delete /v1/groups/{group}/targets/{target}",
   "post /v1/reload",
+  "post /v1/restart",
 ];
 const WITH_BODY = ["put /v1/rules/{rule}/action", "patch /v1/groups/{group}/targets/{target}", "post /v1/groups/{group}/targets"];
 

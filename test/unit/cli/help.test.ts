@@ -7,7 +7,7 @@ import { HELP } from "../../../src/cli/help.ts";
 const ROOT = join(import.meta.dir, "..", "..", "..");
 
 test("every command has help with an example, and every option the parsers accept is described", () => {
-  const commands = ["serve", "check", "build", "demo", "status", "route", "drain", "ready", "weight", "target", "reload", "events"];
+  const commands = ["serve", "check", "build", "demo", "status", "route", "drain", "ready", "weight", "target", "reload", "restart", "events"];
   expect(Object.keys(HELP).sort()).toEqual([...commands].sort());
   for (const c of commands) expect(HELP[c]).toMatch(/Examples?: fulcrum /);
   // The option names the parsers in main.ts know.

@@ -1,0 +1,15 @@
+/**
+ * Worker processes on Node through node:cluster: Node 20 has no SO_REUSEPORT
+ * (\`reusePort\` arrived in Node 22.12/23.1), so a worker's \`listen\` on a
+ * traffic port goes through the primary, which holds the one socket and hands
+ * connections to the workers in turn (cluster's default round robin on
+ * Linux). Each worker runs the same bundle with the same arguments.
+ */
+import cluster from "node:cluster";
+import type { SpawnWorker } from "../server/workers/supervisor.ts";
+
+export const clusterWorkers: SpawnWorker = (env) => {
+  const worker = cluster.fork(env);
+  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => worker.once("exit", (code, signal) => resolve({ code, signal })));
+  return { pid: worker.process.pid ?? 0, kill: (signal) => void worker.process.kill(signal), exited };
+};

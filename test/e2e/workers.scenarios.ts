@@ -1,0 +1,181 @@
+/**
+ * `fulcrum serve --workers 2` on Bun, Deno and Node: one balancer in two
+ * worker processes under a primary. Requests reach both workers; the host
+ * sends one probe per target per interval; a target that fails through one
+ * worker is out on both, and a drain through the admin API applies to both;
+ * a worker killed with SIGKILL under load is replaced, and the client loses
+ * at most what was on it; a rolling restart under load loses nothing.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { type Balancer, fulcrumCommand, type Runtime, startBalancer } from "./launch.ts";
+import { startUpstream, type Upstream } from "./upstream.ts";
+
+/** Each on a connection of its own, so that the kernel (or node:cluster) hands them to either worker. */
+async function fresh(url: string): Promise<number> {
+  const r = await fetch(url, { headers: { connection: "close" } });
+  await r.arrayBuffer();
+  return r.status;
+}
+
+/** `clients` keep-alive clients sending requests until `done` resolves (60 s at most); every failure (an error or a 5xx) counted. */
+async function load(url: string, clients: number, done: Promise<unknown>): Promise<{ ok: number; failed: number; errors: string[] }> {
+  let over = false;
+  void done.finally(() => (over = true));
+  const until = Date.now() + 60_000;
+  let ok = 0;
+  let failed = 0;
+  const errors: string[] = [];
+  await Promise.all(
+    Array.from({ length: clients }, async () => {
+      for (let i = 0; i < 1_000_000 && !over && Date.now() < until; i++) {
+        try {
+          const r = await fetch(url, { signal: AbortSignal.timeout(2000) });
+          await r.arrayBuffer();
+          if (r.status < 500) ok++;
+          else (failed++, errors.push(`status ${r.status}`));
+        } catch (error) {
+          failed++;
+          errors.push((error as Error).message);
+        }
+      }
+    }),
+  );
+  return { ok, failed, errors };
+}
+
+/** Per worker slot: requests answered, from the host's /metrics (served by either worker). */
+async function workerRequests(b: Balancer): Promise<Map<string, number>> {
+  const text = await (await fetch(`${b.url}/__fulcrum/metrics`)).text();
+  return new Map([...text.matchAll(/^fulcrum_worker_requests_total\{[^}]*worker="(\d+)"\} (\d+)/gm)].map((m) => [m[1]!, Number(m[2])]));
+}
+
+function workerPids(output: string): number[] {
+  return [...output.matchAll(/worker \d+ \(pid (\d+)\) serving/g)].map((m) => Number(m[1]));
+}
+
+export function workerScenarios(runtime: Exclude<Runtime, "workerd">): void {
+  describe(`--workers 2 on ${runtime}`, () => {
+    let ups: Upstream[] = [];
+    let b: Balancer;
+
+    beforeAll(async () => {
+      ups = await Promise.all(["a", "b", "c", "d", "e", "f"].map((n) => startUpstream(n)));
+      const [a, bb, c, d, e, f] = ups as [Upstream, Upstream, Upstream, Upstream, Upstream, Upstream];
+      b = await startBalancer(
+        runtime,
+        {
+          listen: { port: 0 },
+          targetGroups: {
+            app: { targets: [{ url: a.url }, { url: bb.url, name: "b" }], healthCheck: { path: "/health", interval: 1, jitter: 0 } },
+            flaky: { targets: [{ url: c.url }, { url: d.url }], passive: { maxFails: 1, failTimeout: 120, failOn: ["connect", "reset", "timeout", 502] } },
+            least: { strategy: "least_connections", targets: [{ url: e.url }, { url: f.url }] },
+          },
+          rules: [
+            { priority: 1, conditions: [{ pathPattern: { values: ["/flaky/*"] } }], action: { forward: "flaky" } },
+            { priority: 2, conditions: [{ pathPattern: { values: ["/least/*", "/slow"] } }], action: { forward: "least" } },
+          ],
+          defaultAction: { forward: "app" },
+          admin: { metrics: { path: "/__fulcrum/metrics" } },
+        },
+        { args: ["--workers", "2"] },
+      );
+    }, 120_000);
+    afterAll(async () => {
+      await b?.stop();
+      await Promise.all(ups.map((u) => u.close()));
+    }, 30_000);
+
+    test("requests reach both workers, and /metrics counts the host's", async () => {
+      for (let i = 0; i < 40; i++) expect(await fresh(`${b.url}/spread/${i}`)).toBe(200);
+      const served = await workerRequests(b);
+      expect([...served.keys()].sort()).toEqual(["1", "2"]);
+      for (const n of served.values()) expect(n).toBeGreaterThan(0);
+      // Whichever worker answers the scrape, the counters are both workers' together.
+      const text = await (await fetch(`${b.url}/__fulcrum/metrics`)).text();
+      const twoxx = [...text.matchAll(/^fulcrum_group_requests_total\{[^}]*group="app",class="2xx"\} (\d+)/gm)].map((m) => Number(m[1]));
+      expect(twoxx.reduce((s, n) => s + n, 0)).toBe(ups[0]!.hits + ups[1]!.hits);
+      expect(text).toMatch(/^fulcrum_workers\{[^}]*\} 2$/m);
+    });
+
+    test("one probe per target per interval for the whole host", async () => {
+      const t = ups[0]!;
+      const start = t.probes;
+      await Bun.sleep(3000);
+      // Three processes probing for themselves would send about 9.
+      const sent = t.probes - start;
+      expect(sent).toBeGreaterThanOrEqual(1);
+      expect(sent).toBeLessThanOrEqual(5);
+    }, 10_000);
+
+    test("a target that fails through one worker is out on both", async () => {
+      const [c, d] = [ups[2]!, ups[3]!];
+      c.failWith = 502;
+      // Until one request has met c's 502 (retried on d: the client sees 200).
+      for (let i = 0; i < 20 && c.hits === 0; i++) expect(await fresh(`${b.url}/flaky/${i}`)).toBe(200);
+      expect(c.hits).toBe(1);
+      const before = await workerRequests(b);
+      for (let i = 0; i < 30; i++) expect(await fresh(`${b.url}/flaky/after/${i}`)).toBe(200);
+      const after = await workerRequests(b);
+      expect(c.hits).toBe(1);
+      expect(d.hits).toBeGreaterThanOrEqual(31);
+      // Both workers answered some of those 30.
+      for (const slot of ["1", "2"]) expect(after.get(slot)! - before.get(slot)!).toBeGreaterThan(0);
+    });
+
+    test("a drain through the admin API applies to both workers", async () => {
+      const t = ups[1]!;
+      const drained = await fulcrumCommand(["drain", "app", "b"], { admin: b.adminUrl! });
+      expect(drained.code).toBe(0);
+      const hits = t.hits;
+      for (let i = 0; i < 30; i++) expect(await fresh(`${b.url}/drained/${i}`)).toBe(200);
+      expect(t.hits).toBe(hits);
+      expect((await fulcrumCommand(["ready", "app", "b"], { admin: b.adminUrl! })).code).toBe(0);
+    });
+
+    test("least_connections counts what the other worker has in flight", async () => {
+      const [e, f] = [ups[4]!, ups[5]!];
+      const long = fetch(`${b.url}/slow?ms=1500`, { headers: { connection: "close" } });
+      // Reported by its worker and passed on by the primary: 250 ms each way.
+      await Bun.sleep(800);
+      expect(e.hits + f.hits).toBe(1);
+      const busy = e.hits === 1 ? e : f;
+      // Fresh connections land on both workers; the one without the long request knows of it too.
+      for (let i = 0; i < 20; i++) expect(await fresh(`${b.url}/least/${i}`)).toBe(200);
+      expect(busy.hits).toBe(1);
+      expect((await long).status).toBe(200);
+    }, 15_000);
+
+    test("a worker killed with SIGKILL under load is replaced; only what was on it fails", async () => {
+      const clients = 8;
+      const victim = workerPids(b.output())[0]!;
+      const running = load(`${b.url}/load`, clients, Bun.sleep(1500));
+      await Bun.sleep(500);
+      process.kill(victim, "SIGKILL");
+      const r = await running;
+      // At most one request per client was in flight, or about to use a connection to the dead worker.
+      expect(r.failed).toBeLessThanOrEqual(clients);
+      expect(r.ok).toBeGreaterThan(50);
+      let text = "";
+      for (let i = 0; i < 50; i++) {
+        text = await (await fetch(`${b.url}/__fulcrum/metrics`)).text();
+        if (/^fulcrum_workers\{[^}]*\} 2$/m.test(text)) break;
+        await Bun.sleep(100);
+      }
+      expect(text).toMatch(/^fulcrum_workers\{[^}]*\} 2$/m);
+      expect(text).toMatch(/^fulcrum_worker_crashes_total\{[^}]*\} 1$/m);
+      expect(b.output()).toContain(`(pid ${victim}) was killed by SIGKILL`);
+      console.log(`${runtime}: SIGKILL of one of 2 workers under ${clients} clients: ${r.failed} failed of ${r.ok + r.failed}`);
+    }, 30_000);
+
+    test("a rolling restart under load fails no request", async () => {
+      const restarting = Bun.sleep(300).then(() => fulcrumCommand(["restart"], { admin: b.adminUrl! }));
+      // Until the last old worker has had time to stop accepting and finish.
+      const r = await load(`${b.url}/roll`, 8, restarting.then(() => Bun.sleep(500)));
+      const restarted = await restarting;
+      expect(restarted.err).toBe("");
+      expect(restarted.out.trim()).toBe("restarted 2 worker(s) one by one");
+      expect(r.errors.slice(0, 3)).toEqual([]);
+      expect(r.ok).toBeGreaterThan(100);
+    }, 60_000);
+  });
+}

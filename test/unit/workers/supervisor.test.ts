@@ -1,0 +1,110 @@
+/**
+ * The primary's supervisor with fake worker processes: it waits for every
+ * worker to serve, restarts one that dies (backing off while it keeps dying
+ * young), replaces workers one by one and stops when a replacement cannot
+ * start, the old ones still serving.
+ */
+import { describe, expect, test } from "bun:test";
+import { Supervisor, type WorkerProcess } from "../../../src/runtimes/server/workers/supervisor.ts";
+
+interface Fake extends WorkerProcess {
+  readonly serial: number;
+  exit(code: number | null, signal?: string | null): void;
+  readonly signals: string[];
+}
+
+/** Fake workers: each serves (calls back ready) unless `healthy` says no, and exits when told. */
+function host(healthy: (serial: number) => boolean = () => true) {
+  const started: Fake[] = [];
+  const ready = new Map<number, () => void>();
+  const lines: string[] = [];
+  let pid = 100;
+  const supervisor = new Supervisor({
+    count: 2,
+    spawn(env) {
+      const serial = Number(env.FULCRUM_WORKER_SERIAL);
+      let exit!: (how: { code: number | null; signal: string | null }) => void;
+      const exited = new Promise<{ code: number | null; signal: string | null }>((r) => (exit = r));
+      const signals: string[] = [];
+      const fake: Fake = {
+        serial,
+        pid: pid++,
+        signals,
+        exited,
+        kill: (s) => {
+          signals.push(s);
+          exit({ code: null, signal: s });
+        },
+        exit: (code, signal = null) => exit({ code, signal }),
+      };
+      started.push(fake);
+      // Serving (or dying) a moment after it starts, as a process would.
+      setTimeout(() => (healthy(serial) ? ready.get(serial)?.() : fake.exit(1)), 5);
+      return fake;
+    },
+    onReady: (serial, cb) => ready.set(serial, cb),
+    log: (line) => lines.push(line),
+    startTimeoutMs: 2000,
+  });
+  return { supervisor, started, lines };
+}
+
+describe("worker supervisor", () => {
+  test("start resolves once every worker serves", async () => {
+    const { supervisor, started } = host();
+    await supervisor.start();
+    expect(started.length).toBe(2);
+    expect(supervisor.workers().map((w) => w.slot)).toEqual([1, 2]);
+  });
+
+  test("a worker that dies is started again, logged and counted", async () => {
+    const { supervisor, started, lines } = host();
+    await supervisor.start();
+    started[0]!.exit(null, "SIGKILL");
+    await Bun.sleep(400);
+    expect(started.length).toBe(3);
+    expect(lines.some((l) => /worker 1 \(pid 100\) was killed by SIGKILL; starting another in 0.25 s/.test(l))).toBe(true);
+    expect(supervisor.workers().find((w) => w.slot === 1)).toMatchObject({ pid: 102, crashes: 1 });
+  });
+
+  test("a worker that keeps dying young is retried later and later", async () => {
+    let sick = false;
+    const { supervisor, started, lines } = host(() => !sick);
+    await supervisor.start();
+    sick = true;
+    started[1]!.exit(1);
+    await Bun.sleep(1000);
+    const waits = lines.map((l) => /starting another in ([\d.]+) s/.exec(l)?.[1]).filter(Boolean);
+    expect(waits.slice(0, 2)).toEqual(["0.25", "0.5"]);
+    await supervisor.stop(100);
+  });
+
+  test("a rolling restart replaces each worker after its successor serves", async () => {
+    const { supervisor, started } = host();
+    await supervisor.start();
+    const [first, second] = started as [Fake, Fake];
+    expect(await supervisor.restart("test")).toBe("restarted 2 worker(s) one by one");
+    expect(first.signals).toEqual(["SIGTERM"]);
+    expect(second.signals).toEqual(["SIGTERM"]);
+    expect(supervisor.workers().map((w) => w.pid)).toEqual([102, 103]);
+    expect(supervisor.restarts).toBe(1);
+  });
+
+  test("a replacement that cannot start ends the restart; the old workers keep serving", async () => {
+    const { supervisor, started } = host((serial) => serial !== 4);
+    await supervisor.start();
+    await expect(supervisor.restart("test")).rejects.toThrow(
+      "worker 2: its replacement did not start (exited before serving (exited with code 1)); 1 of 2 replaced",
+    );
+    // Slot 1 was replaced (serial 3), slot 2 still has its first worker.
+    expect(supervisor.workers().map((w) => w.pid)).toEqual([102, 101]);
+    expect(started[1]!.signals).toEqual([]);
+  });
+
+  test("stop sends SIGTERM to every worker and resolves when they have exited", async () => {
+    const { supervisor, started } = host();
+    await supervisor.start();
+    await supervisor.stop(1000);
+    expect(started.map((w) => w.signals)).toEqual([["SIGTERM"], ["SIGTERM"]]);
+  });
+});
