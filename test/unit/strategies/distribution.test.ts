@@ -4,7 +4,11 @@
  * picks, so numRuns stays small.
  *
  * `hash` on its default ketama ring: a target's share is the arc its 2048 x w
- * points cover (see ketama.ts); with that many points it meets the same 0.01.
+ * points cover (see ketama.ts), which is not its weight share exactly: the
+ * sum of 2048 x w random gaps has a relative spread of 1 / sqrt(2048 x w)
+ * (about 2 %), so three equal targets got 32.2 %, 32.5 % and 35.2 %. The
+ * bound for ketama is three of those spreads plus the sampling error of
+ * 100,000 keys; maglev's table meets 0.01.
  */
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
@@ -17,6 +21,7 @@ const weightsArb = fc.array(fc.integer({ min: 1, max: 10 }), { minLength: 1, max
 
 type Tolerance = (share: number, weight: number) => number;
 const absolute: Tolerance = () => 0.01;
+const ketamaArcs: Tolerance = (share, weight) => (3 * share) / Math.sqrt(2048 * weight) + 0.005;
 
 function check(name: StrategyName, keyed: boolean, options: StrategyOptionsInput = {}, tolerance = absolute, label: string = name) {
   test(label, () => {
@@ -40,5 +45,5 @@ describe("shares over 100,000 picks within 0.01 of the weight share", () => {
   check("random", false);
   check("least_request", false);
   check("hash", true, { hashAlgorithm: "maglev", hashTableSize: 65537 }, absolute, "hash (maglev)");
-  check("hash", true, {}, absolute, "hash (ketama)");
+  check("hash", true, {}, ketamaArcs, "hash (ketama: within three spreads of its ring's arcs)");
 });
