@@ -103,6 +103,10 @@ export const StatusSchema = v.object({
   store: v.object({ kind: v.string(), reachable: v.boolean(), version: v.number() }),
   rules: v.array(RuleStatusSchema),
   groups: v.array(GroupStatusSchema),
+  /** The host's worker processes (`--workers`); in-flight counts are then the host's. */
+  workers: v.optional(
+    v.array(v.object({ slot: v.number(), pid: v.number(), startedAt: v.number(), crashes: v.number() })),
+  ),
 });
 
 export const ChangeEventSchema: v.GenericSchema<ChangeEvent> = v.object({

@@ -12,7 +12,7 @@
  * `backend/server`.
  */
 import * as v from "valibot";
-import type { HostWorkers } from "../metrics/export.ts";
+import { hostInflight, type HostWorkers } from "../metrics/export.ts";
 import { errorDetail } from "../proxy/errors.ts";
 import type { ReloadResult, Status, TargetAdd, TargetChange, TargetPatch } from "../admin/api-schema.ts";
 import { AdminError, type AdminOps } from "../admin/ops.ts";
@@ -105,7 +105,18 @@ export function createControl(b: Controlled): Control {
   const changed = (group: string, url: string, message: string): TargetChange => ({ message, group, target: targetNow(group, url) });
 
   const ops: Control = {
-    status: async () => b.status(),
+    async status() {
+      const status = b.status();
+      if (!b.workers) return status;
+      // A host of workers: the in-flight counts are theirs (the primary serves no traffic).
+      const view = await b.workers.view().catch(() => undefined);
+      if (!view) return status;
+      return {
+        ...status,
+        groups: status.groups.map((g) => ({ ...g, targets: g.targets.map((t) => ({ ...t, inflight: hostInflight(view.exports, g.name, t.url) })) })),
+        workers: [...view.workers],
+      };
+    },
 
     async events(limit) {
       try {

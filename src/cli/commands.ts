@@ -137,6 +137,13 @@ export function formatStatus(s: Status): string {
     `config  ${s.config.location}  version ${s.config.version || "?"}, loaded ${time(s.config.loadedAt)}`,
     `store   ${s.store.kind}, ${s.store.reachable ? "reachable" : "UNREACHABLE"}, snapshot version ${s.store.version}`,
     `instance ${s.instance} (${s.runtime})`,
+    ...(s.workers
+      ? [
+        `workers ${s.workers.length}: ${
+          s.workers.map((w) => `${w.slot} pid ${w.pid}${w.crashes ? ` (${w.crashes} crash${w.crashes > 1 ? "es" : ""})` : ""}`).join(", ")
+        }`,
+      ]
+      : []),
     "",
     ...table([
       ["RULE", "ACTION", ""],

@@ -160,14 +160,18 @@ export function mergeExports(exports: readonly MetricsExport[], options: { now: 
 export function hostHealth(health: readonly GroupReport[], exports: readonly MetricsExport[]): GroupReport[] {
   return health.map((g) => ({
     ...g,
-    targets: g.targets.map((t) => ({ ...t, inflight: exports.reduce((n, x) => n + inflightOf(x, g.group, t.url), 0) })),
+    targets: g.targets.map((t) => ({ ...t, inflight: hostInflight(exports, g.group, t.url) })),
   }));
 }
 
-/** Own properties only: a group called `toString` must not read Object.prototype's. */
-function inflightOf(x: MetricsExport, group: string, url: string): number {
-  const g = Object.hasOwn(x.inflight, group) ? x.inflight[group]! : undefined;
-  return g !== undefined && Object.hasOwn(g, url) ? g[url]! : 0;
+/** In flight at a target on all the workers. Own properties only: a group called `toString` must not read Object.prototype's. */
+export function hostInflight(exports: readonly MetricsExport[], group: string, url: string): number {
+  let n = 0;
+  for (const x of exports) {
+    const g = Object.hasOwn(x.inflight, group) ? x.inflight[group]! : undefined;
+    if (g !== undefined && Object.hasOwn(g, url)) n += g[url]!;
+  }
+  return n;
 }
 
 /** What /metrics and the stats page show: this process's registry, or the host's when it is one of several workers. */
