@@ -169,6 +169,12 @@ describe("restartOnly: settings a running process cannot take over", () => {
     expect(restartOnly(base, next, false)).toEqual([]);
   });
 
+  test("the number of workers is named: the primary started them", () => {
+    expect(restartOnly(base, withExtra({ workers: 4 }), true)).toEqual([
+      "workers: the worker processes are started with the primary; stop and start the balancer to change how many",
+    ]);
+  });
+
   test("a bound port that turns HTTPS is named by its index and address; a new HTTPS port is not restart-only", () => {
     const https = { protocol: "HTTPS", certificate: { certFile: "c.pem", keyFile: "k.pem" } };
     expect(restartOnly(base, withExtra({ listen: { port: 8080, ...https } }), true)).toEqual([

@@ -72,4 +72,10 @@ describe("preflight", () => {
       "listen[1].certificate: does nothing on Workers (Cloudflare's edge owns addresses, ports and TLS); remove it",
     ]);
   });
+
+  test("on Workers, workers is named: Cloudflare runs the isolates; on a server it passes", () => {
+    const config = { listen: { port: 8080 }, targetGroups: { app: target }, defaultAction: { forward: "app" }, workers: "auto" };
+    expect(check(config, "workerd").problems).toEqual(["workers: does nothing on Workers (Cloudflare runs as many isolates as it needs); remove it"]);
+    expect(check(config, "bun").problems).toEqual([]);
+  });
 });
