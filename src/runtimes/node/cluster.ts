@@ -6,7 +6,7 @@
  * Linux). Each worker runs the same bundle with the same arguments.
  */
 import cluster from "node:cluster";
-import type { SpawnWorker } from "../server/workers/supervisor.ts";
+import type { SpawnWorker } from "../server/runtime.ts";
 
 export const clusterWorkers: SpawnWorker = (env) => {
   const worker = cluster.fork(env);

@@ -7,7 +7,6 @@ import type { Config } from "../../config/schema.ts";
 import type { Platform } from "../../platform.ts";
 import type { StateOpeners } from "../../state/open.ts";
 import type { BootListener, Bound, Handler } from "./listeners.ts";
-import type { SpawnWorker } from "./workers/supervisor.ts";
 
 export type ServerSignal = "SIGTERM" | "SIGINT" | "SIGHUP" | "SIGUSR2";
 
@@ -34,3 +33,14 @@ export interface ServerRuntime {
   /** How this runtime starts one worker process (`--workers`); absent where it cannot, and `--workers` is refused. */
   readonly spawnWorker?: SpawnWorker;
 }
+
+/** One worker process as the runtime started it. */
+export interface WorkerProcess {
+  readonly pid: number;
+  kill(signal: "SIGTERM" | "SIGKILL"): void;
+  /** Resolves when it has exited, with how. */
+  readonly exited: Promise<{ readonly code: number | null; readonly signal: string | null }>;
+}
+
+/** Start one worker with these extra environment variables (how is the runtime's: a child process, node:cluster). */
+export type SpawnWorker = (env: Readonly<Record<string, string>>) => WorkerProcess;

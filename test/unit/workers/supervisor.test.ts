@@ -5,7 +5,8 @@
  * start, the old ones still serving.
  */
 import { describe, expect, test } from "bun:test";
-import { Supervisor, type WorkerProcess } from "../../../src/runtimes/server/workers/supervisor.ts";
+import type { WorkerProcess } from "../../../src/runtimes/server/runtime.ts";
+import { Supervisor } from "../../../src/runtimes/server/workers/supervisor.ts";
 
 interface Fake extends WorkerProcess {
   readonly serial: number;

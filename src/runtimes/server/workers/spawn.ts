@@ -5,7 +5,7 @@
  * command, so new files on disk become the new workers' code).
  */
 import { spawn } from "node:child_process";
-import type { SpawnWorker, WorkerProcess } from "./supervisor.ts";
+import type { SpawnWorker, WorkerProcess } from "../runtime.ts";
 
 /** Start `command` (program and arguments) once per worker, with this process's stdio for its logs. */
 export function childProcessWorkers(command: readonly string[], env: Readonly<Record<string, string | undefined>>): SpawnWorker {

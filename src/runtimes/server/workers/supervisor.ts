@@ -9,17 +9,7 @@
  * graceful exit.
  */
 import type { WorkerInfo } from "../../../metrics/export.ts";
-
-/** One worker process as the runtime started it. */
-export interface WorkerProcess {
-  readonly pid: number;
-  kill(signal: "SIGTERM" | "SIGKILL"): void;
-  /** Resolves when it has exited, with how. */
-  readonly exited: Promise<{ readonly code: number | null; readonly signal: string | null }>;
-}
-
-/** Start one worker with these extra environment variables (how is the runtime's: a child process, node:cluster). */
-export type SpawnWorker = (env: Readonly<Record<string, string>>) => WorkerProcess;
+import type { SpawnWorker, WorkerProcess } from "../runtime.ts";
 
 export interface SupervisorOptions {
   readonly count: number;
