@@ -3,7 +3,7 @@ import type { Context } from "hono";
 import type { HealthProvider, StateStatus } from "../src/metrics/health-provider.ts";
 import { PROMETHEUS_CONTENT_TYPE, renderPrometheus } from "../src/metrics/prometheus.ts";
 import type { Metrics } from "../src/metrics/registry.ts";
-import { hostMetricsView, type HostWorkers, type MetricsView } from "../src/metrics/export.ts";
+import { type HostMetrics, hostMetricsView, type MetricsView } from "../src/metrics/export.ts";
 import { createAuthCheck, unauthorized } from "../src/stats/auth.ts";
 import type { MetricsEndpointConfig } from "../src/stats/schema.ts";
 
@@ -15,7 +15,7 @@ export interface MetricsRouteDeps {
   /** Client connections open now, where the runtime counts them. */
   connections?: () => number;
   /** The host's workers, when this process is one of them (or their primary): the numbers are the host's. */
-  host?: HostWorkers;
+  host?: HostMetrics;
   config: MetricsEndpointConfig;
   env: Readonly<Record<string, unknown>>;
 }

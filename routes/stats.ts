@@ -15,7 +15,7 @@ import { statsPage } from "../src/stats/page.ts";
 import type { MetricsEndpointConfig, StatsConfig } from "../src/stats/schema.ts";
 import type { ChangeEvent } from "../src/state/store.ts";
 import { metricsRoute, metricsView } from "./metrics.ts";
-import type { HostWorkers } from "../src/metrics/export.ts";
+import type { HostMetrics } from "../src/metrics/export.ts";
 
 /** What the page shows beyond the metrics: the rules' actions and the change log. */
 export interface PageExtras {
@@ -32,7 +32,7 @@ export interface StatsDeps {
   /** Client connections open now, where the runtime counts them (for /metrics). */
   connections?: () => number;
   /** The host's workers, when this process is one of them (or their primary): the numbers shown are the host's. */
-  host?: HostWorkers;
+  host?: HostMetrics;
   /** `config.admin` (its `stats` and `metrics` keys). */
   config: { readonly stats?: StatsConfig; readonly metrics?: MetricsEndpointConfig };
   env: Readonly<Record<string, unknown>>;

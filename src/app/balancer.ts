@@ -15,7 +15,7 @@ import { type Config, listenerKey, listenersOf } from "../config/schema.ts";
 import type { HealthChecks } from "../health/checks.ts";
 import { createMetrics, type Metrics } from "../metrics/registry.ts";
 import type { Platform } from "../platform.ts";
-import type { HostWorkers } from "../metrics/export.ts";
+import type { HostWorkers } from "./host.ts";
 import type { TargetGroup } from "../pool/group.ts";
 import { TargetOverrides } from "../pool/overrides.ts";
 import { TargetPool } from "../pool/pool.ts";
@@ -141,6 +141,11 @@ export class Balancer {
   /** The config as its source has it. */
   get fileConfig(): Config {
     return this.file.config;
+  }
+
+  /** The text of the config served, where its source has one (what a host's primary hands its workers). */
+  get fileText(): string | undefined {
+    return this.file.text;
   }
 
   /** Active health checks of the current config (started by server adapters; run from requests and cron on Workers). */
@@ -422,9 +427,8 @@ export class Balancer {
     this.followOverlay(snapshot);
     const reloads = snapshot.reloads ?? 0;
     if (this.source.shared && this.reloadsSeen !== undefined && reloads > this.reloadsSeen && !this.announcing) {
-      void this.reload("a reload on another instance", { fromOtherInstance: true }).catch((error: unknown) =>
-        this.platform.log(`reload: ${errorDetail(error)}`)
-      );
+      // A refusal is logged, with its reason, by reload itself.
+      void this.reload("a reload on another instance", { fromOtherInstance: true }).catch(() => {});
     }
     this.reloadsSeen = Math.max(this.reloadsSeen ?? 0, reloads);
   }

@@ -12,6 +12,8 @@ export interface LoadedConfig {
   readonly config: Config;
   /** A short digest of its text: equal on every instance that reads the same config. */
   readonly version: string;
+  /** The text it was read from, where the source has one: what a host's primary hands its workers. */
+  readonly text?: string;
 }
 
 export interface ConfigSource {

@@ -12,8 +12,8 @@
  * `backend/server`.
  */
 import * as v from "valibot";
-import { hostInflight, type HostWorkers } from "../metrics/export.ts";
-import { errorDetail } from "../proxy/errors.ts";
+import { hostInflight } from "../metrics/export.ts";
+import type { HostWorkers } from "./host.ts";
 import type { ReloadResult, Status, TargetAdd, TargetChange, TargetPatch } from "../admin/api-schema.ts";
 import { AdminError, type AdminOps } from "../admin/ops.ts";
 import type { Config, TargetConfig } from "../config/schema.ts";
@@ -259,14 +259,18 @@ export function createControl(b: Controlled): Control {
       try {
         message = await workers.restart(by);
       } catch (error) {
-        await record({ source: by, kind: "restart", subject: "workers", after: "refused", detail: errorDetail(error) });
-        throw new AdminError(422, errorDetail(error));
+        // A reason worded for the operator, never a stack.
+        const why = error instanceof Error ? error.message : String(error);
+        await record({ source: by, kind: "restart", subject: "workers", after: "refused", detail: why });
+        throw new AdminError(422, why);
       }
       await record({ source: by, kind: "restart", subject: "workers", after: "restarted", detail: message });
       return { message };
     },
 
     async reload(by) {
+      // A host of workers reloads as one: the primary, then each worker with its text.
+      if (b.workers) return b.workers.reload(by);
       const result = await b.reload(by);
       // What the reload set off (a removal that came due, a store write) is done before the answer.
       await b.settled();

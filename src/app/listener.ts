@@ -21,7 +21,7 @@ import { type AdminPaths, adminSpace } from "../edge/admin-space.ts";
 import { rejectAtEdge } from "../edge/request-guard.ts";
 import type { HealthProvider } from "../metrics/health-provider.ts";
 import type { Metrics } from "../metrics/registry.ts";
-import type { HostWorkers } from "../metrics/export.ts";
+import type { HostWorkers } from "./host.ts";
 import type { Platform } from "../platform.ts";
 import { errorDetail, internalError } from "../proxy/errors.ts";
 import type { Generation } from "./generation.ts";

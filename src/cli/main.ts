@@ -291,8 +291,14 @@ export async function main(argv: string[], root: string): Promise<number> {
       case "build": {
         const [what, ...options] = rest;
         if (what === "entry" && (options[0] === "node" || options[0] === "deno")) {
-          console.log(options[0] === "node" ? await buildNodeEntry(root) : await buildDenoEntry(root));
-          return 0;
+          try {
+            console.log(options[0] === "node" ? await buildNodeEntry(root) : await buildDenoEntry(root));
+            return 0;
+          } catch (e) {
+            // esbuild's error names the file and line; one line, as a rolling restart reports it.
+            console.error(`fulcrum: build entry ${options[0]}: ${(e as Error).message.split("\n").filter((l) => l.trim() !== "").slice(0, 2).join(" ")}`);
+            return 1;
+          }
         }
         if (what !== "workers") throw new Error(`build: expected build workers --config FILE --out DIR [--name NAME], got ${JSON.stringify(what ?? "")}`);
         const flags = parseFlags(options);

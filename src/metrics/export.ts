@@ -68,14 +68,14 @@ export interface HostView {
   readonly workers: readonly WorkerInfo[];
   /** Rolling restarts completed since the primary started. */
   readonly restarts: number;
+  /** Since the primary started: the host's uptime. */
+  readonly uptimeSeconds: number;
 }
 
-/** A host's worker processes, from any of them or their primary. */
-export interface HostWorkers {
+/** A host's worker processes as /metrics and the stats page read them, from any of them or their primary. */
+export interface HostMetrics {
   /** Every worker's metrics and the workers themselves. */
   view(): Promise<HostView>;
-  /** Replace the workers one by one (`fulcrum restart`, SIGUSR2); resolves with what was done, rejects with why not. */
-  restart(by: string): Promise<string>;
 }
 
 const histogramOf = (h: LatencyHistogram): HistogramExport => ({ counts: [...h.counts], sum: h.sum });
@@ -122,7 +122,10 @@ export function exportMetrics(metrics: Metrics, health: readonly GroupReport[], 
 }
 
 /** A registry holding the sum of `exports` (read it, never record into it). */
-export function mergeExports(exports: readonly MetricsExport[], options: { now: () => number; balancer?: string; window?: Window }): Metrics {
+export function mergeExports(
+  exports: readonly MetricsExport[],
+  options: { now: () => number; balancer?: string; window?: Window; startedAt?: number },
+): Metrics {
   const merged = createMetrics(options);
   for (const x of exports) {
     for (const r of x.rules) {
@@ -187,7 +190,7 @@ export interface MetricsView {
 export function hostMetricsView(view: HostView, health: readonly GroupReport[], options: { now: () => number; balancer?: string }): MetricsView {
   const counted = view.exports.filter((x) => x.connections !== undefined);
   return {
-    metrics: mergeExports(view.exports, options),
+    metrics: mergeExports(view.exports, { ...options, startedAt: options.now() - view.uptimeSeconds * 1000 }),
     health: hostHealth(health, view.exports),
     ...(counted.length ? { connections: counted.reduce((n, x) => n + x.connections!, 0) } : {}),
     host: view,

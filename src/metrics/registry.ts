@@ -147,6 +147,8 @@ export interface MetricsOptions {
   balancer?: string;
   /** Sliding window for latency quantiles. Default 6 buckets of 10 s (1 minute). */
   window?: Window;
+  /** `now()` when counting began. Default: now (a registry that merges others' gives their start). */
+  startedAt?: number;
 }
 
 export class Metrics {
@@ -165,7 +167,7 @@ export class Metrics {
     this.wallClock = options.wallClock ?? Date.now;
     this.balancer = options.balancer ?? "fulcrum";
     this.window = options.window ?? DEFAULT_WINDOW;
-    this.startedAt = this.now();
+    this.startedAt = options.startedAt ?? this.now();
     this.balancerLabel = labelPairs({ balancer: this.balancer });
   }
 

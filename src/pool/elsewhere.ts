@@ -48,3 +48,16 @@ export function addReports(reports: Iterable<InflightReport>): InflightReport {
   }
   return out;
 }
+
+/** `total` less one worker's own report: what the others have in flight. */
+export function subtractReport(total: InflightReport, own_: InflightReport): InflightReport {
+  const out: InflightReport = {};
+  for (const [group, targets] of Object.entries(total)) {
+    const mine = own(own_, group);
+    for (const [url, n] of Object.entries(targets)) {
+      const left = n - ((mine && own(mine, url)) ?? 0);
+      if (left > 0) (out[group] ??= {})[url] = left;
+    }
+  }
+  return out;
+}

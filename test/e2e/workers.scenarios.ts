@@ -7,6 +7,7 @@
  * at most what was on it; a rolling restart under load loses nothing.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { readFileSync, writeFileSync } from "node:fs";
 import { type Balancer, fulcrumCommand, type Runtime, startBalancer } from "./launch.ts";
 import { startUpstream, type Upstream } from "./upstream.ts";
 
@@ -155,10 +156,15 @@ export function workerScenarios(runtime: Exclude<Runtime, "workerd">): void {
     test("a worker killed with SIGKILL under load is replaced; only what was on it fails", async () => {
       const clients = 8;
       const victim = workerPids(b.output())[0]!;
+      const counted = async () => {
+        const text = await (await fetch(`${b.url}/__fulcrum/metrics`)).text();
+        return [...text.matchAll(/^fulcrum_group_requests_total\{[^}]*class="2xx"\} (\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
+      };
       const running = load(`${b.url}/load`, clients, Bun.sleep(1500));
       await Bun.sleep(500);
       process.kill(victim, "SIGKILL");
       const r = await running;
+      const before = await counted();
       // At most one request per client was in flight, or about to use a connection to the dead worker.
       expect(r.failed).toBeLessThanOrEqual(clients);
       expect(r.ok).toBeGreaterThan(50);
@@ -171,7 +177,39 @@ export function workerScenarios(runtime: Exclude<Runtime, "workerd">): void {
       expect(text).toMatch(/^fulcrum_workers\{[^}]*\} 2$/m);
       expect(text).toMatch(/^fulcrum_worker_crashes_total\{[^}]*\} 1$/m);
       expect(b.output()).toContain(`(pid ${victim}) was killed by SIGKILL`);
+      // The dead worker's counts stay in the host's totals: a counter never goes down.
+      expect(await counted()).toBeGreaterThanOrEqual(before);
       console.log(`${runtime}: SIGKILL of one of 2 workers under ${clients} clients: ${r.failed} failed of ${r.ok + r.failed}`);
+    }, 30_000);
+
+    test("the host serves the primary's config: a replaced worker does not read an edited file; a reload reaches every worker", async () => {
+      const config = JSON.parse(readFileSync(b.configFile, "utf8")) as { rules: unknown[] };
+      const teapot = { priority: 3, conditions: [{ pathPattern: { values: ["/teapot"] } }], action: { fixedResponse: { statusCode: 418 } } };
+      writeFileSync(b.configFile, JSON.stringify({ ...config, rules: [...config.rules, teapot] }));
+      const statuses = async () => {
+        const seen = new Set<number>();
+        for (let i = 0; i < 20; i++) seen.add(await fresh(`${b.url}/teapot`));
+        return [...seen].sort();
+      };
+      // Edited but not reloaded: a worker started now (a crash's replacement) serves what the host serves.
+      const victim = workerPids(b.output()).at(-1)!;
+      process.kill(victim, "SIGKILL");
+      for (let i = 0; i < 50 && workerPids(b.output()).length < 4; i++) await Bun.sleep(100);
+      expect(await statuses()).toEqual([200]);
+      const reloaded = await fulcrumCommand(["reload"], { admin: b.adminUrl! });
+      expect(reloaded.code).toBe(0);
+      expect(await statuses()).toEqual([418]);
+      // A port that something else holds: refused before anything changes, on the primary or the workers.
+      const holder = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+      try {
+        writeFileSync(b.configFile, JSON.stringify({ ...config, listen: [{ port: b.port }, { port: holder.port, host: "127.0.0.1" }] }));
+        const refused = await fulcrumCommand(["reload"], { admin: b.adminUrl! });
+        expect(refused.code).toBe(1);
+        expect(refused.err).toContain(`listen 127.0.0.1:${holder.port}: address already in use; nothing changed`);
+        expect(await statuses()).toEqual([418]);
+      } finally {
+        holder.stop(true);
+      }
     }, 30_000);
 
     test("a rolling restart under load fails no request", async () => {

@@ -11,7 +11,7 @@ import { type Config, type ListenerConfig, listenersOf } from "../../config/sche
 import type { Platform } from "../../platform.ts";
 import { openStateStore, type StateOpeners } from "../../state/open.ts";
 import type { StateStore } from "../../state/store.ts";
-import type { HostWorkers } from "../../metrics/export.ts";
+import type { HostWorkers } from "../../app/host.ts";
 import { type EntryArgs, parseEntryArgs } from "./args.ts";
 
 export interface Boot {
@@ -40,15 +40,21 @@ export function listenFailure(listener: ListenerConfig, port: number, error: unk
   return `fulcrum: listen ${host}:${port}: ${reason}`;
 }
 
-/**
- * The config file, read again on each reload; `--port` replaces the first listener's port every
- * time. `shared`: other processes serve the same file (a host's workers), so a reload here asks
- * them to reload too (through the state store, as Workers KV instances do).
- */
-export function fileSource(path: string, readText: (path: string) => Promise<string>, port: number | undefined, shared = false): ConfigSource {
+/** A config's text checked as the file at `path`; `--port` replaces the first listener's port. Throws ConfigError. */
+export async function loadConfigText(text: string, path: string, port: number | undefined): Promise<LoadedConfig> {
+  const config = parseConfig(text, path);
+  const version = await configVersion(text);
+  if (port === undefined) return { config, version, text };
+  const [first, ...rest] = listenersOf(config);
+  const listen = [{ ...first!, port }, ...rest];
+  return { config: { ...config, listen: Array.isArray(config.listen) ? listen : listen[0]! }, version, text };
+}
+
+/** The config file, read again on each reload. */
+export function fileSource(path: string, readText: (path: string) => Promise<string>, port: number | undefined): ConfigSource {
   return {
     location: path,
-    shared,
+    shared: false,
     async read(): Promise<LoadedConfig> {
       let text: string;
       try {
@@ -56,12 +62,7 @@ export function fileSource(path: string, readText: (path: string) => Promise<str
       } catch (error) {
         throw new Error(`cannot read ${path}: ${osReason(error)}`);
       }
-      const config = parseConfig(text, path);
-      const version = await configVersion(text);
-      if (port === undefined) return { config, version };
-      const [first, ...rest] = listenersOf(config);
-      const listen = [{ ...first!, port }, ...rest];
-      return { config: { ...config, listen: Array.isArray(config.listen) ? listen : listen[0]! }, version };
+      return loadConfigText(text, path, port);
     },
   };
 }
@@ -74,8 +75,8 @@ export interface BootOptions {
   readonly instance?: string;
   /** The store to use instead of opening the config's (a worker's, reached through its primary). */
   readonly store?: (config: Config) => Promise<StateStore>;
-  /** Other processes serve the same file (a host's workers and their primary). Default false. */
-  readonly sharedSource?: boolean;
+  /** Where reloads read the config instead of the file (a worker's: its primary's copy). */
+  readonly source?: ConfigSource;
   /** The host's worker processes, when this is one of them or their primary. */
   readonly workers?: HostWorkers;
 }
@@ -106,7 +107,7 @@ export async function boot(
 ): Promise<Boot> {
   try {
     const { config, version } = start.loaded;
-    const source = fileSource(start.args.config, readText, start.args.port, options.sharedSource);
+    const source = options.source ?? fileSource(start.args.config, readText, start.args.port);
     const state = options.store ? await options.store(config) : await openStateStore(config.state, options.stores ?? {}, platform, platform.runtime);
     const app = createBalancer(config, { ...platform, state }, {
       source,

@@ -15,9 +15,10 @@ import { handleSignals, serveListeners, startupSummary } from "./serving.ts";
 import type { ServerRuntime } from "./runtime.ts";
 
 export async function runServer(rt: ServerRuntime): Promise<BalancerApp> {
-  const start = await readStartConfig(rt.argv, rt.readText, rt.platform, rt.exit);
+  // A worker takes its primary's config, not the file as it is now.
   const worker = workerEnvOf(rt.platform.env);
-  if (worker) return runWorker(rt, start, worker);
+  if (worker) return runWorker(rt, worker);
+  const start = await readStartConfig(rt.argv, rt.readText, rt.platform, rt.exit);
   const count = workerCount(start.args.workers ?? start.loaded.config.workers, rt);
   if (count !== undefined) return runPrimary(rt, start, count);
   const { app } = await boot(start, rt.readText, rt.platform, rt.exit, { stores: rt.stores, secondPort: rt.secondPort ?? true, instance: rt.instance });

@@ -52,16 +52,30 @@ export async function serveListeners(
   return { listeners, shutdown };
 }
 
-/** SIGTERM and SIGINT shut down, SIGHUP reloads; a launcher that goes away is a SIGTERM. */
-export function handleSignals(rt: ServerRuntime, balancer: Balancer, shutdown: (signal: "SIGTERM" | "SIGINT") => void): void {
+/**
+ * SIGTERM and SIGINT shut down, SIGHUP reloads (this balancer, or through `reload` the host it is a
+ * worker of); SIGUSR2 is said to be ignored rather than left to end the process (its default). A
+ * launcher that goes away is a SIGTERM.
+ */
+export function handleSignals(
+  rt: ServerRuntime,
+  balancer: Balancer,
+  shutdown: (signal: "SIGTERM" | "SIGINT") => void,
+  options: { readonly reload?: (by: string) => Promise<string>; readonly usr2?: string } = {},
+): void {
   const log = (line: string) => console.error(line);
+  const reload = options.reload ?? ((by: string) => balancer.reload(by).then((r) => r.message));
   rt.onSignal("SIGTERM", () => shutdown("SIGTERM"));
   rt.onSignal("SIGINT", () => shutdown("SIGINT"));
   rt.onSignal("SIGHUP", () => {
     log("fulcrum: SIGHUP: reloading the config");
-    // A refusal is logged by the balancer, with its problems.
-    balancer.reload("SIGHUP").then((r) => log(`fulcrum: ${r.message}`), () => {});
+    // A refusal is logged by the balancer, with its problems; a host's answer here.
+    reload("SIGHUP").then((message) => log(`fulcrum: ${message}`), (error: unknown) => options.reload && log(`fulcrum: reload: ${(error as Error).message}`));
   });
+  rt.onSignal(
+    "SIGUSR2",
+    () => log(`fulcrum: ${options.usr2 ?? "SIGUSR2 ignored: replacing processes without a gap needs --workers (then fulcrum restart, or SIGUSR2)"}`),
+  );
   const supervisor = Number(rt.platform.env.FULCRUM_SUPERVISOR_PID);
   if (rt.parentPid && Number.isInteger(supervisor) && supervisor > 0) {
     watchParent(supervisor, rt.parentPid, () => {

@@ -18,9 +18,11 @@ function dial(port: number): Promise<Channel> {
   });
 }
 
+const handlers = { view: async () => null, restart: async () => "", reload: async () => null, config: () => ({ text: "{}" }) };
+
 describe("workers hub", () => {
   test("a wrong token is refused and the connection closed", async () => {
-    const hub = await Hub.start(new MemoryStateStore({ shared: true }), "right-token", { view: async () => null, restart: async () => "" });
+    const hub = await Hub.start(new MemoryStateStore({ shared: true }), "right-token", handlers, Date.now);
     try {
       const channel = await dial(hub.port);
       await expect(channel.request("hello", { token: "wrong-token", serial: 1, pid: 1 })).rejects.toThrow();
@@ -31,9 +33,30 @@ describe("workers hub", () => {
     }
   });
 
+  test("stray bytes on the port (not JSON objects, an endless line) end that connection, not the primary", async () => {
+    const hub = await Hub.start(new MemoryStateStore({ shared: true }), "right-token", handlers, Date.now);
+    try {
+      for (const garbage of ["null\n", "42\n", '"x"\n', "[1]\n", "{}\n", "{not json\n", "x".repeat(10_000)]) {
+        const closed = await new Promise<boolean>((resolve) => {
+          const socket = connect(hub.port, "127.0.0.1", () => socket.write(garbage));
+          socket.on("close", () => resolve(true));
+          socket.on("error", () => {});
+          setTimeout(() => resolve(false), 2000);
+        });
+        expect([garbage.slice(0, 10), closed]).toEqual([garbage.slice(0, 10), true]);
+      }
+      // Still serving its workers.
+      const channel = await dial(hub.port);
+      await channel.request("hello", { token: "right-token", serial: 1, pid: 1 });
+      expect((await channel.request("state.load")) as { version: number }).toMatchObject({ version: 0 });
+    } finally {
+      hub.close();
+    }
+  });
+
   test("a worker's store is the primary's: calls answered, every write pushed", async () => {
     const primary = new MemoryStateStore({ shared: true });
-    const hub = await Hub.start(primary, "t0ken", { view: async () => null, restart: async () => "" });
+    const hub = await Hub.start(primary, "t0ken", handlers, Date.now);
     try {
       const channel = await dial(hub.port);
       await channel.request("hello", { token: "t0ken", serial: 7, pid: 42 });

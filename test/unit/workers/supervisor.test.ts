@@ -10,12 +10,14 @@ import { Supervisor } from "../../../src/runtimes/server/workers/supervisor.ts";
 
 interface Fake extends WorkerProcess {
   readonly serial: number;
+  /** Not exited yet. */
+  alive: boolean;
   exit(code: number | null, signal?: string | null): void;
   readonly signals: string[];
 }
 
 /** Fake workers: each serves (calls back ready) unless `healthy` says no, and exits when told. */
-function host(healthy: (serial: number) => boolean = () => true) {
+function host(healthy: (serial: number) => boolean = () => true, startMs = 5) {
   const started: Fake[] = [];
   const ready = new Map<number, () => void>();
   const lines: string[] = [];
@@ -30,20 +32,25 @@ function host(healthy: (serial: number) => boolean = () => true) {
       const fake: Fake = {
         serial,
         pid: pid++,
+        alive: true,
         signals,
         exited,
         kill: (s) => {
           signals.push(s);
+          fake.alive = false;
           exit({ code: null, signal: s });
         },
-        exit: (code, signal = null) => exit({ code, signal }),
+        exit: (code, signal = null) => {
+          fake.alive = false;
+          exit({ code, signal });
+        },
       };
       started.push(fake);
       // Serving (or dying) a moment after it starts, as a process would.
-      setTimeout(() => (healthy(serial) ? ready.get(serial)?.() : fake.exit(1)), 5);
+      setTimeout(() => (healthy(serial) ? ready.get(serial)?.() : fake.exit(1)), startMs);
       return fake;
     },
-    onReady: (serial, cb) => ready.set(serial, cb),
+    onReady: (serial, cb) => void ready.set(serial, cb),
     log: (line) => lines.push(line),
     startTimeoutMs: 2000,
   });
@@ -107,5 +114,38 @@ describe("worker supervisor", () => {
     await supervisor.start();
     await supervisor.stop(1000);
     expect(started.map((w) => w.signals)).toEqual([["SIGTERM"], ["SIGTERM"]]);
+  });
+
+  test("a worker that dies while another is being replaced: every process running is one the supervisor knows", async () => {
+    const { supervisor, started } = host(() => true, 300);
+    await supervisor.start();
+    const restarted = supervisor.restart("test");
+    await Bun.sleep(10);
+    started[1]!.exit(1);
+    await restarted;
+    await Bun.sleep(600);
+    const alive = started.filter((f) => f.alive).map((f) => f.pid).sort();
+    expect(supervisor.workers().map((w) => w.pid).sort()).toEqual(alive);
+    expect(alive.length).toBe(2);
+    await supervisor.stop(100);
+    expect(started.filter((f) => f.alive)).toEqual([]);
+  });
+
+  test("stop during a rolling restart leaves no process behind", async () => {
+    const { supervisor, started } = host(() => true, 200);
+    await supervisor.start();
+    const restarted = supervisor.restart("test").catch((e: Error) => e.message);
+    await Bun.sleep(50);
+    await supervisor.stop(100);
+    expect(await restarted).toContain("shutting down");
+    await Bun.sleep(300);
+    expect(started.filter((f) => f.alive)).toEqual([]);
+  });
+
+  test("a start that fails for one worker stops the others, also one still starting", async () => {
+    const { supervisor, started } = host((serial) => serial !== 1, 150);
+    await expect(supervisor.start()).rejects.toThrow("exited before serving");
+    await Bun.sleep(300);
+    expect(started.filter((f) => f.alive)).toEqual([]);
   });
 });

@@ -33,6 +33,8 @@ export class Channel implements Rpc {
   };
   private buffered = "";
   private open = true;
+  /** Longest line accepted (a metrics export of many targets is a few MB); longer: the connection is cut. */
+  private maxLine = 64 * 1024 * 1024;
 
   constructor(private readonly socket: Socket, private readonly timeoutMs = 15_000) {
     socket.setEncoding("utf8");
@@ -71,6 +73,11 @@ export class Channel implements Rpc {
     this.handler = handler;
   }
 
+  /** Accept lines of at most `bytes` from now on (small until the other side has said who it is). */
+  limit(bytes: number): void {
+    this.maxLine = bytes;
+  }
+
   onClose(cb: () => void): void {
     if (this.open) this.closers.push(cb);
     else cb();
@@ -84,21 +91,31 @@ export class Channel implements Rpc {
     this.socket.write(JSON.stringify(m) + "\n");
   }
 
+  /** Whole lines are messages; anything that is not one of ours (a stray client on the port) ends the connection, never the process. */
   private received(chunk: string): void {
     this.buffered += chunk;
     let nl: number;
     while ((nl = this.buffered.indexOf("\n")) >= 0) {
       const line = this.buffered.slice(0, nl);
       this.buffered = this.buffered.slice(nl + 1);
-      let m: Message;
-      try {
-        m = JSON.parse(line) as Message;
-      } catch {
-        this.socket.destroy();
-        return;
-      }
-      this.dispatch(m);
+      if (line.length > this.maxLine || !this.dispatchLine(line)) return void this.socket.destroy();
     }
+    if (this.buffered.length > this.maxLine) this.socket.destroy();
+  }
+
+  private dispatchLine(line: string): boolean {
+    let m: unknown;
+    try {
+      m = JSON.parse(line);
+    } catch {
+      return false;
+    }
+    if (typeof m !== "object" || m === null || Array.isArray(m)) return false;
+    const x = m as Record<string, unknown>;
+    if (typeof x.i === "number" && typeof x.op === "string") this.dispatch(m as Message);
+    else if (typeof x.r === "number" || typeof x.p === "string") this.dispatch(m as Message);
+    else return false;
+    return true;
   }
 
   private dispatch(m: Message): void {
@@ -117,7 +134,13 @@ export class Channel implements Rpc {
       if (m.e !== undefined) waiter.reject(new Error(m.e));
       else waiter.resolve(m.v);
     } else {
-      for (const cb of this.pushes.get(m.p) ?? []) cb(m.v);
+      for (const cb of this.pushes.get(m.p) ?? []) {
+        try {
+          cb(m.v);
+        } catch {
+          // A push it cannot apply is dropped; the next one carries the state again.
+        }
+      }
     }
   }
 

@@ -31,6 +31,8 @@ export function rebuildCommand(env: Readonly<Record<string, unknown>>): (() => P
       let errors = "";
       child.stderr!.on("data", (d: Uint8Array) => (errors = (errors + new TextDecoder().decode(d)).slice(-2000)));
       child.once("error", (e) => reject(e));
-      child.once("exit", (code) => (code === 0 ? resolve() : reject(new Error(errors.trim() || `the rebuild exited with code ${code}`))));
+      // Its last line says what failed (`fulcrum: …`, esbuild's error): one line for the operator.
+      const last = () => errors.trim().split("\n").filter((l) => l.trim() !== "").pop()?.trim();
+      child.once("exit", (code) => (code === 0 ? resolve() : reject(new Error(last() ?? `the rebuild exited with code ${code}`))));
     });
 }

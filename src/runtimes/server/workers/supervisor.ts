@@ -14,8 +14,8 @@ import type { SpawnWorker, WorkerProcess } from "../runtime.ts";
 export interface SupervisorOptions {
   readonly count: number;
   readonly spawn: SpawnWorker;
-  /** Calls `cb` once the worker started with `serial` is serving (the hub hears it). */
-  readonly onReady: (serial: number, cb: () => void) => void;
+  /** Calls `cb` once the worker started with `serial` is serving (the hub hears it); may return how to stop waiting. */
+  readonly onReady: (serial: number, cb: () => void) => (() => void) | void;
   readonly log: (line: string) => void;
   /** Before a rolling restart: rebuild what the workers run (the Node and Deno bundles); rejects with why it cannot. */
   readonly rebuild?: () => Promise<void>;
@@ -48,6 +48,8 @@ export class Supervisor {
   private readonly slots: Slot[];
   private serial = 0;
   private stopping = false;
+  /** Every process started and not yet exited, in a slot or not (one still starting, one being replaced). */
+  private readonly alive = new Set<Running>();
   private rolling: Promise<string> | undefined;
   private rollingRestarts = 0;
 
@@ -57,12 +59,11 @@ export class Supervisor {
 
   /** Start every worker; resolves when all serve, rejects (having stopped the others) when one cannot start. */
   async start(): Promise<void> {
-    try {
-      await Promise.all(this.slots.map(async (slot) => (slot.current = await this.launch(slot))));
-    } catch (error) {
-      await this.stop();
-      throw error;
-    }
+    const started = await Promise.allSettled(this.slots.map(async (slot) => (slot.current = await this.launch(slot))));
+    const failed = started.find((s): s is PromiseRejectedResult => s.status === "rejected");
+    if (!failed) return;
+    await this.stop();
+    throw failed.reason;
   }
 
   workers(): WorkerInfo[] {
@@ -88,7 +89,8 @@ export class Supervisor {
   /** SIGTERM to every worker; resolves when all have exited (SIGKILL to those still there after `deadlineMs`). */
   async stop(deadlineMs = 60_000): Promise<void> {
     this.stopping = true;
-    const running = this.slots.flatMap((s) => (s.current ? [s.current] : []));
+    // Every process, also one still starting or being replaced: a launch that resolves after this is killed there.
+    const running = [...this.alive];
     for (const r of running) {
       r.leaving = true;
       r.process.kill("SIGTERM");
@@ -108,21 +110,24 @@ export class Supervisor {
       }
     }
     for (const slot of this.slots) {
-      if (this.stopping) throw new Error("shutting down");
+      if (this.stopping) throw new Error("the balancer is shutting down; the restart stopped");
       const old = slot.current;
       let fresh: Running;
       try {
         fresh = await this.launch(slot);
       } catch (error) {
+        if (this.stopping) throw new Error("the balancer is shutting down; the restart stopped");
         throw new Error(
           `worker ${slot.index}: its replacement did not start (${(error as Error).message}); ${slot.index - 1} of ${this.slots.length} replaced`,
         );
       }
-      slot.current = fresh;
-      if (old) {
-        old.leaving = true;
-        old.process.kill("SIGTERM");
+      // A crash meanwhile may have put another worker in the slot: this one replaces that one too.
+      for (const leaving of new Set([old, slot.current])) {
+        if (!leaving || leaving === fresh) continue;
+        leaving.leaving = true;
+        leaving.process.kill("SIGTERM");
       }
+      slot.current = fresh;
     }
     this.rollingRestarts++;
     const line = `restarted ${this.slots.length} worker(s) one by one`;
@@ -135,20 +140,29 @@ export class Supervisor {
     const serial = ++this.serial;
     const process = this.o.spawn({ FULCRUM_WORKER_SLOT: String(slot.index), FULCRUM_WORKER_SERIAL: String(serial) });
     const running: Running = { serial, process, startedAt: Date.now(), leaving: false };
-    void process.exited.then((how) => this.exited(slot, running, how));
+    this.alive.add(running);
+    void process.exited.then((how) => {
+      this.alive.delete(running);
+      this.exited(slot, running, how);
+    });
     return new Promise<Running>((resolve, reject) => {
       const timeoutMs = this.o.startTimeoutMs ?? 30_000;
       const timer = setTimeout(() => {
+        forget?.();
         running.leaving = true;
         process.kill("SIGKILL");
         reject(new Error(`not serving after ${timeoutMs / 1000} s`));
       }, timeoutMs);
-      this.o.onReady(serial, () => {
+      const forget = this.o.onReady(serial, () => {
         clearTimeout(timer);
-        resolve(running);
+        if (!this.stopping) return resolve(running);
+        running.leaving = true;
+        process.kill("SIGTERM");
+        reject(new Error("shutting down"));
       });
       void process.exited.then((how) => {
         clearTimeout(timer);
+        forget?.();
         reject(new Error(`exited before serving (${describeExit(how)})`));
       });
     });
@@ -169,10 +183,12 @@ export class Supervisor {
       if (this.stopping || slot.current) return;
       this.launch(slot).then(
         (fresh) => {
-          if (this.stopping) fresh.process.kill("SIGTERM");
-          else slot.current = fresh;
+          // A rolling restart filled the slot meanwhile: this one is not needed.
+          if (!slot.current) return void (slot.current = fresh);
+          fresh.leaving = true;
+          fresh.process.kill("SIGTERM");
         },
-        (error: unknown) => this.crashed(slot, 0, `worker ${slot.index} did not start again (${(error as Error).message})`),
+        (error: unknown) => void (this.stopping || this.crashed(slot, 0, `worker ${slot.index} did not start again (${(error as Error).message})`)),
       );
     }, slot.backoffMs);
   }

@@ -11,11 +11,15 @@
  */
 import { connect } from "node:net";
 import type { BalancerApp } from "../../../app/balancer.ts";
-import { exportMetrics, type HostView, type HostWorkers } from "../../../metrics/export.ts";
+import { exportMetrics, type HostView } from "../../../metrics/export.ts";
+import type { HostWorkers } from "../../../app/host.ts";
 import { RemoteStateStore } from "../../../state/remote.ts";
-import type { EntryArgs } from "../args.ts";
-import type { LoadedConfig } from "../../../app/config-source.ts";
-import { boot } from "../boot.ts";
+import { parseEntryArgs } from "../args.ts";
+import type { ConfigSource, LoadedConfig } from "../../../app/config-source.ts";
+import { AdminError } from "../../../admin/ops.ts";
+import type { ReloadResult } from "../../../admin/api-schema.ts";
+import { ConfigError } from "../../../config/load.ts";
+import { boot, loadConfigText } from "../boot.ts";
 import type { ServerRuntime } from "../runtime.ts";
 import { handleSignals, serveListeners } from "../serving.ts";
 import { Channel } from "./channel.ts";
@@ -59,12 +63,12 @@ function connectToPrimary(w: WorkerEnv, pid: number): Promise<Channel> {
     socket.once("connect", () => {
       socket.off("error", reject);
       const channel = new Channel(socket);
-      channel.request("hello", { token: w.token, serial: w.serial, pid }).then(() => resolve(channel), reject);
+      channel.request("hello", { token: w.token, serial: w.serial, slot: w.slot, pid }).then(() => resolve(channel), reject);
     });
   });
 }
 
-export async function runWorker(rt: ServerRuntime, start: { readonly args: EntryArgs; readonly loaded: LoadedConfig }, w: WorkerEnv): Promise<BalancerApp> {
+export async function runWorker(rt: ServerRuntime, w: WorkerEnv): Promise<BalancerApp> {
   const log = (line: string) => console.error(line);
   const pid = Number(rt.instance.split(":").pop());
   let channel: Channel;
@@ -74,23 +78,52 @@ export async function runWorker(rt: ServerRuntime, start: { readonly args: Entry
     log(`fulcrum: worker ${w.slot}: cannot reach the primary process: ${(error as Error).message}`);
     return rt.exit(1);
   }
+  const args = parseEntryArgs(rt.argv, rt.platform.env as Record<string, string | undefined>);
+  // The host's config is the primary's: a worker started later (a replacement) takes the same, whatever the file says now.
+  const source: ConfigSource = {
+    location: args.config,
+    shared: false,
+    read: async () => loadConfigText(((await channel.request("host.config")) as { text: string }).text, args.config, args.port),
+  };
+  let loaded: LoadedConfig;
+  try {
+    loaded = await source.read();
+  } catch (error) {
+    log(error instanceof ConfigError ? error.message : `fulcrum: worker ${w.slot}: ${(error as Error).message}`);
+    return rt.exit(1);
+  }
   const store = new RemoteStateStore(channel);
   const host: HostWorkers = {
     view: () => channel.request("host.view") as Promise<HostView>,
     // A rolling restart replaces this worker too: it answers before this one stops.
     restart: (by) => channel.request("host.restart", { by }, 600_000) as Promise<string>,
+    reload: (by) =>
+      (channel.request("host.reload", { by }, 120_000) as Promise<ReloadResult>).catch((error: unknown) => {
+        throw new AdminError(422, (error as Error).message);
+      }),
   };
-  const { app } = await boot(start, rt.readText, rt.platform, rt.exit, {
+  const { app } = await boot({ args, loaded }, rt.readText, rt.platform, rt.exit, {
     workers: host,
     store: () => Promise.resolve(store),
-    sharedSource: true,
+    source,
     secondPort: rt.secondPort ?? true,
     instance: rt.instance,
   });
   const balancer = app.balancer;
   const { shutdown } = await serveListeners(rt, balancer, { only: "traffic", shared: true });
-  channel.onRequest((op) => {
+  channel.onRequest(async (op, a) => {
     if (op === "metrics.export") return exportMetrics(balancer.metrics, balancer.healthProvider(), rt.instance, rt.platform.clientConnections?.());
+    if (op === "reload") {
+      // The primary's text: the host serves one config.
+      const { text, by } = a as { text: string; by: string };
+      try {
+        const r = await balancer.reload(by, { config: await loadConfigText(text, args.config, args.port), fromOtherInstance: true });
+        return r.message;
+      } catch (error) {
+        const problems = error instanceof AdminError && error.problems?.length ? `: ${error.problems.join("; ")}` : "";
+        throw new Error(`${(error as Error).message}${problems}`);
+      }
+    }
     throw new Error(`unknown request ${op}`);
   });
   channel.onClose(() => {
@@ -99,7 +132,10 @@ export async function runWorker(rt: ServerRuntime, start: { readonly args: Entry
   });
   shareInflight(channel, balancer);
   balancer.startHealthChecks();
-  handleSignals(rt, balancer, shutdown);
+  handleSignals(rt, balancer, shutdown, {
+    reload: (by) => host.reload(by).then((r) => r.message),
+    usr2: `SIGUSR2 ignored: it is the primary's (the parent of this worker) to replace the workers`,
+  });
   await channel.request("ready");
   log(`fulcrum (${rt.platform.runtime}) worker ${w.slot} (pid ${pid}) serving`);
   return app;
