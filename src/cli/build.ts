@@ -5,7 +5,8 @@
  * its config bundled at build time.
  */
 import { build, type BuildOptions } from "esbuild";
-import { mkdirSync, renameSync } from "node:fs";
+import { existsSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
 import { join } from "node:path";
 
 export function cacheDir(root: string, ...parts: string[]): string {
@@ -47,8 +48,25 @@ function serverEntryOptions(root: string, name: "node" | "deno"): BuildOptions {
   };
 }
 
+/**
+ * Built to a file named by its content (`node-<hash>.mjs`), never rewritten: a running host's
+ * workers, and the replacements its primary starts after a crash, keep the code they were started
+ * with while another build (a rolling restart's, another `fulcrum serve` from this checkout)
+ * makes a new file beside it.
+ */
+async function buildVersioned(root: string, name: string, options: BuildOptions): Promise<string> {
+  const built = await build({ ...options, write: false, outfile: join(cacheDir(root), `${name}.mjs`), logLevel: "error" });
+  const contents = built.outputFiles[0]!.contents;
+  const file = join(cacheDir(root), `${name}-${createHash("sha256").update(contents).digest("hex").slice(0, 12)}.mjs`);
+  if (existsSync(file)) return file;
+  const aside = `${file}.${process.pid}.tmp`;
+  writeFileSync(aside, contents);
+  renameSync(aside, file);
+  return file;
+}
+
 export async function buildNodeEntry(root: string): Promise<string> {
-  return buildTo(join(cacheDir(root), "node.mjs"), {
+  return buildVersioned(root, "node", {
     ...serverEntryOptions(root, "node"),
     target: "node20",
     packages: "external",
@@ -62,7 +80,7 @@ export async function buildNodeEntry(root: string): Promise<string> {
  * `require` the banner makes (esbuild's `__require` looks for one).
  */
 export async function buildDenoEntry(root: string): Promise<string> {
-  return buildTo(join(cacheDir(root), "deno.mjs"), {
+  return buildVersioned(root, "deno", {
     ...serverEntryOptions(root, "deno"),
     target: "esnext",
     alias: { ...bundledPackageAliases(root), "node:assert": join(root, "src/runtimes/upstream/undici-assert.cjs") },

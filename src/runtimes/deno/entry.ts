@@ -89,6 +89,13 @@ const exit = (code: number) => Deno.exit(code);
  * this entry again with the permissions the README documents. Workers share the ports through
  * SO_REUSEPORT, which Deno.serve offers behind `--unstable-net`.
  */
+function denoWorkers() {
+  const command = workerCommand();
+  // The bundle (or this entry) the command runs: a rolling restart replaces it with the rebuilt one.
+  const entry = decodeURIComponent(new URL(Deno.mainModule).pathname);
+  return childProcessWorkers(command, denoPlatform.env as Record<string, string>, command.indexOf(entry));
+}
+
 function workerCommand(): string[] {
   const given = denoPlatform.env.FULCRUM_WORKER_COMMAND;
   if (typeof given === "string" && given !== "") return JSON.parse(given) as string[];
@@ -123,7 +130,7 @@ await runServer({
   onSignal: (signal, handler) => Deno.addSignalListener(signal, handler),
   cpus: () => navigator.hardwareConcurrency,
   // Deno's node:http cannot share a port between processes.
-  ...(viaNodeHttp ? {} : { spawnWorker: childProcessWorkers(workerCommand(), denoPlatform.env as Record<string, string>) }),
+  ...(viaNodeHttp ? {} : { spawnWorker: denoWorkers() }),
   bind(l, fetch, config, shared) {
     denoPingSeconds = config.websocket.pingInterval;
     if (viaNodeHttp) return bindNodeHttp(l, fetch, config);

@@ -8,7 +8,11 @@
 import cluster from "node:cluster";
 import type { SpawnWorker } from "../server/runtime.ts";
 
-export const clusterWorkers: SpawnWorker = (env) => {
+/** The bundle the host started with: what a worker runs until a rolling restart rebuilds it. */
+const startedWith = process.argv[1]!;
+
+export const clusterWorkers: SpawnWorker = (env, code) => {
+  cluster.setupPrimary({ exec: code ?? startedWith });
   const worker = cluster.fork(env);
   const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => worker.once("exit", (code, signal) => resolve({ code, signal })));
   return { pid: worker.process.pid ?? 0, kill: (signal) => void worker.process.kill(signal), exited };

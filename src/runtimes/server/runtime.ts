@@ -42,5 +42,9 @@ export interface WorkerProcess {
   readonly exited: Promise<{ readonly code: number | null; readonly signal: string | null }>;
 }
 
-/** Start one worker with these extra environment variables (how is the runtime's: a child process, node:cluster). */
-export type SpawnWorker = (env: Readonly<Record<string, string>>) => WorkerProcess;
+/**
+ * Start one worker with these extra environment variables (how is the runtime's: a child process,
+ * node:cluster); `code`: the bundle it runs instead of the one the host started with (after a
+ * rolling restart rebuilt it, on Node and Deno).
+ */
+export type SpawnWorker = (env: Readonly<Record<string, string>>, code?: string) => WorkerProcess;

@@ -17,15 +17,18 @@ interface Fake extends WorkerProcess {
 }
 
 /** Fake workers: each serves (calls back ready) unless `healthy` says no, and exits when told. */
-function host(healthy: (serial: number) => boolean = () => true, startMs = 5) {
+function host(healthy: (serial: number) => boolean = () => true, startMs = 5, rebuild?: () => Promise<string>) {
   const started: Fake[] = [];
+  /** The code each process was started with, by serial. */
+  const codes = new Map<number, string | undefined>();
   const ready = new Map<number, () => void>();
   const lines: string[] = [];
   let pid = 100;
   const supervisor = new Supervisor({
     count: 2,
-    spawn(env) {
+    spawn(env, code) {
       const serial = Number(env.FULCRUM_WORKER_SERIAL);
+      codes.set(serial, code);
       let exit!: (how: { code: number | null; signal: string | null }) => void;
       const exited = new Promise<{ code: number | null; signal: string | null }>((r) => (exit = r));
       const signals: string[] = [];
@@ -53,8 +56,9 @@ function host(healthy: (serial: number) => boolean = () => true, startMs = 5) {
     onReady: (serial, cb) => void ready.set(serial, cb),
     log: (line) => lines.push(line),
     startTimeoutMs: 2000,
+    ...(rebuild ? { rebuild } : {}),
   });
-  return { supervisor, started, lines };
+  return { supervisor, started, lines, codes };
 }
 
 describe("worker supervisor", () => {
@@ -147,5 +151,24 @@ describe("worker supervisor", () => {
     await expect(supervisor.start()).rejects.toThrow("exited before serving");
     await Bun.sleep(300);
     expect(started.filter((f) => f.alive)).toEqual([]);
+  });
+
+  test("a restart's rebuilt code is what replacements run, also later crashes; a failed restart keeps the code before it", async () => {
+    let build = 1;
+    const { supervisor, started, codes } = host((serial) => serial !== 7, 5, async () => `bundle-${++build}`);
+    await supervisor.start();
+    await supervisor.restart("test");
+    expect([codes.get(3), codes.get(4)]).toEqual(["bundle-2", "bundle-2"]);
+    started[2]!.exit(null, "SIGKILL");
+    await Bun.sleep(350);
+    expect(codes.get(5)).toBe("bundle-2");
+    // Serial 7 (slot 2's replacement) cannot start: slot 1 runs bundle-3, and what dies comes back on bundle-2.
+    await expect(supervisor.restart("test")).rejects.toThrow("worker 2: its replacement did not start");
+    expect(codes.get(6)).toBe("bundle-3");
+    started.find((f) => f.serial === 6)!.exit(1);
+    // Slot 1's second crash in a short life: started again after 0.5 s.
+    await Bun.sleep(700);
+    expect(codes.get(8)).toBe("bundle-2");
+    await supervisor.stop(100);
   });
 });

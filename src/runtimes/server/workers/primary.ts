@@ -62,7 +62,7 @@ export async function runPrimary(rt: ServerRuntime, start: { readonly args: Entr
   // The workers it starts find the hub (started below, before any of them) in their environment.
   const supervisor = new Supervisor({
     count,
-    spawn: (env) => spawn({ ...env, FULCRUM_WORKER_HUB: String(hub.port), FULCRUM_WORKER_TOKEN: token, FULCRUM_SUPERVISOR_PID: String(pid) }),
+    spawn: (env, code) => spawn({ ...env, FULCRUM_WORKER_HUB: String(hub.port), FULCRUM_WORKER_TOKEN: token, FULCRUM_SUPERVISOR_PID: String(pid) }, code),
     onReady: (serial, cb) => hub.onReady(serial, cb),
     log,
     ...(rebuild ? { rebuild } : {}),

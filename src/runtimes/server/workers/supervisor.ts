@@ -17,8 +17,8 @@ export interface SupervisorOptions {
   /** Calls `cb` once the worker started with `serial` is serving (the hub hears it); may return how to stop waiting. */
   readonly onReady: (serial: number, cb: () => void) => (() => void) | void;
   readonly log: (line: string) => void;
-  /** Before a rolling restart: rebuild what the workers run (the Node and Deno bundles); rejects with why it cannot. */
-  readonly rebuild?: () => Promise<void>;
+  /** Before a rolling restart: rebuild what the workers run (the Node and Deno bundles); resolves with the new bundle, rejects with why it cannot. */
+  readonly rebuild?: () => Promise<string>;
   /** How long a new worker may take to be serving. Default 30 s. */
   readonly startTimeoutMs?: number;
 }
@@ -48,6 +48,8 @@ export class Supervisor {
   private readonly slots: Slot[];
   private serial = 0;
   private stopping = false;
+  /** The bundle workers run since the last complete rolling restart (undefined: the one the host started with). */
+  private code: string | undefined;
   /** Every process started and not yet exited, in a slot or not (one still starting, one being replaced). */
   private readonly alive = new Set<Running>();
   private rolling: Promise<string> | undefined;
@@ -102,9 +104,10 @@ export class Supervisor {
 
   private async roll(by: string): Promise<string> {
     this.o.log(`workers: rolling restart asked by ${by}`);
+    let code = this.code;
     if (this.o.rebuild) {
       try {
-        await this.o.rebuild();
+        code = await this.o.rebuild();
       } catch (error) {
         throw new Error(`the workers' code could not be rebuilt, nothing restarted: ${(error as Error).message}`);
       }
@@ -114,9 +117,10 @@ export class Supervisor {
       const old = slot.current;
       let fresh: Running;
       try {
-        fresh = await this.launch(slot);
+        fresh = await this.launch(slot, code);
       } catch (error) {
         if (this.stopping) throw new Error("the balancer is shutting down; the restart stopped");
+        // Workers that die from now on come back on the code the host ran before (this.code).
         throw new Error(
           `worker ${slot.index}: its replacement did not start (${(error as Error).message}); ${slot.index - 1} of ${this.slots.length} replaced`,
         );
@@ -129,6 +133,7 @@ export class Supervisor {
       }
       slot.current = fresh;
     }
+    this.code = code;
     this.rollingRestarts++;
     const line = `restarted ${this.slots.length} worker(s) one by one`;
     this.o.log(`workers: ${line}`);
@@ -136,9 +141,9 @@ export class Supervisor {
   }
 
   /** Start a worker for `slot`; resolves once it serves, rejects if it exits or times out first. */
-  private launch(slot: Slot): Promise<Running> {
+  private launch(slot: Slot, code = this.code): Promise<Running> {
     const serial = ++this.serial;
-    const process = this.o.spawn({ FULCRUM_WORKER_SLOT: String(slot.index), FULCRUM_WORKER_SERIAL: String(serial) });
+    const process = this.o.spawn({ FULCRUM_WORKER_SLOT: String(slot.index), FULCRUM_WORKER_SERIAL: String(serial) }, code);
     const running: Running = { serial, process, startedAt: Date.now(), leaving: false };
     this.alive.add(running);
     void process.exited.then((how) => {
