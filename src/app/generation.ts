@@ -87,7 +87,12 @@ function routersFor(config: Config, given: ActionOverrides): Router[] {
 /** Compile `config` over the pool's targets. Its groups still need `activate` (see Balancer.swap) before it serves; the balancer adds the apps. */
 export function buildGeneration(config: Config, deps: GenerationDeps, actions: ActionOverrides): Omit<Generation, "apps" | "overlayKey"> {
   const { platform, metrics } = deps;
-  const groups = new Map(Object.entries(config.targetGroups).map(([name, g]) => [name, new TargetGroup(name, g, deps.pool, platform, metrics)]));
+  // A group without a body limit of its own takes the config's.
+  const groups = new Map(
+    Object.entries(config.targetGroups).map((
+      [name, g],
+    ) => [name, new TargetGroup(name, { ...g, maxRequestBodySize: g.maxRequestBodySize ?? config.maxRequestBodySize }, deps.pool, platform, metrics)]),
+  );
   const rules = new Map<number | undefined, RuleMetrics>([
     [undefined, metrics.rule("default")],
     ...allRules(config).map((r) => [r.priority, metrics.rule(String(r.priority))] as const),

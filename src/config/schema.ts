@@ -11,7 +11,7 @@ import { strategyNames } from "../../strategies/index.ts";
 import { strategyOptionEntries } from "../../strategies/options.ts";
 import { parseCidr } from "../net/ip.ts";
 import { isBindableHost } from "../net/host.ts";
-import { described, NAME, port, quote, seconds } from "./units.ts";
+import { bytes, described, NAME, port, quote, seconds } from "./units.ts";
 import { ActionSchema, type RuleConfig, RuleSchema } from "../rules/schema.ts";
 import { StickinessSchema } from "../sticky/schema.ts";
 import { healthEntries } from "../health/schema.ts";
@@ -104,6 +104,8 @@ export const TimeoutsSchema = v.strictObject({
   ),
 });
 
+const workersExpected = (i: { input: unknown }) => `expected a number of worker processes from 1 to 256, or "auto", got ${quote(i.input)}`;
+
 export const TargetGroupSchema = v.strictObject({
   strategy: described(
     v.optional(v.picklist(strategyNames, (i) => `expected one of ${strategyNames.join(", ")}, got ${quote(i.input)}`), "round_robin"),
@@ -123,6 +125,10 @@ export const TargetGroupSchema = v.strictObject({
   ),
   timeouts: described(v.optional(TimeoutsSchema, {}), "Timeouts towards the targets, in seconds: connect, response headers, body reads."),
   stickiness: described(v.optional(StickinessSchema), "Sticky sessions by cookie (ALB lb_cookie / app_cookie, HAProxy cookie insert). Absent = off."),
+  maxRequestBodySize: described(
+    v.optional(bytes(0, Number.MAX_SAFE_INTEGER)),
+    'Largest request body this group takes, in bytes or with a unit ("10MiB"); a larger one gets 413 (nginx client_max_body_size). Default: the top-level maxRequestBodySize.',
+  ),
   /** Passive and active health, retries, slow start, draining, panic (src/health/schema.ts). */
   ...healthEntries,
   ...strategyOptionEntries,
@@ -256,11 +262,15 @@ export const ConfigSchema = v.strictObject({
     "How long the balancer waits on its clients: header and keep-alive timeouts (the targets' timeouts are per target group).",
   ),
   websocket: described(v.optional(WebSocketSchema, {}), "WebSocket relay: idle timeout, keep-alive pings, buffer bound."),
+  maxRequestBodySize: described(
+    v.optional(bytes(0, Number.MAX_SAFE_INTEGER)),
+    'Largest request body forwarded, in bytes or with a unit ("10MiB", nginx "10m"); a larger one gets 413 before anything reaches a target (nginx client_max_body_size). A target group may set its own. Default: no limit.',
+  ),
   workers: described(
     v.optional(
       v.union(
-        [v.literal("auto"), v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(256))],
-        (i) => `expected a number of worker processes from 1 to 256, or "auto", got ${quote(i.input)}`,
+        [v.literal("auto"), v.pipe(v.number(), v.integer(workersExpected), v.minValue(1, workersExpected), v.maxValue(256, workersExpected))],
+        workersExpected,
       ),
     ),
     'Worker processes sharing the listeners under one primary (Bun, Deno, Node; nginx worker_processes): a number, or "auto" for one per CPU. Unset: one process serves alone. --workers overrides it.',

@@ -39,6 +39,10 @@ const VOCABULARY: Readonly<Record<string, string>> = {
   algorithm: "strategy",
   address: "url",
   slow_start: "slowStart",
+  client_max_body_size: "maxRequestBodySize",
+  max_body_size: "maxRequestBodySize",
+  worker_processes: "workers",
+  nbthread: "workers",
 };
 
 export function unknownKeys(schema: unknown, input: unknown, path = ""): string[] {

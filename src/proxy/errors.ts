@@ -30,6 +30,14 @@ export function notImplemented(): Response {
   return new Response("501 Not Implemented\n", { status: 501, headers: TEXT });
 }
 
+/**
+ * A request body over `maxRequestBodySize` (RFC 9110 §15.5.14, nginx `client_max_body_size`):
+ * the connection is closed, since the rest of the body may still be on its way.
+ */
+export function contentTooLarge(): Response {
+  return new Response("413 Content Too Large\n", { status: 413, headers: { ...TEXT, connection: "close" } });
+}
+
 export function notFound(): Response {
   return new Response("404 Not Found\n", { status: 404, headers: TEXT });
 }

@@ -15,7 +15,7 @@ import { Attempt } from "./attempt.ts";
 import { attemptAbort, attemptFailure, CLIENT_GONE } from "./attempt-abort.ts";
 import { isStreamed, onBodyEnd } from "./body-end.ts";
 import type { ForwardRequest, ProxyContext } from "./context.ts";
-import { badGateway, badRequest, errorDetail, gatewayTimeout, internalError, serviceUnavailable } from "./errors.ts";
+import { badGateway, badRequest, contentTooLarge, errorDetail, gatewayTimeout, internalError, serviceUnavailable } from "./errors.ts";
 import { stripHopByHop } from "./headers.ts";
 import { ClientGone, NO_BODY, replayableBody } from "./request-body.ts";
 import { pickTarget, stickyBinding, upstreamHeaders } from "./upstream-request.ts";
@@ -136,7 +136,12 @@ export async function forward(ctx: ProxyContext, group: TargetGroup, req: Forwar
 
     const retries = group.config.retries;
     const noBody = request.method === "GET" || request.method === "HEAD" || request.body === null;
-    const { body, replayable, clientFailed, sent } = noBody ? NO_BODY : await replayableBody(request, retries.maxReplayBodyBytes, platform.fixedLength);
+    // Over maxRequestBodySize: refused before anything is sent when the length is declared, broken off when a stream passes it.
+    const max = group.config.maxRequestBodySize ?? Number.POSITIVE_INFINITY;
+    if (!noBody && Number(request.headers.get("content-length") ?? 0) > max) return finish(withId(contentTooLarge()));
+    const { body, replayable, clientFailed, tooLarge, sent } = noBody
+      ? NO_BODY
+      : await replayableBody(request, retries.maxReplayBodyBytes, platform.fixedLength, max);
     const tried = new Set<PoolTarget>();
     const question = (attempt: number, now: number) => ({
       method: request.method,
@@ -180,6 +185,7 @@ export async function forward(ctx: ProxyContext, group: TargetGroup, req: Forwar
         });
       } catch (error) {
         release();
+        if (tooLarge()) return finish(withId(contentTooLarge()));
         const clientBroke = clientFailed();
         if (abort.cancellation.reason === CLIENT_GONE || request.signal.aborted || clientBroke === true) {
           // The client left (or broke its upload): not the target's fault, nothing to retry.

@@ -8,22 +8,39 @@
 import { watchStream } from "./watched-stream.ts";
 
 /** What a request without a body sends on every attempt. */
-export const NO_BODY = { body: () => null, replayable: true, clientFailed: () => false as boolean | undefined, sent: undefined };
+export const NO_BODY = { body: () => null, replayable: true, clientFailed: () => false as boolean | undefined, tooLarge: () => false, sent: undefined };
 
 /** The client broke off its own request (upload cut, connection gone): not the target's doing. */
 export class ClientGone extends Error {}
+
+/** A streamed request body went past `maxRequestBodySize`: the attempt is broken off, the client gets 413. */
+export class BodyTooLarge extends Error {}
 
 /**
  * A streamed request body that remembers whether reading from the *client*
  * failed, so an upload the client abandons is not blamed on the target
  * (request.signal does not fire for that on every runtime: Deno).
  */
-function watchedBody(source: ReadableStream<Uint8Array>): { stream: ReadableStream<Uint8Array>; failed: () => boolean; sent: Promise<void> } {
+function watchedBody(
+  source: ReadableStream<Uint8Array>,
+  max: number,
+): { stream: ReadableStream<Uint8Array>; failed: () => boolean; tooLarge: () => boolean; sent: Promise<void> } {
   let failed = false;
+  let seen = 0;
+  let tooLarge = false;
   let markSent!: () => void;
   const sent = new Promise<void>((resolve) => (markSent = resolve));
-  const { stream } = watchStream(source, { done: () => markSent(), failed: () => void (failed = true) });
-  return { stream, failed: () => failed, sent };
+  const watched = watchStream(source, {
+    done: () => markSent(),
+    failed: () => void (failed = true),
+    chunk: (bytes) => {
+      seen += bytes;
+      if (seen <= max || tooLarge) return;
+      tooLarge = true;
+      watched.fail(new BodyTooLarge(`request body over ${max} bytes`));
+    },
+  });
+  return { stream: watched.stream, failed: () => failed, tooLarge: () => tooLarge, sent };
 }
 
 /**
@@ -38,7 +55,11 @@ export async function replayableBody(
   request: Request,
   limit: number,
   fixedLength?: (body: ReadableStream<Uint8Array>, length: number) => ReadableStream<Uint8Array>,
-): Promise<{ body: () => BodyInit | null; replayable: boolean; clientFailed: () => boolean | undefined; sent: Promise<void> | undefined }> {
+  /** `maxRequestBodySize`: a streamed body going past it breaks the attempt off (`tooLarge`). */
+  max = Number.POSITIVE_INFINITY,
+): Promise<
+  { body: () => BodyInit | null; replayable: boolean; clientFailed: () => boolean | undefined; tooLarge: () => boolean; sent: Promise<void> | undefined }
+> {
   const length = Number(request.headers.get("content-length") ?? -1);
   if (length >= 0 && length <= limit) {
     let bytes: Uint8Array<ArrayBuffer>;
@@ -47,10 +68,11 @@ export async function replayableBody(
     } catch (error) {
       throw new ClientGone("client aborted its request body", { cause: error });
     }
-    return { body: () => bytes, replayable: true, clientFailed: () => false, sent: undefined };
+    return { body: () => bytes, replayable: true, clientFailed: () => false, tooLarge: () => false, sent: undefined };
   }
-  if (fixedLength && length < 0) return { body: () => request.body, replayable: false, clientFailed: () => undefined, sent: undefined };
-  const watched = watchedBody(request.body!);
+  // workerd: a body of unknown length is the runtime's own stream, unwatched (and Cloudflare bounds its size).
+  if (fixedLength && length < 0) return { body: () => request.body, replayable: false, clientFailed: () => undefined, tooLarge: () => false, sent: undefined };
+  const watched = watchedBody(request.body!, max);
   const stream = fixedLength ? fixedLength(watched.stream, length) : watched.stream;
-  return { body: () => stream, replayable: false, clientFailed: watched.failed, sent: watched.sent };
+  return { body: () => stream, replayable: false, clientFailed: watched.failed, tooLarge: watched.tooLarge, sent: watched.sent };
 }

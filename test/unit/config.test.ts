@@ -193,3 +193,25 @@ describe("config", () => {
     });
   });
 });
+
+describe("maxRequestBodySize and workers", () => {
+  const base = { listen: { port: 8080 }, targetGroups: { app: { targets: [{ url: "http://127.0.0.1:9001" }] } }, defaultAction: { forward: "app" } };
+
+  test("sizes with units, per config and per group; workers a number or auto", () => {
+    const c = validateConfig({
+      ...base,
+      maxRequestBodySize: "10m",
+      workers: "auto",
+      targetGroups: { app: { ...base.targetGroups.app, maxRequestBodySize: "1KiB" } },
+    });
+    expect([c.maxRequestBodySize, c.targetGroups.app!.maxRequestBodySize, c.workers]).toEqual([10 * 1024 * 1024, 1024, "auto"]);
+    expect(validateConfig(base).maxRequestBodySize).toBeUndefined();
+  });
+
+  test("nginx's and HAProxy's words name the keys; bad values echo what was given", () => {
+    expect(() => validateConfig({ ...base, client_max_body_size: "1m", worker_processes: 4 })).toThrow(
+      /client_max_body_size: unknown key; did you mean maxRequestBodySize\?[\s\S]*worker_processes: unknown key; did you mean workers\?/,
+    );
+    expect(() => validateConfig({ ...base, workers: 0 })).toThrow('workers: expected a number of worker processes from 1 to 256, or "auto", got 0');
+  });
+});
