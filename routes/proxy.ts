@@ -40,6 +40,21 @@ export interface ProxyRouteDeps {
   readonly random: () => number;
 }
 
+/**
+ * The group that serves a request routed to `group`: itself, or where failover sends its traffic
+ * while it is short of targets (pool/failover.ts). `fulcrum check` refuses loops; a chain is
+ * followed a few steps at most all the same.
+ */
+function servingGroup(gen: RouteView, group: TargetGroup): TargetGroup {
+  const now = gen.proxy.platform.now();
+  for (let hops = 0; hops < 4; hops++) {
+    const to = group.failingOverTo(now);
+    if (to === undefined) return group;
+    group = gen.group(to);
+  }
+  return group;
+}
+
 export function proxyRoute(deps: ProxyRouteDeps) {
   const { websocket, listener, reserved } = deps;
   return async function proxy(c: Context): Promise<Response> {
@@ -69,7 +84,7 @@ export function proxyRoute(deps: ProxyRouteDeps) {
       case "forward": {
         const sticky = stickyGroupFrom(request.headers, action.stickiness);
         const choice = chooseWeightedGroup(action, deps.random, sticky);
-        const group = gen.group(choice.group);
+        const group = servingGroup(gen, gen.group(choice.group));
         const groupCookie = choice.setStickiness && action.stickiness
           ? groupStickinessCookie(action.stickiness, choice.group, Math.floor(Date.now() / 1000))
           : undefined;

@@ -77,6 +77,7 @@ function references(input: unknown): string[] {
     }
   };
   if (isRecord(input.defaultAction)) checkGroup("defaultAction.forward", input.defaultAction.forward);
+  problems.push(...failoverProblems(targetGroups, checkGroup));
   problems.push(...ruleProblems(input, groups));
   problems.push(...targetDuplicates(targetGroups));
   const listeners = Array.isArray(input.listen) ? input.listen : [input.listen];
@@ -102,6 +103,47 @@ function references(input: unknown): string[] {
     }
   });
   problems.push(...listenerRuleProblems(input, listeners));
+  return problems;
+}
+
+/**
+ * A target group's failover (pool/failover.ts): its fallback exists and is not itself, the
+ * fallbacks form no loop, `minHealthy` is not more than the group has targets (it would never
+ * serve), and neither it nor `failbackDelay` is set without a fallback (they would do nothing).
+ */
+function failoverProblems(groups: Record<string, unknown>, checkGroup: (path: string, name: unknown) => void): string[] {
+  const problems: string[] = [];
+  const fallbackOf = (name: string): unknown => {
+    const g = Object.hasOwn(groups, name) ? groups[name] : undefined;
+    return isRecord(g) ? g.fallbackGroup : undefined;
+  };
+  for (const [name, g] of Object.entries(groups)) {
+    if (!isRecord(g)) continue;
+    const at = `targetGroups.${name}`;
+    if (g.fallbackGroup === undefined) {
+      for (const key of ["minHealthy", "failbackDelay"]) {
+        if (key in g) problems.push(`${at}.${key}: does nothing without fallbackGroup (the group that takes the traffic); add one, or remove it`);
+      }
+      continue;
+    }
+    if (g.fallbackGroup === name) {
+      problems.push(`${at}.fallbackGroup: a group cannot fall back to itself`);
+      continue;
+    }
+    checkGroup(`${at}.fallbackGroup`, g.fallbackGroup);
+    const chain = [name];
+    for (let next = fallbackOf(name); typeof next === "string" && Object.hasOwn(groups, next); next = fallbackOf(next)) {
+      if (chain.includes(next)) {
+        if (next === name) problems.push(`${at}.fallbackGroup: the fallback groups form a loop: ${[...chain, next].join(" -> ")}`);
+        break;
+      }
+      chain.push(next);
+    }
+    const targets = Array.isArray(g.targets) ? g.targets.length : 0;
+    if (typeof g.minHealthy === "number" && targets > 0 && g.minHealthy > targets) {
+      problems.push(`${at}.minHealthy: ${g.minHealthy} is more than the group's ${targets} target(s): its traffic would always go to ${g.fallbackGroup}`);
+    }
+  }
   return problems;
 }
 

@@ -12,6 +12,7 @@ import { strategyOptionEntries } from "../../strategies/options.ts";
 import { parseCidr } from "../net/ip.ts";
 import { isBindableHost } from "../net/host.ts";
 import { bytes, described, NAME, port, quote, seconds } from "./units.ts";
+import { failoverEntries } from "../pool/schema.ts";
 import { ActionSchema, type RuleConfig, RuleSchema } from "../rules/schema.ts";
 import { StickinessSchema } from "../sticky/schema.ts";
 import { healthEntries } from "../health/schema.ts";
@@ -131,6 +132,8 @@ export const TargetGroupSchema = v.strictObject({
   ),
   /** Passive and active health, retries, slow start, draining, panic (src/health/schema.ts). */
   ...healthEntries,
+  /** Failover to another group (src/pool/schema.ts). */
+  ...failoverEntries,
   ...strategyOptionEntries,
 });
 

@@ -124,6 +124,13 @@ export function renderPrometheus(metrics: Metrics, health: readonly GroupReport[
   );
   for (const g of groups) histogram(out, "fulcrum_group_request_duration_seconds", g.labels, [g.histogram]);
 
+  out.family(
+    "fulcrum_group_failed_over",
+    "gauge",
+    "1 while a group's traffic goes to its fallbackGroup (fewer than minHealthy targets available), 0 when not.",
+  );
+  for (const g of groups) if (g.failedOver !== undefined) out.sample("fulcrum_group_failed_over", g.labels, g.failedOver);
+
   out.family("fulcrum_group_healthy_hosts", "gauge", "Targets of a group passing health checks and able to take new requests.");
   for (const h of health) {
     out.sample(

@@ -81,6 +81,8 @@ export class GroupMetrics {
   active = 0;
   retries = 0;
   wsActive = 0;
+  /** 1 while its traffic goes to its fallback group, 0 when not; undefined without a fallback group. */
+  failedOver: number | undefined = undefined;
   /**
    * Client-observed latency of requests served by the group's targets. The group's own, not
    * the sum of its targets': a target a reload removes takes its counts along, and a counter

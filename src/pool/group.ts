@@ -17,6 +17,7 @@ import type { TargetPool } from "./pool.ts";
 import { keyExtractor, type KeyOf } from "./request-key.ts";
 import type { PoolTarget } from "./target.ts";
 import { Tier } from "./tier.ts";
+import type { FailoverState } from "./failover.ts";
 
 export class TargetGroup {
   /** Config order (primaries and backups alike): the health table's and the sticky cookie's index. */
@@ -33,6 +34,8 @@ export class TargetGroup {
   /** Why stickiness could not start (servers refuse to start; Workers log it and serve without). */
   stickinessFailure: Error | undefined;
   readonly metrics: GroupMetrics;
+  /** Present with `fallbackGroup`: whether the group's traffic goes there now (failover.ts). */
+  private readonly failover: FailoverState | undefined;
   private active: { readonly health: HealthTable; readonly primary: Tier; readonly backup: Tier } | undefined;
 
   constructor(
@@ -46,6 +49,8 @@ export class TargetGroup {
   ) {
     this.targets = config.targets.map((t) => pool.target(name, t.url));
     this.metrics = metrics.group(name);
+    this.failover = config.fallbackGroup === undefined ? undefined : pool.failover(name);
+    if (this.failover) this.metrics.failedOver = this.failover.down ? 1 : 0;
     this.keyOf = keyExtractor(config.strategy, config.hashKey);
     this.connectTimeoutMs = config.timeouts.connect * 1000;
     this.responseTimeoutMs = config.timeouts.response * 1000;
@@ -61,6 +66,26 @@ export class TargetGroup {
         },
       )
       : undefined;
+  }
+
+  /**
+   * The group this one's traffic goes to now: its `fallbackGroup` while fewer than `minHealthy`
+   * of its targets are available (and until they have been for `failbackDelay`), else undefined.
+   */
+  failingOverTo(now: number): string | undefined {
+    const f = this.failover;
+    if (f === undefined) return undefined;
+    const c = this.config;
+    const available = this.health.availableCount(now);
+    const down = f.failedOver(available, c.minHealthy, c.failbackDelay * 1000, now, (down) => {
+      this.metrics.failedOver = down ? 1 : 0;
+      this.platform.log(
+        down
+          ? `failover: group ${this.name}: ${available} of ${this.targets.length} target(s) available, fewer than minHealthy ${c.minHealthy}; its traffic goes to ${c.fallbackGroup}`
+          : `failover: group ${this.name}: ${available} target(s) available for ${c.failbackDelay}s; its traffic is back from ${c.fallbackGroup}`,
+      );
+    });
+    return down ? c.fallbackGroup : undefined;
   }
 
   /** The health table; throws before activation (nothing on the request path runs before it). */

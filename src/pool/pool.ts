@@ -8,10 +8,13 @@
  */
 import type { Metrics } from "../metrics/registry.ts";
 import { PoolTarget } from "./target.ts";
+import { FailoverState } from "./failover.ts";
 
 export class TargetPool {
   /** group name -> target URL -> target. Maps, so no name a config uses can collide with Object.prototype. */
   private readonly byGroup = new Map<string, Map<string, PoolTarget>>();
+  /** Each group's failover (failover.ts), by group name, across configs. */
+  private readonly failovers = new Map<string, FailoverState>();
 
   constructor(private readonly metrics: Pick<Metrics, "target" | "dropTarget">) {}
 
@@ -25,6 +28,13 @@ export class TargetPool {
       targets.set(url, t);
     }
     return t;
+  }
+
+  /** The failover state of `group`, kept while the balancer lives (a reload does not reset it). */
+  failover(group: string): FailoverState {
+    let f = this.failovers.get(group);
+    if (f === undefined) this.failovers.set(group, f = new FailoverState());
+    return f;
   }
 
   /** Targets of `group` the pool holds now, listed or retiring. */

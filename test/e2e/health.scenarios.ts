@@ -23,10 +23,14 @@ export function healthScenarios(runtime: Runtime): void {
     let ramp: Balancer;
     let passive: Balancer;
     let noRetryPost: Balancer;
+    let failover: Balancer;
 
     beforeAll(async () => {
-      ups = await Promise.all(["a", "b", "c", "bk", "r1", "r2", "r3", "e1", "e2", "e3", "p1", "p2"].map((n) => startUpstream(n)));
-      const [a, b, c, bk, r1, r2, r3, e1, e2, e3, p1, p2] = ups as Upstream[] as [
+      ups = await Promise.all(["a", "b", "c", "bk", "r1", "r2", "r3", "e1", "e2", "e3", "p1", "p2", "f1", "f2", "f3"].map((n) => startUpstream(n)));
+      const [a, b, c, bk, r1, r2, r3, e1, e2, e3, p1, p2, f1, f2, f3] = ups as Upstream[] as [
+        Upstream,
+        Upstream,
+        Upstream,
         Upstream,
         Upstream,
         Upstream,
@@ -40,7 +44,7 @@ export function healthScenarios(runtime: Runtime): void {
         Upstream,
         Upstream,
       ];
-      [active, backup, drain, ramp, passive, noRetryPost] = await Promise.all([
+      [active, backup, drain, ramp, passive, noRetryPost, failover] = await Promise.all([
         startBalancer(runtime, {
           listen: { port: 0 },
           targetGroups: { app: { targets: [a, b, c].map((u) => ({ url: u.url })), healthCheck: check, passive: { maxFails: 1, failTimeout: 2 } } },
@@ -82,11 +86,26 @@ export function healthScenarios(runtime: Runtime): void {
           targetGroups: { app: { targets: [p1, p2].map((u) => ({ url: u.url })), passive: { maxFails: 0 }, retries: { retryOn: [503] } } },
           defaultAction: { forward: "app" },
         }),
+        startBalancer(runtime, {
+          listen: { port: 0 },
+          targetGroups: {
+            main: {
+              targets: [f1, f2].map((u) => ({ url: u.url })),
+              passive: { maxFails: 1, failTimeout: 2, failOn: ["connect", "reset", "timeout", 502] },
+              fallbackGroup: "spare",
+              minHealthy: 2,
+              failbackDelay: 1,
+            },
+            spare: { targets: [{ url: f3.url }] },
+          },
+          defaultAction: { forward: "main" },
+          admin: { metrics: { path: "/__fulcrum/metrics" } },
+        }),
       ]);
     }, 120_000);
 
     afterAll(async () => {
-      await Promise.all([active, backup, drain, ramp, passive, noRetryPost].map((x) => x?.stop()));
+      await Promise.all([active, backup, drain, ramp, passive, noRetryPost, failover].map((x) => x?.stop()));
       await Promise.all(ups.map((u) => u.close()));
     }, 30_000);
 
@@ -188,6 +207,31 @@ export function healthScenarios(runtime: Runtime): void {
       ups[1]!.healthy = true;
       expect(await timeUntil(backup, (w) => !w.includes("bk"), 10_000)).toBeLessThan(10_000);
     }, 30_000);
+
+    test("failover: a group short of minHealthy targets sends its traffic to its fallback group, and takes it back after failbackDelay", async () => {
+      const f1 = ups[12]!;
+      const seen = async (n: number) => {
+        const out = new Set<string>();
+        for (let i = 0; i < n; i++) out.add(await servedBy(failover));
+        return [...out].sort();
+      };
+      expect(await seen(10)).toEqual(["f1", "f2"]);
+      f1.failWith = 502;
+      // Until f1's 502 has taken it out (retried on f2: the client sees 200): one of two left, minHealthy is 2.
+      const hits = f1.hits;
+      for (let i = 0; i < 4 && f1.hits === hits; i++) await servedBy(failover);
+      expect(await seen(10)).toEqual(["f3"]);
+      const metrics = await (await fetch(`${failover.url}/__fulcrum/metrics`, { headers: cf })).text();
+      expect(metrics).toMatch(/^fulcrum_group_failed_over\{[^}]*group="main"\} 1$/m);
+      f1.failWith = undefined;
+      // failTimeout (2 s) later f1 may take a trial again; the group then needs failbackDelay (1 s) without a break.
+      await Bun.sleep(2100);
+      const backFrom = Date.now();
+      expect(await servedBy(failover)).toBe("f3");
+      const took = await timeUntil(failover, (w) => !w.includes("f3"), 5000);
+      expect(took).toBeLessThan(5000);
+      expect(Date.now() - backFrom).toBeGreaterThanOrEqual(900);
+    }, 20_000);
 
     test("slow start: a target back from unhealthy ramps its share up from the floor", async () => {
       const r3 = ups[6]!;

@@ -23,7 +23,7 @@ const LAYERS: readonly [string, (f: string) => boolean][] = [
   ["admin", (f) => f.startsWith("src/admin/") && !isSchema(f)],
   ["edge", (f) => f.startsWith("src/edge/")],
   ["proxy", (f) => f.startsWith("src/proxy/") && !isSchema(f)],
-  ["pool", (f) => f.startsWith("src/pool/")],
+  ["pool", (f) => f.startsWith("src/pool/") && !isSchema(f)],
   ["stats", (f) => f.startsWith("src/stats/") && !isSchema(f)],
   ["rules", (f) => f.startsWith("src/rules/") && !isSchema(f)],
   ["sticky", (f) => f.startsWith("src/sticky/") && !isSchema(f)],

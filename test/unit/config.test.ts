@@ -215,3 +215,43 @@ describe("maxRequestBodySize and workers", () => {
     expect(() => validateConfig({ ...base, workers: 0 })).toThrow('workers: expected a number of worker processes from 1 to 256, or "auto", got 0');
   });
 });
+
+describe("failover", () => {
+  const target = (port: number) => ({ url: `http://127.0.0.1:${port}` });
+  test("a fallback that exists, no loop, minHealthy within the group, and no failover key without a fallback", () => {
+    const ok = validateConfig({
+      listen: { port: 8080 },
+      targetGroups: {
+        main: { targets: [target(1), target(2)], fallbackGroup: "spare", minHealthy: 2, failbackDelay: "500ms" },
+        spare: { targets: [target(3)] },
+      },
+      defaultAction: { forward: "main" },
+    });
+    expect([ok.targetGroups.main!.minHealthy, ok.targetGroups.main!.failbackDelay, ok.targetGroups.spare!.failbackDelay]).toEqual([2, 0.5, 10]);
+    let message = "";
+    try {
+      validateConfig({
+        listen: { port: 8080 },
+        targetGroups: {
+          a: { targets: [target(1)], fallbackGroup: "b", minHealthy: 3 },
+          b: { targets: [target(2)], fallbackGroup: "a" },
+          c: { targets: [target(3)], fallbackGroup: "c" },
+          d: { targets: [target(4)], fallbackGroup: "nope" },
+          e: { targets: [target(5)], failbackDelay: 5 },
+        },
+        defaultAction: { forward: "a" },
+      });
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    for (
+      const line of [
+        'targetGroups.d.fallbackGroup: unknown target group "nope", expected one of a, b, c, d, e',
+        "targetGroups.a.fallbackGroup: the fallback groups form a loop: a -> b -> a",
+        "targetGroups.a.minHealthy: 3 is more than the group's 1 target(s): its traffic would always go to b",
+        "targetGroups.c.fallbackGroup: a group cannot fall back to itself",
+        "targetGroups.e.failbackDelay: does nothing without fallbackGroup (the group that takes the traffic); add one, or remove it",
+      ]
+    ) expect(message).toContain(line);
+  });
+});
