@@ -120,6 +120,10 @@ function failoverProblems(groups: Record<string, unknown>, checkGroup: (path: st
   for (const [name, g] of Object.entries(groups)) {
     if (!isRecord(g)) continue;
     const at = `targetGroups.${name}`;
+    // The retry budget's floor, without the budget (retries.budgetPercent), would do nothing.
+    if (isRecord(g.retries) && "minRetryConcurrency" in g.retries && !(typeof g.retries.budgetPercent === "number" && g.retries.budgetPercent > 0)) {
+      problems.push(`${at}.retries.minRetryConcurrency: does nothing without retries.budgetPercent (the retry budget); add it, or remove this`);
+    }
     if (g.fallbackGroup === undefined) {
       for (const key of ["minHealthy", "failbackDelay"]) {
         if (key in g) problems.push(`${at}.${key}: does nothing without fallbackGroup (the group that takes the traffic); add one, or remove it`);

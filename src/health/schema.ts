@@ -182,6 +182,14 @@ export const RetriesSchema = v.strictObject({
     v.optional(v.array(httpStatus), [502, 503, 504]),
     "Response statuses that are retried on another target, for idempotent requests only (nginx http_502 http_503 http_504). Default [502, 503, 504].",
   ),
+  budgetPercent: described(
+    v.optional(percent, 0),
+    "Retries in flight at once, as a percentage of the group's requests in flight (Envoy retry_budget budget_percent), so that retries cannot multiply the load on a group in an outage; a retry over it is not made and the client gets the failure. 0 = no budget (only tries bounds them). Default 0.",
+  ),
+  minRetryConcurrency: described(
+    v.optional(integer(1, 10_000), 3),
+    "With budgetPercent: retries in flight always allowed, whatever the percentage gives (Envoy min_retry_concurrency). Default 3.",
+  ),
   maxReplayBodyBytes: described(
     v.optional(bytes(0, 16 * 1024 * 1024), 64 * 1024),
     'Request bodies up to this many bytes (or a size like "64KiB") are buffered so a retry can resend them; larger ones stream and are not retried once sent. 0 = never buffer. Default 65536 (64 KiB), at most 16 MiB.',

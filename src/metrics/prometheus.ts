@@ -115,6 +115,8 @@ export function renderPrometheus(metrics: Metrics, health: readonly GroupReport[
   for (const g of groups) out.sample("fulcrum_group_active_websockets", g.labels, g.wsActive);
   out.family("fulcrum_group_retries_total", "counter", "Upstream attempts after the first, in a target group.");
   for (const g of groups) out.sample("fulcrum_group_retries_total", g.labels, g.retries);
+  out.family("fulcrum_group_retries_refused_total", "counter", "Retries not made because the group's retry budget (retries.budgetPercent) was spent.");
+  for (const g of groups) out.sample("fulcrum_group_retries_refused_total", g.labels, g.retriesRefused);
   out.family("fulcrum_group_latency_seconds", "summary", "Client-observed latency of requests served by a group's targets (quantiles over a sliding window).");
   for (const g of groups) summary(out, "fulcrum_group_latency_seconds", g.labels, g.targets.map((t) => t.total), epoch);
   out.family(

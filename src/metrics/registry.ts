@@ -81,6 +81,8 @@ export class GroupMetrics {
   active = 0;
   retries = 0;
   wsActive = 0;
+  /** Retries the retry budget did not allow (`retries.budgetPercent`). */
+  retriesRefused = 0;
   /** 1 while its traffic goes to its fallback group, 0 when not; undefined without a fallback group. */
   failedOver: number | undefined = undefined;
   /**

@@ -34,6 +34,8 @@ export class TargetGroup {
   /** Why stickiness could not start (servers refuse to start; Workers log it and serve without). */
   stickinessFailure: Error | undefined;
   readonly metrics: GroupMetrics;
+  /** Retry attempts waiting on a target now, for the retry budget (`retries.budgetPercent`). */
+  retriesInFlight = 0;
   /** Present with `fallbackGroup`: whether the group's traffic goes there now (failover.ts). */
   private readonly failover: FailoverState | undefined;
   private active: { readonly health: HealthTable; readonly primary: Tier; readonly backup: Tier } | undefined;
@@ -66,6 +68,16 @@ export class TargetGroup {
         },
       )
       : undefined;
+  }
+
+  /**
+   * May one more retry start now? Envoy's retry budget: retries in flight stay under
+   * `budgetPercent` of the group's requests in flight, or `minRetryConcurrency`, whichever is more.
+   */
+  retryBudgetAllows(): boolean {
+    const r = this.config.retries;
+    if (r.budgetPercent <= 0) return true;
+    return this.retriesInFlight < Math.max(r.minRetryConcurrency, Math.floor((this.metrics.active * r.budgetPercent) / 100));
   }
 
   /**

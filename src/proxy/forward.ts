@@ -154,6 +154,12 @@ export async function forward(ctx: ProxyContext, group: TargetGroup, req: Forwar
     let last: Response | undefined;
 
     for (let n = 1;; n++) {
+      // A retry over the group's retry budget is not made: the client gets the failure it has.
+      const retrying = n > 1;
+      if (retrying && !group.retryBudgetAllows()) {
+        group.metrics.retriesRefused++;
+        return finish(withId(last ?? serviceUnavailable()));
+      }
       // A valid sticky binding wins while its target can take traffic; otherwise the strategy picks (and a new cookie is issued).
       const now0 = n === 1 ? arrived : platform.now();
       const target = pickTarget(group, c, client, n === 1 ? bound : undefined, tried, now0);
@@ -173,6 +179,7 @@ export async function forward(ctx: ProxyContext, group: TargetGroup, req: Forwar
       const abort = attemptAbort(platform, request, timeoutMs, sent);
       const attempt = (holding = new Attempt(ctx, target, now0));
       let upstream: Response;
+      if (retrying) group.retriesInFlight++;
       try {
         upstream = await platform.upstream({
           origin: target.origin,
@@ -205,6 +212,7 @@ export async function forward(ctx: ProxyContext, group: TargetGroup, req: Forwar
         continue;
       } finally {
         abort.settle();
+        if (retrying) group.retriesInFlight--;
       }
 
       const answered = attempt.answered(upstream.status);

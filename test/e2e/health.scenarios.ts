@@ -24,10 +24,16 @@ export function healthScenarios(runtime: Runtime): void {
     let passive: Balancer;
     let noRetryPost: Balancer;
     let failover: Balancer;
+    let budget: Balancer;
 
     beforeAll(async () => {
-      ups = await Promise.all(["a", "b", "c", "bk", "r1", "r2", "r3", "e1", "e2", "e3", "p1", "p2", "f1", "f2", "f3"].map((n) => startUpstream(n)));
-      const [a, b, c, bk, r1, r2, r3, e1, e2, e3, p1, p2, f1, f2, f3] = ups as Upstream[] as [
+      ups = await Promise.all(
+        ["a", "b", "c", "bk", "r1", "r2", "r3", "e1", "e2", "e3", "p1", "p2", "f1", "f2", "f3", "g1", "g2", "g3"].map((n) => startUpstream(n)),
+      );
+      const [a, b, c, bk, r1, r2, r3, e1, e2, e3, p1, p2, f1, f2, f3, g1, g2, g3] = ups as Upstream[] as [
+        Upstream,
+        Upstream,
+        Upstream,
         Upstream,
         Upstream,
         Upstream,
@@ -44,7 +50,7 @@ export function healthScenarios(runtime: Runtime): void {
         Upstream,
         Upstream,
       ];
-      [active, backup, drain, ramp, passive, noRetryPost, failover] = await Promise.all([
+      [active, backup, drain, ramp, passive, noRetryPost, failover, budget] = await Promise.all([
         startBalancer(runtime, {
           listen: { port: 0 },
           targetGroups: { app: { targets: [a, b, c].map((u) => ({ url: u.url })), healthCheck: check, passive: { maxFails: 1, failTimeout: 2 } } },
@@ -101,11 +107,23 @@ export function healthScenarios(runtime: Runtime): void {
           defaultAction: { forward: "main" },
           admin: { metrics: { path: "/__fulcrum/metrics" } },
         }),
+        startBalancer(runtime, {
+          listen: { port: 0 },
+          targetGroups: {
+            app: {
+              targets: [g1, g2, g3].map((u) => ({ url: u.url })),
+              passive: { maxFails: 0 },
+              retries: { tries: 3, retryOn: [502], budgetPercent: 10, minRetryConcurrency: 1 },
+            },
+          },
+          defaultAction: { forward: "app" },
+          admin: { metrics: { path: "/__fulcrum/metrics" } },
+        }),
       ]);
     }, 120_000);
 
     afterAll(async () => {
-      await Promise.all([active, backup, drain, ramp, passive, noRetryPost, failover].map((x) => x?.stop()));
+      await Promise.all([active, backup, drain, ramp, passive, noRetryPost, failover, budget].map((x) => x?.stop()));
       await Promise.all(ups.map((u) => u.close()));
     }, 30_000);
 
@@ -232,6 +250,23 @@ export function healthScenarios(runtime: Runtime): void {
       expect(took).toBeLessThan(5000);
       expect(Date.now() - backFrom).toBeGreaterThanOrEqual(900);
     }, 20_000);
+
+    test("retry budget: in an outage, retries stay within budgetPercent of the requests in flight instead of tripling the load", async () => {
+      const group = ups.slice(15, 18);
+      for (const g of group) Object.assign(g, { failWith: 502, delayMs: 150 });
+      try {
+        // 20 requests at once, each allowed 3 tries: 60 attempts without a budget.
+        const statuses = await Promise.all(Array.from({ length: 20 }, async () => (await fetch(`${budget.url}/outage`, { headers: cf })).status));
+        expect(new Set(statuses)).toEqual(new Set([502]));
+        const attempts = group.reduce((n, g) => n + g.hits, 0);
+        expect(attempts).toBeGreaterThanOrEqual(20);
+        expect(attempts).toBeLessThanOrEqual(30);
+        const metrics = await (await fetch(`${budget.url}/__fulcrum/metrics`, { headers: cf })).text();
+        expect(Number(/^fulcrum_group_retries_refused_total\{[^}]*\} (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(10);
+      } finally {
+        for (const g of group) Object.assign(g, { failWith: undefined, delayMs: 0 });
+      }
+    });
 
     test("slow start: a target back from unhealthy ramps its share up from the floor", async () => {
       const r3 = ups[6]!;

@@ -60,18 +60,19 @@ function handle(name: string, up: State, req: http.IncomingMessage, res: http.Se
   }
   up.hits++;
   up.methods[req.method ?? "?"] = (up.methods[req.method ?? "?"] ?? 0) + 1;
-  if (up.failWith !== undefined) {
-    req.resume();
-    res.writeHead(up.failWith, { "x-served-by": name, "content-type": "text/plain" });
-    res.end(`failing with ${up.failWith}`);
-    return;
-  }
+  const answer = () => (up.failWith === undefined ? serve(name, up, req, res) : fail(name, up.failWith, req, res));
   if (up.delayMs > 0) {
-    const timer = setTimeout(() => serve(name, up, req, res), up.delayMs);
+    const timer = setTimeout(answer, up.delayMs);
     res.on("close", () => clearTimeout(timer));
     return;
   }
-  serve(name, up, req, res);
+  answer();
+}
+
+function fail(name: string, status: number, req: http.IncomingMessage, res: http.ServerResponse): void {
+  req.resume();
+  res.writeHead(status, { "x-served-by": name, "content-type": "text/plain" });
+  res.end(`failing with ${status}`);
 }
 
 function serve(name: string, up: State, req: http.IncomingMessage, res: http.ServerResponse): void {

@@ -255,3 +255,14 @@ describe("failover", () => {
     ) expect(message).toContain(line);
   });
 });
+
+test("the retry budget's floor without the budget is named", () => {
+  const config = {
+    listen: { port: 8080 },
+    targetGroups: { app: { targets: [{ url: "http://127.0.0.1:1" }], retries: { minRetryConcurrency: 5 } } },
+    defaultAction: { forward: "app" },
+  };
+  expect(() => validateConfig(config)).toThrow("targetGroups.app.retries.minRetryConcurrency: does nothing without retries.budgetPercent");
+  const ok = validateConfig({ ...config, targetGroups: { app: { ...config.targetGroups.app, retries: { budgetPercent: 20, minRetryConcurrency: 5 } } } });
+  expect(ok.targetGroups.app!.retries).toMatchObject({ budgetPercent: 20, minRetryConcurrency: 5 });
+});

@@ -9,8 +9,8 @@ function ask(over: Partial<RetryQuestion>): boolean {
 }
 
 describe("retry policy", () => {
-  test("defaults: 3 tries, no budget, 502/503/504, 64 KiB replay buffer", () => {
-    expect(config).toEqual({ tries: 3, budget: 0, retryOn: [502, 503, 504], maxReplayBodyBytes: 65536 });
+  test("defaults: 3 tries, no time budget, no retry budget, 502/503/504, 64 KiB replay buffer", () => {
+    expect(config).toEqual({ tries: 3, budget: 0, retryOn: [502, 503, 504], budgetPercent: 0, minRetryConcurrency: 3, maxReplayBodyBytes: 65536 });
   });
 
   // [method, failure, status, replayable, expected]

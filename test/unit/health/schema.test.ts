@@ -13,7 +13,7 @@ describe("health schema", () => {
   test("defaults: passive on, everything else off or at the peers' defaults", () => {
     expect(parseHealthSettings()).toEqual({
       passive: { maxFails: 1, failTimeout: 10, failOn: ["connect", "reset", "timeout"] },
-      retries: { tries: 3, budget: 0, retryOn: [502, 503, 504], maxReplayBodyBytes: 65536 },
+      retries: { tries: 3, budget: 0, retryOn: [502, 503, 504], budgetPercent: 0, minRetryConcurrency: 3, maxReplayBodyBytes: 65536 },
       slowStart: 0,
       slowStartMinWeightPercent: 10,
       deregistrationDelay: 300,
