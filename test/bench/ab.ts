@@ -18,7 +18,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { realisticConfig } from "./harness/configs.ts";
+import { fulcrumConfig } from "./harness/configs.ts";
 import { workerdBinary } from "./harness/system.ts";
 import { writeWorkerdConfig } from "./harness/workerd.ts";
 
@@ -53,7 +53,8 @@ const variants = await Promise.all(specs.map(async (spec, i) => {
   const name = spec.slice(0, spec.indexOf("="));
   const port = 19200 + i;
   const config = join(dir, `${name}.json`);
-  writeFileSync(config, JSON.stringify(realisticConfig(port, backends)));
+  // Each variant's admin API on a port of its own, as in production (they cannot share 9901).
+  writeFileSync(config, JSON.stringify(fulcrumConfig("realistic", port, backends, 19300 + i)));
   const command = spec.slice(spec.indexOf("=") + 1);
   const argv = command.startsWith("workerd:")
     ? await workerdVariant(name, command.slice("workerd:".length), config, port)
