@@ -69,7 +69,7 @@ for (const runtime of ["bun", "node"] as const) {
         Array.from({ length: 8 }, async () => {
           for (let i = 0; i < 1_000_000 && !over; i++) {
             try {
-              const r = await fetch(`${url}/x`, { signal: AbortSignal.timeout(2000) });
+              const r = await fetch(`${url}/x`, { signal: AbortSignal.timeout(10_000) });
               await r.arrayBuffer();
               if (r.status === 200) ok++;
               else failed.push(`status ${r.status}`);
