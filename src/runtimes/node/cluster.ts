@@ -12,6 +12,9 @@ import type { SpawnWorker } from "../server/runtime.ts";
 const startedWith = process.argv[1]!;
 
 export const clusterWorkers: SpawnWorker = (env, code) => {
+  // Each worker accepts from the shared socket itself: no connection is ever handed to a worker
+  // that is closing (round robin's hand-off could lose one then, and its client hung).
+  cluster.schedulingPolicy = cluster.SCHED_NONE;
   cluster.setupPrimary({ exec: code ?? startedWith });
   const worker = cluster.fork(env);
   const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => worker.once("exit", (code, signal) => resolve({ code, signal })));

@@ -42,6 +42,9 @@ function shareInflight(channel: Channel, balancer: Balancer): void {
   channel.onPush(ELSEWHERE_PUSH, (others) => applyElsewhere(balancer.current.groups.values(), others as InflightReport));
 }
 
+/** How long a worker that has stopped accepting stays to decline connections already on their way to it. */
+const EXIT_LINGER_MS = 300;
+
 /** Where a worker finds its primary, from the environment the primary gave it. */
 export interface WorkerEnv {
   readonly port: number;
@@ -110,7 +113,14 @@ export async function runWorker(rt: ServerRuntime, w: WorkerEnv): Promise<Balanc
     instance: rt.instance,
   });
   const balancer = app.balancer;
-  const { shutdown } = await serveListeners(rt, balancer, { only: "traffic", shared: true });
+  // Exit a moment after the listeners have closed: node:cluster's primary may have handed this worker a
+  // connection just before, and a worker gone before answering it leaves that client hanging (the
+  // primary passes the connection to another worker only when this one declines it).
+  const { shutdown } = await serveListeners(rt, balancer, {
+    only: "traffic",
+    shared: true,
+    exit: (code) => void setTimeout(() => rt.exit(code), EXIT_LINGER_MS),
+  });
   channel.onRequest(async (op, a) => {
     if (op === "metrics.export") return exportMetrics(balancer.metrics, balancer.healthProvider(), rt.instance, rt.platform.clientConnections?.());
     if (op === "reload") {
