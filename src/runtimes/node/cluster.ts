@@ -2,8 +2,8 @@
  * Worker processes on Node through node:cluster: Node 20 has no SO_REUSEPORT
  * (`reusePort` arrived in Node 22.12/23.1), so a worker's `listen` on a
  * traffic port goes through the primary, which holds the one socket and
- * shares it with the workers; each accepts from it (SCHED_NONE; 64 wrk
- * connections split 12,519 / 12,777 between two). Each worker runs the same
+ * shares it with the workers; each accepts from it (SCHED_NONE: the kernel
+ * spreads the connections, BENCHMARKS.md). Each worker runs the same
  * bundle with the same arguments.
  */
 import cluster from "node:cluster";
