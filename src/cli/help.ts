@@ -11,7 +11,7 @@ const CONFIG_OPTION = `
   --config FILE  the config (default $FULCRUM_CONFIG, else ./fulcrum.json): --config /etc/fulcrum/fulcrum.json`;
 
 export const HELP: Readonly<Record<string, string>> = {
-  serve: `fulcrum serve [--config FILE] [--runtime bun|deno|node|workerd] [--port N]
+  serve: `fulcrum serve [--config FILE] [--runtime bun|deno|node|workerd] [--port N] [--workers N|auto]
   Check the config (as fulcrum check does), then run the balancer on a runtime.
 ${CONFIG_OPTION}
   --runtime R    bun (default), deno, node, or workerd (a local Workers runtime for development): --runtime node

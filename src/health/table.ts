@@ -144,12 +144,6 @@ export class HealthTable {
     return this.tally.allEligible(tier);
   }
 
-  /** How many targets may take new traffic now (failover counts them against `minHealthy`). */
-  availableCount(now: number): number {
-    this.sync(now);
-    return this.size - this.tally.unavailable;
-  }
-
   /** Slow-start multiplier in [min percent, 1]. */
   weightFactor(i: number, now: number): number {
     this.sync(now);

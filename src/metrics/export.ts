@@ -42,6 +42,8 @@ export interface MetricsExport {
     readonly active: number;
     readonly retries: number;
     readonly wsActive: number;
+    /** 1 while the group's traffic goes to its fallback group, absent without one. */
+    readonly failedOver?: number;
     readonly histogram: HistogramExport;
     readonly targets: readonly TargetExport[];
   }[];
@@ -100,6 +102,7 @@ export function exportMetrics(metrics: Metrics, health: readonly GroupReport[], 
       active: g.active,
       retries: g.retries,
       wsActive: g.wsActive,
+      ...(g.failedOver === undefined ? {} : { failedOver: g.failedOver }),
       histogram: histogramOf(g.histogram),
       targets: g.targets.map((t) => ({
         url: t.url,
@@ -139,6 +142,8 @@ export function mergeExports(
       into.active += g.active;
       into.retries += g.retries;
       into.wsActive += g.wsActive;
+      // Failed over on any worker is failed over for the host (they decide alike, from shared health).
+      if (g.failedOver !== undefined) into.failedOver = Math.max(into.failedOver ?? 0, g.failedOver);
       addHistogram(into.histogram, g.histogram);
       for (const t of g.targets) {
         const target = merged.target(g.name, t.url);

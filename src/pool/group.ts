@@ -88,7 +88,9 @@ export class TargetGroup {
     const f = this.failover;
     if (f === undefined) return undefined;
     const c = this.config;
-    const available = this.health.availableCount(now);
+    // Targets that can take a new request: healthy, not draining, and with a weight (0 takes none).
+    let available = 0;
+    for (let i = 0; i < this.targets.length; i++) if (this.targets[i]!.weight > 0 && this.health.available(i, now)) available++;
     const down = f.failedOver(available, c.minHealthy, c.failbackDelay * 1000, now, (down) => {
       this.metrics.failedOver = down ? 1 : 0;
       this.platform.log(
