@@ -76,6 +76,8 @@ export const TargetStatusSchema = v.object({
 export const GroupStatusSchema = v.object({
   name: v.string(),
   strategy: v.string(),
+  /** Its failover, when it has a fallbackGroup: `active` while its traffic goes there. */
+  fallback: v.optional(v.object({ group: v.string(), minHealthy: v.number(), active: v.boolean() })),
   targets: v.array(TargetStatusSchema),
 });
 

@@ -113,7 +113,14 @@ export function createControl(b: Controlled): Control {
       if (!view) return status;
       return {
         ...status,
-        groups: status.groups.map((g) => ({ ...g, targets: g.targets.map((t) => ({ ...t, inflight: hostInflight(view.exports, g.name, t.url) })) })),
+        groups: status.groups.map((g) => ({
+          ...g,
+          // Failed over where the traffic is: on any worker.
+          ...(g.fallback
+            ? { fallback: { ...g.fallback, active: view.exports.some((x) => x.groups.some((h) => h.name === g.name && h.failedOver === 1)) } }
+            : {}),
+          targets: g.targets.map((t) => ({ ...t, inflight: hostInflight(view.exports, g.name, t.url) })),
+        })),
         workers: [...view.workers],
       };
     },

@@ -58,9 +58,11 @@ function groupStatus(v: StatusView, report: GroupReport): GroupStatus {
   const group = v.groups.get(report.group);
   const fileGroup = own(v.file.config.targetGroups, report.group);
   const shared = v.snapshot && own(v.snapshot.groups, report.group);
+  const fallback = group?.config.fallbackGroup;
   return {
     name: report.group,
     strategy: group?.config.strategy ?? "",
+    ...(fallback !== undefined ? { fallback: { group: fallback, minHealthy: group!.config.minHealthy, active: group!.metrics.failedOver === 1 } } : {}),
     targets: report.targets.map((t, i) => {
       const config = group?.config.targets[i];
       const inFile = fileGroup?.targets.find((f) => f.url === t.url);

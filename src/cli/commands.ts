@@ -151,7 +151,12 @@ export function formatStatus(s: Status): string {
     ]),
   ];
   for (const g of s.groups) {
-    out.push("", `group ${g.name} (${g.strategy})`);
+    const fallback = g.fallback
+      ? g.fallback.active
+        ? `; FAILED OVER: its traffic goes to ${g.fallback.group} (fewer than ${g.fallback.minHealthy} available)`
+        : `; falls back to ${g.fallback.group} below ${g.fallback.minHealthy} available`
+      : "";
+    out.push("", `group ${g.name} (${g.strategy}${fallback})`);
     out.push(...table([
       ["  NAME", "URL", "STATE", "WEIGHT", "IN FLIGHT", ""],
       ...g.targets.map((t) => {

@@ -5,7 +5,7 @@
  * primary is down, draining targets get no new requests.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { type Balancer, type Runtime, startBalancer } from "./launch.ts";
+import { type Balancer, fulcrumCommand, type Runtime, startBalancer } from "./launch.ts";
 import { startUpstream, type Upstream } from "./upstream.ts";
 
 const INTERVAL = 1;
@@ -241,6 +241,10 @@ export function healthScenarios(runtime: Runtime): void {
       expect(await seen(10)).toEqual(["f3"]);
       const metrics = await (await fetch(`${failover.url}/__fulcrum/metrics`, { headers: cf })).text();
       expect(metrics).toMatch(/^fulcrum_group_failed_over\{[^}]*group="main"\} 1$/m);
+      if (failover.adminUrl) {
+        const status = await fulcrumCommand(["status"], { admin: failover.adminUrl });
+        expect(status.out).toContain("group main (round_robin; FAILED OVER: its traffic goes to spare (fewer than 2 available))");
+      }
       f1.failWith = undefined;
       // failTimeout (2 s) later f1 may take a trial again; the group then needs failbackDelay (1 s) without a break.
       await Bun.sleep(2100);

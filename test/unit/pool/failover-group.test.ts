@@ -12,7 +12,7 @@ import { quietPlatform } from "../quiet-platform.ts";
 
 const [A, B, C] = ["http://10.0.0.1", "http://10.0.0.2", "http://10.0.0.3"];
 
-async function servedBy(targets: { url: string; weight?: number; drain?: boolean }[]): Promise<string[]> {
+async function servedBy(targets: { url: string; weight?: number; drain?: boolean }[], status?: (active: boolean | undefined) => void): Promise<string[]> {
   const upstream = async (req: UpstreamRequest) => new Response(req.origin);
   const config = validateConfig({
     listen: { port: 0 },
@@ -24,6 +24,7 @@ async function servedBy(targets: { url: string; weight?: number; drain?: boolean
   await app.balancer.ready();
   const seen = new Set<string>();
   for (let i = 0; i < 6; i++) seen.add(await (await app.fetch(new Request("http://lb/x"))).text());
+  status?.((await app.balancer.control.status()).groups.find((g) => g.name === "main")?.fallback?.active);
   return [...seen].sort();
 }
 
@@ -32,8 +33,12 @@ describe("failover counts targets that can take a request", () => {
     expect(await servedBy([{ url: A }, { url: B }])).toEqual([A, B]);
   });
 
-  test("a target of weight 0 does not count: the traffic goes to the fallback", async () => {
-    expect(await servedBy([{ url: A }, { url: B, weight: 0 }])).toEqual([C]);
+  test("a target of weight 0 does not count: the traffic goes to the fallback, and status says so", async () => {
+    let active: boolean | undefined;
+    expect(await servedBy([{ url: A }, { url: B, weight: 0 }], (a) => (active = a))).toEqual([C]);
+    expect(active).toBe(true);
+    await servedBy([{ url: A }, { url: B }], (a) => (active = a));
+    expect(active).toBe(false);
   });
 
   test("nor does a draining one", async () => {

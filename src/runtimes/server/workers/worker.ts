@@ -113,9 +113,9 @@ export async function runWorker(rt: ServerRuntime, w: WorkerEnv): Promise<Balanc
     instance: rt.instance,
   });
   const balancer = app.balancer;
-  // Exit a moment after the listeners have closed: node:cluster's primary may have handed this worker a
-  // connection just before, and a worker gone before answering it leaves that client hanging (the
-  // primary passes the connection to another worker only when this one declines it).
+  // Exit a moment after the listeners have closed, so that a connection already on its way to this
+  // worker (accepted by the kernel, or handed over by node:cluster) is answered or declined rather
+  // than dropped with the process.
   const { shutdown } = await serveListeners(rt, balancer, {
     only: "traffic",
     shared: true,
