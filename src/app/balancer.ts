@@ -73,6 +73,8 @@ export class Balancer {
   readonly snapshots: SnapshotCache;
   /** Set by the adapter when a shutdown starts; the health endpoint turns 503. */
   shuttingDown = false;
+  /** Set on a worker a rolling restart is replacing: responses carry `Connection: close` (listener.ts). */
+  closingConnections = false;
   /** Every change through the admin API, reloads and health verdicts (change-log.ts). */
   readonly changeLog: ChangeLog;
   /** Blue/green and canary changes, drains, weights, targets and reloads, through the state store (control.ts). */

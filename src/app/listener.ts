@@ -43,6 +43,8 @@ export interface Served {
   readonly metrics: Metrics;
   readonly current: Generation;
   readonly shuttingDown: boolean;
+  /** A worker being replaced: every response asks its client to close the connection (and reconnect elsewhere). */
+  readonly closingConnections: boolean;
   readonly healthProvider: HealthProvider;
   readonly healthChecks: { readonly storeReachable: boolean };
   readonly control: AdminOps;
@@ -110,6 +112,12 @@ export function listenerApps(served: Served, config: Config, secondPort: boolean
   const apps = new Map<string, HonoApp>();
   listenersOf(config).forEach((l, listener) => {
     const app = guarded(new Hono(), platform);
+    // A worker about to be replaced sends its keep-alive clients away one response at a time, so none
+    // is caught by the close of an idle connection it was about to reuse (a reset the client sees).
+    app.use(async (c, next) => {
+      await next();
+      if (served.closingConnections && c.res.status !== 101) c.res.headers.set("connection", "close");
+    });
     app.get(config.admin.healthPath, healthRoute(() => served.shuttingDown));
     app.route("/", adminRoutes);
     if (onPath) {

@@ -64,6 +64,7 @@ export async function runPrimary(rt: ServerRuntime, start: { readonly args: Entr
     count,
     spawn: (env, code) => spawn({ ...env, FULCRUM_WORKER_HUB: String(hub.port), FULCRUM_WORKER_TOKEN: token, FULCRUM_SUPERVISOR_PID: String(pid) }, code),
     onReady: (serial, cb) => hub.onReady(serial, cb),
+    retire: (serial) => hub.links().find((l) => l.serial === serial)?.channel.request("retire", undefined, 2000) ?? Promise.resolve(),
     log,
     ...(rebuild ? { rebuild } : {}),
   });

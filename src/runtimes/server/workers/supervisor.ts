@@ -19,6 +19,12 @@ export interface SupervisorOptions {
   readonly log: (line: string) => void;
   /** Before a rolling restart: rebuild what the workers run (the Node and Deno bundles); resolves with the new bundle, rejects with why it cannot. */
   readonly rebuild?: () => Promise<string>;
+  /**
+   * Before a replaced worker is told to stop: ask it to send its clients away (each response then
+   * closes its connection); it stops `retireMs` later.
+   */
+  readonly retire?: (serial: number) => Promise<unknown>;
+  readonly retireMs?: number;
   /** How long a new worker may take to be serving. Default 30 s. */
   readonly startTimeoutMs?: number;
 }
@@ -129,7 +135,7 @@ export class Supervisor {
       for (const leaving of new Set([old, slot.current])) {
         if (!leaving || leaving === fresh) continue;
         leaving.leaving = true;
-        leaving.process.kill("SIGTERM");
+        void this.stopGently(leaving);
       }
       slot.current = fresh;
     }
@@ -138,6 +144,15 @@ export class Supervisor {
     const line = `restarted ${this.slots.length} worker(s) one by one`;
     this.o.log(`workers: ${line}`);
     return line;
+  }
+
+  /** A replaced worker: its clients are sent away first (Connection: close), then it stops accepting and drains. */
+  private async stopGently(r: Running): Promise<void> {
+    if (this.o.retire) {
+      await this.o.retire(r.serial).catch(() => {});
+      await new Promise((done) => setTimeout(done, this.o.retireMs ?? 1000));
+    }
+    r.process.kill("SIGTERM");
   }
 
   /** Start a worker for `slot`; resolves once it serves, rejects if it exits or times out first. */

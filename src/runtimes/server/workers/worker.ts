@@ -122,6 +122,7 @@ export async function runWorker(rt: ServerRuntime, w: WorkerEnv): Promise<Balanc
     exit: (code) => void setTimeout(() => rt.exit(code), EXIT_LINGER_MS),
   });
   channel.onRequest(async (op, a) => {
+    if (op === "retire") return void (balancer.closingConnections = true);
     if (op === "metrics.export") return exportMetrics(balancer.metrics, balancer.healthProvider(), rt.instance, rt.platform.clientConnections?.());
     if (op === "reload") {
       // The primary's text: the host serves one config.
