@@ -114,10 +114,9 @@ export function listenerApps(served: Served, config: Config, secondPort: boolean
     const app = guarded(new Hono(), platform);
     // A worker about to be replaced sends its keep-alive clients away one response at a time, so none
     // is caught by the close of an idle connection it was about to reuse (a reset the client sees).
-    app.use(async (c, next) => {
-      await next();
-      if (served.closingConnections && c.res.status !== 101) c.res.headers.set("connection", "close");
-    });
+    // Only then does a request pay for it: no middleware on the request path otherwise.
+    const route = app.fetch;
+    app.fetch = (request, env, ctx) => (served.closingConnections ? Promise.resolve(route(request, env, ctx)).then(closing) : route(request, env, ctx));
     app.get(config.admin.healthPath, healthRoute(() => served.shuttingDown));
     app.route("/", adminRoutes);
     if (onPath) {
@@ -154,6 +153,19 @@ export function listenerApps(served: Served, config: Config, secondPort: boolean
 }
 
 /** Malformed requests refused before any route sees them; no client ever sees a stack trace. */
+/** The response with `Connection: close` (a copy where its headers are immutable); an upgrade's 101 as it is. */
+function closing(response: Response): Response {
+  if (response.status === 101) return response;
+  try {
+    response.headers.set("connection", "close");
+    return response;
+  } catch {
+    const copy = new Response(response.body, response);
+    copy.headers.set("connection", "close");
+    return copy;
+  }
+}
+
 function guarded(app: Hono, platform: Platform, onError = true): Hono {
   const route = app.fetch;
   app.fetch = (request, env, ctx) => rejectAtEdge(request) ?? route(request, env, ctx);
