@@ -44,10 +44,12 @@ const FIRST = [
 ];
 const extra = process.argv.slice(2);
 
-function half(files, mark) {
+function half(files, mark, index) {
   const args = ["test", "--timeout", "120000", ...extra, ...files];
   console.log(`> ${mark}bun ${args.join(" ")}`);
-  const child = spawn(bin("bun"), args, { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+  // Each half hands out ports of its own parity (test/e2e/launch.ts freePort).
+  const env = index === undefined ? process.env : { ...process.env, FULCRUM_TEST_HALF: String(index) };
+  const child = spawn(bin("bun"), args, { cwd: root, stdio: ["ignore", "pipe", "pipe"], env });
   let tail = "";
   let partial = "";
   const tee = (stream, out) =>
@@ -72,7 +74,7 @@ function half(files, mark) {
 }
 
 // Arguments (`npm test -- test/unit`, `-t name`) choose the tests themselves: one process, as given.
-const results = extra.length ? [await half([], "")] : await Promise.all([half(FIRST, ""), half(SECOND, "[b] ")]);
+const results = extra.length ? [await half([], "")] : await Promise.all([half(FIRST, "", 0), half(SECOND, "[b] ", 1)]);
 const passed = results.reduce((n, r) => n + r.passed, 0);
 const failed = results.reduce((n, r) => n + r.failed, 0);
 console.log(`${passed} passed, ${failed} failed`);

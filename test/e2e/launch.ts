@@ -15,6 +15,11 @@ export const ROOT = join(import.meta.dir, "..", "..");
 
 /** Ports handed out in this run: balancers started side by side must not get the same one (the OS may offer it twice once closed). */
 const handedOut = new Set<number>();
+/**
+ * `npm test` runs two halves of the suite at once (test/run.mjs), each with its own set above: one
+ * hands out even ports, the other odd ones, so they never give the same port to two balancers.
+ */
+const half = Number(process.env.FULCRUM_TEST_HALF ?? -1);
 
 export async function freePort(): Promise<number> {
   for (;;) {
@@ -26,7 +31,7 @@ export async function freePort(): Promise<number> {
         s.close(() => ok(port));
       });
     });
-    if (handedOut.has(port)) continue;
+    if (handedOut.has(port) || (half >= 0 && port % 2 !== half)) continue;
     handedOut.add(port);
     return port;
   }
