@@ -21,17 +21,28 @@ const handedOut = new Set<number>();
  */
 const half = Number(process.env.FULCRUM_TEST_HALF ?? -1);
 
+/** Bind `port` (0: any) on loopback and let it go again; resolves with the port, rejects when it is taken. */
+function probePort(port: number): Promise<number> {
+  return new Promise<number>((ok, fail) => {
+    const s = createServer();
+    s.once("error", fail);
+    s.listen(port, "127.0.0.1", () => {
+      const got = (s.address() as { port: number }).port;
+      s.close(() => ok(got));
+    });
+  });
+}
+
 export async function freePort(): Promise<number> {
   for (;;) {
-    const port = await new Promise<number>((ok, fail) => {
-      const s = createServer();
-      s.once("error", fail);
-      s.listen(0, "127.0.0.1", () => {
-        const port = (s.address() as { port: number }).port;
-        s.close(() => ok(port));
-      });
-    });
-    if (handedOut.has(port) || (half >= 0 && port % 2 !== half)) continue;
+    let port = await probePort(0);
+    // The kernel hands out ports of one parity for bind(0) (Linux prefers even ones): each half takes
+    // the system's port or its neighbour, and checks that one is free.
+    if (half >= 0 && port % 2 !== half) {
+      port ^= 1;
+      if (!(await probePort(port).then(() => true, () => false))) continue;
+    }
+    if (handedOut.has(port)) continue;
     handedOut.add(port);
     return port;
   }
