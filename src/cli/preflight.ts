@@ -34,6 +34,7 @@ export function preflight(
   const problems: string[] = [];
   const notes: string[] = [];
   if (runtime === "workerd" && !local) workerListen(raw, problems, notes);
+  if (runtime === "workerd") workerLimits(raw, notes);
   if (runtime !== "workerd") {
     listenersOf(config).forEach((l, i) => {
       if (!l.certificate) return;
@@ -88,6 +89,23 @@ export function envReferences(raw: unknown, path = ""): [string, string][] {
     if (k.endsWith("Env") && typeof v === "string") return [[at, v]];
     return envReferences(v, at);
   });
+}
+
+/** In-flight counts live in one isolate, and Cloudflare runs as many as it needs: a limit holds per isolate. */
+function workerLimits(raw: unknown, notes: string[]): void {
+  const groups = (raw as { targetGroups?: unknown } | null)?.targetGroups;
+  if (groups === null || typeof groups !== "object") return;
+  for (const [name, g] of Object.entries(groups)) {
+    if (g === null || typeof g !== "object") continue;
+    const targets = (g as { targets?: unknown }).targets;
+    const limited = "maxConnections" in g ||
+      (Array.isArray(targets) && targets.some((t: unknown) => t !== null && typeof t === "object" && "maxConnections" in t));
+    if (limited) {
+      notes.push(
+        `targetGroups.${name}: maxConnections counts one isolate's requests on Workers (Cloudflare runs as many isolates as it needs), not the target's`,
+      );
+    }
+  }
 }
 
 /** Cloudflare's edge owns ports and TLS: of `listen`, nothing but a port is tolerated on Workers, and that is unused. */

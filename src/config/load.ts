@@ -109,7 +109,8 @@ function references(input: unknown): string[] {
 /**
  * A target group's failover (pool/failover.ts): its fallback exists and is not itself, the
  * fallbacks form no loop, `minHealthy` is not more than the group has targets (it would never
- * serve), and neither it nor `failbackDelay` is set without a fallback (they would do nothing).
+ * serve), and neither it nor `failbackDelay` is set without a fallback (they would do nothing);
+ * likewise a retry budget's floor without the budget, and a queue without connection limits.
  */
 function failoverProblems(groups: Record<string, unknown>, checkGroup: (path: string, name: unknown) => void): string[] {
   const problems: string[] = [];
@@ -124,6 +125,9 @@ function failoverProblems(groups: Record<string, unknown>, checkGroup: (path: st
     if (isRecord(g.retries) && "minRetryConcurrency" in g.retries && !(typeof g.retries.budgetPercent === "number" && g.retries.budgetPercent > 0)) {
       problems.push(`${at}.retries.minRetryConcurrency: does nothing without retries.budgetPercent (the retry budget); add it, or remove this`);
     }
+    // A queue waits for a target under its limit: with no limit, nothing ever waits.
+    const limited = g.maxConnections !== undefined || (Array.isArray(g.targets) && g.targets.some((t) => isRecord(t) && t.maxConnections !== undefined));
+    if ("queue" in g && !limited) problems.push(`${at}.queue: does nothing without maxConnections (on the group or a target); add it, or remove the queue`);
     if (g.fallbackGroup === undefined) {
       for (const key of ["minHealthy", "failbackDelay"]) {
         if (key in g) problems.push(`${at}.${key}: does nothing without fallbackGroup (the group that takes the traffic); add one, or remove it`);

@@ -12,7 +12,7 @@ import { strategyOptionEntries } from "../../strategies/options.ts";
 import { parseCidr } from "../net/ip.ts";
 import { isBindableHost } from "../net/host.ts";
 import { bytes, described, NAME, port, quote, seconds } from "./units.ts";
-import { failoverEntries } from "../pool/schema.ts";
+import { failoverEntries, limitEntries, maxConnections } from "../pool/schema.ts";
 import { ActionSchema, type RuleConfig, RuleSchema } from "../rules/schema.ts";
 import { StickinessSchema } from "../sticky/schema.ts";
 import { healthEntries } from "../health/schema.ts";
@@ -77,6 +77,7 @@ export const TargetSchema = v.strictObject({
     v.optional(v.boolean(), false),
     "Drain the target: no new requests or sessions; sticky clients stay until the group's deregistrationDelay passes. Default false.",
   ),
+  maxConnections: maxConnections("this target"),
 });
 
 const hashKeyName = (what: string) => described(v.pipe(v.string(), v.nonEmpty(`expected a ${what} name`)), `Name of the ${what} whose value is the key.`);
@@ -134,6 +135,8 @@ export const TargetGroupSchema = v.strictObject({
   ...healthEntries,
   /** Failover to another group (src/pool/schema.ts). */
   ...failoverEntries,
+  /** Connection limits and their queue (src/pool/schema.ts). */
+  ...limitEntries,
   ...strategyOptionEntries,
 });
 

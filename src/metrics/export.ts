@@ -41,6 +41,9 @@ export interface MetricsExport {
     readonly responses: readonly number[];
     readonly active: number;
     readonly retries: number;
+    readonly retriesRefused: number;
+    readonly queued: number;
+    readonly queueRejected: { readonly full: number; readonly timeout: number };
     readonly wsActive: number;
     /** 1 while the group's traffic goes to its fallback group, absent without one. */
     readonly failedOver?: number;
@@ -101,6 +104,9 @@ export function exportMetrics(metrics: Metrics, health: readonly GroupReport[], 
       responses: [...g.responses],
       active: g.active,
       retries: g.retries,
+      retriesRefused: g.retriesRefused,
+      queued: g.queued,
+      queueRejected: { ...g.queueRejected },
       wsActive: g.wsActive,
       ...(g.failedOver === undefined ? {} : { failedOver: g.failedOver }),
       histogram: histogramOf(g.histogram),
@@ -141,6 +147,11 @@ export function mergeExports(
       addInto(into.responses, g.responses);
       into.active += g.active;
       into.retries += g.retries;
+      // Absent in an export from an older worker (a rolling restart runs both).
+      into.retriesRefused += g.retriesRefused ?? 0;
+      into.queued += g.queued ?? 0;
+      into.queueRejected.full += g.queueRejected?.full ?? 0;
+      into.queueRejected.timeout += g.queueRejected?.timeout ?? 0;
       into.wsActive += g.wsActive;
       // Failed over on any worker is failed over for the host (they decide alike, from shared health).
       if (g.failedOver !== undefined) into.failedOver = Math.max(into.failedOver ?? 0, g.failedOver);

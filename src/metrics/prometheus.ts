@@ -117,6 +117,17 @@ export function renderPrometheus(metrics: Metrics, health: readonly GroupReport[
   for (const g of groups) out.sample("fulcrum_group_retries_total", g.labels, g.retries);
   out.family("fulcrum_group_retries_refused_total", "counter", "Retries not made because the group's retry budget (retries.budgetPercent) was spent.");
   for (const g of groups) out.sample("fulcrum_group_retries_refused_total", g.labels, g.retriesRefused);
+  out.family("fulcrum_group_queued_requests", "gauge", "Requests waiting in a group's queue for a target under its maxConnections.");
+  for (const g of groups) out.sample("fulcrum_group_queued_requests", g.labels, g.queued);
+  out.family(
+    "fulcrum_group_queue_rejected_total",
+    "counter",
+    "Requests answered 503 because every target that was up was at its maxConnections: the queue was full (or absent), or the wait timed out.",
+  );
+  for (const g of groups) {
+    out.sample("fulcrum_group_queue_rejected_total", `${g.labels},reason="full"`, g.queueRejected.full);
+    out.sample("fulcrum_group_queue_rejected_total", `${g.labels},reason="timeout"`, g.queueRejected.timeout);
+  }
   out.family("fulcrum_group_latency_seconds", "summary", "Client-observed latency of requests served by a group's targets (quantiles over a sliding window).");
   for (const g of groups) summary(out, "fulcrum_group_latency_seconds", g.labels, g.targets.map((t) => t.total), epoch);
   out.family(

@@ -83,6 +83,10 @@ export class GroupMetrics {
   wsActive = 0;
   /** Retries the retry budget did not allow (`retries.budgetPercent`). */
   retriesRefused = 0;
+  /** Requests waiting in its queue for a connection slot now (`maxConnections` with `queue`). */
+  queued = 0;
+  /** Requests refused a connection slot: the queue was full, or the wait timed out. */
+  readonly queueRejected = { full: 0, timeout: 0 };
   /** 1 while its traffic goes to its fallback group, 0 when not; undefined without a fallback group. */
   failedOver: number | undefined = undefined;
   /**

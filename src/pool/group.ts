@@ -18,6 +18,7 @@ import { keyExtractor, type KeyOf } from "./request-key.ts";
 import type { PoolTarget } from "./target.ts";
 import { Tier } from "./tier.ts";
 import type { FailoverState } from "./failover.ts";
+import type { SlotQueue } from "./slot-queue.ts";
 
 export class TargetGroup {
   /** Config order (primaries and backups alike): the health table's and the sticky cookie's index. */
@@ -38,13 +39,17 @@ export class TargetGroup {
   retriesInFlight = 0;
   /** Present with `fallbackGroup`: whether the group's traffic goes there now (failover.ts). */
   private readonly failover: FailoverState | undefined;
+  /** Each target's `maxConnections` in config order (Infinity: none); absent when no target has one. */
+  private readonly limits: readonly number[] | undefined;
+  /** Present with `maxConnections` and `queue`: where requests wait for a slot (slot-queue.ts). */
+  private readonly queue: SlotQueue | undefined;
   private active: { readonly health: HealthTable; readonly primary: Tier; readonly backup: Tier } | undefined;
 
   constructor(
     readonly name: string,
     readonly config: TargetGroupConfig,
     pool: TargetPool,
-    private readonly platform: Pick<Platform, "now" | "random" | "env" | "log">,
+    private readonly platform: Pick<Platform, "now" | "random" | "env" | "log" | "timer">,
     metrics: Pick<Metrics, "group">,
     /** `stickiness: false`: for a group that only probes (no cookies to sign or check). */
     options: { readonly stickiness?: boolean } = {},
@@ -53,6 +58,9 @@ export class TargetGroup {
     this.metrics = metrics.group(name);
     this.failover = config.fallbackGroup === undefined ? undefined : pool.failover(name);
     if (this.failover) this.metrics.failedOver = this.failover.down ? 1 : 0;
+    const limits = config.targets.map((t) => t.maxConnections ?? config.maxConnections ?? Number.POSITIVE_INFINITY);
+    this.limits = limits.some(Number.isFinite) ? limits : undefined;
+    this.queue = this.limits && config.queue ? pool.queue(name, config.queue.size, config.queue.timeout * 1000, platform.timer) : undefined;
     this.keyOf = keyExtractor(config.strategy, config.hashKey);
     this.connectTimeoutMs = config.timeouts.connect * 1000;
     this.responseTimeoutMs = config.timeouts.response * 1000;
@@ -78,6 +86,38 @@ export class TargetGroup {
     const r = this.config.retries;
     if (r.budgetPercent <= 0) return true;
     return this.retriesInFlight < Math.max(r.minRetryConcurrency, Math.floor((this.metrics.active * r.budgetPercent) / 100));
+  }
+
+  /**
+   * No target could take a request because those that are up are at their `maxConnections`:
+   * wait in the group's queue for one (nginx Plus `queue`). `pick` chooses as a first attempt
+   * would. Resolves undefined when the group has no queue, none of its targets is at its limit
+   * (they are down: waiting would not help), the queue is full, the wait times out, or the
+   * client leaves; the caller answers 503.
+   */
+  async waitForTarget(pick: () => PoolTarget | undefined, signal: AbortSignal): Promise<PoolTarget | undefined> {
+    const q = this.queue;
+    const a = this.active;
+    if (a === undefined || !(a.primary.saturated || a.backup.saturated)) return undefined;
+    const m = this.metrics;
+    if (q === undefined || !q.hasRoom) {
+      m.queueRejected.full++;
+      return undefined;
+    }
+    const now = this.platform.now;
+    const deadline = now() + q.timeoutMs;
+    m.queued++;
+    try {
+      for (let front = false;; front = true) {
+        if (!(await q.wait(now(), deadline, signal, front))) break;
+        const target = pick();
+        if (target !== undefined) return target;
+      }
+    } finally {
+      m.queued--;
+    }
+    if (!signal.aborted) m.queueRejected.timeout++;
+    return undefined;
   }
 
   /**
@@ -128,11 +168,21 @@ export class TargetGroup {
     });
     // nginx: a failure lowers the smooth-WRR effective weight by weight / max_fails.
     const options = { ...config, maxFails: config.passive.maxFails };
+    const limits = this.limits;
+    const queue = this.queue;
     const tier = (kind: "primary" | "backup") =>
       new Tier(
         tiers[kind].map((i) => this.targets[i]!),
         tiers[kind],
-        { strategy: config.strategy, options, health, platform: this.platform, tier: kind },
+        {
+          strategy: config.strategy,
+          options,
+          health,
+          platform: this.platform,
+          tier: kind,
+          ...(limits && { limits: tiers[kind].map((i) => limits[i]!) }),
+          ...(queue && { freed: () => queue.wake() }),
+        },
         previous,
       );
     const primary = tier("primary");
@@ -167,6 +217,9 @@ export class TargetGroup {
   canTake(target: PoolTarget, now = this.platform.now()): boolean {
     const b = target.binding;
     if (b === undefined || b.table !== this.active?.health) return false;
+    // A sticky client's target at its limit is like a down one: another takes the request (nginx max_conns bounds every request).
+    const limit = this.limits?.[b.index];
+    if (limit !== undefined && target.inflight + target.elsewhere >= limit) return false;
     if (b.table.available(b.index, now)) return target.weight > 0;
     const deadline = target.drainDeadline();
     return deadline !== undefined && now < deadline && b.table.healthyIgnoringDrain(b.index, now);

@@ -9,12 +9,16 @@
 import type { Metrics } from "../metrics/registry.ts";
 import { PoolTarget } from "./target.ts";
 import { FailoverState } from "./failover.ts";
+import { SlotQueue } from "./slot-queue.ts";
+import type { Platform } from "../platform.ts";
 
 export class TargetPool {
   /** group name -> target URL -> target. Maps, so no name a config uses can collide with Object.prototype. */
   private readonly byGroup = new Map<string, Map<string, PoolTarget>>();
   /** Each group's failover (failover.ts), by group name, across configs. */
   private readonly failovers = new Map<string, FailoverState>();
+  /** Each group's queue for connection slots (slot-queue.ts), by group name, across configs. */
+  private readonly queues = new Map<string, SlotQueue>();
 
   constructor(private readonly metrics: Pick<Metrics, "target" | "dropTarget">) {}
 
@@ -35,6 +39,18 @@ export class TargetPool {
     let f = this.failovers.get(group);
     if (f === undefined) this.failovers.set(group, f = new FailoverState());
     return f;
+  }
+
+  /**
+   * The slot queue of `group` with this config's size and timeout. The requests waiting in it
+   * stay there through a reload, and a slot freed under either config wakes them.
+   */
+  queue(group: string, size: number, timeoutMs: number, timer: Platform["timer"]): SlotQueue {
+    const q = this.queues.get(group);
+    if (q !== undefined && q.size === size && q.timeoutMs === timeoutMs) return q;
+    const next = new SlotQueue(size, timeoutMs, timer, q);
+    this.queues.set(group, next);
+    return next;
   }
 
   /** Targets of `group` the pool holds now, listed or retiring. */

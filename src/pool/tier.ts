@@ -22,6 +22,8 @@ class TierContext implements PickContext {
   /** Mirrors of the targets' in-flight counts, so strategies can read them without a call per target. */
   readonly inflights: Int32Array;
   total = 0;
+  /** Targets at their `maxConnections` now (kept by `Tier.counted`). */
+  full = 0;
   constructor(
     private readonly targets: readonly PoolTarget[],
     /** Tier index -> index in the group's health table. */
@@ -29,12 +31,14 @@ class TierContext implements PickContext {
     private readonly random_: () => number,
     private readonly health: HealthTable,
     private readonly tier: "primary" | "backup",
+    /** Each target's `maxConnections`, by tier index; absent when the group sets none. */
+    readonly limits: Float64Array | undefined,
   ) {
     this.inflights = new Int32Array(targets.length);
   }
   /** O(1) hint: nothing tried, everything available at full weight (strategies may take exact fast paths). */
   allEligible(): boolean {
-    return this.triedTargets.size === 0 && this.health.allEligible(this.nowMs, this.tier);
+    return this.triedTargets.size === 0 && this.full === 0 && this.health.allEligible(this.nowMs, this.tier);
   }
   weightFactor(i: number): number {
     return this.health.weightFactor(this.rows[i]!, this.nowMs);
@@ -49,7 +53,9 @@ class TierContext implements PickContext {
     return this.triedTargets.size !== 0 && this.triedTargets.has(this.targets[i]!);
   }
   available(i: number): boolean {
-    return this.health.available(this.rows[i]!, this.nowMs);
+    const l = this.limits;
+    // The target's own count, not the mirror: a request queued through a reload picks from the tier it started with.
+    return this.health.available(this.rows[i]!, this.nowMs) && (l === undefined || this.inflight(i) < l[i]!);
   }
   inflight(i: number): number {
     const t = this.targets[i]!;
@@ -69,6 +75,13 @@ export interface TierOptions {
   readonly health: HealthTable;
   readonly platform: Pick<Platform, "now" | "random">;
   readonly tier: "primary" | "backup";
+  /**
+   * Each target's `maxConnections`, by tier index (nginx `max_conns`): a target with that many
+   * requests in flight on the host is not picked. Absent: no limits.
+   */
+  readonly limits?: readonly number[];
+  /** A target at its limit finished a request: a queued one may have its slot (slot-queue.ts). */
+  readonly freed?: () => void;
 }
 
 export class Tier implements TierSlot {
@@ -83,7 +96,7 @@ export class Tier implements TierSlot {
     /** The tiers the targets were in before (another config's): what their strategies learnt carries over. */
     previous: ReadonlyMap<PoolTarget, { tier: Tier; tierIndex: number }>,
   ) {
-    this.ctx = new TierContext(targets, Int32Array.from(rows), o.platform.random, o.health, o.tier);
+    this.ctx = new TierContext(targets, Int32Array.from(rows), o.platform.random, o.health, o.tier, o.limits && Float64Array.from(o.limits));
     this.strategy = this.build((t) => {
       const was = previous.get(t);
       return was && was.tier.o.strategy === o.strategy ? was.tier.strategy.exportLearned?.(was.tierIndex) : undefined;
@@ -109,6 +122,8 @@ export class Tier implements TierSlot {
       if (n > 0) next.inflightChanged?.(i, n);
     });
     this.ctx.total = this.targets.reduce((n, t) => n + t.inflight + t.elsewhere, 0);
+    const l = this.ctx.limits;
+    if (l !== undefined) this.ctx.full = this.targets.reduce((n, _t, i) => n + (this.ctx.inflights[i]! >= l[i]! ? 1 : 0), 0);
     return next;
   }
 
@@ -119,9 +134,23 @@ export class Tier implements TierSlot {
   }
 
   counted(tierIndex: number, inflight: number, delta: number): void {
-    this.ctx.inflights[tierIndex] = inflight;
-    this.ctx.total += delta;
+    const ctx = this.ctx;
+    ctx.inflights[tierIndex] = inflight;
+    ctx.total += delta;
     this.strategy.inflightChanged?.(tierIndex, inflight);
+    const l = ctx.limits;
+    if (l === undefined) return;
+    const limit = l[tierIndex]!;
+    const was = inflight - delta >= limit;
+    const is = inflight >= limit;
+    if (was === is) return;
+    ctx.full += is ? 1 : -1;
+    if (!is) this.o.freed?.();
+  }
+
+  /** Some target of this tier is at its `maxConnections`. */
+  get saturated(): boolean {
+    return this.ctx.full > 0;
   }
 
   report(tierIndex: number, ok: boolean, latencyMs: number): void {

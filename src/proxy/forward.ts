@@ -161,8 +161,13 @@ export async function forward(ctx: ProxyContext, group: TargetGroup, req: Forwar
         return finish(withId(last ?? serviceUnavailable()));
       }
       // A valid sticky binding wins while its target can take traffic; otherwise the strategy picks (and a new cookie is issued).
-      const now0 = n === 1 ? arrived : platform.now();
-      const target = pickTarget(group, c, client, n === 1 ? bound : undefined, tried, now0);
+      let now0 = n === 1 ? arrived : platform.now();
+      let target = pickTarget(group, c, client, n === 1 ? bound : undefined, tried, now0);
+      if (target === undefined && !retrying) {
+        // Every target that is up is at its maxConnections: a first attempt may wait for a slot (pool/slot-queue.ts).
+        target = await group.waitForTarget(() => pickTarget(group, c, client, undefined, tried, platform.now()), request.signal);
+        now0 = platform.now();
+      }
       if (!target) return finish(withId(last ?? serviceUnavailable()));
       if (last) await last.body?.cancel().catch(() => {});
       last = undefined;

@@ -122,8 +122,13 @@ export async function forwardWebSocket(
   });
 
   for (let n = 1;; n++) {
-    const now0 = n === 1 ? arrived : platform.now();
-    const target = pickTarget(group, c, client, n === 1 ? bound : undefined, tried, now0);
+    let now0 = n === 1 ? arrived : platform.now();
+    let target = pickTarget(group, c, client, n === 1 ? bound : undefined, tried, now0);
+    if (target === undefined && n === 1) {
+      // Every target that is up is at its maxConnections: the handshake may wait for a slot (pool/slot-queue.ts).
+      target = await group.waitForTarget(() => pickTarget(group, c, client, undefined, tried, platform.now()), request.signal);
+      now0 = platform.now();
+    }
     if (!target) return finish(withId(last ?? serviceUnavailable()));
     tried.add(target);
     attempts = n;

@@ -10,12 +10,14 @@ import { listenerScenarios } from "./listeners.scenarios.ts";
 import { proxyScenarios } from "./proxy.scenarios.ts";
 import { hostileScenarios } from "./hostile.scenarios.ts";
 import { brokenTargetScenarios } from "./broken-targets.scenarios.ts";
+import { limitScenarios } from "./limits.scenarios.ts";
 
 proxyScenarios("bun");
 lifecycleScenarios("bun");
 listenerScenarios("bun");
 strategyScenarios("bun");
 healthScenarios("bun");
+limitScenarios("bun");
 ruleScenarios("bun");
 observabilityScenarios("bun");
 websocketScenarios("bun");

@@ -10,12 +10,14 @@ import { listenerScenarios } from "./listeners.scenarios.ts";
 import { proxyScenarios } from "./proxy.scenarios.ts";
 import { hostileScenarios } from "./hostile.scenarios.ts";
 import { brokenTargetScenarios } from "./broken-targets.scenarios.ts";
+import { limitScenarios } from "./limits.scenarios.ts";
 
 proxyScenarios("deno");
 lifecycleScenarios("deno");
 listenerScenarios("deno");
 strategyScenarios("deno");
 healthScenarios("deno");
+limitScenarios("deno");
 ruleScenarios("deno");
 observabilityScenarios("deno");
 websocketScenarios("deno");

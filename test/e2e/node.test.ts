@@ -10,12 +10,14 @@ import { listenerScenarios } from "./listeners.scenarios.ts";
 import { proxyScenarios } from "./proxy.scenarios.ts";
 import { hostileScenarios } from "./hostile.scenarios.ts";
 import { brokenTargetScenarios } from "./broken-targets.scenarios.ts";
+import { limitScenarios } from "./limits.scenarios.ts";
 
 proxyScenarios("node");
 lifecycleScenarios("node");
 listenerScenarios("node");
 strategyScenarios("node");
 healthScenarios("node");
+limitScenarios("node");
 ruleScenarios("node");
 observabilityScenarios("node");
 websocketScenarios("node");

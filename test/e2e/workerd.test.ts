@@ -7,10 +7,12 @@ import { strategyScenarios } from "./strategies.scenarios.ts";
 import { proxyScenarios } from "./proxy.scenarios.ts";
 import { hostileScenarios } from "./hostile.scenarios.ts";
 import { brokenTargetScenarios } from "./broken-targets.scenarios.ts";
+import { limitScenarios } from "./limits.scenarios.ts";
 
 proxyScenarios("workerd");
 strategyScenarios("workerd");
 healthScenarios("workerd");
+limitScenarios("workerd");
 ruleScenarios("workerd");
 observabilityScenarios("workerd");
 websocketScenarios("workerd");
