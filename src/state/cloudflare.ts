@@ -4,7 +4,7 @@
  * is the single writer. `load()` answers from a local copy younger than
  * `cacheTtl`, as Cloudflare recommends for read-mostly state in front of a
  * Durable Object, so N requests per second cost at most one round trip per
- * TTL per isolate; compare-and-set and leases always go to the object.
+ * TTL per isolate; compare-and-set, leases and reports always go to the object.
  *
  * Every call rejects within `timeoutMs` when the object throws, is being
  * reset, or does not answer, so the balancer falls back to its last known
@@ -12,7 +12,7 @@
  */
 import type { StateConfig } from "./schema.ts";
 import { BaseStateStore } from "./store-base.ts";
-import { type ChangeEvent, dataOf, frozenSnapshot, type Snapshot, type SnapshotData, wellFormedEvents } from "./store.ts";
+import { type ChangeEvent, dataOf, frozenSnapshot, type JsonValue, reportJson, type Snapshot, type SnapshotData, wellFormedEvents } from "./store.ts";
 
 /** The operations isolates send (POST `https://fulcrum-state/<op>` with the JSON body). */
 export interface StateProtocol {
@@ -23,6 +23,8 @@ export interface StateProtocol {
   release: { request: { name: string; holder: string }; response: Record<string, never> };
   event: { request: { event: ChangeEvent }; response: Record<string, never> };
   events: { request: { limit: number }; response: { events: ChangeEvent[] } };
+  report: { request: { topic: string; instance: string; value: JsonValue; ttlMs: number }; response: Record<string, never> };
+  reports: { request: { topic: string }; response: { reports: Record<string, JsonValue> } };
 }
 export type StateOp = keyof StateProtocol;
 
@@ -118,6 +120,18 @@ export class CloudflareStateStore extends BaseStateStore {
   async recentEvents(limit: number): Promise<ChangeEvent[]> {
     this.assertOpen();
     return wellFormedEvents((await this.call("events", { limit })).events);
+  }
+
+  async report(topic: string, instance: string, value: JsonValue, ttlMs: number): Promise<void> {
+    this.assertOpen();
+    // Checked here too: the object's refusal would come back as a bare message, not StateReportTooLargeError.
+    reportJson(topic, instance, value, ttlMs);
+    await this.call("report", { topic, instance, value, ttlMs });
+  }
+
+  async reports(topic: string): Promise<Record<string, JsonValue>> {
+    this.assertOpen();
+    return (await this.call("reports", { topic })).reports;
   }
 
   protected override dispose(): void {

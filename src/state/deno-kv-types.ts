@@ -13,6 +13,7 @@ export interface KvAtomicOperation {
 }
 export interface Kv {
   get<T = unknown>(key: KvKey): Promise<KvEntryMaybe<T>>;
+  getMany<T = unknown>(keys: readonly KvKey[]): Promise<KvEntryMaybe<T>[]>;
   set(key: KvKey, value: unknown): Promise<{ ok: boolean }>;
   delete(key: KvKey): Promise<void>;
   list<T = unknown>(selector: { prefix: KvKey }, options?: { reverse?: boolean; limit?: number }): AsyncIterable<KvEntryMaybe<T>>;

@@ -7,6 +7,9 @@
  *   Deno KV checks (its V8 serialisation, max 65 536 bytes) is known before the
  *   write, and the stored value is exactly the JSON the contract promises.
  * - A lease: `{ holder, expiresAt }`.
+ * - A report: `{ expiresAt, text }`, its JSON text; one over a value's limit
+ *   keeps its first piece in `text` and the rest in `parts` more values, at
+ *   keys named by its `id` (see deno-kv.ts).
  *
  * Snapshots are not split across keys when they outgrow one value: a write
  * over the limit fails with `StateSnapshotTooLargeError`. Splitting would need
@@ -15,7 +18,7 @@
  * balancer that large (~400 targets with probe details) wants per-group keys,
  * which is a change to the StateStore contract, not to this store.
  */
-import { dataOf, emptySnapshot, emptySnapshotData, frozenSnapshot, type JsonValue, type Snapshot, type SnapshotData } from "./store.ts";
+import { dataOf, emptySnapshot, emptySnapshotData, frozenSnapshot, type JsonValue, MAX_REPORT_BYTES, type Snapshot, type SnapshotData } from "./store.ts";
 import type { KvKey } from "./deno-kv-types.ts";
 
 /** Deno KV's limit on one value (its V8 serialisation), in bytes. */
@@ -78,6 +81,46 @@ export function decodeSnapshot(stored: StoredSnapshot | null, key: KvKey): Snaps
     actions: (data.actions ?? empty.actions) as SnapshotData["actions"],
   };
   return frozenSnapshot(known, stored.version, stored.updatedAt);
+}
+
+/**
+ * A report's head. `expiresAt` decides (Deno KV's expireIn only lets it
+ * collect the key some time later); `parts` and `id` only when its JSON did
+ * not fit in one value.
+ */
+export interface StoredReport {
+  expiresAt: number;
+  /** The report's JSON text, or its first piece. */
+  text: string;
+  /** How many more pieces follow, at [prefix, "report-parts", topic, instance, id, 1..parts]. */
+  parts?: number;
+  /** Names this report's pieces: a replaced report's pieces are never confused with the new one's. */
+  id?: string;
+}
+
+/**
+ * UTF-16 units per piece of a report: 2 bytes each at most in V8's
+ * serialisation, so a piece and its wrapper fit in one value.
+ */
+export const REPORT_PIECE_UNITS = 30_000;
+/** Pieces after the first of the largest report (its JSON has at most MAX_REPORT_BYTES UTF-16 units): one getMany (10 keys) reads them. */
+const MAX_REPORT_PARTS = Math.ceil(MAX_REPORT_BYTES / REPORT_PIECE_UNITS) - 1;
+
+/** A report's JSON text cut into pieces that each fit in one value (one piece for most). */
+export function reportPieces(json: string): string[] {
+  const pieces: string[] = [];
+  for (let at = 0; at < json.length || pieces.length === 0; at += REPORT_PIECE_UNITS) pieces.push(json.slice(at, at + REPORT_PIECE_UNITS));
+  return pieces;
+}
+
+/** The report head at a report key; undefined for anything else (a foreign or corrupt value counts as no report). */
+export function reportOf(value: unknown): StoredReport | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
+  const { expiresAt, text, parts, id } = value as Partial<StoredReport>;
+  if (typeof expiresAt !== "number" || typeof text !== "string") return undefined;
+  if (parts === undefined && id === undefined) return { expiresAt, text };
+  if (!Number.isInteger(parts) || parts! < 1 || parts! > MAX_REPORT_PARTS || typeof id !== "string") return undefined;
+  return { expiresAt, text, parts, id };
 }
 
 export function leaseOf(value: unknown): StoredLease | undefined {

@@ -8,6 +8,14 @@
  * - `[prefix, "lease", name]` -> `{ holder, expiresAt }`.
  * - `[prefix, "events", at, id]` -> one change-log entry; the newest
  *   CHANGE_LOG_SIZE are kept (the writer trims after adding).
+ * - `[prefix, "reports", topic, instance]` -> `{ expiresAt, text }`, one
+ *   instance's report, with `expireIn` its TTL. A report over one value's
+ *   limit (MAX_REPORT_BYTES is four times that) keeps the rest of its text at
+ *   `[prefix, "report-parts", topic, instance, id, 1..n]`, written, and the
+ *   replaced report's parts deleted, in the same atomic commit as its head.
+ *   A part is never rewritten under the same `id`, so a reader that finds one
+ *   missing knows the report was replaced since it read the head, and reads
+ *   the head again.
  *
  * Compare-and-set is `atomic().check({ key, versionstamp })`: the versionstamp
  * of the entry we read must still be current when the write commits, so two
@@ -22,10 +30,29 @@
  * snapshots learned by `load()` are delivered to subscribers as well.
  */
 import { BaseStateStore } from "./store-base.ts";
-import { CHANGE_LOG_SIZE, type ChangeEvent, type Snapshot, type SnapshotData, wellFormedEvents } from "./store.ts";
+import {
+  CHANGE_LOG_SIZE,
+  type ChangeEvent,
+  type JsonValue,
+  reportJson,
+  type Snapshot,
+  type SnapshotData,
+  StateReportTooLargeError,
+  wellFormedEvents,
+} from "./store.ts";
 import { CallDeadline } from "./call-deadline.ts";
 import type { Kv, KvAtomicOperation, KvEntryMaybe, KvKey } from "./deno-kv-types.ts";
-import { decodeSnapshot, leaseOf, snapshotJson, StateSnapshotTooLargeError, type StoredLease, type StoredSnapshot } from "./deno-kv-values.ts";
+import {
+  decodeSnapshot,
+  leaseOf,
+  reportOf,
+  reportPieces,
+  snapshotJson,
+  StateSnapshotTooLargeError,
+  type StoredLease,
+  type StoredReport,
+  type StoredSnapshot,
+} from "./deno-kv-values.ts";
 
 export type { Kv, KvAtomicOperation, KvEntryMaybe, KvKey } from "./deno-kv-types.ts";
 export { DENO_KV_MAX_VALUE_BYTES, MAX_SNAPSHOT_BYTES, serializedStringBytes, StateSnapshotTooLargeError } from "./deno-kv-values.ts";
@@ -44,7 +71,7 @@ export interface DenoKvStoreOptions {
   readonly prefix?: string;
   /** Bound on every call, in ms, so a stuck database fails static instead of hanging. Default 2000. */
   readonly timeoutMs?: number;
-  /** Wall-clock epoch ms (lease expiry, `updatedAt`). Default `Date.now`. */
+  /** Wall-clock epoch ms (lease and report expiry, `updatedAt`). Default `Date.now`. */
   readonly now?: () => number;
   /** Uniform in [0, 1), for the backoff after a busy commit. Default `Math.random`. */
   readonly random?: () => number;
@@ -87,7 +114,7 @@ export class DenoKvStateStore extends BaseStateStore {
       now: this.now,
       isClosed: () => this.closed,
       unavailable: (message, errorOptions) => new DenoKvUnavailableError(message, errorOptions),
-      passesThrough: (error) => error instanceof StateSnapshotTooLargeError || error instanceof RangeError,
+      passesThrough: (error) => error instanceof StateSnapshotTooLargeError || error instanceof StateReportTooLargeError || error instanceof RangeError,
     });
   }
 
@@ -179,6 +206,51 @@ export class DenoKvStateStore extends BaseStateStore {
     });
   }
 
+  report(topic: string, instance: string, value: JsonValue, ttlMs: number): Promise<void> {
+    return this.deadline.run("report", async (call) => {
+      const pieces = reportPieces(reportJson(topic, instance, value, ttlMs));
+      const id = pieces.length > 1 ? crypto.randomUUID() : undefined;
+      const key = this.reportKey(topic, instance);
+      const expireIn = Math.max(1, Math.ceil(ttlMs));
+      for (let attempt = 0; attempt < COMMIT_ATTEMPTS && !call.abandoned; attempt++) {
+        const entry = await this.kv.get<StoredReport>(key);
+        const replaced = reportOf(entry.value);
+        const stored: StoredReport = { expiresAt: this.now() + ttlMs, text: pieces[0]!, ...(id ? { parts: pieces.length - 1, id } : {}) };
+        const operation = this.kv.atomic().check({ key, versionstamp: entry.versionstamp }).set(key, stored, { expireIn });
+        for (let i = 1; i < pieces.length; i++) operation.set(this.reportPartKey(topic, instance, id!, i), pieces[i], { expireIn });
+        // The replaced report's parts go in the same commit: none is left behind, and a reader of its head finds them gone.
+        for (let i = 1; replaced?.id && i <= replaced.parts!; i++) operation.delete(this.reportPartKey(topic, instance, replaced.id, i));
+        if (await this.commit(operation, attempt)) return;
+        // Only this instance writes its report: a failed check is a busy file, or two of its own calls racing. Read again.
+      }
+      throw new Error(`${COMMIT_ATTEMPTS} commits of the report failed`);
+    });
+  }
+
+  reports(topic: string): Promise<Record<string, JsonValue>> {
+    return this.deadline.run("reports", async () => {
+      const now = this.now();
+      const heads: [string, StoredReport][] = [];
+      for await (const entry of this.kv.list({ prefix: [this.prefix, "reports", topic] })) {
+        const instance = entry.key[3];
+        const head = reportOf(entry.value);
+        if (typeof instance === "string" && entry.key.length === 4 && head && now < head.expiresAt) heads.push([instance, head]);
+      }
+      const texts = await Promise.all(heads.map(([instance, head]) => this.reportText(topic, instance, head, now)));
+      const live: [string, JsonValue][] = [];
+      texts.forEach((text, i) => {
+        if (text === undefined) return;
+        try {
+          live.push([heads[i]![0], JSON.parse(text) as JsonValue]);
+        } catch {
+          // Pieces that do not make JSON: not a report this store wrote.
+        }
+      });
+      // fromEntries defines own properties: an instance named `__proto__` stays a key.
+      return Object.fromEntries(live);
+    });
+  }
+
   protected override dispose(): void {
     this.stopWatching();
     this.kv.close();
@@ -214,6 +286,33 @@ export class DenoKvStateStore extends BaseStateStore {
 
   private leaseKey(name: string): KvKey {
     return [this.prefix, "lease", name];
+  }
+
+  private reportKey(topic: string, instance: string): KvKey {
+    return [this.prefix, "reports", topic, instance];
+  }
+
+  private reportPartKey(topic: string, instance: string, id: string, part: number): KvKey {
+    return [this.prefix, "report-parts", topic, instance, id, part];
+  }
+
+  /**
+   * A live report's whole JSON text: its head's, or the head's and its parts'
+   * (read in one getMany). A part missing means the report was replaced after
+   * its head was read: read the head again (a few times at most; a report
+   * replaced that often is left out of this read).
+   */
+  private async reportText(topic: string, instance: string, head: StoredReport, now: number): Promise<string | undefined> {
+    let current: StoredReport | undefined = head;
+    for (let attempt = 0; attempt < 3 && current && now < current.expiresAt; attempt++) {
+      const { text, parts, id } = current;
+      if (!parts || !id) return text;
+      const keys = Array.from({ length: parts }, (_, i) => this.reportPartKey(topic, instance, id, i + 1));
+      const pieces = (await this.kv.getMany<string>(keys)).map((e) => e.value);
+      if (pieces.every((p) => typeof p === "string")) return text + pieces.join("");
+      current = reportOf((await this.kv.get<StoredReport>(this.reportKey(topic, instance))).value);
+    }
+    return undefined;
   }
 
   private decode(stored: StoredSnapshot | null): Snapshot {

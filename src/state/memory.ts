@@ -1,19 +1,31 @@
 /**
  * The in-memory state store, the default: one process, nothing shared. It
  * keeps the full contract of the shared stores (versions, compare-and-set,
- * leases with expiry, async methods) so that code written against it works
- * unchanged on KV, Durable Objects or Redis.
+ * leases and reports with expiry, async methods) so that code written
+ * against it works unchanged on KV, Durable Objects or Redis.
  *
  * It is also the Durable Object's register (durable-object.ts): started from
- * the snapshot the object stored, persisting every write. Compare-and-set
- * checks and writes with no `await` in between, so nothing can interleave
- * with it on the object's single thread.
+ * the snapshot the object stored, persisting every write of the snapshot and
+ * the change log (leases and reports live in memory, as long as the object).
+ * Compare-and-set checks and writes with no `await` in between, so nothing
+ * can interleave with it on the object's single thread.
  */
 import { BaseStateStore } from "./store-base.ts";
-import { CHANGE_LOG_SIZE, type ChangeEvent, dataOf, emptySnapshot, frozenSnapshot, type Snapshot, type SnapshotData, wellFormedEvents } from "./store.ts";
+import {
+  CHANGE_LOG_SIZE,
+  type ChangeEvent,
+  dataOf,
+  emptySnapshot,
+  frozenSnapshot,
+  type JsonValue,
+  reportJson,
+  type Snapshot,
+  type SnapshotData,
+  wellFormedEvents,
+} from "./store.ts";
 
 export interface MemoryStoreOptions {
-  /** Wall-clock epoch milliseconds (lease expiry, `updatedAt`). Default `Date.now`. */
+  /** Wall-clock epoch milliseconds (lease and report expiry, `updatedAt`). Default `Date.now`. */
   readonly now?: () => number;
   /** Called when a subscriber throws (a subscriber never breaks a write). Default: ignore. */
   readonly onSubscriberError?: (error: unknown) => void;
@@ -32,6 +44,8 @@ export interface MemoryStoreOptions {
 export class MemoryStateStore extends BaseStateStore {
   private current: Snapshot;
   private readonly leases = new Map<string, { holder: string; expiresAt: number }>();
+  /** By topic, then instance: the report's JSON text (parsed on each read, so no reader shares the writer's objects). */
+  private readonly published = new Map<string, Map<string, { json: string; expiresAt: number }>>();
   private events: ChangeEvent[];
   private readonly now: () => number;
   readonly shared: boolean;
@@ -95,8 +109,32 @@ export class MemoryStateStore extends BaseStateStore {
     return limit > 0 ? structuredClone(this.events.slice(-limit)) : [];
   }
 
+  async report(topic: string, instance: string, value: JsonValue, ttlMs: number): Promise<void> {
+    this.assertOpen();
+    const json = reportJson(topic, instance, value, ttlMs);
+    let reports = this.published.get(topic);
+    if (!reports) this.published.set(topic, reports = new Map());
+    reports.set(instance, { json, expiresAt: this.now() + ttlMs });
+  }
+
+  async reports(topic: string): Promise<Record<string, JsonValue>> {
+    this.assertOpen();
+    const reports = this.published.get(topic);
+    if (!reports) return {};
+    const now = this.now();
+    const live: [string, JsonValue][] = [];
+    for (const [instance, { json, expiresAt }] of reports) {
+      if (now < expiresAt) live.push([instance, JSON.parse(json) as JsonValue]);
+      else reports.delete(instance);
+    }
+    if (reports.size === 0) this.published.delete(topic);
+    // fromEntries defines own properties: an instance named `__proto__` stays a key.
+    return Object.fromEntries(live);
+  }
+
   protected override dispose(): void {
     this.leases.clear();
+    this.published.clear();
   }
 
   private grantLease(name: string, holder: string, ttlMs: number, force: boolean): boolean {

@@ -11,6 +11,11 @@
  * - `<prefix>:changed`: the channel that carries each new version.
  * - `<prefix>:events`: the change log, a list of JSON entries, newest first,
  *   trimmed to CHANGE_LOG_SIZE in the same script that pushes.
+ * - `<prefix>:reports:<topic>`: a hash, field = instance, value = JSON
+ *   `{ expiresAt, value }`. Expired fields are dropped by the script that
+ *   reads them (per-field expiry, HEXPIRE, needs Redis 7.4; Debian 12 has
+ *   7.0), and the hash's own PX expiry is kept at the longest TTL written, so
+ *   a topic nobody publishes any more goes away with its last report.
  *
  * Writes are compare-and-set in one Lua script (check the version, write,
  * PUBLISH), so a notification is never lost between the write and the publish
@@ -25,7 +30,18 @@
  * and resubscribes on its own when Redis comes back.
  */
 import { BaseStateStore } from "./store-base.ts";
-import { CHANGE_LOG_SIZE, type ChangeEvent, dataOf, emptySnapshot, frozenSnapshot, type Snapshot, type SnapshotData, wellFormedEvents } from "./store.ts";
+import {
+  CHANGE_LOG_SIZE,
+  type ChangeEvent,
+  dataOf,
+  emptySnapshot,
+  frozenSnapshot,
+  type JsonValue,
+  reportJson,
+  type Snapshot,
+  type SnapshotData,
+  wellFormedEvents,
+} from "./store.ts";
 
 /** What the store needs from a Redis client; each runtime adapts its own. */
 export interface RedisConnection {
@@ -114,6 +130,39 @@ const APPEND_EVENT = `
 redis.call('LPUSH', KEYS[1], ARGV[1])
 redis.call('LTRIM', KEYS[1], 0, tonumber(ARGV[2]) - 1)
 return 1`;
+
+/**
+ * Put one instance's report and keep the hash alive at least as long as it.
+ * PTTL is -1 (no expiry yet) on a new hash. KEYS: reports; ARGV: instance, entry JSON, ttl.
+ */
+const PUT_REPORT = `
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+local ttl = tonumber(ARGV[3])
+if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
+return 1`;
+
+/**
+ * The live reports as a flat [instance, entry, ...] list, dropping expired
+ * ones in the same step: a report renewed between a read and a separate HDEL
+ * would be lost. Entries start with the `{"expiresAt":<ms>,` this store
+ * writes; others (not ours) are left alone and not returned. KEYS: reports; ARGV: now.
+ */
+const LIVE_REPORTS = `
+local now = tonumber(ARGV[1])
+local all = redis.call('HGETALL', KEYS[1])
+local live = {}
+for i = 1, #all, 2 do
+  local expiresAt = tonumber(string.match(all[i + 1], '^{"expiresAt":(%-?[%d.e+]+),'))
+  if expiresAt then
+    if expiresAt > now then
+      live[#live + 1] = all[i]
+      live[#live + 1] = all[i + 1]
+    else
+      redis.call('HDEL', KEYS[1], all[i])
+    end
+  end
+end
+return live`;
 
 export class RedisStateStore extends BaseStateStore {
   private readonly snapshotKey: string;
@@ -211,6 +260,31 @@ export class RedisStateStore extends BaseStateStore {
     return wellFormedEvents(parsed).reverse();
   }
 
+  async report(topic: string, instance: string, value: JsonValue, ttlMs: number): Promise<void> {
+    this.assertOpen();
+    const json = reportJson(topic, instance, value, ttlMs);
+    const ttl = Math.max(1, Math.ceil(ttlMs));
+    // expiresAt first: the read script finds it at the start of the entry without parsing the rest.
+    const entry = `{"expiresAt":${this.now() + ttl},"value":${json}}`;
+    await this.script(PUT_REPORT, [this.reportsKey(topic)], [instance, entry, String(ttl)]);
+  }
+
+  async reports(topic: string): Promise<Record<string, JsonValue>> {
+    this.assertOpen();
+    const reply = await this.script(LIVE_REPORTS, [this.reportsKey(topic)], [String(this.now())]);
+    const flat = Array.isArray(reply) ? reply.map(String) : [];
+    const live: [string, JsonValue][] = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      try {
+        live.push([flat[i]!, (JSON.parse(flat[i + 1]!) as { value: JsonValue }).value]);
+      } catch {
+        // Not JSON after all: not one of ours.
+      }
+    }
+    // fromEntries defines own properties: an instance named `__proto__` stays a key.
+    return Object.fromEntries(live);
+  }
+
   protected override async dispose(): Promise<void> {
     const subscription = this.subscription;
     this.subscription = undefined;
@@ -219,6 +293,10 @@ export class RedisStateStore extends BaseStateStore {
 
   private leaseKey(name: string): string {
     return `${this.options.prefix}:lease:${name}`;
+  }
+
+  private reportsKey(topic: string): string {
+    return `${this.options.prefix}:reports:${topic}`;
   }
 
   private parse(reply: unknown): Snapshot {

@@ -10,7 +10,7 @@
  * `storeCall` is the primary's side: one channel request answered from its store.
  */
 import { BaseStateStore } from "./store-base.ts";
-import { type ChangeEvent, dataOf, frozenSnapshot, type Snapshot, type SnapshotData, type StateStore } from "./store.ts";
+import { type ChangeEvent, dataOf, frozenSnapshot, type JsonValue, reportJson, type Snapshot, type SnapshotData, type StateStore } from "./store.ts";
 
 /** A request/response channel to the process that holds the store, and the snapshots it pushes. */
 export interface Rpc {
@@ -65,6 +65,18 @@ export class RemoteStateStore extends BaseStateStore {
     this.assertOpen();
     return (await this.rpc.request("state.events", { limit })) as ChangeEvent[];
   }
+
+  async report(topic: string, instance: string, value: JsonValue, ttlMs: number): Promise<void> {
+    this.assertOpen();
+    // Checked here too: the primary's refusal would come back as a bare message, not StateReportTooLargeError.
+    reportJson(topic, instance, value, ttlMs);
+    await this.rpc.request("state.report", { topic, instance, value, ttlMs });
+  }
+
+  async reports(topic: string): Promise<Record<string, JsonValue>> {
+    this.assertOpen();
+    return (await this.rpc.request("state.reports", { topic })) as Record<string, JsonValue>;
+  }
 }
 
 /** Answer one `state.*` request from a worker out of `store`; undefined when `op` is not one. */
@@ -83,6 +95,10 @@ export function storeCall(store: StateStore, op: string, args: unknown): Promise
       return store.appendEvent(args as ChangeEvent).then(() => null);
     case "state.events":
       return store.recentEvents(a.limit as number);
+    case "state.report":
+      return store.report(a.topic as string, a.instance as string, a.value as JsonValue, a.ttlMs as number).then(() => null);
+    case "state.reports":
+      return store.reports(a.topic as string);
     default:
       return undefined;
   }

@@ -2,10 +2,19 @@
  * What every StateStore does the same way, whatever its backend: hand
  * snapshots to subscribers, refuse work once closed, and run `update` as the
  * compare-and-set loop of store.ts. A store extends `BaseStateStore` and
- * keeps only what is its own: how it compares and sets, holds leases, and
- * learns of other writers (pub/sub, watch, polling).
+ * keeps only what is its own: how it compares and sets, holds leases and
+ * reports, and learns of other writers (pub/sub, watch, polling).
  */
-import { type ChangeEvent, type Mutator, type Snapshot, type SnapshotData, type StateStore, StateStoreClosedError, updateWithRetry } from "./store.ts";
+import {
+  type ChangeEvent,
+  type JsonValue,
+  type Mutator,
+  type Snapshot,
+  type SnapshotData,
+  type StateStore,
+  StateStoreClosedError,
+  updateWithRetry,
+} from "./store.ts";
 
 export type Subscriber = (s: Snapshot) => void;
 
@@ -86,6 +95,8 @@ export abstract class BaseStateStore implements StateStore {
   abstract releaseLease(name: string, holder: string): Promise<void>;
   abstract appendEvent(event: ChangeEvent): Promise<void>;
   abstract recentEvents(limit: number): Promise<ChangeEvent[]>;
+  abstract report(topic: string, instance: string, value: JsonValue, ttlMs: number): Promise<void>;
+  abstract reports(topic: string): Promise<Record<string, JsonValue>>;
 
   update(mutator: Mutator): Promise<Snapshot> {
     return updateWithRetry(this, mutator);

@@ -13,6 +13,9 @@
  *   snapshot (see cache.ts) and refresh it from `subscribe` or a timer.
  * - Leases elect one prober per group across instances, so N balancers do
  *   not send N probes per interval (envoy#10498).
+ * - Reports: one small JSON per instance and topic, with a TTL, that every
+ *   instance reads and merges (shared rate limits, canary measurements).
+ *   Each instance writes only its own, so reports never race.
  *
  * Snapshots are plain JSON (they cross process and network boundaries) and
  * their times are wall-clock epoch milliseconds, because monotonic clocks are
@@ -153,7 +156,53 @@ export interface StateStore {
   appendEvent(event: ChangeEvent): Promise<void>;
   /** The newest `limit` entries of the change log, oldest first. */
   recentEvents(limit: number): Promise<ChangeEvent[]>;
+  /**
+   * Publish this instance's report under `topic`, replacing its previous one; it expires after `ttlMs` unless published again.
+   * For what each instance counts on its own and every instance merges (tokens taken of a shared rate limit, canary
+   * measurements): outside the snapshot, so instances do not race each other's compare-and-set on every count, and
+   * gone on its own when its instance stops publishing. At most MAX_REPORT_BYTES of JSON: see `reportJson`.
+   */
+  report(topic: string, instance: string, value: JsonValue, ttlMs: number): Promise<void>;
+  /**
+   * Every unexpired report of `topic`, by instance (this one's own included). Expiry compares wall clocks (epoch
+   * ms, as leases do), so keep `ttlMs` well above the clock skew between machines.
+   */
+  reports(topic: string): Promise<Record<string, JsonValue>>;
   close(): Promise<void>;
+}
+
+/** The largest report `report` takes, in bytes of its JSON text (UTF-8): what one instance may make every other read. */
+export const MAX_REPORT_BYTES = 256 * 1024;
+
+/** A report over MAX_REPORT_BYTES: refused by every store, nothing written. */
+export class StateReportTooLargeError extends Error {
+  constructor(topic: string, instance: string, bytes: number) {
+    super(
+      `state store: the report of ${JSON.stringify(instance)} under ${
+        JSON.stringify(topic)
+      } is ${bytes} bytes of JSON, over the ${MAX_REPORT_BYTES} a report may take`,
+    );
+    this.name = "StateReportTooLargeError";
+  }
+}
+
+/**
+ * The JSON text of a report, checked the same way by every store (and by the
+ * Durable Object and the primary, which take reports from other processes):
+ * StateReportTooLargeError over MAX_REPORT_BYTES, RangeError for an empty
+ * topic or instance, a `ttlMs` that is not a positive number, or a value with
+ * no JSON (undefined).
+ */
+export function reportJson(topic: string, instance: string, value: JsonValue, ttlMs: number): string {
+  if (typeof topic !== "string" || topic === "") throw new RangeError(`report topic: expected a non-empty string, got ${JSON.stringify(topic)}`);
+  if (typeof instance !== "string" || instance === "") throw new RangeError(`report instance: expected a non-empty string, got ${JSON.stringify(instance)}`);
+  if (typeof ttlMs !== "number" || !(ttlMs > 0) || !Number.isFinite(ttlMs)) throw new RangeError(`report ttlMs: expected a positive number, got ${ttlMs}`);
+  const json = JSON.stringify(value) as string | undefined;
+  if (json === undefined) throw new RangeError(`report of ${JSON.stringify(instance)} under ${JSON.stringify(topic)}: the value has no JSON`);
+  // UTF-8 takes at most three bytes per UTF-16 unit: encode only when the length alone cannot tell.
+  const bytes = json.length * 3 <= MAX_REPORT_BYTES ? json.length : new TextEncoder().encode(json).length;
+  if (bytes > MAX_REPORT_BYTES) throw new StateReportTooLargeError(topic, instance, bytes);
+  return json;
 }
 
 export class StateConflictError extends Error {

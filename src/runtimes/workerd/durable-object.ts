@@ -27,7 +27,16 @@ import { fetchUpstream } from "../upstream/fetch.ts";
 import { KvConfigSource } from "./kv-config.ts";
 import { MemoryStateStore } from "../../state/memory.ts";
 import type { StateOp, StateProtocol } from "../../state/cloudflare.ts";
-import { type ChangeEvent, type Mutator, type Snapshot, type SnapshotData, type StateStore, wellFormedEvents } from "../../state/store.ts";
+import {
+  type ChangeEvent,
+  type JsonValue,
+  type Mutator,
+  reportJson,
+  type Snapshot,
+  type SnapshotData,
+  type StateStore,
+  wellFormedEvents,
+} from "../../state/store.ts";
 
 /** The parts of workerd's `DurableObjectState` used here (no @cloudflare/workers-types in this repo). */
 export interface DurableObjectContext {
@@ -45,11 +54,12 @@ const SNAPSHOT_KEY = "snapshot";
 const EVENTS_KEY = "events";
 
 /**
- * The authoritative snapshot and leases: a memory store (memory.ts) that
- * starts from the snapshot in the object's storage and persists every write
- * there. Leases live in memory only: when the object is evicted they are
- * forgotten, which at worst lets one isolate probe once before the next
- * alarm takes the lease back.
+ * The authoritative snapshot, leases and reports: a memory store (memory.ts)
+ * that starts from the snapshot in the object's storage and persists every
+ * write there. Leases live in memory only: when the object is evicted they
+ * are forgotten, which at worst lets one isolate probe once before the next
+ * alarm takes the lease back. Reports too: each instance publishes its own
+ * again within its TTL, so an evicted object is whole again after one TTL.
  */
 export class SnapshotRegister extends MemoryStateStore {
   constructor(
@@ -102,6 +112,12 @@ export class DurableObjectLocalStore implements StateStore {
   recentEvents(limit: number): Promise<ChangeEvent[]> {
     return this.register.recentEvents(limit);
   }
+  report(topic: string, instance: string, value: JsonValue, ttlMs: number): Promise<void> {
+    return this.register.report(topic, instance, value, ttlMs);
+  }
+  reports(topic: string): Promise<Record<string, JsonValue>> {
+    return this.register.reports(topic);
+  }
   async close(): Promise<void> {}
 }
 
@@ -141,8 +157,19 @@ function parseRequest(op: string, body: unknown): { [K in StateOp]: { op: K; bod
     case "events":
       if (!Number.isInteger(body.limit)) return "expected { limit }";
       return { op, body: body as StateProtocol["events"]["request"] };
+    case "report":
+      if (!("value" in body)) return "expected { topic, instance, value, ttlMs }";
+      try {
+        reportJson(body.topic as string, body.instance as string, body.value as JsonValue, body.ttlMs as number);
+      } catch (error) {
+        return errorMessage(error);
+      }
+      return { op, body: body as StateProtocol["report"]["request"] };
+    case "reports":
+      if (!str("topic")) return "expected { topic }";
+      return { op, body: body as StateProtocol["reports"]["request"] };
     default:
-      return `unknown operation ${JSON.stringify(op)}, expected load, cas, acquire, release, event or events`;
+      return `unknown operation ${JSON.stringify(op)}, expected load, cas, acquire, release, event, events, report or reports`;
   }
 }
 
@@ -228,6 +255,13 @@ export function defineFulcrumState(configInput: unknown, options: FulcrumStateOp
           return Response.json({} satisfies StateProtocol["event"]["response"]);
         case "events":
           return Response.json({ events: await this.register.recentEvents(parsed.body.limit) } satisfies StateProtocol["events"]["response"]);
+        case "report": {
+          const { topic, instance, value, ttlMs } = parsed.body;
+          await this.register.report(topic, instance, value, ttlMs);
+          return Response.json({} satisfies StateProtocol["report"]["response"]);
+        }
+        case "reports":
+          return Response.json({ reports: await this.register.reports(parsed.body.topic) } satisfies StateProtocol["reports"]["response"]);
       }
     }
 

@@ -28,6 +28,8 @@ function switchable(inner: StateStore) {
     releaseLease: (n, h) => guard(() => inner.releaseLease(n, h)),
     appendEvent: (e) => guard(() => inner.appendEvent(e)),
     recentEvents: (n) => guard(() => inner.recentEvents(n)),
+    report: (t, i, v, ttl) => guard(() => inner.report(t, i, v, ttl)),
+    reports: (t) => guard(() => inner.reports(t)),
     close: () => inner.close(),
   };
   return { store, state };

@@ -17,6 +17,8 @@ test("the cache follows a store that lost its data (versions restart from 1) and
     releaseLease: () => Promise.resolve(),
     appendEvent: () => Promise.resolve(),
     recentEvents: () => Promise.resolve([]),
+    report: () => Promise.resolve(),
+    reports: () => Promise.resolve({}),
     close: () => Promise.resolve(),
   };
   const cache = new SnapshotCache(facade);

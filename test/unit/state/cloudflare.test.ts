@@ -214,6 +214,8 @@ function polled(inner: CloudflareStateStore): StateStore {
     releaseLease: (n, h) => inner.releaseLease(n, h),
     appendEvent: (e) => inner.appendEvent(e),
     recentEvents: (n) => inner.recentEvents(n),
+    report: (t, i, v, ttl) => inner.report(t, i, v, ttl),
+    reports: (t) => inner.reports(t),
     subscribe(cb) {
       const off = inner.subscribe(cb);
       const timer = setInterval(() => void inner.load().catch(() => {}), 20);
@@ -263,6 +265,18 @@ describe("cloudflare store: failures reject, never hang", () => {
     expect(r.status).toBe(400);
     expect(await r.json()).toEqual({ error: "expected data with groups and actions" });
     expect((await store(1, `t${prefixes}`).load()).version).toBe(0);
+  });
+
+  test("a report the isolate did not check (too large, no instance) is refused by the object (400), not kept", async () => {
+    const prefix = `t${++prefixes}`;
+    const stub = namespace.get(namespace.idFromName(prefix));
+    const send = (body: unknown) => stub.fetch("https://fulcrum-state/report", { method: "POST", body: JSON.stringify(body) });
+    const large = await send({ topic: "canary", instance: "a", value: "x".repeat(300_000), ttlMs: 10_000 });
+    expect(large.status).toBe(400);
+    expect(((await large.json()) as { error: string }).error).toMatch(/is 300002 bytes of JSON, over the 262144 a report may take/);
+    const nameless = await send({ topic: "canary", value: 1, ttlMs: 10_000 });
+    expect(nameless.status).toBe(400);
+    expect(await store(1, prefix).reports("canary")).toEqual({});
   });
 
   test("a missing binding is a clear error", () => {

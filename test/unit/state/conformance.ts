@@ -15,11 +15,12 @@ import {
   type StateStore,
   StateStoreClosedError,
 } from "../../../src/state/store.ts";
+import { REPORT_CASES } from "./reports-contract.ts";
 
 export interface StoreUnderTest {
   store: StateStore;
   other?: StateStore;
-  /** Let `ms` of lease time pass: a fake clock's advance, or a real wait for real backends. */
+  /** Let `ms` of lease and report time pass: a fake clock's advance, or a real wait for real backends. */
   elapse?(ms: number): Promise<void>;
   cleanup(): Promise<void>;
 }
@@ -205,5 +206,8 @@ export function describeStateStore(name: string, make: () => Promise<StoreUnderT
         await s.close(); // twice is fine
         if (o !== s) expect((await o.update(() => {})).version).toBe(1);
       }));
+
+    // Reports (reports-contract.ts, which Deno KV's suite runs too).
+    for (const c of REPORT_CASES) test(c.name, () => withStores((s, o, t) => c.run(s, o, t.elapse ?? sleep)));
   });
 }

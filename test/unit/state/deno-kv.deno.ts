@@ -1,11 +1,13 @@
 /**
  * The StateStore contract against a real Deno KV file (SQLite), run by
- * `deno test --unstable-kv` from deno-kv.test.ts. Deno's sanitizers also fail
+ * `deno test --unstable-kv` from deno-kv.test.ts, reports included
+ * (reports-contract.ts, which conformance.ts runs for the other stores). Deno's sanitizers also fail
  * a test that leaves a watch stream, timer or KV handle open.
  */
 import assert from "node:assert/strict";
 import { DenoKvStateStore, type Kv, MAX_SNAPSHOT_BYTES, StateSnapshotTooLargeError } from "../../../src/state/deno-kv.ts";
 import { CHANGE_LOG_SIZE, type ChangeEvent, emptyGroup, emptySnapshotData, type Snapshot, StateStoreClosedError } from "../../../src/state/store.ts";
+import { REPORT_CASES } from "./reports-contract.ts";
 
 declare const Deno: {
   test(name: string, fn: () => Promise<void>): void;
@@ -231,4 +233,68 @@ Deno.test("a closed store refuses work", () =>
     await assert.rejects(s.update(() => {}), StateStoreClosedError);
     await assert.rejects(s.tryAcquireLease("x", "a", 1), StateStoreClosedError);
     assert.throws(() => s.subscribe(() => {}), StateStoreClosedError);
+  }));
+
+// The reports contract, two handles on one file sharing a fake clock (Deno KV's own expireIn is real time, and lazy).
+for (const c of REPORT_CASES) {
+  Deno.test(c.name, () =>
+    withKv(async (open) => {
+      const clock = (() => {
+        let now = Date.now();
+        return { now: () => now, advance: (ms: number) => (now += ms) };
+      })();
+      await c.run(await open(clock.now), await open(clock.now), async (ms) => void clock.advance(ms));
+    }));
+}
+
+Deno.test("reports: one key per instance; one over a value's limit is kept in parts, which go when it is replaced, and is read whole even while replaced", () =>
+  withKv(async (open, path) => {
+    const writer = await open();
+    const kv = await Deno.openKv(path);
+    // A reader whose first getMany lets the writer replace the report first: it then holds the head of a replaced report.
+    let replaceFirst: (() => Promise<void>) | undefined;
+    const racing: Kv = {
+      get: (key) => kv.get(key),
+      getMany: async (keys) => {
+        const replace = replaceFirst;
+        replaceFirst = undefined;
+        await replace?.();
+        return kv.getMany(keys);
+      },
+      set: (key, value) => kv.set(key, value),
+      delete: (key) => kv.delete(key),
+      list: (selector, options) => kv.list(selector, options),
+      atomic: () => kv.atomic(),
+      watch: (keys) => kv.watch(keys),
+      close: () => kv.close(),
+    };
+    const reader = new DenoKvStateStore(racing, { prefix: "test" });
+    try {
+      const parts = async () => {
+        const keys: unknown[][] = [];
+        for await (const e of kv.list({ prefix: ["test", "report-parts", "canary", "a"] })) keys.push([...e.key]);
+        return keys;
+      };
+      await writer.report("canary", "a", { n: 1 }, 60_000);
+      const head = (await kv.get<{ expiresAt: number; text: string }>(["test", "reports", "canary", "a"])).value;
+      assert.equal(head?.text, '{"n":1}');
+      assert.equal(typeof head?.expiresAt, "number");
+      assert.deepEqual(await parts(), []);
+      const first = "€".repeat(70_000); // 140 kB in V8's serialisation: three pieces
+      await writer.report("canary", "a", first, 60_000);
+      const firstParts = await parts();
+      assert.equal(firstParts.length, 2);
+      assert.ok((await reader.reports("canary")).a === first);
+      const second = "x".repeat(100_000);
+      replaceFirst = () => writer.report("canary", "a", second, 60_000);
+      assert.ok((await reader.reports("canary")).a === second, "the reader read the new report, not a mix of the two");
+      const secondParts = await parts();
+      assert.equal(secondParts.length, 3);
+      assert.ok(secondParts.every((k) => k[4] !== firstParts[0]![4]), "the replaced report's parts are gone");
+      await writer.report("canary", "a", "small", 60_000);
+      assert.deepEqual(await parts(), []);
+      assert.deepEqual(await reader.reports("canary"), { a: "small" });
+    } finally {
+      await reader.close();
+    }
   }));

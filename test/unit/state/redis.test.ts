@@ -73,6 +73,36 @@ describe("redis: snapshots written by older versions", () => {
   });
 });
 
+describe("redis: reports", () => {
+  test("one hash per topic, a field per instance holding { expiresAt, value }; expired fields are deleted when read; the hash lives as long as its longest ttl", async () => {
+    const prefix = freshPrefix();
+    const raw = await CLIENTS.bun(redis.url, CONNECT);
+    let now = Date.now();
+    const store = await open("bun", prefix, { now: () => now });
+    const key = `${prefix}:reports:canary`;
+    try {
+      await store.report("canary", "a", { n: 1 }, 60_000);
+      await store.report("canary", "b", [2], 5_000);
+      expect(JSON.parse(String(await raw.send(["HGET", key, "a"])))).toEqual({ expiresAt: now + 60_000, value: { n: 1 } });
+      const pttl = Number(await raw.send(["PTTL", key]));
+      expect(pttl).toBeGreaterThan(50_000); // b's shorter ttl did not shorten the hash's
+      expect(pttl).toBeLessThanOrEqual(60_000);
+      now += 5_000; // b's report is due (this store's clock decides, not Redis's)
+      expect(await store.reports("canary")).toEqual({ a: { n: 1 } });
+      expect(await raw.send(["HKEYS", key])).toEqual(["a"]);
+      // Something else in the hash (not written by this store) is neither returned nor deleted.
+      await raw.send(["HSET", key, "foreign", "not a report"]);
+      expect(await store.reports("canary")).toEqual({ a: { n: 1 } });
+      expect(Number(await raw.send(["HEXISTS", key, "foreign"]))).toBe(1);
+      // A hash that outlives every ttl is gone on its own.
+      await store.report("short", "a", 1, 50);
+      await eventually("the topic's hash expired", async () => Number(await raw.send(["EXISTS", `${prefix}:reports:short`])) === 0);
+    } finally {
+      await Promise.all([store.close(), raw.close()]);
+    }
+  });
+});
+
 for (const client of ["bun", "node"] as const) {
   describe(`redis on ${client}'s client: fail static`, () => {
     // These kill and restart the shared server; each ends with it running again.
