@@ -17,6 +17,8 @@ import { rawPathAndQuery } from "../src/proxy/upstream-request.ts";
 import { forwardWebSocket, isWebSocketUpgrade } from "../src/proxy/websocket-forward.ts";
 import { chooseWeightedGroup, fixedResponse, groupStickinessCookie, redirectResponse, stickyGroupFrom } from "../src/rules/actions.ts";
 import type { Router } from "../src/rules/compile.ts";
+import type { RateLimiter } from "../src/ratelimit/limiter.ts";
+import type { Verdict } from "../src/ratelimit/buckets.ts";
 import { ambiguousPath } from "../src/rules/normalize-path.ts";
 
 /** What the route needs of the current generation (src/app/generation.ts). */
@@ -26,6 +28,7 @@ export interface RouteView {
   readonly clientAddress: ClientAddressOf;
   ruleMetrics(rule: number | undefined): RuleMetrics;
   group(name: string): TargetGroup;
+  rateLimit(rule: number | undefined): RateLimiter | undefined;
 }
 
 export interface ProxyRouteDeps {
@@ -55,6 +58,12 @@ function servingGroup(gen: RouteView, group: TargetGroup): TargetGroup {
   return group;
 }
 
+/** An answer with the rate limit's fields, when a limit applies. */
+function limited(response: Response, limiter: RateLimiter | undefined, verdict: Verdict | undefined): Response {
+  if (limiter !== undefined) limiter.annotate(response.headers, verdict!);
+  return response;
+}
+
 export function proxyRoute(deps: ProxyRouteDeps) {
   const { websocket, listener, reserved } = deps;
   return async function proxy(c: Context): Promise<Response> {
@@ -76,11 +85,21 @@ export function proxyRoute(deps: ProxyRouteDeps) {
       headers: request.headers,
       clientIp: client.client,
     });
+    // A rate limit applies to whatever the rule does, before anything is sent anywhere.
+    const limiter = gen.rateLimit(rule);
+    let verdict: Verdict | undefined;
+    if (limiter !== undefined) {
+      verdict = limiter.check(c, client.client, gen.proxy.platform.now());
+      if (!verdict.allowed) {
+        gen.ruleMetrics(rule).rateLimited++;
+        return limiter.refuse(verdict);
+      }
+    }
     switch (action.kind) {
       case "redirect":
-        return redirectResponse(action, { url: request.url, proto: clientScheme(request, client.trusted) });
+        return limited(redirectResponse(action, { url: request.url, proto: clientScheme(request, client.trusted) }), limiter, verdict);
       case "fixedResponse":
-        return fixedResponse(action);
+        return limited(fixedResponse(action), limiter, verdict);
       case "forward": {
         const sticky = stickyGroupFrom(request.headers, action.stickiness);
         const choice = chooseWeightedGroup(action, deps.random, sticky);
@@ -95,7 +114,7 @@ export function proxyRoute(deps: ProxyRouteDeps) {
         }
         const response = await forward(gen.proxy, group, req);
         if (groupCookie) response.headers.append("set-cookie", groupCookie);
-        return response;
+        return limited(response, limiter, verdict);
       }
     }
   };

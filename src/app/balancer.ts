@@ -25,6 +25,8 @@ import { SnapshotCache } from "../state/cache.ts";
 import { MemoryStateStore } from "../state/memory.ts";
 import type { Snapshot, StateStore } from "../state/store.ts";
 import { ChangeLog } from "./change-log.ts";
+import { Background } from "./background.ts";
+import { RateLimiters } from "../ratelimit/limiters.ts";
 import { type ConfigSource, fixedConfigSource, type LoadedConfig } from "./config-source.ts";
 import { actionOverridesOf, type Control, createControl } from "./control.ts";
 import { type Handler, type ListenerHost, ServedApps } from "./served-apps.ts";
@@ -79,6 +81,10 @@ export class Balancer {
   readonly changeLog: ChangeLog;
   /** Blue/green and canary changes, drains, weights, targets and reloads, through the state store (control.ts). */
   readonly control: Control;
+  /** The rate limits of every config served, carried across reloads (ratelimit/limiters.ts). */
+  readonly rateLimiters: RateLimiters;
+  /** Periodic work beside the health checks: shared rate-limit counts (background.ts). */
+  private readonly background: Background;
   readonly source: ConfigSource;
   /** The host's worker processes, when this is one of them or their primary. */
   readonly workers: HostWorkers | undefined;
@@ -121,7 +127,10 @@ export class Balancer {
     this.secondPort = options.secondPort ?? true;
     this.workers = options.workers;
     this.file = { config, version: options.version ?? "", loadedAt: Date.now() };
-    this.changeLog = new ChangeLog(() => this.state, options.instance ?? `${platform.runtime}-${this.instanceId.slice(0, 8)}`, platform.log);
+    const instance = options.instance ?? `${platform.runtime}-${this.instanceId.slice(0, 8)}`;
+    this.changeLog = new ChangeLog(() => this.state, instance, platform.log);
+    this.rateLimiters = new RateLimiters({ store: () => this.state, instance, now: platform.now, timer: platform.timer, log: platform.log });
+    this.background = new Background([() => this.rateLimiters.due()], platform.log);
     this.control = createControl(this);
     apiMode(config, this.secondPort);
     this.gen = this.build(config);
@@ -246,15 +255,20 @@ export class Balancer {
     );
   }
 
-  /** Start the health checks (servers; Workers run them from requests and the cron trigger instead). */
-  startHealthChecks(): void {
+  /**
+   * Start the health checks and the periodic work (servers; Workers run them from requests and
+   * the cron trigger instead).
+   */
+  startTimers(): void {
     this.checking = true;
     this.checks.start();
+    this.background.start();
   }
 
-  stopHealthChecks(): void {
+  stopTimers(): void {
     this.checking = false;
     this.checks.stop();
+    this.background.stop();
   }
 
   private async reloadNow(by: string, options: ReloadOptions): Promise<ReloadResult | undefined> {
@@ -354,14 +368,17 @@ export class Balancer {
 
   /**
    * Work a Worker must keep its request alive for (no timers outside requests there): a
-   * removed target whose time has come, and rebuilds still running. Servers have timers.
+   * removed target whose time has come, rebuilds still running, and periodic work that is due
+   * (background.ts). Servers have timers.
    */
   due(): Promise<void> | undefined {
     if (this.overlayDueAt !== undefined && Date.now() >= this.overlayDueAt) {
       this.overlayDueAt = undefined;
       this.followOverlay(this.snapshots.get());
     }
-    return this.builds.busy ? this.settled() : undefined;
+    const periodic = this.background.due();
+    const builds = this.builds.busy ? this.settled() : undefined;
+    return periodic && builds ? Promise.all([periodic, builds]).then(() => {}) : (periodic ?? builds);
   }
 
   /** The store changed the target list (added, removed, a removal came due): the same file, a new generation. */

@@ -22,6 +22,8 @@ import type { ProxyContext } from "../proxy/context.ts";
 import type { OpenWebSockets } from "../proxy/websocket-registry.ts";
 import { compileRules, type Router } from "../rules/compile.ts";
 import type { ActionConfig, RuleConfig } from "../rules/schema.ts";
+import type { RateLimiter } from "../ratelimit/limiter.ts";
+import type { RateLimiters } from "../ratelimit/limiters.ts";
 
 /** Rule action overrides from the state store: a rule's priority, or "default", to the action to run instead. */
 export type ActionOverrides = ReadonlyMap<number | "default", ActionConfig>;
@@ -43,6 +45,8 @@ export interface Generation {
   ruleMetrics(rule: number | undefined): RuleMetrics;
   /** The group an action names (the config's references are checked, so it exists). */
   group(name: string): TargetGroup;
+  /** The rate limit of a rule's requests (its priority; undefined: the default action): its own, or the config's. */
+  rateLimit(rule: number | undefined): RateLimiter | undefined;
 }
 
 export interface GenerationDeps {
@@ -50,6 +54,7 @@ export interface GenerationDeps {
   readonly platform: Platform;
   readonly metrics: Metrics;
   readonly sockets: OpenWebSockets;
+  readonly rateLimiters: RateLimiters;
 }
 
 /**
@@ -105,9 +110,16 @@ export function buildGeneration(config: Config, deps: GenerationDeps, actions: A
     websocket: config.websocket,
     sockets: deps.sockets,
   };
+  // Each limit by where it applies: `default` for the config's, `rule-<priority>` for a rule's own.
+  const limits = deps.rateLimiters.select([
+    ...(config.rateLimit ? [["default", config.rateLimit] as const] : []),
+    ...allRules(config).flatMap((r) => (r.rateLimit ? [[`rule-${r.priority}`, r.rateLimit] as const] : [])),
+  ]);
+  const everywhere = limits.get("default");
   return {
     config,
     groups,
+    rateLimit: limits.size === 0 ? () => undefined : (rule) => (rule === undefined ? everywhere : (limits.get(`rule-${rule}`) ?? everywhere)),
     routers: routersFor(config, actions),
     proxy,
     clientAddress: clientAddressing((c) => platform.clientAddress(c), config.forwarding.trustedProxies),

@@ -91,7 +91,7 @@ export function envReferences(raw: unknown, path = ""): [string, string][] {
   });
 }
 
-/** In-flight counts live in one isolate, and Cloudflare runs as many as it needs: a limit holds per isolate. */
+/** Counts live in one isolate, and Cloudflare runs as many as it needs: a limit kept in memory holds per isolate. */
 function workerLimits(raw: unknown, notes: string[]): void {
   const groups = (raw as { targetGroups?: unknown } | null)?.targetGroups;
   if (groups === null || typeof groups !== "object") return;
@@ -106,6 +106,8 @@ function workerLimits(raw: unknown, notes: string[]): void {
       );
     }
   }
+  const limit = (raw as { rateLimit?: { shared?: unknown } } | null)?.rateLimit;
+  if (limit && limit.shared !== true) notes.push("rateLimit: counted per isolate on Workers unless shared: true (then through the Durable Object store)");
 }
 
 /** Cloudflare's edge owns ports and TLS: of `listen`, nothing but a port is tolerated on Workers, and that is unused. */

@@ -78,6 +78,7 @@ function references(input: unknown): string[] {
   };
   if (isRecord(input.defaultAction)) checkGroup("defaultAction.forward", input.defaultAction.forward);
   problems.push(...failoverProblems(targetGroups, checkGroup));
+  problems.push(...rateLimitProblems(input));
   problems.push(...ruleProblems(input, groups));
   problems.push(...targetDuplicates(targetGroups));
   const listeners = Array.isArray(input.listen) ? input.listen : [input.listen];
@@ -104,6 +105,22 @@ function references(input: unknown): string[] {
   });
   problems.push(...listenerRuleProblems(input, listeners));
   return problems;
+}
+
+/** Rate limits (ratelimit/): a sync interval without sharing would do nothing. */
+function rateLimitProblems(input: Record<string, unknown>): string[] {
+  const limits: [string, unknown][] = [["rateLimit", input.rateLimit]];
+  const rulesAt = (path: string, rules: unknown) => {
+    if (Array.isArray(rules)) rules.forEach((r, i) => isRecord(r) && limits.push([`${path}[${i}].rateLimit`, r.rateLimit]));
+  };
+  rulesAt("rules", input.rules);
+  const listeners = Array.isArray(input.listen) ? input.listen : [input.listen];
+  listeners.forEach((l, i) => isRecord(l) && rulesAt(`${Array.isArray(input.listen) ? `listen[${i}]` : "listen"}.rules`, l.rules));
+  return limits.flatMap(([at, limit]) =>
+    isRecord(limit) && "syncInterval" in limit && limit.shared !== true
+      ? [`${at}.syncInterval: does nothing without shared: true (counts exchanged with the other instances); add it, or remove this`]
+      : []
+  );
 }
 
 /**

@@ -12,6 +12,7 @@ import { strategyOptionEntries } from "../../strategies/options.ts";
 import { parseCidr } from "../net/ip.ts";
 import { isBindableHost } from "../net/host.ts";
 import { bytes, described, NAME, port, quote, seconds } from "./units.ts";
+import { RateLimitSchema } from "../ratelimit/schema.ts";
 import { failoverEntries, limitEntries, maxConnections } from "../pool/schema.ts";
 import { ActionSchema, type RuleConfig, RuleSchema } from "../rules/schema.ts";
 import { StickinessSchema } from "../sticky/schema.ts";
@@ -271,6 +272,10 @@ export const ConfigSchema = v.strictObject({
   maxRequestBodySize: described(
     v.optional(bytes(0, Number.MAX_SAFE_INTEGER)),
     'Largest request body forwarded, in bytes or with a unit ("10MiB", nginx "10m"); a larger one gets 413 before anything reaches a target (nginx client_max_body_size). A target group may set its own. Default: no limit.',
+  ),
+  rateLimit: described(
+    v.optional(RateLimitSchema),
+    "A token bucket per key (client address, header, cookie or path) for every request on the traffic listeners, unless its rule has its own: over it, 429 with Retry-After and the IETF RateLimit fields. Absent: no limit.",
   ),
   workers: described(
     v.optional(

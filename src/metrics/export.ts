@@ -35,7 +35,7 @@ interface TargetExport {
 export interface MetricsExport {
   /** Which process (`host:pid`). */
   readonly instance: string;
-  readonly rules: readonly { readonly name: string; readonly responses: readonly number[]; readonly active: number }[];
+  readonly rules: readonly { readonly name: string; readonly responses: readonly number[]; readonly active: number; readonly rateLimited: number }[];
   readonly groups: readonly {
     readonly name: string;
     readonly responses: readonly number[];
@@ -98,7 +98,7 @@ export function exportMetrics(metrics: Metrics, health: readonly GroupReport[], 
   for (const g of health) inflight[g.group] = Object.fromEntries(g.targets.map((t) => [t.url, t.inflight]));
   return {
     instance,
-    rules: [...metrics.rules.values()].map((r) => ({ name: r.name, responses: [...r.responses], active: r.active })),
+    rules: [...metrics.rules.values()].map((r) => ({ name: r.name, responses: [...r.responses], active: r.active, rateLimited: r.rateLimited })),
     groups: [...metrics.groups.values()].map((g) => ({
       name: g.name,
       responses: [...g.responses],
@@ -141,6 +141,7 @@ export function mergeExports(
       const into = merged.rule(r.name);
       addInto(into.responses, r.responses);
       into.active += r.active;
+      into.rateLimited += r.rateLimited ?? 0;
     }
     for (const g of x.groups) {
       const into = merged.group(g.name);

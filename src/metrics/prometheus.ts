@@ -107,6 +107,13 @@ export function renderPrometheus(metrics: Metrics, health: readonly GroupReport[
   out.family("fulcrum_rule_active_requests", "gauge", "Requests matched by a rule and not finished.");
   for (const r of rules) out.sample("fulcrum_rule_active_requests", r.labels, r.active);
 
+  out.family(
+    "fulcrum_rule_rate_limited_total",
+    "counter",
+    "Requests matched by a listener rule and refused with 429 by a rate limit (the rule's, or the config's).",
+  );
+  for (const r of rules) out.sample("fulcrum_rule_rate_limited_total", r.labels, r.rateLimited);
+
   out.family("fulcrum_group_requests_total", "counter", "Requests routed to a target group, by response status class (503s with no usable target included).");
   for (const g of groups) byClass(out, "fulcrum_group_requests_total", g.labels, g.responses);
   out.family("fulcrum_group_active_requests", "gauge", "HTTP requests in flight in a target group.");

@@ -39,6 +39,8 @@ export class RuleMetrics {
   readonly responses = responsesArray();
   /** Requests matched by this rule and not finished yet. */
   active = 0;
+  /** Requests matched by this rule and refused by a rate limit (429). */
+  rateLimited = 0;
   constructor(
     /** Rule priority as a string, or "default" for the default action. */
     readonly name: string,

@@ -17,6 +17,7 @@
 import * as v from "valibot";
 import { described, quote } from "../config/units.ts";
 import { parseCidr } from "../net/ip.ts";
+import { RateLimitSchema } from "../ratelimit/schema.ts";
 
 /** Keeps exactly one present key of T and types the others as absent. */
 export type OneKeyOf<T> = {
@@ -350,6 +351,10 @@ export const RuleSchema = v.strictObject({
     "All must match (AND); the values inside one condition are alternatives (OR). Each is an object with one key.",
   ),
   action: described(ActionSchema, "What runs when the rule matches: forward, redirect or fixedResponse (one key)."),
+  rateLimit: described(
+    v.optional(RateLimitSchema),
+    "A token bucket per key for the requests this rule matches, in place of the config's rateLimit: over it, 429 with Retry-After. Absent: the config's, if any.",
+  ),
 });
 
 export type RuleConfig = v.InferOutput<typeof RuleSchema>;

@@ -1,7 +1,9 @@
 /**
  * Load shedding through the real balancer on every runtime: `maxConnections`
  * per target with the group's bounded queue (nginx max_conns + nginx Plus
- * queue), and the 503s and metrics when the queue is full or the wait ends.
+ * queue), and the 503s and metrics when the queue is full or the wait ends;
+ * rate limits per client address and per header, with 429, Retry-After and
+ * the IETF RateLimit fields (shared limits: shared-state.scenarios.ts).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { type Balancer, type Runtime, startBalancer } from "./launch.ts";
@@ -18,11 +20,13 @@ export function limitScenarios(runtime: Runtime): void {
     let ups: Upstream[] = [];
     let queued: Balancer;
     let impatient: Balancer;
+    let limited: Balancer;
 
     beforeAll(async () => {
       ups = await Promise.all(["q1", "q2", "t1"].map((n) => startUpstream(n, { delayMs: 400 })));
-      const [q1, q2, t1] = ups as [Upstream, Upstream, Upstream];
-      [queued, impatient] = await Promise.all([
+      ups.push(await startUpstream("rl"));
+      const [q1, q2, t1, rl] = ups as [Upstream, Upstream, Upstream, Upstream];
+      [queued, impatient, limited] = await Promise.all([
         startBalancer(runtime, {
           listen: { port: 0 },
           targetGroups: {
@@ -42,11 +46,24 @@ export function limitScenarios(runtime: Runtime): void {
           defaultAction: { forward: "app" },
           admin: { metrics: { path: "/__fulcrum/metrics" } },
         }),
+        startBalancer(runtime, {
+          listen: { port: 0 },
+          targetGroups: { app: { targets: [{ url: rl.url }] } },
+          rateLimit: { requests: 3, per: 60 },
+          rules: [{
+            priority: 10,
+            conditions: [{ pathPattern: { values: ["/api/*"] } }],
+            action: { forward: "app" },
+            rateLimit: { requests: 2, per: 60, key: { source: "header", name: "x-api-key" } },
+          }],
+          defaultAction: { forward: "app" },
+          admin: { metrics: { path: "/__fulcrum/metrics" } },
+        }),
       ]);
     }, 60_000);
 
     afterAll(async () => {
-      await Promise.all([queued, impatient].map((b) => b?.stop()));
+      await Promise.all([queued, impatient, limited].map((b) => b?.stop()));
       await Promise.all(ups.map((u) => u.close()));
     }, 30_000);
 
@@ -93,5 +110,39 @@ export function limitScenarios(runtime: Runtime): void {
       expect(metric(m, "fulcrum_group_queue_rejected_total", 'reason="timeout"')).toBe(1);
       expect(Date.now() - started).toBeLessThan(3000);
     }, 20_000);
+
+    test("rateLimit: a client over its bucket gets 429 with Retry-After; every answer carries RateLimit-Policy and RateLimit", async () => {
+      const rl = ups[3]!;
+      const hits = rl.hits;
+      const answers = [];
+      for (let i = 0; i < 4; i++) {
+        const r = await fetch(`${limited.url}/page`, { headers: cf });
+        await r.arrayBuffer();
+        answers.push({
+          status: r.status,
+          policy: r.headers.get("ratelimit-policy"),
+          limit: r.headers.get("ratelimit"),
+          retryAfter: r.headers.get("retry-after"),
+        });
+      }
+      expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 429]);
+      expect(answers[0]!.policy).toBe('"default";q=3;w=60');
+      expect(answers.map((a) => /;r=(\d+);/.exec(a.limit ?? "")?.[1])).toEqual(["2", "1", "0", "0"]);
+      // One token comes back every 20 s.
+      expect(Number(answers[3]!.retryAfter)).toBeGreaterThanOrEqual(19);
+      expect(Number(answers[3]!.retryAfter)).toBeLessThanOrEqual(20);
+      // The refused request never reached the target.
+      expect(rl.hits - hits).toBe(3);
+      const m = await (await fetch(`${limited.url}/__fulcrum/metrics`, { headers: cf })).text();
+      expect(metric(m, "fulcrum_rule_rate_limited_total", 'rule="default"')).toBe(1);
+    });
+
+    test("rateLimit: a rule's own limit counts by its key (an API key header), each key its own bucket", async () => {
+      const call = async (key: string) => (await fetch(`${limited.url}/api/x`, { headers: { ...cf, "x-api-key": key } })).status;
+      expect([await call("k1"), await call("k1"), await call("k1")]).toEqual([200, 200, 429]);
+      expect([await call("k2"), await call("k2")]).toEqual([200, 200]);
+      const r = await fetch(`${limited.url}/api/x`, { headers: { ...cf, "x-api-key": "k1" } });
+      expect(r.headers.get("ratelimit-policy")).toBe('"rule-10";q=2;w=60');
+    });
   });
 }

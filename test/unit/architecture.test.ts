@@ -22,6 +22,7 @@ const LAYERS: readonly [string, (f: string) => boolean][] = [
   ["routes", (f) => f.startsWith("routes/")],
   ["admin", (f) => f.startsWith("src/admin/") && !isSchema(f)],
   ["edge", (f) => f.startsWith("src/edge/")],
+  ["ratelimit", (f) => f.startsWith("src/ratelimit/") && !isSchema(f)],
   ["proxy", (f) => f.startsWith("src/proxy/") && !isSchema(f)],
   ["pool", (f) => f.startsWith("src/pool/") && !isSchema(f)],
   ["stats", (f) => f.startsWith("src/stats/") && !isSchema(f)],

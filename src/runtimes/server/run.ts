@@ -24,7 +24,7 @@ export async function runServer(rt: ServerRuntime): Promise<BalancerApp> {
   const { app } = await boot(start, rt.readText, rt.platform, rt.exit, { stores: rt.stores, secondPort: rt.secondPort ?? true, instance: rt.instance });
   const { shutdown } = await serveListeners(rt, app.balancer, { only: "all", shared: false });
   for (const line of startupSummary(app.balancer, rt.platform.runtime)) console.error(line);
-  app.balancer.startHealthChecks();
+  app.balancer.startTimers();
   handleSignals(rt, app.balancer, shutdown);
   return app;
 }

@@ -38,7 +38,7 @@ export interface ShutdownHooks {
 }
 
 export function onShutdownSignal(
-  balancer: Pick<Balancer, "config" | "platform" | "shuttingDown" | "stopHealthChecks" | "sockets">,
+  balancer: Pick<Balancer, "config" | "platform" | "shuttingDown" | "stopTimers" | "sockets">,
   hooks: ShutdownHooks,
 ): (signal: ShutdownSignal) => void {
   const { grace, deadline } = balancer.config.shutdown;
@@ -55,7 +55,7 @@ export function onShutdownSignal(
     }
     startedAt = now();
     balancer.shuttingDown = true;
-    balancer.stopHealthChecks();
+    balancer.stopTimers();
     log(`shutdown: health now 503; accepting for ${grace}s more, then draining up to ${deadline}s`);
     const sockets = balancer.sockets;
     setTimeout(() => {

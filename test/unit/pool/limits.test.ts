@@ -91,7 +91,7 @@ test("a queued request leaves the queue at its timeout, or when its client goes"
   await tick();
   expect(app.balancer.metrics.group("app").queued).toBe(1);
   client.abort();
-  await leaving.catch(() => {});
+  await Promise.resolve(leaving).catch(() => {});
   await tick();
   expect(app.balancer.metrics.group("app").queued).toBe(0);
   expect(app.balancer.metrics.group("app").queueRejected).toEqual({ full: 0, timeout: 1 });
@@ -108,7 +108,7 @@ test("requests waiting through a reload are woken by the new config's targets", 
   await tick();
   const waiting = app.fetch(new Request("http://lb/2"));
   await tick();
-  await app.balancer.reload({ config: { config: group({ maxConnections: 1, queue: { size: 10, timeout: 30 } }, [{ url: A }]), version: "2" } });
+  await app.balancer.reload("test", { config: { config: group({ maxConnections: 1, queue: { size: 10, timeout: 30 } }, [{ url: A }]), version: "2" } });
   t.release(A);
   await first;
   await tick();

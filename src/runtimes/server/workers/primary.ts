@@ -101,7 +101,7 @@ export async function runPrimary(rt: ServerRuntime, start: { readonly args: Entr
     stopping ??= (async () => {
       log(`fulcrum: ${why}: stopping the workers gracefully`);
       balancer.shuttingDown = true;
-      balancer.stopHealthChecks();
+      balancer.stopTimers();
       const { grace, deadline } = balancer.config.shutdown;
       await supervisor.stop((grace + deadline) * 1000 + STOP_MARGIN_MS);
       listeners.forceClose();
@@ -135,7 +135,7 @@ export async function runPrimary(rt: ServerRuntime, start: { readonly args: Entr
   }
   for (const line of startupSummary(balancer, runtime)) log(line);
   log(`fulcrum (${runtime}) primary (pid ${pid}) with ${count} worker(s): pids ${supervisor.workers().map((w) => w.pid).join(", ")}`);
-  balancer.startHealthChecks();
+  balancer.startTimers();
   return app;
 }
 

@@ -142,7 +142,7 @@ export async function runWorker(rt: ServerRuntime, w: WorkerEnv): Promise<Balanc
     shutdown("SIGTERM");
   });
   shareInflight(channel, balancer);
-  balancer.startHealthChecks();
+  balancer.startTimers();
   handleSignals(rt, balancer, shutdown, {
     reload: (by) => host.reload(by).then((r) => r.message),
     usr2: `SIGUSR2 ignored: it is the primary's (the parent of this worker) to replace the workers`,
