@@ -11,6 +11,8 @@
  *   PATCH  /v1/groups/{group}/targets/{target}     { drain, weight }
  *   POST   /v1/groups/{group}/targets              add a target
  *   DELETE /v1/groups/{group}/targets/{target}     drain it, then remove it
+ *   GET    /v1/canaries                            where the automatic canaries stand, with their step's numbers
+ *   POST   /v1/canaries/{rule}/{command}           pause, resume, promote or abort a canary
  *   POST   /v1/reload                              re-read the config
  *   GET    /v1/openapi.json                        this, as OpenAPI 3.1
  *
@@ -26,6 +28,8 @@ import { describeRoute, openAPIRouteHandler, resolver } from "hono-openapi";
 import * as v from "valibot";
 import type { Access } from "../src/admin/access.ts";
 import {
+  CanariesSchema,
+  CanaryChangeSchema,
   EventsSchema,
   ProblemSchema,
   ReloadResultSchema,
@@ -36,7 +40,7 @@ import {
   TargetChangeSchema,
   TargetPatchSchema,
 } from "../src/admin/api-schema.ts";
-import { AdminError, type AdminOps } from "../src/admin/ops.ts";
+import { AdminError, type AdminOps, CANARY_COMMANDS, type CanaryCommand } from "../src/admin/ops.ts";
 import { problemsOf } from "../src/config/load.ts";
 import { ActionSchema, ForwardUnion } from "../src/rules/schema.ts";
 import { CHANGE_LOG_SIZE } from "../src/state/store.ts";
@@ -157,6 +161,26 @@ export function adminApi(deps: AdminApiDeps): AdminApi {
     described("Drain a target, then remove it after deregistrationDelay", TargetChangeSchema, undefined, 202),
     async (c) => {
       return c.json(await ops.removeTarget(c.req.param("group"), c.req.param("target"), c.var.by), 202, noStore);
+    },
+  );
+
+  app.get(
+    `${base}/canaries`,
+    described("Where the automatic canaries stand, with their current step's numbers from every instance", CanariesSchema),
+    async (c) => {
+      return c.json({ canaries: await ops.canaries() }, 200, noStore);
+    },
+  );
+
+  app.post(
+    `${base}/canaries/:rule/:command`,
+    described(`A canary command: ${CANARY_COMMANDS.join(", ")}`, CanaryChangeSchema),
+    async (c) => {
+      const command = c.req.param("command");
+      if (!(CANARY_COMMANDS as readonly string[]).includes(command)) {
+        return problem(404, `no canary command ${JSON.stringify(command)}; commands: ${CANARY_COMMANDS.join(", ")}`);
+      }
+      return c.json(await ops.canary(c.req.param("rule"), command as CanaryCommand, c.var.by), 200, noStore);
     },
   );
 

@@ -6,7 +6,7 @@
  * The admin API's own listener serves the same page at `/` (statsPage).
  */
 import { type Context, Hono } from "hono";
-import type { RuleStatus } from "../src/admin/api-schema.ts";
+import type { CanaryView, RuleStatus } from "../src/admin/api-schema.ts";
 import type { HealthProvider, StateStatus } from "../src/metrics/health-provider.ts";
 import type { Metrics } from "../src/metrics/registry.ts";
 import { statusSnapshot } from "../src/metrics/snapshot.ts";
@@ -22,6 +22,8 @@ export interface PageExtras {
   rules(): readonly RuleStatus[];
   /** The newest entries of the change log; empty when the store does not answer. */
   events(): Promise<readonly ChangeEvent[]>;
+  /** The automatic canaries, with their step's numbers; absent or empty without any. */
+  canaries?(): Promise<readonly CanaryView[]>;
 }
 
 export interface StatsDeps {
@@ -64,6 +66,7 @@ export function statsPageRoutes(app: Hono, deps: Pick<StatsDeps, "metrics" | "he
       ...(view.host ? { workers: view.host.workers } : {}),
       ruleActions: extras.rules(),
       events: await extras.events().catch(() => []),
+      canaries: (await extras.canaries?.().catch(() => [])) ?? [],
     };
   };
   app.get(

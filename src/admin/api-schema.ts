@@ -7,6 +7,7 @@ import * as v from "valibot";
 import { originUrl } from "../config/schema.ts";
 import { NAME, quote } from "../config/units.ts";
 import { REPORTED_STATES } from "../metrics/health-provider.ts";
+import { CanarySchema } from "../canary/schema.ts";
 import { CHANGE_KINDS, type ChangeEvent, type JsonValue } from "../state/store.ts";
 
 const weight = v.pipe(
@@ -88,7 +89,10 @@ export const RuleStatusSchema = v.object({
   action: json,
   /** The config file's action. */
   configAction: json,
+  /** An operator's override (`fulcrum route`) is in use. */
   overridden: v.boolean(),
+  /** The weights are an automatic canary's (absent otherwise). */
+  canary: v.optional(v.boolean()),
 });
 
 export const StatusSchema = v.object({
@@ -139,6 +143,40 @@ export const RestartResultSchema = v.object({
   message: v.string(),
 });
 export type RestartResult = v.InferOutput<typeof RestartResultSchema>;
+
+const SideSchema = v.object({
+  requests: v.number(),
+  errors: v.number(),
+  /** 5xx in % of the requests. */
+  errorRate: v.number(),
+  /** Time to response headers, ms; absent without requests. */
+  p99: v.optional(v.number()),
+});
+
+/** An automatic canary: where it stands, and what its current step has measured on every instance so far. */
+export const CanaryViewSchema = v.object({
+  /** The rule's priority, or "default". */
+  rule: v.string(),
+  group: v.string(),
+  stable: v.array(v.string()),
+  steps: v.array(v.number()),
+  /** "starting" until the deciding instance has written its first record. */
+  state: v.picklist(["starting", "progressing", "paused", "promoted", "rolled back", "aborted"]),
+  /** Index in `steps`. */
+  step: v.number(),
+  /** The canary group's share now, in %. */
+  weight: v.number(),
+  secondsInStep: v.number(),
+  /** The last decision, with the numbers it was taken on. */
+  reason: v.optional(v.string()),
+  measured: v.object({ canary: SideSchema, stable: SideSchema }),
+  /** The canary block as configured, defaults included. */
+  config: CanarySchema,
+});
+export const CanariesSchema = v.object({ canaries: v.array(CanaryViewSchema) });
+export const CanaryChangeSchema = v.object({ message: v.string(), canary: CanaryViewSchema });
+export type CanaryView = v.InferOutput<typeof CanaryViewSchema>;
+export type CanaryChange = v.InferOutput<typeof CanaryChangeSchema>;
 
 /** What a change answers: the line the command prints and the changed resource as it is now. */
 export const RuleChangeSchema = v.object({ message: v.string(), rule: RuleStatusSchema });

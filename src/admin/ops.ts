@@ -6,7 +6,7 @@
  */
 import type { ActionConfig } from "../rules/schema.ts";
 import type { ChangeEvent } from "../state/store.ts";
-import type { ReloadResult, RestartResult, RuleChange, Status, TargetAdd, TargetChange, TargetPatch } from "./api-schema.ts";
+import type { CanaryChange, CanaryView, ReloadResult, RestartResult, RuleChange, Status, TargetAdd, TargetChange, TargetPatch } from "./api-schema.ts";
 
 export interface AdminOps {
   status(): Promise<Status>;
@@ -20,9 +20,16 @@ export interface AdminOps {
   removeTarget(group: string, target: string, by: string): Promise<TargetChange>;
   /** Re-read the config; throws AdminError 422 with its problems when it is invalid (nothing changes). */
   reload(by: string): Promise<ReloadResult>;
+  /** Where the automatic canaries stand (one rule's, or all). */
+  canaries(rule?: string): Promise<CanaryView[]>;
+  /** Pause, resume, promote or abort the canary of a rule. */
+  canary(rule: string, command: CanaryCommand, by: string): Promise<CanaryChange>;
   /** Replace the worker processes one by one (`--workers`); AdminError 409 without workers, 422 when a new one cannot start. */
   restart(by: string): Promise<RestartResult>;
 }
+
+export const CANARY_COMMANDS = ["pause", "resume", "promote", "abort"] as const;
+export type CanaryCommand = (typeof CANARY_COMMANDS)[number];
 
 export type AdminStatus = 400 | 404 | 409 | 422 | 503;
 

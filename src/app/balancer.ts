@@ -27,6 +27,7 @@ import type { Snapshot, StateStore } from "../state/store.ts";
 import { ChangeLog } from "./change-log.ts";
 import { Background } from "./background.ts";
 import { RateLimiters } from "../ratelimit/limiters.ts";
+import { Canaries } from "../canary/controller.ts";
 import { type ConfigSource, fixedConfigSource, type LoadedConfig } from "./config-source.ts";
 import { actionOverridesOf, type Control, createControl } from "./control.ts";
 import { type Handler, type ListenerHost, ServedApps } from "./served-apps.ts";
@@ -83,7 +84,9 @@ export class Balancer {
   readonly control: Control;
   /** The rate limits of every config served, carried across reloads (ratelimit/limiters.ts). */
   readonly rateLimiters: RateLimiters;
-  /** Periodic work beside the health checks: shared rate-limit counts (background.ts). */
+  /** The automatic canaries of the config served (canary/controller.ts). */
+  readonly canaries: Canaries;
+  /** Periodic work beside the health checks: shared rate-limit counts, canary decisions (background.ts). */
   private readonly background: Background;
   readonly source: ConfigSource;
   /** The host's worker processes, when this is one of them or their primary. */
@@ -130,10 +133,22 @@ export class Balancer {
     const instance = options.instance ?? `${platform.runtime}-${this.instanceId.slice(0, 8)}`;
     this.changeLog = new ChangeLog(() => this.state, instance, platform.log);
     this.rateLimiters = new RateLimiters({ store: () => this.state, instance, now: platform.now, timer: platform.timer, log: platform.log });
-    this.background = new Background([() => this.rateLimiters.due()], platform.log);
+    this.canaries = new Canaries({
+      store: () => this.state,
+      snapshot: () => this.snapshots.get(),
+      offer: (s) => this.snapshots.offer(s),
+      record: (entry) => this.changeLog.record(entry),
+      metrics: this.metrics,
+      instance,
+      now: platform.now,
+      timer: platform.timer,
+      log: platform.log,
+    });
+    this.background = new Background([() => this.rateLimiters.due(), () => this.canaries.due()], platform.log);
     this.control = createControl(this);
     apiMode(config, this.secondPort);
     this.gen = this.build(config);
+    this.canaries.configure(config);
     this.activate(this.gen, true);
     this.checks = this.healthChecksFor(this.gen);
     this.snapshots.onChange((snapshot) => this.applySnapshot(snapshot));
@@ -173,8 +188,9 @@ export class Balancer {
 
   /** The rules' actions and the change log, for the stats page. */
   readonly pageExtras = {
-    rules: () => rulesOf(this.file.config, this.snapshots.get()),
+    rules: () => rulesOf(this.file.config, this.snapshots.get(), this.canaries.actions(this.snapshots.get())),
     events: () => this.changeLog.recent(20),
+    canaries: () => this.canaries.status(),
   };
 
   /** The listener keys of the current config in config order, then the admin API's own listener if it has one. */
@@ -218,6 +234,7 @@ export class Balancer {
       groups: this.gen.groups,
       report: this.healthProvider(),
       snapshot: this.snapshots.get(),
+      canaries: this.canaries.actions(this.snapshots.get()),
       store: { kind: this.gen.config.state.store, reachable: this.checks.storeReachable },
       now: this.platform.now(),
       wallNow: Date.now(),
@@ -403,7 +420,10 @@ export class Balancer {
   private swap(built: Generation): void {
     const before = this.gen;
     // Compiled with the actions of when its build began; one that came in meanwhile (a blue/green
-    // switch during a reload's bind) must not be lost with the old generation.
+    // switch during a reload's bind) must not be lost with the old generation. A new config may
+    // start, change or end canaries, whose weights are actions too.
+    this.canaries.configure(built.config);
+    this.actions = this.actionsFrom(this.snapshots.get());
     const next = withActions(built, this.actions);
     this.reportUnusable(next.config);
     this.gen = next;
@@ -421,6 +441,18 @@ export class Balancer {
     );
   }
 
+  /**
+   * The rules' actions as the store has them: the canaries' weights, and over them what operators
+   * set (`fulcrum route` on a rule with a canary wins until `--config` gives it back).
+   */
+  private actionsFrom(snapshot: Snapshot | undefined): ActionOverrides {
+    const operator = snapshot ? actionOverridesOf(snapshot, (line) => this.platform.log(line)) : new Map();
+    const canary = this.canaries.actions(snapshot);
+    if (canary.size === 0) return operator;
+    for (const [rule, action] of operator) canary.set(rule, action);
+    return canary;
+  }
+
   /** Overrides this config cannot run (they name a group it lacks) are not applied; say so once per change. */
   private reportUnusable(config: Config): void {
     const unusable = [...unusableActions(config, this.actions)].map(([rule, why]) => `rule ${rule} (${why})`).join(", ");
@@ -436,7 +468,8 @@ export class Balancer {
 
   /** A snapshot from the store (written by this or another instance): rule actions, weights, drains, the target list. */
   private applySnapshot(snapshot: Snapshot): void {
-    const actions = actionOverridesOf(snapshot, (line) => this.platform.log(line));
+    this.canaries.follow(snapshot);
+    const actions = this.actionsFrom(snapshot);
     if (!sameActions(actions, this.actions)) {
       this.actions = actions;
       this.gen = withActions(this.gen, actions);

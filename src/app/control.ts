@@ -22,6 +22,7 @@ import { type ActionConfig, ActionSchema, ruleProblems } from "../rules/schema.t
 import type { SnapshotCache } from "../state/cache.ts";
 import { groupDraft, type JsonValue, type Mutator, own, type Snapshot, type SnapshotData, type StateStore } from "../state/store.ts";
 import type { ChangeLog, Entry } from "./change-log.ts";
+import { type Canaries, CanaryError } from "../canary/controller.ts";
 import type { ActionOverrides } from "./generation.ts";
 import { describeAction, rulesOf } from "./status.ts";
 
@@ -48,6 +49,8 @@ export interface Controlled {
   reload(by: string): Promise<ReloadResult>;
   /** The host's worker processes, when there are (`--workers`). */
   readonly workers: HostWorkers | undefined;
+  /** The automatic canaries (canary/controller.ts). */
+  readonly canaries: Canaries;
   /** Resolves when the snapshot just offered has been applied (a target list change rebuilds the groups). */
   settled(): Promise<void>;
 }
@@ -123,6 +126,16 @@ export function createControl(b: Controlled): Control {
         })),
         workers: [...view.workers],
       };
+    },
+
+    async canaries(rule) {
+      return await canaryOp(() => b.canaries.status(rule));
+    },
+
+    async canary(rule, command, by) {
+      const canary = await canaryOp(() => b.canaries.command(rule, command, by));
+      const message = `canary of rule ${rule}: ${canary.weight} % ${canary.state}${canary.reason ? ` (${canary.reason})` : ""}`;
+      return { message, canary };
     },
 
     async events(limit) {
@@ -325,6 +338,16 @@ function checkAction(action: ActionConfig, groups: readonly string[]): void {
 }
 
 /** The rule action overrides of a snapshot (written by this or another instance); invalid ones are skipped and logged. */
+/** A canary operation, its refusals as the API's. */
+async function canaryOp<T>(op: () => Promise<T>): Promise<T> {
+  try {
+    return await op();
+  } catch (error) {
+    if (error instanceof CanaryError) throw new AdminError(error.status, error.message);
+    throw new AdminError(503, `state store unreachable: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
 export function actionOverridesOf(snapshot: Snapshot, log: (line: string) => void): ActionOverrides {
   const out = new Map<number | "default", ActionConfig>();
   for (const [key, raw] of Object.entries(snapshot.actions)) {

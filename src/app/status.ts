@@ -19,6 +19,8 @@ export interface StatusView {
   readonly groups: ReadonlyMap<string, TargetGroup>;
   readonly report: readonly GroupReport[];
   readonly snapshot: Snapshot | undefined;
+  /** The rules' actions as their automatic canaries make them. */
+  readonly canaries?: ReadonlyMap<number | "default", ActionConfig>;
   readonly store: { readonly kind: string; readonly reachable: boolean };
   /** Monotonic now and wall-clock now, to turn drain deadlines into times. */
   readonly now: number;
@@ -33,20 +35,22 @@ export function statusOf(v: StatusView): Status {
     runtime: v.runtime,
     config: { location: v.file.location, version: v.file.version, loadedAt: v.file.loadedAt },
     store: { ...v.store, version: v.snapshot?.version ?? 0 },
-    rules: rulesOf(v.file.config, v.snapshot),
+    rules: rulesOf(v.file.config, v.snapshot, v.canaries),
     groups: v.report.map((r) => groupStatus(v, r)),
   };
 }
 
-export function rulesOf(file: Config, snapshot: Snapshot | undefined): RuleStatus[] {
+export function rulesOf(file: Config, snapshot: Snapshot | undefined, canaries: ReadonlyMap<number | "default", ActionConfig> = new Map()): RuleStatus[] {
   const actions = snapshot?.actions ?? {};
   const rule = (key: number | "default", configAction: ActionConfig): RuleStatus => {
     const override = own(actions, String(key));
+    const canary = override === undefined ? canaries.get(key) : undefined;
     return {
       rule: key,
-      action: (override ?? configAction) as JsonValue,
+      action: (override ?? canary ?? configAction) as JsonValue,
       configAction: configAction as unknown as JsonValue,
       overridden: override !== undefined,
+      ...(canary !== undefined ? { canary: true } : {}),
     };
   };
   const rules = allRules(file).sort((a, b) => a.priority - b.priority).map((r) => rule(r.priority, r.action));

@@ -9,6 +9,7 @@ import type { ReloadResult, RestartResult, RuleChange, RuleStatus, Status, Targe
 import type { ChangeEvent } from "../state/store.ts";
 import { describeAction } from "../app/status.ts";
 import { type AdminTarget, call, CommandError } from "./admin-client.ts";
+import { canaryCommand } from "./canary.ts";
 
 export const CONTROL_USAGE = `  fulcrum status [--json]                     groups, targets, rules, config and state store
   fulcrum route RULE GROUP                    blue/green: all of RULE (a priority, or default) to GROUP
@@ -19,6 +20,9 @@ export const CONTROL_USAGE = `  fulcrum status [--json]                     grou
   fulcrum weight GROUP TARGET N|config        0-1000, or back to the config file's weight
   fulcrum target add GROUP URL [--name N] [--weight W] [--backup]
   fulcrum target remove GROUP TARGET          drains first, removed after deregistrationDelay
+  fulcrum canary status [RULE] [--json]       where the automatic canaries stand, with their step's numbers
+  fulcrum canary pause|resume|promote|abort RULE
+                                              hold, go on (or start over), go to 100 %, or back to 0 %
   fulcrum reload                              re-read the config (invalid: nothing changes)
   fulcrum restart                             replace the worker processes one by one (--workers)
   fulcrum events [--json]                     the change log
@@ -101,6 +105,8 @@ export async function runCommand(target: AdminTarget, command: string, args: rea
       }
       throw new CommandError("usage: fulcrum target add GROUP URL [--name N] [--weight W] [--backup] | fulcrum target remove GROUP TARGET");
     }
+    case "canary":
+      return await canaryCommand(target, args, flags.json === true);
     case "restart": {
       need(args, 0, "restart");
       // Each worker is replaced only once its successor serves: minutes for many workers.
@@ -147,7 +153,17 @@ export function formatStatus(s: Status): string {
     "",
     ...table([
       ["RULE", "ACTION", ""],
-      ...s.rules.map((r: RuleStatus) => [String(r.rule), describeAction(r.action), r.overridden ? `* (config: ${describeAction(r.configAction)})` : ""]),
+      ...s.rules.map((
+        r: RuleStatus,
+      ) => [
+        String(r.rule),
+        describeAction(r.action),
+        r.overridden
+          ? `* (config: ${describeAction(r.configAction)})`
+          : r.canary
+          ? `canary (config: ${describeAction(r.configAction)}; fulcrum canary status ${r.rule})`
+          : "",
+      ]),
     ]),
   ];
   for (const g of s.groups) {

@@ -35,7 +35,7 @@ ${CONTROL_USAGE}
   fulcrum --version
   fulcrum COMMAND --help                      each option of COMMAND, with an example`;
 
-const CONTROL_COMMANDS = new Set(["status", "route", "drain", "ready", "weight", "target", "reload", "restart", "events"]);
+const CONTROL_COMMANDS = new Set(["status", "route", "drain", "ready", "weight", "target", "canary", "reload", "restart", "events"]);
 
 interface Flags {
   config?: string;

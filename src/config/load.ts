@@ -97,6 +97,11 @@ function references(input: unknown): string[] {
     }
     if (isRecord(l) && isRecord(l.defaultAction)) {
       checkGroup(`${path}.defaultAction.forward`, l.defaultAction.forward);
+      if (isRecord(l.defaultAction.forward) && "canary" in l.defaultAction.forward) {
+        problems.push(
+          `${path}.defaultAction.forward.canary: a canary runs on a rule or on the config's defaultAction (fulcrum canary RULE names it); move it there`,
+        );
+      }
       problems.push(...ruleProblems({ defaultAction: l.defaultAction }, groups).map((p) => p.replace(/^defaultAction/, `${path}.defaultAction`)));
     }
     if (isRecord(l) && Array.isArray(l.rules)) {

@@ -56,6 +56,18 @@ export function ruleProblems(rawInput: unknown, groupNames: readonly string[]): 
     if (counted === groups.length && groups.length > 0 && total === 0) {
       problems.push(`${path}.forward.targetGroups: expected at least one weight above 0, got all 0`);
     }
+    // A canary shifts weight from the forward's other groups to one of its own (canary/plans.ts).
+    const canary = forward.canary;
+    if (isRecord(canary) && typeof canary.group === "string") {
+      const names = [...firstIndex.keys()];
+      if (!firstIndex.has(canary.group)) {
+        problems.push(
+          `${path}.forward.canary.group: ${JSON.stringify(canary.group)} is not one of this forward's targetGroups (${names.join(", ")}); list it there`,
+        );
+      } else if (names.length < 2) {
+        problems.push(`${path}.forward.canary: a canary needs a stable group beside ${JSON.stringify(canary.group)} in targetGroups`);
+      }
+    }
   };
 
   const rules = rawInput.rules;

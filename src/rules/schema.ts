@@ -18,6 +18,7 @@ import * as v from "valibot";
 import { described, quote } from "../config/units.ts";
 import { parseCidr } from "../net/ip.ts";
 import { RateLimitSchema } from "../ratelimit/schema.ts";
+import { CanarySchema } from "../canary/schema.ts";
 
 /** Keeps exactly one present key of T and types the others as absent. */
 export type OneKeyOf<T> = {
@@ -182,6 +183,10 @@ export const WeightedForwardSchema = v.strictObject({
   stickiness: described(
     v.optional(GroupStickinessSchema),
     "Group-level stickiness by cookie (ALB target group stickiness): a client stays on its group while that group's weight is above 0.",
+  ),
+  canary: described(
+    v.optional(CanarySchema),
+    "An automatic canary: the canary group's share goes up step by step while its 5xx rate and p99 stay within limits, and back to 0 at once when they do not (fulcrum canary).",
   ),
 }, (i) => `expected a target group name or { targetGroups: [...] }, got ${quote(i.input)}`);
 

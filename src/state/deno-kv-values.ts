@@ -76,10 +76,12 @@ export function decodeSnapshot(stored: StoredSnapshot | null, key: KvKey): Snaps
   }
   const data = JSON.parse(stored.data) as Partial<Record<keyof SnapshotData, JsonValue>>;
   const empty = emptySnapshotData();
-  const known: SnapshotData = {
+  // frozenSnapshot keeps the fields dataOf lists (reloads and canaries too), whatever else an older version wrote.
+  const known = {
+    ...data,
     groups: (data.groups ?? empty.groups) as SnapshotData["groups"],
     actions: (data.actions ?? empty.actions) as SnapshotData["actions"],
-  };
+  } as SnapshotData;
   return frozenSnapshot(known, stored.version, stored.updatedAt);
 }
 

@@ -77,7 +77,28 @@ export interface SnapshotData {
    * instead of at its next refresh. Absent in older snapshots.
    */
   reloads?: number;
+  /** Automatic canaries by rule (its priority, or "default"): where each stands. Absent in older snapshots. */
+  canaries?: Record<string, CanaryRecord>;
 }
+
+/** One automatic canary as the instances share it (canary/controller.ts decides, every instance applies). */
+export interface CanaryRecord {
+  /** The canary block and groups it runs for, as text: a config that changes them starts it over. */
+  plan: string;
+  /** Index in the plan's steps. */
+  step: number;
+  /** The canary group's share of the traffic now, in %. */
+  weight: number;
+  state: CanaryState;
+  /** When this step (or state) began, epoch ms. */
+  since: number;
+  /** Which measurement window the instances fill: a new one at every step and state change. */
+  window: number;
+  /** Why it stands where it does: the last decision, in words, with the numbers it was taken on. */
+  reason?: string;
+}
+
+export type CanaryState = "progressing" | "paused" | "promoted" | "rolled back" | "aborted";
 
 export interface SnapshotMeta {
   /** 0 for the empty store; +1 on every successful write. */
@@ -112,7 +133,7 @@ export interface ChangeEvent {
   detail?: string;
 }
 
-export const CHANGE_KINDS = ["route", "drain", "ready", "weight", "target add", "target remove", "reload", "restart", "health"] as const;
+export const CHANGE_KINDS = ["route", "drain", "ready", "weight", "target add", "target remove", "reload", "restart", "health", "canary"] as const;
 export type ChangeKind = (typeof CHANGE_KINDS)[number];
 
 /** Entries the change log keeps (the oldest go first), like a bounded audit ring. */
@@ -251,7 +272,12 @@ export function groupDraft(draft: SnapshotData, name: string): Required<GroupRec
  * place that lists them, so a field added to SnapshotData reaches every store.
  */
 export function dataOf<T extends DeepReadonly<SnapshotData>>(s: T): Pick<T, keyof SnapshotData> {
-  return s.reloads === undefined ? { groups: s.groups, actions: s.actions } : { groups: s.groups, actions: s.actions, reloads: s.reloads };
+  return {
+    groups: s.groups,
+    actions: s.actions,
+    ...(s.reloads === undefined ? {} : { reloads: s.reloads }),
+    ...(s.canaries === undefined ? {} : { canaries: s.canaries }),
+  } as Pick<T, keyof SnapshotData>;
 }
 
 /**

@@ -25,6 +25,8 @@ export interface PageRule {
   readonly action: unknown;
   readonly configAction: unknown;
   readonly overridden: boolean;
+  /** The weights are an automatic canary's. */
+  readonly canary?: boolean;
 }
 
 /** What status.json carries: the metrics snapshot, the rules' actions and the change log's newest entries. */
@@ -119,7 +121,7 @@ const SCRIPT = `
   function renderRules(s) {
     var rows = (s.ruleActions || []).map(function (r) {
       return '<tr data-rule="' + esc(r.rule) + '"><td class="l">' + esc(r.rule) + '</td><td class="l">' + esc(describe(r.action)) + "</td>" +
-        '<td class="l">' + (r.overridden ? '<span class="over">overridden</span> (config: ' + esc(describe(r.configAction)) + ")" : '<span class="mute">config file</span>') + "</td></tr>";
+        '<td class="l">' + (r.overridden ? '<span class="over">overridden</span> (config: ' + esc(describe(r.configAction)) + ")" : r.canary ? '<span class="over">canary</span> (config: ' + esc(describe(r.configAction)) + ")" : '<span class="mute">config file</span>') + "</td></tr>";
     }).join("");
     document.getElementById("rules").innerHTML = '<h2>Rules</h2><table><thead><tr><th class="l">rule</th><th class="l">action</th><th class="l">source</th></tr></thead><tbody>' + rows + "</tbody></table>";
     var events = (s.events || []).slice().reverse().map(function (e) {
@@ -128,6 +130,20 @@ const SCRIPT = `
     }).join("");
     document.getElementById("events").innerHTML = '<h2>Changes</h2><table><thead><tr><th class="l">time</th><th class="l">change</th><th class="l">of</th><th class="l">from → to</th><th class="l">by</th><th class="l">instance</th></tr></thead><tbody>' +
       (events || '<tr><td class="l mute" colspan="6">none yet</td></tr>') + "</tbody></table>";
+  }
+  function renderCanaries(s) {
+    var list = s.canaries || [];
+    var box = document.getElementById("canaries");
+    if (!list.length) { box.hidden = true; return; }
+    box.hidden = false;
+    function side(x) { return x.requests + " req, " + x.errorRate.toFixed(2) + " % 5xx, p99 " + (x.p99 == null ? "–" : x.p99.toFixed(1) + " ms"); }
+    var rows = list.map(function (c) {
+      var steps = c.steps.map(function (x, i) { return i === c.step ? "<b>" + x + "</b>" : String(x); }).join(" → ");
+      return '<tr data-canary="' + esc(c.rule) + '"><td class="l">' + esc(c.rule) + '</td><td class="l">' + esc(c.group) + '</td><td>' + c.weight + ' %</td><td class="l">' + esc(c.state) +
+        '</td><td class="l">' + steps + ' % <span class="mute">(' + c.secondsInStep + ' s)</span></td><td class="l">' + esc(side(c.measured.canary)) + '</td><td class="l">' + esc(side(c.measured.stable)) +
+        '</td><td class="l mute">' + esc(c.reason || "") + "</td></tr>";
+    }).join("");
+    box.innerHTML = '<h2>Canaries</h2><table><thead><tr><th class="l">rule</th><th class="l">canary</th><th>weight</th><th class="l">state</th><th class="l">steps</th><th class="l">canary this step</th><th class="l">stable this step</th><th class="l">last decision</th></tr></thead><tbody>' + rows + "</tbody></table>";
   }
   function render(s) {
     // A weight being typed survives the re-render.
@@ -169,6 +185,7 @@ const SCRIPT = `
       if (again) { again.value = focused.v; again.focus(); }
     }
     renderRules(s);
+    renderCanaries(s);
     var u = document.getElementById("updated");
     u.textContent = "updated " + new Date(t).toLocaleTimeString(); u.className = "";
     u.dataset.renders = String(++polls);
@@ -227,7 +244,7 @@ export function statsPage(o: PageOptions): string {
     escapeHtml(o.initial.balancer)
   }</span></h1><span class="meta" id="uptime"></span><span class="meta" id="updated"></span></header>
 <p id="notice" role="status"></p><span id="actions" data-enabled="false" hidden></span>
-<main><div id="groups"></div><section class="box" id="rules"></section><section class="box" id="events"></section></main>
+<main><div id="groups"></div><section class="box" id="canaries" hidden></section><section class="box" id="rules"></section><section class="box" id="events"></section></main>
 <footer>Counters since this process started (on Workers: this isolate). Refreshes every ${o.refresh} s. JSON: <a href="${escapeHtml(o.statusPath)}">${
     escapeHtml(o.statusPath)
   }</a></footer>

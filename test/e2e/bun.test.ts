@@ -11,6 +11,7 @@ import { proxyScenarios } from "./proxy.scenarios.ts";
 import { hostileScenarios } from "./hostile.scenarios.ts";
 import { brokenTargetScenarios } from "./broken-targets.scenarios.ts";
 import { limitScenarios } from "./limits.scenarios.ts";
+import { canaryScenarios } from "./canary.scenarios.ts";
 
 proxyScenarios("bun");
 lifecycleScenarios("bun");
@@ -18,6 +19,7 @@ listenerScenarios("bun");
 strategyScenarios("bun");
 healthScenarios("bun");
 limitScenarios("bun");
+canaryScenarios("bun");
 ruleScenarios("bun");
 observabilityScenarios("bun");
 websocketScenarios("bun");

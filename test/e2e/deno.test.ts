@@ -11,6 +11,7 @@ import { proxyScenarios } from "./proxy.scenarios.ts";
 import { hostileScenarios } from "./hostile.scenarios.ts";
 import { brokenTargetScenarios } from "./broken-targets.scenarios.ts";
 import { limitScenarios } from "./limits.scenarios.ts";
+import { canaryScenarios } from "./canary.scenarios.ts";
 
 proxyScenarios("deno");
 lifecycleScenarios("deno");
@@ -18,6 +19,7 @@ listenerScenarios("deno");
 strategyScenarios("deno");
 healthScenarios("deno");
 limitScenarios("deno");
+canaryScenarios("deno");
 ruleScenarios("deno");
 observabilityScenarios("deno");
 websocketScenarios("deno");

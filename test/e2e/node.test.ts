@@ -11,6 +11,7 @@ import { proxyScenarios } from "./proxy.scenarios.ts";
 import { hostileScenarios } from "./hostile.scenarios.ts";
 import { brokenTargetScenarios } from "./broken-targets.scenarios.ts";
 import { limitScenarios } from "./limits.scenarios.ts";
+import { canaryScenarios } from "./canary.scenarios.ts";
 
 proxyScenarios("node");
 lifecycleScenarios("node");
@@ -18,6 +19,7 @@ listenerScenarios("node");
 strategyScenarios("node");
 healthScenarios("node");
 limitScenarios("node");
+canaryScenarios("node");
 ruleScenarios("node");
 observabilityScenarios("node");
 websocketScenarios("node");

@@ -54,6 +54,7 @@ export function sharedStateScenarios(label: string, setup: (config: Record<strin
             targets: ups.map((u) => ({ url: u.url })),
             healthCheck: { path: "/health", interval: INTERVAL, timeout: 0.5, unhealthyThreshold: UNHEALTHY, healthyThreshold: HEALTHY, jitter: 0 },
           },
+          next: { targets: [{ url: ups[0]!.url }] },
         },
         defaultAction: { forward: "app" },
         rules: [{
@@ -61,6 +62,15 @@ export function sharedStateScenarios(label: string, setup: (config: Record<strin
           conditions: [{ pathPattern: { values: ["/limited/*"] } }],
           action: { fixedResponse: { statusCode: 200, messageBody: "ok" } },
           rateLimit: { requests: 10, per: 600, key: { source: "header", name: "x-client" }, shared: true, syncInterval: 0.2 },
+        }, {
+          priority: 6,
+          conditions: [{ pathPattern: { values: ["/canary/*"] } }],
+          action: {
+            forward: {
+              targetGroups: [{ group: "app", weight: 1 }, { group: "next", weight: 0 }],
+              canary: { group: "next", steps: [100], interval: 1, minRequests: 30, maxErrorRate: 50 },
+            },
+          },
         }],
         admin: { stats: { path: "/__stats", auth: { bearer: { token: TOKEN } } }, api: { path: "/__fulcrum/api", auth: { bearer: { token: TOKEN } } } },
       });
@@ -187,6 +197,28 @@ export function sharedStateScenarios(label: string, setup: (config: Record<strin
         await Bun.sleep(300);
       }
       expect(third.slice(1)).toEqual([429, 429]);
+    }, 30_000);
+
+    test("a canary is decided on both instances' requests together, and both apply the decision", async () => {
+      const [one, two] = s.instances;
+      const canaries = async (i: Instance) =>
+        ((await (await fetch(`${i.url}/__fulcrum/api/v1/canaries`, { headers: { ...i.headers, authorization: `Bearer ${TOKEN}` } })).json()) as {
+          canaries: { state: string; weight: number; reason?: string }[];
+        }).canaries[0]!;
+      const call = async (i: Instance) => (await (await fetch(`${i.url}/canary/x`, { headers: i.headers ?? {} })).arrayBuffer(), undefined);
+      // Started by the instance holding its lease; both measure once they have its record.
+      // (Status calls are requests too: a Worker runs its periodic work on them.)
+      await Promise.all([call(one), call(two)]);
+      const both = async (state: string) => (await Promise.all([canaries(one), canaries(two)])).every((c) => c.state === state);
+      const started = await timeUntil(() => both("progressing"), 10_000);
+      expect(started).toBeLessThan(10_000);
+      await Bun.sleep(1200);
+      // 20 canary requests on each: neither reaches minRequests (30) alone.
+      for (let k = 0; k < 20; k++) await Promise.all([call(one), call(two)]);
+      const promoted = await timeUntil(() => both("promoted"), 10_000);
+      expect(promoted).toBeLessThan(10_000);
+      const reason = (await canaries(two)).reason ?? "";
+      expect(Number(/canary (\d+) requests/.exec(reason)?.[1])).toBeGreaterThanOrEqual(30);
     }, 30_000);
 
     test("with the store stopped, both instances keep serving on their last state and log it once", async () => {

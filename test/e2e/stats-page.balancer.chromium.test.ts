@@ -87,8 +87,20 @@ describe("stats page actions on the admin listener, in Chromium", () => {
     ups = await Promise.all(["a", "b"].map((n) => startUpstream(n)));
     b = await startBalancer("bun", {
       listen: { port: 0 },
-      targetGroups: { app: { targets: ups.map((u) => ({ url: u.url, name: u.name })), deregistrationDelay: 0 } },
-      rules: [{ priority: 10, conditions: [{ pathPattern: { values: ["/api/*"] } }], action: { forward: "app" } }],
+      targetGroups: { app: { targets: ups.map((u) => ({ url: u.url, name: u.name })), deregistrationDelay: 0 }, next: { targets: [{ url: ups[1]!.url }] } },
+      rules: [
+        { priority: 10, conditions: [{ pathPattern: { values: ["/api/*"] } }], action: { forward: "app" } },
+        {
+          priority: 20,
+          conditions: [{ pathPattern: { values: ["/canary/*"] } }],
+          action: {
+            forward: {
+              targetGroups: [{ group: "app", weight: 1 }, { group: "next", weight: 0 }],
+              canary: { group: "next", steps: [50, 100], interval: 3600, minRequests: 1000 },
+            },
+          },
+        },
+      ],
       defaultAction: { forward: "app" },
       admin: { api: { auth: { basic: ADMIN } } },
     });
@@ -105,14 +117,19 @@ describe("stats page actions on the admin listener, in Chromium", () => {
   };
   const target = async (name: string) => (await status()).groups[0]!.targets.find((t) => t.name === name)!;
 
-  test("drain, ready and weight from the page change the running balancer; rules and the change log are shown", async () => {
+  test("drain, ready and weight from the page change the running balancer; rules, canaries and the change log are shown", async () => {
     const context = await browser.newContext({ httpCredentials: ADMIN, viewport: { width: 1360, height: 800 } });
     const page = await context.newPage();
     const errors: string[] = [];
     page.on("pageerror", (e) => errors.push(e.message));
     expect((await page.goto(`${b.adminUrl}/`))?.status()).toBe(200);
     await page.waitForSelector("#actions[data-enabled=true]", { state: "attached", timeout: 5000 });
-    expect(await page.locator("[data-rule]").count()).toBe(2);
+    expect(await page.locator("[data-rule]").count()).toBe(3);
+    // The canary's row: its group, weight, state and step, once the balancer has started it.
+    await page.waitForSelector('tr[data-canary="20"]', { timeout: 5000 });
+    expect(await page.locator('tr[data-canary="20"]').innerText()).toMatch(/20\s+next\s+50 %\s+progressing\s+50 → 100 %/);
+    await page.waitForFunction(() => document.querySelector('tr[data-rule="20"]')?.textContent?.includes("app=50 next=50"), undefined, { timeout: 5000 });
+    expect(await page.locator('tr[data-rule="20"]').innerText()).toContain("canary (config: forward app=1 next=0)");
 
     const a = ups[0]!.url;
     await page.click(`button[data-act=drain][data-url="${a}"]`);
@@ -128,7 +145,8 @@ describe("stats page actions on the admin listener, in Chromium", () => {
     expect([weighted.weight, weighted.overridden]).toEqual([7, ["weight"]]);
 
     // The change log on the page names the page's user (the Basic user) as who made each change.
-    await page.waitForFunction(() => document.querySelectorAll("[data-event]").length >= 3, undefined, { timeout: 5000 });
+    // The canary started, a drain, a ready, a weight.
+    await page.waitForFunction(() => document.querySelectorAll("[data-event]").length >= 4, undefined, { timeout: 5000 });
     expect(await page.locator("[data-event]").first().innerText()).toContain("weight");
     await page.screenshot({ path: "/tmp/fulcrum-stats-actions.png", fullPage: true });
     expect(errors).toEqual([]);

@@ -26,6 +26,8 @@ export interface Upstream {
   probes: number;
   /** When set, every request but /health gets this status (a target returning 5xx). */
   failWith: number | undefined;
+  /** When set, every n-th request but /health gets 500 (a target failing a share of its requests). */
+  failEvery: number | undefined;
   /** Requests by method, for retry checks. */
   methods: Record<string, number>;
   /** /slow and /stream responses whose connection closed before they were complete (the balancer let go). */
@@ -47,6 +49,7 @@ type State = {
   healthy: boolean;
   probes: number;
   failWith: number | undefined;
+  failEvery: number | undefined;
   methods: Record<string, number>;
   abandoned: number;
 };
@@ -60,7 +63,8 @@ function handle(name: string, up: State, req: http.IncomingMessage, res: http.Se
   }
   up.hits++;
   up.methods[req.method ?? "?"] = (up.methods[req.method ?? "?"] ?? 0) + 1;
-  const answer = () => (up.failWith === undefined ? serve(name, up, req, res) : fail(name, up.failWith, req, res));
+  const failing = up.failWith ?? (up.failEvery !== undefined && up.hits % up.failEvery === 0 ? 500 : undefined);
+  const answer = () => (failing === undefined ? serve(name, up, req, res) : fail(name, failing, req, res));
   if (up.delayMs > 0) {
     const timer = setTimeout(answer, up.delayMs);
     res.on("close", () => clearTimeout(timer));
@@ -181,7 +185,7 @@ function serve(name: string, up: State, req: http.IncomingMessage, res: http.Ser
 
 export async function startUpstream(name: string, opts: { port?: number; delayMs?: number } = {}): Promise<Upstream> {
   const port = opts.port ?? 0;
-  const up: State = { hits: 0, delayMs: opts.delayMs ?? 0, healthy: true, probes: 0, failWith: undefined, methods: {}, abandoned: 0 };
+  const up: State = { hits: 0, delayMs: opts.delayMs ?? 0, healthy: true, probes: 0, failWith: undefined, failEvery: undefined, methods: {}, abandoned: 0 };
   const server = http.createServer((req, res) => handle(name, up, req, res));
   server.keepAliveTimeout = 10_000;
   await new Promise<void>((ok) => server.listen(port, "127.0.0.1", ok));

@@ -8,11 +8,13 @@ import { proxyScenarios } from "./proxy.scenarios.ts";
 import { hostileScenarios } from "./hostile.scenarios.ts";
 import { brokenTargetScenarios } from "./broken-targets.scenarios.ts";
 import { limitScenarios } from "./limits.scenarios.ts";
+import { canaryScenarios } from "./canary.scenarios.ts";
 
 proxyScenarios("workerd");
 strategyScenarios("workerd");
 healthScenarios("workerd");
 limitScenarios("workerd");
+canaryScenarios("workerd");
 ruleScenarios("workerd");
 observabilityScenarios("workerd");
 websocketScenarios("workerd");

@@ -19,6 +19,7 @@ const LAYERS: readonly [string, (f: string) => boolean][] = [
   ["cli", (f) => f.startsWith("src/cli/") || f === "src/demo.ts"],
   ["runtimes", (f) => f.startsWith("src/runtimes/")],
   ["app", (f) => f.startsWith("src/app/")],
+  ["canary", (f) => f.startsWith("src/canary/") && !isSchema(f)],
   ["routes", (f) => f.startsWith("routes/")],
   ["admin", (f) => f.startsWith("src/admin/") && !isSchema(f)],
   ["edge", (f) => f.startsWith("src/edge/")],

@@ -266,3 +266,29 @@ test("the retry budget's floor without the budget is named", () => {
   const ok = validateConfig({ ...config, targetGroups: { app: { ...config.targetGroups.app, retries: { budgetPercent: 20, minRetryConcurrency: 5 } } } });
   expect(ok.targetGroups.app!.retries).toMatchObject({ budgetPercent: 20, minRetryConcurrency: 5 });
 });
+
+test("a canary names one of its forward's groups, beside a stable one, on a rule or the config's default action", () => {
+  const groups = { blue: { targets: [{ url: "http://127.0.0.1:1" }] }, green: { targets: [{ url: "http://127.0.0.1:2" }] } };
+  const forward = (canary: string, names = ["blue", "green"]) => ({ forward: { targetGroups: names.map((group) => ({ group })), canary: { group: canary } } });
+  const problems = (config: Record<string, unknown>) => {
+    try {
+      validateConfig({ listen: { port: 8080 }, targetGroups: groups, defaultAction: { forward: "blue" }, ...config });
+      return [];
+    } catch (e) {
+      return (e as { problems: string[] }).problems;
+    }
+  };
+  expect(problems({ rules: [{ priority: 1, conditions: [{ pathPattern: { values: ["/*"] } }], action: forward("red") }] })).toContain(
+    'rules[0].action.forward.canary.group: "red" is not one of this forward\'s targetGroups (blue, green); list it there',
+  );
+  expect(problems({ defaultAction: forward("green", ["green"]) })).toContain(
+    'defaultAction.forward.canary: a canary needs a stable group beside "green" in targetGroups',
+  );
+  expect(problems({ listen: { port: 8080, defaultAction: forward("green") } })).toContain(
+    "listen.defaultAction.forward.canary: a canary runs on a rule or on the config's defaultAction (fulcrum canary RULE names it); move it there",
+  );
+  expect(problems({ rules: [{ priority: 1, conditions: [{ pathPattern: { values: ["/*"] } }], action: forward("green") }] })).toEqual([]);
+  expect(problems({ rateLimit: { requests: 5, syncInterval: 2 } })).toContain(
+    "rateLimit.syncInterval: does nothing without shared: true (counts exchanged with the other instances); add it, or remove this",
+  );
+});

@@ -60,6 +60,8 @@ const OPERATIONS = [
   "patch /v1/groups/{group}/targets/{target}",
   "post /v1/groups/{group}/targets",
   "delete /v1/groups/{group}/targets/{target}",
+  "get /v1/canaries",
+  "post /v1/canaries/{rule}/{command}",
   "post /v1/reload",
   "post /v1/restart",
 ];
@@ -97,9 +99,11 @@ describe("the admin API's OpenAPI document", () => {
     await w.balancer.ready();
     for (const op of OPERATIONS) {
       const [method, path] = op.split(" ") as [string, string];
-      const concrete = path.replace("{rule}", "10").replace("{group}", "app").replace("{target}", encodeURIComponent(B));
+      const concrete = path.replace("{rule}", "10").replace("{group}", "app").replace("{target}", encodeURIComponent(B)).replace("{command}", "pause");
       const r = await w.call(method.toUpperCase(), concrete, WITH_BODY.includes(op) ? {} : undefined);
-      expect(`${op} -> ${r.status === 404 ? ((await r.json()) as { error: string }).error : "routed"}`).toBe(`${op} -> routed`);
+      // A 404 of the operation itself (rule 10 has no canary) is routed; the API's own 404 is not.
+      const error = r.status === 404 ? ((await r.json()) as { error: string }).error : "";
+      expect(`${op} -> ${error.startsWith("no such admin API resource") ? error : "routed"}`).toBe(`${op} -> routed`);
     }
   });
 

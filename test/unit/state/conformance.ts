@@ -65,6 +65,18 @@ export function describeStateStore(name: string, make: () => Promise<StoreUnderT
         expect((await s.load()).actions).toEqual({ default: { forward: "green", nested: [1, null, "x"] } });
       }));
 
+    test("every field of a snapshot comes back: the reload count and the canaries too", () =>
+      withStores(async (s, o) => {
+        const canary = { plan: "{}", step: 1, weight: 25, state: "progressing" as const, since: 7, window: 3, reason: "step 1 passed" };
+        await s.update((d) => {
+          d.reloads = 4;
+          d.canaries = { "10": canary };
+        });
+        const read = await o.load();
+        expect(read.reloads).toBe(4);
+        expect(read.canaries).toEqual({ "10": canary });
+      }));
+
     test("compare-and-set refuses a stale version and leaves the winner's data", () =>
       withStores(async (s, o) => {
         const won = await s.compareAndSet(0, { ...emptySnapshotData(), actions: { "10": { forward: "green" } } });

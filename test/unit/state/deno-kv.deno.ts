@@ -202,6 +202,19 @@ Deno.test("a snapshot written by an older version (with forwardWeights) loads wi
     assert.deepEqual(JSON.parse(stored!.data), { groups: {}, actions: { default: { forward: "green" } } });
   }));
 
+Deno.test("every field of a snapshot comes back from another handle: the reload count and the canaries too", () =>
+  withKv(async (open) => {
+    const [s, o] = [await open(), await open()];
+    const canary = { plan: "{}", step: 1, weight: 25, state: "progressing" as const, since: 7, window: 3 };
+    await s.update((d) => {
+      d.reloads = 4;
+      d.canaries = { "10": canary };
+    });
+    const read = await o.load();
+    assert.equal(read.reloads, 4);
+    assert.deepEqual(read.canaries, { "10": canary });
+  }));
+
 Deno.test("a foreign value at the snapshot key is a clear error", () =>
   withKv(async (open, path) => {
     const kv = await Deno.openKv(path);

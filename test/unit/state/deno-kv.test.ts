@@ -125,7 +125,7 @@ describe("deno-kv state store on a real Deno KV file", () => {
     });
     const output = `${run.stdout.toString()}\n${run.stderr.toString()}`;
     if (run.exitCode !== 0) throw new Error(`deno test failed (exit ${run.exitCode}):\n${output}`);
-    expect(output).toMatch(/ok \| 19 passed \| 0 failed/);
+    expect(output).toMatch(/ok \| 20 passed \| 0 failed/);
   }, 60_000);
 
   test("two deno processes on one file: writes are seen (load), concurrent updates lose nothing, leases are exclusive", async () => {
