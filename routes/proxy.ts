@@ -29,6 +29,17 @@ export interface RouteView {
   ruleMetrics(rule: number | undefined): RuleMetrics;
   group(name: string): TargetGroup;
   rateLimit(rule: number | undefined): RateLimiter | undefined;
+  /** Where the automatic canaries measure their rules' requests (canary/controller.ts). */
+  readonly canaries: CanaryMeasures;
+}
+
+/** What the route tells the automatic canaries of a canary rule's requests. */
+export interface CanaryMeasures {
+  /**
+   * A request of rule `rule` (undefined: the default action) sent to `chosen` and served by
+   * `served` (another group when `chosen` failed over) answered `status` after `ms`.
+   */
+  observe(rule: number | undefined, chosen: string, served: string, status: number, ms: number): void;
 }
 
 export interface ProxyRouteDeps {
@@ -112,7 +123,10 @@ export function proxyRoute(deps: ProxyRouteDeps) {
         if (websocket && isWebSocketUpgrade(request)) {
           return forwardWebSocket(gen.proxy, websocket, group, req, groupCookie ? new Headers({ "set-cookie": groupCookie }) : undefined);
         }
+        const started = action.canary === undefined ? 0 : gen.proxy.platform.now();
         const response = await forward(gen.proxy, group, req);
+        // A canary's rule: its requests on either side, as the client saw them (to response headers).
+        if (action.canary !== undefined) gen.canaries.observe(rule, choice.group, group.name, response.status, gen.proxy.platform.now() - started);
         if (groupCookie) response.headers.append("set-cookie", groupCookie);
         return limited(response, limiter, verdict);
       }

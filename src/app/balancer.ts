@@ -138,7 +138,6 @@ export class Balancer {
       snapshot: () => this.snapshots.get(),
       offer: (s) => this.snapshots.offer(s),
       record: (entry) => this.changeLog.record(entry),
-      metrics: this.metrics,
       instance,
       now: platform.now,
       timer: platform.timer,
@@ -157,6 +156,14 @@ export class Balancer {
   /** The generation serving now. */
   get current(): Generation {
     return this.gen;
+  }
+
+  /**
+   * Periodic work follows requests (shared rate limits, canaries): a Worker asks for `due()` again
+   * after each response, so that what the request counted is told even if none follows.
+   */
+  get periodic(): boolean {
+    return this.rateLimiters.active || this.canaries.active;
   }
 
   /** The config served: the file's with the targets added and removed at run time. */

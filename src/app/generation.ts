@@ -24,6 +24,7 @@ import { compileRules, type Router } from "../rules/compile.ts";
 import type { ActionConfig, RuleConfig } from "../rules/schema.ts";
 import type { RateLimiter } from "../ratelimit/limiter.ts";
 import type { RateLimiters } from "../ratelimit/limiters.ts";
+import type { CanaryMeasures } from "../../routes/proxy.ts";
 
 /** Rule action overrides from the state store: a rule's priority, or "default", to the action to run instead. */
 export type ActionOverrides = ReadonlyMap<number | "default", ActionConfig>;
@@ -47,6 +48,8 @@ export interface Generation {
   group(name: string): TargetGroup;
   /** The rate limit of a rule's requests (its priority; undefined: the default action): its own, or the config's. */
   rateLimit(rule: number | undefined): RateLimiter | undefined;
+  /** Where canary rules' requests are measured (the balancer's, across configs). */
+  readonly canaries: CanaryMeasures;
 }
 
 export interface GenerationDeps {
@@ -55,6 +58,7 @@ export interface GenerationDeps {
   readonly metrics: Metrics;
   readonly sockets: OpenWebSockets;
   readonly rateLimiters: RateLimiters;
+  readonly canaries: CanaryMeasures;
 }
 
 /**
@@ -119,6 +123,7 @@ export function buildGeneration(config: Config, deps: GenerationDeps, actions: A
   return {
     config,
     groups,
+    canaries: deps.canaries,
     rateLimit: limits.size === 0 ? () => undefined : (rule) => (rule === undefined ? everywhere : (limits.get(`rule-${rule}`) ?? everywhere)),
     routers: routersFor(config, actions),
     proxy,

@@ -16,9 +16,9 @@
 import type { CanaryView } from "../admin/api-schema.ts";
 import type { CanaryCommand } from "../admin/ops.ts";
 import type { Config } from "../config/schema.ts";
-import type { Metrics } from "../metrics/registry.ts";
 import type { ActionConfig } from "../rules/schema.ts";
-import type { CanaryRecord, CanaryState, ChangeEvent, Snapshot, StateStore } from "../state/store.ts";
+import type { CanaryRecord, ChangeEvent, Snapshot, StateStore } from "../state/store.ts";
+import type { CanaryMeasures } from "../../routes/proxy.ts";
 import { judge } from "./analysis.ts";
 import { isTallyData, type Side, sideOf, Tally, type TallyData } from "./measure.ts";
 import { type Plan, plansOf, weighted } from "./plans.ts";
@@ -40,7 +40,6 @@ export interface CanaryDeps {
   /** Apply a snapshot this instance wrote. */
   readonly offer: (s: Snapshot) => void;
   readonly record: (entry: Omit<ChangeEvent, "at" | "instance">) => Promise<void>;
-  readonly metrics: Pick<Metrics, "group">;
   readonly instance: string;
   readonly now: () => number;
   readonly timer: (ms: number, fire: () => void) => () => void;
@@ -51,6 +50,8 @@ export interface CanaryDeps {
 interface Measuring {
   readonly window: number;
   readonly plan: string;
+  /** The canary group. */
+  readonly group: string;
   readonly canary: Tally;
   readonly stable: Tally;
   /** Requests (both sides) in the last tally published. */
@@ -73,7 +74,7 @@ export class CanaryError extends Error {
   }
 }
 
-export class Canaries {
+export class Canaries implements CanaryMeasures {
   private plans: Plan[] = [];
   private readonly measuring = new Map<string, Measuring>();
   private nextTick = 0;
@@ -81,18 +82,24 @@ export class Canaries {
 
   constructor(private readonly deps: CanaryDeps) {}
 
+  /** Some canary runs: there is periodic work. */
+  get active(): boolean {
+    return this.plans.length > 0;
+  }
+
   /** The canaries of the config now served: what to measure. */
   configure(config: Config): void {
-    for (const p of this.plans) for (const g of [p.config.group, ...p.stable.map((s) => s.group)]) this.deps.metrics.group(g).observer = undefined;
     this.plans = plansOf(config);
-    const byGroup = new Map<string, ((status: number, ms: number) => void)[]>();
-    const add = (group: string, f: (status: number, ms: number) => void) => byGroup.set(group, [...(byGroup.get(group) ?? []), f]);
-    for (const p of this.plans) {
-      add(p.config.group, (status, ms) => this.measuring.get(p.rule)?.canary.record(status, ms));
-      for (const s of p.stable) add(s.group, (status, ms) => this.measuring.get(p.rule)?.stable.record(status, ms));
-    }
-    for (const [group, fs] of byGroup) this.deps.metrics.group(group).observer = fs.length === 1 ? fs[0] : (status, ms) => fs.forEach((f) => f(status, ms));
     this.follow(this.deps.snapshot());
+  }
+
+  observe(rule: number | undefined, chosen: string, served: string, status: number, ms: number): void {
+    const m = this.measuring.get(rule === undefined ? "default" : String(rule));
+    // A client that left (499) says nothing of either side.
+    if (m === undefined || status === 499) return;
+    if (chosen !== m.group) m.stable.record(status, ms);
+    // The canary group failed over to its fallback: the canary could not serve it.
+    else m.canary.record(served === chosen ? status : 503, ms);
   }
 
   /** A snapshot arrived: a canary that moved to another step measures afresh. */
@@ -102,7 +109,7 @@ export class Canaries {
       const m = this.measuring.get(p.rule);
       if (r === undefined) this.measuring.delete(p.rule);
       else if (m?.window !== r.window || m.plan !== p.text) {
-        this.measuring.set(p.rule, { window: r.window, plan: p.text, canary: new Tally(), stable: new Tally(), published: 0 });
+        this.measuring.set(p.rule, { window: r.window, plan: p.text, group: p.config.group, canary: new Tally(), stable: new Tally(), published: 0 });
       }
     }
     for (const rule of this.measuring.keys()) if (!this.plans.some((p) => p.rule === rule)) this.measuring.delete(rule);
@@ -124,7 +131,7 @@ export class Canaries {
    * follows: the work returned waits for it, so a Worker keeps the request that measured them alive.
    */
   due(): Promise<void> | undefined {
-    if (this.running !== undefined || this.plans.length === 0) return this.running;
+    if (this.running !== undefined || (this.plans.length === 0 && this.leftOver().length === 0)) return this.running;
     const wait = this.nextTick - this.deps.now();
     if (wait > 0 && ![...this.measuring.values()].some((m) => m.canary.requests + m.stable.requests !== m.published)) return undefined;
     const run = async () => {
@@ -135,8 +142,45 @@ export class Canaries {
     return (this.running = run().finally(() => (this.running = undefined)));
   }
 
+  /** Records of canaries the config no longer has (the store keeps them until one is let go). */
+  private leftOver(): string[] {
+    const records = this.deps.snapshot()?.canaries;
+    return records === undefined ? [] : Object.keys(records).filter((rule) => !this.plans.some((p) => p.rule === rule));
+  }
+
+  /**
+   * Let go of a canary the config no longer has, once no instance decides it any more (its lease
+   * is free: an instance still on a config with it renews it). Otherwise the same block added
+   * again later would find its old record, and a promoted canary would take all the traffic at once.
+   */
+  private async forget(rule: string): Promise<void> {
+    const store = this.deps.store();
+    if (!(await store.tryAcquireLease(`canary ${rule}`, this.deps.instance, LEASE_MS))) return;
+    let before: CanaryRecord | undefined;
+    const written = await store.update((d) => {
+      before = d.canaries?.[rule];
+      if (before === undefined) return;
+      const { [rule]: _gone, ...rest } = d.canaries!;
+      d.canaries = rest;
+    });
+    this.deps.offer(written);
+    if (before !== undefined) {
+      await this.deps.record({
+        source: "canary analysis",
+        kind: "canary",
+        subject: `rule ${rule}`,
+        before: `${before.weight} % ${before.state}`,
+        after: "removed",
+        detail: "the config has no canary on this rule any more",
+      });
+    }
+  }
+
   private async tick(): Promise<void> {
     const store = this.deps.store();
+    for (const rule of this.leftOver()) {
+      await this.forget(rule).catch((error: unknown) => this.deps.log(`canary rule ${rule}: ${error instanceof Error ? error.message : String(error)}`));
+    }
     for (const p of this.plans) {
       try {
         const m = this.measuring.get(p.rule);
@@ -268,10 +312,15 @@ export class Canaries {
       throw new CanaryError(409, `the canary of rule ${rule} is ${state}, not progressing`);
     }
     if (what === "resume" && state === "progressing") throw new CanaryError(409, `the canary of rule ${rule} is already progressing`);
+    let after: CanaryRecord | undefined;
     try {
-      await this.change(p, r, moves[what], by);
+      after = await this.change(p, r, moves[what], by);
     } catch (error) {
       throw new CanaryError(503, `state store unreachable, nothing changed: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    // Another instance moved it meanwhile (a step, another operator): nothing was written.
+    if (after === undefined) {
+      throw new CanaryError(409, `the canary of rule ${rule} changed meanwhile; nothing done (fulcrum canary status ${rule}, then again)`);
     }
     return (await this.status(rule))[0]!;
   }

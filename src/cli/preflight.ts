@@ -8,7 +8,8 @@
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { type Config, listenersOf } from "../config/schema.ts";
+import { allRules, type Config, listenersOf } from "../config/schema.ts";
+import type { RateLimitConfig } from "../ratelimit/schema.ts";
 import { osReason } from "../runtimes/server/boot.ts";
 
 export type CheckRuntime = "bun" | "deno" | "node" | "workerd";
@@ -34,7 +35,8 @@ export function preflight(
   const problems: string[] = [];
   const notes: string[] = [];
   if (runtime === "workerd" && !local) workerListen(raw, problems, notes);
-  if (runtime === "workerd") workerLimits(raw, notes);
+  if (runtime === "workerd") workerLimits(config, raw, notes);
+  sharedLimits(config, runtime, notes);
   if (runtime !== "workerd") {
     listenersOf(config).forEach((l, i) => {
       if (!l.certificate) return;
@@ -92,7 +94,7 @@ export function envReferences(raw: unknown, path = ""): [string, string][] {
 }
 
 /** Counts live in one isolate, and Cloudflare runs as many as it needs: a limit kept in memory holds per isolate. */
-function workerLimits(raw: unknown, notes: string[]): void {
+function workerLimits(config: Config, raw: unknown, notes: string[]): void {
   const groups = (raw as { targetGroups?: unknown } | null)?.targetGroups;
   if (groups === null || typeof groups !== "object") return;
   for (const [name, g] of Object.entries(groups)) {
@@ -106,8 +108,28 @@ function workerLimits(raw: unknown, notes: string[]): void {
       );
     }
   }
-  const limit = (raw as { rateLimit?: { shared?: unknown } } | null)?.rateLimit;
-  if (limit && limit.shared !== true) notes.push("rateLimit: counted per isolate on Workers unless shared: true (then through the Durable Object store)");
+  for (const [at, limit] of rateLimitsOf(config)) {
+    if (!limit.shared) notes.push(`${at}: counted per isolate on Workers unless shared: true (then through the Durable Object store)`);
+  }
+}
+
+/** Every rate limit of the config with where it is written. */
+function rateLimitsOf(config: Config): [string, RateLimitConfig][] {
+  const out: [string, RateLimitConfig][] = config.rateLimit ? [["rateLimit", config.rateLimit]] : [];
+  for (const r of allRules(config)) if (r.rateLimit) out.push([`rule ${r.priority}: rateLimit`, r.rateLimit]);
+  return out;
+}
+
+/** `shared` over the memory store reaches only the workers of one host: said, so nobody expects more. */
+function sharedLimits(config: Config, runtime: CheckRuntime, notes: string[]): void {
+  if (runtime === "workerd" || config.state.store !== "memory") return;
+  for (const [at, limit] of rateLimitsOf(config)) {
+    if (limit.shared) {
+      notes.push(
+        `${at}: shared through the memory store counts across the workers of one host (--workers) only; other instances need a redis or deno-kv store`,
+      );
+    }
+  }
 }
 
 /** Cloudflare's edge owns ports and TLS: of `listen`, nothing but a port is tolerated on Workers, and that is unused. */

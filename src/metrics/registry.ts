@@ -85,8 +85,6 @@ export class GroupMetrics {
   wsActive = 0;
   /** Retries the retry budget did not allow (`retries.budgetPercent`). */
   retriesRefused = 0;
-  /** Told every answer of the group while a canary measures it (canary/measure.ts). */
-  observer: ((status: number, totalMs: number) => void) | undefined = undefined;
   /** Requests waiting in its queue for a connection slot now (`maxConnections` with `queue`). */
   queued = 0;
   /** Requests refused a connection slot: the queue was full, or the wait timed out. */
@@ -246,8 +244,6 @@ export class Metrics {
     rule.responses[cls]!++;
     group.responses[cls]!++;
     group.retries += o.retries;
-    // A canary step measures its groups (canary/): every answer, the balancer's own 503s included.
-    if (group.observer !== undefined) group.observer(o.status, o.totalMs);
     const t = o.target;
     if (t === undefined) return;
     t.responses[cls]!++;

@@ -43,6 +43,7 @@ export class TargetGroup {
   private readonly limits: readonly number[] | undefined;
   /** Present with `maxConnections` and `queue`: where requests wait for a slot (slot-queue.ts). */
   private readonly queue: SlotQueue | undefined;
+  private readonly pool: TargetPool;
   private active: { readonly health: HealthTable; readonly primary: Tier; readonly backup: Tier } | undefined;
 
   constructor(
@@ -61,6 +62,7 @@ export class TargetGroup {
     const limits = config.targets.map((t) => t.maxConnections ?? config.maxConnections ?? Number.POSITIVE_INFINITY);
     this.limits = limits.some(Number.isFinite) ? limits : undefined;
     this.queue = this.limits && config.queue ? pool.queue(name, config.queue.size, config.queue.timeout * 1000, platform.timer) : undefined;
+    this.pool = pool;
     this.keyOf = keyExtractor(config.strategy, config.hashKey);
     this.connectTimeoutMs = config.timeouts.connect * 1000;
     this.responseTimeoutMs = config.timeouts.response * 1000;
@@ -98,7 +100,8 @@ export class TargetGroup {
   async waitForTarget(pick: () => PoolTarget | undefined, signal: AbortSignal): Promise<PoolTarget | undefined> {
     const q = this.queue;
     const a = this.active;
-    if (a === undefined || !(a.primary.saturated || a.backup.saturated)) return undefined;
+    // Requests already waiting go first: a new one queues behind them (first come, first served).
+    if (a === undefined || !(a.primary.saturated || a.backup.saturated || this.waiting)) return undefined;
     const m = this.metrics;
     if (q === undefined || !q.hasRoom) {
       m.queueRejected.full++;
@@ -111,13 +114,21 @@ export class TargetGroup {
       for (let front = false;; front = true) {
         if (!(await q.wait(now(), deadline, signal, front))) break;
         const target = pick();
-        if (target !== undefined) return target;
+        if (target !== undefined) {
+          q.wakeNextSoon();
+          return target;
+        }
       }
     } finally {
       m.queued--;
     }
     if (!signal.aborted) m.queueRejected.timeout++;
     return undefined;
+  }
+
+  /** Requests wait in this group's queue now: a new request waits behind them. */
+  get waiting(): boolean {
+    return this.queue !== undefined && this.queue.length > 0;
   }
 
   /**
@@ -170,6 +181,8 @@ export class TargetGroup {
     const options = { ...config, maxFails: config.passive.maxFails };
     const limits = this.limits;
     const queue = this.queue;
+    // A config without a queue ends the one before it: its requests get 503 now rather than at their timeout.
+    if (queue === undefined) this.pool.dropQueue(this.name);
     const tier = (kind: "primary" | "backup") =>
       new Tier(
         tiers[kind].map((i) => this.targets[i]!),

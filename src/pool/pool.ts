@@ -53,6 +53,12 @@ export class TargetPool {
     return next;
   }
 
+  /** `group`'s config has no queue now: requests still waiting in one get 503, and it goes. */
+  dropQueue(group: string): void {
+    this.queues.get(group)?.close();
+    this.queues.delete(group);
+  }
+
   /** Targets of `group` the pool holds now, listed or retiring. */
   targetsOf(group: string): readonly PoolTarget[] {
     return [...(this.byGroup.get(group)?.values() ?? [])];

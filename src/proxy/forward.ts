@@ -162,11 +162,15 @@ export async function forward(ctx: ProxyContext, group: TargetGroup, req: Forwar
       }
       // A valid sticky binding wins while its target can take traffic; otherwise the strategy picks (and a new cookie is issued).
       let now0 = n === 1 ? arrived : platform.now();
-      let target = pickTarget(group, c, client, n === 1 ? bound : undefined, tried, now0);
+      // Requests waiting for a slot go first (pool/slot-queue.ts).
+      let target = retrying || !group.waiting ? pickTarget(group, c, client, n === 1 ? bound : undefined, tried, now0) : undefined;
       if (target === undefined && !retrying) {
-        // Every target that is up is at its maxConnections: a first attempt may wait for a slot (pool/slot-queue.ts).
-        target = await group.waitForTarget(() => pickTarget(group, c, client, undefined, tried, platform.now()), request.signal);
+        // Every target that is up is at its maxConnections: a first attempt may wait for a slot.
+        target = await group.waitForTarget(() => pickTarget(group, c, client, bound, tried, platform.now()), request.signal);
+        if (request.signal.aborted) return finish(clientClosed());
         now0 = platform.now();
+        // The wait took what the retry budget allows: no attempt that would be cut at once and blamed on the target.
+        if (target !== undefined && retries.budget > 0 && retries.budget * 1000 - (now0 - arrived) < 1) return finish(withId(serviceUnavailable()));
       }
       if (!target) return finish(withId(last ?? serviceUnavailable()));
       if (last) await last.body?.cancel().catch(() => {});

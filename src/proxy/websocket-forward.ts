@@ -123,10 +123,11 @@ export async function forwardWebSocket(
 
   for (let n = 1;; n++) {
     let now0 = n === 1 ? arrived : platform.now();
-    let target = pickTarget(group, c, client, n === 1 ? bound : undefined, tried, now0);
+    // Requests waiting for a slot go first (pool/slot-queue.ts).
+    let target = n > 1 || !group.waiting ? pickTarget(group, c, client, n === 1 ? bound : undefined, tried, now0) : undefined;
     if (target === undefined && n === 1) {
-      // Every target that is up is at its maxConnections: the handshake may wait for a slot (pool/slot-queue.ts).
-      target = await group.waitForTarget(() => pickTarget(group, c, client, undefined, tried, platform.now()), request.signal);
+      // Every target that is up is at its maxConnections: the handshake may wait for a slot.
+      target = await group.waitForTarget(() => pickTarget(group, c, client, bound, tried, platform.now()), request.signal);
       now0 = platform.now();
     }
     if (!target) return finish(withId(last ?? serviceUnavailable()));

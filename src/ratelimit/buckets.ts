@@ -75,7 +75,13 @@ export class TokenBuckets {
     const b = this.bucket(key, now);
     if (b.tokens >= 1) {
       b.tokens -= 1;
-      if (this.used !== undefined) this.used.set(key, (this.used.get(key) ?? 0) + 1);
+      // Bounded like the buckets: past maxKeys new keys are not told to the others (they still count here).
+      const used = this.used;
+      if (used !== undefined) {
+        const n = used.get(key);
+        if (n !== undefined) used.set(key, n + 1);
+        else if (used.size < this.maxKeys) used.set(key, 1);
+      }
       return { allowed: true, remaining: Math.floor(b.tokens), retryAfter: 0, reset: (this.capacity - b.tokens) / this.rate / 1000 };
     }
     const wait = (1 - b.tokens) / this.rate / 1000;

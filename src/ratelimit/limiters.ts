@@ -25,8 +25,16 @@ export class RateLimiters {
   private byIdentity = new Map<string, RateLimiter>();
   private nextSync = new Map<RateLimiter, number>();
   private syncing: Promise<void> | undefined;
+  private syncStarted = 0;
+  /** Past this an exchange under way is taken for lost: its longest interval and a minute more. */
+  private longestMs = 60_000;
 
   constructor(private readonly deps: RateLimitersDeps) {}
+
+  /** Some limit is shared: there is periodic work. */
+  get active(): boolean {
+    return this.nextSync.size > 0;
+  }
 
   /** The limiters of a config, by name; the ones of the config before that it keeps are the same objects. */
   select(limits: ReadonlyArray<readonly [string, RateLimitConfig]>): Map<string, RateLimiter> {
@@ -46,6 +54,7 @@ export class RateLimiters {
       out.set(name, limiter);
     }
     this.byIdentity = next;
+    this.longestMs = 60_000 + Math.max(0, ...limits.map(([, c]) => c.syncInterval * 1000));
     this.nextSync = new Map([...next.values()].filter((l) => l.sharing).map((l) => [l, this.nextSync.get(l) ?? 0]));
     return out;
   }
@@ -70,11 +79,15 @@ export class RateLimiters {
    * Returns the work under way, or undefined.
    */
   due(): Promise<void> | undefined {
+    // On Workers an exchange whose request's waitUntil ran out may never settle: it is let go.
+    if (this.syncing !== undefined && this.deps.now() - this.syncStarted > this.longestMs) this.syncing = undefined;
     if (this.syncing !== undefined || this.nextSync.size === 0) return this.syncing;
     if (this.untilDue(true) === undefined) return undefined;
     // Until nothing is left to tell: counts taken during an exchange are told by the next one.
     const run = async () => {
-      for (let wait = this.untilDue(true); wait !== undefined; wait = this.untilDue(false)) {
+      // Bounded (a Worker keeps a request's work alive for 30 s after it): the next request starts another.
+      const started = this.deps.now();
+      for (let wait = this.untilDue(true); wait !== undefined && this.deps.now() - started < 25_000; wait = this.untilDue(false)) {
         if (wait > 0) await new Promise<void>((resolve) => this.deps.timer(wait, resolve));
         const at = this.deps.now();
         const work: Promise<void>[] = [];
@@ -86,8 +99,10 @@ export class RateLimiters {
         await Promise.all(work);
       }
     };
-    return (this.syncing = run().finally(() => {
-      this.syncing = undefined;
-    }));
+    this.syncStarted = this.deps.now();
+    const wrapped: Promise<void> = run().finally(() => {
+      if (this.syncing === wrapped) this.syncing = undefined;
+    });
+    return (this.syncing = wrapped);
   }
 }

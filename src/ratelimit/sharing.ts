@@ -13,14 +13,23 @@
 import type { JsonValue, StateStore } from "../state/store.ts";
 import type { TokenBuckets } from "./buckets.ts";
 
-/** The busiest keys one window reports at most (the store bounds a report's size). */
-const KEYS_PER_WINDOW = 2000;
+/**
+ * The busiest keys one window reports at most: with keys of 64 characters at most (limiter.ts),
+ * the windows of a report stay well under the store's 256 KiB.
+ */
+const KEYS_PER_WINDOW = 1000;
 /** Windows a report carries: a reader may be this many intervals late and still see every one. */
 const WINDOWS_KEPT = 3;
 
 interface Window {
   readonly seq: number;
   readonly used: Record<string, number>;
+}
+
+/** The counter's run (a restart, or a limit made again by a reload, counts from 1 again). */
+function runOf(value: JsonValue | undefined): string | undefined {
+  const run = (value as { run?: unknown } | null)?.run;
+  return typeof run === "string" ? run : undefined;
 }
 
 function windowsOf(value: JsonValue | undefined): Window[] {
@@ -35,8 +44,10 @@ function windowsOf(value: JsonValue | undefined): Window[] {
 export class SharedCounts {
   private seq = 0;
   private readonly sent: Window[] = [];
-  /** The newest window applied, by instance. */
-  private readonly applied = new Map<string, number>();
+  /** The newest window applied, by instance, with the run it belongs to. */
+  private readonly applied = new Map<string, { run: string | undefined; seq: number }>();
+  /** This counter's run: windows are numbered within it. */
+  private readonly run = crypto.randomUUID().slice(0, 8);
   private failing = false;
 
   constructor(
@@ -61,19 +72,21 @@ export class SharedCounts {
     this.sent.push({ seq: ++this.seq, used: Object.fromEntries(used) });
     if (this.sent.length > WINDOWS_KEPT) this.sent.shift();
     try {
-      await this.store.report(this.topic, this.instance, { windows: this.sent as unknown as JsonValue }, this.ttlMs);
+      await this.store.report(this.topic, this.instance, { run: this.run, windows: this.sent as unknown as JsonValue }, this.ttlMs);
       const reports = await this.store.reports(this.topic);
       const at = now();
       for (const [instance, value] of Object.entries(reports)) {
         if (instance === this.instance) continue;
         const windows = windowsOf(value);
-        const last = this.applied.get(instance);
-        // An instance seen for the first time: its newest window only (older ones are mostly refilled).
+        const run = runOf(value);
+        const seen = this.applied.get(instance);
+        const last = seen !== undefined && seen.run === run ? seen.seq : undefined;
+        // An instance (or run) seen for the first time: its newest window only (older ones are mostly refilled).
         const fresh = last === undefined ? windows.slice(-1) : windows.filter((w) => w.seq > last);
         for (const w of fresh) {
           for (const [key, n] of Object.entries(w.used)) if (typeof n === "number" && n > 0) this.buckets.deduct(key, n, at);
         }
-        if (windows.length > 0) this.applied.set(instance, Math.max(last ?? 0, ...windows.map((w) => w.seq)));
+        if (windows.length > 0) this.applied.set(instance, { run, seq: Math.max(last ?? 0, ...windows.map((w) => w.seq)) });
       }
       if (this.failing) this.log(`rate limit ${this.topic}: the state store answers again; counting with the other instances`);
       this.failing = false;

@@ -29,7 +29,13 @@ export interface WeightedGroup {
 
 /** An action ready to run; `kind` discriminates. A plain `forward: "app"` is one group of weight 1. */
 export type CompiledAction =
-  | { readonly kind: "forward"; readonly targetGroups: readonly WeightedGroup[]; readonly stickiness: GroupStickinessConfig | undefined }
+  | {
+    readonly kind: "forward";
+    readonly targetGroups: readonly WeightedGroup[];
+    readonly stickiness: GroupStickinessConfig | undefined;
+    /** The canary group of an automatic canary (canary/): its requests are measured by the route. */
+    readonly canary?: string;
+  }
   | { readonly kind: "redirect"; readonly redirect: RedirectConfig }
   | { readonly kind: "fixedResponse"; readonly fixedResponse: FixedResponseConfig };
 
@@ -50,7 +56,8 @@ export function compileAction(a: ActionConfig): CompiledAction {
     const f = a.forward;
     if (typeof f === "string") return { kind: "forward", targetGroups: [{ group: f, weight: 1 }], stickiness: undefined };
     const stickiness = f.stickiness?.enabled ? f.stickiness : undefined;
-    return { kind: "forward", targetGroups: f.targetGroups.map((g) => ({ group: g.group, weight: g.weight })), stickiness };
+    const targetGroups = f.targetGroups.map((g) => ({ group: g.group, weight: g.weight }));
+    return f.canary === undefined ? { kind: "forward", targetGroups, stickiness } : { kind: "forward", targetGroups, stickiness, canary: f.canary.group };
   }
   if (a.redirect !== undefined) return { kind: "redirect", redirect: a.redirect };
   if (a.fixedResponse !== undefined) return { kind: "fixedResponse", fixedResponse: a.fixedResponse };

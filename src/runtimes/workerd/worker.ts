@@ -150,7 +150,14 @@ export function createWorker(configInput: unknown, stores: WorkerStores = {}) {
     const due = balancer.due();
     if (due) ctx.waitUntil(due);
     if (source.due(env)) ctx.waitUntil(reload(env));
-    return l.started ? l.app.fetch(request, env, ctx) : l.ready.then(() => l.app.fetch(request, env, ctx));
+    const answer = l.started ? l.app.fetch(request, env, ctx) : l.ready.then(() => l.app.fetch(request, env, ctx));
+    if (!balancer.periodic) return answer;
+    // What this request counted (a shared rate limit, a canary's step) is told after it, even if no request follows.
+    return Promise.resolve(answer).then((response) => {
+      const after = balancer.due();
+      if (after) ctx.waitUntil(after);
+      return response;
+    });
   };
 
   return {

@@ -120,3 +120,50 @@ test("requests waiting through a reload are woken by the new config's targets", 
 test("a queue without maxConnections is named by `check`", () => {
   expect(() => group({ queue: { size: 5 } })).toThrow("targetGroups.app.queue: does nothing without maxConnections (on the group or a target)");
 });
+
+test("first come, first served: a new request waits behind those already queued, and slots freed together serve as many", async () => {
+  const t = heldTargets();
+  const app = createBalancer(group({ maxConnections: 2, queue: { size: 10, timeout: 30 } }, [{ url: A }]), { ...quietPlatform, upstream: t.upstream });
+  await app.balancer.ready();
+  const order: string[] = [];
+  const send = (name: string) => Promise.resolve(app.fetch(new Request(`http://lb/${name}`))).then((r) => (order.push(name), r));
+  const running = [send("r1"), send("r2")];
+  await tick();
+  const queued = [send("q1"), send("q2")];
+  await tick();
+  expect(app.balancer.metrics.group("app").queued).toBe(2);
+  // Both slots free at once: both queued requests are served, before a newcomer.
+  t.release(A);
+  t.release(A);
+  const late = send("late");
+  await tick();
+  await tick();
+  expect(t.held.length).toBe(2);
+  expect(app.balancer.metrics.group("app").queued).toBe(1);
+  while (t.held.length > 0) {
+    t.release(A);
+    await tick();
+  }
+  await Promise.all([...running, ...queued, late]);
+  expect(order.slice(2)).toEqual(["q1", "q2", "late"]);
+});
+
+test("a client that leaves the queue is answered 499, not counted against anyone; a reload without the queue answers the rest 503 at once", async () => {
+  const t = heldTargets();
+  const app = createBalancer(group({ maxConnections: 1, queue: { size: 10, timeout: 30 } }, [{ url: A }]), { ...quietPlatform, upstream: t.upstream });
+  await app.balancer.ready();
+  const first = app.fetch(new Request("http://lb/1"));
+  await tick();
+  const client = new AbortController();
+  const leaving = Promise.resolve(app.fetch(new Request("http://lb/2", { signal: client.signal })));
+  const staying = Promise.resolve(app.fetch(new Request("http://lb/3")));
+  await tick();
+  client.abort();
+  expect((await leaving).status).toBe(499);
+  const started = Date.now();
+  await app.balancer.reload("test", { config: { config: group({ maxConnections: 1 }, [{ url: A }]), version: "2" } });
+  expect((await staying).status).toBe(503);
+  expect(Date.now() - started).toBeLessThan(1000);
+  t.release(A);
+  await first;
+});
