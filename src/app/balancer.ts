@@ -421,6 +421,7 @@ export class Balancer {
     for (const g of gen.groups.values()) {
       g.activate(fresh);
       g.health.onTransition((t) => this.changeLog.health(g.name, g.config.targets[t.index]?.name ?? g.targets[t.index]!.url, t));
+      g.onFailover = (down, why) => this.changeLog.failover(g.name, g.config.fallbackGroup!, down, why);
     }
   }
 

@@ -63,6 +63,21 @@ export class ChangeLog {
     };
     void this.store().appendEvent(event).catch(() => {});
   }
+
+  /** This instance sent a group's traffic to its fallback group, or took it back (pool/failover.ts). */
+  failover(group: string, fallback: string, down: boolean, why: string): void {
+    const event: ChangeEvent = {
+      at: this.now(),
+      instance: this.instance,
+      source: "failover",
+      kind: "failover",
+      subject: `group ${group}`,
+      before: down ? group : fallback,
+      after: down ? fallback : group,
+      detail: why,
+    };
+    void this.store().appendEvent(event).catch(() => {});
+  }
 }
 
 const VERDICTS = new Set(["unhealthy", "ejected"]);

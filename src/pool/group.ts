@@ -35,6 +35,8 @@ export class TargetGroup {
   /** Why stickiness could not start (servers refuse to start; Workers log it and serve without). */
   stickinessFailure: Error | undefined;
   readonly metrics: GroupMetrics;
+  /** Told each failover and failback (the balancer records them in the change log). */
+  onFailover: ((down: boolean, why: string) => void) | undefined = undefined;
   /** Retry attempts waiting on a target now, for the retry budget (`retries.budgetPercent`). */
   retriesInFlight = 0;
   /** Present with `fallbackGroup`: whether the group's traffic goes there now (failover.ts). */
@@ -144,11 +146,11 @@ export class TargetGroup {
     for (let i = 0; i < this.targets.length; i++) if (this.targets[i]!.weight > 0 && this.health.available(i, now)) available++;
     const down = f.failedOver(available, c.minHealthy, c.failbackDelay * 1000, now, (down) => {
       this.metrics.failedOver = down ? 1 : 0;
-      this.platform.log(
-        down
-          ? `failover: group ${this.name}: ${available} of ${this.targets.length} target(s) available, fewer than minHealthy ${c.minHealthy}; its traffic goes to ${c.fallbackGroup}`
-          : `failover: group ${this.name}: ${available} target(s) available for ${c.failbackDelay}s; its traffic is back from ${c.fallbackGroup}`,
-      );
+      const why = down
+        ? `${available} of ${this.targets.length} target(s) available, fewer than minHealthy ${c.minHealthy}`
+        : `${available} target(s) available for ${c.failbackDelay}s`;
+      this.platform.log(`failover: group ${this.name}: ${why}; its traffic ${down ? "goes to" : "is back from"} ${c.fallbackGroup}`);
+      this.onFailover?.(down, why);
     });
     return down ? c.fallbackGroup : undefined;
   }

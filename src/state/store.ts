@@ -133,7 +133,7 @@ export interface ChangeEvent {
   detail?: string;
 }
 
-export const CHANGE_KINDS = ["route", "drain", "ready", "weight", "target add", "target remove", "reload", "restart", "health", "canary"] as const;
+export const CHANGE_KINDS = ["route", "drain", "ready", "weight", "target add", "target remove", "reload", "restart", "health", "canary", "failover"] as const;
 export type ChangeKind = (typeof CHANGE_KINDS)[number];
 
 /** Entries the change log keeps (the oldest go first), like a bounded audit ring. */

@@ -244,6 +244,9 @@ export function healthScenarios(runtime: Runtime): void {
       if (failover.adminUrl) {
         const status = await fulcrumCommand(["status"], { admin: failover.adminUrl });
         expect(status.out).toContain("group main (round_robin; FAILED OVER: its traffic goes to spare (fewer than 2 available))");
+        // The change log has it, with why.
+        const events = await fulcrumCommand(["events"], { admin: failover.adminUrl });
+        expect(events.out).toMatch(/failover +group main +main -> spare .*1 of 2 target\(s\) available, fewer than minHealthy 2/);
       }
       f1.failWith = undefined;
       // failTimeout (2 s) later f1 may take a trial again; the group then needs failbackDelay (1 s) without a break.
