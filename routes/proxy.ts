@@ -18,6 +18,7 @@ import { forwardWebSocket, isWebSocketUpgrade } from "../src/proxy/websocket-for
 import { chooseWeightedGroup, fixedResponse, groupStickinessCookie, redirectResponse, stickyGroupFrom } from "../src/rules/actions.ts";
 import type { Router } from "../src/rules/compile.ts";
 import type { RateLimiter } from "../src/ratelimit/limiter.ts";
+import type { Transform } from "../src/transform/transform.ts";
 import type { Verdict } from "../src/ratelimit/buckets.ts";
 import { ambiguousPath } from "../src/rules/normalize-path.ts";
 
@@ -31,6 +32,7 @@ export interface RouteView {
   rateLimit(rule: number | undefined): RateLimiter | undefined;
   /** Where the automatic canaries measure their rules' requests (canary/controller.ts). */
   readonly canaries: CanaryMeasures;
+  transform(rule: number | undefined, group: string): Transform | undefined;
 }
 
 /** What the route tells the automatic canaries of a canary rule's requests. */
@@ -118,7 +120,7 @@ export function proxyRoute(deps: ProxyRouteDeps) {
         const groupCookie = choice.setStickiness && action.stickiness
           ? groupStickinessCookie(action.stickiness, choice.group, Math.floor(Date.now() / 1000))
           : undefined;
-        const req = { c, client, rule: gen.ruleMetrics(rule), path: pathAndQuery };
+        const req = { c, client, rule: gen.ruleMetrics(rule), path: pathAndQuery, transform: gen.transform(rule, group.name) };
         // Same rules, group choice and stickiness as HTTP; the 101 carries the group cookie where the runtime can send headers with it.
         if (websocket && isWebSocketUpgrade(request)) {
           return forwardWebSocket(gen.proxy, websocket, group, req, groupCookie ? new Headers({ "set-cookie": groupCookie }) : undefined);

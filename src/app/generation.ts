@@ -23,6 +23,8 @@ import type { OpenWebSockets } from "../proxy/websocket-registry.ts";
 import { compileRules, type Router } from "../rules/compile.ts";
 import type { ActionConfig, RuleConfig } from "../rules/schema.ts";
 import type { RateLimiter } from "../ratelimit/limiter.ts";
+import { compileTransform, type Transform } from "../transform/transform.ts";
+import { own } from "../state/store.ts";
 import type { RateLimiters } from "../ratelimit/limiters.ts";
 import type { CanaryMeasures } from "../../routes/proxy.ts";
 
@@ -50,6 +52,8 @@ export interface Generation {
   rateLimit(rule: number | undefined): RateLimiter | undefined;
   /** Where canary rules' requests are measured (the balancer's, across configs). */
   readonly canaries: CanaryMeasures;
+  /** The transform of a rule's requests to a group (the rule's, then the group's); undefined when neither has one. */
+  transform(rule: number | undefined, group: string): Transform | undefined;
 }
 
 export interface GenerationDeps {
@@ -120,10 +124,26 @@ export function buildGeneration(config: Config, deps: GenerationDeps, actions: A
     ...allRules(config).flatMap((r) => (r.rateLimit ? [[`rule-${r.priority}`, r.rateLimit] as const] : [])),
   ]);
   const everywhere = limits.get("default");
+  // Compiled once per rule and group met (a rule's group may fail over to another).
+  const ruleTransforms = new Map(allRules(config).flatMap((r) => (r.transform ? [[r.priority, r.transform] as const] : [])));
+  const anyTransform = ruleTransforms.size > 0 || Object.values(config.targetGroups).some((g) => g.transform !== undefined);
+  const transforms = new Map<string, Transform | undefined>();
   return {
     config,
     groups,
     canaries: deps.canaries,
+    transform: anyTransform
+      ? (rule, group) => {
+        const key = `${rule} ${group}`;
+        if (!transforms.has(key)) {
+          transforms.set(
+            key,
+            compileTransform(rule === undefined ? undefined : ruleTransforms.get(rule), own(config.targetGroups, group)?.transform),
+          );
+        }
+        return transforms.get(key);
+      }
+      : () => undefined,
     rateLimit: limits.size === 0 ? () => undefined : (rule) => (rule === undefined ? everywhere : (limits.get(`rule-${rule}`) ?? everywhere)),
     routers: routersFor(config, actions),
     proxy,

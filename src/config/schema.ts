@@ -13,6 +13,7 @@ import { parseCidr } from "../net/ip.ts";
 import { isBindableHost } from "../net/host.ts";
 import { bytes, described, NAME, port, quote, seconds } from "./units.ts";
 import { RateLimitSchema } from "../ratelimit/schema.ts";
+import { TransformSchema } from "../transform/schema.ts";
 import { failoverEntries, limitEntries, maxConnections } from "../pool/schema.ts";
 import { ActionSchema, type RuleConfig, RuleSchema } from "../rules/schema.ts";
 import { StickinessSchema } from "../sticky/schema.ts";
@@ -138,6 +139,10 @@ export const TargetGroupSchema = v.strictObject({
   ...failoverEntries,
   /** Connection limits and their queue (src/pool/schema.ts). */
   ...limitEntries,
+  transform: described(
+    v.optional(TransformSchema),
+    "Headers and path of every request this group's targets get, and headers of what the client gets back (after a rule's own transform).",
+  ),
   ...strategyOptionEntries,
 });
 

@@ -13,6 +13,7 @@ import type { Platform } from "../platform.ts";
 import type { AttemptDeps } from "./attempt.ts";
 import type { ClientAddress } from "./client-address.ts";
 import type { WebSocketConfig } from "./websocket-schema.ts";
+import type { Transform } from "../transform/transform.ts";
 import type { OpenWebSockets } from "./websocket-registry.ts";
 
 export interface ProxyContext extends AttemptDeps {
@@ -34,4 +35,6 @@ export interface ForwardRequest {
   readonly rule: RuleMetrics;
   /** The client's path and query, as sent. */
   readonly path: string;
+  /** The rule's and the group's `transform`, when either has one. */
+  readonly transform?: Transform | undefined;
 }

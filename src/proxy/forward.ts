@@ -19,6 +19,7 @@ import { badGateway, badRequest, contentTooLarge, errorDetail, gatewayTimeout, i
 import { stripHopByHop } from "./headers.ts";
 import { ClientGone, NO_BODY, replayableBody } from "./request-body.ts";
 import { pickTarget, stickyBinding, upstreamHeaders } from "./upstream-request.ts";
+import type { Vars } from "../transform/transform.ts";
 
 /** Statuses whose responses never carry a body (RFC 9110 §6.4.1, §15.3.6 for 205). */
 function bodyless(method: string, status: number): boolean {
@@ -28,11 +29,27 @@ function bodyless(method: string, status: number): boolean {
 /** nginx's 499: the client closed the connection before the answer (metrics and logs only). */
 const clientClosed = () => new Response(null, { status: 499 });
 
+/** What a transform's placeholders say for one request (and attempt): built only where a transform is configured. */
+export function varsOf(req: ForwardRequest, group: TargetGroup, requestId: string, target: PoolTarget | undefined): Vars {
+  const request = req.c.req.raw;
+  return {
+    client_ip: req.client.client ?? "",
+    request_id: requestId,
+    group: group.name,
+    target: target?.host ?? "",
+    host: request.headers.get("host") ?? "",
+    method: request.method,
+    path: req.path,
+    scheme: request.url.startsWith("https:") ? "https" : "http",
+  };
+}
+
 export async function forward(ctx: ProxyContext, group: TargetGroup, req: ForwardRequest): Promise<Response> {
   const { platform, metrics, accessLog, forwarding } = ctx;
-  const { c, client, path } = req;
+  const { c, client, path, transform } = req;
   const request = c.req.raw;
   const token = metrics.requestStarted({ rule: req.rule, group: group.metrics });
+  const upstreamPath = transform?.path === undefined ? path : transform.path(path);
   const arrived = platform.now();
   const wallArrived = accessLog ? Date.now() : 0;
   let lastTarget: PoolTarget | undefined;
@@ -51,6 +68,9 @@ export async function forward(ctx: ProxyContext, group: TargetGroup, req: Forwar
    * target's count and the request's active gauges until it has been relayed (body-end.ts).
    */
   const finish = (response: Response, at = platform.now(), fromTarget = false): Response => {
+    if (transform?.response !== undefined) {
+      transform.response(response.headers, varsOf(req, group, response.headers.get(forwarding.requestIdHeader) ?? "", lastTarget));
+    }
     const bytesIn = Number(request.headers.get("content-length") ?? 0) || 0;
     const length = response.headers.get("content-length");
     const bytesOut = Number(length ?? 0) || 0;
@@ -190,11 +210,13 @@ export async function forward(ctx: ProxyContext, group: TargetGroup, req: Forwar
       let upstream: Response;
       if (retrying) group.retriesInFlight++;
       try {
+        let sent = headers;
+        if (transform?.request !== undefined) transform.request(sent = new Headers(headers), varsOf(req, group, requestId, target));
         upstream = await platform.upstream({
           origin: target.origin,
-          path,
+          path: upstreamPath,
           method: request.method,
-          headers,
+          headers: sent,
           body: body() as ReadableStream<Uint8Array> | null,
           cancellation: abort.cancellation,
           connectTimeoutMs: group.connectTimeoutMs,

@@ -18,6 +18,7 @@ import type { ForwardRequest, ProxyContext } from "./context.ts";
 import { badGateway, badRequest, errorDetail, gatewayTimeout, serviceUnavailable } from "./errors.ts";
 import { stripHopByHop } from "./headers.ts";
 import { pickTarget, stickyBinding, upstreamHeaders } from "./upstream-request.ts";
+import { varsOf } from "./forward.ts";
 import type { WebSocketCapability, WsEnd } from "../platform.ts";
 import { SERVICE_RESTART } from "./websocket-registry.ts";
 import { type Relay, relay } from "./websocket-relay.ts";
@@ -143,9 +144,11 @@ export async function forwardWebSocket(
     let end: WsEnd | undefined;
     let piped: { readonly protocol: string; response(headers: Headers): Response } | undefined;
     try {
+      let sent = headers;
+      if (req.transform?.request !== undefined) req.transform.request(sent = new Headers(headers), varsOf(req, group, requestId, target));
       const handshake = await capability.connect({
-        url: target.origin + path,
-        headers,
+        url: target.origin + (req.transform?.path === undefined ? path : req.transform.path(path)),
+        headers: sent,
         protocols,
         signal: abort.cancellation.signal,
         maxMessageBytes: ctx.websocket.maxBufferedBytes,

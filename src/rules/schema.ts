@@ -19,6 +19,7 @@ import { described, quote } from "../config/units.ts";
 import { parseCidr } from "../net/ip.ts";
 import { RateLimitSchema } from "../ratelimit/schema.ts";
 import { CanarySchema } from "../canary/schema.ts";
+import { TransformSchema } from "../transform/schema.ts";
 
 /** Keeps exactly one present key of T and types the others as absent. */
 export type OneKeyOf<T> = {
@@ -359,6 +360,10 @@ export const RuleSchema = v.strictObject({
   rateLimit: described(
     v.optional(RateLimitSchema),
     "A token bucket per key for the requests this rule matches, in place of the config's rateLimit: over it, 429 with Retry-After. Absent: the config's, if any.",
+  ),
+  transform: described(
+    v.optional(TransformSchema),
+    "Headers and path of what the rule forwards, and headers of what the client gets back; applied before the target group's own transform.",
   ),
 });
 

@@ -12,6 +12,7 @@ import { hostileScenarios } from "./hostile.scenarios.ts";
 import { brokenTargetScenarios } from "./broken-targets.scenarios.ts";
 import { limitScenarios } from "./limits.scenarios.ts";
 import { canaryScenarios } from "./canary.scenarios.ts";
+import { rewriteScenarios } from "./rewrites.scenarios.ts";
 
 proxyScenarios("bun");
 lifecycleScenarios("bun");
@@ -20,6 +21,7 @@ strategyScenarios("bun");
 healthScenarios("bun");
 limitScenarios("bun");
 canaryScenarios("bun");
+rewriteScenarios("bun");
 ruleScenarios("bun");
 observabilityScenarios("bun");
 websocketScenarios("bun");

@@ -12,6 +12,7 @@ import { hostileScenarios } from "./hostile.scenarios.ts";
 import { brokenTargetScenarios } from "./broken-targets.scenarios.ts";
 import { limitScenarios } from "./limits.scenarios.ts";
 import { canaryScenarios } from "./canary.scenarios.ts";
+import { rewriteScenarios } from "./rewrites.scenarios.ts";
 
 proxyScenarios("deno");
 lifecycleScenarios("deno");
@@ -20,6 +21,7 @@ strategyScenarios("deno");
 healthScenarios("deno");
 limitScenarios("deno");
 canaryScenarios("deno");
+rewriteScenarios("deno");
 ruleScenarios("deno");
 observabilityScenarios("deno");
 websocketScenarios("deno");

@@ -12,6 +12,7 @@ import { hostileScenarios } from "./hostile.scenarios.ts";
 import { brokenTargetScenarios } from "./broken-targets.scenarios.ts";
 import { limitScenarios } from "./limits.scenarios.ts";
 import { canaryScenarios } from "./canary.scenarios.ts";
+import { rewriteScenarios } from "./rewrites.scenarios.ts";
 
 proxyScenarios("node");
 lifecycleScenarios("node");
@@ -20,6 +21,7 @@ strategyScenarios("node");
 healthScenarios("node");
 limitScenarios("node");
 canaryScenarios("node");
+rewriteScenarios("node");
 ruleScenarios("node");
 observabilityScenarios("node");
 websocketScenarios("node");

@@ -58,6 +58,12 @@ export function websocketScenarios(runtime: Runtime): void {
         listen: { port: 0 },
         targetGroups: { app: { strategy, targets: [{ url: a.url }, { url: bUp.url }] } },
         defaultAction: { forward: "app" },
+        rules: [{
+          priority: 10,
+          conditions: [{ pathPattern: { values: ["/sock/*"] } }],
+          action: { forward: "app" },
+          transform: { path: { stripPrefix: "/sock" }, requestHeaders: { set: { authorization: "Bearer from-{group}" } } },
+        }],
         websocket: { maxBufferedBytes: 64 * 1024 * 1024 },
       });
       [rr, lc] = await Promise.all([startBalancer(runtime, cfg("round_robin")), startBalancer(runtime, cfg("least_connections"))]);
@@ -80,6 +86,14 @@ export function websocketScenarios(runtime: Runtime): void {
       expect((await echoes).map(text)).toEqual(Array.from({ length: 1000 }, (_, i) => `m${i}`));
       ws.close(1000, "done");
     }, 60_000);
+
+    test("a rule's transform applies to the handshake: the target sees the rewritten path and headers", async () => {
+      const ws = await open(wsUrl(rr, "/sock/info"), [], { authorization: "Bearer client", ...cf });
+      const [first] = await nextMessages(ws, 1);
+      // /info answered: the path lost its /sock.
+      expect(JSON.parse(text(first)).authorization).toBe("Bearer from-app");
+      ws.close();
+    });
 
     test("a 16 MB binary message both ways, unchanged", async () => {
       const ws = await open(wsUrl(rr, "/echo"), [], cf);

@@ -9,12 +9,14 @@ import { hostileScenarios } from "./hostile.scenarios.ts";
 import { brokenTargetScenarios } from "./broken-targets.scenarios.ts";
 import { limitScenarios } from "./limits.scenarios.ts";
 import { canaryScenarios } from "./canary.scenarios.ts";
+import { rewriteScenarios } from "./rewrites.scenarios.ts";
 
 proxyScenarios("workerd");
 strategyScenarios("workerd");
 healthScenarios("workerd");
 limitScenarios("workerd");
 canaryScenarios("workerd");
+rewriteScenarios("workerd");
 ruleScenarios("workerd");
 observabilityScenarios("workerd");
 websocketScenarios("workerd");

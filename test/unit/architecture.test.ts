@@ -26,6 +26,7 @@ const LAYERS: readonly [string, (f: string) => boolean][] = [
   ["ratelimit", (f) => f.startsWith("src/ratelimit/") && !isSchema(f)],
   ["proxy", (f) => f.startsWith("src/proxy/") && !isSchema(f)],
   ["pool", (f) => f.startsWith("src/pool/") && !isSchema(f)],
+  ["transform", (f) => f.startsWith("src/transform/") && !isSchema(f)],
   ["stats", (f) => f.startsWith("src/stats/") && !isSchema(f)],
   ["rules", (f) => f.startsWith("src/rules/") && !isSchema(f)],
   ["sticky", (f) => f.startsWith("src/sticky/") && !isSchema(f)],
