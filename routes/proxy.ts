@@ -120,7 +120,16 @@ export function proxyRoute(deps: ProxyRouteDeps) {
         const groupCookie = choice.setStickiness && action.stickiness
           ? groupStickinessCookie(action.stickiness, choice.group, Math.floor(Date.now() / 1000))
           : undefined;
-        const req = { c, client, rule: gen.ruleMetrics(rule), path: pathAndQuery, transform: gen.transform(rule, group.name) };
+        const copy = group.config.mirror;
+        const req = {
+          c,
+          client,
+          rule: gen.ruleMetrics(rule),
+          path: pathAndQuery,
+          transform: gen.transform(rule, group.name),
+          // A copy of this request to the group's mirror (proxy/mirror.ts), for its share of the requests.
+          mirrorTo: copy !== undefined && deps.random() * 100 < copy.percent ? gen.group(copy.group) : undefined,
+        };
         // Same rules, group choice and stickiness as HTTP; the 101 carries the group cookie where the runtime can send headers with it.
         if (websocket && isWebSocketUpgrade(request)) {
           return forwardWebSocket(gen.proxy, websocket, group, req, groupCookie ? new Headers({ "set-cookie": groupCookie }) : undefined);

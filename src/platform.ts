@@ -103,6 +103,11 @@ export interface Platform {
    * counted (node:http; Bun.serve, Deno.serve and Workers expose no connection events).
    */
   clientConnections?(): number;
+  /**
+   * Keep `work` started by a request alive after its response (a Worker's `waitUntil`); absent
+   * where the process outlives its requests anyway (servers).
+   */
+  background?(c: Context, work: Promise<unknown>): void;
   /** Shared balancing state (overrides, health); in memory for one process when absent. */
   readonly state?: StateStore;
   /**

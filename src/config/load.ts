@@ -150,11 +150,22 @@ function failoverProblems(groups: Record<string, unknown>, checkGroup: (path: st
     // A queue waits for a target under its limit: with no limit, nothing ever waits.
     const limited = g.maxConnections !== undefined || (Array.isArray(g.targets) && g.targets.some((t) => isRecord(t) && t.maxConnections !== undefined));
     if ("queue" in g && !limited) problems.push(`${at}.queue: does nothing without maxConnections (on the group or a target); add it, or remove the queue`);
+    // A mirror's copies go to another group that exists.
+    if (isRecord(g.mirror) && typeof g.mirror.group === "string") {
+      if (g.mirror.group === name) problems.push(`${at}.mirror.group: a group cannot mirror to itself`);
+      else checkGroup(`${at}.mirror.group`, g.mirror.group);
+    }
     if (g.fallbackGroup === undefined) {
       for (const key of ["minHealthy", "failbackDelay"]) {
         if (key in g) problems.push(`${at}.${key}: does nothing without fallbackGroup (the group that takes the traffic); add one, or remove it`);
       }
       continue;
+    }
+    // Passive checks never take a group's only target out (nginx peers->single, health/table.ts): without probes it never fails over.
+    if (Array.isArray(g.targets) && g.targets.length === 1 && g.healthCheck === undefined) {
+      problems.push(
+        `${at}.fallbackGroup: a group of one target without a healthCheck never fails over (passive checks never take a group's only target out, as nginx); add a healthCheck`,
+      );
     }
     if (g.fallbackGroup === name) {
       problems.push(`${at}.fallbackGroup: a group cannot fall back to itself`);

@@ -14,6 +14,7 @@ import { isBindableHost } from "../net/host.ts";
 import { bytes, described, NAME, port, quote, seconds } from "./units.ts";
 import { RateLimitSchema } from "../ratelimit/schema.ts";
 import { TransformSchema } from "../transform/schema.ts";
+import { MirrorSchema } from "../mirror/schema.ts";
 import { failoverEntries, limitEntries, maxConnections } from "../pool/schema.ts";
 import { ActionSchema, type RuleConfig, RuleSchema } from "../rules/schema.ts";
 import { StickinessSchema } from "../sticky/schema.ts";
@@ -142,6 +143,10 @@ export const TargetGroupSchema = v.strictObject({
   transform: described(
     v.optional(TransformSchema),
     "Headers and path of every request this group's targets get, and headers of what the client gets back (after a rule's own transform).",
+  ),
+  mirror: described(
+    v.optional(MirrorSchema),
+    "Send a copy of some of this group's requests to another group, whose answers are thrown away (nginx mirror, Envoy request mirroring): it never slows or fails the client's request.",
   ),
   ...strategyOptionEntries,
 });

@@ -44,6 +44,7 @@ export interface MetricsExport {
     readonly retriesRefused: number;
     readonly queued: number;
     readonly queueRejected: { readonly full: number; readonly timeout: number };
+    readonly mirrored: { readonly answered: number; readonly failed: number; readonly skipped: number };
     readonly wsActive: number;
     /** 1 while the group's traffic goes to its fallback group, absent without one. */
     readonly failedOver?: number;
@@ -107,6 +108,7 @@ export function exportMetrics(metrics: Metrics, health: readonly GroupReport[], 
       retriesRefused: g.retriesRefused,
       queued: g.queued,
       queueRejected: { ...g.queueRejected },
+      mirrored: { ...g.mirrored },
       wsActive: g.wsActive,
       ...(g.failedOver === undefined ? {} : { failedOver: g.failedOver }),
       histogram: histogramOf(g.histogram),
@@ -153,6 +155,7 @@ export function mergeExports(
       into.queued += g.queued ?? 0;
       into.queueRejected.full += g.queueRejected?.full ?? 0;
       into.queueRejected.timeout += g.queueRejected?.timeout ?? 0;
+      for (const k of ["answered", "failed", "skipped"] as const) into.mirrored[k] += g.mirrored?.[k] ?? 0;
       into.wsActive += g.wsActive;
       // Failed over on any worker is failed over for the host (they decide alike, from shared health).
       if (g.failedOver !== undefined) into.failedOver = Math.max(into.failedOver ?? 0, g.failedOver);

@@ -124,6 +124,16 @@ export function renderPrometheus(metrics: Metrics, health: readonly GroupReport[
   for (const g of groups) out.sample("fulcrum_group_retries_total", g.labels, g.retries);
   out.family("fulcrum_group_retries_refused_total", "counter", "Retries not made because the group's retry budget (retries.budgetPercent) was spent.");
   for (const g of groups) out.sample("fulcrum_group_retries_refused_total", g.labels, g.retriesRefused);
+  out.family(
+    "fulcrum_group_mirrored_requests_total",
+    "counter",
+    "Copies of other groups' requests sent to this group (mirror), by outcome: answered, failed, or skipped (no target, or a body too large or of unknown length).",
+  );
+  for (const g of groups) {
+    for (const outcome of ["answered", "failed", "skipped"] as const) {
+      out.sample("fulcrum_group_mirrored_requests_total", `${g.labels},outcome="${outcome}"`, g.mirrored[outcome]);
+    }
+  }
   out.family("fulcrum_group_queued_requests", "gauge", "Requests waiting in a group's queue for a target under its maxConnections.");
   for (const g of groups) out.sample("fulcrum_group_queued_requests", g.labels, g.queued);
   out.family(

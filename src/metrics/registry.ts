@@ -85,6 +85,8 @@ export class GroupMetrics {
   wsActive = 0;
   /** Retries the retry budget did not allow (`retries.budgetPercent`). */
   retriesRefused = 0;
+  /** Copies of other groups' requests this group got (`mirror`): answered, failed, or not sent. */
+  readonly mirrored = { answered: 0, failed: 0, skipped: 0 };
   /** Requests waiting in its queue for a connection slot now (`maxConnections` with `queue`). */
   queued = 0;
   /** Requests refused a connection slot: the queue was full, or the wait timed out. */

@@ -14,10 +14,11 @@ import type { AttemptDeps } from "./attempt.ts";
 import type { ClientAddress } from "./client-address.ts";
 import type { WebSocketConfig } from "./websocket-schema.ts";
 import type { Transform } from "../transform/transform.ts";
+import type { TargetGroup } from "../pool/group.ts";
 import type { OpenWebSockets } from "./websocket-registry.ts";
 
 export interface ProxyContext extends AttemptDeps {
-  readonly platform: Pick<Platform, "now" | "timer" | "upstream" | "log" | "fixedLength" | "websocket">;
+  readonly platform: Pick<Platform, "now" | "timer" | "upstream" | "log" | "fixedLength" | "websocket" | "random" | "background">;
   readonly metrics: Metrics;
   readonly forwarding: ForwardingConfig;
   /** Undefined when access logging is off (the entry is then never built). */
@@ -35,6 +36,8 @@ export interface ForwardRequest {
   readonly rule: RuleMetrics;
   /** The client's path and query, as sent. */
   readonly path: string;
+  /** The group a copy of the request goes to (the group's `mirror`), when one does. */
+  readonly mirrorTo?: TargetGroup | undefined;
   /** The rule's and the group's `transform`, when either has one. */
   readonly transform?: Transform | undefined;
 }

@@ -20,6 +20,7 @@ import { stripHopByHop } from "./headers.ts";
 import { ClientGone, NO_BODY, replayableBody } from "./request-body.ts";
 import { pickTarget, stickyBinding, upstreamHeaders } from "./upstream-request.ts";
 import type { Vars } from "../transform/transform.ts";
+import { mirror } from "./mirror.ts";
 
 /** Statuses whose responses never carry a body (RFC 9110 §6.4.1, §15.3.6 for 205). */
 function bodyless(method: string, status: number): boolean {
@@ -159,9 +160,14 @@ export async function forward(ctx: ProxyContext, group: TargetGroup, req: Forwar
     // Over maxRequestBodySize: refused before anything is sent when the length is declared, broken off when a stream passes it.
     const max = group.config.maxRequestBodySize ?? Number.POSITIVE_INFINITY;
     if (!noBody && Number(request.headers.get("content-length") ?? 0) > max) return finish(withId(contentTooLarge()));
-    const { body, replayable, clientFailed, tooLarge, sent } = noBody
+    // A body is read whole up to what a retry may resend, or a mirror copy may carry.
+    const mirrorTo = req.mirrorTo;
+    const mirrorMax = mirrorTo === undefined ? 0 : group.config.mirror!.maxBodyBytes;
+    const declared = noBody ? 0 : Number(request.headers.get("content-length") ?? -1);
+    const { body, replayable: buffered, clientFailed, tooLarge, sent } = noBody
       ? NO_BODY
-      : await replayableBody(request, retries.maxReplayBodyBytes, platform.fixedLength, max);
+      : await replayableBody(request, Math.max(retries.maxReplayBodyBytes, mirrorMax), platform.fixedLength, max);
+    const replayable = buffered && declared <= retries.maxReplayBodyBytes;
     const tried = new Set<PoolTarget>();
     const question = (attempt: number, now: number) => ({
       method: request.method,
@@ -212,6 +218,11 @@ export async function forward(ctx: ProxyContext, group: TargetGroup, req: Forwar
       try {
         let sent = headers;
         if (transform?.request !== undefined) transform.request(sent = new Headers(headers), varsOf(req, group, requestId, target));
+        if (mirrorTo !== undefined && n === 1) {
+          // A body is copied only when it was read whole and is within the mirror's cap (a copy of its bytes: two requests read it).
+          const copied = noBody ? null : buffered && declared >= 0 && declared <= mirrorMax ? (body() as Uint8Array).slice() : undefined;
+          mirror(platform, mirrorTo, { c, clientIp: client.client, method: request.method, path: upstreamPath, headers: sent, body: copied });
+        }
         upstream = await platform.upstream({
           origin: target.origin,
           path: upstreamPath,

@@ -1,8 +1,9 @@
 /**
- * Rewrites through the real balancer on every runtime: a rule's and a
- * group's `transform` (headers to the target with placeholders, headers back
- * to the client, the path stripped, prefixed and replaced, the query kept),
- * over plain HTTP and on a WebSocket handshake's path.
+ * Rewrites and mirroring through the real balancer on every runtime: a
+ * rule's and a group's `transform` (headers to the target with placeholders,
+ * headers back to the client, the path stripped, prefixed and replaced, the
+ * query kept; the WebSocket handshake's are in websocket.scenarios.ts), and a
+ * group's `mirror` (copies that never slow or fail the client's request).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { type Balancer, type Runtime, startBalancer } from "./launch.ts";
@@ -18,6 +19,7 @@ export function rewriteScenarios(runtime: Runtime): void {
     const cf: Record<string, string> = runtime === "workerd" ? { "cf-connecting-ip": "127.0.0.1" } : {};
     let ups: Upstream[] = [];
     let b: Balancer;
+    let m: Balancer;
 
     beforeAll(async () => {
       ups = await Promise.all(["api", "web"].map((n) => startUpstream(n)));
@@ -51,10 +53,25 @@ export function rewriteScenarios(runtime: Runtime): void {
         ],
         defaultAction: { forward: "web" },
       });
+      ups.push(...(await Promise.all(["main", "shadow", "slow"].map((n) => startUpstream(n)))));
+      const [main, shadow, slow] = ups.slice(2) as [Upstream, Upstream, Upstream];
+      slow.delayMs = 1500;
+      m = await startBalancer(runtime, {
+        listen: { port: 0 },
+        targetGroups: {
+          main: { targets: [{ url: main.url }], mirror: { group: "shadow", maxBodyBytes: 1024 } },
+          other: { targets: [{ url: main.url }], mirror: { group: "slow" } },
+          shadow: { targets: [{ url: shadow.url }] },
+          slow: { targets: [{ url: slow.url }], timeouts: { response: 5 } },
+        },
+        rules: [{ priority: 10, conditions: [{ pathPattern: { values: ["/other/*"] } }], action: { forward: "other" } }],
+        defaultAction: { forward: "main" },
+        admin: { metrics: { path: "/__fulcrum/metrics" } },
+      });
     }, 60_000);
 
     afterAll(async () => {
-      await b?.stop();
+      await Promise.all([b?.stop(), m?.stop()]);
       await Promise.all(ups.map((u) => u.close()));
     }, 30_000);
 
@@ -80,6 +97,47 @@ export function rewriteScenarios(runtime: Runtime): void {
       expect(r.headers.get("x-served-by")).toBeNull();
       // Not matching the expression: the path as it was.
       expect(((await (await fetch(`${b.url}/old/items/x`, { headers: cf })).json()) as Echo).url).toBe("/old/items/x");
+    });
+
+    const metric = async (outcome: string, group = "shadow") => {
+      const text = await (await fetch(`${m.url}/__fulcrum/metrics`, { headers: cf })).text();
+      const line = text.split("\n").find((l) =>
+        l.startsWith("fulcrum_group_mirrored_requests_total{") && l.includes(`group="${group}"`) && l.includes(`outcome="${outcome}"`)
+      );
+      return Number(line?.slice(line.lastIndexOf(" ") + 1));
+    };
+    const until = async (cond: () => boolean | Promise<boolean>) => {
+      for (let i = 0; i < 100 && !(await cond()); i++) await Bun.sleep(50);
+    };
+
+    test("mirror: a copy of each request goes to the mirror group, bodies within maxBodyBytes included; larger ones are not copied", async () => {
+      const [main, shadow] = ups.slice(2) as [Upstream, Upstream];
+      const [h, s0] = [main.hits, shadow.hits];
+      for (let i = 0; i < 5; i++) expect((await fetch(`${m.url}/x${i}`, { headers: cf })).headers.get("x-served-by")).toBe("main");
+      const small = await fetch(`${m.url}/up`, { method: "POST", headers: { ...cf, "content-type": "text/plain" }, body: "x".repeat(1000) });
+      expect(((await small.json()) as { bytes: number }).bytes).toBe(1000);
+      const large = await fetch(`${m.url}/up`, { method: "POST", headers: cf, body: "y".repeat(5000) });
+      expect(((await large.json()) as { bytes: number }).bytes).toBe(5000);
+      expect(main.hits - h).toBe(7);
+      await until(() => shadow.hits - s0 >= 6);
+      await Bun.sleep(200);
+      expect(shadow.hits - s0).toBe(6);
+      expect(shadow.methods.POST).toBe(1);
+      expect(await metric("answered")).toBe(6);
+      expect(await metric("skipped")).toBe(1);
+    });
+
+    test("mirror: a slow or dead mirror neither slows nor fails the client's request", async () => {
+      const started = Date.now();
+      for (let i = 0; i < 3; i++) expect((await fetch(`${m.url}/other/${i}`, { headers: cf })).status).toBe(200);
+      expect(Date.now() - started).toBeLessThan(1200);
+      await until(async () => (await metric("answered", "slow")) === 3);
+      expect(await metric("answered", "slow")).toBe(3);
+      const shadow = ups[3]!;
+      await shadow.close();
+      for (let i = 0; i < 3; i++) expect((await fetch(`${m.url}/y${i}`, { headers: cf })).status).toBe(200);
+      await until(async () => (await metric("failed")) === 3);
+      expect(await metric("failed")).toBe(3);
     });
   });
 }

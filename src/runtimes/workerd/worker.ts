@@ -90,6 +90,8 @@ export function createWorker(configInput: unknown, stores: WorkerStores = {}) {
       websocket: { connect: fetchPipe, accept: (_c, init) => pairAccept(init) },
       env,
       log,
+      // A mirror's copy outlives its request's response.
+      background: (c, work) => c.executionCtx.waitUntil(work),
       ...(config.state.store === "cloudflare" ? { state: stores.cloudflare!(config.state, env) } : {}),
     };
     const app = createBalancer(config, platform, { source: configSource(env), version: source.version, secondPort: false, instance });
