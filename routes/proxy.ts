@@ -6,7 +6,7 @@
  * generation once, so one request sees one config.
  */
 import type { Context } from "hono";
-import type { RuleMetrics } from "../src/metrics/registry.ts";
+import { type RuleMetrics, statusClassIndex } from "../src/metrics/registry.ts";
 import type { WebSocketCapability } from "../src/platform.ts";
 import type { TargetGroup } from "../src/pool/group.ts";
 import { type ClientAddressOf, clientScheme } from "../src/proxy/client-address.ts";
@@ -71,6 +71,8 @@ function servingGroup(gen: RouteView, group: TargetGroup): TargetGroup {
   return group;
 }
 
+const FOUR_XX = statusClassIndex(429);
+
 /** An answer with the rate limit's fields, when a limit applies. */
 function limited(response: Response, limiter: RateLimiter | undefined, verdict: Verdict | undefined): Response {
   if (limiter !== undefined) limiter.annotate(response.headers, verdict!);
@@ -104,7 +106,10 @@ export function proxyRoute(deps: ProxyRouteDeps) {
     if (limiter !== undefined) {
       verdict = limiter.check(c, client.client, gen.proxy.platform.now());
       if (!verdict.allowed) {
-        gen.ruleMetrics(rule).rateLimited++;
+        // An answer of the rule's like any other (its 4xx), and counted as what it is.
+        const m = gen.ruleMetrics(rule);
+        m.rateLimited++;
+        m.responses[FOUR_XX]!++;
         return limiter.refuse(verdict);
       }
     }

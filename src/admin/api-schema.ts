@@ -169,6 +169,8 @@ export const CanaryViewSchema = v.object({
   secondsInStep: v.number(),
   /** The last decision, with the numbers it was taken on. */
   reason: v.optional(v.string()),
+  /** An operator's `fulcrum route` holds the rule's action: the canary's weights do not apply until `--config`. */
+  overridden: v.optional(v.boolean()),
   measured: v.object({ canary: SideSchema, stable: SideSchema }),
   /** The canary block as configured, defaults included. */
   config: CanarySchema,

@@ -54,7 +54,7 @@ export class ChangeLog {
     const event: ChangeEvent = {
       at: this.now(),
       instance: this.instance,
-      source: "health checks",
+      source: sourceOf(t.reason),
       kind: "health",
       subject: `${group}/${target}`,
       before: t.from,
@@ -81,3 +81,10 @@ export class ChangeLog {
 }
 
 const VERDICTS = new Set(["unhealthy", "ejected"]);
+
+/** Which check reached a verdict, from its reason (health/passive.ts, probe-thresholds.ts, outlier.ts). */
+function sourceOf(reason: string): string {
+  if (reason.includes("probe")) return "health checks";
+  if (reason.includes("eject") || reason.includes("5xx") || reason.includes("gateway")) return "outlier detection";
+  return "passive checks";
+}

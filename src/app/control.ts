@@ -167,7 +167,11 @@ export function createControl(b: Controlled): Control {
         after: describeAction(after.action),
         ...(action ? {} : { detail: "back to the config file" }),
       });
-      return { message: `rule ${key}: ${describeAction(after.action)}${after.overridden ? "" : " (the config file's)"}`, rule: after };
+      // A rule with an automatic canary: say who holds its weights now.
+      const canary = b.canaries.has(key)
+        ? after.overridden ? `; its canary is held until fulcrum route ${key} --config` : "; its canary's weights apply again"
+        : "";
+      return { message: `rule ${key}: ${describeAction(after.action)}${after.overridden ? "" : " (the config file's)"}${canary}`, rule: after };
     },
 
     async patchTarget(groupName, ref, patch: TargetPatch, by) {

@@ -82,6 +82,11 @@ export class Canaries implements CanaryMeasures {
 
   constructor(private readonly deps: CanaryDeps) {}
 
+  /** Whether `rule` (a priority as text, or "default") has a canary in the config served. */
+  has(rule: string): boolean {
+    return this.plans.some((p) => p.rule === rule);
+  }
+
   /** Some canary runs: there is periodic work. */
   get active(): boolean {
     return this.plans.length > 0;
@@ -290,6 +295,8 @@ export class Canaries implements CanaryMeasures {
         weight: r?.weight ?? 0,
         secondsInStep: r === undefined ? 0 : Math.max(0, Math.round((Date.now() - r.since) / 1000)),
         ...(r?.reason ? { reason: r.reason } : {}),
+        // An operator's `fulcrum route` on the rule holds its action: the canary's weights wait.
+        ...(this.deps.snapshot()?.actions[p.rule] !== undefined ? { overridden: true } : {}),
         measured: await this.measured(p, r).then(({ canary, stable }) => ({ canary: plain(canary), stable: plain(stable) })),
         config: p.config,
       };
@@ -309,9 +316,15 @@ export class Canaries implements CanaryMeasures {
       abort: (x) => ({ ...x, weight: 0, state: "aborted", reason: `aborted by ${by}` }),
     };
     if (what === "pause" && state !== undefined && state !== "progressing") {
-      throw new CanaryError(409, `the canary of rule ${rule} is ${state}, not progressing`);
+      throw new CanaryError(
+        409,
+        `the canary of rule ${rule} is ${state}, not progressing${state === "paused" ? "" : ` (fulcrum canary resume ${rule} starts it over)`}`,
+      );
     }
     if (what === "resume" && state === "progressing") throw new CanaryError(409, `the canary of rule ${rule} is already progressing`);
+    if ((what === "promote" && state === "promoted") || (what === "abort" && state === "aborted")) {
+      throw new CanaryError(409, `the canary of rule ${rule} is already ${state}`);
+    }
     let after: CanaryRecord | undefined;
     try {
       after = await this.change(p, r, moves[what], by);

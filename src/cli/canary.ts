@@ -37,9 +37,13 @@ export function formatCanary(c: CanaryView): string {
     ...(c.config.maxErrorRateOverStable === undefined ? [] : [`5xx ≤ stable + ${c.config.maxErrorRateOverStable} points`]),
     ...(c.config.maxP99OverStable === undefined ? [] : [`p99 ≤ ${c.config.maxP99OverStable}× stable`]),
   ].join(", ");
+  const ended = c.state === "promoted" || c.state === "rolled back" || c.state === "aborted";
   return [
     `rule ${c.rule}: canary ${c.group} at ${c.weight} %, ${c.state.toUpperCase()} (stable: ${c.stable.join(", ")})`,
-    `  steps     ${steps} %, ${c.config.interval} s each, ${c.secondsInStep} s into this one`,
+    ...(c.overridden ? [`  held      by fulcrum route ${c.rule}: the canary's weights apply again after fulcrum route ${c.rule} --config`] : []),
+    ended
+      ? `  steps     ${c.steps.join(" → ")} %, ${c.config.interval} s each; ${c.state} ${c.secondsInStep} s ago`
+      : `  steps     ${steps} %, ${c.config.interval} s each, ${c.secondsInStep} s into this one`,
     `  limits    ${limits}; at least ${c.config.minRequests} canary requests a step`,
     `  canary    ${side(c.measured.canary)}`,
     `  stable    ${side(c.measured.stable)}`,

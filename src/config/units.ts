@@ -72,13 +72,15 @@ export const bytes = (min: number, max: number) => {
   );
 };
 
-export const integer = (min: number, max: number, what = "an integer") =>
-  v.pipe(
-    v.number(`expected ${what} from ${min} to ${max}`),
-    v.integer(`expected ${what} from ${min} to ${max}`),
-    v.minValue(min, `expected ${what} from ${min} to ${max}`),
-    v.maxValue(max, `expected ${what} from ${min} to ${max}`),
+export const integer = (min: number, max: number, what = "an integer") => {
+  const expected = (i: { input: unknown }) => `expected ${what} from ${min} to ${max}, got ${quote(i.input)}`;
+  return v.pipe(
+    v.number(expected),
+    v.integer((i) => `expected a whole number (${what} from ${min} to ${max}), got ${quote(i.input)}`),
+    v.minValue(min, expected),
+    v.maxValue(max, expected),
   );
+};
 
 export const percent = v.pipe(
   v.number("expected a percentage from 0 to 100"),

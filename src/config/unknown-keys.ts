@@ -49,6 +49,29 @@ const VOCABULARY: Readonly<Record<string, string>> = {
   max_body_size: "maxRequestBodySize",
   worker_processes: "workers",
   nbthread: "workers",
+  max_conns: "maxConnections",
+  maxconn: "maxConnections",
+  limit_req: "rateLimit",
+  rate: "requests",
+  limit: "requests",
+  window: "per",
+  period: "per",
+  stepweights: "steps",
+  stepweight: "steps",
+  mirror_percentage: "percent",
+};
+
+/** Keys of one object written in another: where each belongs. */
+const PLACES: Readonly<Record<string, string>> = {
+  rateLimit: "on the config or on a rule, beside its action",
+  canary: "inside a weighted forward: action.forward.canary",
+  transform: "on a rule, beside its action, or on a target group",
+  mirror: "on a target group",
+  maxConnections: "on a target group or one of its targets",
+  queue: "on a target group",
+  fallbackGroup: "on a target group",
+  stickiness: "on a target group, or inside a weighted forward for group stickiness",
+  healthCheck: "on a target group",
 };
 
 export function unknownKeys(schema: unknown, input: unknown, path = ""): string[] {
@@ -108,6 +131,8 @@ function suggestion(key: string, known: readonly string[], path: string): string
     const here = path.slice(path.lastIndexOf(".") + 1);
     return `; did you mean ${peer.startsWith(`${here}.`) ? peer.slice(here.length + 1) : peer}?`;
   }
+  // A key of another object (rateLimit inside action): where it goes.
+  if (Object.hasOwn(PLACES, key)) return `; ${key} goes ${PLACES[key]}`;
   const lower = key.toLowerCase();
   // A shortened key (user for username).
   const longer = key.length >= 3 ? known.find((k) => k.toLowerCase().startsWith(lower)) : undefined;

@@ -132,8 +132,15 @@ export function canaryScenarios(runtime: Runtime): void {
       expect(paused.out).toContain("canary of rule 40: 20 % paused");
       const promoted = await fulcrumCommand(["canary", "promote", "40"], admin);
       expect(promoted.out).toContain("100 % promoted");
+      const again = await fulcrumCommand(["canary", "promote", "40"], admin);
+      expect([again.code, again.err.trim()]).toEqual([1, "fulcrum canary: the canary of rule 40 is already promoted"]);
+      // An operator's route holds the rule: status says so, and says how to give it back.
+      expect((await fulcrumCommand(["route", "40", "stable"], admin)).out).toContain("its canary is held until fulcrum route 40 --config");
+      expect((await fulcrumCommand(["canary", "status", "40"], admin)).out).toContain("held      by fulcrum route 40");
+      expect((await fulcrumCommand(["route", "40", "--config"], admin)).out).toContain("its canary's weights apply again");
       const aborted = await fulcrumCommand(["canary", "abort", "40"], admin);
       expect(aborted.out).toContain("0 % aborted");
+      expect((await fulcrumCommand(["canary", "pause", "40"], admin)).err).toContain("is aborted, not progressing (fulcrum canary resume 40 starts it over)");
       const resumed = await fulcrumCommand(["canary", "resume", "40"], admin);
       expect(resumed.out).toContain("20 % progressing (started over by api");
       expect((await fulcrumCommand(["canary", "abort", "40"], admin)).code).toBe(0);

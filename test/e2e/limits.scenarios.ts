@@ -135,6 +135,7 @@ export function limitScenarios(runtime: Runtime): void {
       expect(rl.hits - hits).toBe(3);
       const m = await (await fetch(`${limited.url}/__fulcrum/metrics`, { headers: cf })).text();
       expect(metric(m, "fulcrum_rule_rate_limited_total", 'rule="default"')).toBe(1);
+      expect(metric(m, "fulcrum_rule_requests_total", 'rule="default",class="4xx"')).toBe(1);
     });
 
     test("rateLimit: a rule's own limit counts by its key (an API key header), each key its own bucket", async () => {

@@ -57,7 +57,7 @@ describe("health schema", () => {
         'healthCheck.matcher.statuses: expected HTTP statuses like "200" or "200-399,418", got "2xx"',
         'healthCheck.method: expected GET or HEAD, got "POST"',
         'passive.failOn.0: expected "connect", "timeout", "reset" or an HTTP status, got "error"',
-        "retries.tries: expected an integer from 0 to 100",
+        "retries.tries: expected an integer from 0 to 100, got -1",
       ].sort(),
     );
     expect(problems({ healthCheck: { interval: 1 } })).toEqual([]);
