@@ -7,7 +7,7 @@
  */
 import type { Context } from "hono";
 import { type RuleMetrics, statusClassIndex } from "../src/metrics/registry.ts";
-import type { WebSocketCapability } from "../src/platform.ts";
+import type { Geo, WebSocketCapability } from "../src/platform.ts";
 import type { TargetGroup } from "../src/pool/group.ts";
 import { type ClientAddressOf, clientScheme } from "../src/proxy/client-address.ts";
 import type { ProxyContext } from "../src/proxy/context.ts";
@@ -33,6 +33,7 @@ export interface RouteView {
   /** Where the automatic canaries measure their rules' requests (canary/controller.ts). */
   readonly canaries: CanaryMeasures;
   transform(rule: number | undefined, group: string): Transform | undefined;
+  geo(request: Request, trusted: boolean): Geo | undefined;
 }
 
 /** What the route tells the automatic canaries of a canary rule's requests. */
@@ -92,13 +93,16 @@ export function proxyRoute(deps: ProxyRouteDeps) {
     const own = reserved(request.method, path);
     if (own) return own;
     const client = gen.clientAddress(c);
-    const { rule, action } = gen.routers[listener]!.match({
+    const router = gen.routers[listener]!;
+    const { rule, action } = router.match({
       method: request.method,
       host: request.headers.get("host"),
       path,
       query: q < 0 ? "" : pathAndQuery.slice(q + 1),
       headers: request.headers,
       clientIp: client.client,
+      // Asked only by geo conditions, and only where the listener's rules have some.
+      geo: router.usesGeo ? () => gen.geo(request, client.trusted) : undefined,
     });
     // A rate limit applies to whatever the rule does, before anything is sent anywhere.
     const limiter = gen.rateLimit(rule);

@@ -66,6 +66,14 @@ export class MalformedRequestError extends Error {
   }
 }
 
+/** A client's location, as Cloudflare's request.cf or a trusted proxy's headers give it: upper-case codes. */
+export interface Geo {
+  readonly country?: string;
+  readonly continent?: string;
+  readonly region?: string;
+  readonly colo?: string;
+}
+
 export interface Platform {
   readonly runtime: RuntimeName;
   /**
@@ -108,6 +116,11 @@ export interface Platform {
    * where the process outlives its requests anyway (servers).
    */
   background?(c: Context, work: Promise<unknown>): void;
+  /**
+   * Where the client is, where the runtime knows it itself (Cloudflare's request.cf on Workers);
+   * absent elsewhere, where a trusted proxy's headers say it (forwarding.geoHeaders).
+   */
+  geo?(request: Request): Geo | undefined;
   /** Shared balancing state (overrides, health); in memory for one process when absent. */
   readonly state?: StateStore;
   /**

@@ -14,7 +14,7 @@ import type { Hono } from "hono";
 import { allRules, type Config, listenerRules, listenersOf } from "../config/schema.ts";
 import { createAccessLog } from "../metrics/access-log.ts";
 import type { Metrics, RuleMetrics } from "../metrics/registry.ts";
-import type { Platform } from "../platform.ts";
+import type { Geo, Platform } from "../platform.ts";
 import { TargetGroup } from "../pool/group.ts";
 import type { TargetPool } from "../pool/pool.ts";
 import { clientAddressing, type ClientAddressOf } from "../proxy/client-address.ts";
@@ -54,6 +54,8 @@ export interface Generation {
   readonly canaries: CanaryMeasures;
   /** The transform of a rule's requests to a group (the rule's, then the group's); undefined when neither has one. */
   transform(rule: number | undefined, group: string): Transform | undefined;
+  /** Where the client is (geo conditions): the runtime's own knowledge, else a trusted proxy's headers. */
+  geo(request: Request, trusted: boolean): Geo | undefined;
 }
 
 export interface GenerationDeps {
@@ -132,6 +134,9 @@ export function buildGeneration(config: Config, deps: GenerationDeps, actions: A
     config,
     groups,
     canaries: deps.canaries,
+    geo: platform.geo
+      ? (request) => platform.geo!(request)
+      : (request, trusted) => (trusted ? geoFromHeaders(request.headers, config.forwarding.geoHeaders) : undefined),
     transform: anyTransform
       ? (rule, group) => {
         const key = `${rule} ${group}`;
@@ -155,6 +160,17 @@ export function buildGeneration(config: Config, deps: GenerationDeps, actions: A
       return g;
     },
   };
+}
+
+/** A trusted proxy's location headers (forwarding.geoHeaders); undefined when it sent none. */
+function geoFromHeaders(headers: Headers, names: Config["forwarding"]["geoHeaders"]): Geo | undefined {
+  let geo: Record<string, string> | undefined;
+  for (const k of ["country", "continent", "region", "colo"] as const) {
+    const name = names[k];
+    const value = name === undefined ? null : headers.get(name);
+    if (value) (geo ??= {})[k] = value.trim().toUpperCase();
+  }
+  return geo;
 }
 
 /** The same generation with other rule action overrides: new routers, the same groups. */

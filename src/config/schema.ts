@@ -186,6 +186,8 @@ export const ListenerSchema = v.strictObject({
   ),
 });
 
+const geoHeader = v.pipe(v.string(), v.regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, (i) => `expected a header name, got ${quote(i.input)}`));
+
 export const ForwardingSchema = v.strictObject({
   trustedProxies: described(
     v.optional(v.array(cidr), []),
@@ -199,6 +201,18 @@ export const ForwardingSchema = v.strictObject({
   requestIdHeader: described(
     v.optional(v.pipe(v.string(), v.regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, "expected a header name")), "X-Request-Id"),
     "Request id header: forwarded when present, generated when absent, echoed on the response. Default X-Request-Id.",
+  ),
+  geoHeaders: described(
+    v.optional(
+      v.strictObject({
+        country: described(v.optional(geoHeader), "Header with the client's country code (Cloudflare CF-IPCountry)."),
+        continent: described(v.optional(geoHeader), "Header with the client's continent code."),
+        region: described(v.optional(geoHeader), "Header with the client's region code."),
+        colo: described(v.optional(geoHeader), "Header with the code of the data center that received the request."),
+      }),
+      { country: "CF-IPCountry" },
+    ),
+    "Where geo rule conditions read the client's location on Bun, Deno and Node: headers set by a proxy in front, believed only from trustedProxies (on Workers Cloudflare's request.cf is used). Default: CF-IPCountry for the country.",
   ),
 });
 

@@ -73,7 +73,7 @@ function forwardedToken(value: string): string {
 export const FORWARDING_HEADERS: ReadonlySet<string> = new Set<string>(FORWARDING);
 
 /** `untrustedDropped`: the caller already removed FORWARDING_HEADERS (stripHopByHop's `alsoDrop`). */
-export function applyForwarding(headers: Headers, client: ClientFacts, cfg: ForwardingConfig, untrustedDropped = false): void {
+export function applyForwarding(headers: Headers, client: ClientFacts, cfg: Omit<ForwardingConfig, "geoHeaders">, untrustedDropped = false): void {
   if (!client.trusted && !untrustedDropped) {
     // Only what is there (one pass; blind deletes cost more than the scan).
     let found: string[] | undefined;

@@ -49,6 +49,8 @@ export interface Router {
   match(req: RuleRequest): MatchResult;
   /** Rules in evaluation order (for logs and the stats page). */
   readonly priorities: readonly number[];
+  /** Some rule has a geo condition: requests must say where the client is (RuleRequest.geo). */
+  readonly usesGeo: boolean;
 }
 
 export function compileAction(a: ActionConfig): CompiledAction {
@@ -199,5 +201,5 @@ export function compileRules(rules: readonly RuleConfig[], defaultAction: Action
     }
   }
 
-  return { match, priorities: ordered.map((r) => r.priority) };
+  return { match, priorities: ordered.map((r) => r.priority), usesGeo: ordered.some((r) => r.conditions.some((c) => c.geo !== undefined)) };
 }

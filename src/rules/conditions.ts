@@ -68,6 +68,21 @@ export function compileCondition(c: ConditionConfig): Predicate {
       return false;
     };
   }
+  if (c.geo) {
+    const sets = (["country", "continent", "region", "colo"] as const).flatMap((k) => {
+      const values = c.geo![k];
+      return values === undefined ? [] : [[k, new Set(values.map((x) => x.toUpperCase()))] as const];
+    });
+    return (view) => {
+      const geo = view.geo;
+      if (geo === undefined) return false;
+      for (const [k, set] of sets) {
+        const value = geo[k];
+        if (value === undefined || !set.has(value)) return false;
+      }
+      return true;
+    };
+  }
   throw new Error("condition without a known key");
 }
 

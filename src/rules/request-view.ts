@@ -6,6 +6,7 @@
  */
 import { parseIp } from "../net/ip.ts";
 import { normalizePath } from "./normalize-path.ts";
+import type { Geo } from "../platform.ts";
 
 /** The request as the router sees it (the caller fills it from the Hono context). */
 export interface RuleRequest {
@@ -19,6 +20,8 @@ export interface RuleRequest {
   readonly headers: Headers;
   /** The client address after trusted-proxy handling (what sourceIp matches). */
   readonly clientIp: string | undefined;
+  /** Where the client is, asked only by geo conditions (present where a router has some). */
+  readonly geo?: () => Geo | undefined;
 }
 
 /**
@@ -53,7 +56,15 @@ export class RequestView {
   private _headers: Map<string, string | null> | undefined;
   private _ip: Uint8Array | null | undefined;
 
+  private _geo: Geo | undefined | typeof UNSET = UNSET;
+
   constructor(readonly req: RuleRequest) {}
+
+  /** The client's location, once per request; undefined when unknown. */
+  get geo(): Geo | undefined {
+    if (this._geo === UNSET) this._geo = this.req.geo?.();
+    return this._geo;
+  }
 
   /** Lower-cased host without port, or null without a Host header. */
   get host(): string | null {

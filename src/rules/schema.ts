@@ -65,6 +65,10 @@ const conditionValue = (what: string) =>
 const values = <S extends v.GenericSchema>(item: S, text: string) =>
   v.strictObject({ values: described(v.pipe(v.array(item), v.minLength(1, "expected at least one value")), text) });
 
+/** A non-empty list of location codes of one kind. */
+const geoCodes = (form: RegExp, what: string) =>
+  v.pipe(v.array(v.pipe(v.string(), v.regex(form, (i) => `expected ${what}, got ${quote(i.input)}`))), v.minLength(1, "expected at least one code"));
+
 const headerName = v.pipe(v.string(), v.regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, (i) => `expected a header name, got ${quote(i.input)}`));
 
 export const ConditionSchema = oneKeyObject(
@@ -125,6 +129,32 @@ export const ConditionSchema = oneKeyObject(
         ),
       ),
       "Matches the client's address, after trusted-proxy handling (ALB source-ip).",
+    ),
+    geo: described(
+      v.optional(
+        v.pipe(
+          v.strictObject({
+            country: described(
+              v.optional(geoCodes(/^[A-Za-z0-9]{2}$/, "an ISO 3166-1 country code such as DE")),
+              "Country codes (ISO 3166-1 alpha-2, as Cloudflare's: T1 is Tor, XX unknown).",
+            ),
+            continent: described(
+              v.optional(geoCodes(/^(AF|AN|AS|EU|NA|OC|SA|af|an|as|eu|na|oc|sa)$/, "a continent code: AF, AN, AS, EU, NA, OC or SA")),
+              "Continent codes.",
+            ),
+            region: described(
+              v.optional(geoCodes(/^[A-Za-z0-9-]{1,8}$/, "an ISO 3166-2 region code such as TX")),
+              "Region codes (ISO 3166-2, without the country: Cloudflare's regionCode).",
+            ),
+            colo: described(
+              v.optional(geoCodes(/^[A-Za-z]{3}$/, "a three-letter data center code such as FRA")),
+              "Cloudflare data centers (IATA codes) that received the request.",
+            ),
+          }),
+          v.check((g) => Object.values(g).some((x) => x !== undefined), "expected at least one of country, continent, region or colo"),
+        ),
+      ),
+      "Matches where the client is: on Workers from Cloudflare's request.cf, elsewhere from headers a trusted proxy sets (forwarding.geoHeaders). Every attribute given must match one of its values; case-insensitive. A request whose location is unknown matches no geo condition.",
     ),
   },
   "condition",

@@ -3,7 +3,9 @@
  * rule's and a group's `transform` (headers to the target with placeholders,
  * headers back to the client, the path stripped, prefixed and replaced, the
  * query kept; the WebSocket handshake's are in websocket.scenarios.ts), and a
- * group's `mirror` (copies that never slow or fail the client's request).
+ * group's `mirror` (copies that never slow or fail the client's request), and
+ * geo rule conditions (Cloudflare's request.cf on Workers, a trusted proxy's
+ * headers elsewhere).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { type Balancer, type Runtime, startBalancer } from "./launch.ts";
@@ -20,6 +22,8 @@ export function rewriteScenarios(runtime: Runtime): void {
     let ups: Upstream[] = [];
     let b: Balancer;
     let m: Balancer;
+    let g: Balancer;
+    let untrusting: Balancer;
 
     beforeAll(async () => {
       ups = await Promise.all(["api", "web"].map((n) => startUpstream(n)));
@@ -68,10 +72,26 @@ export function rewriteScenarios(runtime: Runtime): void {
         defaultAction: { forward: "main" },
         admin: { metrics: { path: "/__fulcrum/metrics" } },
       });
+      ups.push(...(await Promise.all(["eu", "na"].map((n) => startUpstream(n)))));
+      const [eu, na] = ups.slice(5) as [Upstream, Upstream];
+      const geoConfig = (trusted: boolean) => ({
+        listen: { port: 0 },
+        targetGroups: { eu: { targets: [{ url: eu.url }] }, na: { targets: [{ url: na.url }] }, web: { targets: [{ url: ups[1]!.url }] } },
+        rules: [
+          { priority: 10, conditions: [{ geo: { country: ["de", "FR"] } }], action: { forward: "eu" } },
+          { priority: 20, conditions: [{ geo: { continent: ["NA"], colo: ["DFW"] } }], action: { forward: "na" } },
+        ],
+        defaultAction: { forward: "web" },
+        forwarding: {
+          trustedProxies: trusted ? ["127.0.0.1/32", "::1/128"] : [],
+          geoHeaders: { country: "CF-IPCountry", continent: "X-Continent", colo: "X-Colo" },
+        },
+      });
+      [g, untrusting] = await Promise.all([startBalancer(runtime, geoConfig(true)), startBalancer(runtime, geoConfig(false))]);
     }, 60_000);
 
     afterAll(async () => {
-      await Promise.all([b?.stop(), m?.stop()]);
+      await Promise.all([b?.stop(), m?.stop(), g?.stop(), untrusting?.stop()]);
       await Promise.all(ups.map((u) => u.close()));
     }, 30_000);
 
@@ -139,5 +159,30 @@ export function rewriteScenarios(runtime: Runtime): void {
       await until(async () => (await metric("failed")) === 3);
       expect(await metric("failed")).toBe(3);
     });
+
+    const servedBy = async (bal: Balancer, headers: Record<string, string>) => {
+      const r = await fetch(`${bal.url}/where`, { headers: { ...cf, ...headers } });
+      await r.arrayBuffer();
+      return r.headers.get("x-served-by");
+    };
+
+    if (runtime === "workerd") {
+      test("geo: on Workers the location is Cloudflare's request.cf (Miniflare's: US, NA, TX, DFW); headers do not change it", async () => {
+        expect(await servedBy(g, {})).toBe("na");
+        expect(await servedBy(g, { "cf-ipcountry": "DE", "x-continent": "EU" })).toBe("na");
+      });
+    } else {
+      test("geo: a trusted proxy's headers place the client; every attribute given must match; no location matches no geo condition", async () => {
+        expect(await servedBy(g, { "cf-ipcountry": "DE" })).toBe("eu");
+        expect(await servedBy(g, { "cf-ipcountry": "fr" })).toBe("eu");
+        expect(await servedBy(g, { "cf-ipcountry": "US", "x-continent": "NA", "x-colo": "DFW" })).toBe("na");
+        expect(await servedBy(g, { "cf-ipcountry": "US", "x-continent": "NA", "x-colo": "LAX" })).toBe("web");
+        expect(await servedBy(g, {})).toBe("web");
+      });
+
+      test("geo: headers from a peer that is not a trusted proxy are not believed", async () => {
+        expect(await servedBy(untrusting, { "cf-ipcountry": "DE" })).toBe("web");
+      });
+    }
   });
 }

@@ -89,7 +89,13 @@ describe("config", () => {
     expect(c.targetGroups.app!.targets[2]!.backup).toBe(true);
     expect(c.targetGroups.app!.hostHeader).toBe("preserve");
     expect(c.targetGroups.app!.timeouts).toEqual({ connect: 5, response: 60 });
-    expect(c.forwarding).toEqual({ trustedProxies: [], xForwarded: true, forwarded: false, requestIdHeader: "X-Request-Id" });
+    expect(c.forwarding).toEqual({
+      trustedProxies: [],
+      xForwarded: true,
+      forwarded: false,
+      requestIdHeader: "X-Request-Id",
+      geoHeaders: { country: "CF-IPCountry" },
+    });
     expect(c.admin.healthPath).toBe("/__fulcrum/health");
     expect(summarize(c)).toBe("config ok: listen http :8080, 1 target group: app (round_robin, 3 targets); default action forward app");
   });

@@ -15,7 +15,7 @@ import type { ConfigSource } from "../../app/config-source.ts";
 import { apiMode } from "../../app/listener.ts";
 import { LOCAL_CLIENT_IP } from "./bindings.ts";
 import { storeUnavailable } from "../../state/open.ts";
-import { commonPlatform, type Platform } from "../../platform.ts";
+import { commonPlatform, type Geo, type Platform } from "../../platform.ts";
 import { fetchUpstream } from "../upstream/fetch.ts";
 import { fetchPipe, pairAccept } from "../../proxy/websocket-standard.ts";
 import type { StateConfig } from "../../state/schema.ts";
@@ -47,6 +47,14 @@ interface Live {
   /** Start-up work (sticky keys, the shared store's first snapshot): the first requests wait for it. */
   readonly ready: Promise<void>;
   started: boolean;
+}
+
+/** Where Cloudflare says the client is (request.cf), for geo rule conditions. */
+function cfGeo(request: Request): Geo | undefined {
+  const cf = (request as { cf?: Record<string, unknown> }).cf;
+  if (cf === undefined) return undefined;
+  const code = (x: unknown) => (typeof x === "string" && x !== "" ? x.toUpperCase() : undefined);
+  return { country: code(cf.country), continent: code(cf.continent), region: code(cf.regionCode), colo: code(cf.colo) };
 }
 
 export function createWorker(configInput: unknown, stores: WorkerStores = {}) {
@@ -92,6 +100,7 @@ export function createWorker(configInput: unknown, stores: WorkerStores = {}) {
       log,
       // A mirror's copy outlives its request's response.
       background: (c, work) => c.executionCtx.waitUntil(work),
+      geo: cfGeo,
       ...(config.state.store === "cloudflare" ? { state: stores.cloudflare!(config.state, env) } : {}),
     };
     const app = createBalancer(config, platform, { source: configSource(env), version: source.version, secondPort: false, instance });

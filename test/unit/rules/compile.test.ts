@@ -4,7 +4,7 @@ import * as v from "valibot";
 import { compileRules, type RuleRequest } from "../../../src/rules/compile.ts";
 import { compileCondition } from "../../../src/rules/conditions.ts";
 import { RequestView } from "../../../src/rules/request-view.ts";
-import { ActionSchema, type RuleConfig, RuleSchema } from "../../../src/rules/schema.ts";
+import { ActionSchema, ConditionSchema, type RuleConfig, RuleSchema } from "../../../src/rules/schema.ts";
 
 const parseRules = (rules: unknown[]): RuleConfig[] => rules.map((r) => v.parse(RuleSchema, r));
 const forward = (group: string) => ({ forward: group });
@@ -195,5 +195,36 @@ describe("router", () => {
       }),
       { numRuns: 400 },
     );
+  });
+});
+
+describe("geo conditions", () => {
+  const router = compileRules(
+    [
+      { priority: 10, conditions: [v.parse(ConditionSchema, { geo: { country: ["de", "FR"] } })], action: { forward: "eu" } },
+      { priority: 20, conditions: [v.parse(ConditionSchema, { geo: { continent: ["NA"], colo: ["dfw"] } })], action: { forward: "na" } },
+    ],
+    { forward: "web" },
+  );
+  const where = (geo: Record<string, string> | undefined) => {
+    const m = router.match({ method: "GET", host: "x", path: "/", query: "", headers: new Headers(), clientIp: undefined, geo: () => geo });
+    const a = m.action;
+    return a.kind === "forward" ? a.targetGroups[0]!.group : a.kind;
+  };
+
+  test("every attribute given must match one of its values, case-insensitively; an unknown location matches none", () => {
+    expect(router.usesGeo).toBe(true);
+    expect(where({ country: "DE" })).toBe("eu");
+    expect(where({ country: "FR", continent: "EU" })).toBe("eu");
+    expect(where({ country: "US", continent: "NA", colo: "DFW" })).toBe("na");
+    expect(where({ country: "US", continent: "NA" })).toBe("web");
+    expect(where(undefined)).toBe("web");
+  });
+
+  test("the schema wants at least one attribute and codes of the right form", () => {
+    const issues = (input: unknown) => v.safeParse(ConditionSchema, input).issues?.map((i) => i.message) ?? [];
+    expect(issues({ geo: {} })).toContain("expected at least one of country, continent, region or colo");
+    expect(issues({ geo: { country: ["Germany"] } })).toContain('expected an ISO 3166-1 country code such as DE, got "Germany"');
+    expect(issues({ geo: { continent: ["EUR"] } })).toContain('expected a continent code: AF, AN, AS, EU, NA, OC or SA, got "EUR"');
   });
 });

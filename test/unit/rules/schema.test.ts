@@ -81,7 +81,7 @@ describe("rule and action schema", () => {
     expect(issues(RuleSchema, rule({ priority: 0 }))).toEqual([".priority: expected a priority from 1 to 50000"]);
     expect(issues(RuleSchema, rule({ conditions: [] }))).toEqual([".conditions: expected at least one condition"]);
     expect(issues(RuleSchema, rule({ conditions: [{ pathPattern: { values: ["/a"] }, hostHeader: { values: ["x"] } }] }))).toEqual([
-      ".conditions[0]: expected exactly one condition (pathPattern, hostHeader, httpHeader, httpRequestMethod, queryString, sourceIp), got pathPattern and hostHeader",
+      ".conditions[0]: expected exactly one condition (pathPattern, hostHeader, httpHeader, httpRequestMethod, queryString, sourceIp, geo), got pathPattern and hostHeader",
     ]);
     expect(issues(RuleSchema, rule({ conditions: [{ httpRequestMethod: { values: ["get"] } }] }))).toEqual([
       '.conditions[0].httpRequestMethod.values[0]: expected an upper-case method name such as GET, got "get"',
