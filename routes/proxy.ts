@@ -129,7 +129,8 @@ export function proxyRoute(deps: ProxyRouteDeps) {
         const groupCookie = choice.setStickiness && action.stickiness
           ? groupStickinessCookie(action.stickiness, choice.group, Math.floor(Date.now() / 1000))
           : undefined;
-        const copy = group.config.mirror;
+        // WebSocket upgrades are not mirrored.
+        const copy = websocket && isWebSocketUpgrade(request) ? undefined : group.config.mirror;
         const req = {
           c,
           client,

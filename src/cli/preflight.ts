@@ -37,6 +37,7 @@ export function preflight(
   if (runtime === "workerd" && !local) workerListen(raw, problems, notes);
   if (runtime === "workerd") workerLimits(config, raw, notes);
   sharedLimits(config, runtime, notes);
+  quietTraps(config, raw, runtime, notes);
   if (runtime !== "workerd") {
     listenersOf(config).forEach((l, i) => {
       if (!l.certificate) return;
@@ -118,6 +119,26 @@ function rateLimitsOf(config: Config): [string, RateLimitConfig][] {
   const out: [string, RateLimitConfig][] = config.rateLimit ? [["rateLimit", config.rateLimit]] : [];
   for (const r of allRules(config)) if (r.rateLimit) out.push([`rule ${r.priority}: rateLimit`, r.rateLimit]);
   return out;
+}
+
+/** What loads fine but would do less than it seems to: said, so nobody expects more. */
+function quietTraps(config: Config, raw: unknown, runtime: CheckRuntime, notes: string[]): void {
+  for (const [name, g] of Object.entries(config.targetGroups)) {
+    // Passive checks never take a group's only target out (nginx peers->single, health/table.ts).
+    if (g.fallbackGroup !== undefined && g.targets.length === 1 && g.healthCheck === undefined) {
+      notes.push(
+        `targetGroups.${name}.fallbackGroup: a group of one target fails over only with a healthCheck (or a drain, or weight 0): passive checks never take a group's only target out, as nginx`,
+      );
+    }
+  }
+  const geo = allRules(config).some((r) => r.conditions.some((c) => c.geo !== undefined));
+  if (!geo) return;
+  if (runtime === "workerd") {
+    const forwarding = (raw as { forwarding?: { geoHeaders?: unknown } } | null)?.forwarding;
+    if (forwarding?.geoHeaders !== undefined) notes.push("forwarding.geoHeaders: not used on Workers, where geo conditions read Cloudflare's request.cf");
+  } else if (config.forwarding.trustedProxies.length === 0) {
+    notes.push("rules: geo conditions never match without forwarding.trustedProxies: the location headers are believed only from a trusted proxy");
+  }
 }
 
 /** `shared` over the memory store reaches only the workers of one host: said, so nobody expects more. */

@@ -161,12 +161,6 @@ function failoverProblems(groups: Record<string, unknown>, checkGroup: (path: st
       }
       continue;
     }
-    // Passive checks never take a group's only target out (nginx peers->single, health/table.ts): without probes it never fails over.
-    if (Array.isArray(g.targets) && g.targets.length === 1 && g.healthCheck === undefined) {
-      problems.push(
-        `${at}.fallbackGroup: a group of one target without a healthCheck never fails over (passive checks never take a group's only target out, as nginx); add a healthCheck`,
-      );
-    }
     if (g.fallbackGroup === name) {
       problems.push(`${at}.fallbackGroup: a group cannot fall back to itself`);
       continue;

@@ -21,6 +21,8 @@ import { ClientGone, NO_BODY, replayableBody } from "./request-body.ts";
 import { pickTarget, stickyBinding, upstreamHeaders } from "./upstream-request.ts";
 import type { Vars } from "../transform/transform.ts";
 import { mirror } from "./mirror.ts";
+import { normalizePath } from "../rules/normalize-path.ts";
+import { clientScheme } from "./client-address.ts";
 
 /** Statuses whose responses never carry a body (RFC 9110 §6.4.1, §15.3.6 for 205). */
 function bodyless(method: string, status: number): boolean {
@@ -29,6 +31,11 @@ function bodyless(method: string, status: number): boolean {
 
 /** nginx's 499: the client closed the connection before the answer (metrics and logs only). */
 const clientClosed = () => new Response(null, { status: 499 });
+
+function normalizedPathAndQuery(pathAndQuery: string): string {
+  const q = pathAndQuery.indexOf("?");
+  return q < 0 ? normalizePath(pathAndQuery) : normalizePath(pathAndQuery.slice(0, q)) + pathAndQuery.slice(q);
+}
 
 /** What a transform's placeholders say for one request (and attempt): built only where a transform is configured. */
 export function varsOf(req: ForwardRequest, group: TargetGroup, requestId: string, target: PoolTarget | undefined): Vars {
@@ -41,7 +48,7 @@ export function varsOf(req: ForwardRequest, group: TargetGroup, requestId: strin
     host: request.headers.get("host") ?? "",
     method: request.method,
     path: req.path,
-    scheme: request.url.startsWith("https:") ? "https" : "http",
+    scheme: clientScheme(request, req.client.trusted),
   };
 }
 
@@ -50,7 +57,9 @@ export async function forward(ctx: ProxyContext, group: TargetGroup, req: Forwar
   const { c, client, path, transform } = req;
   const request = c.req.raw;
   const token = metrics.requestStarted({ rule: req.rule, group: group.metrics });
-  const upstreamPath = transform?.path === undefined ? path : transform.path(path);
+  // A rewrite works on the path the rules matched (slashes merged, dot segments and unreserved escapes
+  // resolved: the same resource), so that "/%61pi/x" cannot slip past a stripPrefix of "/api".
+  const upstreamPath = transform?.path === undefined ? path : transform.path(normalizedPathAndQuery(path));
   const arrived = platform.now();
   const wallArrived = accessLog ? Date.now() : 0;
   let lastTarget: PoolTarget | undefined;
@@ -178,6 +187,22 @@ export async function forward(ctx: ProxyContext, group: TargetGroup, req: Forwar
       config: retries,
     });
     let last: Response | undefined;
+    /**
+     * A copy of the first attempt to the group's mirror (proxy/mirror.ts): its body only when read
+     * whole and within the mirror's cap (the buffer a retry would resend, never changed), the
+     * client's Host for the mirror group's own hostHeader. Never a failure of the request's.
+     */
+    const sendMirror = (to: TargetGroup, target: PoolTarget) => {
+      try {
+        const copy = new Headers(headers);
+        if (transform?.request !== undefined) transform.request(copy, varsOf(req, group, requestId, target));
+        if (group.config.hostHeader === "target") copy.set("host", request.headers.get("host") ?? "");
+        const copied = noBody ? null : buffered && declared >= 0 && declared <= mirrorMax ? (body() as BodyInit) : undefined;
+        mirror(platform, to, { c, clientIp: client.client, method: request.method, path: upstreamPath, headers: copy, body: copied });
+      } catch (error) {
+        platform.log(`mirror to group ${to.name}: ${errorDetail(error)}`);
+      }
+    };
 
     for (let n = 1;; n++) {
       // A retry over the group's retry budget is not made: the client gets the failure it has.
@@ -212,17 +237,14 @@ export async function forward(ctx: ProxyContext, group: TargetGroup, req: Forwar
       // The retry budget bounds every attempt too, not just the decision to retry.
       const timeoutMs = retries.budget > 0 ? Math.max(1, Math.min(group.responseTimeoutMs, retries.budget * 1000 - (now0 - arrived))) : group.responseTimeoutMs;
       const abort = attemptAbort(platform, request, timeoutMs, sent);
+      if (mirrorTo !== undefined && n === 1) sendMirror(mirrorTo, target);
       const attempt = (holding = new Attempt(ctx, target, now0));
       let upstream: Response;
       if (retrying) group.retriesInFlight++;
       try {
         let sent = headers;
         if (transform?.request !== undefined) transform.request(sent = new Headers(headers), varsOf(req, group, requestId, target));
-        if (mirrorTo !== undefined && n === 1) {
-          // A body is copied only when it was read whole and is within the mirror's cap (a copy of its bytes: two requests read it).
-          const copied = noBody ? null : buffered && declared >= 0 && declared <= mirrorMax ? (body() as Uint8Array).slice() : undefined;
-          mirror(platform, mirrorTo, { c, clientIp: client.client, method: request.method, path: upstreamPath, headers: sent, body: copied });
-        }
+
         upstream = await platform.upstream({
           origin: target.origin,
           path: upstreamPath,

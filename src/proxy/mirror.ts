@@ -56,8 +56,9 @@ export function mirror(platform: Pick<Platform, "now" | "timer" | "upstream" | "
         cancellation,
         connectTimeoutMs: shadow.connectTimeoutMs,
       });
-      // Read to the end and dropped, so the connection can serve again.
-      await response.arrayBuffer();
+      // Read to the end chunk by chunk and dropped, so memory stays flat and the connection can serve again.
+      const reader = response.body?.getReader();
+      if (reader !== undefined) { while (!(await reader.read()).done); }
       m.mirrored.answered++;
     } catch {
       m.mirrored.failed++;

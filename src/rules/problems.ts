@@ -82,6 +82,10 @@ export function ruleProblems(rawInput: unknown, groupNames: readonly string[]): 
         else byPriority.set(p, i);
       }
       checkAction(`rules[${i}].action`, rule.action, true);
+      // A transform shapes what is forwarded: a redirect or a fixed response has nothing to shape.
+      if (isRecord(rule.transform) && isRecord(rule.action) && rule.action.forward === undefined) {
+        problems.push(`rules[${i}].transform: does nothing on a redirect or fixedResponse action (it shapes what is forwarded); remove it`);
+      }
     });
   }
   checkAction("defaultAction", rawInput.defaultAction, false);

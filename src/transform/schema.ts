@@ -13,7 +13,23 @@ export const PLACEHOLDERS = ["client_ip", "request_id", "group", "target", "host
 export type Placeholder = (typeof PLACEHOLDERS)[number];
 
 /** Headers the connection or the message framing owns: changing them would break the exchange. */
-const FRAMING = new Set(["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "content-length"]);
+const FRAMING = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+  "content-length",
+  // The upstream clients refuse it (undici): every request would fail.
+  "expect",
+  // A WebSocket handshake's own, negotiated per leg.
+  "sec-websocket-key",
+  "sec-websocket-version",
+  "sec-websocket-extensions",
+  "sec-websocket-accept",
+]);
 
 const name = v.pipe(
   v.string(),
@@ -25,7 +41,7 @@ const value = v.pipe(
   v.string(),
   v.regex(/^[\t\x20-\x7e\x80-\xff]*$/, (i) => `expected a header value without control characters, got ${quote(i.input)}`),
   v.check(
-    (s) => [...s.matchAll(/\{([a-z_]+)\}/g)].every((m) => (PLACEHOLDERS as readonly string[]).includes(m[1]!)),
+    (s) => [...s.matchAll(/\{([^{}]*)\}/g)].every((m) => (PLACEHOLDERS as readonly string[]).includes(m[1]!)),
     (i) => `unknown placeholder in ${quote(i.input)}; placeholders: ${PLACEHOLDERS.map((p) => `{${p}}`).join(", ")}`,
   ),
 );
@@ -42,7 +58,8 @@ const HeaderOpsSchema = v.strictObject({
 const prefix = (what: string) =>
   v.pipe(
     v.string(),
-    v.regex(/^\/[^?#\s]*[^/?#\s]$/, (i) => `expected ${what} starting with / and not ending with one (e.g. "/api"), got ${quote(i.input)}`),
+    v.regex(/^\/[\x21-\x7e]*$/, (i) => `expected ${what} of visible ASCII characters starting with / (e.g. "/api"), got ${quote(i.input)}`),
+    v.regex(/^[^?#]*[^/?#]$/, (i) => `expected ${what} without ? or # and not ending with / (e.g. "/api"), got ${quote(i.input)}`),
   );
 
 const PathSchema = v.strictObject({
@@ -69,7 +86,14 @@ const PathSchema = v.strictObject({
           ),
           "A JavaScript regular expression over the path (without the query).",
         ),
-        with: described(v.string(), "What a match becomes; $1, $2 ... are its groups (Traefik ReplacePathRegex, ALB URL rewrite)."),
+        with: described(
+          v.pipe(
+            v.string(),
+            v.regex(/^[\x21-\x7e]*$/, (i) => `expected visible ASCII characters (a path: percent-encode the others), got ${quote(i.input)}`),
+            v.regex(/^[^?#]*$/, (i) => `expected a path without ? or # (the query is kept as the client sent it), got ${quote(i.input)}`),
+          ),
+          "What a match becomes; $1, $2 ... are its groups (Traefik ReplacePathRegex, ALB URL rewrite).",
+        ),
       }),
     ),
     "Replace what the regular expression matches in the path, first match only.",

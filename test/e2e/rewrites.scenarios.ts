@@ -106,6 +106,8 @@ export function rewriteScenarios(runtime: Runtime): void {
       expect(echo.headers["x-secret"]).toBeUndefined();
       // Back to the client: the request id the target got.
       expect(r.headers.get("x-request")).toBe(echo.headers["x-request-id"] as string);
+      // The path the rules matched is the one rewritten: an escaped letter or a doubled slash does not slip past the strip.
+      expect(((await (await fetch(`${b.url}/%61pi//users?id=8`, { headers: cf })).json()) as Echo).url).toBe("/v2/users?id=8");
       // "/api/" stripped to "/", then the group's prefix (as Traefik's AddPrefix: "/v2/").
       expect(((await (await fetch(`${b.url}/api/`, { headers: cf })).json()) as Echo).url).toBe("/v2/");
     });

@@ -70,8 +70,12 @@ test("the schema names each mistake by field path", () => {
   );
   expect(problems({ requestHeaders: { remove: ["Content-Length"] } })[0]).toContain('"Content-Length" belongs to the connection or the message framing');
   expect(problems({ path: { stripPrefix: "api/" } })[0]).toContain(
-    'targetGroups.app.transform.path.stripPrefix: expected a prefix starting with / and not ending with one (e.g. "/api"), got "api/"',
+    'targetGroups.app.transform.path.stripPrefix: expected a prefix of visible ASCII characters starting with / (e.g. "/api"), got "api/"',
   );
   expect(problems({ path: { replace: { regex: "(", with: "" } } })[0]).toContain('expected a JavaScript regular expression, got "("');
   expect(problems({ path: { strip: "/x" } })[0]).toContain("targetGroups.app.transform.path.strip");
+  expect(problems({ path: { addPrefix: "/v2/" } })[0]).toContain("not ending with /");
+  expect(problems({ path: { replace: { regex: "^/a", with: "/b?c" } } })[0]).toContain("expected a path without ? or #");
+  expect(problems({ requestHeaders: { set: { "x-a": "{Client_IP}" } } })[0]).toContain('unknown placeholder in "{Client_IP}"');
+  expect(problems({ requestHeaders: { set: { expect: "100-continue" } } })[0]).toContain('"expect" belongs to the connection or the message framing');
 });
