@@ -66,6 +66,13 @@ export class MalformedRequestError extends Error {
   }
 }
 
+/** DNS answers as discovery needs them (discovery/discovery.ts): addresses with their TTLs, SRV records. */
+export interface DnsResolver {
+  a(name: string): Promise<readonly { readonly address: string; readonly ttl: number }[]>;
+  aaaa(name: string): Promise<readonly { readonly address: string; readonly ttl: number }[]>;
+  srv(name: string): Promise<readonly { readonly name: string; readonly port: number; readonly priority: number; readonly weight: number }[]>;
+}
+
 /** A client's location, as Cloudflare's request.cf or a trusted proxy's headers give it: upper-case codes. */
 export interface Geo {
   readonly country?: string;
@@ -121,6 +128,11 @@ export interface Platform {
    * absent elsewhere, where a trusted proxy's headers say it (forwarding.geoHeaders).
    */
   geo?(request: Request): Geo | undefined;
+  /**
+   * A DNS resolver asking `servers` (host:port; undefined: the system's), for target groups that
+   * discover their targets; absent where the runtime has none (Workers).
+   */
+  dns?(servers: readonly string[] | undefined, timeoutMs: number): DnsResolver;
   /** Shared balancing state (overrides, health); in memory for one process when absent. */
   readonly state?: StateStore;
   /**

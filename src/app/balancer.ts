@@ -28,6 +28,8 @@ import { ChangeLog } from "./change-log.ts";
 import { Background } from "./background.ts";
 import { RateLimiters } from "../ratelimit/limiters.ts";
 import { Canaries } from "../canary/controller.ts";
+import { Discovery } from "../discovery/discovery.ts";
+import type { DiscoverConfig } from "../discovery/schema.ts";
 import { type ConfigSource, fixedConfigSource, type LoadedConfig } from "./config-source.ts";
 import { actionOverridesOf, type Control, createControl } from "./control.ts";
 import { type Handler, type ListenerHost, ServedApps } from "./served-apps.ts";
@@ -86,6 +88,8 @@ export class Balancer {
   readonly rateLimiters: RateLimiters;
   /** The automatic canaries of the config served (canary/controller.ts). */
   readonly canaries: Canaries;
+  /** Targets found in DNS (discovery/discovery.ts), laid over the config like those added at run time. */
+  private readonly discovery: Discovery;
   /** Periodic work beside the health checks: shared rate-limit counts, canary decisions (background.ts). */
   private readonly background: Background;
   readonly source: ConfigSource;
@@ -143,6 +147,19 @@ export class Balancer {
       timer: platform.timer,
       log: platform.log,
     });
+    this.discovery = new Discovery({
+      dns: platform.dns,
+      now: platform.now,
+      timer: platform.timer,
+      log: platform.log,
+      changed: (group, added, removed, name) => {
+        for (const [kind, urls] of [["target add", added], ["target remove", removed]] as const) {
+          for (const url of urls) void this.changeLog.record({ source: `dns ${name}`, kind, subject: `${group}/${url}` });
+        }
+        this.rebuild();
+      },
+    });
+    this.discovery.configure(discoverOf(config), config.resolver);
     this.background = new Background([() => this.rateLimiters.due(), () => this.canaries.due()], platform.log);
     this.control = createControl(this);
     apiMode(config, this.secondPort);
@@ -218,6 +235,9 @@ export class Balancer {
 
   /** Resolves when start-up work is done (sticky keys imported, the store's overrides applied); rejects on a bad secret. */
   async ready(): Promise<void> {
+    // Discovered targets before the first request: a group that finds them serves them from the start.
+    if (await this.discovery.resolveAll().then(() => true, () => false)) this.rebuild();
+    await this.settled();
     await readyGroups(this.gen);
     await this.snapshots.refresh();
     await this.settled();
@@ -287,12 +307,14 @@ export class Balancer {
     this.checking = true;
     this.checks.start();
     this.background.start();
+    this.discovery.start();
   }
 
   stopTimers(): void {
     this.checking = false;
     this.checks.stop();
     this.background.stop();
+    this.discovery.stop();
   }
 
   private async reloadNow(by: string, options: ReloadOptions): Promise<ReloadResult | undefined> {
@@ -316,6 +338,9 @@ export class Balancer {
     const plan = planOverrides(loaded.config, snapshot);
     const before = this.gen;
     let next: Generation;
+    // Groups that discover anew are resolved before the new config serves (unchanged ones keep theirs).
+    this.discovery.configure(discoverOf(loaded.config), loaded.config.resolver);
+    await this.discovery.resolveAll().catch(() => {});
     try {
       next = this.build(loaded.config);
       await readyGroups(next);
@@ -369,7 +394,7 @@ export class Balancer {
 
   /** The generation of `file` with the store's target changes laid over it, its listener apps included. */
   private build(file: Config): Generation {
-    const laid = overlay(file, this.snapshots.get(), Date.now());
+    const laid = overlay(file, this.snapshots.get(), Date.now(), this.discovery.targets);
     const gen = buildGeneration(laid.config, this, this.actions);
     return { ...gen, overlayKey: laid.key, apps: listenerApps(this, laid.config, this.secondPort) };
   }
@@ -380,7 +405,7 @@ export class Balancer {
    * timer for its time, since nothing else may change then.
    */
   private followOverlay(snapshot: Snapshot | undefined): void {
-    const laid = overlay(this.file.config, snapshot, Date.now());
+    const laid = overlay(this.file.config, snapshot, Date.now(), this.discovery.targets);
     if (laid.key !== this.gen.overlayKey) this.rebuild();
     this.cancelOverlayTimer();
     this.cancelOverlayTimer = () => {};
@@ -492,6 +517,11 @@ export class Balancer {
     }
     this.reloadsSeen = Math.max(this.reloadsSeen ?? 0, reloads);
   }
+}
+
+/** The groups that discover their targets, and how. */
+function discoverOf(config: Config): Map<string, DiscoverConfig> {
+  return new Map(Object.entries(config.targetGroups).flatMap(([name, g]) => (g.discover ? [[name, g.discover] as const] : [])));
 }
 
 /** The groups' stickiness keys imported; a bad secret is a start-up error naming its field. */

@@ -7,7 +7,8 @@
  * what runs finishes); a group never loses its last target this way.
  *
  * Pure: the same file, snapshot and time give the same config, on every
- * instance.
+ * instance. Targets a group discovers in DNS are laid over first, as the
+ * instance found them.
  */
 import type { Config, TargetConfig } from "../config/schema.ts";
 import { own, type Snapshot } from "../state/store.ts";
@@ -20,13 +21,23 @@ export interface Overlaid {
   readonly nextChangeAt: number | undefined;
 }
 
-export function overlay(file: Config, snapshot: Snapshot | undefined, wallNow: number): Overlaid {
-  if (!snapshot) return { config: file, key: "", nextChangeAt: undefined };
+export function overlay(
+  file: Config,
+  snapshot: Snapshot | undefined,
+  wallNow: number,
+  /** The targets a group found in DNS (discovery/discovery.ts), laid over first. */
+  discovered: (group: string) => readonly TargetConfig[] = () => [],
+): Overlaid {
   const groups: Record<string, Config["targetGroups"][string]> = {};
   const keys: unknown[] = [];
   let nextChangeAt: number | undefined;
-  for (const [name, group] of Object.entries(file.targetGroups)) {
-    const shared = own(snapshot.groups, name);
+  for (const [name, fileGroup] of Object.entries(file.targetGroups)) {
+    const found = fileGroup.discover === undefined ? [] : discovered(name);
+    const group = found.length === 0
+      ? fileGroup
+      : { ...fileGroup, targets: [...fileGroup.targets, ...found.filter((t) => !fileGroup.targets.some((f) => f.url === t.url))] };
+    if (found.length > 0) keys.push([name, "dns", group.targets.map((t) => [t.url, t.weight])]);
+    const shared = snapshot && own(snapshot.groups, name);
     const added = Object.entries(shared?.added ?? {});
     const removed = shared?.removed ?? {};
     if (added.length === 0 && Object.keys(removed).length === 0) {

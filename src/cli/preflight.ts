@@ -36,6 +36,16 @@ export function preflight(
   const notes: string[] = [];
   if (runtime === "workerd" && !local) workerListen(raw, problems, notes);
   if (runtime === "workerd") workerLimits(config, raw, notes);
+  if (runtime === "workerd") {
+    // A Worker has no DNS client: names go through Cloudflare's own resolution in fetch.
+    for (const [name, g] of Object.entries(config.targetGroups)) {
+      if (g.discover) {
+        problems.push(
+          `targetGroups.${name}.discover: not on Workers, which have no DNS client (list the targets; a name in a target's URL is resolved by Cloudflare)`,
+        );
+      }
+    }
+  }
   sharedLimits(config, runtime, notes);
   quietTraps(config, raw, runtime, notes);
   if (runtime !== "workerd") {

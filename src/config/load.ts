@@ -150,6 +150,10 @@ function failoverProblems(groups: Record<string, unknown>, checkGroup: (path: st
     // A queue waits for a target under its limit: with no limit, nothing ever waits.
     const limited = g.maxConnections !== undefined || (Array.isArray(g.targets) && g.targets.some((t) => isRecord(t) && t.maxConnections !== undefined));
     if ("queue" in g && !limited) problems.push(`${at}.queue: does nothing without maxConnections (on the group or a target); add it, or remove the queue`);
+    // A group serves its listed targets and those it discovers: one of them, at least.
+    if ((g.targets === undefined || (Array.isArray(g.targets) && g.targets.length === 0)) && !isRecord(g.discover)) {
+      problems.push(`${at}.targets: expected at least one target, or a discover block that finds them`);
+    }
     // A mirror's copies go to another group that exists.
     if (isRecord(g.mirror) && typeof g.mirror.group === "string") {
       if (g.mirror.group === name) problems.push(`${at}.mirror.group: a group cannot mirror to itself`);
@@ -175,7 +179,7 @@ function failoverProblems(groups: Record<string, unknown>, checkGroup: (path: st
       chain.push(next);
     }
     const targets = Array.isArray(g.targets) ? g.targets.length : 0;
-    if (typeof g.minHealthy === "number" && targets > 0 && g.minHealthy > targets) {
+    if (typeof g.minHealthy === "number" && targets > 0 && !isRecord(g.discover) && g.minHealthy > targets) {
       problems.push(`${at}.minHealthy: ${g.minHealthy} is more than the group's ${targets} target(s): its traffic would always go to ${g.fallbackGroup}`);
     }
   }

@@ -15,6 +15,7 @@ import { bytes, described, NAME, port, quote, seconds } from "./units.ts";
 import { RateLimitSchema } from "../ratelimit/schema.ts";
 import { TransformSchema } from "../transform/schema.ts";
 import { MirrorSchema } from "../mirror/schema.ts";
+import { DiscoverSchema, ResolverSchema } from "../discovery/schema.ts";
 import { failoverEntries, limitEntries, maxConnections } from "../pool/schema.ts";
 import { ActionSchema, type RuleConfig, RuleSchema } from "../rules/schema.ts";
 import { StickinessSchema } from "../sticky/schema.ts";
@@ -117,8 +118,12 @@ export const TargetGroupSchema = v.strictObject({
     "How a target is picked: round_robin (weighted, nginx's smooth round robin; weighted_round_robin is the same), least_connections (nginx least_conn), least_request (Envoy, power of two choices), random, ip_hash (nginx ip_hash), hash (consistent hash of hashKey), latency_aware (peak EWMA latency). Default round_robin.",
   ),
   targets: described(
-    v.pipe(v.array(TargetSchema), v.minLength(1, "expected at least one target")),
-    "The group's targets (nginx upstream servers, HAProxy backend servers); at least one.",
+    v.optional(v.array(TargetSchema), []),
+    "The group's targets (nginx upstream servers, HAProxy backend servers); at least one, unless the group discovers them.",
+  ),
+  discover: described(
+    v.optional(DiscoverSchema),
+    "Targets found in DNS beside the listed ones: a name's A/AAAA records with a port, or SRV records; re-resolved at their TTL, health checks applied (Bun, Deno, Node).",
   ),
   hostHeader: described(
     v.optional(v.picklist(["preserve", "target"]), "preserve"),
@@ -296,6 +301,10 @@ export const ConfigSchema = v.strictObject({
   maxRequestBodySize: described(
     v.optional(bytes(0, Number.MAX_SAFE_INTEGER)),
     'Largest request body forwarded, in bytes or with a unit ("10MiB", nginx "10m"); a larger one gets 413 before anything reaches a target (nginx client_max_body_size). A target group may set its own. Default: no limit.',
+  ),
+  resolver: described(
+    v.optional(ResolverSchema, {}),
+    "How target groups' discover names are resolved: DNS servers and bounds on their TTLs (nginx resolver).",
   ),
   rateLimit: described(
     v.optional(RateLimitSchema),

@@ -13,6 +13,7 @@ import { brokenTargetScenarios } from "./broken-targets.scenarios.ts";
 import { limitScenarios } from "./limits.scenarios.ts";
 import { canaryScenarios } from "./canary.scenarios.ts";
 import { rewriteScenarios } from "./rewrites.scenarios.ts";
+import { discoveryScenarios } from "./discovery.scenarios.ts";
 
 proxyScenarios("bun");
 lifecycleScenarios("bun");
@@ -22,6 +23,7 @@ healthScenarios("bun");
 limitScenarios("bun");
 canaryScenarios("bun");
 rewriteScenarios("bun");
+discoveryScenarios("bun");
 ruleScenarios("bun");
 observabilityScenarios("bun");
 websocketScenarios("bun");

@@ -13,6 +13,7 @@ import { brokenTargetScenarios } from "./broken-targets.scenarios.ts";
 import { limitScenarios } from "./limits.scenarios.ts";
 import { canaryScenarios } from "./canary.scenarios.ts";
 import { rewriteScenarios } from "./rewrites.scenarios.ts";
+import { discoveryScenarios } from "./discovery.scenarios.ts";
 
 proxyScenarios("deno");
 lifecycleScenarios("deno");
@@ -22,6 +23,7 @@ healthScenarios("deno");
 limitScenarios("deno");
 canaryScenarios("deno");
 rewriteScenarios("deno");
+discoveryScenarios("deno");
 ruleScenarios("deno");
 observabilityScenarios("deno");
 websocketScenarios("deno");

@@ -13,6 +13,7 @@ import { brokenTargetScenarios } from "./broken-targets.scenarios.ts";
 import { limitScenarios } from "./limits.scenarios.ts";
 import { canaryScenarios } from "./canary.scenarios.ts";
 import { rewriteScenarios } from "./rewrites.scenarios.ts";
+import { discoveryScenarios } from "./discovery.scenarios.ts";
 
 proxyScenarios("node");
 lifecycleScenarios("node");
@@ -22,6 +23,7 @@ healthScenarios("node");
 limitScenarios("node");
 canaryScenarios("node");
 rewriteScenarios("node");
+discoveryScenarios("node");
 ruleScenarios("node");
 observabilityScenarios("node");
 websocketScenarios("node");

@@ -183,17 +183,18 @@ function serve(name: string, up: State, req: http.IncomingMessage, res: http.Ser
   });
 }
 
-export async function startUpstream(name: string, opts: { port?: number; delayMs?: number } = {}): Promise<Upstream> {
+export async function startUpstream(name: string, opts: { port?: number; delayMs?: number; host?: string } = {}): Promise<Upstream> {
   const port = opts.port ?? 0;
   const up: State = { hits: 0, delayMs: opts.delayMs ?? 0, healthy: true, probes: 0, failWith: undefined, failEvery: undefined, methods: {}, abandoned: 0 };
   const server = http.createServer((req, res) => handle(name, up, req, res));
   server.keepAliveTimeout = 10_000;
-  await new Promise<void>((ok) => server.listen(port, "127.0.0.1", ok));
+  const host = opts.host ?? "127.0.0.1";
+  await new Promise<void>((ok) => server.listen(port, host, ok));
   const actual = (server.address() as AddressInfo).port;
   return Object.assign(up, {
     name,
     port: actual,
-    url: `http://127.0.0.1:${actual}`,
+    url: `http://${host}:${actual}`,
     close: () =>
       new Promise<void>((ok) => {
         server.closeAllConnections();

@@ -20,6 +20,7 @@ const LAYERS: readonly [string, (f: string) => boolean][] = [
   ["runtimes", (f) => f.startsWith("src/runtimes/")],
   ["app", (f) => f.startsWith("src/app/")],
   ["canary", (f) => f.startsWith("src/canary/") && !isSchema(f)],
+  ["discovery", (f) => f.startsWith("src/discovery/") && !isSchema(f)],
   ["routes", (f) => f.startsWith("routes/")],
   ["admin", (f) => f.startsWith("src/admin/") && !isSchema(f)],
   ["edge", (f) => f.startsWith("src/edge/")],

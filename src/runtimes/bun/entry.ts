@@ -10,6 +10,7 @@ import { bunWebSocket, bunWebSocketHandler } from "./websocket.ts";
 import { coarseTimers } from "../server/timers.ts";
 import { childProcessWorkers } from "../server/workers/spawn.ts";
 import { errorDetail, internalError } from "../../proxy/errors.ts";
+import { nodeDns } from "../server/dns.ts";
 
 /** Codes of Bun's fetch for a request it will not send (checked before connecting). */
 const MALFORMED = new Set(["ERR_HTTP_INVALID_HEADER_VALUE", "ERR_INVALID_HTTP_TOKEN", "ERR_INVALID_URL", "ERR_INVALID_ARG_VALUE"]);
@@ -53,6 +54,7 @@ export const bunPlatform: Platform = {
   ...commonPlatform,
   runtime: "bun",
   upstream: bunUpstream,
+  dns: nodeDns,
   clientAddress: (c) => getConnInfo(c).remote.address,
   timer: coarseTimers(commonPlatform.now),
   env: process.env,

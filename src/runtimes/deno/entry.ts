@@ -21,6 +21,7 @@ import { childProcessWorkers } from "../server/workers/spawn.ts";
 import { undiciUpstream } from "../upstream/undici.ts";
 import { StandardEnd } from "../../proxy/websocket-end.ts";
 import { constructorConnect, type WebSocketWithHeaders } from "../../proxy/websocket-standard.ts";
+import { nodeDns } from "../server/dns.ts";
 
 /** The slice of the Deno namespace this adapter uses (the project typechecks with tsc, not deno check). */
 declare const Deno: {
@@ -59,6 +60,7 @@ export const denoPlatform: Platform = {
   ...commonPlatform,
   runtime: "deno",
   upstream: undiciUpstream,
+  dns: nodeDns,
   clientAddress: (c) => getConnInfo(c).remote.address,
   timer: coarseTimers(commonPlatform.now),
   env: Deno.env.toObject(),

@@ -10,11 +10,13 @@ import { availableParallelism, hostname } from "node:os";
 import { clusterWorkers } from "./cluster.ts";
 import { undiciUpstream } from "../upstream/undici.ts";
 import { nodeWebSocket } from "./websocket.ts";
+import { nodeDns } from "../server/dns.ts";
 
 export const nodePlatform: Platform = {
   ...commonPlatform,
   runtime: "node",
   upstream: undiciUpstream,
+  dns: nodeDns,
   clientAddress: (c) => getConnInfo(c).remote.address,
   timer: coarseTimers(commonPlatform.now),
   env: process.env,

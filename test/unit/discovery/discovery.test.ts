@@ -1,0 +1,77 @@
+/** Discovery with a resolver the test answers: TTLs bounded, fail static, SRV priorities, config checks by field. */
+import { expect, test } from "bun:test";
+import * as v from "valibot";
+import { validateConfig } from "../../../src/config/load.ts";
+import { Discovery } from "../../../src/discovery/discovery.ts";
+import { DiscoverSchema } from "../../../src/discovery/schema.ts";
+import type { DnsResolver } from "../../../src/platform.ts";
+import { preflight } from "../../../src/cli/preflight.ts";
+
+function setup(answers: { a?: () => { address: string; ttl: number }[]; srv?: () => { name: string; port: number; priority: number; weight: number }[] }) {
+  const timers: { ms: number; fire: () => void }[] = [];
+  const changes: string[] = [];
+  const resolver: DnsResolver = {
+    a: async (name) => (name === "one.test" ? [{ address: "10.0.0.9", ttl: 5 }] : (answers.a?.() ?? [])),
+    aaaa: async () => [],
+    srv: async () => answers.srv?.() ?? [],
+  };
+  const d = new Discovery({
+    dns: () => resolver,
+    now: () => 0,
+    timer: (ms, fire) => (timers.push({ ms, fire }), () => {}),
+    log: () => {},
+    changed: (group, added, removed) => changes.push(`${group} +${added.join(",")} -${removed.join(",")}`),
+  });
+  return { d, timers, changes };
+}
+
+test("addresses at the port; the next look at the records' TTL within minTtl and maxTtl; a failure keeps the last answer", async () => {
+  let answer: () => { address: string; ttl: number }[] = () => [{ address: "10.0.0.1", ttl: 1000 }, { address: "10.0.0.2", ttl: 1000 }];
+  const { d, timers, changes } = setup({ a: () => answer() });
+  d.configure(new Map([["app", v.parse(DiscoverSchema, { dns: "app.test", port: 8080 })]]), { minTtl: 1, maxTtl: 30, timeout: 2 });
+  d.start();
+  await Bun.sleep(5);
+  expect(d.targets("app").map((t) => t.url)).toEqual(["http://10.0.0.1:8080", "http://10.0.0.2:8080"]);
+  expect(changes).toEqual(["app +http://10.0.0.1:8080,http://10.0.0.2:8080 -"]);
+  expect(timers.at(-1)!.ms).toBe(30_000);
+  answer = () => {
+    throw new Error("SERVFAIL");
+  };
+  timers.at(-1)!.fire();
+  await Bun.sleep(5);
+  expect(d.targets("app").length).toBe(2);
+  expect(timers.at(-1)!.ms).toBe(1000);
+  answer = () => [{ address: "10.0.0.1", ttl: 0 }];
+  timers.at(-1)!.fire();
+  await Bun.sleep(5);
+  expect(changes.at(-1)).toBe("app + -http://10.0.0.2:8080");
+  expect(timers.at(-1)!.ms).toBe(1000);
+  d.stop();
+});
+
+test("SRV: the lowest priority's hosts and ports, a weight of 0 counted as the least", async () => {
+  const { d } = setup({
+    srv: () => [
+      { name: "one.test", port: 81, priority: 1, weight: 0 },
+      { name: "one.test", port: 82, priority: 1, weight: 7 },
+      { name: "one.test", port: 83, priority: 2, weight: 5 },
+    ],
+  });
+  d.configure(new Map([["svc", v.parse(DiscoverSchema, { srv: "_http._tcp.svc.test" })]]), { minTtl: 1, maxTtl: 30, timeout: 2 });
+  await d.resolveAll();
+  expect(d.targets("svc").map((t) => `${t.url} ${t.weight}`)).toEqual(["http://10.0.0.9:81 1", "http://10.0.0.9:82 7"]);
+});
+
+test("config: exactly one of dns and srv, a port with dns only, targets or a discover block; Workers refuse discover", () => {
+  const issues = (x: unknown) => v.safeParse(DiscoverSchema, x).issues?.map((i) => i.message) ?? [];
+  expect(issues({ dns: "a.test" })).toContain("expected a port with dns (the records give addresses only)");
+  expect(issues({ dns: "a.test", srv: "_x._tcp.a.test", port: 1 })).toContain("expected exactly one of dns (with port) or srv");
+  expect(issues({ srv: "_x._tcp.a.test", port: 1 })).toContain("expected no port with srv (each record gives its own)");
+  expect(() => validateConfig({ listen: { port: 1 }, targetGroups: { app: {} }, defaultAction: { forward: "app" } })).toThrow(
+    "targetGroups.app.targets: expected at least one target, or a discover block that finds them",
+  );
+  const raw = { listen: { port: 1 }, targetGroups: { app: { discover: { dns: "a.test", port: 80 } } }, defaultAction: { forward: "app" } };
+  expect(preflight(validateConfig(raw), raw, "workerd", {}).problems).toContain(
+    "targetGroups.app.discover: not on Workers, which have no DNS client (list the targets; a name in a target's URL is resolved by Cloudflare)",
+  );
+});
