@@ -90,6 +90,8 @@ export class Balancer {
   readonly canaries: Canaries;
   /** Targets found in DNS (discovery/discovery.ts), laid over the config like those added at run time. */
   private readonly discovery: Discovery;
+  /** Start-up's lookups are done: what discovery finds from now on is a change. */
+  private discovering = false;
   /** Periodic work beside the health checks: shared rate-limit counts, canary decisions (background.ts). */
   private readonly background: Background;
   readonly source: ConfigSource;
@@ -153,6 +155,8 @@ export class Balancer {
       timer: platform.timer,
       log: platform.log,
       changed: (group, added, removed, name) => {
+        // What start-up finds is the starting config (ready()), not a change.
+        if (!this.discovering) return;
         for (const [kind, urls] of [["target add", added], ["target remove", removed]] as const) {
           for (const url of urls) void this.changeLog.record({ source: `dns ${name}`, kind, subject: `${group}/${url}` });
         }
@@ -235,9 +239,15 @@ export class Balancer {
 
   /** Resolves when start-up work is done (sticky keys imported, the store's overrides applied); rejects on a bad secret. */
   async ready(): Promise<void> {
-    // Discovered targets before the first request: a group that finds them serves them from the start.
-    if (await this.discovery.resolveAll().then(() => true, () => false)) this.rebuild();
-    await this.settled();
+    // Discovered targets before the first request, as part of the starting config (no slow start).
+    await this.discovery.resolveAll();
+    const laid = overlay(this.file.config, this.snapshots.get(), Date.now(), this.discovery.targets);
+    if (laid.key !== this.gen.overlayKey) {
+      const next = this.build(this.file.config);
+      await readyGroups(next);
+      this.swap(next, true);
+    }
+    this.discovering = true;
     await readyGroups(this.gen);
     await this.snapshots.refresh();
     await this.settled();
@@ -338,11 +348,10 @@ export class Balancer {
     const plan = planOverrides(loaded.config, snapshot);
     const before = this.gen;
     let next: Generation;
-    // Groups that discover anew are resolved before the new config serves (unchanged ones keep theirs).
-    this.discovery.configure(discoverOf(loaded.config), loaded.config.resolver);
-    await this.discovery.resolveAll().catch(() => {});
+    // Groups the new config adds or changes are looked up for it; they take over only if it is served.
+    const staged = await this.discovery.prepare(discoverOf(loaded.config), loaded.config.resolver);
     try {
-      next = this.build(loaded.config);
+      next = this.build(loaded.config, staged.targets);
       await readyGroups(next);
     } catch (error) {
       throw new AdminError(422, `${this.source.location}: ${(error as Error).message}; nothing changed`);
@@ -355,6 +364,7 @@ export class Balancer {
     }
     const previousVersion = this.file.version;
     this.file = { ...loaded, loadedAt: Date.now() };
+    staged.commit();
     this.swap(next);
     this.apps.retire(before, this.gen, listeners);
     if (plan.prune) {
@@ -393,8 +403,8 @@ export class Balancer {
   }
 
   /** The generation of `file` with the store's target changes laid over it, its listener apps included. */
-  private build(file: Config): Generation {
-    const laid = overlay(file, this.snapshots.get(), Date.now(), this.discovery.targets);
+  private build(file: Config, discovered = this.discovery.targets): Generation {
+    const laid = overlay(file, this.snapshots.get(), Date.now(), discovered);
     const gen = buildGeneration(laid.config, this, this.actions);
     return { ...gen, overlayKey: laid.key, apps: listenerApps(this, laid.config, this.secondPort) };
   }
@@ -450,7 +460,7 @@ export class Balancer {
     }
   }
 
-  private swap(built: Generation): void {
+  private swap(built: Generation, fresh = false): void {
     const before = this.gen;
     // Compiled with the actions of when its build began; one that came in meanwhile (a blue/green
     // switch during a reload's bind) must not be lost with the old generation. A new config may
@@ -460,7 +470,7 @@ export class Balancer {
     const next = withActions(built, this.actions);
     this.reportUnusable(next.config);
     this.gen = next;
-    this.activate(next, false);
+    this.activate(next, fresh);
     const listed = new Set([...next.groups.values()].flatMap((g) => g.targets));
     const retired = this.pool.retireAllBut(listed);
     this.checks.close();

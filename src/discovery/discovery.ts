@@ -1,13 +1,18 @@
 /**
  * Targets found in DNS (a group's `discover`): each address of a name's A/AAAA
  * records at the configured port, or each SRV record's host and port (its
- * weight the target's), re-resolved when the records' TTL runs out, within
- * the resolver's minTtl and maxTtl. The targets are ordinary ones: the
- * balancer lays them over the config (app/overlay.ts), so health checks,
- * passive checks, slow start and draining apply to them, unlike Caddy's
- * dynamic upstreams (caddy#7036, #7037). A change of the set rebuilds the
- * generation; targets that left finish what runs on them. A resolution that
- * fails keeps the last answer (fail static) and is retried after minTtl.
+ * weight the target's; higher priorities as backups, RFC 2782), looked up
+ * again when the records' TTL runs out, within the resolver's minTtl and
+ * maxTtl. The targets are ordinary ones: the balancer lays them over the
+ * config (app/overlay.ts), so health checks, passive checks, slow start and
+ * draining apply to them, unlike Caddy's dynamic upstreams (caddy#7036,
+ * #7037). A change of the set rebuilds the generation; targets that left
+ * finish what runs on them. A lookup that fails keeps the last answer (fail
+ * static) and is tried again after minTtl, as is an empty answer.
+ *
+ * A reload stages the groups it adds or changes (`prepare`): they are looked
+ * up for the new config to serve, and take over only when it does
+ * (`commit`); a refused reload leaves discovery as it was.
  */
 import type { TargetConfig } from "../config/schema.ts";
 import type { DnsResolver } from "../platform.ts";
@@ -28,16 +33,22 @@ interface Found {
   targets: TargetConfig[];
   cancel: () => void;
   failing: boolean;
-  /** Resolutions started for this config: one in flight at a time. */
+  /** The lookup in flight, one at a time. */
   running: Promise<void> | undefined;
 }
 
+/** A config's groups, looked up, not yet serving. */
+export interface Staged {
+  readonly targets: (group: string) => readonly TargetConfig[];
+  commit(): void;
+}
+
 const nameOf = (d: DiscoverConfig) => (d.dns ?? d.srv)!;
-const hostPort = (address: string, port: number) => (address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`);
+const DEFAULT: ResolverConfig = { minTtl: 1, maxTtl: 300, timeout: 2 };
 
 export class Discovery {
-  private readonly groups = new Map<string, Found>();
-  private resolver: ResolverConfig = { minTtl: 1, maxTtl: 300, timeout: 2 };
+  private groups = new Map<string, Found>();
+  private resolver: ResolverConfig = DEFAULT;
   private dns: DnsResolver | undefined;
   private running = false;
 
@@ -46,27 +57,48 @@ export class Discovery {
   /** The discovered targets of each group, for the overlay. */
   readonly targets = (group: string): readonly TargetConfig[] => this.groups.get(group)?.targets ?? [];
 
-  /** The groups that discover and how; groups whose `discover` is unchanged keep what they found. */
+  /** Start with these groups (the balancer's first config). */
   configure(discover: ReadonlyMap<string, DiscoverConfig>, resolver: ResolverConfig): void {
-    if (this.dns === undefined || JSON.stringify(resolver) !== JSON.stringify(this.resolver)) {
-      this.dns = this.deps.dns?.(resolver.servers, resolver.timeout * 1000);
-    }
     this.resolver = resolver;
-    for (const [group, found] of this.groups) {
-      const next = discover.get(group);
-      if (next === undefined || JSON.stringify(next) !== JSON.stringify(found.config)) {
-        found.cancel();
-        this.groups.delete(group);
-      }
-    }
-    for (const [group, config] of discover) {
-      if (this.groups.has(group)) continue;
-      this.groups.set(group, { config, targets: [], cancel: () => {}, failing: false, running: undefined });
-      if (this.running) void this.resolve(group);
-    }
+    this.dns = this.deps.dns?.(resolver.servers, resolver.timeout * 1000);
+    for (const [group, config] of discover) this.groups.set(group, fresh(config));
   }
 
-  /** Resolve every group now (start-up, a reload); later resolutions follow on timers while running. */
+  /**
+   * The groups of a config about to be served: those it keeps unchanged as they are, those it adds
+   * or changes looked up now. Nothing changes until `commit`.
+   */
+  async prepare(discover: ReadonlyMap<string, DiscoverConfig>, resolver: ResolverConfig): Promise<Staged> {
+    const sameResolver = JSON.stringify(resolver) === JSON.stringify(this.resolver);
+    const dns = sameResolver ? this.dns : this.deps.dns?.(resolver.servers, resolver.timeout * 1000);
+    const next = new Map<string, Found>();
+    const looked: Promise<void>[] = [];
+    for (const [group, config] of discover) {
+      const kept = this.groups.get(group);
+      if (kept !== undefined && sameResolver && JSON.stringify(kept.config) === JSON.stringify(config)) {
+        next.set(group, kept);
+        continue;
+      }
+      const found = fresh(config);
+      // What the group had, until the new lookup answers (fail static across a reload too).
+      if (kept !== undefined) found.targets = kept.targets;
+      next.set(group, found);
+      if (dns !== undefined) looked.push(this.answer(dns, config, resolver).then((a) => void (found.targets = a.targets), () => {}));
+    }
+    await Promise.all(looked);
+    return {
+      targets: (group) => next.get(group)?.targets ?? [],
+      commit: () => {
+        for (const [group, f] of this.groups) if (next.get(group) !== f) f.cancel();
+        this.groups = next;
+        this.resolver = resolver;
+        this.dns = dns;
+        if (this.running) { for (const [group, f] of next) if (f.running === undefined) this.schedule(group, f, resolver.minTtl * 1000); }
+      },
+    };
+  }
+
+  /** Look every group up now (start-up); later lookups follow on timers while running. */
   async resolveAll(): Promise<void> {
     await Promise.all([...this.groups.keys()].map((g) => this.resolve(g)));
   }
@@ -87,6 +119,11 @@ export class Discovery {
     return (found.running ??= this.lookup(group, found).finally(() => (found.running = undefined)));
   }
 
+  private schedule(group: string, found: Found, ms: number): void {
+    found.cancel();
+    found.cancel = this.deps.timer(ms, () => void this.resolve(group));
+  }
+
   private async lookup(group: string, found: Found): Promise<void> {
     const resolver = this.dns;
     const name = nameOf(found.config);
@@ -96,57 +133,77 @@ export class Discovery {
       return;
     }
     try {
-      const { targets, ttl } = await this.answer(resolver, found.config);
-      nextMs = Math.min(this.resolver.maxTtl, Math.max(this.resolver.minTtl, ttl)) * 1000;
+      const { targets, ttl } = await this.answer(resolver, found.config, this.resolver);
+      nextMs = ttl * 1000;
       if (this.groups.get(group) !== found) return;
       if (found.failing) this.deps.log(`discover: group ${group}: ${name} resolves again`);
       found.failing = false;
-      const before = new Set(found.targets.map((t) => t.url));
-      const after = new Set(targets.map((t) => t.url));
-      const added = [...after].filter((u) => !before.has(u));
-      const removed = [...before].filter((u) => !after.has(u));
+      const key = (t: TargetConfig) => `${t.url} ${t.weight} ${t.backup}`;
+      const before = new Set(found.targets.map(key));
+      const after = new Set(targets.map(key));
+      if (before.size === after.size && [...after].every((k) => before.has(k))) return;
+      const urls = (list: TargetConfig[]) => new Set(list.map((t) => t.url));
+      const [was, is] = [urls(found.targets), urls(targets)];
       found.targets = targets;
-      if (added.length > 0 || removed.length > 0) this.deps.changed(group, added, removed, name);
+      this.deps.changed(group, [...is].filter((u) => !was.has(u)), [...was].filter((u) => !is.has(u)), name);
     } catch (error) {
       if (!found.failing) {
-        this.deps.log(
-          `discover: group ${group}: resolving ${name} failed, keeping its ${found.targets.length} target(s) until it works: ${
-            error instanceof Error ? error.message : String(error)
-          }`,
-        );
+        const detail = error instanceof Error ? error.message : String(error);
+        this.deps.log(`discover: group ${group}: resolving ${name} failed, keeping its ${found.targets.length} target(s) until it works: ${detail}`);
       }
       found.failing = true;
     } finally {
-      if (this.running && this.groups.get(group) === found) {
-        found.cancel();
-        found.cancel = this.deps.timer(nextMs, () => void this.resolve(group));
-      }
+      if (this.running && this.groups.get(group) === found) this.schedule(group, found, nextMs);
     }
   }
 
-  /** The targets a config's records give now, and the seconds they may be kept. */
-  private async answer(resolver: DnsResolver, d: DiscoverConfig): Promise<{ targets: TargetConfig[]; ttl: number }> {
-    const target = (host: string, weight: number): TargetConfig => ({ url: `${d.scheme}://${host}`, weight, backup: false, drain: false });
+  /**
+   * The targets a config's records give now, sorted (the order of an answer is no change), and the
+   * seconds until the next look: the records' TTL within the bounds; minTtl for an empty answer.
+   * One query failing (a server without AAAA) spoils nothing as long as another answers.
+   */
+  private async answer(resolver: DnsResolver, d: DiscoverConfig, bounds: ResolverConfig): Promise<{ targets: TargetConfig[]; ttl: number }> {
+    const target = (host: string, port: number, weight: number, backup: boolean): TargetConfig => ({
+      url: new URL(`${d.scheme}://${host.includes(":") ? `[${host}]` : host}:${port}`).origin,
+      weight,
+      backup,
+      drain: false,
+    });
+    const addresses = async (name: string) => {
+      const answers = await Promise.allSettled([resolver.a(name), resolver.aaaa(name)]);
+      const ok = answers.flatMap((a) => (a.status === "fulfilled" ? [...a.value] : []));
+      const failed = answers.find((a): a is PromiseRejectedResult => a.status === "rejected");
+      // Nothing but a failure is a failure (the last answer is kept); an answer from either is one.
+      if (ok.length === 0 && failed !== undefined) throw failed.reason;
+      return ok;
+    };
+    let found: { targets: TargetConfig[]; ttls: number[] };
     if (d.dns !== undefined) {
-      const [a, aaaa] = await Promise.all([resolver.a(d.dns), resolver.aaaa(d.dns)]);
-      const records = [...a, ...aaaa];
-      return { targets: records.map((r) => target(hostPort(r.address, d.port!), d.weight)), ttl: Math.min(...records.map((r) => r.ttl), this.resolver.maxTtl) };
+      const records = await addresses(d.dns);
+      found = { targets: records.map((r) => target(r.address, d.port!, d.weight, false)), ttls: records.map((r) => r.ttl) };
+    } else {
+      // SRV: the lowest priority in use as the primaries, the others as backups (RFC 2782: used when those fail).
+      const srv = await resolver.srv(d.srv!);
+      const best = Math.min(...srv.map((r) => r.priority));
+      const hosts = await Promise.allSettled(srv.map(async (r) => ({ r, addresses: await addresses(r.name) })));
+      const answered = hosts.flatMap((h) => (h.status === "fulfilled" ? [h.value] : []));
+      if (answered.length === 0 && hosts.length > 0) throw (hosts[0] as PromiseRejectedResult).reason;
+      found = {
+        // SRV weight 0 means "very rarely" (RFC 2782); the least weight here is 1.
+        targets: answered.flatMap(({ r, addresses }) =>
+          addresses.map((a) => target(a.address, r.port, Math.max(1, Math.min(1000, r.weight)), r.priority !== best))
+        ),
+        // SRV answers carry no TTL here (node:dns resolveSrv): their hosts' addresses bound the next look.
+        ttls: answered.flatMap((h) => h.addresses.map((a) => a.ttl)),
+      };
     }
-    // SRV: the lowest priority in use (RFC 2782: higher ones are for when those fail; the balancer's health does that), each host's addresses.
-    const srv = await resolver.srv(d.srv!);
-    const best = Math.min(...srv.map((r) => r.priority));
-    const chosen = srv.filter((r) => r.priority === best);
-    const hosts = await Promise.all(chosen.map(async (r) => ({ r, addresses: [...(await resolver.a(r.name)), ...(await resolver.aaaa(r.name))] })));
-    // SRV weight 0 is "very rarely" (RFC 2782), not never: the least weight here.
-    const targets = hosts.flatMap(({ r, addresses }) => addresses.map((a) => target(hostPort(a.address, r.port), Math.max(1, Math.min(1000, r.weight)))));
-    // SRV answers carry no TTL here (node:dns resolveSrv): the addresses' bound the next look.
-    const ttl = Math.min(...hosts.flatMap((h) => h.addresses.map((a) => a.ttl)), this.resolver.maxTtl);
-    return { targets: dedupe(targets), ttl };
+    const seen = new Set<string>();
+    const targets = found.targets.filter((t) => !seen.has(t.url) && (seen.add(t.url), true)).sort((a, b) => (a.url < b.url ? -1 : a.url > b.url ? 1 : 0));
+    const ttl = targets.length === 0 ? bounds.minTtl : Math.min(bounds.maxTtl, Math.max(bounds.minTtl, ...[Math.min(...found.ttls)]));
+    return { targets, ttl };
   }
 }
 
-/** One target per URL (two SRV records naming the same host and port). */
-function dedupe(targets: TargetConfig[]): TargetConfig[] {
-  const seen = new Set<string>();
-  return targets.filter((t) => !seen.has(t.url) && (seen.add(t.url), true));
+function fresh(config: DiscoverConfig): Found {
+  return { config, targets: [], cancel: () => {}, failing: false, running: undefined };
 }

@@ -49,7 +49,7 @@ test("addresses at the port; the next look at the records' TTL within minTtl and
   d.stop();
 });
 
-test("SRV: the lowest priority's hosts and ports, a weight of 0 counted as the least", async () => {
+test("SRV: the lowest priority's hosts and ports, higher priorities as backups, a weight of 0 counted as 1", async () => {
   const { d } = setup({
     srv: () => [
       { name: "one.test", port: 81, priority: 1, weight: 0 },
@@ -59,7 +59,11 @@ test("SRV: the lowest priority's hosts and ports, a weight of 0 counted as the l
   });
   d.configure(new Map([["svc", v.parse(DiscoverSchema, { srv: "_http._tcp.svc.test" })]]), { minTtl: 1, maxTtl: 30, timeout: 2 });
   await d.resolveAll();
-  expect(d.targets("svc").map((t) => `${t.url} ${t.weight}`)).toEqual(["http://10.0.0.9:81 1", "http://10.0.0.9:82 7"]);
+  expect(d.targets("svc").map((t) => `${t.url} ${t.weight}${t.backup ? " backup" : ""}`)).toEqual([
+    "http://10.0.0.9:81 1",
+    "http://10.0.0.9:82 7",
+    "http://10.0.0.9:83 5 backup",
+  ]);
 });
 
 test("config: exactly one of dns and srv, a port with dns only, targets or a discover block; Workers refuse discover", () => {
@@ -74,4 +78,19 @@ test("config: exactly one of dns and srv, a port with dns only, targets or a dis
   expect(preflight(validateConfig(raw), raw, "workerd", {}).problems).toContain(
     "targetGroups.app.discover: not on Workers, which have no DNS client (list the targets; a name in a target's URL is resolved by Cloudflare)",
   );
+});
+
+test("a reload's groups are looked up before they serve, and take over only on commit", async () => {
+  let addresses = [{ address: "10.0.0.1", ttl: 5 }];
+  const { d } = setup({ a: () => addresses });
+  d.configure(new Map([["app", v.parse(DiscoverSchema, { dns: "app.test", port: 80 })]]), { minTtl: 1, maxTtl: 30, timeout: 2 });
+  await d.resolveAll();
+  expect(d.targets("app").map((t) => t.url)).toEqual(["http://10.0.0.1"]);
+  addresses = [{ address: "10.0.0.2", ttl: 5 }];
+  const staged = await d.prepare(new Map([["app", v.parse(DiscoverSchema, { dns: "app.test", port: 8080 })]]), { minTtl: 1, maxTtl: 30, timeout: 2 });
+  expect(staged.targets("app").map((t) => t.url)).toEqual(["http://10.0.0.2:8080"]);
+  // Refused (never committed): as it was.
+  expect(d.targets("app").map((t) => t.url)).toEqual(["http://10.0.0.1"]);
+  staged.commit();
+  expect(d.targets("app").map((t) => t.url)).toEqual(["http://10.0.0.2:8080"]);
 });
