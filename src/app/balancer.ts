@@ -28,7 +28,7 @@ import { ChangeLog } from "./change-log.ts";
 import { Background } from "./background.ts";
 import { RateLimiters } from "../ratelimit/limiters.ts";
 import { Canaries } from "../canary/controller.ts";
-import { Discovery } from "../discovery/discovery.ts";
+import { Discovery, sourceKey } from "../discovery/discovery.ts";
 import type { DiscoverConfig } from "../discovery/schema.ts";
 import { type ConfigSource, fixedConfigSource, type LoadedConfig } from "./config-source.ts";
 import { actionOverridesOf, type Control, createControl } from "./control.ts";
@@ -529,9 +529,9 @@ export class Balancer {
   }
 }
 
-/** The groups that discover their targets, and how. */
+/** Every DNS name a group finds targets by, keyed `group#n` (discovery/discovery.ts `sourceKey`). */
 function discoverOf(config: Config): Map<string, DiscoverConfig> {
-  return new Map(Object.entries(config.targetGroups).flatMap(([name, g]) => (g.discover ? [[name, g.discover] as const] : [])));
+  return new Map(Object.entries(config.targetGroups).flatMap(([name, g]) => g.discover.map((d, i) => [sourceKey(name, i), d] as const)));
 }
 
 /** The groups' stickiness keys imported; a bad secret is a start-up error naming its field. */

@@ -32,7 +32,7 @@ export function overlay(
   const keys: unknown[] = [];
   let nextChangeAt: number | undefined;
   for (const [name, fileGroup] of Object.entries(file.targetGroups)) {
-    const found = fileGroup.discover === undefined ? [] : discovered(name);
+    const found = fileGroup.discover.length === 0 ? [] : discovered(name);
     const group = found.length === 0
       ? fileGroup
       : { ...fileGroup, targets: [...fileGroup.targets, ...found.filter((t) => !fileGroup.targets.some((f) => f.url === t.url))] };

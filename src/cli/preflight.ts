@@ -39,7 +39,7 @@ export function preflight(
   if (runtime === "workerd") {
     // A Worker has no DNS client: names go through Cloudflare's own resolution in fetch.
     for (const [name, g] of Object.entries(config.targetGroups)) {
-      if (g.discover) {
+      if (g.discover.length > 0) {
         problems.push(
           `targetGroups.${name}.discover: not on Workers, which have no DNS client (list the targets; a name in a target's URL is resolved by Cloudflare)`,
         );

@@ -179,7 +179,8 @@ function failoverProblems(groups: Record<string, unknown>, checkGroup: (path: st
       chain.push(next);
     }
     const targets = Array.isArray(g.targets) ? g.targets.length : 0;
-    if (typeof g.minHealthy === "number" && targets > 0 && !isRecord(g.discover) && g.minHealthy > targets) {
+    const named = isRecord(g.discover) || (Array.isArray(g.targets) && g.targets.some((t) => isRecord(t) && ("dns" in t || "srv" in t)));
+    if (typeof g.minHealthy === "number" && targets > 0 && !named && g.minHealthy > targets) {
       problems.push(`${at}.minHealthy: ${g.minHealthy} is more than the group's ${targets} target(s): its traffic would always go to ${g.fallbackGroup}`);
     }
   }

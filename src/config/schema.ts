@@ -15,7 +15,7 @@ import { bytes, described, NAME, port, quote, seconds } from "./units.ts";
 import { RateLimitSchema } from "../ratelimit/schema.ts";
 import { TransformSchema } from "../transform/schema.ts";
 import { MirrorSchema } from "../mirror/schema.ts";
-import { DiscoverSchema, ResolverSchema } from "../discovery/schema.ts";
+import { type DiscoverConfig, DiscoverSchema, ResolverSchema } from "../discovery/schema.ts";
 import { failoverEntries, limitEntries, maxConnections } from "../pool/schema.ts";
 import { ActionSchema, type RuleConfig, RuleSchema } from "../rules/schema.ts";
 import { StickinessSchema } from "../sticky/schema.ts";
@@ -112,14 +112,23 @@ export const TimeoutsSchema = v.strictObject({
 
 const workersExpected = (i: { input: unknown }) => `expected a number of worker processes from 1 to 256, or "auto", got ${quote(i.input)}`;
 
-export const TargetGroupSchema = v.strictObject({
+/**
+ * A target as listed: `{ url, ... }`, or a name to find targets by in DNS (`{ dns, port }`,
+ * `{ srv }`, discovery/schema.ts). Dispatched on the input's keys, so each form reports its own
+ * mistakes by field path.
+ */
+const ListedTargetSchema = v.lazy((input: unknown) =>
+  input !== null && typeof input === "object" && ("dns" in input || "srv" in input) ? DiscoverSchema : TargetSchema
+);
+
+const TargetGroupEntries = v.strictObject({
   strategy: described(
     v.optional(v.picklist(strategyNames, (i) => `expected one of ${strategyNames.join(", ")}, got ${quote(i.input)}`), "round_robin"),
     "How a target is picked: round_robin (weighted, nginx's smooth round robin; weighted_round_robin is the same), least_connections (nginx least_conn), least_request (Envoy, power of two choices), random, ip_hash (nginx ip_hash), hash (consistent hash of hashKey), latency_aware (peak EWMA latency). Default round_robin.",
   ),
   targets: described(
-    v.optional(v.array(TargetSchema), []),
-    "The group's targets (nginx upstream servers, HAProxy backend servers); at least one, unless the group discovers them.",
+    v.optional(v.array(ListedTargetSchema), []),
+    'The group\'s targets (nginx upstream servers, HAProxy backend servers): { "url" }, or a DNS name whose records are targets ({ "dns", "port" } or { "srv" }, as discover); at least one.',
   ),
   discover: described(
     v.optional(DiscoverSchema),
@@ -155,6 +164,20 @@ export const TargetGroupSchema = v.strictObject({
   ),
   ...strategyOptionEntries,
 });
+
+/** A target group: DNS names listed among its targets are gathered with its `discover` (discovery/). */
+export const TargetGroupSchema = v.pipe(
+  TargetGroupEntries,
+  v.transform((g) => {
+    const named = (t: (typeof g.targets)[number]): t is DiscoverConfig => "dns" in t || "srv" in t;
+    return {
+      ...g,
+      targets: g.targets.filter((t): t is TargetConfig => !named(t)),
+      /** Every DNS name the group's targets are found by: its `discover` and those listed in `targets`. */
+      discover: [...(g.discover ? [g.discover] : []), ...g.targets.filter(named)],
+    };
+  }),
+);
 
 /**
  * One listener (ALB vocabulary). HTTPS listeners terminate TLS with a

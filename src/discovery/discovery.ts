@@ -44,9 +44,14 @@ export interface Staged {
 }
 
 const nameOf = (d: DiscoverConfig) => (d.dns ?? d.srv)!;
+
+/** One DNS name of a group (a group may find targets by several): `group#n`. */
+export const sourceKey = (group: string, n: number) => `${group}#${n}`;
+const groupOf = (key: string) => (key.includes("#") ? key.slice(0, key.lastIndexOf("#")) : key);
 const DEFAULT: ResolverConfig = { minTtl: 1, maxTtl: 300, timeout: 2 };
 
 export class Discovery {
+  /** By source key (`sourceKey`): each DNS name of each group. */
   private groups = new Map<string, Found>();
   private resolver: ResolverConfig = DEFAULT;
   private dns: DnsResolver | undefined;
@@ -54,8 +59,8 @@ export class Discovery {
 
   constructor(private readonly deps: DiscoveryDeps) {}
 
-  /** The discovered targets of each group, for the overlay. */
-  readonly targets = (group: string): readonly TargetConfig[] => this.groups.get(group)?.targets ?? [];
+  /** The discovered targets of each group (all its names'), for the overlay. */
+  readonly targets = (group: string): readonly TargetConfig[] => gather(this.groups, group);
 
   /** Start with these groups (the balancer's first config). */
   configure(discover: ReadonlyMap<string, DiscoverConfig>, resolver: ResolverConfig): void {
@@ -87,7 +92,7 @@ export class Discovery {
     }
     await Promise.all(looked);
     return {
-      targets: (group) => next.get(group)?.targets ?? [],
+      targets: (group) => gather(next, group),
       commit: () => {
         for (const [group, f] of this.groups) if (next.get(group) !== f) f.cancel();
         this.groups = next;
@@ -129,14 +134,14 @@ export class Discovery {
     const name = nameOf(found.config);
     let nextMs = this.resolver.minTtl * 1000;
     if (resolver === undefined) {
-      this.deps.log(`discover: group ${group}: this runtime has no DNS resolver; ${name} is not resolved`);
+      this.deps.log(`discover: group ${groupOf(group)}: this runtime has no DNS resolver; ${name} is not resolved`);
       return;
     }
     try {
       const { targets, ttl } = await this.answer(resolver, found.config, this.resolver);
       nextMs = ttl * 1000;
       if (this.groups.get(group) !== found) return;
-      if (found.failing) this.deps.log(`discover: group ${group}: ${name} resolves again`);
+      if (found.failing) this.deps.log(`discover: group ${groupOf(group)}: ${name} resolves again`);
       found.failing = false;
       const key = (t: TargetConfig) => `${t.url} ${t.weight} ${t.backup}`;
       const before = new Set(found.targets.map(key));
@@ -145,11 +150,11 @@ export class Discovery {
       const urls = (list: TargetConfig[]) => new Set(list.map((t) => t.url));
       const [was, is] = [urls(found.targets), urls(targets)];
       found.targets = targets;
-      this.deps.changed(group, [...is].filter((u) => !was.has(u)), [...was].filter((u) => !is.has(u)), name);
+      this.deps.changed(groupOf(group), [...is].filter((u) => !was.has(u)), [...was].filter((u) => !is.has(u)), name);
     } catch (error) {
       if (!found.failing) {
         const detail = error instanceof Error ? error.message : String(error);
-        this.deps.log(`discover: group ${group}: resolving ${name} failed, keeping its ${found.targets.length} target(s) until it works: ${detail}`);
+        this.deps.log(`discover: group ${groupOf(group)}: resolving ${name} failed, keeping its ${found.targets.length} target(s) until it works: ${detail}`);
       }
       found.failing = true;
     } finally {
@@ -202,6 +207,17 @@ export class Discovery {
     const ttl = targets.length === 0 ? bounds.minTtl : Math.min(bounds.maxTtl, Math.max(bounds.minTtl, ...[Math.min(...found.ttls)]));
     return { targets, ttl };
   }
+}
+
+/** A group's targets from all its names, each URL once. */
+function gather(sources: ReadonlyMap<string, Found>, group: string): TargetConfig[] {
+  const out: TargetConfig[] = [];
+  const seen = new Set<string>();
+  for (const [key, f] of sources) {
+    if (groupOf(key) !== group) continue;
+    for (const t of f.targets) if (!seen.has(t.url)) (seen.add(t.url), out.push(t));
+  }
+  return out;
 }
 
 function fresh(config: DiscoverConfig): Found {

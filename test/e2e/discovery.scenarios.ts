@@ -35,7 +35,8 @@ export function discoveryScenarios(runtime: Runtime): void {
         resolver: { servers: [dns.address], minTtl: 0.2 },
         targetGroups: {
           app: {
-            discover: { dns: "app.test", port: a.port },
+            // A name listed among the targets (and the group-level discover block below): the same discovery.
+            targets: [{ dns: "app.test", port: a.port }],
             healthCheck: { path: "/health", interval: 1, timeout: 0.5, unhealthyThreshold: 1, healthyThreshold: 1, jitter: 0 },
           },
           svc: { discover: { srv: "_http._tcp.svc.test" } },

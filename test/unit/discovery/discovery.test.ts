@@ -74,6 +74,17 @@ test("config: exactly one of dns and srv, a port with dns only, targets or a dis
   expect(() => validateConfig({ listen: { port: 1 }, targetGroups: { app: {} }, defaultAction: { forward: "app" } })).toThrow(
     "targetGroups.app.targets: expected at least one target, or a discover block that finds them",
   );
+  // A name listed among the targets is gathered with the group's discover block.
+  const listed = validateConfig({
+    listen: { port: 1 },
+    targetGroups: { app: { targets: [{ url: "http://10.0.0.1" }, { dns: "b.test", port: 81 }], discover: { srv: "_x._tcp.c.test" } } },
+    defaultAction: { forward: "app" },
+  }).targetGroups.app!;
+  expect(listed.targets.map((t) => t.url)).toEqual(["http://10.0.0.1"]);
+  expect(listed.discover.map((d) => d.dns ?? d.srv)).toEqual(["_x._tcp.c.test", "b.test"]);
+  expect(() => validateConfig({ listen: { port: 1 }, targetGroups: { app: { targets: [{ dns: "b.test" }] } }, defaultAction: { forward: "app" } })).toThrow(
+    "targetGroups.app.targets[0]: expected a port with dns (the records give addresses only)",
+  );
   const raw = { listen: { port: 1 }, targetGroups: { app: { discover: { dns: "a.test", port: 80 } } }, defaultAction: { forward: "app" } };
   expect(preflight(validateConfig(raw), raw, "workerd", {}).problems).toContain(
     "targetGroups.app.discover: not on Workers, which have no DNS client (list the targets; a name in a target's URL is resolved by Cloudflare)",
