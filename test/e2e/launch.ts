@@ -110,11 +110,24 @@ export async function fulcrumCommand(
  * `trustCfConnectingIp` (workerd; default true): the scenarios give each simulated client its
  * address in CF-Connecting-IP, as Cloudflare's edge would; a local run believes it only when told.
  */
-export async function startBalancer(
-  runtime: Runtime,
-  config: unknown,
-  opts: { port?: number; timeoutMs?: number; trustCfConnectingIp?: boolean; args?: readonly string[] } = {},
-): Promise<Balancer> {
+type StartOptions = { port?: number; timeoutMs?: number; trustCfConnectingIp?: boolean; args?: readonly string[] };
+
+/**
+ * A port `freePort` found free can be taken before the balancer binds it (another test's
+ * upstream binding port 0 meanwhile): then, and only when the test did not ask for its port,
+ * the balancer is started again on another.
+ */
+export async function startBalancer(runtime: Runtime, config: unknown, opts: StartOptions = {}): Promise<Balancer> {
+  for (let tries = 1;; tries++) {
+    try {
+      return await startBalancerOnce(runtime, config, opts);
+    } catch (error) {
+      if (opts.port !== undefined || tries >= 3 || !/address already in use/i.test(String(error))) throw error;
+    }
+  }
+}
+
+async function startBalancerOnce(runtime: Runtime, config: unknown, opts: StartOptions): Promise<Balancer> {
   const port = opts.port ?? (await freePort());
   const admin = await withAdminPort(runtime, config);
   const file = writeConfig(admin.config);
