@@ -129,8 +129,9 @@ export function proxyRoute(deps: ProxyRouteDeps) {
         const groupCookie = choice.setStickiness && action.stickiness
           ? groupStickinessCookie(action.stickiness, choice.group, Math.floor(Date.now() / 1000))
           : undefined;
+        const upgrade = websocket !== undefined && isWebSocketUpgrade(request);
         // WebSocket upgrades are not mirrored.
-        const copy = websocket && isWebSocketUpgrade(request) ? undefined : group.config.mirror;
+        const copy = upgrade ? undefined : group.config.mirror;
         const req = {
           c,
           client,
@@ -141,8 +142,8 @@ export function proxyRoute(deps: ProxyRouteDeps) {
           mirrorTo: copy !== undefined && deps.random() * 100 < copy.percent ? gen.group(copy.group) : undefined,
         };
         // Same rules, group choice and stickiness as HTTP; the 101 carries the group cookie where the runtime can send headers with it.
-        if (websocket && isWebSocketUpgrade(request)) {
-          return forwardWebSocket(gen.proxy, websocket, group, req, groupCookie ? new Headers({ "set-cookie": groupCookie }) : undefined);
+        if (upgrade) {
+          return forwardWebSocket(gen.proxy, websocket!, group, req, groupCookie ? new Headers({ "set-cookie": groupCookie }) : undefined);
         }
         const started = action.canary === undefined ? 0 : gen.proxy.platform.now();
         const response = await forward(gen.proxy, group, req);
