@@ -1,7 +1,8 @@
 /**
  * The balancer as it lives across configs: the platform, the metrics, the
  * target pool, the shared state store and its overrides, the change log, the
- * open WebSockets, and the current generation (generation.ts), swapped whole
+ * open WebSockets, the rate limiters, canaries and DNS discovery, their
+ * periodic work (background.ts), and the current generation (generation.ts), swapped whole
  * when the config is reloaded or the store changes the target list. Runtime
  * adapters (src/runtimes/) build it with `createBalancer`, bind its listeners
  * and serve each one's app through `handler`; nothing here knows which
