@@ -21,7 +21,9 @@ export const RUNTIMES: readonly Runtime[] = ["bun", "deno", "node", "workerd"];
 export type Contestant =
   | { readonly kind: "peer"; readonly name: string; readonly peer: "nginx" | "haproxy" | "caddy" }
   | { readonly kind: "fulcrum"; readonly name: string; readonly runtime: Runtime; readonly config: FulcrumConfigName }
-  | { readonly kind: "naive"; readonly name: string; readonly runtime: Runtime };
+  | { readonly kind: "naive"; readonly name: string; readonly runtime: Runtime }
+  /** The JavaScript proxies a TypeScript team would otherwise pick (jspeers/). */
+  | { readonly kind: "jspeer"; readonly name: string; readonly runtime: Runtime; readonly script: string };
 
 export interface Env {
   readonly root: string;
@@ -99,6 +101,14 @@ export async function startContestant(c: Contestant, env: Env): Promise<Running>
       }
       break;
     }
+    case "jspeer": {
+      const peerEnv = { NAIVE_TARGETS: targets, NAIVE_PORT: String(port) };
+      const script = join(env.root, "test/bench/harness/jspeers", c.script);
+      if (c.runtime === "bun") proc = start(name, join(env.root, "node_modules/.bin/bun"), [script], { ...base, env: peerEnv });
+      else if (c.runtime === "deno") proc = start(name, join(env.root, "node_modules/.bin/deno"), ["run", "--quiet", "-A", script], { ...base, env: peerEnv });
+      else proc = start(name, "node", [script], { ...base, env: peerEnv });
+      break;
+    }
   }
   const running: Running = {
     contestant: c,
@@ -158,5 +168,11 @@ export function contestantList(include: (c: Contestant) => boolean, realisticRun
     if (realisticRunnable) all.push({ kind: "fulcrum", name: `Fulcrum ${runtime} realistic`, runtime, config: "realistic" });
     all.push({ kind: "naive", name: `naive ${runtime}`, runtime });
   }
+  all.push(
+    { kind: "jspeer", name: "Hono proxy bun", runtime: "bun", script: "hono-proxy.ts" },
+    { kind: "jspeer", name: "Hono proxy deno", runtime: "deno", script: "hono-proxy.ts" },
+    { kind: "jspeer", name: "Fastify reply-from node", runtime: "node", script: "fastify-reply-from.mjs" },
+    { kind: "jspeer", name: "http-proxy node", runtime: "node", script: "http-proxy.mjs" },
+  );
   return all.filter(include);
 }

@@ -1,7 +1,7 @@
 /** BENCHMARKS.md, from what one run measured. */
 import type { Options } from "./options.ts";
 import type { ProfileSummary } from "./profile.ts";
-import { checkBars, naiveOf, peerOf, type Summary } from "./stats.ts";
+import { bestJsPeerOf, checkBars, naiveOf, peerOf, type Summary } from "./stats.ts";
 import type { Machine } from "./system.ts";
 import type { WorkersRow } from "./workers.ts";
 
@@ -89,6 +89,7 @@ export function renderReport(r: Report): string {
     "- Fulcrum on Bun, Deno and Node is started as a user would, `node src/cli/fulcrum.mjs serve --config F --runtime R --port P` (the runtime inherits the pinning). " +
       "On workerd it is the Worker bundle (config inlined, `buildWorker`) on bare `workerd serve` with a generated capnp config (an `internet` network service that allows loopback as the global outbound), not `wrangler dev`.",
     "- The **naive forwarder** (`test/bench/harness/naive/`) is Hono + `fetch` with round robin and no features, on each runtime (Node: @hono/node-server + global `fetch`; workerd: bare `workerd serve`). Fulcrum ÷ naive on the same runtime is what Fulcrum's features cost (or save).",
+    "- The **JavaScript peers** (`test/bench/harness/jspeers/`, devDependencies only) are what a TypeScript team would otherwise pick: Hono's proxy helper (`hono/proxy`, round robin) on Bun and Deno, `@fastify/reply-from` given the three backends (an undici BalancedPool) and `http-proxy` with a keep-alive agent on Node. ×best JS peer = Fulcrum's req/s ÷ the fastest of them on the same runtime.",
     "- Fulcrum **minimal** = round robin and defaults (which include X-Forwarded-*, a generated X-Request-Id, hop-by-hop cleanup, timeouts). " +
       "**realistic** = `test/bench/harness/configs.ts`: three listener rules the request falls through, cookie stickiness (wrk sends no cookie, so every response sets one), active health checks, metrics.",
     `- Correctness first: 30 requests through each contestant must all be 200 and reach all three backends (they echo their port). Then ${o.rounds} interleaved round(s) of every contestant: ` +
@@ -113,19 +114,20 @@ export function renderReport(r: Report): string {
       "CPU ×naive = the naive forwarder's CPU/req ÷ Fulcrum's on the same runtime. req/s × CPU/req near 1 s per second means the " +
       "contestant was CPU-bound on its core: its req/s is what its per-request cost allows.",
     "",
-    "| contestant | req/s (median) | p50 | p99 | ×nginx | ×naive | CPU/req | CPU ×naive | errors | req/s per round |",
-    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    "| contestant | req/s (median) | p50 | p99 | ×nginx | ×naive | ×best JS peer | CPU/req | CPU ×naive | errors | req/s per round |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
   );
   for (const s of r.summaries) {
     const c = s.contestant;
     const naive = c.kind === "fulcrum" ? naiveOf(r.summaries, c.runtime) : undefined;
+    const js = c.kind === "fulcrum" ? bestJsPeerOf(r.summaries, c.runtime) : undefined;
     out.push(
       `| ${c.name} | ${fmt(s.rps)} | ${ms(s.p50)} | ${ms(s.p99)} | ${ratio(s.rps, nginx?.rps)} | ${c.kind === "fulcrum" ? ratio(s.rps, naive?.rps) : ""} | ${
-        us(s.cpuUs)
-      } | ${c.kind === "fulcrum" && naive ? ratio(naive.cpuUs, s.cpuUs) : ""} | ${s.errors} | ${s.allRps.map((x) => fmt(x)).join(", ")} |`,
+        c.kind === "fulcrum" ? ratio(s.rps, js?.rps) : ""
+      } | ${us(s.cpuUs)} | ${c.kind === "fulcrum" && naive ? ratio(naive.cpuUs, s.cpuUs) : ""} | ${s.errors} | ${s.allRps.map((x) => fmt(x)).join(", ")} |`,
     );
   }
-  for (const f of r.failures) out.push(`| ${f.name} | not run: ${f.reason.replace(/\n/g, " ").replace(/\|/g, "\\|").slice(0, 300)} | | | | | | | | |`);
+  for (const f of r.failures) out.push(`| ${f.name} | not run: ${f.reason.replace(/\n/g, " ").replace(/\|/g, "\\|").slice(0, 300)} | | | | | | | | | |`);
   out.push("", `**Realistic config:** ${r.realistic.runnable ? "runnable, measured above." : `not yet runnable (${r.realistic.reason}).`}`, "");
 
   out.push("## Memory at " + fmt(r.options.memoryConnections) + " concurrent keep-alive clients", "");

@@ -49,6 +49,14 @@ export const naiveOf = (summaries: readonly Summary[], runtime: Runtime) => find
 export const fulcrumOf = (summaries: readonly Summary[], runtime: Runtime, config: string) =>
   find(summaries, (c) => c.kind === "fulcrum" && c.runtime === runtime && c.config === config);
 export const peerOf = (summaries: readonly Summary[], peer: string) => find(summaries, (c) => c.kind === "peer" && c.peer === peer);
+/** A JavaScript peer by its script (jspeers/) on one runtime. */
+export const jsPeerOf = (summaries: readonly Summary[], runtime: Runtime, script: string) =>
+  find(summaries, (c) => c.kind === "jspeer" && c.runtime === runtime && c.script === script);
+/** The JavaScript peer with the most req/s on a runtime. */
+export function bestJsPeerOf(summaries: readonly Summary[], runtime: Runtime): Summary | undefined {
+  const peers = summaries.filter((s) => s.contestant.kind === "jspeer" && s.contestant.runtime === runtime && Number.isFinite(s.rps));
+  return peers.sort((a, b) => b.rps - a.rps)[0];
+}
 
 export interface Bar {
   readonly bar: string;
@@ -110,6 +118,23 @@ export function checkBars(summaries: readonly Summary[], bundleGzipBytes: number
       }
       : { bar: "Node ≥ 5× the naive fetch forwarder", met: undefined, measured: "not measured" },
   );
+  // Issue 25's bars against the JavaScript proxies on the same runtime.
+  for (
+    const [runtime, script, peer, factor] of [
+      ["bun", "hono-proxy.ts", "Hono's proxy helper", 0.9],
+      ["node", "fastify-reply-from.mjs", "@fastify/reply-from", 1.0],
+      ["deno", "hono-proxy.ts", "Hono's proxy helper", 1.0],
+    ] as const
+  ) {
+    const f = fulcrumOf(summaries, runtime, cfg);
+    const p = jsPeerOf(summaries, runtime, script);
+    const bar = `${runtime}: ${cfg} ≥ ${factor.toFixed(1)}× ${peer}`;
+    bars.push(
+      f && p
+        ? { bar, met: f.rps >= factor * p.rps, measured: `${rps(f.rps)} vs ${rps(p.rps)} req/s = ${x(f.rps / p.rps)}${note}` }
+        : { bar, met: undefined, measured: "not measured" },
+    );
+  }
   bars.push(
     bundleGzipBytes === undefined ? { bar: "Worker bundle < 100 KB gzipped", met: undefined, measured: "not measured" } : {
       bar: "Worker bundle < 100 KB gzipped",
