@@ -152,11 +152,19 @@ async function startBalancerOnce(runtime: Runtime, config: unknown, opts: StartO
       child.kill("SIGKILL");
       throw new Error(`${runtime} balancer did not become ready:\n${out}`);
     }
+    let foreign = false;
     try {
       const r = await fetch(url + health, { signal: AbortSignal.timeout(1000) });
-      if (r.status === 200) break;
+      const body = await r.text();
+      if (r.status === 200 && body.includes('"status":"ok"')) break;
+      // Another test's server took the port first (it answers any path): not this balancer.
+      foreign = r.status !== 200 || !body.includes('"status"');
     } catch {
       // not listening yet
+    }
+    if (foreign) {
+      child.kill("SIGKILL");
+      throw new Error(`${runtime} balancer: address already in use by another test's server on port ${port}`);
     }
     await Bun.sleep(100);
   }
