@@ -61,7 +61,7 @@ export class ChangeLog {
       after: t.to,
       detail: t.reason,
     };
-    void this.store().appendEvent(event).catch(() => {});
+    this.appendQuietly(event);
   }
 
   /** This instance sent a group's traffic to its fallback group, or took it back (pool/failover.ts). */
@@ -76,6 +76,11 @@ export class ChangeLog {
       after: down ? fallback : group,
       detail: why,
     };
+    this.appendQuietly(event);
+  }
+
+  /** A verdict this instance reached, already logged where it was reached: stored if the store answers. */
+  private appendQuietly(event: ChangeEvent): void {
     void this.store().appendEvent(event).catch(() => {});
   }
 }

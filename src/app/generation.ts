@@ -129,7 +129,8 @@ export function buildGeneration(config: Config, deps: GenerationDeps, actions: A
   // Compiled once per rule and group met (a rule's group may fail over to another).
   const ruleTransforms = new Map(allRules(config).flatMap((r) => (r.transform ? [[r.priority, r.transform] as const] : [])));
   const anyTransform = ruleTransforms.size > 0 || Object.values(config.targetGroups).some((g) => g.transform !== undefined);
-  const transforms = new Map<string, Transform | undefined>();
+  // null: compiled, and neither has a transform.
+  const transforms = new Map<string, Transform | null>();
   return {
     config,
     groups,
@@ -140,13 +141,14 @@ export function buildGeneration(config: Config, deps: GenerationDeps, actions: A
     transform: anyTransform
       ? (rule, group) => {
         const key = `${rule} ${group}`;
-        if (!transforms.has(key)) {
+        let t = transforms.get(key);
+        if (t === undefined) {
           transforms.set(
             key,
-            compileTransform(rule === undefined ? undefined : ruleTransforms.get(rule), own(config.targetGroups, group)?.transform),
+            t = compileTransform(rule === undefined ? undefined : ruleTransforms.get(rule), own(config.targetGroups, group)?.transform) ?? null,
           );
         }
-        return transforms.get(key);
+        return t ?? undefined;
       }
       : () => undefined,
     rateLimit: limits.size === 0 ? () => undefined : (rule) => (rule === undefined ? everywhere : (limits.get(`rule-${rule}`) ?? everywhere)),

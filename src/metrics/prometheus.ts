@@ -76,6 +76,11 @@ function byClass(out: Exposition, name: string, labels: string, responses: Float
   STATUS_CLASSES.forEach((c, i) => out.sample(name, `${labels},class="${c}"`, responses[i]!));
 }
 
+/** One series per key of `counts`, in the order `keys` gives, labelled `label="key"`. */
+function byKey<K extends string>(out: Exposition, name: string, labels: string, label: string, counts: Readonly<Record<K, number>>, keys: readonly K[]): void {
+  for (const k of keys) out.sample(name, `${labels},${label}="${k}"`, counts[k]);
+}
+
 /** Every family is written even when it has no series yet, so dashboards see the names. */
 /**
  * `connections`: client connections open now, where the runtime counts them (absent: no such
@@ -129,11 +134,7 @@ export function renderPrometheus(metrics: Metrics, health: readonly GroupReport[
     "counter",
     "Copies of other groups' requests sent to this group (mirror), by outcome: answered, failed, or skipped (no target, or a body too large or of unknown length).",
   );
-  for (const g of groups) {
-    for (const outcome of ["answered", "failed", "skipped"] as const) {
-      out.sample("fulcrum_group_mirrored_requests_total", `${g.labels},outcome="${outcome}"`, g.mirrored[outcome]);
-    }
-  }
+  for (const g of groups) byKey(out, "fulcrum_group_mirrored_requests_total", g.labels, "outcome", g.mirrored, ["answered", "failed", "skipped"]);
   out.family("fulcrum_group_queued_requests", "gauge", "Requests waiting in a group's queue for a target under its maxConnections.");
   for (const g of groups) out.sample("fulcrum_group_queued_requests", g.labels, g.queued);
   out.family(
@@ -141,10 +142,7 @@ export function renderPrometheus(metrics: Metrics, health: readonly GroupReport[
     "counter",
     "Requests answered 503 because every target that was up was at its maxConnections: the queue was full (or absent), or the wait timed out.",
   );
-  for (const g of groups) {
-    out.sample("fulcrum_group_queue_rejected_total", `${g.labels},reason="full"`, g.queueRejected.full);
-    out.sample("fulcrum_group_queue_rejected_total", `${g.labels},reason="timeout"`, g.queueRejected.timeout);
-  }
+  for (const g of groups) byKey(out, "fulcrum_group_queue_rejected_total", g.labels, "reason", g.queueRejected, ["full", "timeout"]);
   out.family("fulcrum_group_latency_seconds", "summary", "Client-observed latency of requests served by a group's targets (quantiles over a sliding window).");
   for (const g of groups) summary(out, "fulcrum_group_latency_seconds", g.labels, g.targets.map((t) => t.total), epoch);
   out.family(
@@ -175,21 +173,13 @@ export function renderPrometheus(metrics: Metrics, health: readonly GroupReport[
   out.family("fulcrum_target_requests_total", "counter", "Requests whose last attempt went to a target, by response status class.");
   for (const t of targets) byClass(out, "fulcrum_target_requests_total", t.labels, t.responses);
   out.family("fulcrum_target_upstream_errors_total", "counter", "Failed upstream attempts at a target, by kind (connect, timeout, reset).");
-  for (const t of targets) {
-    for (const kind of ["connect", "timeout", "reset"] as const) {
-      out.sample("fulcrum_target_upstream_errors_total", `${t.labels},kind="${kind}"`, t.errors[kind]);
-    }
-  }
+  for (const t of targets) byKey(out, "fulcrum_target_upstream_errors_total", t.labels, "kind", t.errors, ["connect", "timeout", "reset"]);
   out.family(
     "fulcrum_target_response_body_errors_total",
     "counter",
     "Response bodies a target broke off after the client had its headers, by kind (timeout: no bytes for timeouts.read; truncated: shorter than its Content-Length; reset).",
   );
-  for (const t of targets) {
-    for (const kind of ["timeout", "truncated", "reset"] as const) {
-      out.sample("fulcrum_target_response_body_errors_total", `${t.labels},kind="${kind}"`, t.bodyErrors[kind]);
-    }
-  }
+  for (const t of targets) byKey(out, "fulcrum_target_response_body_errors_total", t.labels, "kind", t.bodyErrors, ["timeout", "truncated", "reset"]);
   out.family("fulcrum_target_request_bytes_total", "counter", "Request body bytes received from clients for a target.");
   for (const t of targets) out.sample("fulcrum_target_request_bytes_total", t.labels, t.bytesIn);
   out.family("fulcrum_target_response_bytes_total", "counter", "Response body bytes sent to clients from a target.");

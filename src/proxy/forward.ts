@@ -187,22 +187,6 @@ export async function forward(ctx: ProxyContext, group: TargetGroup, req: Forwar
       config: retries,
     });
     let last: Response | undefined;
-    /**
-     * A copy of the first attempt to the group's mirror (proxy/mirror.ts): its body only when read
-     * whole and within the mirror's cap (the buffer a retry would resend, never changed), the
-     * client's Host for the mirror group's own hostHeader. Never a failure of the request's.
-     */
-    const sendMirror = (to: TargetGroup, target: PoolTarget) => {
-      try {
-        const copy = new Headers(headers);
-        if (transform?.request !== undefined) transform.request(copy, varsOf(req, group, requestId, target));
-        if (group.config.hostHeader === "target") copy.set("host", request.headers.get("host") ?? "");
-        const copied = noBody ? null : buffered && declared >= 0 && declared <= mirrorMax ? (body() as BodyInit) : undefined;
-        mirror(platform, to, { c, clientIp: client.client, method: request.method, path: upstreamPath, headers: copy, body: copied });
-      } catch (error) {
-        platform.log(`mirror to group ${to.name}: ${errorDetail(error)}`);
-      }
-    };
 
     for (let n = 1;; n++) {
       // A retry over the group's retry budget is not made: the client gets the failure it has.
@@ -237,19 +221,33 @@ export async function forward(ctx: ProxyContext, group: TargetGroup, req: Forwar
       // The retry budget bounds every attempt too, not just the decision to retry.
       const timeoutMs = retries.budget > 0 ? Math.max(1, Math.min(group.responseTimeoutMs, retries.budget * 1000 - (now0 - arrived))) : group.responseTimeoutMs;
       const abort = attemptAbort(platform, request, timeoutMs, sent);
-      if (mirrorTo !== undefined && n === 1) sendMirror(mirrorTo, target);
+      // The headers this attempt sends: the rule's and group's transform applied to a copy (the target is a placeholder).
+      let attemptHeaders = headers;
+      if (transform?.request !== undefined) transform.request(attemptHeaders = new Headers(headers), varsOf(req, group, requestId, target));
+      if (mirrorTo !== undefined && n === 1) {
+        // A copy of the first attempt (proxy/mirror.ts); its body only when read whole within the mirror's cap
+        // (the buffer a retry would resend, never changed).
+        const copied = noBody ? null : buffered && declared >= 0 && declared <= mirrorMax ? (body() as BodyInit) : undefined;
+        const clientHost = request.headers.get("host");
+        mirror(platform, mirrorTo, {
+          c,
+          clientIp: client.client,
+          method: request.method,
+          path: upstreamPath,
+          headers: attemptHeaders,
+          clientHost,
+          body: copied,
+        });
+      }
       const attempt = (holding = new Attempt(ctx, target, now0));
       let upstream: Response;
       if (retrying) group.retriesInFlight++;
       try {
-        let sent = headers;
-        if (transform?.request !== undefined) transform.request(sent = new Headers(headers), varsOf(req, group, requestId, target));
-
         upstream = await platform.upstream({
           origin: target.origin,
           path: upstreamPath,
           method: request.method,
-          headers: sent,
+          headers: attemptHeaders,
           body: body() as ReadableStream<Uint8Array> | null,
           cancellation: abort.cancellation,
           connectTimeoutMs: group.connectTimeoutMs,

@@ -23,13 +23,27 @@ export interface MirrorCopy {
   readonly clientIp: string | undefined;
   readonly method: string;
   readonly path: string;
+  /** The first attempt's headers (after any transform); copied, never changed. */
   readonly headers: Headers;
+  /** The client's Host, for a mirror group that preserves it (the attempt's may be its target's). */
+  readonly clientHost: string | null;
   /** The body as the first attempt sends it; undefined when it is not to be copied. */
   readonly body: BodyInit | null | undefined;
 }
 
-/** Send `copy` to `shadow`, detached from the request; counted in the shadow group's metrics. */
-export function mirror(platform: Pick<Platform, "now" | "timer" | "upstream" | "background">, shadow: TargetGroup, copy: MirrorCopy): void {
+/**
+ * Send `copy` to `shadow`, detached from the request; counted in the shadow group's metrics.
+ * Nothing it does can fail the request: a throw is logged.
+ */
+export function mirror(platform: Pick<Platform, "now" | "timer" | "upstream" | "background" | "log">, shadow: TargetGroup, copy: MirrorCopy): void {
+  try {
+    send(platform, shadow, copy);
+  } catch (error) {
+    platform.log(`mirror to group ${shadow.name}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
+function send(platform: Pick<Platform, "now" | "timer" | "upstream" | "background">, shadow: TargetGroup, copy: MirrorCopy): void {
   const m: GroupMetrics = shadow.metrics;
   if (copy.body === undefined) {
     m.mirrored.skipped++;
@@ -41,7 +55,10 @@ export function mirror(platform: Pick<Platform, "now" | "timer" | "upstream" | "
     return;
   }
   const headers = new Headers(copy.headers);
-  if (shadow.config.hostHeader === "target") headers.set("host", target.host);
+  // The mirror group's own hostHeader decides, whatever the source group sent.
+  const host = shadow.config.hostHeader === "target" ? target.host : copy.clientHost;
+  if (host === null) headers.delete("host");
+  else headers.set("host", host);
   const cancellation = new AttemptCancellation();
   const stop = platform.timer(shadow.connectTimeoutMs + shadow.responseTimeoutMs, () => cancellation.abort(new Error("mirror timed out")));
   target.begin();
