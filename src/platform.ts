@@ -114,6 +114,11 @@ export interface Platform {
    */
   fixedLength?(body: ReadableStream<Uint8Array>, length: number): ReadableStream<Uint8Array>;
   /**
+   * Where the runtime hands streamed bodies on in chunks too small to relay one by one (workerd:
+   * 4 KiB), the relays read them into buffers of this many bytes instead (watched-stream.ts).
+   */
+  readonly streamReadSize?: number;
+  /**
    * Client connections open now on this process's listeners, where the runtime lets them be
    * counted (node:http; Bun.serve, Deno.serve and Workers expose no connection events).
    */

@@ -46,6 +46,8 @@ export interface BodyGuard {
   readonly readTimeoutMs?: number | undefined;
   readonly now: () => number;
   readonly timer: (ms: number, fire: () => void) => () => void;
+  /** Platform.streamReadSize. */
+  readonly readSize?: number | undefined;
 }
 
 /** The relay's error when the target stalled or ended short: the client's connection is aborted, never ended cleanly. */
@@ -102,7 +104,7 @@ export function onBodyEnd(
     },
     failed: () => end("reset"),
     cancelled: () => end("cancelled"),
-  });
+  }, guard?.readSize);
   function onClientGone(): void {
     end("cancelled");
     watched.cancelSource(clientGone?.reason);

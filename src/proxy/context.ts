@@ -18,7 +18,7 @@ import type { TargetGroup } from "../pool/group.ts";
 import type { OpenWebSockets } from "./websocket-registry.ts";
 
 export interface ProxyContext extends AttemptDeps {
-  readonly platform: Pick<Platform, "now" | "timer" | "upstream" | "log" | "fixedLength" | "websocket" | "random" | "background">;
+  readonly platform: Pick<Platform, "now" | "timer" | "upstream" | "log" | "fixedLength" | "streamReadSize" | "websocket" | "random" | "background">;
   readonly metrics: Metrics;
   readonly forwarding: ForwardingConfig;
   /** Undefined when access logging is off (the entry is then never built). */

@@ -123,7 +123,7 @@ export async function forward(ctx: ProxyContext, group: TargetGroup, req: Forwar
           log?.(platform.now(), length === null ? bytes : bytesOut);
         },
         request.signal,
-        { declaredLength: declared, readTimeoutMs: group.readTimeoutMs, now: platform.now, timer: platform.timer },
+        { declaredLength: declared, readTimeoutMs: group.readTimeoutMs, now: platform.now, timer: platform.timer, readSize: platform.streamReadSize },
       );
       // Where a relayed stream would lose its length (and so hide an early end), the runtime keeps it.
       const body = declared !== undefined && platform.fixedLength ? platform.fixedLength(relayed, declared) : relayed;
@@ -175,7 +175,7 @@ export async function forward(ctx: ProxyContext, group: TargetGroup, req: Forwar
     const declared = noBody ? 0 : Number(request.headers.get("content-length") ?? -1);
     const { body, replayable: buffered, clientFailed, tooLarge, sent } = noBody
       ? NO_BODY
-      : await replayableBody(request, Math.max(retries.maxReplayBodyBytes, mirrorMax), platform.fixedLength, max);
+      : await replayableBody(request, Math.max(retries.maxReplayBodyBytes, mirrorMax), platform.fixedLength, max, platform.streamReadSize);
     const replayable = buffered && declared <= retries.maxReplayBodyBytes;
     const tried = new Set<PoolTarget>();
     const question = (attempt: number, now: number) => ({

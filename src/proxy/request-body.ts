@@ -24,6 +24,7 @@ export class BodyTooLarge extends Error {}
 function watchedBody(
   source: ReadableStream<Uint8Array>,
   max: number,
+  readSize: number | undefined,
 ): { stream: ReadableStream<Uint8Array>; failed: () => boolean; tooLarge: () => boolean; sent: Promise<void> } {
   let failed = false;
   let seen = 0;
@@ -39,7 +40,7 @@ function watchedBody(
       tooLarge = true;
       watched.fail(new BodyTooLarge(`request body over ${max} bytes`));
     },
-  });
+  }, readSize);
   return { stream: watched.stream, failed: () => failed, tooLarge: () => tooLarge, sent };
 }
 
@@ -57,6 +58,8 @@ export async function replayableBody(
   fixedLength?: (body: ReadableStream<Uint8Array>, length: number) => ReadableStream<Uint8Array>,
   /** `maxRequestBodySize`: a streamed body going past it breaks the attempt off (`tooLarge`). */
   max = Number.POSITIVE_INFINITY,
+  /** Platform.streamReadSize. */
+  readSize?: number,
 ): Promise<
   { body: () => BodyInit | null; replayable: boolean; clientFailed: () => boolean | undefined; tooLarge: () => boolean; sent: Promise<void> | undefined }
 > {
@@ -72,7 +75,7 @@ export async function replayableBody(
   }
   // workerd: a body of unknown length is the runtime's own stream, unwatched (and Cloudflare bounds its size).
   if (fixedLength && length < 0) return { body: () => request.body, replayable: false, clientFailed: () => undefined, tooLarge: () => false, sent: undefined };
-  const watched = watchedBody(request.body!, max);
+  const watched = watchedBody(request.body!, max, readSize);
   const stream = fixedLength ? fixedLength(watched.stream, length) : watched.stream;
   return { body: () => stream, replayable: false, clientFailed: watched.failed, tooLarge: watched.tooLarge, sent: watched.sent };
 }

@@ -29,8 +29,19 @@ export interface WatchedStream {
   fail(error: unknown): void;
 }
 
-export function watchStream(source: ReadableStream<Uint8Array>, watch: StreamWatch): WatchedStream {
-  const reader = source.getReader();
+/**
+ * `readSize`: read the source into buffers of this many bytes (a BYOB reader) instead of taking
+ * its chunks as they come. workerd hands a fetch or request body on in 4 KiB chunks, and each one
+ * through JavaScript costs far more than the bytes (BENCHMARKS.md, Streaming): reads of up to
+ * `readSize` take whatever has arrived, so a trickle (server-sent events) is not held back. A
+ * source that is not a byte stream is read as it comes.
+ */
+type Read = { done: true; value?: undefined } | { done: false; value: Uint8Array };
+
+export function watchStream(source: ReadableStream<Uint8Array>, watch: StreamWatch, readSize?: number): WatchedStream {
+  const read = readSize === undefined ? undefined : byobReads(source, readSize);
+  const reader = read?.reader ?? source.getReader();
+  const next: () => Promise<Read> = read?.next ?? (() => (reader as ReadableStreamDefaultReader<Uint8Array>).read());
   let controller!: ReadableStreamDefaultController<Uint8Array>;
   let over = false;
   const stream = new ReadableStream<Uint8Array>(
@@ -40,9 +51,9 @@ export function watchStream(source: ReadableStream<Uint8Array>, watch: StreamWat
       },
       async pull(c) {
         watch.reading?.();
-        let chunk: Awaited<ReturnType<typeof reader.read>>;
+        let chunk: Read;
         try {
-          chunk = await reader.read();
+          chunk = await next();
         } catch (error) {
           if (over) return;
           over = true;
@@ -78,6 +89,31 @@ export function watchStream(source: ReadableStream<Uint8Array>, watch: StreamWat
       over = true;
       controller.error(error);
       cancelSource(error);
+    },
+  };
+}
+
+/** Reads into fresh buffers of `size` bytes; a small result is copied out so its buffer serves the next read. */
+function byobReads(source: ReadableStream<Uint8Array>, size: number): { reader: ReadableStreamBYOBReader; next: () => Promise<Read> } | undefined {
+  let reader: ReadableStreamBYOBReader;
+  try {
+    reader = source.getReader({ mode: "byob" });
+  } catch {
+    return undefined; // not a byte stream
+  }
+  let buffer = new Uint8Array(size);
+  return {
+    reader,
+    async next() {
+      const r = await reader.read(buffer);
+      if (r.done || r.value === undefined) return { done: true, value: undefined };
+      const view = r.value;
+      if (view.byteLength * 4 > size) {
+        buffer = new Uint8Array(size);
+        return { done: false, value: view };
+      }
+      buffer = new Uint8Array(view.buffer); // the read transferred it: take it back for the next read
+      return { done: false, value: view.slice() };
     },
   };
 }

@@ -166,3 +166,71 @@ describe("onBodyEnd with a guard", () => {
     expect(ends).toEqual([[8, "complete"]]);
   });
 });
+
+describe("onBodyEnd with a read size (workerd: Platform.streamReadSize)", () => {
+  /** A byte stream that hands out `chunks` one per pull, as a runtime's fetch body does. */
+  function byteSource(chunks: Uint8Array<ArrayBuffer>[]) {
+    const seen = { cancelled: undefined as unknown };
+    const stream = new ReadableStream(
+      {
+        type: "bytes",
+        pull(controller) {
+          const next = chunks.shift();
+          if (next) controller.enqueue(next);
+          else {
+            controller.close();
+            controller.byobRequest?.respond(0); // a pending BYOB read is answered "done" (Streams spec)
+          }
+        },
+        cancel(reason) {
+          seen.cancelled = reason;
+        },
+      },
+      { highWaterMark: 0 },
+    ) as ReadableStream<Uint8Array>;
+    return { stream, seen };
+  }
+  const readAll = async (relayed: ReadableStream<Uint8Array>) => {
+    const got: Uint8Array[] = [];
+    const reader = relayed.getReader();
+    for (let r = await reader.read(); !r.done; r = await reader.read()) got.push(r.value);
+    return got;
+  };
+
+  test("a byte stream is read into buffers of that size: every byte arrives in order, small reads as copies of their own length", async () => {
+    const chunks = [new Uint8Array([1, 2, 3]), new Uint8Array(200).fill(9), new Uint8Array([4])];
+    const { stream } = byteSource(chunks.map((c) => c.slice()));
+    const ends: number[] = [];
+    const got = await readAll(onBodyEnd(stream, (n) => ends.push(n), undefined, { ...noGuardClock, readSize: 1024 }));
+    const joined = new Uint8Array(got.reduce((a, c) => a + c.byteLength, 0));
+    got.reduce((at, c) => (joined.set(c, at), at + c.byteLength), 0);
+    expect([...joined]).toEqual([1, 2, 3, ...new Array(200).fill(9), 4]);
+    expect(got.every((c) => c.buffer.byteLength === c.byteLength)).toBe(true); // no 1 KiB buffer held per read under a quarter of it
+    expect(ends).toEqual([204]);
+  });
+
+  test("a read that fills most of the buffer is passed on without a copy", async () => {
+    const { stream } = byteSource([new Uint8Array(1000).fill(5)]);
+    const got = await readAll(onBodyEnd(stream, () => {}, undefined, { ...noGuardClock, readSize: 1024 }));
+    expect(got.map((c) => [c.byteLength, c.buffer.byteLength])).toEqual([[1000, 1024]]);
+  });
+
+  test("a source that is not a byte stream is read as it comes", async () => {
+    const chunks = bytes(3, 5);
+    const { stream } = source([...chunks]);
+    const got = await readAll(onBodyEnd(stream, () => {}, undefined, { ...noGuardClock, readSize: 1024 }));
+    expect(got).toEqual(chunks);
+    expect(got[0]).toBe(chunks[0]!);
+  });
+
+  test("cancelling the relay cancels the byte source", async () => {
+    const { stream, seen } = byteSource(bytes(10, 10));
+    const relayed = onBodyEnd(stream, () => {}, undefined, { ...noGuardClock, readSize: 64 });
+    const reader = relayed.getReader();
+    await reader.read();
+    await reader.cancel("bye");
+    expect(seen.cancelled).toBe("bye");
+  });
+});
+
+const noGuardClock = { now: () => 0, timer: () => () => {} };

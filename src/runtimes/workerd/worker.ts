@@ -93,6 +93,8 @@ export function createWorker(configInput: unknown, stores: WorkerStores = {}) {
       // CF-Connecting-IP: Cloudflare's edge sets it; a local run believes it only when told to (serve-workerd.ts, LOCAL_CLIENT_IP).
       clientAddress: env[LOCAL_CLIENT_IP] === "unknown" ? () => undefined : (c) => getConnInfo(c).remote.address,
       fixedLength,
+      // Its fetch and request bodies come in 4 KiB chunks; reads of 256 KiB take what has arrived.
+      streamReadSize: 256 * 1024,
       // Upstream through fetch + Upgrade (Host is always the target's there); the target's socket is handed
       // to the client and workerd joins the two with backpressure (no bufferedAmount to bound a JS relay).
       websocket: { connect: fetchPipe, accept: (_c, init) => pairAccept(init) },
