@@ -14,16 +14,18 @@ import { gzipSync } from "node:zlib";
 import { buildWorker } from "../../src/cli/build.ts";
 import { fulcrumConfig, type FulcrumConfigName } from "./harness/configs.ts";
 import { checkReachesAll, contestantList, type Env, type Running, startContestant } from "./harness/contestants.ts";
-import { memoryOf } from "./harness/memory.ts";
+import { measureConnections } from "./harness/connections.ts";
 import { type Options, parseOptions } from "./harness/options.ts";
 import { backendNginxConf } from "./harness/peers.ts";
 import { capture, freePort, installCleanup, start, stopAll } from "./harness/processes.ts";
 import { profileFulcrum, type ProfileSummary } from "./harness/profile.ts";
-import { type BundleSize, findingsOf, type MemoryRow, renderReport } from "./harness/report.ts";
+import { type BundleSize, findingsOf, renderReport } from "./harness/report.ts";
 import { clockTicks, cpuSeconds } from "./harness/cpu.ts";
 import { checkBars, type RoundSample, summarize } from "./harness/stats.ts";
 import { ensurePackages, machine, versions } from "./harness/system.ts";
-import { runWrk, type WrkResult } from "./harness/wrk.ts";
+import { measureStreaming } from "./harness/streaming.ts";
+import { measureUneven } from "./harness/uneven.ts";
+import { runWrk } from "./harness/wrk.ts";
 import { measureWorkers } from "./harness/workers.ts";
 
 const ROOT = join(import.meta.dir, "..", "..");
@@ -64,37 +66,6 @@ async function realisticStatus(env: Env): Promise<{ runnable: boolean; reason: s
   if (r.code === 0) return { runnable: true, reason: r.stdout.trim() };
   const problems = (r.stderr + r.stdout).trim().split("\n").slice(1).map((l) => l.trim()).filter((l) => l !== "");
   return { runnable: false, reason: `\`fulcrum check\` rejects it: ${problems.join("; ") || (r.stderr + r.stdout).trim()}` };
-}
-
-async function measureMemory(r: Running, o: Options): Promise<MemoryRow> {
-  const idle = memoryOf(r.runtimePids());
-  let loaded = idle.rssKb;
-  let sampling = true;
-  const sampler = (async () => {
-    while (sampling) {
-      loaded = Math.max(loaded, memoryOf(r.runtimePids()).rssKb);
-      await Bun.sleep(200);
-    }
-  })();
-  let result: WrkResult | undefined;
-  let error = "";
-  try {
-    result = await runWrk({ url: `${r.url}/`, threads: 1, connections: o.memoryConnections, durationS: o.memoryS, cpu: o.loadCpu });
-  } catch (e) {
-    error = (e as Error).message;
-  }
-  sampling = false;
-  await sampler;
-  const after = memoryOf(r.runtimePids());
-  if (error) say(`memory ${r.contestant.name}: ${error.slice(0, 300)}`);
-  return {
-    name: r.contestant.name,
-    idleKb: idle.rssKb,
-    loadedKb: Math.max(loaded, after.rssKb),
-    hwmKb: after.hwmKb,
-    rps: result?.requestsPerSec ?? NaN,
-    errors: result?.errors ?? -1,
-  };
 }
 
 async function bundleSizes(env: Env, configs: readonly FulcrumConfigName[]): Promise<BundleSize[]> {
@@ -181,15 +152,11 @@ async function main(): Promise<void> {
   }
   const summaries = running.filter((r) => samples.get(r)!.length > 0).map((r) => summarize(r.contestant, samples.get(r)!));
 
-  const memory: MemoryRow[] = [];
-  if (o.memory) {
-    for (const r of running.filter((r) => r.contestant.kind === "fulcrum")) {
-      say(`memory ${r.contestant.name} at ${o.memoryConnections} connections`);
-      memory.push(await measureMemory(r, o));
-    }
-  }
-  // The backends stay up for the profiles and the workers comparison.
+  // The backends stay up for the phases, the profiles and the workers comparison.
   await Promise.all(running.map((r) => r.proc.stop()));
+  const uneven = o.uneven ? await measureUneven(env, o, say) : [];
+  const streaming = o.streaming ? await measureStreaming(env, o, say) : [];
+  const connections = o.connectionsPhase ? await measureConnections(env, o, say) : [];
   const workers = o.workers ? await measureWorkers(env, o, ticks, say) : [];
 
   const bundles = await bundleSizes(env, realistic.runnable ? ["minimal", "realistic"] : ["minimal"]);
@@ -221,7 +188,9 @@ async function main(): Promise<void> {
     summaries,
     failures,
     realistic,
-    memory,
+    uneven,
+    streaming,
+    connections,
     workers,
     bundles,
     profiles,

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { buildWorker } from "../../../src/cli/build.ts";
 import { fulcrumConfig, type FulcrumConfigName } from "./configs.ts";
 import { descendants, processTree } from "./memory.ts";
-import { BACKEND_HEADER, caddyfile, haproxyConf, nginxBalancerConf } from "./peers.ts";
+import { BACKEND_HEADER, caddyfile, haproxyConf, nginxBalancerConf, type PeerTuning } from "./peers.ts";
 import { freePort, start, type Started } from "./processes.ts";
 import { workerdBinary } from "./system.ts";
 import { bundleNaive, writeWorkerdConfig } from "./workerd.ts";
@@ -19,8 +19,15 @@ export type Runtime = "bun" | "deno" | "node" | "workerd";
 export const RUNTIMES: readonly Runtime[] = ["bun", "deno", "node", "workerd"];
 
 export type Contestant =
-  | { readonly kind: "peer"; readonly name: string; readonly peer: "nginx" | "haproxy" | "caddy" }
-  | { readonly kind: "fulcrum"; readonly name: string; readonly runtime: Runtime; readonly config: FulcrumConfigName }
+  | { readonly kind: "peer"; readonly name: string; readonly peer: "nginx" | "haproxy" | "caddy"; readonly tuning?: PeerTuning }
+  | {
+    readonly kind: "fulcrum";
+    readonly name: string;
+    readonly runtime: Runtime;
+    readonly config: FulcrumConfigName;
+    /** The target group's strategy instead of the config's own. */
+    readonly strategy?: string;
+  }
   | { readonly kind: "naive"; readonly name: string; readonly runtime: Runtime }
   /** The JavaScript proxies a TypeScript team would otherwise pick (jspeers/). */
   | { readonly kind: "jspeer"; readonly name: string; readonly runtime: Runtime; readonly script: string };
@@ -43,9 +50,11 @@ export interface Running {
 
 const slug = (s: string) => s.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "");
 
-export function fulcrumConfigFile(env: Env, config: FulcrumConfigName, port: number, adminPort?: number): string {
+export function fulcrumConfigFile(env: Env, config: FulcrumConfigName, port: number, adminPort?: number, strategy?: string): string {
   const file = join(env.dir, `fulcrum-${config}-${port}.json`);
-  writeFileSync(file, JSON.stringify(fulcrumConfig(config, port, env.backends, adminPort), null, 2));
+  const json = fulcrumConfig(config, port, env.backends, adminPort) as { targetGroups: Record<string, Record<string, unknown>> };
+  if (strategy) json.targetGroups.app!.strategy = strategy;
+  writeFileSync(file, JSON.stringify(json, null, 2));
   return file;
 }
 
@@ -60,12 +69,19 @@ export async function startContestant(c: Contestant, env: Env): Promise<Running>
   switch (c.kind) {
     case "peer":
       if (c.peer === "nginx") {
-        proc = start(name, "nginx", ["-p", env.dir, "-e", join(env.dir, "nginx-lb-startup.log"), "-c", nginxBalancerConf(env.dir, port, env.backends)], base);
+        proc = start(name, "nginx", [
+          "-p",
+          env.dir,
+          "-e",
+          join(env.dir, "nginx-lb-startup.log"),
+          "-c",
+          nginxBalancerConf(env.dir, port, env.backends, 1, c.tuning),
+        ], base);
       } else if (c.peer === "haproxy") {
-        proc = start(name, "haproxy", ["-db", "-f", haproxyConf(env.dir, port, env.backends)], base);
+        proc = start(name, "haproxy", ["-db", "-f", haproxyConf(env.dir, port, env.backends, c.tuning)], base);
       } else {
         const home = join(env.dir, "caddy-home");
-        proc = start(name, "caddy", ["run", "--config", caddyfile(env.dir, port, env.backends), "--adapter", "caddyfile"], {
+        proc = start(name, "caddy", ["run", "--config", caddyfile(env.dir, port, env.backends, c.tuning), "--adapter", "caddyfile"], {
           ...base,
           env: { GOMAXPROCS: "1", HOME: home, XDG_DATA_HOME: home, XDG_CONFIG_HOME: home },
         });
@@ -73,9 +89,9 @@ export async function startContestant(c: Contestant, env: Env): Promise<Running>
       break;
     case "fulcrum": {
       // The admin API on as in production, on a port of its own (Workers have none).
-      const config = fulcrumConfigFile(env, c.config, port, c.runtime === "workerd" ? undefined : await freePort());
+      const config = fulcrumConfigFile(env, c.config, port, c.runtime === "workerd" ? undefined : await freePort(), c.strategy);
       if (c.runtime === "workerd") {
-        const bundle = await buildWorker(env.root, config, `bench-${c.config}`, false);
+        const bundle = await buildWorker(env.root, config, `bench-${name}`, false);
         const capnp = writeWorkerdConfig(env.dir, name, { bundle, port });
         proc = start(name, workerdBinary(env.root), ["serve", capnp], base);
       } else {

@@ -7,6 +7,9 @@ import { parseCpuTicks } from "./cpu.ts";
 import { summarizeProfile } from "./profile.ts";
 import { FINDINGS_END, FINDINGS_START, findingsOf, nestHeadings } from "./report.ts";
 import { checkBars, median, summarize } from "./stats.ts";
+import { completeResponse, percentile } from "./openloop.ts";
+import { FLAT_KB, streamingBars, type StreamingRow } from "./streaming.ts";
+import { unevenBars, type UnevenRow } from "./uneven.ts";
 import { parseDuration, parseWrk } from "./wrk.ts";
 
 const WRK = `Running 10s test @ http://127.0.0.1:8080/
@@ -203,5 +206,76 @@ describe("options and report pieces", () => {
       const app = (config.targetGroups as Record<string, { targets: { url: string }[] }>).app!;
       expect(app.targets.map((t) => t.url)).toEqual(["http://127.0.0.1:1", "http://127.0.0.1:2", "http://127.0.0.1:3"]);
     }
+  });
+});
+
+describe("the open-loop client's framing and percentiles", () => {
+  test("a response is complete by Content-Length, by the chunked terminator, or at the head when it has no body", () => {
+    const head = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n";
+    expect(completeResponse(head + "ok")).toBeUndefined();
+    expect(completeResponse(head + "ok 1\nHTTP/1.1")).toEqual({ length: head.length + 5, status: 200 });
+    const chunked = "HTTP/1.1 502 Bad Gateway\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n";
+    expect(completeResponse(chunked)).toBeUndefined();
+    expect(completeResponse(chunked + "0\r\n\r\n")).toEqual({ length: chunked.length + 5, status: 502 });
+    expect(completeResponse("HTTP/1.1 204 No Content\r\n\r\n")).toEqual({ length: 27, status: 204 });
+    expect(completeResponse("HTTP/1.1 200 OK\r\nContent-Le")).toBeUndefined();
+  });
+
+  test("percentiles by rank: p99 of 1..1000 is 990, p99.9 999", () => {
+    const xs = Float64Array.from({ length: 1000 }, (_, i) => i + 1);
+    expect([percentile(xs, 0.5), percentile(xs, 0.99), percentile(xs, 0.999)]).toEqual([500, 990, 999]);
+    expect(percentile(new Float64Array(0), 0.99)).toBeNaN();
+  });
+});
+
+describe("issue 25's bars", () => {
+  const result = (p99: number, errors = 0) => ({
+    connected: 64,
+    requests: 1000,
+    completed: 1000,
+    errors,
+    non200: 0,
+    p50: 1,
+    p99,
+    p999: p99,
+    max: p99,
+    reconnects: 0,
+  });
+  const row = (caseId: string, name: string, p99: number, errors = 0): UnevenRow => ({ caseId, name, result: result(p99, errors) });
+
+  test("uneven: Fulcrum's best strategy (not round robin, no errors) against half of nginx's p99 and all of HAProxy's", () => {
+    const rows = [
+      row("slow", "nginx least_conn", 50),
+      row("slow", "HAProxy leastconn", 50),
+      row("slow", "Fulcrum bun round_robin", 1),
+      row("slow", "Fulcrum bun latency_aware", 2, 3),
+      row("slow", "Fulcrum bun least_request", 20),
+      row("tail", "nginx least_conn", 1.4),
+      row("tail", "HAProxy leastconn", 1.4),
+      row("tail", "Fulcrum bun latency_aware", 3),
+    ];
+    const [slow, tail] = unevenBars(rows);
+    expect(slow!.met).toBe(true);
+    expect(slow!.measured).toStartWith("least_request 20.0 ms");
+    expect(tail!.met).toBe(false);
+    expect(unevenBars([]).map((b) => b.met)).toEqual([undefined, undefined]);
+  });
+
+  test("streaming: Bun against half of nginx's MB/s each way; flat memory within FLAT_KB", () => {
+    const base = { downCpuSPerGiB: 1, upCpuSPerGiB: 1, idleKb: 50_000, errors: [] };
+    const rows: StreamingRow[] = [
+      { ...base, name: "nginx", downMBps: 1000, upMBps: 1000, smallPeakKb: 1, peakKb: 1 },
+      { ...base, name: "Fulcrum bun realistic", downMBps: 600, upMBps: 400, smallPeakKb: 90_000, peakKb: 90_000 + FLAT_KB },
+      { ...base, name: "Fulcrum node realistic", downMBps: 1, upMBps: 1, smallPeakKb: 90_000, peakKb: 90_001 + FLAT_KB },
+    ];
+    const bars = streamingBars(rows);
+    expect(bars.map((b) => [b.bar.replace(/^streaming /, ""), b.met])).toEqual([
+      ["download: Bun ≥ 0.5× nginx's MB/s", true],
+      ["upload: Bun ≥ 0.5× nginx's MB/s", false],
+      ["memory flat in the body size: bun", true],
+      ["memory flat in the body size: deno", undefined],
+      ["memory flat in the body size: node", false],
+      ["memory flat in the body size: workerd", undefined],
+    ]);
   });
 });

@@ -13,13 +13,25 @@ export interface Options {
   readonly warmupS: number;
   readonly threads: number;
   readonly connections: number;
-  readonly memoryConnections: number;
-  readonly memoryS: number;
+  /** Uneven backends (harness/uneven.ts): offered load, connections, seconds. */
+  readonly uneven: boolean;
+  readonly unevenRate: number;
+  readonly unevenConnections: number;
+  readonly unevenWarmupS: number;
+  readonly unevenS: number;
+  /** Streaming (harness/streaming.ts): the large body's size. */
+  readonly streaming: boolean;
+  readonly streamingMiB: number;
+  /** Many keep-alive clients (harness/connections.ts). */
+  readonly connectionsPhase: boolean;
+  readonly connectionCounts: readonly number[];
+  readonly connectionsRate: number;
+  readonly connectionsWarmupS: number;
+  readonly connectionsS: number;
   readonly profileS: number;
   /** Profile even when every bar is met; `--no-profile` never profiles. */
   readonly profile: "auto" | "always" | "never";
   readonly micro: boolean;
-  readonly memory: boolean;
   /** Fulcrum with 1 and 2 worker processes beside nginx with 2 (harness/workers.ts). */
   readonly workers: boolean;
   /** Only contestants whose name contains one of these (case-insensitive); empty = all. */
@@ -33,8 +45,8 @@ export interface Options {
 }
 
 export const USAGE = `usage: bun test/bench/run.ts [--quick] [--rounds N] [--duration S] [--warmup S] [--connections N]
-    [--memory-connections N] [--memory-duration S] [--only name,name] [--no-micro] [--no-memory] [--no-workers]
-    [--profile | --no-profile] [--out FILE] [--deadline S]
+    [--only name,name] [--no-micro] [--no-uneven] [--no-streaming] [--streaming-mib N] [--no-connections]
+    [--no-workers] [--profile | --no-profile] [--out FILE] [--deadline S]
 env: BENCH_ROUNDS, BENCH_DURATION, BENCH_WARMUP, BENCH_CONNECTIONS, BENCH_DEADLINE, BENCH_CPU_BALANCER (0), BENCH_CPU_LOAD (1)`;
 
 const KNOWN = [
@@ -43,11 +55,12 @@ const KNOWN = [
   "duration",
   "warmup",
   "connections",
-  "memory-connections",
-  "memory-duration",
   "only",
   "no-micro",
-  "no-memory",
+  "no-uneven",
+  "no-streaming",
+  "streaming-mib",
+  "no-connections",
   "no-workers",
   "profile",
   "no-profile",
@@ -63,7 +76,7 @@ export function parseOptions(argv: readonly string[], env: Record<string, string
     const m = /^--([a-z-]+)(?:=(.*))?$/.exec(a);
     if (!m) throw new Error(`unknown argument ${JSON.stringify(a)}\n${USAGE}`);
     if (!KNOWN.includes(m[1]!)) throw new Error(`unknown flag --${m[1]}\n${USAGE}`);
-    const boolean = ["quick", "no-micro", "no-memory", "no-workers", "profile", "no-profile", "help"].includes(m[1]!);
+    const boolean = ["quick", "no-micro", "no-uneven", "no-streaming", "no-connections", "no-workers", "profile", "no-profile", "help"].includes(m[1]!);
     const value = boolean ? "1" : (m[2] ?? argv[++i]);
     if (value === undefined) throw new Error(`--${m[1]} needs a value\n${USAGE}`);
     flags.set(m[1]!, value);
@@ -80,7 +93,6 @@ export function parseOptions(argv: readonly string[], env: Record<string, string
   const rounds = Math.round(num("rounds", "BENCH_ROUNDS", quick ? 1 : 3));
   const durationS = Math.round(num("duration", "BENCH_DURATION", quick ? 3 : 10));
   const warmupS = Math.round(num("warmup", "BENCH_WARMUP", quick ? 1 : 3));
-  const memoryS = Math.round(num("memory-duration", undefined, quick ? 2 : 5));
   return {
     quick,
     rounds,
@@ -88,12 +100,21 @@ export function parseOptions(argv: readonly string[], env: Record<string, string
     warmupS,
     threads: 1,
     connections: Math.round(num("connections", "BENCH_CONNECTIONS", 64)),
-    memoryConnections: Math.round(num("memory-connections", undefined, 1000)),
-    memoryS,
+    uneven: !flags.has("no-uneven"),
+    unevenRate: 1000,
+    unevenConnections: 64,
+    unevenWarmupS: quick ? 2 : 5,
+    unevenS: quick ? 5 : 20,
+    streaming: !flags.has("no-streaming"),
+    streamingMiB: num("streaming-mib", undefined, quick ? 256 : 1024),
+    connectionsPhase: !flags.has("no-connections"),
+    connectionCounts: quick ? [1000] : [1000, 10_000],
+    connectionsRate: 2000,
+    connectionsWarmupS: quick ? 1 : 3,
+    connectionsS: quick ? 3 : 10,
     profileS: quick ? 3 : 8,
     profile: flags.has("no-profile") ? "never" : flags.has("profile") ? "always" : "auto",
     micro: !flags.has("no-micro"),
-    memory: !flags.has("no-memory"),
     workers: !flags.has("no-workers"),
     only: (flags.get("only") ?? "").split(",").map((s) => s.trim().toLowerCase()).filter((s) => s !== ""),
     out: flags.get("out") ?? (quick ? join(tmpdir(), "BENCHMARKS.quick.md") : join(root, "BENCHMARKS.md")),

@@ -1,18 +1,12 @@
 /** BENCHMARKS.md, from what one run measured. */
+import { type ConnectionsRow, renderConnections } from "./connections.ts";
 import type { Options } from "./options.ts";
 import type { ProfileSummary } from "./profile.ts";
 import { bestJsPeerOf, checkBars, naiveOf, peerOf, type Summary } from "./stats.ts";
+import { renderStreaming, streamingBars, type StreamingRow } from "./streaming.ts";
 import type { Machine } from "./system.ts";
+import { renderUneven, unevenBars, type UnevenRow } from "./uneven.ts";
 import type { WorkersRow } from "./workers.ts";
-
-export interface MemoryRow {
-  readonly name: string;
-  readonly idleKb: number;
-  readonly loadedKb: number;
-  readonly hwmKb: number;
-  readonly rps: number;
-  readonly errors: number;
-}
 
 export interface BundleSize {
   readonly config: string;
@@ -31,7 +25,10 @@ export interface Report {
   /** Contestants that could not be run, with why. */
   readonly failures: readonly { name: string; reason: string }[];
   readonly realistic: { runnable: boolean; reason: string };
-  readonly memory: readonly MemoryRow[];
+  /** The phases after the throughput table; empty when not measured. */
+  readonly uneven: readonly UnevenRow[];
+  readonly streaming: readonly StreamingRow[];
+  readonly connections: readonly ConnectionsRow[];
   /** Fulcrum with 1 and 2 worker processes beside nginx with 2; empty when not measured. */
   readonly workers: readonly WorkersRow[];
   readonly bundles: readonly BundleSize[];
@@ -43,7 +40,6 @@ export interface Report {
 const fmt = (n: number, d = 0) => (Number.isFinite(n) ? n.toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d }) : "–");
 const ms = (n: number) => `${n < 10 ? n.toFixed(2) : n.toFixed(1)} ms`;
 const us = (n: number) => (Number.isFinite(n) ? `${n.toFixed(1)} µs` : "–");
-const mib = (kb: number) => `${(kb / 1024).toFixed(1)} MiB`;
 const ratio = (a: number, b: number | undefined) => (Number.isFinite(a) && b ? `${(a / b).toFixed(2)}×` : "–");
 
 /** Shift a pasted document's headings so that its top level becomes `level` (under our own `###`). */
@@ -94,7 +90,7 @@ export function renderReport(r: Report): string {
       "**realistic** = `test/bench/harness/configs.ts`: three listener rules the request falls through, cookie stickiness (wrk sends no cookie, so every response sets one), active health checks, metrics.",
     `- Correctness first: 30 requests through each contestant must all be 200 and reach all three backends (they echo their port). Then ${o.rounds} interleaved round(s) of every contestant: ` +
       `warm-up \`wrk -t${o.threads} -c${o.connections} -d${o.warmupS}s\`, then \`wrk -t${o.threads} -c${o.connections} -d${o.durationS}s --latency\`. Medians over rounds are reported.`,
-    `- Memory: each Fulcrum runtime under \`wrk -c${o.memoryConnections} -d${o.memoryS}s\` (keep-alive clients); RSS summed over the runtime's process tree (not the idle \`fulcrum\` launcher) from /proc: idle before, highest sample during, and VmHWM (peak) after.`,
+    "- Then three phases with their own method, below: uneven backends, streaming, many keep-alive clients.",
     "",
     "## Machine and versions",
     "",
@@ -130,13 +126,10 @@ export function renderReport(r: Report): string {
   for (const f of r.failures) out.push(`| ${f.name} | not run: ${f.reason.replace(/\n/g, " ").replace(/\|/g, "\\|").slice(0, 300)} | | | | | | | | | |`);
   out.push("", `**Realistic config:** ${r.realistic.runnable ? "runnable, measured above." : `not yet runnable (${r.realistic.reason}).`}`, "");
 
-  out.push("## Memory at " + fmt(r.options.memoryConnections) + " concurrent keep-alive clients", "");
-  if (r.memory.length === 0) out.push("Not measured in this run.", "");
-  else {
-    out.push("| Fulcrum | idle RSS | RSS under load (max sample) | peak RSS (VmHWM) | req/s at that load | errors |", "|---|---:|---:|---:|---:|---:|");
-    for (const m of r.memory) out.push(`| ${m.name} | ${mib(m.idleKb)} | ${mib(m.loadedKb)} | ${mib(m.hwmKb)} | ${fmt(m.rps)} | ${m.errors} |`);
-    out.push("");
-  }
+  const phase = (rendered: string[], measured: boolean, title: string) => out.push(...(measured ? rendered : [title, "", "Not measured in this run.", ""]));
+  phase(renderUneven(r.uneven, o), r.uneven.length > 0, "## Balancing quality: uneven backends");
+  phase(renderStreaming(r.streaming, o), r.streaming.length > 0, "## Streaming");
+  phase(renderConnections(r.connections, o), r.connections.length > 0, "## Many keep-alive clients");
 
   out.push("## Every core: `--workers`", "");
   if (r.workers.length === 0) out.push("Not measured in this run.", "");
@@ -170,8 +163,8 @@ export function renderReport(r: Report): string {
     out.push("");
   }
 
-  const bars = checkBars(r.summaries, r.bundles[0]?.gzipped, r.realistic.runnable);
-  out.push("## The bar", "", "The bars set in issue 8, against this run's medians.", "", "| bar | result | measured |", "|---|---|---|");
+  const bars = [...checkBars(r.summaries, r.bundles[0]?.gzipped, r.realistic.runnable), ...unevenBars(r.uneven), ...streamingBars(r.streaming)];
+  out.push("## The bar", "", "The bars set in issues 8 and 25, against this run's numbers.", "", "| bar | result | measured |", "|---|---|---|");
   for (const b of bars) out.push(`| ${b.bar} | ${b.met === undefined ? "not measured" : b.met ? "**met**" : "**not met**"} | ${b.measured} |`);
   out.push("");
   if (r.findings) out.push(FINDINGS_START, "", r.findings.trim(), "", FINDINGS_END, "");

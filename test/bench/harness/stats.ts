@@ -135,6 +135,17 @@ export function checkBars(summaries: readonly Summary[], bundleGzipBytes: number
         : { bar, met: undefined, measured: "not measured" },
     );
   }
+  // Issue 25's bars against the naive forwarder on Deno and workerd.
+  for (const [runtime, factor] of [["deno", 1.0], ["workerd", 0.8]] as const) {
+    const f = fulcrumOf(summaries, runtime, cfg);
+    const n = naiveOf(summaries, runtime);
+    const bar = `${runtime}: ${cfg} ≥ ${factor.toFixed(1)}× naive forwarder`;
+    bars.push(
+      f && n
+        ? { bar, met: f.rps >= factor * n.rps, measured: `${rps(f.rps)} vs ${rps(n.rps)} req/s = ${x(f.rps / n.rps)}${note}` }
+        : { bar, met: undefined, measured: "not measured" },
+    );
+  }
   bars.push(
     bundleGzipBytes === undefined ? { bar: "Worker bundle < 100 KB gzipped", met: undefined, measured: "not measured" } : {
       bar: "Worker bundle < 100 KB gzipped",

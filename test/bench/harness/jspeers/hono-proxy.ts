@@ -17,6 +17,7 @@ app.all("*", (c) => {
 
 const port = Number(process.env.NAIVE_PORT);
 const g = globalThis as { Bun?: { serve(o: unknown): unknown }; Deno?: { serve(o: unknown, h: unknown): unknown } };
-if (g.Bun) g.Bun.serve({ port, hostname: "127.0.0.1", fetch: app.fetch });
+// Bun.serve refuses bodies over 128 MiB unless told otherwise (the streaming phase uploads 1 GiB).
+if (g.Bun) g.Bun.serve({ port, hostname: "127.0.0.1", fetch: app.fetch, maxRequestBodySize: Number.MAX_SAFE_INTEGER });
 else g.Deno!.serve({ port, hostname: "127.0.0.1", onListen: () => {} }, app.fetch);
 console.error(`hono proxy listening on ${port}`);
