@@ -29,15 +29,15 @@ export interface WatchedStream {
   fail(error: unknown): void;
 }
 
-/**
- * `readSize`: read the source into buffers of this many bytes (a BYOB reader) instead of taking
- * its chunks as they come. workerd hands a fetch or request body on in 4 KiB chunks, and each one
- * through JavaScript costs far more than the bytes (BENCHMARKS.md, Streaming): reads of up to
- * `readSize` take whatever has arrived, so a trickle (server-sent events) is not held back. A
- * source that is not a byte stream is read as it comes.
- */
 type Read = { done: true; value?: undefined } | { done: false; value: Uint8Array };
 
+/**
+ * `readSize`: read the source into buffers of up to this many bytes (a BYOB reader) instead of
+ * taking its chunks as they come. workerd hands a fetch or request body on in 4 KiB chunks, and
+ * each one through JavaScript costs far more than the bytes (BENCHMARKS.md, Streaming). A read
+ * takes whatever has arrived, so a trickle (server-sent events) is not held back. A source that is
+ * not a byte stream is read as it comes.
+ */
 export function watchStream(source: ReadableStream<Uint8Array>, watch: StreamWatch, readSize?: number): WatchedStream {
   const read = readSize === undefined ? undefined : byobReads(source, readSize);
   const reader = read?.reader ?? source.getReader();
@@ -93,14 +93,21 @@ export function watchStream(source: ReadableStream<Uint8Array>, watch: StreamWat
   };
 }
 
-/** Reads into fresh buffers of `size` bytes; a small result is copied out so its buffer serves the next read. */
-function byobReads(source: ReadableStream<Uint8Array>, size: number): { reader: ReadableStreamBYOBReader; next: () => Promise<Read> } | undefined {
+/** The first BYOB buffer: what an idle stream (server-sent events, a long poll) holds while it waits. */
+const FIRST_READ_BYTES = 16 * 1024;
+
+/**
+ * BYOB reads into buffers that start at FIRST_READ_BYTES and double, up to `max`, while reads come
+ * back full (a fast transfer); a small result is copied out so that its buffer serves the next read.
+ */
+function byobReads(source: ReadableStream<Uint8Array>, max: number): { reader: ReadableStreamBYOBReader; next: () => Promise<Read> } | undefined {
   let reader: ReadableStreamBYOBReader;
   try {
     reader = source.getReader({ mode: "byob" });
   } catch {
     return undefined; // not a byte stream
   }
+  let size = Math.min(FIRST_READ_BYTES, max);
   let buffer = new Uint8Array(size);
   return {
     reader,
@@ -109,10 +116,12 @@ function byobReads(source: ReadableStream<Uint8Array>, size: number): { reader: 
       if (r.done || r.value === undefined) return { done: true, value: undefined };
       const view = r.value;
       if (view.byteLength * 4 > size) {
+        if (view.byteLength === size) size = Math.min(2 * size, max);
         buffer = new Uint8Array(size);
         return { done: false, value: view };
       }
-      buffer = new Uint8Array(view.buffer); // the read transferred it: take it back for the next read
+      // The read transferred the buffer: take it back for the next read (a fresh one if it came back changed).
+      buffer = view.buffer.byteLength === size ? new Uint8Array(view.buffer) : new Uint8Array(size);
       return { done: false, value: view.slice() };
     },
   };

@@ -215,6 +215,30 @@ describe("onBodyEnd with a read size (workerd: Platform.streamReadSize)", () => 
     expect(got.map((c) => [c.byteLength, c.buffer.byteLength])).toEqual([[1000, 1024]]);
   });
 
+  test("reads start at 16 KiB and double while they come back full, up to the read size", async () => {
+    const { stream } = byteSource([new Uint8Array(200_000).fill(1)]);
+    const got = await readAll(onBodyEnd(stream, () => {}, undefined, { ...noGuardClock, readSize: 64 * 1024 }));
+    expect(got.map((c) => c.byteLength)).toEqual([16384, 32768, 65536, 65536, 200_000 - 180224]);
+    expect(got.reduce((a, c) => a + c.byteLength, 0)).toBe(200_000);
+  });
+
+  test("a trickle is passed on as it comes: a small chunk is not held for a fuller read", async () => {
+    let sent = false;
+    const stream = new ReadableStream({
+      type: "bytes",
+      pull(controller) {
+        if (sent) return new Promise<void>(() => {}); // the target then says nothing more
+        sent = true;
+        controller.enqueue(new TextEncoder().encode("data: 1\n\n"));
+      },
+    }, { highWaterMark: 0 }) as ReadableStream<Uint8Array>;
+    const reader = onBodyEnd(stream, () => {}, undefined, { ...noGuardClock, readSize: 256 * 1024 }).getReader();
+    const first = await reader.read();
+    expect(new TextDecoder().decode(first.value)).toBe("data: 1\n\n");
+    expect(first.value!.buffer.byteLength).toBe(first.value!.byteLength); // a copy: no 16 KiB buffer held for it
+    void reader.cancel();
+  });
+
   test("a source that is not a byte stream is read as it comes", async () => {
     const chunks = bytes(3, 5);
     const { stream } = source([...chunks]);
