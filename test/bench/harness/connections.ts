@@ -51,39 +51,36 @@ export async function measureConnections(env: Env, o: Options, say: (line: strin
   const rows: ConnectionsRow[] = [];
   const max = Math.max(...o.connectionCounts);
   const wanted = connectionsContestants(max).filter((x) => o.only.length === 0 || o.only.some((s) => x.name.toLowerCase().includes(s)));
+  // A fresh process for each count: what one count grew (heap, buffers) must not count for the next.
   for (const c of wanted) {
-    let r: Running | undefined;
-    try {
-      r = await startContestant(c, env);
-      await Bun.sleep(500);
-      const idleKb = memoryOf(r.runtimePids()).rssKb;
-      for (const n of o.connectionCounts) {
-        try {
-          const { value, peakKb } = await peakRssDuring(
-            r,
-            runOpenLoop(env.root, o.loadCpu, `${r.url}/`, n, o.connectionsRate, o.connectionsWarmupS, o.connectionsS),
-          );
-          say(
-            `connections ${c.name} ×${n}: p99 ${value.p99.toFixed(2)} ms, RSS ${
-              (peakKb / 1024).toFixed(0)
-            } MiB, errors ${value.errors}, connected ${value.connected}`,
-          );
-          rows.push({ name: c.name, connections: n, result: value, idleKb, loadedKb: peakKb });
-        } catch (e) {
-          rows.push({ name: c.name, connections: n, result: undefined, idleKb, loadedKb: NaN, error: (e as Error).message.slice(0, 300) });
-        }
+    for (const n of o.connectionCounts) {
+      let r: Running | undefined;
+      try {
+        r = await startContestant(c, env);
+        await Bun.sleep(500);
+        const idleKb = memoryOf(r.runtimePids()).rssKb;
+        const { value, peakKb } = await peakRssDuring(
+          r,
+          runOpenLoop(env.root, o.loadCpu, `${r.url}/`, n, o.connectionsRate, o.connectionsWarmupS, o.connectionsS),
+        );
+        say(
+          `connections ${c.name} ×${n}: p99 ${value.p99.toFixed(2)} ms, RSS ${(peakKb / 1024).toFixed(0)} MiB, errors ${
+            errorCell(value)
+          }, closed ${value.reconnects}`,
+        );
+        rows.push({ name: c.name, connections: n, result: value, idleKb, loadedKb: peakKb });
+      } catch (e) {
+        rows.push({
+          name: c.name,
+          connections: n,
+          result: undefined,
+          idleKb: NaN,
+          loadedKb: NaN,
+          error: (e as Error).message.replace(/\s+/g, " ").slice(0, 300),
+        });
+      } finally {
+        await r?.proc.stop();
       }
-    } catch (e) {
-      rows.push({
-        name: c.name,
-        connections: 0,
-        result: undefined,
-        idleKb: NaN,
-        loadedKb: NaN,
-        error: (e as Error).message.replace(/\s+/g, " ").slice(0, 300),
-      });
-    } finally {
-      await r?.proc.stop();
     }
   }
   return rows;
@@ -100,7 +97,7 @@ export function renderConnections(rows: readonly ConnectionsRow[], o: Options): 
     `${
       o.connectionsRate.toLocaleString("en-US")
     } req/s (open loop, \`test/bench/harness/openloop.ts\` on CPU ${o.loadCpu}: each connection asks every connections ÷ rate seconds, ` +
-    `the longest-idle first), ${o.connectionsWarmupS} s of warm-up then ${o.connectionsS} s timed, on the nginx backends. Each balancer starts fresh; ` +
+    `the longest-idle first), ${o.connectionsWarmupS} s of warm-up then ${o.connectionsS} s timed, on the nginx backends. Each balancer starts fresh for each count; ` +
     "RSS is sampled every 200 ms over its process tree (Fulcrum: the runtime, not the launcher). Per connection = (highest sample − idle) ÷ connections. " +
     "Closed by the balancer = idle keep-alive connections the balancer closed during the run (the client reconnects); a request sent as one closed is lost, as it would be for wrk. " +
     "nginx and HAProxy are given room for that many clients (`worker_connections 16384`; `maxconn`). Fulcrum realistic config.",

@@ -240,6 +240,7 @@ describe("issue 25's bars", () => {
     p999: p99,
     max: p99,
     reconnects: 0,
+    reconnectFailures: 0,
   });
   const row = (caseId: string, name: string, p99: number, errors = 0): UnevenRow => ({ caseId, name, result: result(p99, errors) });
 

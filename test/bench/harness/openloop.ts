@@ -46,6 +46,8 @@ export interface OpenLoopResult {
   readonly p999: number;
   readonly max: number;
   readonly reconnects: number;
+  /** Reconnects that failed: those connections were gone for the rest of the run. */
+  readonly reconnectFailures: number;
 }
 
 interface Due {
@@ -97,8 +99,10 @@ export async function openLoop(o: OpenLoopOptions): Promise<OpenLoopResult> {
   let non200 = 0;
   let firstBadStatus: number | undefined;
   let reconnects = 0;
+  let reconnectFailures = 0;
   let completed = 0;
   let stopping = false;
+  let pooled = false; // the connections are in `idle`: before that, a reconnected one gets there with the rest
 
   const fail = (c: Conn) => {
     if (c.current?.timed) errors++;
@@ -123,7 +127,7 @@ export async function openLoop(o: OpenLoopOptions): Promise<OpenLoopResult> {
           c.open = true;
           c.buffer = "";
         },
-        data(_socket, data) {
+        data(socket, data) {
           c.buffer += data.toString("latin1");
           for (;;) {
             const r = completeResponse(c.buffer);
@@ -131,6 +135,10 @@ export async function openLoop(o: OpenLoopOptions): Promise<OpenLoopResult> {
             c.buffer = c.buffer.slice(r.length);
             const due = c.current;
             c.current = undefined;
+            if (!due) {
+              socket.end(); // an answer nobody asked for: the connection is no longer in step
+              return;
+            }
             if (due?.timed) {
               if (r.status === 200) {
                 latencies.push(performance.now() - due.at);
@@ -152,7 +160,7 @@ export async function openLoop(o: OpenLoopOptions): Promise<OpenLoopResult> {
           fail(c);
           if (wasOpen && !stopping) {
             reconnects++;
-            connect(c).then(() => release(c), () => {});
+            connect(c).then(() => pooled && release(c), () => void reconnectFailures++);
           }
         },
         error() {
@@ -170,18 +178,21 @@ export async function openLoop(o: OpenLoopOptions): Promise<OpenLoopResult> {
     await Bun.sleep(20);
   }
   idle.push(...conns);
+  pooled = true;
 
   const start = performance.now();
-  const timedFrom = start + o.warmupS * 1000;
-  const end = timedFrom + o.durationS * 1000;
+  const end = start + (o.warmupS + o.durationS) * 1000;
   const interval = 1000 / o.rate;
+  // Whole slots, counted by index: the warm-up's first, then the timed window's.
+  const warmupSlots = Math.round(o.rate * o.warmupS);
+  const slots = warmupSlots + Math.round(o.rate * o.durationS);
   let n = 0;
   let requests = 0;
   await new Promise<void>((done) => {
     const timer = setInterval(() => {
       const now = performance.now();
-      for (let at = start + n * interval; at <= now && at < end; at = start + ++n * interval) {
-        const due = { at, timed: at >= timedFrom };
+      for (; n < slots && start + n * interval <= now; n++) {
+        const due = { at: start + n * interval, timed: n >= warmupSlots };
         if (due.timed) requests++;
         const c = idle.shift();
         if (c) send(c, due);
@@ -212,6 +223,7 @@ export async function openLoop(o: OpenLoopOptions): Promise<OpenLoopResult> {
     p999: percentile(sorted, 0.999),
     max: sorted.length ? sorted[sorted.length - 1]! : NaN,
     reconnects,
+    reconnectFailures,
   };
 }
 

@@ -95,13 +95,15 @@ export async function measureStreaming(env: Env, o: Options, say: (line: string)
   try {
     const direct = { down: [] as Transfer[], up: [] as Transfer[], errors: [] as string[] };
     for (const c of wanted) {
+      let r: Running | undefined;
       try {
-        const r = await startContestant(c, streamEnv);
+        r = await startContestant(c, streamEnv);
         const idleKb = memoryOf(r.runtimePids()).rssKb;
         await curl(o, "down", r.url, smallFile, small);
         await curl(o, "up", r.url, smallFile, small);
         running.push({ r, idleKb, smallPeakKb: memoryOf(r.runtimePids()).hwmKb, down: [], up: [], downCpu: [], upCpu: [], errors: [] });
       } catch (e) {
+        await r?.proc.stop();
         failed.push({
           name: c.name,
           downMBps: NaN,
