@@ -15,6 +15,7 @@ import type { GroupMetrics } from "../metrics/registry.ts";
 import type { Platform } from "../platform.ts";
 import type { TargetGroup } from "../pool/group.ts";
 import type { PoolTarget } from "../pool/target.ts";
+import { errorDetail } from "./errors.ts";
 
 const NONE: ReadonlySet<PoolTarget> = new Set();
 
@@ -39,7 +40,7 @@ export function mirror(platform: Pick<Platform, "now" | "timer" | "upstream" | "
   try {
     send(platform, shadow, copy);
   } catch (error) {
-    platform.log(`mirror to group ${shadow.name}: ${error instanceof Error ? error.message : String(error)}`);
+    platform.log(`mirror to group ${shadow.name}: ${errorDetail(error)}`);
   }
 }
 
