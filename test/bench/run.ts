@@ -15,9 +15,9 @@ import { buildWorker } from "../../src/cli/build.ts";
 import { fulcrumConfig, type FulcrumConfigName } from "./harness/configs.ts";
 import { checkReachesAll, contestantList, type Env, type Running, startContestant } from "./harness/contestants.ts";
 import { measureConnections } from "./harness/connections.ts";
-import { type Options, parseOptions } from "./harness/options.ts";
+import { type Options, parseOptions, wanted } from "./harness/options.ts";
 import { backendNginxConf } from "./harness/peers.ts";
-import { capture, freePort, installCleanup, start, stopAll } from "./harness/processes.ts";
+import { capture, distinctPorts, installCleanup, start, stopAll, waitAnswering } from "./harness/processes.ts";
 import { profileFulcrum, type ProfileSummary } from "./harness/profile.ts";
 import { type BundleSize, findingsOf, renderReport } from "./harness/report.ts";
 import { clockTicks, cpuSeconds } from "./harness/cpu.ts";
@@ -33,28 +33,13 @@ const MICRO = ["test/bench/strategies-pick.ts", "test/bench/rules-match.ts", "te
 
 const say = (line: string) => console.error(`bench: ${line}`);
 
-async function distinctPorts(n: number): Promise<number[]> {
-  const ports = new Set<number>();
-  while (ports.size < n) ports.add(await freePort());
-  return [...ports];
-}
-
 async function startBackends(dir: string, o: Options): Promise<number[]> {
   const ports = await distinctPorts(3);
   const proc = start("backends", "nginx", ["-p", dir, "-e", join(dir, "backends-startup.log"), "-c", backendNginxConf(dir, ports)], {
     logDir: dir,
     cpu: o.loadCpu,
   });
-  const deadline = Date.now() + 15_000;
-  for (const port of ports) {
-    for (;;) {
-      if (proc.hasExited()) throw new Error(`backend nginx exited:\n${proc.log()}`);
-      if (Date.now() > deadline) throw new Error(`backend nginx not answering on ${port}:\n${proc.log()}`);
-      const ok = await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(1000) }).then((r) => r.ok, () => false);
-      if (ok) break;
-      await Bun.sleep(100);
-    }
-  }
+  await waitAnswering(proc, ports);
   return ports;
 }
 
@@ -108,10 +93,9 @@ async function main(): Promise<void> {
 
   const realistic = await realisticStatus(env);
   say(realistic.runnable ? "realistic config accepted" : `realistic: not yet runnable (${realistic.reason})`);
-  const wanted = (name: string) => o.only.length === 0 || o.only.some((s) => name.toLowerCase().includes(s));
   const failures: { name: string; reason: string }[] = [];
   const running: Running[] = [];
-  for (const c of contestantList((c) => wanted(c.name), realistic.runnable)) {
+  for (const c of contestantList((c) => wanted(o, c.name), realistic.runnable)) {
     try {
       say(`starting ${c.name}`);
       const r = await startContestant(c, env);

@@ -14,7 +14,11 @@
  * - `POST /sink` by reading the whole body and answering how many bytes came;
  * - anything else `ok PORT` with the port in X-Backend-Port, after its delay.
  */
+import { join } from "node:path";
+import type { Env } from "./contestants.ts";
+import type { Options } from "./options.ts";
 import { BACKEND_HEADER } from "./peers.ts";
+import { distinctPorts, start, waitAnswering } from "./processes.ts";
 
 export interface BackendSpec {
   readonly port: number;
@@ -54,6 +58,24 @@ export function serveBackend(spec: BackendSpec, file: string | undefined): void 
       return new Response(`ok ${spec.port}\n`, { headers: { [BACKEND_HEADER]: String(spec.port) } });
     },
   });
+}
+
+/** Starts one Bun process with a backend per spec on the load core; resolves with their ports once they answer. */
+export async function startBunBackends(
+  env: Env,
+  o: Options,
+  label: string,
+  specs: readonly Omit<BackendSpec, "port">[],
+  file?: string,
+): Promise<{ ports: number[]; stop(): Promise<void> }> {
+  const ports = await distinctPorts(specs.length);
+  const proc = start(`bun-backends-${label}`, join(env.root, "node_modules/.bin/bun"), [join(env.root, "test/bench/harness/bun-backends.ts")], {
+    logDir: env.dir,
+    cpu: o.loadCpu,
+    env: { BACKENDS: JSON.stringify(specs.map((s, i) => ({ ...s, port: ports[i] }))), BACKEND_FILE: file },
+  });
+  await waitAnswering(proc, ports, "/healthz");
+  return { ports, stop: () => proc.stop() };
 }
 
 if (import.meta.main) {

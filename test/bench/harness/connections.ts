@@ -7,8 +7,9 @@
  * beside nginx and HAProxy set up for that many clients.
  */
 import { type Contestant, type Env, type Running, RUNTIMES, startContestant } from "./contestants.ts";
+import { mib, ms } from "./format.ts";
 import { memoryOf } from "./memory.ts";
-import type { Options } from "./options.ts";
+import { type Options, wanted } from "./options.ts";
 import { errorCell, type OpenLoopResult, runOpenLoop } from "./openloop.ts";
 
 export interface ConnectionsRow {
@@ -50,9 +51,9 @@ async function peakRssDuring<T>(r: Running, work: Promise<T>): Promise<{ value: 
 export async function measureConnections(env: Env, o: Options, say: (line: string) => void): Promise<ConnectionsRow[]> {
   const rows: ConnectionsRow[] = [];
   const max = Math.max(...o.connectionCounts);
-  const wanted = connectionsContestants(max).filter((x) => o.only.length === 0 || o.only.some((s) => x.name.toLowerCase().includes(s)));
+  const chosen = connectionsContestants(max).filter((x) => wanted(o, x.name));
   // A fresh process for each count: what one count grew (heap, buffers) must not count for the next.
-  for (const c of wanted) {
+  for (const c of chosen) {
     for (const n of o.connectionCounts) {
       let r: Running | undefined;
       try {
@@ -85,9 +86,6 @@ export async function measureConnections(env: Env, o: Options, say: (line: strin
   }
   return rows;
 }
-
-const ms = (n: number | undefined) => (n === undefined || !Number.isFinite(n) ? "–" : `${n < 10 ? n.toFixed(2) : n.toFixed(1)} ms`);
-const mib = (kb: number) => (Number.isFinite(kb) ? `${(kb / 1024).toFixed(0)} MiB` : "–");
 
 export function renderConnections(rows: readonly ConnectionsRow[], o: Options): string[] {
   const out = [

@@ -181,24 +181,21 @@ export async function openLoop(o: OpenLoopOptions): Promise<OpenLoopResult> {
   pooled = true;
 
   const start = performance.now();
-  const end = start + (o.warmupS + o.durationS) * 1000;
   const interval = 1000 / o.rate;
   // Whole slots, counted by index: the warm-up's first, then the timed window's.
   const warmupSlots = Math.round(o.rate * o.warmupS);
   const slots = warmupSlots + Math.round(o.rate * o.durationS);
   let n = 0;
-  let requests = 0;
   await new Promise<void>((done) => {
     const timer = setInterval(() => {
       const now = performance.now();
       for (; n < slots && start + n * interval <= now; n++) {
         const due = { at: start + n * interval, timed: n >= warmupSlots };
-        if (due.timed) requests++;
         const c = idle.shift();
         if (c) send(c, due);
         else waiting.push(due);
       }
-      if (now >= end) {
+      if (n >= slots) {
         clearInterval(timer);
         done();
       }
@@ -213,7 +210,7 @@ export async function openLoop(o: OpenLoopOptions): Promise<OpenLoopResult> {
   const sorted = Float64Array.from(latencies).sort();
   return {
     connected: conns.length,
-    requests,
+    requests: slots - warmupSlots,
     completed,
     errors: errors + unanswered,
     non200,

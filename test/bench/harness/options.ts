@@ -69,6 +69,11 @@ const KNOWN = [
   "help",
 ];
 
+/** Whether `--only` lets the contestant of this name run. */
+export function wanted(o: Pick<Options, "only">, name: string): boolean {
+  return o.only.length === 0 || o.only.some((s) => name.toLowerCase().includes(s));
+}
+
 export function parseOptions(argv: readonly string[], env: Record<string, string | undefined>, root: string): Options {
   const flags = new Map<string, string>();
   for (let i = 0; i < argv.length; i++) {

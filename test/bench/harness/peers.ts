@@ -91,19 +91,20 @@ export function nginxBalancerConf(dir: string, port: number, backends: readonly 
 
 export function haproxyConf(dir: string, port: number, backends: readonly number[], tuning: PeerTuning = {}): string {
   const file = join(dir, `haproxy-${port}.cfg`);
+  const maxconn = `  maxconn ${Math.max(8000, (tuning.maxClients ?? 0) + 100)}`;
   writeFileSync(
     file,
     [
       "global",
       "  nbthread 1",
-      `  maxconn ${Math.max(8000, (tuning.maxClients ?? 0) + 100)}`,
+      maxconn,
       // HAProxy reserves two descriptors per connection, which at 10,000 clients passes this
       // machine's hard limit (20,000), and refuses to start (strict-limits); the clients share a
       // few server connections, so the limit is never reached.
       ...(tuning.maxClients ? ["  no strict-limits"] : []),
       "defaults",
       "  mode http",
-      `  maxconn ${Math.max(8000, (tuning.maxClients ?? 0) + 100)}`,
+      maxconn,
       "  timeout connect 5s",
       "  timeout client 60s",
       "  timeout server 60s",

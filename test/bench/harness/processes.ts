@@ -133,6 +133,27 @@ export function installCleanup(deadlineS: number): void {
 }
 
 export { freePort } from "../../e2e/launch.ts";
+import { freePort } from "../../e2e/launch.ts";
+
+export async function distinctPorts(n: number): Promise<number[]> {
+  const ports = new Set<number>();
+  while (ports.size < n) ports.add(await freePort());
+  return [...ports];
+}
+
+/** Until every one of `ports` answers 2xx on `path`; throws with `proc`'s log if it exits or 15 s pass. */
+export async function waitAnswering(proc: Started, ports: readonly number[], path = "/"): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  for (const port of ports) {
+    for (;;) {
+      if (proc.hasExited()) throw new Error(`${proc.name} exited:\n${proc.log()}`);
+      if (Date.now() > deadline) throw new Error(`${proc.name} not answering on ${port}:\n${proc.log()}`);
+      const ok = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(1000) }).then((r) => r.ok, () => false);
+      if (ok) break;
+      await Bun.sleep(100);
+    }
+  }
+}
 
 /** Run a command to completion, capturing output, bounded in time. */
 export async function capture(

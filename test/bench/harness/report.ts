@@ -1,5 +1,6 @@
 /** BENCHMARKS.md, from what one run measured. */
 import { type ConnectionsRow, renderConnections } from "./connections.ts";
+import { fmt, ms, ratio, us } from "./format.ts";
 import type { Options } from "./options.ts";
 import type { ProfileSummary } from "./profile.ts";
 import { bestJsPeerOf, checkBars, naiveOf, peerOf, type Summary } from "./stats.ts";
@@ -36,11 +37,6 @@ export interface Report {
   readonly profileErrors: readonly string[];
   readonly micro: readonly { script: string; output: string | undefined; note?: string }[];
 }
-
-const fmt = (n: number, d = 0) => (Number.isFinite(n) ? n.toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d }) : "–");
-const ms = (n: number) => `${n < 10 ? n.toFixed(2) : n.toFixed(1)} ms`;
-const us = (n: number) => (Number.isFinite(n) ? `${n.toFixed(1)} µs` : "–");
-const ratio = (a: number, b: number | undefined) => (Number.isFinite(a) && b ? `${(a / b).toFixed(2)}×` : "–");
 
 /** Shift a pasted document's headings so that its top level becomes `level` (under our own `###`). */
 export function nestHeadings(markdown: string, level: number): string {

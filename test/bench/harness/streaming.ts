@@ -13,11 +13,12 @@ import { closeSync, ftruncateSync, openSync } from "node:fs";
 import { join } from "node:path";
 import { type Contestant, type Env, type Running, RUNTIMES, startContestant } from "./contestants.ts";
 import { clockTicks, cpuSeconds } from "./cpu.ts";
+import { fmt, mib, ratio } from "./format.ts";
 import { memoryOf } from "./memory.ts";
-import type { Options } from "./options.ts";
+import { type Options, wanted } from "./options.ts";
 import { capture } from "./processes.ts";
 import { type Bar, median } from "./stats.ts";
-import { startBunBackends } from "./uneven.ts";
+import { startBunBackends } from "./bun-backends.ts";
 
 export interface StreamingRow {
   readonly name: string;
@@ -91,10 +92,10 @@ export async function measureStreaming(env: Env, o: Options, say: (line: string)
     [];
   const rows: StreamingRow[] = [];
   const failed: StreamingRow[] = [];
-  const wanted = streamingContestants().filter((x) => o.only.length === 0 || o.only.some((s) => x.name.toLowerCase().includes(s)));
+  const chosen = streamingContestants().filter((x) => wanted(o, x.name));
   try {
     const direct = { down: [] as Transfer[], up: [] as Transfer[], errors: [] as string[] };
-    for (const c of wanted) {
+    for (const c of chosen) {
       let r: Running | undefined;
       try {
         r = await startContestant(c, streamEnv);
@@ -175,10 +176,6 @@ export async function measureStreaming(env: Env, o: Options, say: (line: string)
   return [...rows, ...failed];
 }
 
-const mib = (kb: number) => (Number.isFinite(kb) ? `${(kb / 1024).toFixed(0)} MiB` : "–");
-const num = (n: number, d = 0) => (Number.isFinite(n) ? n.toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d }) : "–");
-const times = (a: number, b: number | undefined) => (Number.isFinite(a) && b ? `${(a / b).toFixed(2)}×` : "–");
-
 /** Flat in the body size: the peak after the large transfers within this much of the peak after the small ones. */
 export const FLAT_KB = 32 * 1024;
 
@@ -199,9 +196,9 @@ export function renderStreaming(rows: readonly StreamingRow[], o: Options): stri
   ];
   for (const r of rows) {
     out.push(
-      `| ${r.name} | ${num(r.downMBps)} | ${times(r.downMBps, nginx?.downMBps)} | ${num(r.downCpuSPerGiB, 2)} | ${num(r.upMBps)} | ${
-        times(r.upMBps, nginx?.upMBps)
-      } | ${num(r.upCpuSPerGiB, 2)} | ${mib(r.idleKb)} | ${mib(r.smallPeakKb)} | ${mib(r.peakKb)} | ${
+      `| ${r.name} | ${fmt(r.downMBps)} | ${ratio(r.downMBps, nginx?.downMBps)} | ${fmt(r.downCpuSPerGiB, 2)} | ${fmt(r.upMBps)} | ${
+        ratio(r.upMBps, nginx?.upMBps)
+      } | ${fmt(r.upCpuSPerGiB, 2)} | ${mib(r.idleKb)} | ${mib(r.smallPeakKb)} | ${mib(r.peakKb)} | ${
         r.errors.length ? r.errors.join("; ").replace(/\|/g, "\\|").slice(0, 300) : "0"
       } |`,
     );
@@ -221,7 +218,7 @@ export function streamingBars(rows: readonly StreamingRow[]): Bar[] {
     const b = nginx?.[key];
     bars.push(
       a !== undefined && b !== undefined && Number.isFinite(a) && Number.isFinite(b)
-        ? { bar, met: a >= 0.5 * b, measured: `${num(a)} vs ${num(b)} MB/s = ${(a / b).toFixed(2)}×` }
+        ? { bar, met: a >= 0.5 * b, measured: `${fmt(a)} vs ${fmt(b)} MB/s = ${(a / b).toFixed(2)}×` }
         : { bar, met: undefined, measured: "not measured" },
     );
   }

@@ -6,11 +6,10 @@
  * Fulcrum's strategies. Fulcrum runs on Bun: the strategies are the same code
  * on every runtime.
  */
-import { join } from "node:path";
-import type { BackendSpec } from "./bun-backends.ts";
+import { type BackendSpec, startBunBackends } from "./bun-backends.ts";
 import { type Contestant, type Env, type Running, startContestant } from "./contestants.ts";
-import type { Options } from "./options.ts";
-import { freePort, start } from "./processes.ts";
+import { ms } from "./format.ts";
+import { type Options, wanted } from "./options.ts";
 import type { Bar } from "./stats.ts";
 import { errorCell, type OpenLoopResult, runOpenLoop } from "./openloop.ts";
 
@@ -47,43 +46,13 @@ export function unevenContestants(): Contestant[] {
   ];
 }
 
-/** Starts the three backends of one case on the load core; resolves with their ports once they answer. */
-export async function startBunBackends(
-  env: Env,
-  o: Options,
-  label: string,
-  specs: readonly Omit<BackendSpec, "port">[],
-  file?: string,
-): Promise<{ ports: number[]; stop(): Promise<void> }> {
-  const ports: number[] = [];
-  while (ports.length < specs.length) {
-    const p = await freePort();
-    if (!ports.includes(p) && !env.backends.includes(p)) ports.push(p);
-  }
-  const proc = start(`bun-backends-${label}`, join(env.root, "node_modules/.bin/bun"), [join(env.root, "test/bench/harness/bun-backends.ts")], {
-    logDir: env.dir,
-    cpu: o.loadCpu,
-    env: { BACKENDS: JSON.stringify(specs.map((s, i) => ({ ...s, port: ports[i] }))), BACKEND_FILE: file },
-  });
-  const deadline = Date.now() + 15_000;
-  for (const port of ports) {
-    for (;;) {
-      if (proc.hasExited() || Date.now() > deadline) throw new Error(`bun backends not answering on ${port}:\n${proc.log()}`);
-      const ok = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(1000) }).then((r) => r.ok, () => false);
-      if (ok) break;
-      await Bun.sleep(100);
-    }
-  }
-  return { ports, stop: () => proc.stop() };
-}
-
 export async function measureUneven(env: Env, o: Options, say: (line: string) => void): Promise<UnevenRow[]> {
   const rows: UnevenRow[] = [];
   for (const c of UNEVEN_CASES) {
     const backends = await startBunBackends(env, o, c.id, [{}, {}, c.slow]);
     const caseEnv: Env = { ...env, backends: backends.ports };
     try {
-      const contestants = unevenContestants().filter((x) => o.only.length === 0 || o.only.some((s) => x.name.toLowerCase().includes(s)));
+      const contestants = unevenContestants().filter((x) => wanted(o, x.name));
       for (const contestant of contestants) {
         let running: Running | undefined;
         try {
@@ -109,8 +78,6 @@ export async function measureUneven(env: Env, o: Options, say: (line: string) =>
   }
   return rows;
 }
-
-const ms = (n: number | undefined) => (n === undefined || !Number.isFinite(n) ? "–" : `${n < 10 ? n.toFixed(2) : n.toFixed(1)} ms`);
 
 export function renderUneven(rows: readonly UnevenRow[], o: Options): string[] {
   const out = [
